@@ -1,0 +1,172 @@
+#include "core/config.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+namespace concierge {
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VisionConfig, models_dir, detect_threshold,
+                                                nms_threshold, tile_above_width, min_face_px,
+                                                max_image_pixels, max_image_bytes, anti_spoof)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(QualityGate, min_face_px, min_sharpness,
+                                                max_abs_yaw_deg, max_abs_pitch_deg,
+                                                min_brightness, max_brightness)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RecognitionConfig, collection, match_threshold,
+                                                search_mode)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MqttConfig, host, port, username, password,
+                                                tls_ca_file, client_id, protocol, keepalive_s)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BusConfig, kind, topic_prefix, share_group,
+                                                queue_capacity, mqtt)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CameraConfig, name, site, source, detect_fps,
+                                                motion_gate, realtime)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EdgeConfig, cameras, spool_dir, spool_max_bytes,
+                                                publish_quality, update_gain, track_timeout_s,
+                                                crop_margin, jpeg_quality)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServeConfig, max_payload_bytes, visit_window_s,
+                                                workers)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ObjectStoreConfig, kind, root, s3_endpoint,
+                                                s3_bucket, s3_region, s3_access_key,
+                                                s3_secret_key)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DatabaseConfig, kind, sqlite_path, postgres_url,
+                                                busy_timeout_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Config, data_dir, log_level, vision, quality,
+                                                recognition, bus, edge, serve, objects, database)
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Reports keys in `doc` that the schema (`shape`, the defaults as JSON) lacks.
+Status CheckKnownKeys(const nlohmann::json& doc, const nlohmann::json& shape,
+                      const std::string& path) {
+  if (!doc.is_object() || !shape.is_object()) return Status::Ok();
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    const std::string here = path.empty() ? it.key() : path + "." + it.key();
+    if (!shape.contains(it.key())) return Status::InvalidArgument("unknown config key '" + here + "'");
+    RETURN_IF_ERROR(CheckKnownKeys(it.value(), shape.at(it.key()), here));
+  }
+  return Status::Ok();
+}
+
+std::string EnvName(const std::string& path) {
+  std::string name = "CONCIERGE_";
+  for (char c : path) name += (c == '.') ? '_' : static_cast<char>(std::toupper(c));
+  return name;
+}
+
+// Applies CONCIERGE_<PATH> variables to every scalar leaf of `doc`.
+Status ApplyEnvironment(nlohmann::json& doc, const std::string& path) {
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    const std::string here = path.empty() ? it.key() : path + "." + it.key();
+    auto& v = it.value();
+    if (v.is_object()) {
+      RETURN_IF_ERROR(ApplyEnvironment(v, here));
+      continue;
+    }
+    if (v.is_array()) continue;
+    const char* env = std::getenv(EnvName(here).c_str());
+    if (env == nullptr) continue;
+    const std::string s = env;
+    try {
+      if (v.is_string()) v = s;
+      else if (v.is_boolean()) v = (s == "1" || s == "true" || s == "yes");
+      else if (v.is_number_integer()) v = std::stoll(s);
+      else if (v.is_number()) v = std::stod(s);
+    } catch (const std::exception&) {
+      return Status::InvalidArgument("environment " + EnvName(here) + "='" + s +
+                                     "' is not a valid value");
+    }
+  }
+  return Status::Ok();
+}
+
+bool IsSecretKey(const std::string& key) {
+  for (const char* word : {"password", "secret", "token", "postgres_url", "access_key"})
+    if (key.find(word) != std::string::npos) return true;
+  return false;
+}
+
+void Redact(nlohmann::json& doc) {
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    if (it.value().is_structured()) Redact(it.value());
+    else if (doc.is_object() && IsSecretKey(it.key()) && it.value().is_string() &&
+             !it.value().get<std::string>().empty())
+      it.value() = "***";
+  }
+}
+
+}  // namespace
+
+std::string Config::DatabasePath() const {
+  return database.sqlite_path.empty() ? (fs::path(data_dir) / "concierge.db").string()
+                                      : database.sqlite_path;
+}
+std::string Config::ObjectRoot() const {
+  return objects.root.empty() ? (fs::path(data_dir) / "objects").string() : objects.root;
+}
+std::string Config::SpoolDir() const {
+  return edge.spool_dir.empty() ? (fs::path(data_dir) / "spool").string() : edge.spool_dir;
+}
+std::string Config::ConfigFilePath() const { return (fs::path(data_dir) / "config.json").string(); }
+
+std::string DefaultModelsDir() {
+  if (const char* env = std::getenv("CONCIERGE_MODELS_DIR")) return env;
+  std::string base;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) base = xdg;
+  else if (const char* home = std::getenv("HOME"); home && *home) base = std::string(home) + "/.cache";
+  else base = "/var/cache";
+  return base + "/concierge/models/faceplugin-0.0.1";
+}
+
+Result<Config> ConfigFromJson(const nlohmann::json& doc) {
+  if (!doc.is_object()) return Status::InvalidArgument("config must be a JSON object");
+  const nlohmann::json shape = Config{};
+  RETURN_IF_ERROR(CheckKnownKeys(doc, shape, ""));
+  if (doc.contains("edge") && doc["edge"].contains("cameras")) {
+    const nlohmann::json camera_shape = CameraConfig{};
+    for (const auto& cam : doc["edge"]["cameras"])
+      RETURN_IF_ERROR(CheckKnownKeys(cam, camera_shape, "edge.cameras[]"));
+  }
+  try {
+    return doc.get<Config>();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("config has a wrong type: ") + e.what());
+  }
+}
+
+Result<Config> LoadConfig(const std::string& data_dir, const std::string& config_file) {
+  std::string dir = data_dir;
+  if (dir.empty()) {
+    const char* env = std::getenv("CONCIERGE_DATA_DIR");
+    dir = (env && *env) ? env : "concierge-data";
+  }
+  nlohmann::json doc = nlohmann::json(Config{});
+  const std::string file = config_file.empty() ? (fs::path(dir) / "config.json").string() : config_file;
+  std::error_code ec;
+  if (fs::exists(file, ec)) {
+    std::ifstream in(file);
+    if (!in) return Status::IoError("cannot read config file " + file);
+    nlohmann::json from_file = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (from_file.is_discarded()) return Status::InvalidArgument("config file " + file + " is not valid JSON");
+    ASSIGN_OR_RETURN(Config parsed, ConfigFromJson(from_file));
+    doc = nlohmann::json(parsed);
+  } else if (!config_file.empty()) {
+    return Status::NotFound("config file " + file + " does not exist");
+  }
+  RETURN_IF_ERROR(ApplyEnvironment(doc, ""));
+  ASSIGN_OR_RETURN(Config config, ConfigFromJson(doc));
+  config.data_dir = dir;
+  if (config.vision.models_dir.empty()) config.vision.models_dir = DefaultModelsDir();
+  return config;
+}
+
+nlohmann::json RedactedConfig(const Config& config) {
+  nlohmann::json doc = config;
+  Redact(doc);
+  return doc;
+}
+
+}  // namespace concierge

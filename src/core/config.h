@@ -1,0 +1,143 @@
+// The one typed configuration for every command. Loaded in layers:
+//   built-in defaults < config file < CONCIERGE_* environment < command flags.
+// File keys mirror the struct (JSON). Every scalar leaf can also be set from
+// the environment as CONCIERGE_<PATH> with dots as underscores, e.g.
+// recognition.match_threshold -> CONCIERGE_RECOGNITION_MATCH_THRESHOLD.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/status.h"
+
+namespace concierge {
+
+struct VisionConfig {
+  std::string models_dir;          // folder with manifest.json; default: the setup cache
+  float detect_threshold = 0.7f;   // detector score needed to report a face
+  float nms_threshold = 0.4f;
+  // Frames wider than this are also scanned in overlapping tiles so that
+  // small faces in 1080p frames survive the 320x240 detector input.
+  int tile_above_width = 800;
+  int min_face_px = 20;            // smaller detections are dropped
+  int64_t max_image_pixels = 50'000'000;  // decompression-bomb guard (from header)
+  int64_t max_image_bytes = 30 * 1024 * 1024;
+  bool anti_spoof = true;
+};
+
+// The quality gate used for enrolment, tagging and "ask about stranger".
+struct QualityGate {
+  float min_face_px = 40;
+  float min_sharpness = 15;
+  float max_abs_yaw_deg = 45;
+  float max_abs_pitch_deg = 35;
+  float min_brightness = 40;
+  float max_brightness = 225;
+};
+
+struct RecognitionConfig {
+  std::string collection = "default";
+  float match_threshold = 0.40f;    // cosine; chosen by `concierge eval identify`
+  std::string search_mode = "best"; // "best" (best face per person) or "centroid"
+};
+
+struct MqttConfig {
+  std::string host = "127.0.0.1";
+  int port = 1883;
+  std::string username;
+  std::string password;             // secret
+  std::string tls_ca_file;          // enables TLS when set
+  std::string client_id;            // default: concierge-<role>-<pid>
+  int protocol = 5;                 // 3 (3.1.1) or 5
+  int keepalive_s = 30;
+};
+
+struct BusConfig {
+  std::string kind = "inprocess";   // "inprocess" or "mqtt"
+  std::string topic_prefix = "concierge";
+  std::string share_group = "concierge";
+  int queue_capacity = 256;         // in-process backpressure bound
+  MqttConfig mqtt;
+};
+
+struct CameraConfig {
+  std::string name = "door";
+  std::string site = "office";
+  std::string source;               // device index, /dev/videoN, URL, file or folder
+  float detect_fps = 10;            // detection rate; other frames only track
+  bool motion_gate = true;          // skip detection on frames with no motion
+  bool realtime = false;            // pace video files at their frame rate
+};
+
+struct EdgeConfig {
+  std::vector<CameraConfig> cameras;
+  std::string spool_dir;            // default: <data_dir>/spool
+  int64_t spool_max_bytes = 512LL * 1024 * 1024;
+  float publish_quality = 0.75f;    // publish early once a track's best crop passes this
+  float update_gain = 0.15f;        // re-publish only when quality improves by this much
+  float track_timeout_s = 1.5f;     // a track ends after this long unseen
+  float crop_margin = 0.4f;         // extra context around the face box, per side
+  int jpeg_quality = 90;
+};
+
+struct ServeConfig {
+  int64_t max_payload_bytes = 4 * 1024 * 1024;
+  int visit_window_s = 300;         // sightings of one person closer than this form one visit
+  int workers = 2;
+};
+
+struct ObjectStoreConfig {
+  std::string kind = "fs";          // "fs" or "s3"
+  std::string root;                 // fs: default <data_dir>/objects
+  std::string s3_endpoint;          // e.g. http://127.0.0.1:9000
+  std::string s3_bucket = "concierge";
+  std::string s3_region = "us-east-1";
+  std::string s3_access_key;        // secret
+  std::string s3_secret_key;        // secret
+};
+
+struct DatabaseConfig {
+  std::string kind = "sqlite";      // "sqlite" or "postgres"
+  std::string sqlite_path;          // default: <data_dir>/concierge.db
+  std::string postgres_url;         // secret (may hold a password)
+  int busy_timeout_ms = 5000;
+};
+
+struct Config {
+  std::string data_dir;             // required; CONCIERGE_DATA_DIR or --data-dir
+  std::string log_level = "info";
+  VisionConfig vision;
+  QualityGate quality;
+  RecognitionConfig recognition;
+  BusConfig bus;
+  EdgeConfig edge;
+  ServeConfig serve;
+  ObjectStoreConfig objects;
+  DatabaseConfig database;
+
+  // Paths derived from data_dir when left empty.
+  std::string DatabasePath() const;
+  std::string ObjectRoot() const;
+  std::string SpoolDir() const;
+  std::string ConfigFilePath() const;  // <data_dir>/config.json
+};
+
+// Loads the layered config. `data_dir` comes from the flag (may be empty, then
+// CONCIERGE_DATA_DIR, then ./concierge-data). `config_file` may be empty: then
+// <data_dir>/config.json is read if it exists. Unknown keys and wrong types in
+// the file are errors, so typos never pass silently.
+Result<Config> LoadConfig(const std::string& data_dir, const std::string& config_file);
+
+// Parses a JSON document over the defaults. Exposed for tests.
+Result<Config> ConfigFromJson(const nlohmann::json& doc);
+
+// The config as JSON with secrets replaced by "***"; safe to log or show.
+nlohmann::json RedactedConfig(const Config& config);
+
+// Default folder of the model cache that scripts/setup.sh fills.
+std::string DefaultModelsDir();
+
+}  // namespace concierge

@@ -1,0 +1,60 @@
+#include "core/config.h"
+
+#include <cstdlib>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/test_env.h"
+
+namespace concierge {
+namespace {
+
+TEST(ConfigTest, DefaultsApplyWithoutFile) {
+  testing::TempDir dir;
+  auto config = LoadConfig(dir.path(), "");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->data_dir, dir.path());
+  EXPECT_EQ(config->DatabasePath(), dir.path() + "/concierge.db");
+  EXPECT_EQ(config->bus.kind, "inprocess");
+}
+
+TEST(ConfigTest, FileThenEnvironmentOverride) {
+  testing::TempDir dir;
+  std::ofstream(dir.Sub("config.json")) << R"({"recognition":{"match_threshold":0.5},
+      "bus":{"mqtt":{"port":1999}}})";
+  setenv("CONCIERGE_BUS_MQTT_PORT", "2001", 1);
+  auto config = LoadConfig(dir.path(), "");
+  unsetenv("CONCIERGE_BUS_MQTT_PORT");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_FLOAT_EQ(config->recognition.match_threshold, 0.5f);
+  EXPECT_EQ(config->bus.mqtt.port, 2001);
+}
+
+TEST(ConfigTest, UnknownKeyIsAnError) {
+  auto config = ConfigFromJson(nlohmann::json::parse(R"({"recognition":{"treshold":0.5}})"));
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("recognition.treshold"), std::string::npos);
+}
+
+TEST(ConfigTest, WrongTypeAndBadJsonAreErrors) {
+  EXPECT_FALSE(ConfigFromJson(nlohmann::json::parse(R"({"serve":{"workers":"two"}})")).ok());
+  testing::TempDir dir;
+  std::ofstream(dir.Sub("config.json")) << "{not json";
+  auto config = LoadConfig(dir.path(), "");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(ConfigTest, SecretsAreRedacted) {
+  Config config;
+  config.bus.mqtt.password = "hunter2";
+  config.objects.s3_secret_key = "abc";
+  const std::string dumped = RedactedConfig(config).dump();
+  EXPECT_EQ(dumped.find("hunter2"), std::string::npos);
+  EXPECT_EQ(dumped.find("\"abc\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace concierge

@@ -1,0 +1,58 @@
+// Shared test helpers: where the face data and the binary are, how to skip
+// loudly when the data set is absent, and how to run the CLI.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace concierge::testing {
+
+// CONCIERGE_TEST_DATA, defaulting to ../shared/data beside the source tree.
+std::string TestDataDir();
+
+// True when TestDataDir() holds the face data set.
+bool HaveTestData();
+
+// Path of a file inside the data set.
+std::string DataPath(const std::string& relative);
+
+// Path of the built `concierge` binary.
+std::string BinaryPath();
+
+// A fresh empty directory under the system temp dir, removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Exit code plus captured stdout and stderr of a finished command.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `args` (argv[0] first) without a shell, with extra `env` entries
+// ("NAME=value"), and captures its output.
+CommandResult RunCommand(const std::vector<std::string>& args,
+                         const std::vector<std::string>& env = {});
+
+}  // namespace concierge::testing
+
+// Skips the current test with a loud message when the data set is absent.
+#define REQUIRE_TEST_DATA()                                                          \
+  do {                                                                               \
+    if (!::concierge::testing::HaveTestData())                                       \
+      GTEST_SKIP() << "\n*** FACE DATA MISSING: set CONCIERGE_TEST_DATA (looked in " \
+                   << ::concierge::testing::TestDataDir() << ") ***";                \
+  } while (0)
