@@ -1,0 +1,365 @@
+#include "store/database.h"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "core/clock.h"
+
+namespace concierge {
+
+namespace {
+
+// Ordered schema history: version N is kMigrations[N-1]. Append only; never
+// edit a migration that has shipped.
+const std::vector<const char*> kMigrations = {
+    // 1: face collections.
+    R"sql(
+CREATE TABLE collections (
+  name       TEXT PRIMARY KEY NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE persons (
+  id           TEXT NOT NULL,
+  collection   TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
+  display_name TEXT NOT NULL,
+  external_id  TEXT NOT NULL DEFAULT '',
+  created_ms   INTEGER NOT NULL,
+  PRIMARY KEY (collection, id)
+);
+-- One person per external id (e.g. a Slack user) within a collection.
+CREATE UNIQUE INDEX persons_external_id ON persons(collection, external_id)
+  WHERE external_id <> '';
+CREATE TABLE faces (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  collection TEXT NOT NULL,
+  person_id  TEXT NOT NULL,
+  embedding  BLOB NOT NULL,  -- float32 little-endian, dims values
+  dims       INTEGER NOT NULL,
+  image_key  TEXT NOT NULL DEFAULT '',
+  quality    REAL NOT NULL DEFAULT 0,
+  origin     TEXT NOT NULL CHECK (origin IN ('enrolled', 'tagged')),
+  created_ms INTEGER NOT NULL,
+  FOREIGN KEY (collection, person_id) REFERENCES persons(collection, id) ON DELETE CASCADE
+);
+CREATE INDEX faces_person ON faces(collection, person_id);
+)sql",
+    // 2: sightings and visits for the pipeline.
+    R"sql(
+CREATE TABLE visits (
+  id         INTEGER PRIMARY KEY,
+  site       TEXT NOT NULL,
+  person_id  TEXT,
+  started_ms INTEGER NOT NULL,
+  last_ms    INTEGER NOT NULL,
+  sightings  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX visits_person ON visits(person_id, last_ms);
+CREATE TABLE sightings (
+  id             TEXT PRIMARY KEY NOT NULL,
+  camera         TEXT NOT NULL,
+  site           TEXT NOT NULL,
+  captured_ms    INTEGER NOT NULL,
+  received_ms    INTEGER NOT NULL,
+  box_x          REAL NOT NULL DEFAULT 0,
+  box_y          REAL NOT NULL DEFAULT 0,
+  box_w          REAL NOT NULL DEFAULT 0,
+  box_h          REAL NOT NULL DEFAULT 0,
+  detector_score REAL NOT NULL DEFAULT 0,
+  quality_json   TEXT NOT NULL DEFAULT '{}',
+  live_score     REAL NOT NULL DEFAULT -1,
+  image_key      TEXT NOT NULL DEFAULT '',
+  person_id      TEXT,
+  similarity     REAL,
+  decision       TEXT NOT NULL DEFAULT 'pending'
+                 CHECK (decision IN ('pending', 'known', 'unknown', 'rejected')),
+  visit_id       INTEGER REFERENCES visits(id) ON DELETE SET NULL
+);
+CREATE INDEX sightings_captured ON sightings(captured_ms);
+CREATE INDEX sightings_person ON sightings(person_id, captured_ms);
+)sql",
+};
+
+// Maps an SQLite result code to a Status whose message names the path and
+// what was being done, so operators can act on it.
+Status SqliteStatus(sqlite3* db, int rc, const std::string& path, std::string_view what) {
+  const std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  const std::string where = path + " (" + std::string(what) + "): " + detail;
+  switch (rc & 0xff) {
+    case SQLITE_READONLY: return Status::IoError("database is read-only: " + where);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return Status::IoError("database is locked: " + where);
+    case SQLITE_FULL: return Status::IoError("disk full: " + where);
+    case SQLITE_CANTOPEN: return Status::IoError("cannot open database: " + where);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return Status::IoError("database is corrupt or not a database: " + where);
+    case SQLITE_IOERR: return Status::IoError("database I/O error: " + where);
+    case SQLITE_CONSTRAINT:
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+        return Status::AlreadyExists("duplicate row: " + where);
+      if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return Status::NotFound("referenced row does not exist: " + where);
+      return Status::InvalidArgument("constraint failed: " + where);
+    default: return Status::Internal("database error: " + where);
+  }
+}
+
+}  // namespace
+
+// ---- Statement ----
+
+Statement::Statement(sqlite3_stmt* stmt, const std::string* db_path)
+    : stmt_(stmt), db_path_(db_path) {}
+
+Statement::Statement(Statement&& other) noexcept
+    : stmt_(std::exchange(other.stmt_, nullptr)),
+      db_path_(other.db_path_),
+      next_param_(other.next_param_),
+      bind_error_(std::move(other.bind_error_)) {}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+  if (this != &other) {
+    sqlite3_finalize(stmt_);
+    stmt_ = std::exchange(other.stmt_, nullptr);
+    db_path_ = other.db_path_;
+    next_param_ = other.next_param_;
+    bind_error_ = std::move(other.bind_error_);
+  }
+  return *this;
+}
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+namespace {
+// Records the first failed bind on `stmt` so the next Step reports it.
+void NoteBind(sqlite3_stmt* stmt, int rc, const std::string& path, Status* error) {
+  if (rc != SQLITE_OK && error->ok())
+    *error = SqliteStatus(sqlite3_db_handle(stmt), rc, path, "binding a parameter");
+}
+}  // namespace
+
+Statement& Statement::BindInt(int64_t value) {
+  NoteBind(stmt_, sqlite3_bind_int64(stmt_, next_param_++, value), *db_path_, &bind_error_);
+  return *this;
+}
+
+Statement& Statement::BindDouble(double value) {
+  NoteBind(stmt_, sqlite3_bind_double(stmt_, next_param_++, value), *db_path_, &bind_error_);
+  return *this;
+}
+
+Statement& Statement::BindText(std::string_view value) {
+  NoteBind(stmt_,
+           sqlite3_bind_text64(stmt_, next_param_++, value.data(), value.size(), SQLITE_TRANSIENT,
+                               SQLITE_UTF8),
+           *db_path_, &bind_error_);
+  return *this;
+}
+
+Statement& Statement::BindBlob(const void* data, size_t size) {
+  // A zero-length blob with a null pointer would bind NULL; keep it a blob.
+  static const char kEmpty = 0;
+  NoteBind(stmt_,
+           sqlite3_bind_blob64(stmt_, next_param_++, size ? data : &kEmpty, size, SQLITE_TRANSIENT),
+           *db_path_, &bind_error_);
+  return *this;
+}
+
+Statement& Statement::BindNull() {
+  NoteBind(stmt_, sqlite3_bind_null(stmt_, next_param_++), *db_path_, &bind_error_);
+  return *this;
+}
+
+Result<bool> Statement::Step() {
+  if (!bind_error_.ok()) return bind_error_;
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return SqliteStatus(sqlite3_db_handle(stmt_), rc, *db_path_, sqlite3_sql(stmt_));
+}
+
+Status Statement::Run() {
+  return ForEach([](const Statement&) { return Status::Ok(); });
+}
+
+Status Statement::ForEach(const std::function<Status(const Statement&)>& row) {
+  while (true) {
+    ASSIGN_OR_RETURN(const bool has_row, Step());
+    if (!has_row) return Status::Ok();
+    RETURN_IF_ERROR(row(*this));
+  }
+}
+
+void Statement::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  next_param_ = 1;
+  bind_error_ = Status::Ok();
+}
+
+int64_t Statement::ColumnInt(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+double Statement::ColumnDouble(int column) const { return sqlite3_column_double(stmt_, column); }
+
+std::string Statement::ColumnText(int column) const {
+  const auto* text = sqlite3_column_text(stmt_, column);
+  const int size = sqlite3_column_bytes(stmt_, column);
+  return text ? std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(size)) : "";
+}
+
+std::string_view Statement::ColumnBlob(int column) const {
+  const void* data = sqlite3_column_blob(stmt_, column);
+  const int size = sqlite3_column_bytes(stmt_, column);
+  return data ? std::string_view(static_cast<const char*>(data), static_cast<size_t>(size))
+              : std::string_view();
+}
+
+bool Statement::ColumnIsNull(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
+// ---- Connection ----
+
+Result<Statement> Connection::Prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  const int rc =
+      sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    return SqliteStatus(db_, rc, *path_, sql);
+  }
+  return Statement(stmt, path_);
+}
+
+Status Connection::Exec(const std::string& sql) {
+  const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  return rc == SQLITE_OK ? Status::Ok() : SqliteStatus(db_, rc, *path_, sql);
+}
+
+int64_t Connection::LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
+
+int64_t Connection::Changes() const { return sqlite3_changes64(db_); }
+
+// ---- Database ----
+
+Database::Database(sqlite3* db, std::string path)
+    : path_(std::move(path)), db_(db), conn_(db, &path_) {}
+
+Database::~Database() { sqlite3_close_v2(db_); }
+
+int Database::LatestSchemaVersion() { return static_cast<int>(kMigrations.size()); }
+
+Result<std::unique_ptr<Database>> Database::OpenSqlite(const std::string& path,
+                                                       int busy_timeout_ms, Access access) {
+  if (path.empty()) return Status::InvalidArgument("database path is empty");
+  const bool read_only = access == Access::kReadOnly;
+  if (!read_only) {
+    const auto parent = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec)
+      return Status::IoError("cannot create directory " + parent.string() + " for database " +
+                             path + ": " + ec.message());
+  }
+
+  sqlite3* raw = nullptr;
+  const int flags = SQLITE_OPEN_NOMUTEX |
+                    (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  // Owning from here on so every early return closes the handle.
+  std::unique_ptr<Database> db(new Database(raw, path));
+  if (rc != SQLITE_OK) return SqliteStatus(raw, rc, path, "opening");
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, busy_timeout_ms);
+  // SQLite silently falls back to read-only when the file is not writable;
+  // a caller who asked to write must hear about it now, not on the first write.
+  if (!read_only && sqlite3_db_readonly(raw, "main") == 1)
+    return Status::IoError("database is read-only: " + path + " (opened for writing)");
+
+  RETURN_IF_ERROR(db->conn_.Exec("PRAGMA foreign_keys = ON"));
+  if (!read_only) {
+    ASSIGN_OR_RETURN(Statement wal, db->conn_.Prepare("PRAGMA journal_mode = WAL"));
+    ASSIGN_OR_RETURN(const bool has_row, wal.Step());
+    const std::string mode = has_row ? wal.ColumnText(0) : "";
+    if (mode != "wal")
+      return Status::IoError("cannot enable WAL journal on " + path + " (mode is '" + mode + "')");
+  }
+  RETURN_IF_ERROR(db->Migrate(access));
+  return db;
+}
+
+Status Database::Transaction(const std::function<Status(Connection&)>& fn) {
+  // IMMEDIATE takes the write lock up front, so the busy timeout applies here
+  // rather than failing mid-transaction when a read lock cannot be upgraded.
+  return RunTransaction("BEGIN IMMEDIATE", fn);
+}
+
+Status Database::ReadTransaction(const std::function<Status(Connection&)>& fn) {
+  return RunTransaction("BEGIN", fn);
+}
+
+Status Database::RunTransaction(const char* begin,
+                                const std::function<Status(Connection&)>& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(conn_.Exec(begin));
+  Status status = fn(conn_);
+  if (status.ok()) status = conn_.Exec("COMMIT");
+  if (!status.ok() && !sqlite3_get_autocommit(db_)) {
+    const Status rollback = conn_.Exec("ROLLBACK");
+    if (!rollback.ok()) spdlog::error("rollback failed: {}", rollback.ToString());
+  }
+  return status;
+}
+
+Result<int> Database::SchemaVersion() {
+  return WithConnection([](Connection& c) -> Result<int> {
+    ASSIGN_OR_RETURN(Statement has_table,
+                     c.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                               "name = 'schema_migrations'"));
+    ASSIGN_OR_RETURN(const bool exists, has_table.Step());
+    if (!exists) return 0;
+    ASSIGN_OR_RETURN(Statement max,
+                     c.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+    ASSIGN_OR_RETURN(const bool has_row, max.Step());
+    return has_row ? static_cast<int>(max.ColumnInt(0)) : 0;
+  });
+}
+
+Status Database::Migrate(Access access) {
+  ASSIGN_OR_RETURN(const int current, SchemaVersion());
+  const int latest = LatestSchemaVersion();
+  if (current > latest)
+    return Status::FailedPrecondition("database " + path_ + " has schema version " +
+                                      std::to_string(current) + ", newer than this build (" +
+                                      std::to_string(latest) + "); upgrade concierge");
+  if (current == latest) return Status::Ok();
+  if (access == Access::kReadOnly)
+    return Status::IoError("database is read-only: " + path_ + " needs schema migration from " +
+                           std::to_string(current) + " to " + std::to_string(latest));
+  for (int version = current + 1; version <= latest; ++version) {
+    RETURN_IF_ERROR(Transaction([&](Connection& c) -> Status {
+      RETURN_IF_ERROR(
+          c.Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                 "version INTEGER PRIMARY KEY NOT NULL, applied_ms INTEGER NOT NULL)"));
+      // Another process may have applied it while we waited for the lock.
+      ASSIGN_OR_RETURN(Statement seen,
+                       c.Prepare("SELECT 1 FROM schema_migrations WHERE version = ?"));
+      ASSIGN_OR_RETURN(const bool applied, seen.BindInt(version).Step());
+      if (applied) return Status::Ok();
+      RETURN_IF_ERROR(c.Exec(kMigrations[static_cast<size_t>(version - 1)]));
+      ASSIGN_OR_RETURN(Statement record,
+                       c.Prepare("INSERT INTO schema_migrations(version, applied_ms) VALUES(?, ?)"));
+      return record.BindInt(version).BindInt(NowMs()).Run();
+    }));
+    spdlog::info("database {}: applied schema migration {}", path_, version);
+  }
+  return Status::Ok();
+}
+
+}  // namespace concierge
