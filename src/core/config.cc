@@ -10,7 +10,8 @@ namespace concierge {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VisionConfig, models_dir, detect_threshold,
                                                 nms_threshold, tile_above_width, min_face_px,
-                                                max_image_pixels, max_image_bytes, anti_spoof)
+                                                max_image_pixels, max_image_bytes, anti_spoof,
+                                                flip_augment)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(QualityGate, min_face_px, min_sharpness,
                                                 max_abs_yaw_deg, max_abs_pitch_deg,
                                                 min_brightness, max_brightness)

@@ -1,0 +1,75 @@
+#include "cli/cli.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+
+namespace concierge::cli {
+
+Result<Config*> Context::config() {
+  if (!config_) {
+    ASSIGN_OR_RETURN(Config loaded, LoadConfig(options_->data_dir, options_->config_file));
+    if (!options_->log_level.empty()) loaded.log_level = options_->log_level;
+    config_ = std::make_unique<Config>(std::move(loaded));
+  }
+  return config_.get();
+}
+
+CLI::App* AddCommand(CLI::App& parent, const std::string& name, const std::string& help,
+                     Runner* slot, Runner body) {
+  CLI::App* cmd = parent.add_subcommand(name, help);
+  cmd->callback([slot, body = std::move(body)] { *slot = body; });
+  return cmd;
+}
+
+int ExitCodeFor(const Status& status) {
+  switch (status.code()) {
+    case Status::Code::kOk: return kExitOk;
+    case Status::Code::kNotFound: return kExitNotFound;
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kTooLarge:
+    case Status::Code::kAlreadyExists: return kExitBadInput;
+    case Status::Code::kNoFace: return kExitNoFace;
+    case Status::Code::kIoError: return kExitStorage;
+    case Status::Code::kUnavailable: return kExitUnavailable;
+    case Status::Code::kFailedPrecondition: return kExitSetup;
+    case Status::Code::kPermissionDenied:
+    case Status::Code::kInternal: return kExitInternal;
+  }
+  return kExitInternal;
+}
+
+int Fail(const Context& ctx, const Status& status) {
+  if (ctx.json()) {
+    PrintJson({{"error", {{"code", Status::CodeName(status.code())}, {"message", status.message()}}}});
+  }
+  std::cerr << "error: " << status.message() << "\n";
+  return ExitCodeFor(status);
+}
+
+std::vector<std::string> ExpandImageInputs(const std::vector<std::string>& inputs) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  for (const auto& in : inputs) {
+    std::error_code ec;
+    if (!fs::is_directory(in, ec)) {
+      files.push_back(in);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (const auto& entry : fs::directory_iterator(in, ec)) {
+      std::string ext = entry.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+      if (entry.is_regular_file() &&
+          (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp" || ext == ".webp"))
+        found.push_back(entry.path().string());
+    }
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
+void PrintJson(const nlohmann::json& doc) { std::cout << doc.dump(2) << std::endl; }
+
+}  // namespace concierge::cli

@@ -1,0 +1,79 @@
+// Shared plumbing for the `concierge` subcommands: the loaded config, output
+// mode, and the mapping from Status to exit codes.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+#include "core/status.h"
+
+namespace concierge::cli {
+
+// Exit codes, stable for scripts (documented in README.md).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitInternal = 1,
+  kExitUsage = 2,
+  kExitNotFound = 3,
+  kExitBadInput = 4,
+  kExitNoFace = 5,
+  kExitStorage = 6,
+  kExitUnavailable = 7,
+  kExitSetup = 8,
+};
+
+// Global options, filled by CLI11 before any command runs.
+struct GlobalOptions {
+  std::string data_dir;
+  std::string config_file;
+  std::string log_level;
+  bool json = false;
+};
+
+// What a command needs at run time. Created lazily so `--help` never touches disk.
+class Context {
+ public:
+  explicit Context(GlobalOptions* options) : options_(options) {}
+  // Loads the config once (flags override file and environment).
+  Result<Config*> config();
+  bool json() const { return options_->json; }
+
+ private:
+  GlobalOptions* options_;
+  std::unique_ptr<Config> config_;
+};
+
+// A command body: returns the process exit code.
+using Runner = std::function<int()>;
+
+// Registers a subcommand whose body runs after parsing succeeds.
+CLI::App* AddCommand(CLI::App& parent, const std::string& name, const std::string& help,
+                     Runner* slot, Runner body);
+
+// Maps a Status to its exit code.
+int ExitCodeFor(const Status& status);
+
+// Prints "error: <message>" (or {"error":{code,message}} with --json) and
+// returns the exit code for `status`.
+int Fail(const Context& ctx, const Status& status);
+
+// Expands folders among `inputs` into their image files (sorted, not
+// recursive); plain paths pass through unchanged, so missing files are
+// reported by whoever reads them.
+std::vector<std::string> ExpandImageInputs(const std::vector<std::string>& inputs);
+
+// Writes one JSON document to stdout.
+void PrintJson(const nlohmann::json& doc);
+
+// Each command family registers itself here (one function per file).
+void RegisterVisionCommands(CLI::App& app, Context& ctx, Runner* slot);
+void RegisterPeopleCommands(CLI::App& app, Context& ctx, Runner* slot);
+void RegisterEvalCommands(CLI::App& app, Context& ctx, Runner* slot);
+
+}  // namespace concierge::cli

@@ -1,0 +1,479 @@
+// `concierge eval lfw|detect|identify`: accuracy on the shared face data.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/cli.h"
+#include "core/hash.h"
+#include "store/face_collection.h"
+#include "vision/face_engine.h"
+#include "vision/ground_truth.h"
+#include "vision/image_io.h"
+#include "vision/verification_metrics.h"
+
+namespace concierge::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct LfwPair {
+  std::string a, b;
+  bool same = false;
+  int fold = 0;
+};
+
+std::string LfwImage(const std::string& root, const std::string& name, int index) {
+  char file[256];
+  std::snprintf(file, sizeof(file), "%s_%04d.jpg", name.c_str(), index);
+  return (fs::path(root) / "images" / name / file).string();
+}
+
+// Reads pairs.txt (View 2: "10 300" header) or pairsDevTest/Train (View 1: "N").
+Result<std::vector<LfwPair>> ReadLfwPairs(const std::string& root, const std::string& file) {
+  std::ifstream in((fs::path(root) / file).string());
+  if (!in) return Status::NotFound("cannot read " + (fs::path(root) / file).string());
+  std::string header;
+  std::getline(in, header);
+  std::istringstream hs(header);
+  int folds = 1, per_half = 0;
+  hs >> folds >> per_half;
+  if (per_half == 0) {  // View 1 header holds only the count.
+    per_half = folds;
+    folds = 1;
+  }
+  std::vector<LfwPair> pairs;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::vector<std::string> f;
+    for (std::string tok; ls >> tok;) f.push_back(tok);
+    LfwPair p;
+    p.fold = static_cast<int>(pairs.size() / static_cast<size_t>(2 * per_half));
+    if (f.size() == 3) {
+      p = {LfwImage(root, f[0], std::stoi(f[1])), LfwImage(root, f[0], std::stoi(f[2])), true, p.fold};
+    } else if (f.size() == 4) {
+      p = {LfwImage(root, f[0], std::stoi(f[1])), LfwImage(root, f[2], std::stoi(f[3])), false, p.fold};
+    } else {
+      continue;
+    }
+    pairs.push_back(p);
+  }
+  if (pairs.size() != static_cast<size_t>(folds * per_half * 2))
+    return Status::InvalidArgument(file + " has " + std::to_string(pairs.size()) + " pairs, expected " +
+                                   std::to_string(folds * per_half * 2));
+  return pairs;
+}
+
+// Embeds the central face of an LFW photo. Falls back to the detector-free
+// centre box when no face is found, as the LFW protocol allows.
+Result<Embedding> EmbedCentralFace(FaceEngine& engine, const std::string& path, const ImageLimits& limits) {
+  ASSIGN_OR_RETURN(cv::Mat image, ReadImageFile(path, limits));
+  ASSIGN_OR_RETURN(auto detections, engine.detector().Detect(image));
+  const float cx = image.cols / 2.f, cy = image.rows / 2.f;
+  Detection chosen{Box{image.cols * 0.3f, image.rows * 0.28f, image.cols * 0.4f, image.rows * 0.46f}, 0};
+  float best = 1e9f;
+  for (const auto& d : detections) {
+    const float dist = std::hypot(d.box.x + d.box.w / 2 - cx, d.box.y + d.box.h / 2 - cy);
+    if (dist < best) {
+      best = dist;
+      chosen = d;
+    }
+  }
+  ASSIGN_OR_RETURN(FaceObservation face, engine.Describe(image, chosen, {.embed = true, .anti_spoof = false}));
+  return face.embedding;
+}
+
+int RunEvalLfw(Context& ctx, const std::string& data, bool view1) {
+  auto config = ctx.config();
+  if (!config.ok()) return Fail(ctx, config.status());
+  const std::string root = (fs::path(data) / "lfw").string();
+  auto pairs = ReadLfwPairs(root, view1 ? "pairsDevTest.txt" : "pairs.txt");
+  if (!pairs.ok()) return Fail(ctx, pairs.status());
+  auto engine = FaceEngine::Create((*config)->vision);
+  if (!engine.ok()) return Fail(ctx, engine.status());
+  const ImageLimits limits{(*config)->vision.max_image_bytes, (*config)->vision.max_image_pixels};
+
+  std::map<std::string, Embedding> cache;
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<ScoredPair> scored;
+  size_t skipped = 0;
+  for (const auto& p : *pairs) {
+    bool missing = false;
+    for (const auto* path : {&p.a, &p.b}) {
+      if (cache.count(*path)) continue;
+      auto e = EmbedCentralFace(**engine, *path, limits);
+      // The shared copy of LFW lacks a few images; such pairs are skipped and counted.
+      if (e.status().code() == Status::Code::kNotFound) {
+        spdlog::warn("skipping pair: {}", e.status().message());
+        missing = true;
+        break;
+      }
+      if (!e.ok()) return Fail(ctx, e.status());
+      cache[*path] = std::move(*e);
+      if (cache.size() % 1000 == 0) spdlog::info("embedded {} images", cache.size());
+    }
+    if (missing) {
+      ++skipped;
+      continue;
+    }
+    scored.push_back({Dot(cache[p.a], cache[p.b]), p.same, p.fold});
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int folds = view1 ? 1 : 10;
+  nlohmann::json out = {{"protocol", view1 ? "LFW View 1 (pairsDevTest)" : "LFW View 2 (10 folds)"},
+                        {"pairs", scored.size()},
+                        {"pairs_skipped_missing_image", skipped},
+                        {"images", cache.size()},
+                        {"ms_per_image", 1000.0 * seconds / double(cache.size())}};
+  if (view1) {
+    const float t = BestThreshold(scored);
+    out["threshold"] = t;
+    out["accuracy"] = AccuracyAt(scored, t);
+  } else {
+    const FoldReport report = CrossValidate(scored, folds);
+    double tsum = 0;
+    for (float t : report.thresholds) tsum += t;
+    out["accuracy_mean"] = report.mean;
+    out["accuracy_std"] = report.stddev;
+    out["fold_accuracies"] = report.accuracies;
+    out["threshold"] = tsum / folds;
+  }
+  const RateAtFar r2 = TarAtFar(scored, 1e-2), r3 = TarAtFar(scored, 1e-3);
+  out["tar_at_far_1e-2"] = r2.tar;
+  out["tar_at_far_1e-3"] = r3.tar;
+  out["threshold_at_far_1e-3"] = r3.threshold;
+  if (ctx.json()) {
+    PrintJson(out);
+  } else if (view1) {
+    std::printf("%s: accuracy %.2f%% at threshold %.3f\n", out["protocol"].get<std::string>().c_str(),
+                100 * out["accuracy"].get<double>(), out["threshold"].get<float>());
+  } else {
+    std::printf("LFW View 2: %.2f%% ± %.2f (10 folds), threshold %.3f\n", 100 * out["accuracy_mean"].get<double>(),
+                100 * out["accuracy_std"].get<double>(), out["threshold"].get<double>());
+  }
+  if (!ctx.json())
+    std::printf("TAR %.2f%% at FAR 1e-2, %.2f%% at FAR 1e-3; %.1f ms per image (%zu images)\n",
+                100 * r2.tar, 100 * r3.tar, out["ms_per_image"].get<double>(), cache.size());
+  return kExitOk;
+}
+
+// --- eval detect -----------------------------------------------------------
+
+struct DetectTally {
+  MatchCount match;
+  int images = 0;
+  double seconds = 0;
+};
+
+Result<DetectTally> RunDetector(FaceEngine& engine, const GroundTruth& truth, const ImageLimits& limits) {
+  DetectTally tally;
+  for (const auto& [path, boxes] : truth) {
+    ASSIGN_OR_RETURN(cv::Mat image, ReadImageFile(path, limits));
+    const auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(auto detections, engine.detector().Detect(image));
+    tally.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::vector<Box> found;
+    for (const auto& d : detections) found.push_back(d.box);
+    const MatchCount m = MatchBoxes(boxes, found, 0.4f);
+    tally.match.truths += m.truths;
+    tally.match.found += m.found;
+    tally.match.detections += m.detections;
+    tally.match.false_positives += m.false_positives;
+    ++tally.images;
+  }
+  return tally;
+}
+
+nlohmann::json TallyJson(const DetectTally& t) {
+  return {{"images", t.images}, {"faces", t.match.truths}, {"found", t.match.found},
+          {"recall", t.match.recall()}, {"detections", t.match.detections},
+          {"unmatched_detections", t.match.false_positives},
+          {"ms_per_image", t.images ? 1000 * t.seconds / t.images : 0}};
+}
+
+int RunEvalDetect(Context& ctx, const std::string& data) {
+  auto config = ctx.config();
+  if (!config.ok()) return Fail(ctx, config.status());
+  auto engine = FaceEngine::Create((*config)->vision);
+  if (!engine.ok()) return Fail(ctx, engine.status());
+  const ImageLimits limits{(*config)->vision.max_image_bytes, (*config)->vision.max_image_pixels};
+  const fs::path root = fs::path(data) / "detection";
+  auto fddb = LoadFddbBoxes((root / "fddb" / "derived_boxes_from_ellipses.csv").string(),
+                            (root / "fddb" / "images").string());
+  if (!fddb.ok()) return Fail(ctx, fddb.status());
+  auto fddb_tally = RunDetector(**engine, *fddb, limits);
+  if (!fddb_tally.ok()) return Fail(ctx, fddb_tally.status());
+  auto dlib = LoadDlibBoxes((root / "dlib_faces" / "examples" / "faces" / "testing.xml").string());
+  if (!dlib.ok()) return Fail(ctx, dlib.status());
+  auto dlib_tally = RunDetector(**engine, *dlib, limits);
+  if (!dlib_tally.ok()) return Fail(ctx, dlib_tally.status());
+  // Negatives: every detection is false. The Scream is a painted face, so it
+  // is reported apart rather than counted either way.
+  GroundTruth negatives;
+  int scream_faces = 0;
+  for (const char* sub : {"imagenet_samples", "dlib_misc"})
+    for (const auto& path : ExpandImageInputs({(fs::path(data) / "negatives" / sub).string()}))
+      negatives[path];
+  std::string scream;
+  for (const auto& [path, _] : negatives)
+    if (path.find("scream") != std::string::npos) scream = path;
+  if (!scream.empty()) {
+    negatives.erase(scream);
+    auto image = ReadImageFile(scream, limits);
+    if (image.ok()) {
+      auto d = (*engine)->detector().Detect(*image);
+      if (d.ok()) scream_faces = static_cast<int>(d->size());
+    }
+  }
+  auto neg_tally = RunDetector(**engine, negatives, limits);
+  if (!neg_tally.ok()) return Fail(ctx, neg_tally.status());
+  const double fp_per_image = neg_tally->images ? double(neg_tally->match.detections) / neg_tally->images : 0;
+  nlohmann::json out = {{"iou", 0.4},
+                        {"fddb_folds_01_02", TallyJson(*fddb_tally)},
+                        {"dlib_testing", TallyJson(*dlib_tally)},
+                        {"negatives", {{"images", neg_tally->images},
+                                       {"false_detections", neg_tally->match.detections},
+                                       {"false_detections_per_image", fp_per_image},
+                                       {"scream_painting_faces", scream_faces}}}};
+  if (ctx.json()) {
+    PrintJson(out);
+  } else {
+    std::printf("FDDB folds 01-02: recall %.2f%% at IoU 0.4 (%d/%d faces, %d images, %.1f ms/image)\n",
+                100 * fddb_tally->match.recall(), fddb_tally->match.found, fddb_tally->match.truths,
+                fddb_tally->images, out["fddb_folds_01_02"]["ms_per_image"].get<double>());
+    std::printf("dlib testing.xml: recall %.2f%% (%d/%d faces)\n", 100 * dlib_tally->match.recall(),
+                dlib_tally->match.found, dlib_tally->match.truths);
+    std::printf("negatives: %d false detections in %d images (%.3f per image); The Scream: %d faces\n",
+                neg_tally->match.detections, neg_tally->images, fp_per_image, scream_faces);
+  }
+  return kExitOk;
+}
+
+// --- eval identify ---------------------------------------------------------
+
+struct Identity {
+  std::string id;
+  std::vector<std::string> photos;  // unique by content; the first ones are enrolled
+};
+
+// Identities from enroll/: folders of one person each, with byte-identical
+// copies removed so no photo is enrolled and probed at once.
+std::vector<Identity> EnrollFolderIdentities(const fs::path& enroll) {
+  std::vector<Identity> out;
+  std::set<std::string> seen;
+  auto add_folder_of_people = [&](const fs::path& parent, const std::string& prefix) {
+    std::error_code ec;
+    std::vector<fs::path> people;
+    for (const auto& e : fs::directory_iterator(parent, ec))
+      if (e.is_directory()) people.push_back(e.path());
+    std::sort(people.begin(), people.end());
+    for (const auto& dir : people) {
+      Identity id{prefix + dir.filename().string(), {}};
+      for (const auto& photo : ExpandImageInputs({dir.string()})) {
+        auto bytes = ReadFileBytes(photo, 64 << 20);
+        if (bytes.ok() && seen.insert(Sha256Hex(*bytes)).second) id.photos.push_back(photo);
+      }
+      if (!id.photos.empty()) out.push_back(std::move(id));
+    }
+  };
+  add_folder_of_people(enroll / "face_recognition" / "examples" / "knn_examples" / "train", "fr_");
+  add_folder_of_people(enroll / "dlib_johns" / "examples" / "johns", "dlib_");
+  add_folder_of_people(enroll / "facenet-pytorch" / "data" / "test_images", "fnp_");
+  for (const char* single : {"lin-manuel-miranda.png", "alex-lacamoire.png"}) {
+    const fs::path p = enroll / "face_recognition" / "examples" / single;
+    auto bytes = ReadFileBytes(p.string(), 64 << 20);
+    if (bytes.ok() && seen.insert(Sha256Hex(*bytes)).second)
+      out.push_back({"fr_" + p.stem().string(), {p.string()}});
+  }
+  return out;
+}
+
+// LFW people from people.txt: every `stride`-th person with >= 2 photos is
+// enrolled (up to `count`); everyone else is a stranger.
+void LfwIdentities(const fs::path& lfw, size_t count, std::vector<Identity>& enrolled,
+                   std::vector<std::string>& strangers, size_t stranger_count) {
+  std::ifstream in((lfw / "people.txt").string());
+  std::vector<std::pair<std::string, int>> people;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string name;
+    int n = 0;
+    if (ls >> name >> n && n > 0) people.emplace_back(name, n);
+  }
+  std::sort(people.begin(), people.end());
+  people.erase(std::unique(people.begin(), people.end()), people.end());
+  size_t multi = 0;
+  for (const auto& [name, n] : people) multi += (n >= 2);
+  const size_t stride = std::max<size_t>(1, multi / std::max<size_t>(count, 1));
+  size_t seen_multi = 0, picked = 0;
+  for (const auto& [name, n] : people) {
+    const bool pick = n >= 2 && picked < count && (seen_multi++ % stride == 0);
+    picked += pick;
+    std::vector<std::string> photos;
+    for (int i = 1; i <= n; ++i) {
+      const std::string p = LfwImage(lfw.string(), name, i);
+      if (fs::exists(p)) photos.push_back(p);
+    }
+    if (pick && photos.size() >= 2) enrolled.push_back({"lfw_" + name, photos});
+    else if (!pick && strangers.size() < stranger_count && !photos.empty()) strangers.push_back(photos.front());
+  }
+}
+
+// The face of a probe or enrolment photo: the largest one, or the central
+// box for tight LFW crops where the detector finds nothing.
+Result<Embedding> EmbedMainFace(FaceEngine& engine, const std::string& path, const ImageLimits& limits) {
+  ASSIGN_OR_RETURN(cv::Mat image, ReadImageFile(path, limits));
+  ASSIGN_OR_RETURN(auto detections, engine.detector().Detect(image));
+  if (detections.empty()) return EmbedCentralFace(engine, path, limits);
+  const auto largest = std::max_element(detections.begin(), detections.end(),
+                                        [](const auto& a, const auto& b) { return a.box.area() < b.box.area(); });
+  ASSIGN_OR_RETURN(FaceObservation face, engine.Describe(image, *largest, {.embed = true, .anti_spoof = false}));
+  return face.embedding;
+}
+
+struct ProbeResult {
+  std::string truth;  // empty for a stranger
+  std::vector<Match> top;
+};
+
+nlohmann::json ScoreIdentify(const std::vector<ProbeResult>& probes, float threshold) {
+  size_t known = 0, recalled = 0, misnamed = 0, strangers = 0, welcomed = 0;
+  for (const auto& p : probes) {
+    const bool accept = !p.top.empty() && p.top[0].similarity >= threshold;
+    if (p.truth.empty()) {
+      ++strangers;
+      welcomed += accept;
+    } else {
+      ++known;
+      if (accept && p.top[0].person_id == p.truth) ++recalled;
+      else if (accept) ++misnamed;
+    }
+  }
+  return {{"threshold", threshold},
+          {"recall", known ? double(recalled) / known : 0},
+          {"misidentified", known ? double(misnamed) / known : 0},
+          {"false_welcome_rate", strangers ? double(welcomed) / strangers : 0},
+          {"false_welcomes", welcomed}};
+}
+
+int RunEvalIdentify(Context& ctx, const std::string& data, size_t lfw_people, size_t per_person,
+                    size_t stranger_count) {
+  auto config = ctx.config();
+  if (!config.ok()) return Fail(ctx, config.status());
+  auto engine = FaceEngine::Create((*config)->vision);
+  if (!engine.ok()) return Fail(ctx, engine.status());
+  const ImageLimits limits{(*config)->vision.max_image_bytes, (*config)->vision.max_image_pixels};
+  std::vector<Identity> identities = EnrollFolderIdentities(fs::path(data) / "enroll");
+  std::vector<std::string> stranger_photos;
+  LfwIdentities(fs::path(data) / "lfw", lfw_people, identities, stranger_photos, stranger_count);
+
+  // A throwaway collection in memory-backed SQLite keeps the real search code in the loop.
+  auto db = Database::OpenSqlite(":memory:", 1000);
+  if (!db.ok()) return Fail(ctx, db.status());
+  auto gallery = FaceCollection::Open(db->get(), "eval", (*engine)->dimensions());
+  if (!gallery.ok()) return Fail(ctx, gallery.status());
+  std::vector<std::pair<std::string, std::string>> probe_list;  // (truth, path)
+  size_t enrolled_photos = 0;
+  for (const auto& id : identities) {
+    if (Status s = (*gallery)->AddPerson({id.id, id.id, "", 0}); !s.ok()) return Fail(ctx, s);
+    for (size_t i = 0; i < id.photos.size(); ++i) {
+      if (i >= per_person) {
+        probe_list.emplace_back(id.id, id.photos[i]);
+        continue;
+      }
+      auto e = EmbedMainFace(**engine, id.photos[i], limits);
+      if (!e.ok()) return Fail(ctx, e.status());
+      FaceRecord face;
+      face.person_id = id.id;
+      face.embedding = std::move(*e);
+      if (auto added = (*gallery)->AddFace(face); !added.ok()) return Fail(ctx, added.status());
+      ++enrolled_photos;
+    }
+  }
+  for (const auto& s : stranger_photos) probe_list.emplace_back("", s);
+  spdlog::info("gallery: {} people, {} photos; probing {} photos", identities.size(), enrolled_photos,
+               probe_list.size());
+
+  std::map<std::string, std::vector<ProbeResult>> by_mode;
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < probe_list.size(); ++i) {
+    auto e = EmbedMainFace(**engine, probe_list[i].second, limits);
+    if (!e.ok()) return Fail(ctx, e.status());
+    by_mode["best"].push_back({probe_list[i].first, (*gallery)->Search(*e, 1, SearchMode::kBestFace)});
+    by_mode["centroid"].push_back({probe_list[i].first, (*gallery)->Search(*e, 1, SearchMode::kCentroid)});
+    if ((i + 1) % 500 == 0) spdlog::info("probed {}/{}", i + 1, probe_list.size());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  nlohmann::json out = {{"enrolled_people", identities.size()}, {"enrolled_photos", enrolled_photos},
+                        {"photos_per_person", per_person},
+                        {"known_probes", probe_list.size() - stranger_photos.size()},
+                        {"stranger_probes", stranger_photos.size()},
+                        {"ms_per_probe", 1000 * seconds / double(std::max<size_t>(1, probe_list.size())) }};
+  for (auto& [mode, probes] : by_mode) {
+    // The threshold that keeps false welcomes at or under 0.1% of strangers.
+    std::vector<float> stranger_top;
+    for (const auto& p : probes)
+      if (p.truth.empty() && !p.top.empty()) stranger_top.push_back(p.top[0].similarity);
+    std::sort(stranger_top.begin(), stranger_top.end(), std::greater<>());
+    const size_t allowed = static_cast<size_t>(std::floor(0.001 * double(stranger_top.size())));
+    const float safe = allowed < stranger_top.size() ? stranger_top[allowed] + 1e-4f : 0.f;
+    out[mode] = {{"at_far_0.1%", ScoreIdentify(probes, safe)},
+                 {"at_configured", ScoreIdentify(probes, (*config)->recognition.match_threshold)}};
+  }
+  if (ctx.json()) {
+    PrintJson(out);
+  } else {
+    std::printf("gallery %zu people (%zu photos), %zu known probes, %zu stranger probes\n", identities.size(),
+                enrolled_photos, out["known_probes"].get<size_t>(), stranger_photos.size());
+    for (const char* mode : {"best", "centroid"}) {
+      for (const char* at : {"at_far_0.1%", "at_configured"}) {
+        const auto& r = out[mode][at];
+        std::printf("%-8s %-14s threshold %.3f: recall %.2f%%, misidentified %.2f%%, false welcome %.3f%% (%d)\n",
+                    mode, at, r["threshold"].get<float>(), 100 * r["recall"].get<double>(),
+                    100 * r["misidentified"].get<double>(), 100 * r["false_welcome_rate"].get<double>(),
+                    r["false_welcomes"].get<int>());
+      }
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterEvalCommands(CLI::App& app, Context& ctx, Runner* slot) {
+  CLI::App* eval = app.add_subcommand("eval", "Measure accuracy on the shared face data");
+  eval->require_subcommand(1);
+  static std::string data = "../shared/data";
+  static bool view1 = false;
+  CLI::App* lfw = AddCommand(*eval, "lfw", "LFW verification (View 2, 10 folds)", slot,
+                             [&ctx] { return RunEvalLfw(ctx, data, view1); });
+  lfw->add_option("--data", data, "Face data folder (holds lfw/)");
+  lfw->add_flag("--view1", view1, "Use View 1 (pairsDevTest) for tuning");
+
+  AddCommand(*eval, "detect", "Detection recall on FDDB and dlib; false detections on negatives", slot,
+             [&ctx] { return RunEvalDetect(ctx, data); })
+      ->add_option("--data", data, "Face data folder (holds detection/ and negatives/)");
+
+  static size_t lfw_people = 300, per_person = 1, strangers = 1500;
+  CLI::App* identify = AddCommand(*eval, "identify", "Open-set identification: recall and false welcomes",
+                                  slot, [&ctx] {
+                                    return RunEvalIdentify(ctx, data, lfw_people, per_person, strangers);
+                                  });
+  identify->add_option("--data", data, "Face data folder (holds enroll/ and lfw/)");
+  identify->add_option("--lfw-people", lfw_people, "LFW people to enroll");
+  identify->add_option("--per-person", per_person, "Photos enrolled per person");
+  identify->add_option("--strangers", strangers, "Photos of never-enrolled people to probe");
+}
+
+}  // namespace concierge::cli

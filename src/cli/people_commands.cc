@@ -1,0 +1,114 @@
+// `concierge people list|show|rename|forget`.
+#include <cstdio>
+
+#include "cli/cli.h"
+#include "cli/services.h"
+#include "core/clock.h"
+
+namespace concierge::cli {
+
+namespace {
+
+nlohmann::json PersonJson(const Person& p) {
+  return {{"id", p.id}, {"name", p.display_name},
+          {"external_id", p.external_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.external_id)},
+          {"created", FormatIsoUtc(p.created_ms)}};
+}
+
+// Runs `body` with the opened face collection, reporting open errors.
+template <typename Body>
+int WithCollection(Context& ctx, Body body) {
+  auto config = ctx.config();
+  if (!config.ok()) return Fail(ctx, config.status());
+  Services services(**config);
+  auto collection = services.faces();
+  if (!collection.ok()) return Fail(ctx, collection.status());
+  return body(services, **collection);
+}
+
+int RunList(Context& ctx) {
+  return WithCollection(ctx, [&](Services&, FaceCollection& faces) {
+    auto people = faces.ListPersons();
+    if (!people.ok()) return Fail(ctx, people.status());
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : *people) {
+      auto list = faces.ListFaces(p.id);
+      nlohmann::json j = PersonJson(p);
+      j["faces"] = list.ok() ? list->size() : 0;
+      out.push_back(j);
+      if (!ctx.json()) std::printf("%-24s %-32s %zu faces\n", p.id.c_str(), p.display_name.c_str(),
+                                   list.ok() ? list->size() : 0);
+    }
+    if (ctx.json()) PrintJson({{"people", out}});
+    return int(kExitOk);
+  });
+}
+
+int RunShow(Context& ctx, const std::string& id) {
+  return WithCollection(ctx, [&](Services&, FaceCollection& faces) {
+    auto person = faces.GetPerson(id);
+    if (!person.ok()) return Fail(ctx, person.status());
+    auto list = faces.ListFaces(id);
+    if (!list.ok()) return Fail(ctx, list.status());
+    nlohmann::json j = PersonJson(*person);
+    j["faces"] = nlohmann::json::array();
+    for (const auto& f : *list)
+      j["faces"].push_back({{"id", f.id}, {"image_key", f.image_key}, {"quality", f.quality},
+                            {"origin", ToString(f.origin)}, {"created", FormatIsoUtc(f.created_ms)}});
+    if (ctx.json()) {
+      PrintJson(j);
+    } else {
+      std::printf("%s (%s), %zu faces\n", person->id.c_str(), person->display_name.c_str(), list->size());
+      for (const auto& f : *list)
+        std::printf("  face %lld  %s  quality %.2f  %s\n", static_cast<long long>(f.id), ToString(f.origin),
+                    f.quality, f.image_key.c_str());
+    }
+    return int(kExitOk);
+  });
+}
+
+int RunRename(Context& ctx, const std::string& id, const std::string& name) {
+  return WithCollection(ctx, [&](Services&, FaceCollection& faces) {
+    if (Status s = faces.RenamePerson(id, name); !s.ok()) return Fail(ctx, s);
+    if (ctx.json()) PrintJson({{"id", id}, {"name", name}});
+    else std::printf("renamed %s to %s\n", id.c_str(), name.c_str());
+    return int(kExitOk);
+  });
+}
+
+int RunForget(Context& ctx, const std::string& id) {
+  return WithCollection(ctx, [&](Services& services, FaceCollection& faces) {
+    auto keys = faces.ForgetPerson(id);
+    if (!keys.ok()) return Fail(ctx, keys.status());
+    auto objects = services.objects();
+    if (!objects.ok()) return Fail(ctx, objects.status());
+    // The database rows are gone first, so a crash here leaves only unreferenced files.
+    for (const auto& key : *keys)
+      if (!key.empty()) {
+        if (Status s = (*objects)->Delete(key); !s.ok()) return Fail(ctx, s);
+      }
+    if (ctx.json()) PrintJson({{"forgotten", id}, {"faces", keys->size()}});
+    else std::printf("forgot %s: %zu faces and their pictures erased\n", id.c_str(), keys->size());
+    return int(kExitOk);
+  });
+}
+
+}  // namespace
+
+void RegisterPeopleCommands(CLI::App& app, Context& ctx, Runner* slot) {
+  static std::string id, name;
+  CLI::App* people = app.add_subcommand("people", "List and manage enrolled people");
+  people->require_subcommand(1);
+  AddCommand(*people, "list", "List people", slot, [&ctx] { return RunList(ctx); });
+  AddCommand(*people, "show", "Show a person and their faces", slot, [&ctx] { return RunShow(ctx, id); })
+      ->add_option("id", id, "Person id")->required();
+  CLI::App* rename = AddCommand(*people, "rename", "Change a display name", slot,
+                                [&ctx] { return RunRename(ctx, id, name); });
+  rename->add_option("id", id, "Person id")->required();
+  rename->add_option("name", name, "New display name")->required();
+  AddCommand(*people, "forget", "Erase a person: faces, embeddings and pictures", slot,
+             [&ctx] { return RunForget(ctx, id); })
+      ->add_option("id", id, "Person id")->required();
+}
+
+}  // namespace concierge::cli

@@ -1,0 +1,37 @@
+// Opens the parts a command needs (database, face collection, object store,
+// vision engine) from the config, each at most once and only when asked.
+#pragma once
+
+#include <memory>
+
+#include "core/config.h"
+#include "store/database.h"
+#include "store/face_collection.h"
+#include "store/object_store.h"
+#include "vision/face_engine.h"
+#include "vision/image_io.h"
+
+namespace concierge::cli {
+
+class Services {
+ public:
+  explicit Services(const Config& config) : config_(config) {}
+
+  Result<Database*> database();
+  Result<FaceCollection*> faces();
+  Result<ObjectStore*> objects();
+  Result<FaceEngine*> engine();
+  ImageLimits image_limits() const {
+    return {config_.vision.max_image_bytes, config_.vision.max_image_pixels};
+  }
+  const Config& config() const { return config_; }
+
+ private:
+  const Config& config_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<FaceCollection> faces_;
+  std::unique_ptr<ObjectStore> objects_;
+  std::unique_ptr<FaceEngine> engine_;
+};
+
+}  // namespace concierge::cli

@@ -1,0 +1,240 @@
+// `concierge detect`, `identify` and `enroll`: the vision engine on photos.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "cli/cli.h"
+#include "cli/services.h"
+#include "core/clock.h"
+#include "core/hash.h"
+#include "store/face_collection.h"
+#include "vision/face_quality.h"
+
+namespace concierge::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json QualityJson(const FaceQuality& q) {
+  return {{"size_px", q.size_px}, {"sharpness", q.sharpness}, {"yaw", q.yaw_deg},
+          {"pitch", q.pitch_deg}, {"brightness", q.brightness}, {"score", q.score}};
+}
+
+nlohmann::json FaceJson(const FaceObservation& f) {
+  return {{"box", {std::lround(f.box.x), std::lround(f.box.y), std::lround(f.box.w), std::lround(f.box.h)}},
+          {"score", f.detector_score},
+          {"live", f.live_score < 0 ? nlohmann::json(nullptr) : nlohmann::json(f.live_score)},
+          {"quality", QualityJson(f.quality)}};
+}
+
+// Reads, decodes and analyses one photo; kNoFace when nothing is found.
+Result<std::vector<FaceObservation>> AnalyzeFile(Services& services, const std::string& path,
+                                                 const AnalyzeOptions& options, cv::Mat* image_out) {
+  ASSIGN_OR_RETURN(FaceEngine * engine, services.engine());
+  ASSIGN_OR_RETURN(cv::Mat image, ReadImageFile(path, services.image_limits()));
+  ASSIGN_OR_RETURN(auto faces, engine->Analyze(image, options));
+  if (faces.empty()) return Status::NoFace("no face found in " + path);
+  if (image_out) *image_out = image;
+  return faces;
+}
+
+void DrawFaces(cv::Mat& image, const std::vector<FaceObservation>& faces) {
+  for (const auto& f : faces) {
+    cv::rectangle(image, cv::Rect2f(f.box.x, f.box.y, f.box.w, f.box.h), {0, 255, 0}, 2);
+    for (const auto& p : f.points) cv::circle(image, cv::Point2f(p.x, p.y), 2, {0, 0, 255}, -1);
+    char label[32];
+    std::snprintf(label, sizeof(label), "%.2f", f.detector_score);
+    cv::putText(image, label, cv::Point2f(f.box.x, f.box.y - 4), cv::FONT_HERSHEY_SIMPLEX, 0.5, {0, 255, 0}, 1);
+  }
+}
+
+int RunDetect(Context& ctx, const std::vector<std::string>& inputs, const std::string& draw) {
+  auto config = ctx.config();
+  if (!config.ok()) return Fail(ctx, config.status());
+  Services services(**config);
+  nlohmann::json all = nlohmann::json::array();
+  Status first_error;
+  for (const auto& path : ExpandImageInputs(inputs)) {
+    cv::Mat image;
+    auto faces = AnalyzeFile(services, path, {.embed = false, .anti_spoof = true}, &image);
+    if (!faces.ok()) {
+      if (first_error.ok()) first_error = faces.status();
+      std::cerr << "error: " << faces.status().message() << "\n";
+      continue;
+    }
+    for (const auto& f : *faces) {
+      nlohmann::json j = FaceJson(f);
+      j["image"] = path;
+      all.push_back(j);
+      if (!ctx.json())
+        std::printf("%s: face at [%d,%d,%d,%d] score %.2f quality %.2f live %.2f\n", path.c_str(),
+                    int(f.box.x), int(f.box.y), int(f.box.w), int(f.box.h), f.detector_score,
+                    f.quality.score, f.live_score);
+    }
+    if (!draw.empty()) {
+      DrawFaces(image, *faces);
+      if (!cv::imwrite(draw, image)) return Fail(ctx, Status::IoError("cannot write " + draw));
+    }
+  }
+  if (ctx.json()) PrintJson({{"faces", all}});
+  return ExitCodeFor(first_error);
+}
+
+int RunIdentify(Context& ctx, const std::vector<std::string>& inputs, float threshold) {
+  auto config = ctx.config();
+  if (!config.ok()) return Fail(ctx, config.status());
+  if (threshold < 0) threshold = (*config)->recognition.match_threshold;
+  auto mode = ParseSearchMode((*config)->recognition.search_mode);
+  if (!mode.ok()) return Fail(ctx, mode.status());
+  Services services(**config);
+  auto collection = services.faces();
+  if (!collection.ok()) return Fail(ctx, collection.status());
+  nlohmann::json all = nlohmann::json::array();
+  Status first_error;
+  for (const auto& path : ExpandImageInputs(inputs)) {
+    auto faces = AnalyzeFile(services, path, {.embed = true, .anti_spoof = true}, nullptr);
+    if (!faces.ok()) {
+      if (first_error.ok()) first_error = faces.status();
+      std::cerr << "error: " << faces.status().message() << "\n";
+      continue;
+    }
+    for (const auto& f : *faces) {
+      const auto matches = (*collection)->Search(f.embedding, 1, *mode);
+      const bool known = !matches.empty() && matches[0].similarity >= threshold;
+      nlohmann::json j = FaceJson(f);
+      j["image"] = path;
+      j["similarity"] = matches.empty() ? 0.f : matches[0].similarity;
+      // An unknown face carries no person id at all, not even the runner-up.
+      j["person"] = known ? nlohmann::json(matches[0].person_id) : nlohmann::json(nullptr);
+      j["name"] = nullptr;
+      if (known) {
+        auto person = (*collection)->GetPerson(matches[0].person_id);
+        if (person.ok()) j["name"] = person->display_name;
+      }
+      all.push_back(j);
+      if (!ctx.json())
+        std::printf("%s: [%d,%d,%d,%d] %s (similarity %.3f, live %.2f)\n", path.c_str(), int(f.box.x),
+                    int(f.box.y), int(f.box.w), int(f.box.h),
+                    known ? j["name"].get<std::string>().c_str() : "unknown", j["similarity"].get<float>(),
+                    f.live_score);
+    }
+  }
+  if (ctx.json()) PrintJson({{"faces", all}});
+  return ExitCodeFor(first_error);
+}
+
+void ShowProgress(size_t done, size_t total) {
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(kWidth * done / std::max<size_t>(total, 1));
+  std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, '.').c_str(), done, total);
+  if (done == total) std::fprintf(stderr, "\n");
+}
+
+struct EnrollOptions {
+  std::string person;
+  std::string name;
+  bool largest = false;
+};
+
+// Enrolls the one face of `path` under the person. Returns the stored face id.
+Result<int64_t> EnrollPhoto(Services& services, const EnrollOptions& opts, const std::string& path) {
+  cv::Mat image;
+  ASSIGN_OR_RETURN(auto faces, AnalyzeFile(services, path, {.embed = true, .anti_spoof = false}, &image));
+  if (faces.size() > 1 && !opts.largest)
+    return Status::InvalidArgument(std::to_string(faces.size()) +
+                                   " faces in the photo; use --largest to take the biggest");
+  const auto& face = *std::max_element(faces.begin(), faces.end(),
+                                       [](const auto& a, const auto& b) { return a.box.area() < b.box.area(); });
+  const std::string reason = QualityRejection(face.quality, services.config().quality);
+  if (!reason.empty()) return Status::InvalidArgument("rejected: " + reason);
+  ASSIGN_OR_RETURN(FaceCollection * collection, services.faces());
+  ASSIGN_OR_RETURN(ObjectStore * objects, services.objects());
+  ASSIGN_OR_RETURN(FaceEngine * engine, services.engine());
+  ASSIGN_OR_RETURN(cv::Mat aligned, engine->Aligned(image, face));
+  ASSIGN_OR_RETURN(std::string jpeg, EncodeJpeg(aligned, 92));
+  const std::string key = "faces/" + opts.person + "/" + Sha256Hex(jpeg).substr(0, 24) + ".jpg";
+  RETURN_IF_ERROR(objects->Put(key, jpeg));
+  FaceRecord record;
+  record.person_id = opts.person;
+  record.embedding = face.embedding;
+  record.image_key = key;
+  record.quality = face.quality.score;
+  record.origin = FaceOrigin::kEnrolled;
+  record.created_ms = NowMs();
+  auto id = collection->AddFace(record);
+  if (!id.ok()) objects->Delete(key);  // no orphan picture for a face that was not stored
+  return id;
+}
+
+int RunEnroll(Context& ctx, const EnrollOptions& opts, const std::vector<std::string>& inputs) {
+  auto config = ctx.config();
+  if (!config.ok()) return Fail(ctx, config.status());
+  if (Status s = ValidatePersonId(opts.person); !s.ok()) return Fail(ctx, s);
+  Services services(**config);
+  const auto files = ExpandImageInputs(inputs);
+  if (files.empty()) return Fail(ctx, Status::InvalidArgument("no photos given"));
+  auto collection = services.faces();
+  if (!collection.ok()) return Fail(ctx, collection.status());
+  if (!(*collection)->GetPerson(opts.person).ok()) {
+    Person person{opts.person, opts.name.empty() ? opts.person : opts.name, "", NowMs()};
+    if (Status s = (*collection)->AddPerson(person); !s.ok()) return Fail(ctx, s);
+  } else if (!opts.name.empty()) {
+    if (Status s = (*collection)->RenamePerson(opts.person, opts.name); !s.ok()) return Fail(ctx, s);
+  }
+  const bool folder = files.size() > 1 || fs::is_directory(inputs.front());
+  nlohmann::json results = nlohmann::json::array();
+  Status first_error;
+  size_t accepted = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto id = EnrollPhoto(services, opts, files[i]);
+    if (folder && !ctx.json()) ShowProgress(i + 1, files.size());
+    if (id.ok()) {
+      ++accepted;
+      results.push_back({{"image", files[i]}, {"accepted", true}, {"face_id", *id}});
+      if (!ctx.json()) std::printf("accepted %s (face %lld)\n", files[i].c_str(), static_cast<long long>(*id));
+    } else {
+      if (first_error.ok()) first_error = id.status();
+      results.push_back({{"image", files[i]}, {"accepted", false}, {"reason", id.status().message()}});
+      if (!ctx.json()) std::printf("rejected %s: %s\n", files[i].c_str(), id.status().message().c_str());
+    }
+  }
+  if (ctx.json()) PrintJson({{"person", opts.person}, {"accepted", accepted}, {"photos", results}});
+  // Every photo must be accepted for exit 0; accepted ones stay enrolled.
+  return ExitCodeFor(first_error);
+}
+
+}  // namespace
+
+void RegisterVisionCommands(CLI::App& app, Context& ctx, Runner* slot) {
+  static std::vector<std::string> inputs;
+  static std::string draw;
+  static float threshold = -1;
+  static EnrollOptions enroll;
+
+  CLI::App* detect = AddCommand(app, "detect", "Find faces in photos", slot,
+                                [&ctx] { return RunDetect(ctx, inputs, draw); });
+  detect->add_option("images", inputs, "Photos or folders")->required();
+  detect->add_option("--draw", draw, "Write the last photo with boxes drawn to this JPEG");
+
+  CLI::App* identify = AddCommand(app, "identify", "Name every face in photos", slot,
+                                  [&ctx] { return RunIdentify(ctx, inputs, threshold); });
+  identify->add_option("images", inputs, "Photos or folders")->required();
+  identify->add_option("--threshold", threshold, "Cosine similarity needed to name a face");
+
+  CLI::App* enroll_cmd = AddCommand(app, "enroll", "Teach a person's face from photos", slot,
+                                    [&ctx] { return RunEnroll(ctx, enroll, inputs); });
+  enroll_cmd->add_option("--person", enroll.person, "Person id (created if new)")->required();
+  enroll_cmd->add_option("--name", enroll.name, "Display name");
+  enroll_cmd->add_flag("--largest", enroll.largest, "Take the largest face when a photo has several");
+  enroll_cmd->add_option("images", inputs, "Photos or a folder")->required();
+}
+
+}  // namespace concierge::cli

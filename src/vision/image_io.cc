@@ -1,0 +1,134 @@
+#include "vision/image_io.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace concierge {
+
+namespace {
+
+uint32_t Be16(const std::string& b, size_t i) {
+  return (static_cast<uint8_t>(b[i]) << 8) | static_cast<uint8_t>(b[i + 1]);
+}
+uint32_t Be32(const std::string& b, size_t i) { return (Be16(b, i) << 16) | Be16(b, i + 2); }
+uint32_t Le16(const std::string& b, size_t i) {
+  return static_cast<uint8_t>(b[i]) | (static_cast<uint8_t>(b[i + 1]) << 8);
+}
+uint32_t Le32(const std::string& b, size_t i) { return Le16(b, i) | (Le16(b, i + 2) << 16); }
+
+Result<ImageHeader> JpegHeader(const std::string& b) {
+  size_t i = 2;
+  while (i + 9 < b.size()) {
+    if (static_cast<uint8_t>(b[i]) != 0xFF) return Status::InvalidArgument("corrupt JPEG header");
+    const uint8_t marker = static_cast<uint8_t>(b[i + 1]);
+    if (marker == 0xFF) { ++i; continue; }  // fill byte
+    if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) { i += 2; continue; }
+    const uint32_t len = Be16(b, i + 2);
+    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
+                     marker != 0xCC;
+    if (sof) return ImageHeader{"jpeg", static_cast<int>(Be16(b, i + 7)), static_cast<int>(Be16(b, i + 5))};
+    if (len < 2) return Status::InvalidArgument("corrupt JPEG header");
+    i += 2 + len;
+  }
+  return Status::InvalidArgument("JPEG has no frame header (truncated?)");
+}
+
+bool HasSuffixMarker(const std::string& b, const std::string& marker, size_t window) {
+  const size_t from = b.size() > window ? b.size() - window : 0;
+  return b.find(marker, from) != std::string::npos;
+}
+
+}  // namespace
+
+Result<ImageHeader> PeekImageHeader(const std::string& b) {
+  if (b.empty()) return Status::InvalidArgument("image is empty (0 bytes)");
+  if (b.size() >= 4 && Be16(b, 0) == 0xFFD8) return JpegHeader(b);
+  if (b.size() >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0 && b.compare(12, 4, "IHDR") == 0)
+    return ImageHeader{"png", static_cast<int>(Be32(b, 16)), static_cast<int>(Be32(b, 20))};
+  if (b.size() >= 26 && b.compare(0, 2, "BM") == 0) {
+    const int32_t h = static_cast<int32_t>(Le32(b, 22));
+    return ImageHeader{"bmp", static_cast<int>(Le32(b, 18)), h < 0 ? -h : h};
+  }
+  if (b.size() >= 30 && b.compare(0, 4, "RIFF") == 0 && b.compare(8, 4, "WEBP") == 0) {
+    const std::string chunk = b.substr(12, 4);
+    if (chunk == "VP8X")
+      return ImageHeader{"webp", static_cast<int>((Le32(b, 24) & 0xFFFFFF) + 1),
+                         static_cast<int>((Le32(b, 27) & 0xFFFFFF) + 1)};
+    if (chunk == "VP8 ")
+      return ImageHeader{"webp", static_cast<int>(Le16(b, 26) & 0x3FFF),
+                         static_cast<int>(Le16(b, 28) & 0x3FFF)};
+    if (chunk == "VP8L") {
+      const uint32_t v = Le32(b, 21);
+      return ImageHeader{"webp", static_cast<int>((v & 0x3FFF) + 1),
+                         static_cast<int>(((v >> 14) & 0x3FFF) + 1)};
+    }
+  }
+  return Status::InvalidArgument("not a supported image (JPEG, PNG, BMP or WebP)");
+}
+
+Result<cv::Mat> DecodeImage(const std::string& bytes, const ImageLimits& limits) {
+  if (static_cast<int64_t>(bytes.size()) > limits.max_bytes)
+    return Status::TooLarge("image is " + std::to_string(bytes.size()) + " bytes, limit " +
+                            std::to_string(limits.max_bytes));
+  ASSIGN_OR_RETURN(ImageHeader header, PeekImageHeader(bytes));
+  if (header.width <= 0 || header.height <= 0)
+    return Status::InvalidArgument("image header has zero dimensions");
+  const int64_t pixels = static_cast<int64_t>(header.width) * header.height;
+  if (pixels > limits.max_pixels)
+    return Status::TooLarge(header.format + " is " + std::to_string(header.width) + "x" +
+                            std::to_string(header.height) + " pixels, limit " +
+                            std::to_string(limits.max_pixels) + " (decompression bomb?)");
+  // libjpeg and libpng fill a cut-off image with grey and report success.
+  if (header.format == "jpeg" && !HasSuffixMarker(bytes, "\xFF\xD9", 4096))
+    return Status::InvalidArgument("JPEG is truncated (no end-of-image marker)");
+  if (header.format == "png" && !HasSuffixMarker(bytes, "IEND", 64))
+    return Status::InvalidArgument("PNG is truncated (no IEND chunk)");
+  cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
+  cv::Mat image;
+  try {
+    image = cv::imdecode(buf, cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    return Status::InvalidArgument(std::string("image cannot be decoded: ") + e.what());
+  }
+  if (image.empty()) return Status::InvalidArgument(header.format + " data cannot be decoded");
+  return image;
+}
+
+Result<std::string> ReadFileBytes(const std::string& path, int64_t max_bytes) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return Status::NotFound("no such file: " + path);
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return Status::IoError("cannot stat " + path + ": " + ec.message());
+  if (size == 0) return Status::InvalidArgument(path + " is empty (0 bytes)");
+  if (static_cast<int64_t>(size) > max_bytes)
+    return Status::TooLarge(path + " is " + std::to_string(size) + " bytes, limit " +
+                            std::to_string(max_bytes));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cannot read " + path);
+  std::string bytes(size, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(size));
+  if (in.gcount() != static_cast<std::streamsize>(size)) return Status::IoError("short read on " + path);
+  return bytes;
+}
+
+Result<cv::Mat> ReadImageFile(const std::string& path, const ImageLimits& limits) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileBytes(path, limits.max_bytes));
+  auto image = DecodeImage(bytes, limits);
+  if (!image.ok())
+    return Status(image.status().code() == Status::Code::kTooLarge
+                      ? Status::TooLarge(path + ": " + image.status().message())
+                      : Status::InvalidArgument(path + ": " + image.status().message()));
+  return image;
+}
+
+Result<std::string> EncodeJpeg(const cv::Mat& image, int quality) {
+  std::vector<uchar> out;
+  if (image.empty() || !cv::imencode(".jpg", image, out, {cv::IMWRITE_JPEG_QUALITY, quality}))
+    return Status::InvalidArgument("cannot JPEG-encode an empty image");
+  return std::string(out.begin(), out.end());
+}
+
+}  // namespace concierge

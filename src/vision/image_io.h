@@ -1,0 +1,44 @@
+// Safe image decoding: every picture that enters Concierge (files, uploads,
+// bus payloads) goes through here, so bombs and truncated files stop at the door.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <opencv2/core.hpp>
+
+#include "core/status.h"
+
+namespace concierge {
+
+struct ImageLimits {
+  int64_t max_bytes = 30 * 1024 * 1024;
+  int64_t max_pixels = 50'000'000;
+};
+
+struct ImageHeader {
+  std::string format;  // "jpeg", "png", "bmp", "webp"
+  int width = 0;
+  int height = 0;
+};
+
+// Reads format and dimensions from the first bytes without decoding pixels.
+// Guarantees kInvalidArgument for empty, unrecognised or malformed headers.
+Result<ImageHeader> PeekImageHeader(const std::string& bytes);
+
+// Decodes `bytes` into an 8-bit BGR image. Checks size and header dimensions
+// against `limits` before decoding (kTooLarge), and rejects truncated JPEG/PNG
+// data (kInvalidArgument) instead of returning a half-grey picture.
+Result<cv::Mat> DecodeImage(const std::string& bytes, const ImageLimits& limits);
+
+// Reads a whole file (kNotFound if missing, kInvalidArgument if empty, kTooLarge
+// over limits.max_bytes) and decodes it as DecodeImage does.
+Result<cv::Mat> ReadImageFile(const std::string& path, const ImageLimits& limits);
+
+// Reads a whole file into memory, refusing files over `max_bytes`.
+Result<std::string> ReadFileBytes(const std::string& path, int64_t max_bytes);
+
+// JPEG-encodes `image` at `quality` (1..100).
+Result<std::string> EncodeJpeg(const cv::Mat& image, int quality);
+
+}  // namespace concierge
