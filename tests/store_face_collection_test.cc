@@ -1,0 +1,639 @@
+#include "store/face_collection.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "store/database.h"
+#include "support/test_env.h"
+
+namespace concierge {
+namespace {
+
+using ::concierge::testing::TempDir;
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// prefix + n, built by appending: GCC 12 warns falsely (-Wrestrict) on "p" + std::string.
+std::string Id(const char* prefix, long n) {
+  std::string id = prefix;
+  id += std::to_string(n);
+  return id;
+}
+
+Embedding RandomUnit(std::mt19937& rng, int dims) {
+  std::normal_distribution<float> normal;
+  Embedding v(static_cast<size_t>(dims));
+  double norm2 = 0;
+  for (auto& x : v) {
+    x = normal(rng);
+    norm2 += static_cast<double>(x) * x;
+  }
+  for (auto& x : v) x = static_cast<float>(x / std::sqrt(norm2));
+  return v;
+}
+
+// `base` plus Gaussian noise of `sigma` per component, renormalised.
+Embedding Near(std::mt19937& rng, const Embedding& base, float sigma) {
+  std::normal_distribution<float> noise(0, sigma);
+  Embedding v = base;
+  double norm2 = 0;
+  for (auto& x : v) {
+    x += noise(rng);
+    norm2 += static_cast<double>(x) * x;
+  }
+  for (auto& x : v) x = static_cast<float>(x / std::sqrt(norm2));
+  return v;
+}
+
+FaceRecord Face(const std::string& person, Embedding embedding, const std::string& image_key = "") {
+  FaceRecord f;
+  f.person_id = person;
+  f.embedding = std::move(embedding);
+  f.image_key = image_key;
+  return f;
+}
+
+class FaceCollectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  // Drops and reopens the database and the collection, as after a restart.
+  void Reopen(int dims = kDims) {
+    fc_.reset();
+    db_.reset();
+    auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 2000);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(db).value();
+    auto fc = FaceCollection::Open(db_.get(), "default", dims);
+    ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+    fc_ = std::move(fc).value();
+  }
+
+  void AddPersonOrDie(const std::string& id, const std::string& name = "") {
+    const Status st = fc_->AddPerson({id, name.empty() ? "Name of " + id : name, "", 0});
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  int64_t CountRows(const std::string& sql) {
+    return db_->WithConnection([&](Connection& c) -> int64_t {
+      auto st = c.Prepare(sql);
+      if (!st.ok() || !st->Step().ok()) return -1;
+      return st->ColumnInt(0);
+    });
+  }
+
+  static constexpr int kDims = 32;
+  TempDir dir_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<FaceCollection> fc_;
+};
+
+// The test's own model of the collection: person -> unit embeddings by face id.
+using Model = std::map<std::string, std::map<int64_t, Embedding>>;
+
+double NaiveDot(const Embedding& a, const Embedding& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+// Brute-force reference search, in double precision.
+std::vector<Match> NaiveSearch(const Model& model, const Embedding& probe, int k,
+                               SearchMode mode) {
+  std::vector<Match> all;
+  for (const auto& [person, faces] : model) {
+    if (faces.empty()) continue;
+    Match m{person, -2, 0};
+    if (mode == SearchMode::kBestFace) {
+      for (const auto& [id, v] : faces) {
+        const double s = NaiveDot(v, probe);
+        if (s > m.similarity) m = {person, static_cast<float>(s), id};
+      }
+    } else {
+      std::vector<double> mean(probe.size(), 0);
+      for (const auto& [id, v] : faces)
+        for (size_t i = 0; i < v.size(); ++i) mean[i] += v[i];
+      double norm2 = 0;
+      for (const double x : mean) norm2 += x * x;
+      double s = 0;
+      for (size_t i = 0; i < mean.size(); ++i) s += mean[i] / std::sqrt(norm2) * probe[i];
+      m.similarity = static_cast<float>(s);
+    }
+    all.push_back(m);
+  }
+  std::sort(all.begin(), all.end(), [](const Match& a, const Match& b) {
+    return a.similarity != b.similarity ? a.similarity > b.similarity : a.person_id < b.person_id;
+  });
+  if (all.size() > static_cast<size_t>(k)) all.resize(static_cast<size_t>(k));
+  return all;
+}
+
+// Equal up to float rounding; neighbours whose scores nearly tie may swap.
+void ExpectSameMatches(const std::vector<Match>& got, const std::vector<Match>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NEAR(got[i].similarity, want[i].similarity, 1e-5) << "rank " << i;
+    if (got[i].person_id == want[i].person_id) {
+      EXPECT_EQ(got[i].face_id, want[i].face_id) << "rank " << i;
+      continue;
+    }
+    const bool near_tie =
+        (i > 0 && std::abs(want[i - 1].similarity - want[i].similarity) < 1e-5) ||
+        (i + 1 < want.size() && std::abs(want[i + 1].similarity - want[i].similarity) < 1e-5);
+    EXPECT_TRUE(near_tie) << "rank " << i << ": got " << got[i].person_id << " want "
+                          << want[i].person_id;
+  }
+}
+
+TEST_F(FaceCollectionTest, PersonCrud) {
+  ASSERT_TRUE(fc_->AddPerson({"bob", "Bob", "", 0}).ok());
+  ASSERT_TRUE(fc_->AddPerson({"alice", "", "U1", 42}).ok());
+  EXPECT_EQ(fc_->person_count(), 2u);
+
+  auto alice = fc_->GetPerson("alice");
+  ASSERT_TRUE(alice.ok());
+  EXPECT_EQ(alice->display_name, "alice");  // empty name defaults to the id
+  EXPECT_EQ(alice->external_id, "U1");
+  EXPECT_EQ(alice->created_ms, 42);
+  EXPECT_GT(fc_->GetPerson("bob")->created_ms, 0);
+
+  const Status dup = fc_->AddPerson({"bob", "Other Bob", "", 0});
+  EXPECT_EQ(dup.code(), Status::Code::kAlreadyExists);
+  const Status dup_ext = fc_->AddPerson({"carol", "Carol", "U1", 0});
+  EXPECT_EQ(dup_ext.code(), Status::Code::kAlreadyExists);
+  EXPECT_PRED2(Contains, dup_ext.message(), "alice");
+
+  auto list = fc_->ListPersons();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].id, "alice");
+  EXPECT_EQ((*list)[1].id, "bob");
+
+  ASSERT_TRUE(fc_->RenamePerson("bob", "Robert").ok());
+  EXPECT_EQ(fc_->GetPerson("bob")->display_name, "Robert");
+  EXPECT_EQ(fc_->RenamePerson("bob", "").code(), Status::Code::kInvalidArgument);
+
+  ASSERT_TRUE(fc_->SetExternalId("bob", "U2").ok());
+  EXPECT_EQ(fc_->FindByExternalId("U2")->id, "bob");
+  EXPECT_EQ(fc_->SetExternalId("bob", "U1").code(), Status::Code::kAlreadyExists);
+  EXPECT_TRUE(fc_->SetExternalId("bob", "U2").ok());  // re-setting your own is fine
+  ASSERT_TRUE(fc_->SetExternalId("alice", "").ok());
+  EXPECT_EQ(fc_->FindByExternalId("U1").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(fc_->FindByExternalId("").status().code(), Status::Code::kInvalidArgument);
+
+  Reopen();
+  EXPECT_EQ(fc_->GetPerson("bob")->display_name, "Robert");
+  EXPECT_EQ(fc_->FindByExternalId("U2")->id, "bob");
+  EXPECT_EQ(fc_->GetPerson("alice")->external_id, "");
+  EXPECT_EQ(fc_->GetPerson("alice")->created_ms, 42);
+}
+
+TEST_F(FaceCollectionTest, UnknownPersonIsNotFoundNamingTheId) {
+  const auto get = fc_->GetPerson("nobody");
+  EXPECT_EQ(get.status().code(), Status::Code::kNotFound);
+  EXPECT_PRED2(Contains, get.status().message(), "nobody");
+  EXPECT_EQ(fc_->RenamePerson("nobody", "X").code(), Status::Code::kNotFound);
+  EXPECT_EQ(fc_->SetExternalId("nobody", "U9").code(), Status::Code::kNotFound);
+  EXPECT_EQ(fc_->ListFaces("nobody").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(fc_->ForgetPerson("nobody").status().code(), Status::Code::kNotFound);
+  std::mt19937 rng(1);
+  const auto add = fc_->AddFace(Face("nobody", RandomUnit(rng, kDims)));
+  EXPECT_EQ(add.status().code(), Status::Code::kNotFound);
+  EXPECT_PRED2(Contains, add.status().message(), "nobody");
+  EXPECT_EQ(fc_->size(), 0u);
+}
+
+TEST_F(FaceCollectionTest, BadIdsAndTextAreRejected) {
+  for (const std::string& id :
+       std::vector<std::string>{"", ".", "..", "a/b", "a b", "../x", std::string(129, 'a')})
+    EXPECT_EQ(fc_->AddPerson({id, "Name", "", 0}).code(), Status::Code::kInvalidArgument) << id;
+  EXPECT_EQ(fc_->AddPerson({"ok", "bad\nname", "", 0}).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(fc_->person_count(), 0u);
+  EXPECT_EQ(FaceCollection::Open(db_.get(), "bad/name", kDims).status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(FaceCollection::Open(db_.get(), "c", 0).status().code(),
+            Status::Code::kInvalidArgument);
+}
+
+TEST_F(FaceCollectionTest, BadEmbeddingsAreInvalidArgument) {
+  AddPersonOrDie("alice");
+  std::mt19937 rng(2);
+  const auto wrong_dims = fc_->AddFace(Face("alice", RandomUnit(rng, kDims + 1)));
+  EXPECT_EQ(wrong_dims.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(fc_->AddFace(Face("alice", Embedding(kDims, 0.f))).status().code(),
+            Status::Code::kInvalidArgument);
+  Embedding nan = RandomUnit(rng, kDims);
+  nan[3] = std::nanf("");
+  EXPECT_EQ(fc_->AddFace(Face("alice", nan)).status().code(), Status::Code::kInvalidArgument);
+  FaceRecord other = Face("alice", RandomUnit(rng, kDims));
+  other.collection = "other";
+  EXPECT_EQ(fc_->AddFace(other).status().code(), Status::Code::kInvalidArgument);
+  // A batch with one bad face adds nothing.
+  const auto batch =
+      fc_->AddFaces({Face("alice", RandomUnit(rng, kDims)), Face("alice", Embedding(3, 1.f))});
+  EXPECT_EQ(batch.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(fc_->size(), 0u);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM faces"), 0);
+}
+
+TEST_F(FaceCollectionTest, AddFaceStoresAUnitVectorAndAllFields) {
+  AddPersonOrDie("alice");
+  Embedding raw(kDims, 0.f);
+  raw[0] = 3;
+  raw[1] = 4;
+  FaceRecord face = Face("alice", raw, "known/alice/1.jpg");
+  face.quality = 0.75f;
+  face.origin = FaceOrigin::kTagged;
+  face.created_ms = 1234;
+  auto id = fc_->AddFace(face);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(fc_->size(), 1u);
+
+  auto faces = fc_->ListFaces("alice");
+  ASSERT_TRUE(faces.ok());
+  ASSERT_EQ(faces->size(), 1u);
+  const FaceRecord& f = faces->front();
+  EXPECT_EQ(f.id, *id);
+  EXPECT_EQ(f.person_id, "alice");
+  EXPECT_EQ(f.collection, "default");
+  EXPECT_EQ(f.image_key, "known/alice/1.jpg");
+  EXPECT_FLOAT_EQ(f.quality, 0.75f);
+  EXPECT_EQ(f.origin, FaceOrigin::kTagged);
+  EXPECT_EQ(f.created_ms, 1234);
+  ASSERT_EQ(f.embedding.size(), static_cast<size_t>(kDims));
+  EXPECT_NEAR(f.embedding[0], 0.6f, 1e-6);
+  EXPECT_NEAR(f.embedding[1], 0.8f, 1e-6);
+
+  const auto hits = fc_->Search(raw, 5, SearchMode::kBestFace);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].person_id, "alice");
+  EXPECT_EQ(hits[0].face_id, *id);
+  EXPECT_NEAR(hits[0].similarity, 1.f, 1e-6);
+  const auto centroid = fc_->Search(raw, 5, SearchMode::kCentroid);
+  ASSERT_EQ(centroid.size(), 1u);
+  EXPECT_EQ(centroid[0].face_id, 0);
+  EXPECT_NEAR(centroid[0].similarity, 1.f, 1e-6);
+}
+
+TEST_F(FaceCollectionTest, DeleteFaceRemovesItFromDatabaseAndSearch) {
+  AddPersonOrDie("alice");
+  AddPersonOrDie("bob");
+  std::mt19937 rng(3);
+  const Embedding a1 = RandomUnit(rng, kDims), a2 = RandomUnit(rng, kDims);
+  const Embedding b1 = RandomUnit(rng, kDims);
+  auto ids = fc_->AddFaces({Face("alice", a1), Face("bob", b1), Face("alice", a2)});
+  ASSERT_TRUE(ids.ok());
+  ASSERT_EQ(ids->size(), 3u);
+  EXPECT_EQ(fc_->Search(a1, 1, SearchMode::kBestFace)[0].face_id, (*ids)[0]);
+
+  ASSERT_TRUE(fc_->DeleteFace((*ids)[0]).ok());
+  EXPECT_EQ(fc_->size(), 2u);
+  EXPECT_EQ(fc_->DeleteFace((*ids)[0]).code(), Status::Code::kNotFound);
+  EXPECT_EQ(fc_->ListFaces("alice")->size(), 1u);
+  // Alice is now represented only by a2, in both modes.
+  Model model = {{"alice", {{(*ids)[2], a2}}}, {"bob", {{(*ids)[1], b1}}}};
+  for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid})
+    ExpectSameMatches(fc_->Search(a1, 5, mode), NaiveSearch(model, a1, 5, mode));
+
+  // A face of another collection in the same database cannot be deleted from here.
+  auto other = FaceCollection::Open(db_.get(), "other", kDims);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->AddPerson({"alice", "Alice", "", 0}).ok());
+  auto foreign = (*other)->AddFace(Face("alice", a1));
+  ASSERT_TRUE(foreign.ok());
+  EXPECT_EQ(fc_->DeleteFace(*foreign).code(), Status::Code::kNotFound);
+  EXPECT_EQ((*other)->size(), 1u);
+
+  ASSERT_TRUE(fc_->DeleteFace((*ids)[2]).ok());
+  // A person without faces is never a match.
+  for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
+    const auto hits = fc_->Search(a2, 5, mode);
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].person_id, "bob");
+  }
+}
+
+TEST_F(FaceCollectionTest, ForgetPersonRemovesFacesFromDatabaseAndMemory) {
+  AddPersonOrDie("alice");
+  AddPersonOrDie("bob");
+  std::mt19937 rng(4);
+  const Embedding a = RandomUnit(rng, kDims);
+  ASSERT_TRUE(fc_->AddFaces({Face("alice", a, "known/alice/2.jpg"),
+                             Face("alice", Near(rng, a, 0.05f), "known/alice/1.jpg"),
+                             Face("alice", Near(rng, a, 0.05f), "known/alice/1.jpg"),
+                             Face("alice", Near(rng, a, 0.05f)),
+                             Face("bob", RandomUnit(rng, kDims), "known/bob/1.jpg")})
+                  .ok());
+  ASSERT_EQ(fc_->size(), 5u);
+
+  auto keys = fc_->ForgetPerson("alice");
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_EQ(*keys, (std::vector<std::string>{"known/alice/1.jpg", "known/alice/2.jpg"}));
+  EXPECT_EQ(fc_->size(), 1u);
+  EXPECT_EQ(fc_->person_count(), 1u);
+  EXPECT_EQ(fc_->GetPerson("alice").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM faces WHERE person_id = 'alice'"), 0);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM persons WHERE id = 'alice'"), 0);
+  for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
+    const auto hits = fc_->Search(a, 5, mode);
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].person_id, "bob");
+  }
+  Reopen();
+  EXPECT_EQ(fc_->size(), 1u);
+  EXPECT_EQ(fc_->GetPerson("alice").status().code(), Status::Code::kNotFound);
+  // The id can be reused afresh.
+  AddPersonOrDie("alice");
+  EXPECT_TRUE(fc_->ListFaces("alice")->empty());
+}
+
+TEST_F(FaceCollectionTest, SearchEqualsBruteForceOnRandomData) {
+  constexpr int kDim = 128, kPersons = 200, kFaces = 2000, kProbes = 50;
+  Reopen(kDim);
+  std::mt19937 rng(5);
+  Model model;
+  std::vector<Embedding> anchors;
+  for (int p = 0; p < kPersons; ++p) {
+    AddPersonOrDie(Id("p", p));
+    anchors.push_back(RandomUnit(rng, kDim));
+  }
+  std::vector<FaceRecord> faces;
+  for (int i = 0; i < kFaces; ++i) {
+    const int p = static_cast<int>(rng() % kPersons);
+    // Half the faces cluster around their person, half are pure noise.
+    faces.push_back(Face(Id("p", p),
+                         i % 2 ? Near(rng, anchors[static_cast<size_t>(p)], 0.08f)
+                               : RandomUnit(rng, kDim)));
+  }
+  auto ids = fc_->AddFaces(faces);
+  ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+  for (size_t i = 0; i < faces.size(); ++i)
+    model[faces[i].person_id][(*ids)[i]] = faces[i].embedding;
+
+  // Exercise the swap-remove paths before comparing.
+  for (int i = 0; i < 100; ++i) {
+    const int64_t id = (*ids)[rng() % ids->size()];
+    for (auto& [person, pf] : model)
+      if (pf.erase(id)) {
+        ASSERT_TRUE(fc_->DeleteFace(id).ok());
+      }
+  }
+  for (const std::string gone : {"p7", "p199", "p0"}) {
+    ASSERT_TRUE(fc_->ForgetPerson(gone).ok());
+    model.erase(gone);
+  }
+  size_t remaining = 0;
+  for (const auto& [person, pf] : model) remaining += pf.size();
+  ASSERT_EQ(fc_->size(), remaining);
+
+  for (int q = 0; q < kProbes; ++q) {
+    const Embedding probe = q % 2 ? Near(rng, anchors[rng() % kPersons], 0.1f)
+                                  : RandomUnit(rng, kDim);
+    for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
+      SCOPED_TRACE(::testing::Message() << "probe " << q << " mode " << static_cast<int>(mode));
+      ExpectSameMatches(fc_->Search(probe, 10, mode), NaiveSearch(model, probe, 10, mode));
+      ExpectSameMatches(fc_->Search(probe, 1, mode), NaiveSearch(model, probe, 1, mode));
+    }
+  }
+  // k larger than the population returns every person with faces.
+  const auto all = fc_->Search(anchors[1], 10000, SearchMode::kCentroid);
+  size_t with_faces = 0;
+  for (const auto& [person, pf] : model) with_faces += pf.empty() ? 0 : 1;
+  EXPECT_EQ(all.size(), with_faces);
+}
+
+TEST_F(FaceCollectionTest, SearchResultsAreIdenticalAfterReopen) {
+  constexpr int kDim = 64;
+  Reopen(kDim);
+  std::mt19937 rng(6);
+  for (int p = 0; p < 30; ++p) AddPersonOrDie(Id("p", p));
+  std::vector<FaceRecord> faces;
+  for (int i = 0; i < 300; ++i)
+    faces.push_back(Face(Id("p", rng() % 30), RandomUnit(rng, kDim)));
+  ASSERT_TRUE(fc_->AddFaces(faces).ok());
+  std::vector<Embedding> probes;
+  for (int q = 0; q < 20; ++q) probes.push_back(RandomUnit(rng, kDim));
+  std::vector<std::vector<Match>> before;
+  for (const auto& probe : probes)
+    for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid})
+      before.push_back(fc_->Search(probe, 8, mode));
+
+  Reopen(kDim);
+  EXPECT_EQ(fc_->size(), 300u);
+  EXPECT_EQ(fc_->person_count(), 30u);
+  size_t i = 0;
+  for (const auto& probe : probes) {
+    for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
+      const auto after = fc_->Search(probe, 8, mode);
+      ASSERT_EQ(after.size(), before[i].size());
+      for (size_t r = 0; r < after.size(); ++r) {
+        EXPECT_EQ(after[r].person_id, before[i][r].person_id);
+        EXPECT_EQ(after[r].face_id, before[i][r].face_id);
+        EXPECT_FLOAT_EQ(after[r].similarity, before[i][r].similarity);
+      }
+      ++i;
+    }
+  }
+}
+
+TEST_F(FaceCollectionTest, SearchEdgeCases) {
+  std::mt19937 rng(7);
+  const Embedding probe = RandomUnit(rng, kDims);
+  EXPECT_TRUE(fc_->Search(probe, 5, SearchMode::kBestFace).empty());  // empty collection
+  AddPersonOrDie("alice");
+  AddPersonOrDie("nofaces");
+  ASSERT_TRUE(fc_->AddFace(Face("alice", RandomUnit(rng, kDims))).ok());
+  EXPECT_TRUE(fc_->Search(probe, 0, SearchMode::kBestFace).empty());
+  EXPECT_TRUE(fc_->Search(probe, -1, SearchMode::kBestFace).empty());
+  EXPECT_TRUE(fc_->Search(Embedding(kDims + 1, 0.1f), 5, SearchMode::kBestFace).empty());
+  EXPECT_TRUE(fc_->Search(Embedding(kDims, 0.f), 5, SearchMode::kCentroid).empty());
+  Embedding inf = probe;
+  inf[0] = INFINITY;
+  EXPECT_TRUE(fc_->Search(inf, 5, SearchMode::kBestFace).empty());
+  // An unnormalised probe scores like its unit vector.
+  Embedding scaled = probe;
+  for (auto& x : scaled) x *= 7;
+  EXPECT_NEAR(fc_->Search(scaled, 5, SearchMode::kBestFace)[0].similarity,
+              fc_->Search(probe, 5, SearchMode::kBestFace)[0].similarity, 1e-6);
+  const auto hits = fc_->Search(probe, 5, SearchMode::kCentroid);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].person_id, "alice");
+}
+
+TEST_F(FaceCollectionTest, ParseSearchMode) {
+  EXPECT_EQ(*ParseSearchMode("best"), SearchMode::kBestFace);
+  EXPECT_EQ(*ParseSearchMode("centroid"), SearchMode::kCentroid);
+  const auto bad = ParseSearchMode("fastest");
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_PRED2(Contains, bad.status().message(), "fastest");
+}
+
+TEST_F(FaceCollectionTest, CollectionsInOneDatabaseAreIndependent) {
+  AddPersonOrDie("alice");
+  std::mt19937 rng(8);
+  ASSERT_TRUE(fc_->AddFace(Face("alice", RandomUnit(rng, kDims))).ok());
+  auto other = FaceCollection::Open(db_.get(), "office2", kDims);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ((*other)->size(), 0u);
+  EXPECT_EQ((*other)->GetPerson("alice").status().code(), Status::Code::kNotFound);
+  ASSERT_TRUE((*other)->AddPerson({"alice", "Other Alice", "", 0}).ok());
+  ASSERT_TRUE((*other)->ForgetPerson("alice").ok());
+  EXPECT_EQ(fc_->size(), 1u);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM faces"), 1);
+}
+
+TEST_F(FaceCollectionTest, ReopeningWithOtherDimsIsFailedPrecondition) {
+  AddPersonOrDie("alice");
+  std::mt19937 rng(9);
+  ASSERT_TRUE(fc_->AddFace(Face("alice", RandomUnit(rng, kDims))).ok());
+  const auto reopened = FaceCollection::Open(db_.get(), "default", kDims * 2);
+  EXPECT_EQ(reopened.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_PRED2(Contains, reopened.status().message(), std::to_string(kDims));
+}
+
+TEST_F(FaceCollectionTest, ReadOnlyDatabaseServesSearchAndFailsWritesCleanly) {
+  AddPersonOrDie("alice");
+  std::mt19937 rng(10);
+  const Embedding a = RandomUnit(rng, kDims);
+  ASSERT_TRUE(fc_->AddFace(Face("alice", a, "known/alice/1.jpg")).ok());
+  fc_.reset();
+  db_.reset();
+
+  auto ro = Database::OpenSqlite(dir_.Sub("concierge.db"), 100, Database::Access::kReadOnly);
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  auto fc = FaceCollection::Open(ro->get(), "default", kDims);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  EXPECT_EQ((*fc)->Search(a, 1, SearchMode::kBestFace)[0].person_id, "alice");
+
+  const Status add = (*fc)->AddPerson({"bob", "Bob", "", 0});
+  EXPECT_EQ(add.code(), Status::Code::kIoError);
+  EXPECT_PRED2(Contains, add.message(), "database is read-only");
+  EXPECT_EQ((*fc)->GetPerson("bob").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ((*fc)->AddFace(Face("alice", a)).status().code(), Status::Code::kIoError);
+  EXPECT_EQ((*fc)->ForgetPerson("alice").status().code(), Status::Code::kIoError);
+  EXPECT_EQ((*fc)->RenamePerson("alice", "Al").code(), Status::Code::kIoError);
+  // Memory is exactly as before the failed writes.
+  EXPECT_EQ((*fc)->size(), 1u);
+  EXPECT_EQ((*fc)->person_count(), 1u);
+  EXPECT_EQ((*fc)->GetPerson("alice")->display_name, "Name of alice");
+  EXPECT_EQ((*fc)->Search(a, 1, SearchMode::kCentroid)[0].person_id, "alice");
+  // A collection that does not exist yet cannot be created read-only.
+  EXPECT_EQ(FaceCollection::Open(ro->get(), "new", kDims).status().code(),
+            Status::Code::kIoError);
+}
+
+TEST_F(FaceCollectionTest, LockedDatabaseLeavesMemoryUntouched) {
+  fc_.reset();
+  db_.reset();
+  auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 100);
+  ASSERT_TRUE(db.ok());
+  db_ = std::move(db).value();
+  auto fc = FaceCollection::Open(db_.get(), "default", kDims);
+  ASSERT_TRUE(fc.ok());
+  fc_ = std::move(fc).value();
+  AddPersonOrDie("alice");
+  std::mt19937 rng(11);
+  const Embedding a = RandomUnit(rng, kDims);
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.Sub("concierge.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  const auto add = fc_->AddFace(Face("alice", a));
+  EXPECT_EQ(add.status().code(), Status::Code::kIoError);
+  EXPECT_PRED2(Contains, add.status().message(), "database is locked");
+  EXPECT_EQ(fc_->size(), 0u);
+  EXPECT_EQ(fc_->ForgetPerson("alice").status().code(), Status::Code::kIoError);
+  EXPECT_TRUE(fc_->GetPerson("alice").ok());
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  EXPECT_TRUE(fc_->AddFace(Face("alice", a)).ok());
+  EXPECT_EQ(fc_->size(), 1u);
+}
+
+TEST_F(FaceCollectionTest, ConcurrentReadersWithAWriterStayConsistent) {
+  constexpr int kDim = 64, k = 5;
+  Reopen(kDim);
+  std::mt19937 rng(12);
+  // The anchor person is never touched by the writer, so it must always be
+  // the top hit for its own face, whatever else is changing.
+  AddPersonOrDie("anchor");
+  const Embedding anchor = RandomUnit(rng, kDim);
+  auto anchor_id = fc_->AddFace(Face("anchor", anchor));
+  ASSERT_TRUE(anchor_id.ok());
+  for (int p = 0; p < 20; ++p) AddPersonOrDie(Id("p", p));
+  std::vector<FaceRecord> initial;
+  for (int i = 0; i < 400; ++i)
+    initial.push_back(Face(Id("p", i % 20), RandomUnit(rng, kDim)));
+  ASSERT_TRUE(fc_->AddFaces(initial).ok());
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> searches{0}, bad{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&, t] {
+      std::mt19937 local(100 + static_cast<unsigned>(t));
+      while (!stop.load()) {
+        const bool probe_anchor = local() % 2;
+        const Embedding probe = probe_anchor ? anchor : RandomUnit(local, kDim);
+        const auto mode = local() % 2 ? SearchMode::kBestFace : SearchMode::kCentroid;
+        const auto hits = fc_->Search(probe, k, mode);
+        bool ok = !hits.empty() && hits.size() <= static_cast<size_t>(k);
+        for (size_t i = 0; ok && i < hits.size(); ++i) {
+          ok = hits[i].similarity <= 1.0001f && hits[i].similarity >= -1.0001f &&
+               (i == 0 || hits[i - 1].similarity >= hits[i].similarity) &&
+               (mode == SearchMode::kCentroid ? hits[i].face_id == 0 : hits[i].face_id > 0);
+          for (size_t j = 0; ok && j < i; ++j) ok = hits[j].person_id != hits[i].person_id;
+        }
+        if (ok && probe_anchor)
+          ok = hits[0].person_id == "anchor" && hits[0].similarity > 0.9999f;
+        if (!ok) bad.fetch_add(1);
+        searches.fetch_add(1);
+        (void)fc_->ListPersons();
+        (void)fc_->size();
+      }
+    });
+  }
+
+  std::mt19937 wrng(13);
+  for (int round = 0; round < 60; ++round) {
+    const std::string id = Id("w", round);
+    ASSERT_TRUE(fc_->AddPerson({id, "W", "", 0}).ok());
+    std::vector<FaceRecord> batch;
+    for (int i = 0; i < 5; ++i) batch.push_back(Face(id, RandomUnit(wrng, kDim)));
+    auto ids = fc_->AddFaces(batch);
+    ASSERT_TRUE(ids.ok());
+    ASSERT_TRUE(fc_->DeleteFace((*ids)[2]).ok());
+    if (round % 2 == 0) {
+      ASSERT_TRUE(fc_->ForgetPerson(id).ok());
+    }
+    if (round < 20) {
+      ASSERT_TRUE(fc_->ForgetPerson(Id("p", round)).ok());
+    }
+  }
+  while (searches.load() < 1000) std::this_thread::yield();
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0) << "of " << searches.load() << " searches";
+
+  // Memory and database agree at the end.
+  const size_t faces = fc_->size(), persons = fc_->person_count();
+  EXPECT_EQ(CountRows("SELECT count(*) FROM faces WHERE collection = 'default'"),
+            static_cast<int64_t>(faces));
+  Reopen(kDim);
+  EXPECT_EQ(fc_->size(), faces);
+  EXPECT_EQ(fc_->person_count(), persons);
+}
+
+}  // namespace
+}  // namespace concierge
