@@ -353,8 +353,9 @@ Status Database::Migrate(Access access) {
       ASSIGN_OR_RETURN(const bool applied, seen.BindInt(version).Step());
       if (applied) return Status::Ok();
       RETURN_IF_ERROR(c.Exec(kMigrations[static_cast<size_t>(version - 1)]));
-      ASSIGN_OR_RETURN(Statement record,
-                       c.Prepare("INSERT INTO schema_migrations(version, applied_ms) VALUES(?, ?)"));
+      ASSIGN_OR_RETURN(
+          Statement record,
+          c.Prepare("INSERT INTO schema_migrations(version, applied_ms) VALUES(?, ?)"));
       return record.BindInt(version).BindInt(NowMs()).Run();
     }));
     spdlog::info("database {}: applied schema migration {}", path_, version);

@@ -102,7 +102,8 @@ Result<fs::path> FsObjectStore::PathOf(const std::string& key) const {
 Status FsObjectStore::MakeDirs(const fs::path& dir) const {
   std::vector<fs::path> missing;
   std::error_code ec;
-  for (fs::path d = dir; d != root_ && !fs::exists(d, ec); d = d.parent_path()) missing.push_back(d);
+  for (fs::path d = dir; d != root_ && !fs::exists(d, ec); d = d.parent_path())
+    missing.push_back(d);
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
     if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) {
       const int err = errno;
