@@ -83,14 +83,14 @@ class TmpfsMount {
                    << "): this filesystem failure case is NOT TESTED ***";                  \
   } while (0)
 
-TEST(ObjectKey, ValidKeys) {
+TEST(ObjectStoreKey, ValidKeys) {
   for (const std::string& key :
        std::vector<std::string>{"a", "incoming/2026-11-23/abc.jpg", "known/alice/1.jpg",
                                 "x/.hidden", "a..b/c", "A_Z-09.", std::string(512, 'k')})
     EXPECT_TRUE(ValidateObjectKey(key).ok()) << key;
 }
 
-TEST(ObjectKey, PathTricksAreInvalidArgument) {
+TEST(ObjectStoreKey, PathTricksAreInvalidArgument) {
   const std::vector<std::string> bad = {"",       "../x",    "/etc/passwd", "a/../../b",
                                         "a//b",   "a/./b",   "a\\b",        "..\\x",
                                         std::string("a\0b", 3), "a/",       ".",
@@ -102,7 +102,7 @@ TEST(ObjectKey, PathTricksAreInvalidArgument) {
   }
 }
 
-TEST(ObjectKey, Prefixes) {
+TEST(ObjectStoreKey, Prefixes) {
   for (const std::string p : {"", "known/", "known/ali", "unknown/2026-", "a/.", "a/.."})
     EXPECT_TRUE(ValidateObjectPrefix(p).ok()) << p;
   for (const std::string p : {"../", "/", "a//", "a/./", "a/../", "a\\"})

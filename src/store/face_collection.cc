@@ -91,7 +91,8 @@ Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(Database* db,
                                                              const std::string& collection,
                                                              int dims) {
   if (db == nullptr) return Status::InvalidArgument("no database given");
-  RETURN_IF_ERROR(ValidateStoreId(collection));
+  if (Status st = ValidateStoreId(collection); !st.ok())
+    return Status::InvalidArgument("collection name: " + st.message());
   if (dims < 1 || dims > kMaxDims)
     return Status::InvalidArgument("embedding dims must be 1.." + std::to_string(kMaxDims) +
                                    ", got " + std::to_string(dims));
@@ -285,6 +286,7 @@ Result<int64_t> FaceCollection::AddFace(const FaceRecord& face) {
 }
 
 Result<std::vector<int64_t>> FaceCollection::AddFaces(const std::vector<FaceRecord>& faces) {
+  if (faces.empty()) return std::vector<int64_t>{};
   std::lock_guard<std::mutex> write(write_mu_);
   std::vector<Embedding> units;
   units.reserve(faces.size());
