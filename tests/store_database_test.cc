@@ -128,6 +128,14 @@ TEST(StoreDatabase, WalModeForeignKeysAndParentDirectories) {
   EXPECT_EQ(orphan.code(), Status::Code::kNotFound) << orphan.ToString();
 }
 
+TEST(StoreDatabase, InMemoryDatabaseIsMigrated) {
+  auto db = OpenOrDie(":memory:");
+  ASSERT_TRUE(db);
+  EXPECT_EQ(*db->SchemaVersion(), Database::LatestSchemaVersion());
+  EXPECT_TRUE(InsertCollection(*db, "eval").ok());
+  EXPECT_EQ(QueryOne(*db, "PRAGMA foreign_keys"), "1");
+}
+
 TEST(StoreDatabase, TransactionRollsBackWhenTheBodyFails) {
   TempDir dir;
   auto db = OpenOrDie(dir.Sub("concierge.db"));

@@ -93,7 +93,8 @@ class Database {
  public:
   enum class Access { kReadWrite, kReadOnly };
 
-  // Needs a file path. Read-write: creates parent directories and the file,
+  // Needs a file path, or ":memory:" for a private in-memory database (no WAL;
+  // gone on close). Read-write: creates parent directories and the file,
   // turns on WAL and foreign keys, and applies every pending migration (each in
   // its own transaction, exactly once, safe against concurrent openers).
   // Read-only: never writes; fails if migrations are pending. A read-only or
