@@ -17,7 +17,7 @@ namespace concierge {
 
 struct VisionConfig {
   std::string models_dir;          // folder with manifest.json; default: the setup cache
-  float detect_threshold = 0.7f;   // detector score needed to report a face
+  float detect_threshold = 0.8f;   // detector score needed to report a face
   float nms_threshold = 0.4f;
   // Frames wider than this are also scanned in overlapping tiles so that
   // small faces in 1080p frames survive the 320x240 detector input.

@@ -3,25 +3,27 @@
 #include <algorithm>
 #include <cmath>
 
-#include <opencv2/dnn.hpp>
-
 #include "vision/onnx_model.h"
 
 namespace concierge {
 
 std::vector<Detection> SuppressOverlaps(std::vector<Detection> detections, float iou) {
-  std::vector<cv::Rect2d> rects;
-  std::vector<float> scores;
+  std::sort(detections.begin(), detections.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
+  std::vector<Detection> kept;
   for (const auto& d : detections) {
-    rects.emplace_back(d.box.x, d.box.y, d.box.w, d.box.h);
-    scores.push_back(d.score);
+    bool suppressed = false;
+    for (const auto& k : kept) {
+      // Also drop boxes mostly inside a stronger one (a chin, or a face cut at a tile edge).
+      const float overlap = IoU(d.box, k.box);
+      const float inter = overlap * (d.box.area() + k.box.area()) / (1 + overlap);
+      if (overlap > iou || inter > 0.7f * std::min(d.box.area(), k.box.area())) {
+        suppressed = true;
+        break;
+      }
+    }
+    if (!suppressed) kept.push_back(d);
   }
-  std::vector<int> keep;
-  cv::dnn::NMSBoxes(rects, scores, /*score_threshold=*/0.f, iou, keep);
-  std::vector<Detection> out;
-  for (int i : keep) out.push_back(detections[static_cast<size_t>(i)]);
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
-  return out;
+  return kept;
 }
 
 std::vector<cv::Rect> TileGrid(cv::Size frame, cv::Size tile, float overlap) {

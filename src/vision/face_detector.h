@@ -38,7 +38,8 @@ class FaceDetector {
 Result<std::unique_ptr<FaceDetector>> CreateFaceDetector(const ModelPack& pack,
                                                          const DetectorOptions& options);
 
-// Greedy non-maximum suppression at IoU `iou`; keeps the highest scores first.
+// Greedy non-maximum suppression: keeps the highest scores first and drops
+// boxes overlapping a kept one above IoU `iou` or lying 70% inside it.
 std::vector<Detection> SuppressOverlaps(std::vector<Detection> detections, float iou);
 
 // Overlapping tiles covering a `frame` so each tile is about `tile` in size.

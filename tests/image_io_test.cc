@@ -1,0 +1,99 @@
+// Safe decoding: every bad picture is refused with a clear error before any
+// large allocation. Covers: empty file, non-image, truncated JPEG and PNG,
+// decompression bomb, oversize file, missing file.
+#include "vision/image_io.h"
+
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+
+#include "support/face_images.h"
+#include "support/test_env.h"
+
+namespace concierge {
+namespace {
+
+using testing::DataPath;
+
+TEST(ImageIo, DecodesARealJpegAndReadsItsHeader) {
+  REQUIRE_TEST_DATA();
+  const std::string bytes = testing::ReadFile(DataPath("enroll/face_recognition/examples/obama.jpg"));
+  auto header = PeekImageHeader(bytes);
+  ASSERT_TRUE(header.ok()) << header.status().ToString();
+  auto image = DecodeImage(bytes, {});
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  EXPECT_EQ(header->format, "jpeg");
+  EXPECT_EQ(header->width, image->cols);
+  EXPECT_EQ(header->height, image->rows);
+  EXPECT_EQ(image->type(), CV_8UC3);
+}
+
+TEST(ImageIo, PngHeaderMatchesDecodedSize) {
+  REQUIRE_TEST_DATA();
+  const std::string bytes = testing::ReadFile(DataPath("enroll/face_recognition/examples/alex-lacamoire.png"));
+  auto header = PeekImageHeader(bytes);
+  auto image = DecodeImage(bytes, {});
+  ASSERT_TRUE(header.ok() && image.ok());
+  EXPECT_EQ(header->format, "png");
+  EXPECT_EQ(header->width, image->cols);
+}
+
+TEST(ImageIo, EmptyAndNonImageAreInvalidArgument) {
+  EXPECT_EQ(DecodeImage("", {}).status().code(), Status::Code::kInvalidArgument);
+  auto text = DecodeImage("hello, I am not a picture", {});
+  EXPECT_EQ(text.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(text.status().message().find("not a supported image"), std::string::npos);
+}
+
+TEST(ImageIo, TruncatedJpegIsRefused) {
+  REQUIRE_TEST_DATA();
+  const std::string bytes = testing::ReadFile(DataPath("enroll/face_recognition/examples/obama.jpg"));
+  auto cut = DecodeImage(bytes.substr(0, bytes.size() / 2), {});
+  EXPECT_EQ(cut.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(cut.status().message().find("truncated"), std::string::npos);
+  // Cut inside the header: still a clean error.
+  EXPECT_FALSE(DecodeImage(bytes.substr(0, 40), {}).ok());
+}
+
+TEST(ImageIo, TruncatedPngIsRefused) {
+  REQUIRE_TEST_DATA();
+  const std::string bytes = testing::ReadFile(DataPath("enroll/face_recognition/examples/alex-lacamoire.png"));
+  auto cut = DecodeImage(bytes.substr(0, bytes.size() - 100), {});
+  EXPECT_EQ(cut.status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(ImageIo, DecompressionBombIsRefusedFromTheHeader) {
+  const std::string bomb = testing::PngBombHeader(30000, 30000);
+  auto header = PeekImageHeader(bomb);
+  ASSERT_TRUE(header.ok());
+  EXPECT_EQ(header->width, 30000);
+  auto decoded = DecodeImage(bomb, {});
+  EXPECT_EQ(decoded.status().code(), Status::Code::kTooLarge);
+  EXPECT_NE(decoded.status().message().find("30000x30000"), std::string::npos);
+  // The limit is configurable.
+  EXPECT_EQ(DecodeImage(testing::PngBombHeader(200, 200), {.max_bytes = 1 << 20, .max_pixels = 100 * 100})
+                .status()
+                .code(),
+            Status::Code::kTooLarge);
+}
+
+TEST(ImageIo, OversizeFileAndMissingFile) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.Sub("big.jpg"), std::string(2048, 'x'));
+  EXPECT_EQ(ReadImageFile(dir.Sub("big.jpg"), {.max_bytes = 1024, .max_pixels = 1000}).status().code(),
+            Status::Code::kTooLarge);
+  EXPECT_EQ(ReadImageFile(dir.Sub("absent.jpg"), {}).status().code(), Status::Code::kNotFound);
+  testing::WriteFile(dir.Sub("empty.jpg"), "");
+  EXPECT_EQ(ReadImageFile(dir.Sub("empty.jpg"), {}).status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(ImageIo, JpegRoundTrip) {
+  cv::Mat image(64, 48, CV_8UC3, cv::Scalar(10, 200, 30));
+  auto jpeg = EncodeJpeg(image, 90);
+  ASSERT_TRUE(jpeg.ok());
+  auto back = DecodeImage(*jpeg, {});
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->size(), image.size());
+}
+
+}  // namespace
+}  // namespace concierge
