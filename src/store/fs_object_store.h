@@ -25,8 +25,6 @@ class FsObjectStore : public ObjectStore {
   Result<bool> Exists(const std::string& key) override;
   Result<std::vector<std::string>> List(const std::string& prefix) override;
 
-  const std::filesystem::path& root() const { return root_; }
-
  private:
   explicit FsObjectStore(std::filesystem::path root) : root_(std::move(root)) {}
   // The file path for a valid key that stays inside the root, even through symlinks.
