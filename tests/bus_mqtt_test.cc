@@ -91,8 +91,8 @@ class MqttBusTest : public ::testing::TestWithParam<int> {  // the MQTT protocol
 TEST_P(MqttBusTest, RoundTripAtQos1DeliversBytesInOrder) {
   MosquittoBroker broker;
   ASSERT_OK(broker.Start());
-  auto sub = OpenOrDie(broker.Config("", GetParam()), "serve");
-  auto pub = OpenOrDie(broker.Config("", GetParam()), "edge");
+  auto sub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "serve");
+  auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
   ASSERT_TRUE(sub && pub);
   EXPECT_NE(sub->client_id(), pub->client_id());
   Collector c;
@@ -122,9 +122,9 @@ TEST_P(MqttBusTest, RoundTripAtQos1DeliversBytesInOrder) {
 TEST_P(MqttBusTest, SharedSubscriptionSplitsMessagesWithoutDuplicates) {
   MosquittoBroker broker;
   ASSERT_OK(broker.Start());
-  auto w1 = OpenOrDie(broker.Config("", GetParam()), "serve");
-  auto w2 = OpenOrDie(broker.Config("", GetParam()), "serve");
-  auto pub = OpenOrDie(broker.Config("", GetParam()), "edge");
+  auto w1 = OpenOrDie(broker.MakeBusConfig("", GetParam()), "serve");
+  auto w2 = OpenOrDie(broker.MakeBusConfig("", GetParam()), "serve");
+  auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
   ASSERT_TRUE(w1 && w2 && pub);
   Collector c1, c2;
   ASSERT_OK(w1->SubscribeShared("workers", "jobs/#", c1.handler()));
@@ -152,12 +152,12 @@ TEST_P(MqttBusTest, PersistentSessionKeepsMessagesWhileSubscriberRestarts) {
   ASSERT_OK(broker.Start());
   const std::string id = "concierge-test-worker-" + std::to_string(GetParam());
   {
-    auto sub = OpenOrDie(broker.Config(id, GetParam()), "serve");
+    auto sub = OpenOrDie(broker.MakeBusConfig(id, GetParam()), "serve");
     ASSERT_TRUE(sub);
     ASSERT_OK(sub->Subscribe("crops/#", [](const Message&) { return Status::Ok(); }));
     ASSERT_OK(sub->WaitSubscribed(30s));
   }  // the worker goes away; its session stays on the broker
-  auto pub = OpenOrDie(broker.Config("", GetParam()), "edge");
+  auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
   ASSERT_TRUE(pub);
   ASSERT_TRUE(Eventually([&] { return pub->IsConnected(); }));
   for (int i = 0; i < 20; ++i) ASSERT_OK(pub->Publish({"crops/door", std::to_string(i)}));
@@ -165,7 +165,7 @@ TEST_P(MqttBusTest, PersistentSessionKeepsMessagesWhileSubscriberRestarts) {
 
   // The restarted worker gets the queued messages even though the broker may send
   // them before Subscribe is called again.
-  auto sub = OpenOrDie(broker.Config(id, GetParam()), "serve");
+  auto sub = OpenOrDie(broker.MakeBusConfig(id, GetParam()), "serve");
   ASSERT_TRUE(sub);
   ASSERT_TRUE(Eventually([&] { return sub->IsConnected(); }));
   Collector c;
@@ -178,8 +178,8 @@ TEST_P(MqttBusTest, SpooledPublisherSurvivesBrokerOutage) {
   MosquittoBroker broker(MosquittoOptions{.persistence = true});
   ASSERT_OK(broker.Start());
   TempDir tmp;
-  auto sub = OpenOrDie(broker.Config("concierge-test-ingest", GetParam()), "serve");
-  auto bus = OpenOrDie(broker.Config("", GetParam()), "edge");
+  auto sub = OpenOrDie(broker.MakeBusConfig("concierge-test-ingest", GetParam()), "serve");
+  auto bus = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
   ASSERT_TRUE(sub && bus);
   Collector c;
   ASSERT_OK(sub->Subscribe("crops/door", c.handler()));
@@ -212,13 +212,13 @@ TEST_P(MqttBusTest, SpoolSurvivesPublisherRestart) {
   MosquittoBroker broker;
   ASSERT_OK(broker.Start());
   TempDir tmp;
-  auto sub = OpenOrDie(broker.Config("", GetParam()), "serve");
+  auto sub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "serve");
   ASSERT_TRUE(sub);
   Collector c;
   ASSERT_OK(sub->Subscribe("crops/door", c.handler()));
   ASSERT_OK(sub->WaitSubscribed(30s));
   {
-    BusConfig nowhere = broker.Config("", GetParam());
+    BusConfig nowhere = broker.MakeBusConfig("", GetParam());
     nowhere.mqtt.port = 1;  // nothing listens: the edge starts while the broker is unreachable
     auto bus = OpenOrDie(nowhere, "edge");
     ASSERT_TRUE(bus);
@@ -228,7 +228,7 @@ TEST_P(MqttBusTest, SpoolSurvivesPublisherRestart) {
     EXPECT_EQ((*edge)->pending(), 50u);
     EXPECT_EQ(bus->Publish({"crops/door", "direct"}).code(), Status::Code::kUnavailable);
   }  // publisher and its bus are destroyed with everything still on disk
-  auto bus = OpenOrDie(broker.Config("", GetParam()), "edge");
+  auto bus = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
   ASSERT_TRUE(bus);
   auto edge = SpooledPublisher::Open(bus.get(), tmp.Sub("spool"), 1 << 20);
   ASSERT_TRUE(edge.ok()) << edge.status().ToString();
@@ -238,11 +238,30 @@ TEST_P(MqttBusTest, SpoolSurvivesPublisherRestart) {
   EXPECT_EQ(c.distinct(), Numbers(0, 50));
 }
 
+TEST_P(MqttBusTest, FlushWaitsForAcksAcrossReconnect) {
+  MosquittoBroker broker;
+  ASSERT_OK(broker.Start());
+  auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
+  ASSERT_TRUE(pub);
+  ASSERT_TRUE(Eventually([&] { return pub->IsConnected(); }));
+  broker.Pause();  // the messages go out but no PUBACK comes back
+  for (int i = 0; i < 10; ++i) ASSERT_OK(pub->Publish({"crops/door", std::to_string(i)}));
+  EXPECT_EQ(pub->Flush(200ms).code(), Status::Code::kUnavailable);
+  ASSERT_OK(broker.Kill());
+  ASSERT_TRUE(Eventually([&] { return !pub->IsConnected(); }));
+  EXPECT_EQ(pub->Publish({"crops/door", "x"}).code(), Status::Code::kUnavailable);
+  EXPECT_EQ(pub->Flush(200ms).code(), Status::Code::kUnavailable);
+  ASSERT_OK(broker.Start());
+  // libmosquitto resends the unacknowledged messages after reconnecting.
+  ASSERT_OK(pub->Flush(120s));
+  EXPECT_EQ(pub->Stats().published, 10u);
+}
+
 TEST_P(MqttBusTest, HandlerErrorsAreCountedAndDeliveryContinues) {
   MosquittoBroker broker;
   ASSERT_OK(broker.Start());
-  auto sub = OpenOrDie(broker.Config("", GetParam()), "serve");
-  auto pub = OpenOrDie(broker.Config("", GetParam()), "edge");
+  auto sub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "serve");
+  auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
   ASSERT_TRUE(sub && pub);
   std::atomic<int> calls{0};
   ASSERT_OK(sub->Subscribe("t", [&](const Message& m) {
@@ -291,16 +310,17 @@ TEST(MqttBusAuthTest, UsesCredentialsAndNeverLogsThePassword) {
   auto previous = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", logged));
   {
-    auto good = OpenOrDie(broker.Config(), "edge");
+    auto good = OpenOrDie(broker.MakeBusConfig(), "edge");
     ASSERT_TRUE(good);
     ASSERT_OK(good->Subscribe("t", [](const Message&) { return Status::Ok(); }));
     EXPECT_TRUE(good->WaitSubscribed(30s).ok());
 
-    BusConfig wrong = broker.Config();
+    BusConfig wrong = broker.MakeBusConfig();
     wrong.mqtt.password = "not-" + password;
     auto bad = OpenOrDie(wrong, "edge");
     ASSERT_TRUE(bad);
-    EXPECT_TRUE(Eventually([&] { return logged->contents().find("refused") != std::string::npos; }));
+    EXPECT_TRUE(
+        Eventually([&] { return logged->contents().find("refused") != std::string::npos; }));
     EXPECT_FALSE(bad->IsConnected());
     EXPECT_EQ(bad->Publish({"t", "x"}).code(), Status::Code::kUnavailable);
   }

@@ -11,12 +11,14 @@ namespace concierge {
 Result<std::unique_ptr<Bus>> OpenBus(const BusConfig& config, const std::string& role) {
   if (config.queue_capacity < 1)
     return Status::InvalidArgument("bus.queue_capacity must be >= 1");
-  if (config.kind == "inprocess") return std::unique_ptr<Bus>(new InProcessBus(config.queue_capacity));
+  if (config.kind == "inprocess")
+    return std::unique_ptr<Bus>(new InProcessBus(config.queue_capacity));
   if (config.kind == "mqtt") {
     ASSIGN_OR_RETURN(auto bus, MqttBus::Open(config, role));
     return std::unique_ptr<Bus>(std::move(bus));
   }
-  return Status::InvalidArgument("bus.kind must be 'inprocess' or 'mqtt', got '" + config.kind + "'");
+  return Status::InvalidArgument("bus.kind must be 'inprocess' or 'mqtt', got '" + config.kind +
+                                 "'");
 }
 
 bool TopicMatches(const std::string& filter, const std::string& topic) {

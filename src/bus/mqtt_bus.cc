@@ -181,7 +181,8 @@ Status MqttBus::Subscribe(const std::string& topic_filter, Handler handler) {
   q_not_empty_.notify_one();
   if (is_new) {
     std::lock_guard lock(mu_);
-    if (connected_) SendSubscribe(topic_filter, bus_internal::SubscriptionTable::SubscriptionId(topic_filter));
+    if (connected_)
+      SendSubscribe(topic_filter, bus_internal::SubscriptionTable::SubscriptionId(topic_filter));
   }
   return Status::Ok();
 }
@@ -392,7 +393,8 @@ void MqttBus::OnMessage(struct mosquitto*, void* self_ptr, const struct mosquitt
                             static_cast<size_t>(msg->payloadlen));
   in.message.qos = msg->qos;
   uint32_t id = 0;
-  for (auto* p = mosquitto_property_read_varint(props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &id, false);
+  for (auto* p = mosquitto_property_read_varint(props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &id,
+                                                false);
        p != nullptr;
        p = mosquitto_property_read_varint(p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &id, true))
     in.subscription_ids.push_back(id);

@@ -74,7 +74,7 @@ bool MosquittoBroker::PasswdToolAvailable() { return access(kPasswdTool, X_OK) =
 
 std::string MosquittoBroker::Log() const { return ReadFile(dir_.Sub("mosquitto.log")); }
 
-BusConfig MosquittoBroker::Config(const std::string& client_id, int protocol) const {
+BusConfig MosquittoBroker::MakeBusConfig(const std::string& client_id, int protocol) const {
   BusConfig config;
   config.kind = "mqtt";
   config.mqtt.host = "127.0.0.1";
@@ -177,6 +177,22 @@ Status MosquittoBroker::Stop() {
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
   return Status::Internal("mosquitto ignored SIGTERM; killed");
+}
+
+Status MosquittoBroker::Kill() {
+  if (!running()) return Status::Ok();
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  return Status::Ok();
+}
+
+void MosquittoBroker::Pause() {
+  if (running()) kill(pid_, SIGSTOP);
+}
+
+void MosquittoBroker::Resume() {
+  if (running()) kill(pid_, SIGCONT);
 }
 
 }  // namespace concierge::testing

@@ -38,13 +38,18 @@ class MosquittoBroker {
   Status Start();
   // Sends SIGTERM and waits for the broker to exit.
   Status Stop();
+  // SIGKILL: a crash, so nothing is saved and clients see no goodbye.
+  Status Kill();
+  // SIGSTOP / SIGCONT: connections stay open but nothing is answered meanwhile.
+  void Pause();
+  void Resume();
 
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }
   // The broker's log so far, for failure messages.
   std::string Log() const;
   // A BusConfig for this broker: kind "mqtt", MQTT `protocol`, given client id.
-  BusConfig Config(const std::string& client_id = "", int protocol = 5) const;
+  BusConfig MakeBusConfig(const std::string& client_id = "", int protocol = 5) const;
 
  private:
   Status StartOnce();
