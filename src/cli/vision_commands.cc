@@ -160,6 +160,10 @@ Result<int64_t> EnrollPhoto(Services& services, const EnrollOptions& opts, const
   ASSIGN_OR_RETURN(FaceEngine * engine, services.engine());
   ASSIGN_OR_RETURN(cv::Mat aligned, engine->Aligned(image, face));
   ASSIGN_OR_RETURN(std::string jpeg, EncodeJpeg(aligned, 92));
+  // The person appears with their first accepted photo, never empty.
+  if (collection->GetPerson(opts.person).status().code() == Status::Code::kNotFound) {
+    RETURN_IF_ERROR(collection->AddPerson({opts.person, opts.name.empty() ? opts.person : opts.name, "", NowMs()}));
+  }
   const std::string key = "faces/" + opts.person + "/" + Sha256Hex(jpeg).substr(0, 24) + ".jpg";
   RETURN_IF_ERROR(objects->Put(key, jpeg));
   FaceRecord record;
@@ -177,16 +181,13 @@ Result<int64_t> EnrollPhoto(Services& services, const EnrollOptions& opts, const
 int RunEnroll(Context& ctx, const EnrollOptions& opts, const std::vector<std::string>& inputs) {
   auto config = ctx.config();
   if (!config.ok()) return Fail(ctx, config.status());
-  if (Status s = ValidatePersonId(opts.person); !s.ok()) return Fail(ctx, s);
+  if (Status s = ValidateStoreId(opts.person); !s.ok()) return Fail(ctx, s);
   Services services(**config);
   const auto files = ExpandImageInputs(inputs);
   if (files.empty()) return Fail(ctx, Status::InvalidArgument("no photos given"));
   auto collection = services.faces();
   if (!collection.ok()) return Fail(ctx, collection.status());
-  if (!(*collection)->GetPerson(opts.person).ok()) {
-    Person person{opts.person, opts.name.empty() ? opts.person : opts.name, "", NowMs()};
-    if (Status s = (*collection)->AddPerson(person); !s.ok()) return Fail(ctx, s);
-  } else if (!opts.name.empty()) {
+  if (!opts.name.empty() && (*collection)->GetPerson(opts.person).ok()) {
     if (Status s = (*collection)->RenamePerson(opts.person, opts.name); !s.ok()) return Fail(ctx, s);
   }
   const bool folder = files.size() > 1 || fs::is_directory(inputs.front());

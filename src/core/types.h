@@ -7,8 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
-
 namespace concierge {
 
 // Axis-aligned box in source-image pixels.
@@ -82,9 +80,5 @@ struct Match {
 };
 
 const char* ToString(FaceOrigin origin);
-
-// OK when `id` is 1..64 characters of [A-Za-z0-9._-] and starts with a letter
-// or digit (safe in object keys, URLs and Slack ids); else kInvalidArgument.
-Status ValidatePersonId(const std::string& id);
 
 }  // namespace concierge

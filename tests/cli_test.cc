@@ -1,0 +1,243 @@
+// The `concierge` binary as a user meets it: JSON shapes, exit codes, clear
+// one-line errors, and no partial writes. Bad inputs covered: missing file,
+// 0-byte file, non-image, truncated JPEG, decompression bomb, no face, two
+// faces, unknown person id, locked database, read-only database.
+#include <sqlite3.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/face_images.h"
+#include "support/test_env.h"
+
+namespace concierge {
+namespace {
+
+using testing::CommandResult;
+using testing::DataPath;
+namespace fs = std::filesystem;
+
+const char* kObama = "enroll/face_recognition/examples/obama.jpg";
+const char* kObama2 = "enroll/face_recognition/examples/obama2.jpg";
+const char* kAlex = "enroll/face_recognition/examples/alex-lacamoire.png";
+const char* kTwoPeople = "enroll/face_recognition/examples/two_people.jpg";
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override { REQUIRE_TEST_DATA(); }
+
+  CommandResult Run(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    args.insert(args.begin(), {testing::BinaryPath(), "--data-dir", dir_.path(), "--log-level", "error"});
+    return testing::RunCommand(args, env);
+  }
+  nlohmann::json Json(const CommandResult& r) {
+    auto doc = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(doc.is_discarded()) << "stdout is not one JSON document:\n" << r.out;
+    return doc;
+  }
+  // Exactly one line on stderr, starting with "error:".
+  static void ExpectOneLineError(const CommandResult& r, const std::string& fragment) {
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+  }
+  size_t PeopleCount() {
+    auto r = Run({"people", "list", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return Json(r)["people"].size();
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(CliTest, DetectPrintsTheDocumentedJson) {
+  auto r = Run({"detect", DataPath(kObama), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = Json(r);
+  ASSERT_EQ(doc["faces"].size(), 1u);
+  const auto& face = doc["faces"][0];
+  ASSERT_EQ(face["box"].size(), 4u);
+  EXPECT_GT(face["box"][2].get<int>(), 100);
+  EXPECT_GT(face["score"].get<double>(), 0.9);
+  for (const char* k : {"size_px", "sharpness", "yaw", "pitch", "brightness", "score"})
+    EXPECT_TRUE(face["quality"].contains(k)) << k;
+  EXPECT_TRUE(face["live"].is_number());
+}
+
+TEST_F(CliTest, DetectDrawsBoxes) {
+  const std::string out = dir_.Sub("drawn.jpg");
+  auto r = Run({"detect", DataPath(kTwoPeople), "--draw", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(fs::file_size(out), 1000u);
+}
+
+TEST_F(CliTest, EnrollThenIdentifyNamesOnlyTheEnrolledPerson) {
+  auto e = Run({"enroll", "--person", "obama", "--name", "Barack Obama", DataPath(kObama)});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_NE(e.out.find("accepted"), std::string::npos);
+
+  auto r = Run({"identify", DataPath(kObama2), DataPath(kAlex), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = Json(r);
+  ASSERT_EQ(doc["faces"].size(), 2u);
+  EXPECT_EQ(doc["faces"][0]["person"], "obama");
+  EXPECT_EQ(doc["faces"][0]["name"], "Barack Obama");
+  EXPECT_GT(doc["faces"][0]["similarity"].get<double>(), 0.5);
+  const auto& stranger = doc["faces"][1];
+  EXPECT_TRUE(stranger["person"].is_null());
+  EXPECT_TRUE(stranger["name"].is_null());
+  EXPECT_EQ(stranger.dump().find("obama"), std::string::npos) << "an unknown face must carry no person id";
+}
+
+TEST_F(CliTest, ThresholdFlagDecides) {
+  ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama)}).exit_code, 0);
+  auto r = Run({"identify", DataPath(kObama2), "--threshold", "0.99", "--json"});
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(Json(r)["faces"][0]["person"].is_null());
+}
+
+TEST_F(CliTest, EnrollRefusesGroupPhotosUnlessLargest) {
+  auto r = Run({"enroll", "--person", "obama", DataPath(kTwoPeople)});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.out.find("--largest"), std::string::npos) << r.out;
+  EXPECT_EQ(PeopleCount(), 0u) << "a refused photo must not create the person";
+  auto ok = Run({"enroll", "--person", "obama", "--largest", DataPath(kTwoPeople)});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_EQ(PeopleCount(), 1u);
+}
+
+TEST_F(CliTest, EnrollFolderShowsProgressAndVerdicts) {
+  const std::string folder = DataPath("enroll/dlib_johns/examples/johns");
+  const std::string person = (*fs::directory_iterator(folder)).path().string();
+  auto r = Run({"enroll", "--person", "john", person});
+  EXPECT_NE(r.err.find("[#"), std::string::npos) << "progress bar expected on stderr";
+  EXPECT_NE(r.out.find("accepted"), std::string::npos);
+  // Each photo gets a verdict line.
+  const auto photos = std::distance(fs::directory_iterator(person), fs::directory_iterator{});
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), photos) << r.out;
+}
+
+TEST_F(CliTest, BadPicturesGetOneLineErrorsAndExitCodes) {
+  testing::WriteFile(dir_.Sub("empty.jpg"), "");
+  testing::WriteFile(dir_.Sub("notes.jpg"), "this is a text file");
+  const std::string jpeg = testing::ReadFile(DataPath(kObama));
+  testing::WriteFile(dir_.Sub("cut.jpg"), jpeg.substr(0, jpeg.size() / 3));
+  testing::WriteFile(dir_.Sub("bomb.png"), testing::PngBombHeader(30000, 30000));
+
+  struct Case {
+    std::string file;
+    int exit_code;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {dir_.Sub("absent.jpg"), 3, "no such file"},
+      {dir_.Sub("empty.jpg"), 4, "empty"},
+      {dir_.Sub("notes.jpg"), 4, "not a supported image"},
+      {dir_.Sub("cut.jpg"), 4, "truncated"},
+      {dir_.Sub("bomb.png"), 4, "30000x30000"},
+      {DataPath("negatives/dlib_misc/examples_mmod_cars_test_image.jpg"), 5, "no face"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    auto r = Run({"identify", c.file});
+    EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
+    ExpectOneLineError(r, c.says);
+    auto e = Run({"enroll", "--person", "p1", c.file});
+    EXPECT_EQ(e.exit_code, c.exit_code) << e.out;
+  }
+  EXPECT_EQ(PeopleCount(), 0u) << "failed enrolments must write nothing";
+  EXPECT_FALSE(fs::exists(dir_.Sub("objects/faces"))) << "failed enrolments must store no picture";
+}
+
+TEST_F(CliTest, BombLimitIsConfigurable) {
+  auto r = Run({"detect", DataPath(kObama)}, {"CONCIERGE_VISION_MAX_IMAGE_PIXELS=1000"});
+  EXPECT_EQ(r.exit_code, 4);
+  ExpectOneLineError(r, "limit 1000");
+}
+
+TEST_F(CliTest, UnknownPersonIdIsNotFound) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"people", "show", "nobody"},
+                                        {"people", "rename", "nobody", "Name"},
+                                        {"people", "forget", "nobody"}}) {
+    auto r = Run(args);
+    EXPECT_EQ(r.exit_code, 3) << args[1];
+    ExpectOneLineError(r, "nobody");
+  }
+  auto bad = Run({"enroll", "--person", "../etc", DataPath(kObama)});
+  EXPECT_EQ(bad.exit_code, 4);
+}
+
+TEST_F(CliTest, PeopleRenameShowAndForgetEverything) {
+  ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama), DataPath(kObama2)}).exit_code, 0);
+  ASSERT_EQ(Run({"people", "rename", "obama", "President Obama"}).exit_code, 0);
+  auto show = Run({"people", "show", "obama", "--json"});
+  ASSERT_EQ(show.exit_code, 0);
+  auto doc = Json(show);
+  EXPECT_EQ(doc["name"], "President Obama");
+  ASSERT_EQ(doc["faces"].size(), 2u);
+  const std::string key = doc["faces"][0]["image_key"];
+  EXPECT_TRUE(fs::exists(dir_.Sub("objects/" + key)));
+
+  ASSERT_EQ(Run({"people", "forget", "obama"}).exit_code, 0);
+  EXPECT_EQ(PeopleCount(), 0u);
+  EXPECT_FALSE(fs::exists(dir_.Sub("objects/" + key)));
+  auto r = Run({"identify", DataPath(kObama2), "--json"});
+  EXPECT_TRUE(Json(r)["faces"][0]["person"].is_null()) << "a forgotten face must not match";
+}
+
+TEST_F(CliTest, DataDirsNeverShareState) {
+  ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama)}).exit_code, 0);
+  testing::TempDir other;
+  auto r = testing::RunCommand({testing::BinaryPath(), "identify", DataPath(kObama2), "--json"},
+                               {"CONCIERGE_DATA_DIR=" + other.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Json(r)["faces"][0]["person"].is_null());
+  EXPECT_TRUE(fs::exists(other.Sub("concierge.db")));
+}
+
+TEST_F(CliTest, LockedDatabaseIsAClearStorageError) {
+  ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama)}).exit_code, 0);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.Sub("concierge.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto r = Run({"enroll", "--person", "obama", DataPath(kObama2)}, {"CONCIERGE_DATABASE_BUSY_TIMEOUT_MS=200"});
+  sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("locked"), std::string::npos) << r.out << r.err;
+  auto show = Json(Run({"people", "show", "obama", "--json"}));
+  EXPECT_EQ(show["faces"].size(), 1u) << "the locked attempt must not half-write";
+}
+
+TEST_F(CliTest, ReadOnlyDatabaseIsAClearStorageError) {
+  const std::string mnt = dir_.Sub("ro");
+  fs::create_directory(mnt);
+  if (mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=8m") != 0)
+    GTEST_SKIP() << "\n*** CANNOT MOUNT tmpfs (" << std::strerror(errno) << "): read-only case NOT TESTED ***";
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  auto first = testing::RunCommand({testing::BinaryPath(), "--data-dir", mnt, "enroll", "--person", "obama",
+                                    DataPath(kObama)});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(mount("tmpfs", mnt.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, "size=8m"), 0) << std::strerror(errno);
+  auto r = testing::RunCommand({testing::BinaryPath(), "--data-dir", mnt, "enroll", "--person", "obama",
+                                DataPath(kObama2)});
+  EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("read-only"), std::string::npos) << r.out << r.err;
+}
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(Run({"identify"}).exit_code, 2);
+  EXPECT_EQ(Run({"no-such-command"}).exit_code, 2);
+  EXPECT_EQ(Run({"--help"}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace concierge
