@@ -26,7 +26,7 @@ struct VisionConfig {
   int64_t max_image_pixels = 50'000'000;  // decompression-bomb guard (from header)
   int64_t max_image_bytes = 30 * 1024 * 1024;
   bool anti_spoof = true;
-  bool flip_augment = true;        // embed face + mirror; see BENCHMARKS.md for the gain
+  bool flip_augment = false;       // embed face + mirror too; measured worse on LFW (BENCHMARKS.md)
 };
 
 // The quality gate used for enrolment, tagging and "ask about stranger".
