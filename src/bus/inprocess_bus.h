@@ -30,9 +30,13 @@ class InProcessBus final : public Bus {
   Status Publish(const Message& m) override;
   // Publish that gives up with kUnavailable when the queue stays full for `timeout`.
   Status PublishFor(const Message& m, std::chrono::milliseconds timeout);
+  // As Bus; the handler sees messages dispatched after this returns.
   Status Subscribe(const std::string& topic_filter, Handler handler) override;
+  // As Bus: waits until the handlers of every message queued so far have returned.
   Status Flush(std::chrono::milliseconds timeout) override;
+  // As Bus; publishers blocked on a full queue get kFailedPrecondition.
   void Stop() override;
+  // As Bus; `dropped` counts messages no subscription matched.
   BusStats Stats() const override;
 
  private:

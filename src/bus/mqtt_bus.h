@@ -72,13 +72,16 @@ class MqttBus final : public Bus {
   // Waits up to 2 s for outstanding PUBACKs, disconnects, then runs the handlers of
   // every message already received. Outstanding messages are reported, not kept.
   void Stop() override;
+  // As Bus; `dropped` counts held messages no handler claimed (overflow or Stop).
   BusStats Stats() const override;
 
   // True between CONNACK and the next disconnect.
   bool IsConnected() const { return connected_; }
   // Waits until connected and the broker has acknowledged every subscription on
-  // this connection. kPermissionDenied if the broker refused one; kUnavailable on timeout.
+  // this connection. kPermissionDenied if the broker refused one; kUnavailable on
+  // timeout. Not from a handler.
   Status WaitSubscribed(std::chrono::milliseconds timeout);
+  // The MQTT client id in use (configured, or generated from the role).
   const std::string& client_id() const { return client_id_; }
 
  private:
