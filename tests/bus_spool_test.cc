@@ -1,10 +1,10 @@
 // Spool (on-disk FIFO) and SpooledPublisher over in-process and flaky buses.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>

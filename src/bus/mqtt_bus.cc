@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <climits>
-#include <filesystem>
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
