@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up (idempotent), builds, and runs every test with CTest. The tests
+# start their own mosquitto, PostgreSQL, S3 and HTTP servers on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD_DIR=${CONCIERGE_BUILD_DIR:-$ROOT/build}
+export CONCIERGE_TEST_DATA=${CONCIERGE_TEST_DATA:-$(cd "$ROOT/.." && pwd)/shared/data}
+
+"$ROOT/scripts/setup.sh"
+
+if [ ! -f "$CONCIERGE_TEST_DATA/lfw/pairs.txt" ]; then
+  printf '\n\033[1;31m*** FACE DATA MISSING at %s: data-driven tests will SKIP ***\033[0m\n\n' \
+    "$CONCIERGE_TEST_DATA" >&2
+fi
+
+cd "$BUILD_DIR"
+ctest --output-on-failure --timeout 900 -j"$(nproc)" "$@"
