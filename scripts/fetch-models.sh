@@ -26,7 +26,9 @@ all_ok=1
 while read -r file sha optional; do
   verify "$DEST/$file" "$sha" || all_ok=0
 done < <(entries)
-if [ "$all_ok" = 1 ] && cmp -s "$MANIFEST" "$DEST/manifest.json"; then
+if [ "$all_ok" = 1 ]; then
+  # Preprocessing settings may change without new model files.
+  cmp -s "$MANIFEST" "$DEST/manifest.json" || install -m 0644 "$MANIFEST" "$DEST/manifest.json"
   log "model cache verified: $DEST"
   exit 0
 fi
