@@ -75,5 +75,6 @@ void PrintJson(const nlohmann::json& doc);
 void RegisterVisionCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterPeopleCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterEvalCommands(CLI::App& app, Context& ctx, Runner* slot);
+void RegisterServeCommands(CLI::App& app, Context& ctx, Runner* slot);
 
 }  // namespace concierge::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   RegisterVisionCommands(app, ctx, &runner);
   RegisterPeopleCommands(app, ctx, &runner);
   RegisterEvalCommands(app, ctx, &runner);
+  RegisterServeCommands(app, ctx, &runner);
 
   try {
     app.parse(argc, argv);

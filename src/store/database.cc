@@ -84,6 +84,19 @@ CREATE TABLE sightings (
 CREATE INDEX sightings_captured ON sightings(captured_ms);
 CREATE INDEX sightings_person ON sightings(person_id, captured_ms);
 )sql",
+    // 3: what ingest and recognition record beyond migration 2: the track and
+    // update number, when it was decided, and the server's own embedding (used
+    // to group strangers into visits). Indexes for crash recovery and visits.
+    R"sql(
+ALTER TABLE sightings ADD COLUMN track TEXT NOT NULL DEFAULT '';
+ALTER TABLE sightings ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sightings ADD COLUMN decided_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sightings ADD COLUMN embedding BLOB;  -- float32 little-endian
+CREATE INDEX sightings_pending ON sightings(captured_ms) WHERE decision = 'pending';
+CREATE INDEX sightings_site_decision ON sightings(site, decision, captured_ms);
+CREATE INDEX visits_site_person ON visits(site, person_id, last_ms);
+CREATE INDEX visits_last ON visits(last_ms);
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and

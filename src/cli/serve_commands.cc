@@ -1,0 +1,387 @@
+// `concierge serve` (ingest and recognise off MQTT), `concierge run` (edge and
+// server in one process over the in-process bus), and the read side:
+// `concierge sightings` and `concierge visits`.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "bus/bus.h"
+#include "bus/inprocess_bus.h"
+#include "bus/mqtt_bus.h"
+#include "cli/cli.h"
+#include "cli/services.h"
+#include "core/clock.h"
+#include "pipeline/edge.h"
+#include "pipeline/events.h"
+#include "pipeline/server.h"
+#include "store/sqlite_sighting_store.h"
+
+namespace concierge::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+// Long enough for any queue a healthy pipeline holds; a stuck one is reported.
+constexpr milliseconds kDrainTimeout{10 * 60 * 1000};
+// How long `serve` waits for its subscription before saying it is not ready yet.
+constexpr milliseconds kReadyTimeout{10'000};
+
+// SIGINT and SIGTERM, taken from normal delivery and turned into a wake-up.
+// Construct it before any thread starts so that every thread inherits the mask.
+class ShutdownSignal {
+ public:
+  ShutdownSignal() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    watcher_ = std::thread([this] {
+      const timespec tick{0, 100'000'000};
+      while (!done()) {
+        const int sig = sigtimedwait(&set_, nullptr, &tick);
+        if (sig > 0) Notify(sig == SIGINT ? "SIGINT" : "SIGTERM");
+      }
+    });
+  }
+  ~ShutdownSignal() {
+    Notify("");
+    watcher_.join();
+  }
+
+  // Wakes Wait(); `why` is logged (empty: silently).
+  void Notify(const std::string& why) {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      done_ = true;
+    }
+    if (!why.empty()) spdlog::info("shutting down: {}", why);
+    cv_.notify_all();
+  }
+  // Blocks until a signal arrived or Notify was called.
+  void Wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+  }
+
+ private:
+  bool done() {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+  sigset_t set_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread watcher_;
+};
+
+Result<std::unique_ptr<SightingStore>> OpenSightingStore(Services& services) {
+  const std::string& kind = services.config().database.kind;
+  if (kind != "sqlite")
+    return Status::InvalidArgument("database.kind '" + kind + "' has no sighting store yet; use sqlite");
+  ASSIGN_OR_RETURN(Database * db, services.database());
+  return NewSqliteSightingStore(db);
+}
+
+// The server half of the pipeline and everything it stands on. Tears down in
+// the one safe order: the bus first (its handler points at the server), then
+// the server's workers, then the event stream.
+class ServerPipeline {
+ public:
+  explicit ServerPipeline(const Config& config) : config_(config), services_(config_) {}
+  ~ServerPipeline() { Stop(); }
+
+  // Needs a bus for config.bus. Opens the stores and starts the server on it.
+  Status Start(std::unique_ptr<Bus> bus) {
+    bus_ = std::move(bus);
+    ASSIGN_OR_RETURN(store_, OpenSightingStore(services_));
+    ASSIGN_OR_RETURN(ObjectStore * objects, services_.objects());
+    ASSIGN_OR_RETURN(FaceCollection * faces, services_.faces());
+    ASSIGN_OR_RETURN(server_, Server::Start(config_, bus_.get(),
+                                            ServerParts{store_.get(), objects, faces, &events_}));
+    return Status::Ok();
+  }
+  // Lets everything already received through, then stops. Idempotent.
+  void Stop() {
+    if (std::exchange(stopped_, true)) return;
+    if (bus_) bus_->Stop();
+    if (server_) {
+      server_->Stop();
+      const ServerStats s = server_->Stats();
+      spdlog::info("serve: stopped recorded={} duplicates={} rejected={} decided={} failures={} "
+                   "left_pending={}",
+                   s.recorded, s.duplicates, s.rejected, s.decided, s.failures, s.queued);
+    }
+    events_.Stop();
+  }
+
+  Bus& bus() { return *bus_; }
+
+ private:
+  const Config config_;
+  Services services_;
+  std::unique_ptr<SightingStore> store_;
+  EventStream events_;
+  std::unique_ptr<Bus> bus_;
+  std::unique_ptr<Server> server_;
+  bool stopped_ = false;
+};
+
+std::string HostName() {
+  char name[256] = {0};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == 0) return "localhost";
+  std::string id;
+  for (const char* c = name; *c; ++c)
+    id += (std::isalnum(static_cast<unsigned char>(*c)) || *c == '-') ? *c : '-';
+  return id;
+}
+
+int RunServe(Context& ctx, const std::string& client_id) {
+  auto loaded = ctx.config();
+  if (!loaded.ok()) return Fail(ctx, loaded.status());
+  Config config = **loaded;
+  config.bus.kind = "mqtt";
+  if (!client_id.empty()) config.bus.mqtt.client_id = client_id;
+  // A stable id gives a persistent session: the broker keeps what arrives while we are down.
+  if (config.bus.mqtt.client_id.empty()) config.bus.mqtt.client_id = "concierge-serve-" + HostName();
+  ShutdownSignal shutdown;
+  auto bus = MqttBus::Open(config.bus, "serve");
+  if (!bus.ok()) return Fail(ctx, bus.status());
+  MqttBus* mqtt = bus->get();
+  ServerPipeline pipeline(config);
+  if (Status s = pipeline.Start(std::move(*bus)); !s.ok()) return Fail(ctx, s);
+  const Status subscribed = mqtt->WaitSubscribed(kReadyTimeout);
+  if (subscribed.code() == Status::Code::kPermissionDenied) return Fail(ctx, subscribed);
+  if (subscribed.ok())
+    spdlog::info("serve: ready client_id={} filter={}", mqtt->client_id(), SightingFilter(config.bus));
+  else
+    spdlog::warn("serve: broker {}:{} not reachable yet; subscribing when it is",
+                 config.bus.mqtt.host, config.bus.mqtt.port);
+  shutdown.Wait();
+  pipeline.Stop();
+  return kExitOk;
+}
+
+struct RunOptions {
+  std::string source;
+  bool once = false;
+};
+
+// The cameras `run` reads: the configured ones, or one reading `source`, or
+// one watching the drop folder <data_dir>/inbox (created if missing).
+Status ChooseCameras(Config& config, const std::string& source) {
+  if (!source.empty()) {
+    CameraConfig camera = config.edge.cameras.empty() ? CameraConfig{} : config.edge.cameras.front();
+    camera.source = source;
+    config.edge.cameras = {camera};
+  }
+  if (!config.edge.cameras.empty()) return Status::Ok();
+  const fs::path inbox = fs::path(config.data_dir) / "inbox";
+  std::error_code ec;
+  fs::create_directories(inbox, ec);
+  if (ec) return Status::IoError("cannot create drop folder " + inbox.string() + ": " + ec.message());
+  CameraConfig camera;
+  camera.source = inbox.string();
+  config.edge.cameras = {camera};
+  return Status::Ok();
+}
+
+int RunRun(Context& ctx, const RunOptions& opts) {
+  auto loaded = ctx.config();
+  if (!loaded.ok()) return Fail(ctx, loaded.status());
+  Config config = **loaded;
+  config.bus.kind = "inprocess";
+  if (Status s = ChooseCameras(config, opts.source); !s.ok()) return Fail(ctx, s);
+  ShutdownSignal shutdown;
+  ServerPipeline pipeline(config);
+  if (Status s = pipeline.Start(std::make_unique<InProcessBus>(config.bus.queue_capacity)); !s.ok())
+    return Fail(ctx, s);
+  Bus& bus = pipeline.bus();
+  const std::string prefix = config.bus.topic_prefix;
+  auto edge = EdgeStage::Start(
+      config,
+      [&bus, prefix](const Sighting& s) {
+        return bus.Publish({SightingTopic(prefix, s.site, s.camera), EncodeSighting(s), 1});
+      },
+      opts.once);
+  if (!edge.ok()) return Fail(ctx, edge.status());
+  spdlog::info("run: cameras={} source={} once={}", config.edge.cameras.size(),
+               config.edge.cameras.front().source, opts.once);
+
+  Status edge_status;
+  std::thread edge_waiter([&] {
+    edge_status = (*edge)->Wait();
+    shutdown.Notify(opts.once ? "the sources are done" : "the cameras stopped");
+  });
+  shutdown.Wait();
+  (*edge)->Stop();  // flushes open tracks to the bus
+  edge_waiter.join();
+  if (Status s = bus.Flush(kDrainTimeout); !s.ok()) spdlog::error("run: {}", s.message());
+  pipeline.Stop();
+  if (!edge_status.ok()) return Fail(ctx, edge_status);
+  return kExitOk;
+}
+
+// Parses --since: an epoch in ms, an ISO-8601 UTC date or time
+// (2026-11-23, 2026-11-23T08:59, 2026-11-23T08:59:01Z), or an age such as 90s, 15m, 2h, 7d.
+Result<int64_t> ParseSince(const std::string& text, int64_t now_ms) {
+  if (text.empty()) return int64_t{0};
+  const char unit = text.back();
+  const std::string digits = text.substr(0, text.size() - 1);
+  int64_t n = 0;
+  auto whole_number = [&n](const std::string& s) {
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    return ec == std::errc() && end == s.data() + s.size() && n < (int64_t{1} << 42);
+  };
+  if ((unit == 's' || unit == 'm' || unit == 'h' || unit == 'd') && whole_number(digits)) {
+    const int64_t unit_ms = unit == 's' ? 1000 : unit == 'm' ? 60'000 : unit == 'h' ? 3'600'000 : 86'400'000;
+    return now_ms - n * unit_ms;
+  }
+  if (text.size() > 8 && whole_number(text)) return n;
+  std::tm tm{};
+  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"}) {
+    tm = {};
+    const char* end = strptime(text.c_str(), format, &tm);
+    if (end && (*end == 0 || std::string(end) == "Z")) return int64_t{timegm(&tm)} * 1000;
+  }
+  return Status::InvalidArgument("--since '" + text +
+                                 "' is not a time (2026-11-23T08:00Z), an age (15m, 2h, 7d) or epoch ms");
+}
+
+nlohmann::json OptionalJson(const std::optional<std::string>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+nlohmann::json SightingJson(const SightingRecord& s) {
+  return {{"id", s.id},
+          {"camera", s.camera},
+          {"site", s.site},
+          {"time", FormatIsoUtc(s.captured_ms)},
+          {"captured_ms", s.captured_ms},
+          {"person", OptionalJson(s.person_id)},
+          {"similarity", s.similarity ? nlohmann::json(*s.similarity) : nlohmann::json(nullptr)},
+          {"live_score", s.live_score < 0 ? nlohmann::json(nullptr) : nlohmann::json(s.live_score)},
+          {"image_key", s.image_key},
+          {"decision", ToString(s.decision)},
+          {"visit", s.visit_id ? nlohmann::json(*s.visit_id) : nlohmann::json(nullptr)},
+          {"track", s.track},
+          {"seq", s.seq}};
+}
+
+nlohmann::json VisitJson(const VisitRecord& v) {
+  return {{"id", v.id},
+          {"site", v.site},
+          {"person", OptionalJson(v.person_id)},
+          {"started", FormatIsoUtc(v.started_ms)},
+          {"last", FormatIsoUtc(v.last_ms)},
+          {"sightings", v.sightings}};
+}
+
+struct ListOptions {
+  std::string since;
+  int limit = 100;
+  std::string camera;
+  std::string person;
+  bool unknown = false;
+};
+
+// Runs `body` with the opened sighting store, reporting open errors.
+template <typename Body>
+int WithSightings(Context& ctx, const ListOptions& opts, Body body) {
+  auto config = ctx.config();
+  if (!config.ok()) return Fail(ctx, config.status());
+  auto since = ParseSince(opts.since, NowMs());
+  if (!since.ok()) return Fail(ctx, since.status());
+  Services services(**config);
+  auto store = OpenSightingStore(services);
+  if (!store.ok()) return Fail(ctx, store.status());
+  return body(**store, *since);
+}
+
+int RunSightings(Context& ctx, const ListOptions& opts) {
+  return WithSightings(ctx, opts, [&](SightingStore& store, int64_t since) {
+    auto list = store.List({since, opts.limit, opts.camera, opts.person, opts.unknown});
+    if (!list.ok()) return Fail(ctx, list.status());
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& s : *list) {
+      out.push_back(SightingJson(s));
+      if (!ctx.json())
+        std::printf("%s  %-24s %-12s %-10s %-20s sim %-6s live %-5s %s\n", s.id.c_str(),
+                    FormatIsoUtc(s.captured_ms).c_str(), s.camera.c_str(), ToString(s.decision),
+                    s.person_id.value_or("-").c_str(),
+                    s.similarity ? std::to_string(*s.similarity).substr(0, 5).c_str() : "-",
+                    s.live_score < 0 ? "-" : std::to_string(s.live_score).substr(0, 4).c_str(),
+                    s.image_key.c_str());
+    }
+    if (ctx.json()) PrintJson({{"sightings", out}});
+    return int(kExitOk);
+  });
+}
+
+int RunVisits(Context& ctx, const ListOptions& opts) {
+  return WithSightings(ctx, opts, [&](SightingStore& store, int64_t since) {
+    auto list = store.ListVisits(since, opts.limit);
+    if (!list.ok()) return Fail(ctx, list.status());
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : *list) {
+      out.push_back(VisitJson(v));
+      if (!ctx.json())
+        std::printf("%-6lld %-12s %-20s %s .. %s  %d sightings\n", static_cast<long long>(v.id),
+                    v.site.c_str(), v.person_id.value_or("(stranger)").c_str(),
+                    FormatIsoUtc(v.started_ms).c_str(), FormatIsoUtc(v.last_ms).c_str(), v.sightings);
+    }
+    if (ctx.json()) PrintJson({{"visits", out}});
+    return int(kExitOk);
+  });
+}
+
+}  // namespace
+
+void RegisterServeCommands(CLI::App& app, Context& ctx, Runner* slot) {
+  static std::string client_id;
+  static RunOptions run;
+  static ListOptions list;
+
+  CLI::App* serve = AddCommand(app, "serve", "Ingest and recognise sightings from MQTT until stopped",
+                               slot, [&ctx] { return RunServe(ctx, client_id); });
+  serve->add_option("--client-id", client_id,
+                    "MQTT client id; keep it stable across restarts (default concierge-serve-<host>)");
+
+  CLI::App* run_cmd = AddCommand(app, "run", "Edge and server in one process (the embedded default)",
+                                 slot, [&ctx] { return RunRun(ctx, run); });
+  run_cmd->add_option("--source", run.source,
+                      "Camera source: device, URL, video file or folder (default <data-dir>/inbox)");
+  run_cmd->add_flag("--once", run.once, "Process a file or folder source to its end, drain, exit");
+
+  auto add_list_options = [](CLI::App* cmd) {
+    cmd->add_option("--since", list.since, "Only since: 2026-11-23T08:00Z, an age (15m, 2h, 7d) or epoch ms");
+    cmd->add_option("--limit", list.limit, "At most this many, newest first (0: all)");
+  };
+  CLI::App* sightings = AddCommand(app, "sightings", "List recorded sightings", slot,
+                                   [&ctx] { return RunSightings(ctx, list); });
+  add_list_options(sightings);
+  sightings->add_option("--camera", list.camera, "Only this camera");
+  sightings->add_option("--person", list.person, "Only this person");
+  sightings->add_flag("--unknown", list.unknown, "Only unknown faces");
+
+  CLI::App* visits = AddCommand(app, "visits", "List visits", slot,
+                                [&ctx] { return RunVisits(ctx, list); });
+  add_list_options(visits);
+}
+
+}  // namespace concierge::cli

@@ -1,0 +1,163 @@
+#include "pipeline/recognise.h"
+
+#include <cmath>
+
+#include <spdlog/spdlog.h>
+
+#include "pipeline/ingest.h"
+
+namespace concierge {
+
+namespace {
+
+// Faces at least this fraction of the largest one's area compete on centrality.
+constexpr float kSimilarSize = 0.8f;
+// Another server may move a picture while we work on it; re-read this often.
+constexpr int kAttempts = 3;
+
+std::string FormatOptional(const std::optional<float>& v) {
+  return v ? std::to_string(*v) : "null";
+}
+
+}  // namespace
+
+size_t PickCropFace(const std::vector<Detection>& detections, int width, int height) {
+  float largest = 0;
+  for (const auto& d : detections) largest = std::max(largest, d.box.area());
+  size_t best = 0;
+  float best_distance = INFINITY;
+  for (size_t i = 0; i < detections.size(); ++i) {
+    const Box& b = detections[i].box;
+    if (b.area() < kSimilarSize * largest) continue;
+    const float dx = b.x + b.w / 2 - width / 2.f, dy = b.y + b.h / 2 - height / 2.f;
+    const float distance = dx * dx + dy * dy;
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = i;
+    }
+  }
+  return best;
+}
+
+Result<CropRecogniser> CropRecogniser::Create(FaceEngine* engine, const FaceCollection* faces,
+                                              const RecognitionConfig& config, ImageLimits limits) {
+  ASSIGN_OR_RETURN(const SearchMode mode, ParseSearchMode(config.search_mode));
+  return CropRecogniser(engine, faces, config.match_threshold, mode, limits);
+}
+
+Result<CropRecognition> CropRecogniser::Recognise(const std::string& jpeg) {
+  ASSIGN_OR_RETURN(cv::Mat image, DecodeImage(jpeg, limits_));
+  ASSIGN_OR_RETURN(auto detections, engine_->detector().Detect(image));
+  CropRecognition r;
+  if (detections.empty()) return r;
+  const Detection& face_box = detections[PickCropFace(detections, image.cols, image.rows)];
+  ASSIGN_OR_RETURN(FaceObservation face,
+                   engine_->Describe(image, face_box, {.embed = true, .anti_spoof = true}));
+  r.embedding = std::move(face.embedding);
+  r.live_score = face.live_score;
+  r.decision = Decision::kUnknown;
+  const auto matches = faces_->Search(r.embedding, 1, mode_);
+  if (!matches.empty()) {
+    r.similarity = matches[0].similarity;
+    if (matches[0].similarity >= threshold_) {
+      r.decision = Decision::kKnown;
+      r.person_id = matches[0].person_id;
+    }
+  }
+  return r;
+}
+
+std::string DecidedImageKey(const SightingRecord& s, Decision decision,
+                            const std::optional<std::string>& person_id) {
+  switch (decision) {
+    case Decision::kPending: return SightingImageKey("incoming", s.id, s.captured_ms);
+    case Decision::kKnown: return SightingImageKey("known/" + person_id.value_or(""), s.id, s.captured_ms);
+    case Decision::kUnknown: return SightingImageKey("unknown", s.id, s.captured_ms);
+    case Decision::kRejected: return SightingImageKey("rejected", s.id, s.captured_ms);
+  }
+  return s.image_key;
+}
+
+Result<std::string> RecognitionStage::Locate(const SightingRecord& s) {
+  ASSIGN_OR_RETURN(const bool at_recorded_key, objects_->Exists(s.image_key));
+  if (at_recorded_key) return s.image_key;
+  for (Decision d : {Decision::kUnknown, Decision::kRejected}) {
+    const std::string key = DecidedImageKey(s, d, std::nullopt);
+    ASSIGN_OR_RETURN(const bool there, objects_->Exists(key));
+    if (there) return key;
+  }
+  // known/<person>/<date>/<id>.jpg for some person: only after a crash, so a listing is fine.
+  const std::string suffix = SightingImageKey("", s.id, s.captured_ms);
+  ASSIGN_OR_RETURN(auto known, objects_->List("known/"));
+  for (const auto& key : known) {
+    if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string person = key.substr(6, key.size() - suffix.size() - 6);
+    if (!person.empty() && person.find('/') == std::string::npos) return key;
+  }
+  return Status::NotFound("the picture of sighting " + s.id + " is missing (expected " +
+                          s.image_key + ")");
+}
+
+void RecognitionStage::Announce(const DecisionResult& d) {
+  const SightingRecord& s = d.sighting;
+  spdlog::info("recognise: id={} camera={}/{} decision={} person={} similarity={} live={:.2f} "
+               "visit={} key={}",
+               s.id, s.site, s.camera, ToString(s.decision), s.person_id.value_or("null"),
+               FormatOptional(s.similarity), s.live_score,
+               s.visit_id ? std::to_string(*s.visit_id) : "null", s.image_key);
+  if (!events_) return;
+  events_->Publish(SightingEvent{SightingEvent::Kind::kDecided, s});
+  if (d.visit)
+    events_->Publish(VisitEvent{d.visit_started ? VisitEvent::Kind::kStarted : VisitEvent::Kind::kUpdated,
+                                *d.visit, s.id});
+}
+
+Result<SightingRecord> RecognitionStage::Process(const std::string& sighting_id) {
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    ASSIGN_OR_RETURN(SightingRecord s, sightings_->Get(sighting_id));
+    if (s.decision != Decision::kPending) return s;
+    ASSIGN_OR_RETURN(const std::string from, Locate(s));
+    auto bytes = objects_->Get(from);
+    if (bytes.status().code() == Status::Code::kNotFound) continue;  // moved meanwhile
+    if (!bytes.ok()) return bytes.status();
+
+    auto seen = recogniser_.Recognise(*bytes);
+    const Status::Code code = seen.status().code();
+    // Ingest checked the picture, so a bad one now means it was damaged at rest.
+    if (code == Status::Code::kInvalidArgument || code == Status::Code::kTooLarge) {
+      spdlog::error("recognise: id={} stored picture {} is unreadable: {}", s.id, from,
+                    seen.status().message());
+      seen = CropRecognition{};
+    }
+    if (!seen.ok()) return seen.status();
+
+    SightingOutcome outcome;
+    outcome.id = s.id;
+    outcome.decision = seen->decision;
+    outcome.person_id = seen->person_id;
+    outcome.similarity = seen->similarity;
+    // The server's own measurement when it has one, as for the embedding.
+    outcome.live_score = seen->live_score >= 0 ? seen->live_score : s.live_score;
+    outcome.embedding = std::move(seen->embedding);
+    outcome.image_key = DecidedImageKey(s, outcome.decision, outcome.person_id);
+    if (from != outcome.image_key) {
+      const Status moved = objects_->Move(from, outcome.image_key);
+      if (moved.code() == Status::Code::kNotFound) continue;
+      RETURN_IF_ERROR(moved);
+    }
+    ASSIGN_OR_RETURN(DecisionResult result, visits_->Record(s, outcome));
+    if (result.applied) {
+      Announce(result);
+    } else if (result.sighting.image_key != outcome.image_key) {
+      // Another server decided first, differently: put the picture where its record says.
+      const Status back = objects_->Move(outcome.image_key, result.sighting.image_key);
+      if (!back.ok() && back.code() != Status::Code::kNotFound) return back;
+    }
+    return std::move(result.sighting);
+  }
+  return Status::Unavailable("the picture of sighting " + sighting_id +
+                             " kept moving while it was being recognised");
+}
+
+}  // namespace concierge

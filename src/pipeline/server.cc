@@ -1,0 +1,178 @@
+#include "pipeline/server.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace concierge {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// The bus has acknowledged a message before its handler runs, so on storage
+// trouble the handler keeps trying for a while rather than dropping it at once.
+constexpr milliseconds kIngestRetryFor{30'000};
+constexpr milliseconds kFirstRetry{100}, kMaxRetry{2'000};
+constexpr int kRecogniseAttempts = 3;
+
+bool Retryable(const Status& status) {
+  return status.code() == Status::Code::kIoError || status.code() == Status::Code::kUnavailable;
+}
+
+}  // namespace
+
+std::string SightingFilter(const BusConfig& config) {
+  const std::string filter = config.topic_prefix + "/+/+/sightings";
+  return config.kind == "mqtt" ? "$share/" + config.share_group + "/" + filter : filter;
+}
+
+Server::Server(const Config& config, ServerParts parts)
+    : parts_(parts),
+      ingest_(IngestOptions{config.bus.topic_prefix, {config.serve.max_payload_bytes},
+                            {config.vision.max_image_bytes, config.vision.max_image_pixels}},
+              parts.objects, parts.sightings, parts.events),
+      visits_(parts.sightings, int64_t{config.serve.visit_window_s} * 1000,
+              config.recognition.match_threshold) {}
+
+Server::~Server() { Stop(); }
+
+Result<std::unique_ptr<Server>> Server::Start(const Config& config, Bus* bus, ServerParts parts) {
+  if (!bus || !parts.sightings || !parts.objects || !parts.faces)
+    return Status::InvalidArgument("server needs a bus, a sighting store, an object store and faces");
+  if (config.serve.visit_window_s <= 0)
+    return Status::InvalidArgument("serve.visit_window_s must be > 0");
+  std::unique_ptr<Server> server(new Server(config, parts));
+  const int workers = std::max(1, config.serve.workers);
+  const ImageLimits limits{config.vision.max_image_bytes, config.vision.max_image_pixels};
+  for (int i = 0; i < workers; ++i) {
+    ASSIGN_OR_RETURN(auto engine, FaceEngine::Create(config.vision));
+    if (engine->dimensions() != parts.faces->dims())
+      return Status::FailedPrecondition(
+          "the face collection holds " + std::to_string(parts.faces->dims()) +
+          "-d embeddings but the embedder makes " + std::to_string(engine->dimensions()));
+    ASSIGN_OR_RETURN(CropRecogniser recogniser,
+                     CropRecogniser::Create(engine.get(), parts.faces, config.recognition, limits));
+    server->stages_.push_back(std::make_unique<RecognitionStage>(
+        std::move(recogniser), parts.objects, parts.sightings, &server->visits_, parts.events));
+    server->engines_.push_back(std::move(engine));
+  }
+  ASSIGN_OR_RETURN(auto pending, parts.sightings->ListPending());
+  for (const auto& s : pending) server->Enqueue(s.id);
+  for (auto& stage : server->stages_)
+    server->workers_.emplace_back([s = server.get(), st = stage.get()] { s->Work(*st); });
+
+  const std::string filter = SightingFilter(config.bus);
+  Server* raw = server.get();
+  RETURN_IF_ERROR(bus->Subscribe(filter, [raw](const Message& m) { return raw->HandleMessage(m); }));
+  spdlog::info("serve: started workers={} filter={} resumed_pending={} visit_window_s={}", workers,
+               filter, pending.size(), config.serve.visit_window_s);
+  return server;
+}
+
+Status Server::HandleMessage(const Message& message) {
+  auto delay = kFirstRetry;
+  const auto give_up = Clock::now() + kIngestRetryFor;
+  for (;;) {
+    auto result = ingest_.Ingest(message);
+    if (result.ok()) {
+      if (result->kind == IngestResult::Kind::kRecorded) ++recorded_;
+      if (result->kind == IngestResult::Kind::kDuplicate) ++duplicates_;
+      if (result->pending) Enqueue(result->sighting_id);
+      return Status::Ok();
+    }
+    bool stopping;
+    {
+      std::lock_guard lock(mu_);
+      stopping = stopping_;
+    }
+    if (stopping || Clock::now() + delay > give_up) {
+      spdlog::error("ingest: giving up on a message on {}: {}", message.topic,
+                    result.status().ToString());
+      return result.status();
+    }
+    spdlog::warn("ingest: storage trouble, retrying in {} ms: {}", delay.count(),
+                 result.status().ToString());
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, kMaxRetry);
+  }
+}
+
+void Server::Enqueue(const std::string& id) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || !queued_.insert(id).second) return;
+    queue_.push_back(id);
+  }
+  work_cv_.notify_one();
+}
+
+void Server::Work(RecognitionStage& stage) {
+  for (;;) {
+    std::string id;
+    {
+      std::unique_lock lock(mu_);
+      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      id = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+    }
+    Status status;
+    auto delay = kFirstRetry;
+    for (int attempt = 1; attempt <= kRecogniseAttempts; ++attempt) {
+      status = stage.Process(id).status();
+      if (status.ok() || !Retryable(status) || attempt == kRecogniseAttempts) break;
+      std::this_thread::sleep_for(delay);
+      delay *= 2;
+    }
+    if (status.ok()) {
+      ++decided_;
+    } else {
+      ++failures_;
+      spdlog::error("recognise: id={} left pending (retried at the next start): {}", id,
+                    status.ToString());
+    }
+    {
+      std::lock_guard lock(mu_);
+      --busy_;
+      queued_.erase(id);
+      if (queue_.empty() && busy_ == 0) idle_cv_.notify_all();
+    }
+  }
+}
+
+void Server::Stop() {
+  std::lock_guard stop(stop_mu_);
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& worker : workers_)
+    if (worker.joinable()) worker.join();
+}
+
+Status Server::WaitIdle(milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  if (idle_cv_.wait_for(lock, timeout, [&] { return queue_.empty() && busy_ == 0; }))
+    return Status::Ok();
+  return Status::Unavailable(std::to_string(queue_.size() + busy_) +
+                             " sightings still waiting for recognition");
+}
+
+ServerStats Server::Stats() const {
+  ServerStats s;
+  s.recorded = recorded_;
+  s.duplicates = duplicates_;
+  s.rejections = ingest_.rejections().Snapshot();
+  s.rejected = ingest_.rejections().total();
+  s.decided = decided_;
+  s.failures = failures_;
+  std::lock_guard lock(mu_);
+  s.queued = queued_.size();
+  return s;
+}
+
+}  // namespace concierge

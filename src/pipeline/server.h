@@ -1,0 +1,101 @@
+// The server side of the pipeline: ingest and recognition on a bus
+// subscription. The bus's handler ingests each sighting durably before it
+// returns; worker threads (config.serve.workers, each with its own FaceEngine)
+// then recognise the pending sightings. Sightings left pending by a crash are
+// resumed when the server starts.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bus/bus.h"
+#include "core/config.h"
+#include "core/status.h"
+#include "pipeline/events.h"
+#include "pipeline/ingest.h"
+#include "pipeline/recognise.h"
+#include "pipeline/visits.h"
+#include "store/face_collection.h"
+#include "store/object_store.h"
+#include "store/sighting_store.h"
+
+namespace concierge {
+
+// What the server works on; all must outlive it. `events` may be null.
+struct ServerParts {
+  SightingStore* sightings = nullptr;
+  ObjectStore* objects = nullptr;
+  const FaceCollection* faces = nullptr;
+  EventStream* events = nullptr;
+};
+
+// Counters since the server started.
+struct ServerStats {
+  uint64_t recorded = 0;    // new sightings stored
+  uint64_t duplicates = 0;  // redelivered ids, ignored
+  uint64_t rejected = 0;    // bad messages
+  std::map<std::string, uint64_t> rejections;  // bad messages by reason label
+  uint64_t decided = 0;     // sightings this server recognised
+  uint64_t failures = 0;    // storage or engine errors that left a sighting pending
+  size_t queued = 0;        // sightings waiting for or in recognition
+};
+
+// The subscription filter for sightings: "$share/<group>/<prefix>/+/+/sightings"
+// on MQTT, so several servers split the load; the plain filter in-process.
+std::string SightingFilter(const BusConfig& config);
+
+class Server {
+ public:
+  // Needs a bus and parts that outlive the server and the models in
+  // config.vision. Loads one engine per worker, queues every pending sighting,
+  // starts the workers and subscribes.
+  static Result<std::unique_ptr<Server>> Start(const Config& config, Bus* bus, ServerParts parts);
+  // Stop(). The bus must be stopped first: its handler points at this server.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Finishes every queued sighting, then stops the workers. Sightings the bus
+  // delivers afterwards are still recorded, and recognised at the next start.
+  // Idempotent.
+  void Stop();
+  // Waits until nothing is queued or being recognised; kUnavailable on timeout.
+  Status WaitIdle(std::chrono::milliseconds timeout);
+  ServerStats Stats() const;
+
+ private:
+  Server(const Config& config, ServerParts parts);
+  Status HandleMessage(const Message& message);
+  // Queues a sighting for recognition unless it is queued already or we stopped.
+  void Enqueue(const std::string& id);
+  void Work(RecognitionStage& stage);
+
+  const ServerParts parts_;
+  IngestStage ingest_;
+  VisitTracker visits_;
+  std::vector<std::unique_ptr<FaceEngine>> engines_;
+  std::vector<std::unique_ptr<RecognitionStage>> stages_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_, idle_cv_;
+  std::deque<std::string> queue_;
+  std::set<std::string> queued_;  // in queue_ or being recognised
+  size_t busy_ = 0;
+  bool stopping_ = false;
+  std::mutex stop_mu_;
+  std::vector<std::thread> workers_;
+
+  std::atomic<uint64_t> recorded_{0}, duplicates_{0}, decided_{0}, failures_{0};
+};
+
+}  // namespace concierge

@@ -1,0 +1,132 @@
+// The record of who was seen: sightings (one best crop of one face track) and
+// visits (repeated sightings of one person at one site). One interface, several
+// backends (SQLite now, PostgreSQL later); callers never see which one they use.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace concierge {
+
+// What recognition concluded about a sighting.
+enum class Decision {
+  kPending,   // stored, not recognised yet
+  kKnown,     // matched an enrolled person
+  kUnknown,   // a face, but nobody we know
+  kRejected,  // the server found no usable face in the crop
+};
+
+// "pending", "known", "unknown" or "rejected".
+const char* ToString(Decision decision);
+// The inverse of ToString; kInvalidArgument for anything else.
+Result<Decision> ParseDecision(const std::string& text);
+
+struct SightingRecord {
+  std::string id;
+  std::string camera;
+  std::string site;
+  std::string track;
+  int seq = 0;
+  int64_t captured_ms = 0;  // at the edge
+  int64_t received_ms = 0;  // by the server
+  Box box;
+  float detector_score = 0;
+  FaceQuality quality;
+  float live_score = -1;    // -1 when not measured
+  std::string image_key;    // incoming/… while pending, then known/… or unknown/…
+  std::optional<std::string> person_id;  // only for kKnown
+  std::optional<float> similarity;       // best match's cosine, when a face was embedded
+  Decision decision = Decision::kPending;
+  std::optional<int64_t> visit_id;
+  int64_t decided_ms = 0;   // 0 while pending
+  Embedding embedding;      // the server's own embedding; empty while pending or rejected
+};
+
+struct VisitRecord {
+  int64_t id = 0;
+  std::string site;
+  std::optional<std::string> person_id;  // empty for a stranger
+  int64_t started_ms = 0;  // first sighting's captured time
+  int64_t last_ms = 0;     // latest sighting's captured time
+  int sightings = 0;
+};
+
+struct SightingQuery {
+  int64_t since_ms = 0;    // captured at or after
+  int limit = 100;         // newest first; <= 0 means no limit
+  std::string camera;      // empty: any
+  std::string person_id;   // empty: any
+  bool unknown_only = false;
+};
+
+// What recognition found for a pending sighting.
+struct SightingOutcome {
+  std::string id;
+  Decision decision = Decision::kUnknown;  // not kPending
+  std::optional<std::string> person_id;
+  std::optional<float> similarity;
+  float live_score = -1;
+  std::string image_key;  // where the picture now lives
+  Embedding embedding;
+};
+
+// Which visit a decided sighting joins.
+struct VisitChoice {
+  enum class Kind { kNone, kJoin, kStart } kind = Kind::kNone;
+  int64_t visit_id = 0;  // for kJoin
+};
+
+struct DecisionResult {
+  bool applied = false;  // false: the sighting was already decided, nothing changed
+  SightingRecord sighting;              // as stored after the call
+  std::optional<VisitRecord> visit;     // the visit it belongs to, if any
+  bool visit_started = false;           // the call created that visit
+};
+
+// All methods are safe from many threads. Errors: kInvalidArgument (bad
+// record), kNotFound, kIoError (storage trouble, naming the cause).
+class SightingStore {
+ public:
+  virtual ~SightingStore() = default;
+
+  // Needs a pending record with a non-empty id. Stores it unless a sighting with
+  // this id exists; returns true when it was new. Never changes an existing row,
+  // so a redelivered message is harmless.
+  virtual Result<bool> Insert(const SightingRecord& sighting) = 0;
+  // The sighting, or kNotFound.
+  virtual Result<SightingRecord> Get(const std::string& id) = 0;
+  // Sightings matching `query`, newest captured first (ties by id).
+  virtual Result<std::vector<SightingRecord>> List(const SightingQuery& query) = 0;
+  // Pending sightings, oldest captured first: the work left by a crash.
+  virtual Result<std::vector<SightingRecord>> ListPending() = 0;
+  // Decided kUnknown sightings of `site` captured in [from_ms, to_ms] that
+  // carry an embedding and a visit; for grouping strangers into visits.
+  virtual Result<std::vector<SightingRecord>> RecentUnknown(const std::string& site,
+                                                            int64_t from_ms, int64_t to_ms) = 0;
+  // Visits of `person_id` at `site` whose [started_ms, last_ms] comes within
+  // [from_ms, to_ms], latest first.
+  virtual Result<std::vector<VisitRecord>> PersonVisits(const std::string& site,
+                                                        const std::string& person_id,
+                                                        int64_t from_ms, int64_t to_ms) = 0;
+
+  // Needs a decided outcome for an existing sighting (else kInvalidArgument or
+  // kNotFound) and, for kJoin, an existing visit. All or nothing: if the
+  // sighting is still pending, records the outcome and joins or starts the
+  // visit (which then spans the sighting's capture time and counts it).
+  // If it was decided already, changes nothing and returns it as stored.
+  virtual Result<DecisionResult> RecordDecision(const SightingOutcome& outcome,
+                                                const VisitChoice& visit) = 0;
+
+  // Visits, latest activity first, that were active at or after `since_ms`;
+  // `limit` <= 0 means no limit.
+  virtual Result<std::vector<VisitRecord>> ListVisits(int64_t since_ms, int limit) = 0;
+  // The visit, or kNotFound.
+  virtual Result<VisitRecord> GetVisit(int64_t id) = 0;
+};
+
+}  // namespace concierge
