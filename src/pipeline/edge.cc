@@ -1,0 +1,191 @@
+#include "pipeline/edge.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <stop_token>
+#include <thread>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "pipeline/edge_camera.h"
+#include "pipeline/frame_source.h"
+#include "vision/face_engine.h"
+
+namespace concierge {
+
+namespace {
+
+// Camera and site names end up in MQTT topics and object keys downstream.
+Status CheckName(const char* what, const std::string& value) {
+  const bool ok = !value.empty() && value.size() <= 64 &&
+                  std::all_of(value.begin(), value.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                           c == '-';
+                  });
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument(std::string("camera ") + what + " '" + value +
+                                 "' must be 1..64 characters of [A-Za-z0-9_-]");
+}
+
+Status CheckConfig(const Config& config) {
+  const EdgeConfig& edge = config.edge;
+  if (edge.cameras.empty()) return Status::InvalidArgument("no cameras: set edge.cameras or pass --source");
+  if (edge.track_timeout_s <= 0) return Status::InvalidArgument("edge.track_timeout_s must be > 0");
+  if (edge.crop_margin < 0) return Status::InvalidArgument("edge.crop_margin must be >= 0");
+  if (edge.jpeg_quality < 1 || edge.jpeg_quality > 100)
+    return Status::InvalidArgument("edge.jpeg_quality must be 1..100");
+  if (edge.update_gain <= 0) return Status::InvalidArgument("edge.update_gain must be > 0");
+  std::set<std::pair<std::string, std::string>> names;
+  for (const auto& camera : edge.cameras) {
+    RETURN_IF_ERROR(CheckName("name", camera.name));
+    RETURN_IF_ERROR(CheckName("site", camera.site));
+    if (camera.detect_fps < 0) return Status::InvalidArgument("camera " + camera.name + ": detect_fps must be >= 0");
+    if (!names.insert({camera.site, camera.name}).second)
+      return Status::InvalidArgument("camera " + camera.site + "/" + camera.name + " is configured twice");
+  }
+  return Status::Ok();
+}
+
+// One camera: its engine, source and pipeline, run on its own thread.
+struct Worker {
+  CameraConfig camera;
+  std::unique_ptr<FaceEngine> engine;
+  std::unique_ptr<FrameSource> source;
+  std::unique_ptr<EdgeCamera> pipeline;
+  std::jthread thread;
+  // Guarded by EdgeStageImpl::mu_.
+  CameraStats stats;
+  Status result;
+  bool done = false;
+};
+
+class EdgeStageImpl final : public EdgeStage {
+ public:
+  explicit EdgeStageImpl(bool once) : once_(once) {}
+  ~EdgeStageImpl() override { Stop(); }
+
+  void Add(std::unique_ptr<Worker> worker) { workers_.push_back(std::move(worker)); }
+
+  void Launch() {
+    for (auto& w : workers_) {
+      w->stats = w->pipeline->stats();
+      w->thread = std::jthread([this, w = w.get()](std::stop_token stop) { Run(*w, stop); });
+    }
+  }
+
+  Status Wait() override {
+    std::unique_lock lock(mu_);
+    all_done_.wait(lock, [&] {
+      return std::all_of(workers_.begin(), workers_.end(), [](const auto& w) { return w->done; });
+    });
+    for (const auto& w : workers_)
+      if (!w->result.ok()) return w->result;
+    return Status::Ok();
+  }
+
+  void Stop() override {
+    for (auto& w : workers_) w->thread.request_stop();
+    std::lock_guard join_lock(join_mu_);
+    for (auto& w : workers_)
+      if (w->thread.joinable()) w->thread.join();
+  }
+
+  std::vector<CameraStats> Stats() const override {
+    std::lock_guard lock(mu_);
+    std::vector<CameraStats> all;
+    for (const auto& w : workers_) all.push_back(w->stats);
+    return all;
+  }
+
+ private:
+  void Snapshot(Worker& w, bool finished) {
+    CameraStats stats = w.pipeline->stats();
+    // Source trouble (reconnects, rejected photos) counts as camera errors too.
+    if (const int64_t source_errors = w.source->errors(); source_errors > 0) {
+      stats.errors += source_errors;
+      if (stats.last_error.empty()) stats.last_error = w.source->last_error();
+    }
+    std::lock_guard lock(mu_);
+    stats.finished = finished || w.stats.finished;
+    w.stats = std::move(stats);
+  }
+
+  void Run(Worker& w, std::stop_token stop) {
+    spdlog::info("{}: {} {} at site {}", w.camera.name, ToString(ClassifySource(w.camera.source)),
+                 RedactSource(w.camera.source), w.camera.site);
+    Status result;
+    bool ended = false;
+    while (!stop.stop_requested()) {
+      Frame frame;
+      auto read = w.source->Next(frame, stop);
+      if (!read.ok()) {
+        result = read.status();
+        spdlog::error("{}: {}", w.camera.name, result.ToString());
+        break;
+      }
+      if (*read == SourceRead::kEnd) {
+        ended = !stop.stop_requested();
+        break;
+      }
+      if (*read == SourceRead::kFrame) {
+        const Status processed = w.pipeline->Process(frame);
+        w.source->Done(frame, processed);
+      } else {
+        w.pipeline->Idle();
+      }
+      Snapshot(w, false);
+    }
+    w.pipeline->Flush();
+    Snapshot(w, ended);
+    if (ended && !once_) {
+      // Without --once a finished source keeps its camera up until Stop, like a live one.
+      std::mutex idle_mu;
+      std::condition_variable_any idle;
+      std::unique_lock idle_lock(idle_mu);
+      idle.wait(idle_lock, stop, [] { return false; });
+    }
+    std::lock_guard lock(mu_);
+    w.result = result;
+    w.done = true;
+    all_done_.notify_all();
+  }
+
+  const bool once_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  mutable std::mutex mu_;
+  std::condition_variable all_done_;
+  std::mutex join_mu_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<EdgeStage>> EdgeStage::Start(const Config& config, SightingSink sink, bool once) {
+  if (!sink) return Status::InvalidArgument("edge stage needs a sighting sink");
+  RETURN_IF_ERROR(CheckConfig(config));
+  auto stage = std::make_unique<EdgeStageImpl>(once);
+  for (const auto& camera : config.edge.cameras) {
+    auto w = std::make_unique<Worker>();
+    w->camera = camera;
+    ASSIGN_OR_RETURN(w->engine, FaceEngine::Create(config.vision));
+    SourceOptions options;
+    options.label = camera.name;
+    options.once = once;
+    options.realtime = camera.realtime;
+    options.limits = {config.vision.max_image_bytes, config.vision.max_image_pixels};
+    auto source = OpenFrameSource(camera.source, options);
+    if (!source.ok()) {
+      spdlog::error("camera {}: cannot open its source", camera.name);
+      return source.status();
+    }
+    w->source = std::move(source).value();
+    w->pipeline = std::make_unique<EdgeCamera>(camera, config.edge, w->engine.get(), sink, w->source->stills());
+    stage->Add(std::move(w));
+  }
+  stage->Launch();
+  return std::unique_ptr<EdgeStage>(std::move(stage));
+}
+
+}  // namespace concierge

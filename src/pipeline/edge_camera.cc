@@ -1,0 +1,197 @@
+#include "pipeline/edge_camera.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <utility>
+
+#include <opencv2/imgproc.hpp>
+#include <spdlog/spdlog.h>
+
+#include "vision/image_io.h"
+
+namespace concierge {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+double MsBetween(SteadyClock::time_point a, SteadyClock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+TrackerOptions MakeTrackerOptions(const EdgeConfig& edge, bool stills) {
+  TrackerOptions options;
+  options.timeout_s = edge.track_timeout_s;
+  options.publish_quality = edge.publish_quality;
+  options.update_gain = edge.update_gain;
+  // A photo shows each face once; in video a face must be seen twice to count.
+  options.min_hits = stills ? 1 : 2;
+  return options;
+}
+
+}  // namespace
+
+cv::Mat CropWithMargin(const cv::Mat& bgr, const Box& box, float margin) {
+  const cv::Rect2f grown(box.x - margin * box.w, box.y - margin * box.h, box.w * (1 + 2 * margin),
+                         box.h * (1 + 2 * margin));
+  const cv::Rect r = cv::Rect(grown) & cv::Rect(0, 0, bgr.cols, bgr.rows);
+  if (r.width < 1 || r.height < 1) return {};
+  const cv::Mat crop = bgr(r);
+  const int side = std::max(r.width, r.height);
+  if (side <= kMaxCropSide) return crop;
+  cv::Mat scaled;
+  const double f = static_cast<double>(kMaxCropSide) / side;
+  cv::resize(crop, scaled, cv::Size(), f, f, cv::INTER_AREA);
+  return scaled;
+}
+
+EdgeCamera::EdgeCamera(const CameraConfig& camera, const EdgeConfig& edge, FaceEngine* engine, SightingSink sink,
+                       bool stills)
+    : camera_(camera),
+      edge_(edge),
+      engine_(engine),
+      sink_(std::move(sink)),
+      stills_(stills),
+      tracker_(MakeTrackerOptions(edge, stills)),
+      last_frame_wall_(SteadyClock::now()),
+      fps_window_start_(SteadyClock::now()) {
+  stats_.camera = camera.name;
+}
+
+Result<std::vector<TrackedFace>> EdgeCamera::Detect(const Frame& frame) {
+  ASSIGN_OR_RETURN(auto detections, engine_->detector().Detect(frame.bgr));
+  ++stats_.frames_detected;
+  std::vector<TrackedFace> faces;
+  for (const auto& d : detections) {
+    // Liveness is measured once per published crop (ToSighting), not per frame.
+    auto observed = engine_->Describe(frame.bgr, d, {.embed = false, .anti_spoof = false});
+    if (!observed.ok()) {
+      spdlog::debug("{}: skipping a face: {}", camera_.name, observed.status().ToString());
+      continue;
+    }
+    TrackedFace face;
+    face.appearance = FaceAppearance(frame.bgr, observed->box);
+    face.face = std::move(observed).value();
+    face.frame = frame.bgr;
+    face.captured_ms = frame.captured_ms;
+    faces.push_back(std::move(face));
+  }
+  stats_.faces += static_cast<int64_t>(faces.size());
+  return faces;
+}
+
+Status EdgeCamera::Process(const Frame& frame) {
+  const auto start = SteadyClock::now();
+  ++stats_.frames;
+  stats_.last_frame_ms = frame.captured_ms;
+  last_frame_ms_ = frame.captured_ms;
+  last_frame_wall_ = start;
+  decode_total_ += frame.decode_ms;
+
+  std::vector<TrackedFace> faces;
+  bool detected = false;
+  double detect_ms = 0;
+  Status status;
+  const int64_t interval_ms = camera_.detect_fps > 0 ? std::llround(1000.0 / camera_.detect_fps) : 0;
+  if (stills_ || frame.captured_ms >= next_detect_ms_) {
+    // Keeps the configured rate on average; after a gap in the frames it
+    // restarts from now instead of catching up.
+    next_detect_ms_ = next_detect_ms_ == INT64_MIN
+                          ? frame.captured_ms + interval_ms
+                          : std::max(next_detect_ms_ + interval_ms, frame.captured_ms);
+    if (!stills_ && camera_.motion_gate && !gate_.Changed(frame.bgr)) {
+      ++stats_.frames_skipped_still;
+      tracker_.Touch(frame.captured_ms);
+    } else {
+      const auto t = SteadyClock::now();
+      auto found = Detect(frame);
+      detect_ms = MsBetween(t, SteadyClock::now());
+      if (found.ok()) {
+        faces = std::move(found).value();
+        detected = true;
+      } else {
+        NoteError(found.status());
+        status = found.status();
+      }
+    }
+  }
+  std::vector<TrackPublication> due;
+  if (detected) due = tracker_.Update(std::move(faces), frame.captured_ms);
+  auto ended = stills_ ? tracker_.Flush() : tracker_.Expire(frame.captured_ms);
+  due.insert(due.end(), std::make_move_iterator(ended.begin()), std::make_move_iterator(ended.end()));
+  stats_.tracks = tracker_.confirmed_tracks();
+  const Status published = Publish(std::move(due));
+  if (status.ok()) status = published;
+
+  const auto end = SteadyClock::now();
+  detect_total_ += detect_ms;
+  track_total_ += MsBetween(start, end) - detect_ms;
+  const double n = static_cast<double>(stats_.frames);
+  stats_.decode_ms = decode_total_ / n;
+  stats_.detect_ms = detect_total_ / n;
+  stats_.track_ms = track_total_ / n;
+  ++fps_window_frames_;
+  const double window_ms = MsBetween(fps_window_start_, end);
+  if (window_ms >= 1000) {
+    stats_.fps = 1000.0 * static_cast<double>(fps_window_frames_) / window_ms;
+    fps_window_start_ = end;
+    fps_window_frames_ = 0;
+  }
+  return status;
+}
+
+Status EdgeCamera::Idle() {
+  const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - last_frame_wall_);
+  return Publish(tracker_.Expire(last_frame_ms_ + since.count()));
+}
+
+Status EdgeCamera::Flush() { return Publish(tracker_.Flush()); }
+
+Result<Sighting> EdgeCamera::ToSighting(const TrackPublication& publication) {
+  const TrackedFace& best = publication.best;
+  Sighting s;
+  s.id = NewSightingId();
+  s.camera = camera_.name;
+  s.site = camera_.site;
+  s.track = publication.track;
+  s.seq = publication.seq;
+  s.captured_ms = best.captured_ms;
+  s.box = best.face.box;
+  s.detector_score = best.face.detector_score;
+  s.quality = best.face.quality;
+  // Anti-spoofing costs more than landmarks and quality together, so it runs
+  // on the frame of the crop being sent, not on every detection.
+  auto live = engine_->Describe(best.frame, Detection{best.face.box, best.face.detector_score},
+                                {.embed = false, .anti_spoof = true});
+  s.live_score = live.ok() ? live->live_score : -1;
+  const cv::Mat crop = CropWithMargin(best.frame, best.face.box, edge_.crop_margin);
+  if (crop.empty()) return Status::Internal("face box lies outside its frame");
+  ASSIGN_OR_RETURN(s.jpeg, EncodeJpeg(crop, edge_.jpeg_quality));
+  return s;
+}
+
+Status EdgeCamera::Publish(std::vector<TrackPublication> due) {
+  Status first;
+  for (const auto& publication : due) {
+    auto sighting = ToSighting(publication);
+    Status st = sighting.ok() ? sink_(*sighting) : sighting.status();
+    if (!st.ok()) {
+      NoteError(st);
+      if (first.ok()) first = st;
+      continue;
+    }
+    ++stats_.sightings;
+    spdlog::info("{}: sighting {} track {} seq {} quality {:.2f} live {:.2f}", camera_.name, sighting->id,
+                 sighting->track, sighting->seq, sighting->quality.score, sighting->live_score);
+  }
+  return first;
+}
+
+void EdgeCamera::NoteError(const Status& status) {
+  ++stats_.errors;
+  stats_.last_error = status.ToString();
+  spdlog::warn("{}: {}", camera_.name, stats_.last_error);
+}
+
+}  // namespace concierge

@@ -1,0 +1,78 @@
+// One camera's per-frame work in the edge stage: the motion gate, detection at
+// the configured rate, tracking, and turning the tracker's publications into
+// Sightings (crop with margin, JPEG, live score) for the sink. Not
+// thread-safe: EdgeStage runs each camera on its own thread with its own
+// FaceEngine, because cv::dnn nets cannot run concurrently.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include <opencv2/core.hpp>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "pipeline/edge.h"
+#include "pipeline/face_tracker.h"
+#include "pipeline/frame_source.h"
+#include "pipeline/motion_gate.h"
+#include "vision/face_engine.h"
+
+namespace concierge {
+
+// Crops with margin wider than this (longest side) are scaled down, which
+// keeps every payload far below the ingest size limit.
+inline constexpr int kMaxCropSide = 1024;
+
+// The part of `bgr` showing `box` plus `margin` times its width/height on each
+// side, clipped to the frame and scaled down to at most kMaxCropSide. Empty
+// when the box misses the frame.
+cv::Mat CropWithMargin(const cv::Mat& bgr, const Box& box, float margin);
+
+class EdgeCamera {
+ public:
+  // Needs an engine that outlives the camera and a thread-safe sink.
+  // `stills`: frames are unrelated photos, so every one is detected and each
+  // of its faces is published on its own.
+  EdgeCamera(const CameraConfig& camera, const EdgeConfig& edge, FaceEngine* engine, SightingSink sink,
+             bool stills);
+
+  // Processes one frame: detects when due and the scene moved, updates the
+  // tracks and hands due sightings to the sink. OK when every sighting due was
+  // accepted, else the first error (the frame is still processed in full;
+  // errors are counted in stats()).
+  Status Process(const Frame& frame);
+
+  // Time passes without frames (a dropped stream): ends tracks unseen for the
+  // timeout, measured from the last frame's capture time plus the wall time since.
+  Status Idle();
+
+  // Ends every open track and publishes what is due.
+  Status Flush();
+
+  // Counters and mean timings so far (camera name filled; `finished` left to the caller).
+  const CameraStats& stats() const { return stats_; }
+
+ private:
+  Result<std::vector<TrackedFace>> Detect(const Frame& frame);
+  Status Publish(std::vector<TrackPublication> due);
+  Result<Sighting> ToSighting(const TrackPublication& publication);
+  void NoteError(const Status& status);
+
+  const CameraConfig camera_;
+  const EdgeConfig edge_;
+  FaceEngine* const engine_;
+  const SightingSink sink_;
+  const bool stills_;
+  FaceTracker tracker_;
+  MotionGate gate_;
+  int64_t next_detect_ms_ = INT64_MIN;  // capture time from which the next detection is due
+  int64_t last_frame_ms_ = 0;
+  std::chrono::steady_clock::time_point last_frame_wall_;
+  CameraStats stats_;
+  double decode_total_ = 0, detect_total_ = 0, track_total_ = 0;  // ms
+  std::chrono::steady_clock::time_point fps_window_start_;
+  int64_t fps_window_frames_ = 0;
+};
+
+}  // namespace concierge
