@@ -190,9 +190,17 @@ TEST(FaceTracker, TouchKeepsAStillSceneTracked) {
   FaceTracker tracker(Options());
   tracker.Update({Face(0, 0, 0.3f)}, 0);
   tracker.Update({Face(0, 0, 0.3f)}, 100);
-  tracker.Touch(1400);  // the motion gate saw nothing change: the face is still there
+  EXPECT_TRUE(tracker.Touch(1400).empty());  // the motion gate saw no change: the face is still there
   EXPECT_TRUE(tracker.Expire(2800).empty());
   EXPECT_EQ(tracker.Expire(3000).size(), 1u);
+}
+
+TEST(FaceTracker, TouchConfirmsAFaceThatHoldsStill) {
+  FaceTracker tracker(Options());
+  EXPECT_TRUE(tracker.Update({Face(0, 0, 0.8f)}, 0).empty());
+  const auto due = tracker.Touch(100);  // what a second detection would have found
+  ASSERT_EQ(due.size(), 1u) << "good enough and seen twice: published early";
+  EXPECT_EQ(tracker.confirmed_tracks(), 1);
 }
 
 TEST(MotionGate, StaticFramesDoNotPassButMovementDoes) {

@@ -169,7 +169,6 @@ Result<std::unique_ptr<EdgeStage>> EdgeStage::Start(const Config& config, Sighti
   for (const auto& camera : config.edge.cameras) {
     auto w = std::make_unique<Worker>();
     w->camera = camera;
-    ASSIGN_OR_RETURN(w->engine, FaceEngine::Create(config.vision));
     SourceOptions options;
     options.label = camera.name;
     options.once = once;
@@ -181,6 +180,7 @@ Result<std::unique_ptr<EdgeStage>> EdgeStage::Start(const Config& config, Sighti
       return source.status();
     }
     w->source = std::move(source).value();
+    ASSIGN_OR_RETURN(w->engine, FaceEngine::Create(config.vision));
     w->pipeline = std::make_unique<EdgeCamera>(camera, config.edge, w->engine.get(), sink, w->source->stills());
     stage->Add(std::move(w));
   }

@@ -90,6 +90,7 @@ Status EdgeCamera::Process(const Frame& frame) {
   decode_total_ += frame.decode_ms;
 
   std::vector<TrackedFace> faces;
+  std::vector<TrackPublication> due;
   bool detected = false;
   double detect_ms = 0;
   Status status;
@@ -102,7 +103,7 @@ Status EdgeCamera::Process(const Frame& frame) {
                           : std::max(next_detect_ms_ + interval_ms, frame.captured_ms);
     if (!stills_ && camera_.motion_gate && !gate_.Changed(frame.bgr)) {
       ++stats_.frames_skipped_still;
-      tracker_.Touch(frame.captured_ms);
+      due = tracker_.Touch(frame.captured_ms);
     } else {
       const auto t = SteadyClock::now();
       auto found = Detect(frame);
@@ -116,7 +117,6 @@ Status EdgeCamera::Process(const Frame& frame) {
       }
     }
   }
-  std::vector<TrackPublication> due;
   if (detected) due = tracker_.Update(std::move(faces), frame.captured_ms);
   auto ended = stills_ ? tracker_.Flush() : tracker_.Expire(frame.captured_ms);
   due.insert(due.end(), std::make_move_iterator(ended.begin()), std::make_move_iterator(ended.end()));

@@ -125,11 +125,15 @@ std::vector<TrackPublication> FaceTracker::Update(std::vector<TrackedFace> faces
   return due;
 }
 
-void FaceTracker::Touch(int64_t now_ms) {
+std::vector<TrackPublication> FaceTracker::Touch(int64_t now_ms) {
+  std::vector<TrackPublication> due;
   for (auto& t : tracks_) {
     t.box_ms = t.seen_ms = now_ms;
     t.vx = t.vy = 0;
+    if (++t.hits == options_.min_hits) ++confirmed_;
+    if (Due(t, false)) due.push_back(Publish(t));
   }
+  return due;
 }
 
 std::vector<TrackPublication> FaceTracker::Expire(int64_t now_ms) {

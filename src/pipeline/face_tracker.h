@@ -57,8 +57,11 @@ class FaceTracker {
   std::vector<TrackPublication> Update(std::vector<TrackedFace> faces, int64_t now_ms);
 
   // The scene has not changed since the last detection: every open track is
-  // seen again at `now_ms`, where it was, and stops drifting.
-  void Touch(int64_t now_ms);
+  // seen again at `now_ms`, where it was, and stops drifting. This counts as a
+  // hit (the detector would have found the same faces), so a face that holds
+  // still is confirmed and published just as one that moves. Returns the
+  // publications now due.
+  std::vector<TrackPublication> Touch(int64_t now_ms);
 
   // Ends tracks unseen for longer than the timeout at `now_ms` and returns
   // the final publication of those never published.

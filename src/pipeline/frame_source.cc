@@ -159,7 +159,7 @@ class VideoFileSource : public FrameSource {
     if (::stat(path.c_str(), &st) != 0) return Status::NotFound("video file " + path + " does not exist");
     std::unique_ptr<VideoFileSource> source(new VideoFileSource(options));
     try {
-      if (!source->cap_.open(path, cv::CAP_FFMPEG)) source->cap_.open(path, cv::CAP_ANY);
+      source->cap_.open(path, cv::CAP_FFMPEG);
     } catch (const cv::Exception& e) {
       return Status::InvalidArgument("cannot open video file " + path + ": " + e.what());
     }
@@ -402,7 +402,7 @@ Result<std::unique_ptr<FrameSource>> OpenFrameSource(const std::string& spec, co
         if (spec.find(" ! ") != std::string::npos) return cap.open(spec, cv::CAP_GSTREAMER);
         const std::vector<int> params = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, kOpenTimeoutMs,
                                          cv::CAP_PROP_READ_TIMEOUT_MSEC, kReadTimeoutMs};
-        return cap.open(spec, cv::CAP_FFMPEG, params) || cap.open(spec, cv::CAP_GSTREAMER);
+        return cap.open(spec, cv::CAP_FFMPEG, params);
       }));
     case SourceKind::kVideoFile: return VideoFileSource::Open(spec, options);
     case SourceKind::kDropFolder: return DropFolderSource::Open(spec, options);
