@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "store/fs_object_store.h"
+#include "store/s3_object_store.h"
 
 namespace concierge {
 
@@ -59,7 +60,10 @@ Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const ObjectStoreConfig& co
     ASSIGN_OR_RETURN(std::unique_ptr<FsObjectStore> store, FsObjectStore::Open(root));
     return std::unique_ptr<ObjectStore>(std::move(store));
   }
-  if (config.kind == "s3") return Status::FailedPrecondition("s3 backend not built yet");
+  if (config.kind == "s3") {
+    ASSIGN_OR_RETURN(std::unique_ptr<S3ObjectStore> store, S3ObjectStore::Open(config));
+    return std::unique_ptr<ObjectStore>(std::move(store));
+  }
   return Status::InvalidArgument("unknown object store kind '" + config.kind +
                                  "' (expected fs or s3)");
 }
