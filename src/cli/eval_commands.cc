@@ -297,6 +297,22 @@ std::vector<Identity> EnrollFolderIdentities(const fs::path& enroll) {
   return out;
 }
 
+// True when an LFW name ("Angelina_Jolie", "Barack_Obama") is someone already
+// enrolled from enroll/ under a short id ("fnp_angelina_jolie", "fr_obama"):
+// such a photo is not a stranger.
+bool IsEnrolledElsewhere(const std::string& lfw_name, const std::vector<Identity>& enrolled) {
+  std::string lower = lfw_name;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  for (const auto& id : enrolled) {
+    const std::string short_name = id.id.substr(id.id.find('_') + 1);
+    if (lower == short_name || (lower.size() > short_name.size() &&
+                                lower.compare(lower.size() - short_name.size(), short_name.size(), short_name) == 0 &&
+                                lower[lower.size() - short_name.size() - 1] == '_'))
+      return true;
+  }
+  return false;
+}
+
 // LFW people from people.txt: every `stride`-th person with >= 2 photos is
 // enrolled (up to `count`); everyone else is a stranger.
 void LfwIdentities(const fs::path& lfw, size_t count, std::vector<Identity>& enrolled,
@@ -325,7 +341,8 @@ void LfwIdentities(const fs::path& lfw, size_t count, std::vector<Identity>& enr
       if (fs::exists(p)) photos.push_back(p);
     }
     if (pick && photos.size() >= 2) enrolled.push_back({"lfw_" + name, photos});
-    else if (!pick && strangers.size() < stranger_count && !photos.empty()) strangers.push_back(photos.front());
+    else if (!pick && strangers.size() < stranger_count && !photos.empty() && !IsEnrolledElsewhere(name, enrolled))
+      strangers.push_back(photos.front());
   }
 }
 
@@ -343,6 +360,7 @@ Result<Embedding> EmbedMainFace(FaceEngine& engine, const std::string& path, con
 
 struct ProbeResult {
   std::string truth;  // empty for a stranger
+  std::string path;
   std::vector<Match> top;
 };
 
@@ -409,8 +427,9 @@ int RunEvalIdentify(Context& ctx, const std::string& data, size_t lfw_people, si
   for (size_t i = 0; i < probe_list.size(); ++i) {
     auto e = EmbedMainFace(**engine, probe_list[i].second, limits);
     if (!e.ok()) return Fail(ctx, e.status());
-    by_mode["best"].push_back({probe_list[i].first, (*gallery)->Search(*e, 1, SearchMode::kBestFace)});
-    by_mode["centroid"].push_back({probe_list[i].first, (*gallery)->Search(*e, 1, SearchMode::kCentroid)});
+    const auto& [truth, path] = probe_list[i];
+    by_mode["best"].push_back({truth, path, (*gallery)->Search(*e, 1, SearchMode::kBestFace)});
+    by_mode["centroid"].push_back({truth, path, (*gallery)->Search(*e, 1, SearchMode::kCentroid)});
     if ((i + 1) % 500 == 0) spdlog::info("probed {}/{}", i + 1, probe_list.size());
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -430,6 +449,16 @@ int RunEvalIdentify(Context& ctx, const std::string& data, size_t lfw_people, si
     const float safe = allowed < stranger_top.size() ? stranger_top[allowed] + 1e-4f : 0.f;
     out[mode] = {{"at_far_0.1%", ScoreIdentify(probes, safe)},
                  {"at_configured", ScoreIdentify(probes, (*config)->recognition.match_threshold)}};
+    for (float t = 0.30f; t < 0.701f; t += 0.05f) out[mode]["sweep"].push_back(ScoreIdentify(probes, t));
+    // The strangers most like someone enrolled: where false welcomes come from.
+    std::vector<const ProbeResult*> worst;
+    for (const auto& p : probes)
+      if (p.truth.empty() && !p.top.empty()) worst.push_back(&p);
+    std::sort(worst.begin(), worst.end(),
+              [](auto* a, auto* b) { return a->top[0].similarity > b->top[0].similarity; });
+    for (size_t i = 0; i < std::min<size_t>(5, worst.size()); ++i)
+      out[mode]["closest_strangers"].push_back(
+          {{"photo", worst[i]->path}, {"matched", worst[i]->top[0].person_id}, {"similarity", worst[i]->top[0].similarity}});
   }
   if (ctx.json()) {
     PrintJson(out);
