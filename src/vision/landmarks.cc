@@ -35,9 +35,25 @@ namespace {
 // PFLD-style regressor: 64x64 grey crop in, 136 coordinates in [0,1] of the crop out.
 class Pfld68Detector : public LandmarkDetector {
  public:
-  explicit Pfld68Detector(OnnxModel model) : model_(std::move(model)) {}
+  Pfld68Detector(OnnxModel model, int refine) : model_(std::move(model)), refine_(refine) {}
 
   Result<Landmarks68> Locate(const cv::Mat& bgr, const Box& face) override {
+    ASSIGN_OR_RETURN(Landmarks68 points, LocateOnce(bgr, face));
+    // Detector boxes sit loosely on the face; re-centring the crop on the
+    // first estimate gives the model the framing it was trained on.
+    for (int pass = 0; pass < refine_; ++pass) {
+      float x0 = 1e9f, y0 = 1e9f, x1 = -1e9f, y1 = -1e9f;
+      for (const auto& p : points) {
+        x0 = std::min(x0, p.x), y0 = std::min(y0, p.y), x1 = std::max(x1, p.x), y1 = std::max(y1, p.y);
+      }
+      const Box centred{(x0 + x1) / 2 - face.w / 2, (y0 + y1) / 2 - face.h / 2, face.w, face.h};
+      ASSIGN_OR_RETURN(points, LocateOnce(bgr, centred));
+    }
+    return points;
+  }
+
+ private:
+  Result<Landmarks68> LocateOnce(const cv::Mat& bgr, const Box& face) {
     const cv::Rect crop = SquareCrop(face, bgr.size());
     if (crop.width < 2 || crop.height < 2) return Status::InvalidArgument("face box is outside the image");
     ASSIGN_OR_RETURN(auto outputs, model_.Run({bgr(crop)}, {"points"}));
@@ -50,8 +66,8 @@ class Pfld68Detector : public LandmarkDetector {
     return points;
   }
 
- private:
   OnnxModel model_;
+  int refine_;
 };
 
 }  // namespace
@@ -61,7 +77,7 @@ Result<std::unique_ptr<LandmarkDetector>> CreateLandmarkDetector(const ModelPack
   if (spec.adapter != "pfld68")
     return Status::InvalidArgument("no landmark adapter named '" + spec.adapter + "'");
   ASSIGN_OR_RETURN(OnnxModel model, OnnxModel::Load(spec));
-  return std::unique_ptr<LandmarkDetector>(new Pfld68Detector(std::move(model)));
+  return std::unique_ptr<LandmarkDetector>(new Pfld68Detector(std::move(model), spec.extra.value("refine", 0)));
 }
 
 }  // namespace concierge
