@@ -33,8 +33,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ObjectStoreConfig, kind, root, s
                                                 s3_secret_key)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DatabaseConfig, kind, sqlite_path, postgres_url,
                                                 busy_timeout_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NotifyConfig, slack_api_url, slack_bot_token,
+                                                slack_signing_secret, slack_channel, webhook_url,
+                                                webhook_secret, request_timeout_ms, call_attempts,
+                                                backoff_initial_ms, backoff_max_ms,
+                                                max_retry_after_s, outbox_max_attempts)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Config, data_dir, log_level, vision, quality,
-                                                recognition, bus, edge, serve, objects, database)
+                                                recognition, bus, edge, serve, objects, database,
+                                                notify)
 
 namespace {
 

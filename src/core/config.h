@@ -107,6 +107,23 @@ struct DatabaseConfig {
   int busy_timeout_ms = 5000;
 };
 
+// Slack and webhook notifications. Tokens and secrets come from the config
+// file or CONCIERGE_NOTIFY_* only and are redacted everywhere else.
+struct NotifyConfig {
+  std::string slack_api_url = "https://slack.com/api";  // tests point this at a fake
+  std::string slack_bot_token;        // secret: xoxb-...
+  std::string slack_signing_secret;   // secret: verifies /slack/interactive requests
+  std::string slack_channel;          // channel id for greetings and "who is this?"
+  std::string webhook_url;            // empty: no webhook
+  std::string webhook_secret;         // secret: HMAC key for X-Concierge-Signature
+  int request_timeout_ms = 10000;     // one HTTP call
+  int call_attempts = 4;              // per API call, the client's own retries included
+  int backoff_initial_ms = 500;       // doubles per retry, up to backoff_max_ms
+  int backoff_max_ms = 60000;
+  int max_retry_after_s = 120;        // a longer Slack Retry-After is capped to this
+  int outbox_max_attempts = 30;       // deliveries per notification before it is marked failed
+};
+
 struct Config {
   std::string data_dir;             // required; CONCIERGE_DATA_DIR or --data-dir
   std::string log_level = "info";
@@ -118,6 +135,7 @@ struct Config {
   ServeConfig serve;
   ObjectStoreConfig objects;
   DatabaseConfig database;
+  NotifyConfig notify;
 
   // Paths derived from data_dir when left empty.
   std::string DatabasePath() const;

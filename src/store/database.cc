@@ -97,6 +97,27 @@ CREATE INDEX sightings_site_decision ON sightings(site, decision, captured_ms);
 CREATE INDEX visits_site_person ON visits(site, person_id, last_ms);
 CREATE INDEX visits_last ON visits(last_ms);
 )sql",
+    // 4: the notification outbox. Every Slack/webhook notification is written
+    // here first and delivered by a worker, so a crash or outage loses nothing;
+    // idempotency_key makes a repeated enqueue a no-op.
+    R"sql(
+CREATE TABLE notify_outbox (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind            TEXT NOT NULL,
+  channel         TEXT NOT NULL DEFAULT '',
+  payload         TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL UNIQUE,
+  state           TEXT NOT NULL DEFAULT 'pending'
+                  CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+  receipt         TEXT NOT NULL DEFAULT '',  -- e.g. the Slack message ts once posted
+  last_error      TEXT NOT NULL DEFAULT '',
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL
+);
+CREATE INDEX notify_outbox_open ON notify_outbox(id) WHERE state IN ('pending', 'sending');
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and
