@@ -41,7 +41,7 @@ struct QualityGate {
 
 struct RecognitionConfig {
   std::string collection = "default";
-  float match_threshold = 0.40f;    // cosine; chosen by `concierge eval identify`
+  float match_threshold = 0.53f;    // cosine; keeps false welcomes <= 0.1% (`concierge eval identify`)
   std::string search_mode = "best"; // "best" (best face per person) or "centroid"
 };
 
