@@ -42,7 +42,7 @@ struct QualityGate {
 struct RecognitionConfig {
   std::string collection = "default";
   float match_threshold = 0.53f;    // cosine; keeps false welcomes <= 0.1% (`concierge eval identify`)
-  std::string search_mode = "best"; // "best" (best face per person) or "centroid"
+  std::string search_mode = "centroid";  // or "best" (best face per person); see BENCHMARKS.md
 };
 
 struct MqttConfig {
