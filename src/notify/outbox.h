@@ -1,0 +1,130 @@
+// The durable notification outbox (table notify_outbox, migration 4). Every
+// notification is written here first; one worker thread delivers open rows in
+// id order through a delivery function and records the outcome, so an outage
+// or a restart loses nothing and an idempotency key is delivered at most once
+// as far as the database can know.
+//
+// Crash window, honestly: a row is marked 'sending' (committed) before the
+// delivery call and 'sent' with its receipt (e.g. the Slack ts) right after.
+// If the process dies between the receiver accepting the message and that
+// second commit, the row is still 'sending' on restart: it is delivered again
+// with OutboxItem::maybe_delivered set, and only the delivery function can
+// avoid a duplicate (e.g. look for the key in the Slack message metadata).
+// Everything else (crash before the call, transient failure, restart with a
+// full outbox, enqueueing a key twice) never duplicates.
+//
+// One Outbox worker per database: two processes draining the same table may
+// both deliver a row.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "notify/communicator.h"
+#include "store/database.h"
+
+namespace concierge {
+
+enum class OutboxState { kPending, kSending, kSent, kFailed };
+
+// "pending", "sending", "sent" or "failed".
+const char* ToString(OutboxState state);
+
+// What the delivery function gets.
+struct OutboxItem {
+  int64_t id = 0;
+  Notification notification;
+  int attempt = 1;               // 1 for the first delivery of this row
+  bool maybe_delivered = false;  // an earlier attempt was cut off by a crash mid-delivery
+};
+
+// A row as stored.
+struct OutboxEntry {
+  int64_t id = 0;
+  std::string kind;
+  std::string channel;
+  std::string idempotency_key;
+  OutboxState state = OutboxState::kPending;
+  int attempts = 0;
+  int64_t next_attempt_ms = 0;
+  std::string receipt;     // what delivery returned, e.g. "<channel>:<ts>"
+  std::string last_error;
+};
+
+struct OutboxOptions {
+  int max_attempts = 30;           // then failed; <= 0 retries transient failures forever
+  int backoff_initial_ms = 1000;   // after the first transient failure; doubles
+  int backoff_max_ms = 300000;
+  int poll_ms = 2000;              // re-read the table this often when idle
+};
+
+// Options from the notify section of the config.
+OutboxOptions OutboxOptionsFromConfig(const NotifyConfig& config);
+
+class Outbox {
+ public:
+  // Returns a receipt, or a Status judged by IsTransient(): transient failures
+  // are rescheduled with backoff, others mark the row failed.
+  using Deliver = std::function<Result<std::string>(const OutboxItem&)>;
+
+  // Needs an open database (migration 4 applied) that outlives this, and a
+  // delivery function. Does not start the worker.
+  Outbox(Database& db, Deliver deliver, OutboxOptions options = {});
+  ~Outbox();  // Stop()
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  struct Enqueued {
+    int64_t id = 0;
+    bool inserted = false;  // false: the key was already there; nothing changed
+  };
+  // Needs a kind, an idempotency key and a JSON payload. Durable once it
+  // returns OK. The same key again is a no-op that returns the first row's id.
+  Result<Enqueued> Enqueue(const Notification& notification);
+
+  // Starts the worker thread (rows left 'sending' by a crash are retried with
+  // maybe_delivered). Calling it twice is a no-op.
+  void Start();
+  // Lets the current delivery finish (callers should Stop their communicators
+  // first to cut retries short), then joins the worker. Idempotent.
+  void Stop();
+
+  // The row for a key; kNotFound when absent.
+  Result<OutboxEntry> Find(const std::string& idempotency_key);
+  // Rows per state.
+  Result<std::map<OutboxState, int64_t>> Counts();
+  // Waits until no row is pending or sending; false on timeout or error.
+  bool WaitUntilIdle(int64_t timeout_ms);
+
+ private:
+  struct Head {
+    OutboxEntry entry;
+    std::string payload;
+  };
+  void Run();
+  Result<bool> LoadHead(Head* head);
+  Status MarkSending(int64_t id);
+  Status Finish(int64_t id, OutboxState state, int64_t next_attempt_ms, const std::string& receipt,
+                const std::string& error);
+  // Sleeps up to ms unless stopped or (when wake_on_enqueue) a row is added.
+  void Wait(int64_t ms, bool wake_on_enqueue);
+
+  Database& db_;
+  Deliver deliver_;
+  OutboxOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  uint64_t enqueued_ = 0;  // bumps wake the idle worker
+  std::mutex stop_mu_;
+  std::thread worker_;
+};
+
+}  // namespace concierge
