@@ -76,5 +76,6 @@ void RegisterVisionCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterPeopleCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterEvalCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterServeCommands(CLI::App& app, Context& ctx, Runner* slot);
+void RegisterEdgeCommands(CLI::App& app, Context& ctx, Runner* slot);
 
 }  // namespace concierge::cli

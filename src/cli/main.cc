@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   RegisterPeopleCommands(app, ctx, &runner);
   RegisterEvalCommands(app, ctx, &runner);
   RegisterServeCommands(app, ctx, &runner);
+  RegisterEdgeCommands(app, ctx, &runner);
 
   try {
     app.parse(argc, argv);
