@@ -33,13 +33,6 @@ install_packages() {
 install_packages
 "$ROOT/scripts/fetch-models.sh"
 
-# The fake S3 server the S3ObjectStore tests run against (npm, pinned by its lock file).
-if [ ! -d "$ROOT/tests/s3rver/node_modules/s3rver" ] ||
-   [ "$ROOT/tests/s3rver/package-lock.json" -nt "$ROOT/tests/s3rver/node_modules/.package-lock.json" ]; then
-  log "installing test tools from npm (tests/s3rver)"
-  (cd "$ROOT/tests/s3rver" && npm ci --silent --no-audit --no-fund)
-fi
-
 log "building in $BUILD_DIR"
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)"

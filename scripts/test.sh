@@ -9,6 +9,13 @@ export CONCIERGE_TEST_DATA=${CONCIERGE_TEST_DATA:-$(cd "$ROOT/.." && pwd)/shared
 
 "$ROOT/scripts/setup.sh"
 
+# The fake S3 server the S3ObjectStore tests run against (npm, pinned by its lock file).
+if [ ! -d "$ROOT/tests/s3rver/node_modules/s3rver" ] ||
+   [ "$ROOT/tests/s3rver/package-lock.json" -nt "$ROOT/tests/s3rver/node_modules/.package-lock.json" ]; then
+  echo "[test] installing test tools from npm (tests/s3rver)" >&2
+  (cd "$ROOT/tests/s3rver" && npm ci --silent --no-audit --no-fund)
+fi
+
 if [ ! -f "$CONCIERGE_TEST_DATA/lfw/pairs.txt" ]; then
   printf '\n\033[1;31m*** FACE DATA MISSING at %s: data-driven tests will SKIP ***\033[0m\n\n' \
     "$CONCIERGE_TEST_DATA" >&2
