@@ -107,8 +107,9 @@ Status S3rverServer::StartOnce() {
     dup2(log, 1);
     dup2(log, 2);
     // s3rver makes continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider.
-    execl(node.c_str(), "node", "--openssl-legacy-provider", cli.c_str(), "--directory", data.c_str(), "--address",
-          "127.0.0.1", "--port", port.c_str(), "--silent", static_cast<char*>(nullptr));
+    execl(node.c_str(), "node", "--openssl-legacy-provider", cli.c_str(), "--directory",
+          data.c_str(), "--address", "127.0.0.1", "--port", port.c_str(), "--silent",
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   pid_ = pid;
