@@ -70,6 +70,7 @@ class FaceTracker {
   // Ends every track (end of source, stop) as Expire does.
   std::vector<TrackPublication> Flush();
 
+  // Tracks not yet ended, confirmed or not.
   size_t open_tracks() const { return tracks_.size(); }
   // Tracks that reached min_hits so far; only these are ever published.
   int64_t confirmed_tracks() const { return confirmed_; }

@@ -185,9 +185,12 @@ class VideoFileSource : public FrameSource {
       if (ahead > 0 && !SleepFor(stop, static_cast<int64_t>(ahead))) return SourceRead::kEnd;
     }
     const auto start = SteadyClock::now();
+    // Always a fresh buffer: tracks keep earlier frames for their best crop,
+    // and reading into a shared Mat would overwrite those pixels.
+    cv::Mat bgr;
     bool ok = false;
     try {
-      ok = cap_.read(frame.bgr) && !frame.bgr.empty();
+      ok = cap_.read(bgr) && !bgr.empty();
     } catch (const cv::Exception& e) {
       NoteError(options_.label, "decoding " + path_ + " failed: " + e.what());
     }
@@ -195,6 +198,7 @@ class VideoFileSource : public FrameSource {
       spdlog::info("{}: end of {} after {} frames", options_.label, path_, index_);
       return SourceRead::kEnd;
     }
+    frame.bgr = std::move(bgr);
     frame.decode_ms = MsSince(start);
     frame.captured_ms = base_ms_ + static_cast<int64_t>(offset_ms);
     frame.name.clear();
