@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -40,25 +42,22 @@ constexpr milliseconds kDrainTimeout{10 * 60 * 1000};
 // How long `serve` waits for its subscription before saying it is not ready yet.
 constexpr milliseconds kReadyTimeout{10'000};
 
-// SIGINT and SIGTERM, taken from normal delivery and turned into a wake-up.
-// Construct it before any thread starts so that every thread inherits the mask.
+// SIGINT and SIGTERM, taken from normal delivery: the first wakes Wait(), each
+// later one runs `on_repeat` (e.g. "skip the queued work").
 class ShutdownSignal {
  public:
-  ShutdownSignal() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    watcher_ = std::thread([this] {
-      const timespec tick{0, 100'000'000};
-      while (!done()) {
-        const int sig = sigtimedwait(&set_, nullptr, &tick);
-        if (sig > 0) Notify(sig == SIGINT ? "SIGINT" : "SIGTERM");
-      }
-    });
+  // Blocks both signals in the calling thread and every thread it starts
+  // later. Call it before any thread starts, so that none dies of a signal.
+  static void Block() {
+    const sigset_t set = Signals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
   }
+
+  // Needs Block() called first. `on_repeat` may be empty.
+  explicit ShutdownSignal(std::function<void()> on_repeat)
+      : on_repeat_(std::move(on_repeat)), watcher_([this] { Watch(); }) {}
   ~ShutdownSignal() {
-    Notify("");
+    finished_ = true;
     watcher_.join();
   }
 
@@ -79,15 +78,35 @@ class ShutdownSignal {
   }
 
  private:
-  bool done() {
-    std::lock_guard lock(mu_);
-    return done_;
+  static sigset_t Signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return set;
   }
-  sigset_t set_;
+  void Watch() {
+    const sigset_t set = Signals();
+    const timespec tick{0, 100'000'000};
+    int seen = 0;
+    while (!finished_) {
+      const int sig = sigtimedwait(&set, nullptr, &tick);
+      if (sig <= 0) continue;
+      if (seen++ == 0) {
+        Notify(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + " (again to skip queued work)");
+      } else if (on_repeat_) {
+        spdlog::warn("shutting down now: queued work stays pending for the next start");
+        on_repeat_();
+      }
+    }
+  }
+
+  const std::function<void()> on_repeat_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
-  std::thread watcher_;
+  std::atomic<bool> finished_{false};
+  std::thread watcher_;  // last: starts once everything above exists
 };
 
 Result<std::unique_ptr<SightingStore>> OpenSightingStore(Services& services) {
@@ -106,15 +125,16 @@ class ServerPipeline {
   explicit ServerPipeline(const Config& config) : config_(config), services_(config_) {}
   ~ServerPipeline() { Stop(); }
 
-  // Needs a bus for config.bus. Opens the stores and starts the server on it.
-  Status Start(std::unique_ptr<Bus> bus) {
-    bus_ = std::move(bus);
+  // Opens the stores and starts the server, then opens its bus with
+  // `open_bus` and subscribes: last, so nothing waits for a slow start.
+  Status Start(const std::function<Result<std::unique_ptr<Bus>>()>& open_bus) {
     ASSIGN_OR_RETURN(store_, OpenSightingStore(services_));
     ASSIGN_OR_RETURN(ObjectStore * objects, services_.objects());
     ASSIGN_OR_RETURN(FaceCollection * faces, services_.faces());
-    ASSIGN_OR_RETURN(server_, Server::Start(config_, bus_.get(),
-                                            ServerParts{store_.get(), objects, faces, &events_}));
-    return Status::Ok();
+    ASSIGN_OR_RETURN(server_,
+                     Server::Start(config_, ServerParts{store_.get(), objects, faces, &events_}));
+    ASSIGN_OR_RETURN(bus_, open_bus());
+    return server_->Subscribe(bus_.get());
   }
   // Lets everything already received through, then stops. Idempotent.
   void Stop() {
@@ -130,6 +150,10 @@ class ServerPipeline {
     events_.Stop();
   }
 
+  // Makes a coming or running Stop leave queued sightings pending.
+  void Hurry() {
+    if (server_) server_->Hurry();
+  }
   Bus& bus() { return *bus_; }
 
  private:
@@ -159,12 +183,16 @@ int RunServe(Context& ctx, const std::string& client_id) {
   if (!client_id.empty()) config.bus.mqtt.client_id = client_id;
   // A stable id gives a persistent session: the broker keeps what arrives while we are down.
   if (config.bus.mqtt.client_id.empty()) config.bus.mqtt.client_id = "concierge-serve-" + HostName();
-  ShutdownSignal shutdown;
-  auto bus = MqttBus::Open(config.bus, "serve");
-  if (!bus.ok()) return Fail(ctx, bus.status());
-  MqttBus* mqtt = bus->get();
+  ShutdownSignal::Block();
+  MqttBus* mqtt = nullptr;
   ServerPipeline pipeline(config);
-  if (Status s = pipeline.Start(std::move(*bus)); !s.ok()) return Fail(ctx, s);
+  const Status started = pipeline.Start([&]() -> Result<std::unique_ptr<Bus>> {
+    ASSIGN_OR_RETURN(auto bus, MqttBus::Open(config.bus, "serve"));
+    mqtt = bus.get();
+    return std::unique_ptr<Bus>(std::move(bus));
+  });
+  if (!started.ok()) return Fail(ctx, started);
+  ShutdownSignal shutdown([&pipeline] { pipeline.Hurry(); });
   const Status subscribed = mqtt->WaitSubscribed(kReadyTimeout);
   if (subscribed.code() == Status::Code::kPermissionDenied) return Fail(ctx, subscribed);
   if (subscribed.ok())
@@ -207,10 +235,13 @@ int RunRun(Context& ctx, const RunOptions& opts) {
   Config config = **loaded;
   config.bus.kind = "inprocess";
   if (Status s = ChooseCameras(config, opts.source); !s.ok()) return Fail(ctx, s);
-  ShutdownSignal shutdown;
+  ShutdownSignal::Block();
   ServerPipeline pipeline(config);
-  if (Status s = pipeline.Start(std::make_unique<InProcessBus>(config.bus.queue_capacity)); !s.ok())
-    return Fail(ctx, s);
+  const Status started = pipeline.Start([&]() -> Result<std::unique_ptr<Bus>> {
+    return std::unique_ptr<Bus>(std::make_unique<InProcessBus>(config.bus.queue_capacity));
+  });
+  if (!started.ok()) return Fail(ctx, started);
+  ShutdownSignal shutdown([&pipeline] { pipeline.Hurry(); });
   Bus& bus = pipeline.bus();
   const std::string prefix = config.bus.topic_prefix;
   auto edge = EdgeStage::Start(

@@ -30,6 +30,7 @@ std::string SightingFilter(const BusConfig& config) {
 
 Server::Server(const Config& config, ServerParts parts)
     : parts_(parts),
+      bus_config_(config.bus),
       ingest_(IngestOptions{config.bus.topic_prefix, {config.serve.max_payload_bytes},
                             {config.vision.max_image_bytes, config.vision.max_image_pixels}},
               parts.objects, parts.sightings, parts.events),
@@ -38,9 +39,9 @@ Server::Server(const Config& config, ServerParts parts)
 
 Server::~Server() { Stop(); }
 
-Result<std::unique_ptr<Server>> Server::Start(const Config& config, Bus* bus, ServerParts parts) {
-  if (!bus || !parts.sightings || !parts.objects || !parts.faces)
-    return Status::InvalidArgument("server needs a bus, a sighting store, an object store and faces");
+Result<std::unique_ptr<Server>> Server::Start(const Config& config, ServerParts parts) {
+  if (!parts.sightings || !parts.objects || !parts.faces)
+    return Status::InvalidArgument("server needs a sighting store, an object store and faces");
   if (config.serve.visit_window_s <= 0)
     return Status::InvalidArgument("serve.visit_window_s must be > 0");
   std::unique_ptr<Server> server(new Server(config, parts));
@@ -63,12 +64,17 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config, Bus* bus, Se
   for (auto& stage : server->stages_)
     server->workers_.emplace_back([s = server.get(), st = stage.get()] { s->Work(*st); });
 
-  const std::string filter = SightingFilter(config.bus);
-  Server* raw = server.get();
-  RETURN_IF_ERROR(bus->Subscribe(filter, [raw](const Message& m) { return raw->HandleMessage(m); }));
-  spdlog::info("serve: started workers={} filter={} resumed_pending={} visit_window_s={}", workers,
-               filter, pending.size(), config.serve.visit_window_s);
+  spdlog::info("serve: started workers={} resumed_pending={} visit_window_s={}", workers,
+               pending.size(), config.serve.visit_window_s);
   return server;
+}
+
+Status Server::Subscribe(Bus* bus) {
+  if (!bus) return Status::InvalidArgument("server needs a bus");
+  const std::string filter = SightingFilter(bus_config_);
+  RETURN_IF_ERROR(bus->Subscribe(filter, [this](const Message& m) { return HandleMessage(m); }));
+  spdlog::info("serve: subscribed filter={}", filter);
+  return Status::Ok();
 }
 
 Status Server::HandleMessage(const Message& message) {
@@ -113,8 +119,8 @@ void Server::Work(RecognitionStage& stage) {
     std::string id;
     {
       std::unique_lock lock(mu_);
-      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      work_cv_.wait(lock, [&] { return stopping_ || hurry_ || !queue_.empty(); });
+      if (queue_.empty() || hurry_) return;  // stopping and drained, or told to hurry
       id = std::move(queue_.front());
       queue_.pop_front();
       ++busy_;
@@ -152,6 +158,14 @@ void Server::Stop() {
   work_cv_.notify_all();
   for (auto& worker : workers_)
     if (worker.joinable()) worker.join();
+}
+
+void Server::Hurry() {
+  {
+    std::lock_guard lock(mu_);
+    hurry_ = true;
+  }
+  work_cv_.notify_all();
 }
 
 Status Server::WaitIdle(milliseconds timeout) {

@@ -56,10 +56,14 @@ std::string SightingFilter(const BusConfig& config);
 
 class Server {
  public:
-  // Needs a bus and parts that outlive the server and the models in
-  // config.vision. Loads one engine per worker, queues every pending sighting,
-  // starts the workers and subscribes.
-  static Result<std::unique_ptr<Server>> Start(const Config& config, Bus* bus, ServerParts parts);
+  // Needs parts that outlive the server and the models in config.vision.
+  // Loads one engine per worker, queues every pending sighting and starts the
+  // workers. Nothing arrives until Subscribe.
+  static Result<std::unique_ptr<Server>> Start(const Config& config, ServerParts parts);
+  // Needs a bus for config.bus that outlives the server; call once. Subscribes
+  // to SightingFilter. Open the bus just before: a resumed MQTT session starts
+  // delivering at once, and a bus holds only so much for a missing subscriber.
+  Status Subscribe(Bus* bus);
   // Stop(). The bus must be stopped first: its handler points at this server.
   ~Server();
   Server(const Server&) = delete;
@@ -69,6 +73,9 @@ class Server {
   // delivers afterwards are still recorded, and recognised at the next start.
   // Idempotent.
   void Stop();
+  // Makes the workers stop after their current sighting, leaving the queued
+  // ones pending (recognised at the next start): a running Stop returns soon.
+  void Hurry();
   // Waits until nothing is queued or being recognised; kUnavailable on timeout.
   Status WaitIdle(std::chrono::milliseconds timeout);
   ServerStats Stats() const;
@@ -81,6 +88,7 @@ class Server {
   void Work(RecognitionStage& stage);
 
   const ServerParts parts_;
+  const BusConfig bus_config_;
   IngestStage ingest_;
   VisitTracker visits_;
   std::vector<std::unique_ptr<FaceEngine>> engines_;
@@ -92,6 +100,7 @@ class Server {
   std::set<std::string> queued_;  // in queue_ or being recognised
   size_t busy_ = 0;
   bool stopping_ = false;
+  bool hurry_ = false;
   std::mutex stop_mu_;
   std::vector<std::thread> workers_;
 

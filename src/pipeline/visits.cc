@@ -4,6 +4,12 @@
 
 namespace concierge {
 
+namespace {
+// Strangers compared per decision: bounds the cost at a busy door, where the
+// latest sightings are the likeliest to be the same stranger anyway.
+constexpr int kStrangerCandidates = 256;
+}  // namespace
+
 float CosineSimilarity(const Embedding& a, const Embedding& b) {
   if (a.size() != b.size() || a.empty()) return -1;
   double dot = 0, na = 0, nb = 0;
@@ -30,7 +36,7 @@ Result<VisitChoice> VisitTracker::Choose(const SightingRecord& s, const Sighting
       return VisitChoice{Kind::kJoin, visits.front().id};
     }
     case Decision::kUnknown: {
-      ASSIGN_OR_RETURN(auto recent, store_->RecentUnknown(s.site, from, to));
+      ASSIGN_OR_RETURN(auto recent, store_->RecentUnknown(s.site, from, to, kStrangerCandidates));
       float best = stranger_threshold_;
       VisitChoice choice{Kind::kStart, 0};
       for (const auto& other : recent) {

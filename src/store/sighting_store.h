@@ -104,10 +104,12 @@ class SightingStore {
   virtual Result<std::vector<SightingRecord>> List(const SightingQuery& query) = 0;
   // Pending sightings, oldest captured first: the work left by a crash.
   virtual Result<std::vector<SightingRecord>> ListPending() = 0;
-  // Decided kUnknown sightings of `site` captured in [from_ms, to_ms] that
-  // carry an embedding and a visit; for grouping strangers into visits.
+  // Up to `limit` decided kUnknown sightings of `site` captured in
+  // [from_ms, to_ms] that carry an embedding and a visit, latest first; for
+  // grouping strangers into visits.
   virtual Result<std::vector<SightingRecord>> RecentUnknown(const std::string& site,
-                                                            int64_t from_ms, int64_t to_ms) = 0;
+                                                            int64_t from_ms, int64_t to_ms,
+                                                            int limit) = 0;
   // Visits of `person_id` at `site` whose [started_ms, last_ms] comes within
   // [from_ms, to_ms], latest first.
   virtual Result<std::vector<VisitRecord>> PersonVisits(const std::string& site,

@@ -220,15 +220,15 @@ class SqliteSightingStore final : public SightingStore {
   }
 
   Result<std::vector<SightingRecord>> RecentUnknown(const std::string& site, int64_t from_ms,
-                                                    int64_t to_ms) override {
+                                                    int64_t to_ms, int limit) override {
     return db_->WithConnection([&](Connection& c) -> Result<std::vector<SightingRecord>> {
       ASSIGN_OR_RETURN(
           Statement stmt,
           c.Prepare(std::string("SELECT ") + kSightingColumns +
                     " FROM sightings WHERE site = ? AND decision = 'unknown' AND captured_ms "
                     "BETWEEN ? AND ? AND embedding IS NOT NULL AND visit_id IS NOT NULL "
-                    "ORDER BY captured_ms DESC, id DESC"));
-      stmt.BindText(site).BindInt(from_ms).BindInt(to_ms);
+                    "ORDER BY captured_ms DESC, id DESC LIMIT ?"));
+      stmt.BindText(site).BindInt(from_ms).BindInt(to_ms).BindInt(limit);
       return Collect<SightingRecord>(stmt, ReadSighting);
     });
   }

@@ -1,0 +1,355 @@
+// The server stages (ingest, recognise, visits, events) in this process on a
+// real mosquitto broker: bad messages, redelivery, known and unknown faces,
+// resuming after a crash at each step, and a broker outage under an edge's spool.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+#include <nlohmann/json.hpp>
+
+#include "bus/mqtt_bus.h"
+#include "bus/spool.h"
+#include "core/clock.h"
+#include "pipeline/ingest.h"
+#include "pipeline/recognise.h"
+#include "pipeline/server.h"
+#include "store/fs_object_store.h"
+#include "store/sqlite_sighting_store.h"
+#include "support/mosquitto_fixture.h"
+#include "support/sighting_crops.h"
+#include "support/test_env.h"
+#include "vision/image_io.h"
+
+namespace concierge {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using testing::MosquittoBroker;
+using testing::MosquittoOptions;
+
+#define ASSERT_OK(expr)                                  \
+  do {                                                   \
+    const ::concierge::Status _s = (expr);               \
+    ASSERT_TRUE(_s.ok()) << #expr ": " << _s.ToString(); \
+  } while (0)
+
+template <typename Pred>
+bool Eventually(Pred done, std::chrono::milliseconds limit = 120s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+const char* kEnrolled = "lfw/images/Colin_Powell/Colin_Powell_0038.jpg";
+const char* kEnrolledAgain = "lfw/images/Colin_Powell/Colin_Powell_0040.jpg";
+const char* kStranger = "lfw/images/Tony_Blair/Tony_Blair_0006.jpg";
+
+// Everything a server stands on, in a temp data dir, plus its MQTT bus.
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_TEST_DATA();
+    REQUIRE_MOSQUITTO();
+    ASSERT_OK(broker_.Start());
+    config_.data_dir = dir_.path();
+    config_.vision.models_dir = DefaultModelsDir();
+    config_.bus = broker_.MakeBusConfig("concierge-serve-test");
+    config_.serve.workers = 2;
+    auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+    auto objects = FsObjectStore::Open(config_.ObjectRoot());
+    ASSERT_TRUE(objects.ok()) << objects.status().ToString();
+    objects_ = std::move(*objects);
+    auto faces = FaceCollection::Open(db_.get(), "default", 512);
+    ASSERT_TRUE(faces.ok()) << faces.status().ToString();
+    faces_ = std::move(*faces);
+    sightings_ = NewSqliteSightingStore(db_.get());
+    events_.Subscribe([this](const Event& e) {
+      std::lock_guard lock(mu_);
+      event_names_.push_back(EventName(e));
+    });
+  }
+
+  void TearDown() override {
+    StopServer();
+    events_.Stop();  // before the members its listener touches go
+  }
+
+  void StartServer() {
+    auto server = Server::Start(config_, {sightings_.get(), objects_.get(), faces_.get(), &events_});
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+    auto bus = MqttBus::Open(config_.bus, "serve");
+    ASSERT_TRUE(bus.ok()) << bus.status().ToString();
+    server_bus_ = std::move(*bus);
+    ASSERT_OK(server_->Subscribe(server_bus_.get()));
+    ASSERT_OK(server_bus_->WaitSubscribed(30s));
+  }
+
+  void StopServer() {
+    if (server_bus_) server_bus_->Stop();
+    if (server_) server_->Stop();
+  }
+
+  // Enrolls the face in `photo` under `person` with the server's own engine.
+  void Enroll(const std::string& person, const std::string& photo) {
+    auto engine = FaceEngine::Create(config_.vision);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    auto image = ReadImageFile(testing::DataPath(photo), {});
+    ASSERT_TRUE(image.ok());
+    auto faces = (*engine)->Analyze(*image, {.embed = true, .anti_spoof = false});
+    ASSERT_TRUE(faces.ok() && faces->size() == 1u);
+    ASSERT_OK(faces_->AddPerson({person, person, "", 0}));
+    FaceRecord face;
+    face.person_id = person;
+    face.embedding = (*faces)[0].embedding;
+    ASSERT_TRUE(faces_->AddFace(face).ok());
+  }
+
+  std::unique_ptr<MqttBus> Publisher() {
+    auto bus = MqttBus::Open(broker_.MakeBusConfig(), "edge");
+    EXPECT_TRUE(bus.ok()) << bus.status().ToString();
+    if (!bus.ok()) return nullptr;
+    const Status connected = (*bus)->WaitSubscribed(30s);  // no subscriptions: waits to connect
+    EXPECT_TRUE(connected.ok()) << connected.ToString();
+    return std::move(*bus);
+  }
+
+  Message ToMessage(const Sighting& s) {
+    return {SightingTopic(config_.bus.topic_prefix, s.site, s.camera), EncodeSighting(s), 1};
+  }
+
+  std::vector<SightingRecord> All() {
+    auto list = sightings_->List({.limit = 0});
+    EXPECT_TRUE(list.ok()) << list.status().ToString();
+    return list.ok() ? *list : std::vector<SightingRecord>{};
+  }
+
+  size_t Decided() {
+    size_t n = 0;
+    for (const auto& s : All()) n += s.decision != Decision::kPending;
+    return n;
+  }
+
+  size_t CountEvents(const std::string& name) {
+    std::lock_guard lock(mu_);
+    return static_cast<size_t>(std::count(event_names_.begin(), event_names_.end(), name));
+  }
+
+  // Every object key in the store.
+  std::vector<std::string> Keys() {
+    auto keys = objects_->List("");
+    EXPECT_TRUE(keys.ok());
+    return keys.ok() ? *keys : std::vector<std::string>{};
+  }
+
+  testing::TempDir dir_;
+  MosquittoBroker broker_{MosquittoOptions{.persistence = true}};
+  Config config_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<FsObjectStore> objects_;
+  std::unique_ptr<FaceCollection> faces_;
+  std::unique_ptr<SightingStore> sightings_;
+  EventStream events_;
+  std::unique_ptr<MqttBus> server_bus_;
+  std::unique_ptr<Server> server_;
+  std::mutex mu_;
+  std::vector<std::string> event_names_;
+};
+
+TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) {
+  config_.serve.max_payload_bytes = 256 * 1024;
+  StartServer();
+  auto publisher = Publisher();
+  ASSERT_TRUE(publisher);
+  const std::string crop = testing::FaceCrop(kStranger);
+  const Sighting good = testing::MakeSighting(crop);
+  const std::string topic = ToMessage(good).topic;
+
+  nlohmann::json missing = nlohmann::json::parse(EncodeSighting(good));
+  missing.erase("captured_ms");
+  nlohmann::json bad_base64 = nlohmann::json::parse(EncodeSighting(good));
+  bad_base64["jpeg"] = "not*base64!";
+  Sighting png = testing::MakeSighting("");
+  {
+    std::vector<uchar> bytes;
+    cv::imencode(".png", cv::imdecode(std::vector<uchar>(crop.begin(), crop.end()), cv::IMREAD_COLOR), bytes);
+    png.jpeg.assign(bytes.begin(), bytes.end());
+  }
+  Sighting huge = testing::MakeSighting(crop + std::string(300 * 1024, 'x'));
+  Sighting path_id = testing::MakeSighting(crop);
+  path_id.id = "../../etc";
+  Sighting truncated = testing::MakeSighting(crop.substr(0, crop.size() / 2));
+  Sighting wrong_topic = testing::MakeSighting(crop, "office", "back");
+
+  for (const std::string& payload :
+       {std::string("this is not json {"), missing.dump(), bad_base64.dump(), EncodeSighting(png),
+        EncodeSighting(huge), EncodeSighting(path_id), EncodeSighting(truncated)})
+    ASSERT_OK(publisher->Publish({topic, payload, 1}));
+  ASSERT_OK(publisher->Publish({topic, EncodeSighting(wrong_topic), 1}));  // names "back"
+  ASSERT_OK(publisher->Publish(ToMessage(good)));
+  ASSERT_OK(publisher->Flush(30s));
+
+  ASSERT_TRUE(Eventually([&] { return server_->Stats().recorded == 1 && server_->Stats().rejected == 8; }))
+      << "recorded " << server_->Stats().recorded << ", rejected " << server_->Stats().rejected;
+  const ServerStats stats = server_->Stats();
+  const std::map<std::string, uint64_t> expected = {
+      {"json", 1}, {"schema", 2}, {"base64", 1}, {"image", 2}, {"size", 1}, {"topic", 1}};
+  EXPECT_EQ(stats.rejections, expected);
+  ASSERT_OK(server_->WaitIdle(120s));
+  const auto all = All();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].id, good.id);
+  EXPECT_EQ(all[0].decision, Decision::kUnknown);
+  EXPECT_EQ(Keys(), std::vector<std::string>{all[0].image_key});
+  EXPECT_FALSE(fs::exists(fs::path(dir_.path()) / "etc"));
+}
+
+TEST_F(ServeTest, ASightingPublishedThreeTimesIsRecordedOnce) {
+  StartServer();
+  auto publisher = Publisher();
+  ASSERT_TRUE(publisher);
+  const Message m = ToMessage(testing::MakeSighting(testing::FaceCrop(kStranger)));
+  for (int i = 0; i < 3; ++i) ASSERT_OK(publisher->Publish(m));
+  ASSERT_OK(publisher->Flush(30s));
+  ASSERT_TRUE(Eventually([&] { return server_->Stats().recorded + server_->Stats().duplicates == 3; }));
+  ASSERT_OK(server_->WaitIdle(120s));
+  EXPECT_EQ(server_->Stats().recorded, 1u);
+  EXPECT_EQ(server_->Stats().duplicates, 2u);
+  EXPECT_EQ(All().size(), 1u);
+  EXPECT_EQ(Keys().size(), 1u);
+  StopServer();
+  events_.Stop();
+  EXPECT_EQ(CountEvents("sighting.recorded"), 1u);
+  EXPECT_EQ(CountEvents("sighting.decided"), 1u);
+  EXPECT_EQ(CountEvents("visit.started"), 1u);
+}
+
+TEST_F(ServeTest, NamesTheEnrolledPersonFilesPicturesAndJoinsCamerasIntoOneVisit) {
+  Enroll("colin", kEnrolled);
+  StartServer();
+  auto publisher = Publisher();
+  ASSERT_TRUE(publisher);
+  const Sighting front = testing::MakeSighting(testing::FaceCrop(kEnrolledAgain), "office", "front");
+  const Sighting back =
+      testing::MakeSighting(testing::FaceCrop(kEnrolledAgain), "office", "back", front.captured_ms + 20'000);
+  const Sighting stranger = testing::MakeSighting(testing::FaceCrop(kStranger), "office", "front");
+  for (const auto& s : {front, back, stranger}) ASSERT_OK(publisher->Publish(ToMessage(s)));
+  ASSERT_OK(publisher->Flush(30s));
+  ASSERT_TRUE(Eventually([&] { return Decided() == 3; }));
+
+  auto f = sightings_->Get(front.id), b = sightings_->Get(back.id), x = sightings_->Get(stranger.id);
+  ASSERT_TRUE(f.ok() && b.ok() && x.ok());
+  EXPECT_EQ(f->decision, Decision::kKnown);
+  EXPECT_EQ(f->person_id, "colin");
+  EXPECT_GE(f->similarity.value_or(0), config_.recognition.match_threshold);
+  EXPECT_EQ(f->image_key, SightingImageKey("known/colin", front.id, front.captured_ms));
+  EXPECT_GE(f->live_score, 0);
+  EXPECT_EQ(f->embedding.size(), 512u);
+  EXPECT_EQ(b->person_id, "colin");
+  ASSERT_TRUE(f->visit_id.has_value());
+  EXPECT_EQ(b->visit_id, f->visit_id);  // two cameras, one visit
+
+  EXPECT_EQ(x->decision, Decision::kUnknown);
+  EXPECT_FALSE(x->person_id.has_value());
+  EXPECT_LT(x->similarity.value_or(-1), config_.recognition.match_threshold);
+  EXPECT_EQ(x->image_key, SightingImageKey("unknown", stranger.id, stranger.captured_ms));
+  ASSERT_TRUE(x->visit_id.has_value());
+  EXPECT_NE(x->visit_id, f->visit_id);
+
+  auto visit = sightings_->GetVisit(*f->visit_id);
+  ASSERT_TRUE(visit.ok());
+  EXPECT_EQ(visit->sightings, 2);
+  EXPECT_EQ(visit->person_id, "colin");
+  // Every picture moved out of incoming/ and still decodes.
+  for (const auto& key : Keys()) {
+    EXPECT_NE(key.rfind("incoming/", 0), 0u) << key;
+    auto bytes = objects_->Get(key);
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_TRUE(DecodeImage(*bytes, {}).ok()) << key;
+  }
+}
+
+TEST_F(ServeTest, ResumesSightingsACrashLeftAtEveryStep) {
+  Enroll("colin", kEnrolled);
+  const std::string known_crop = testing::FaceCrop(kEnrolledAgain);
+  const std::string stranger_crop = testing::FaceCrop(kStranger);
+  // As a crash would leave them: before the move, after a move to unknown/,
+  // after a move to known/<person>/, all still pending in the database.
+  struct Case {
+    std::string crop, stored_under, expect_key_prefix;
+  };
+  const std::vector<Case> cases = {{known_crop, "incoming", "known/colin"},
+                                   {stranger_crop, "unknown", "unknown"},
+                                   {known_crop, "known/colin", "known/colin"}};
+  std::vector<Sighting> made;
+  for (const auto& c : cases) {
+    const Sighting s = testing::MakeSighting(c.crop);
+    SightingRecord r;
+    r.id = s.id;
+    r.camera = s.camera;
+    r.site = s.site;
+    r.captured_ms = s.captured_ms;
+    r.image_key = SightingImageKey("incoming", s.id, s.captured_ms);
+    ASSERT_OK(objects_->Put(SightingImageKey(c.stored_under, s.id, s.captured_ms), s.jpeg));
+    ASSERT_TRUE(sightings_->Insert(r).ok());
+    made.push_back(s);
+  }
+  StartServer();  // resumes the pending ones before anything arrives
+  ASSERT_TRUE(Eventually([&] { return Decided() == cases.size(); }));
+  for (size_t i = 0; i < cases.size(); ++i) {
+    auto s = sightings_->Get(made[i].id);
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(s->image_key, SightingImageKey(cases[i].expect_key_prefix, made[i].id, made[i].captured_ms))
+        << "case " << i;
+  }
+  EXPECT_EQ(Keys().size(), cases.size());  // moved, never copied
+}
+
+TEST_F(ServeTest, AnEdgeSpoolCarriesSightingsThroughABrokerOutage) {
+  constexpr int kSightings = 500;
+  StartServer();
+  auto edge_bus = Publisher();
+  ASSERT_TRUE(edge_bus);
+  auto spool = SpooledPublisher::Open(edge_bus.get(), dir_.Sub("spool"), 512LL * 1024 * 1024);
+  ASSERT_TRUE(spool.ok()) << spool.status().ToString();
+  const auto crops = testing::LfwFaceCrops(10);
+  ASSERT_EQ(crops.size(), 10u);
+
+  ASSERT_OK(broker_.Stop());
+  const auto outage_started = std::chrono::steady_clock::now();
+  std::set<std::string> ids;
+  for (int i = 0; i < kSightings; ++i) {
+    const Sighting s = testing::MakeSighting(crops[static_cast<size_t>(i) % crops.size()]);
+    ids.insert(s.id);
+    ASSERT_OK((*spool)->Publish(ToMessage(s)));
+  }
+  // Keep the broker down a few seconds, so both sides see a real outage.
+  std::this_thread::sleep_until(outage_started + 3s);
+  ASSERT_OK(broker_.Start());
+
+  ASSERT_OK((*spool)->Drain(180s));
+  ASSERT_TRUE(Eventually([&] { return All().size() == kSightings; }, 180s))
+      << All().size() << " of " << kSightings << " recorded";
+  ASSERT_OK(server_->WaitIdle(300s));
+  std::set<std::string> recorded;
+  for (const auto& s : All()) {
+    recorded.insert(s.id);
+    EXPECT_NE(s.decision, Decision::kPending);
+  }
+  EXPECT_EQ(recorded, ids);
+}
+
+}  // namespace
+}  // namespace concierge
