@@ -246,6 +246,49 @@ TEST(EdgeStage, MotionGateSkipsDetectionOnAStaticScene) {
   EXPECT_EQ(ungated.sightings().size(), 1u) << "the gate saves work without changing the outcome";
 }
 
+TEST(EdgeStage, RealtimeReplayKeepsTheClipsPace) {
+  REQUIRE_TEST_DATA();
+  TempDir dir;
+  Config config = OneCamera(WriteStaticVideo(dir, 30));  // 1 s at 30 fps
+  config.edge.cameras[0].realtime = true;
+  Collector collector;
+  auto stage = EdgeStage::Start(config, collector.sink(), /*once=*/true);  // models load here
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE((*stage)->Wait().ok());
+  // The last frame is due 29/30 s in; as fast as possible takes about a tenth of that.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+  EXPECT_EQ((*stage)->Stats()[0].frames, 30);
+}
+
+TEST(EdgeStage, RunsSeveralCamerasEachWithItsOwnNameAndSite) {
+  REQUIRE_TEST_DATA();
+  TempDir dir;
+  const std::string folder = dir.Sub("drop");
+  fs::create_directories(folder);
+  fs::copy_file(DataPath(std::string(kExamples) + "obama.jpg"), folder + "/obama.jpg");
+  Config config = OneCamera(folder);
+  CameraConfig hall;
+  hall.name = "hall";
+  hall.site = "annex";
+  hall.source = WriteStaticVideo(dir, 30);
+  config.edge.cameras.push_back(hall);
+  Collector collector;
+  auto stage = EdgeStage::Start(config, collector.sink(), /*once=*/true);
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  ASSERT_TRUE((*stage)->Wait().ok());
+  (*stage)->Stop();
+  const auto stats = (*stage)->Stats();
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_EQ(stats[0].camera, "front");
+  EXPECT_EQ(stats[0].frames, 1);
+  EXPECT_EQ(stats[1].camera, "hall");
+  EXPECT_EQ(stats[1].frames, 30);
+  std::set<std::string> where;
+  for (const auto& s : collector.sightings()) where.insert(s.site + "/" + s.camera);
+  EXPECT_EQ(where, (std::set<std::string>{"hq/front", "annex/hall"}));
+}
+
 TEST(EdgeStage, UnreachableStreamRetriesWithBackoffAndStopsPromptly) {
   REQUIRE_TEST_DATA();
   // Port 1 on loopback refuses at once, so only the backoff paces the retries.
