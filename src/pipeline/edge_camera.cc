@@ -1,8 +1,8 @@
 #include "pipeline/edge_camera.h"
 
 #include <algorithm>
-#include <climits>
 #include <cmath>
+#include <optional>
 #include <utility>
 
 #include <opencv2/imgproc.hpp>
@@ -89,9 +89,8 @@ Status EdgeCamera::Process(const Frame& frame) {
   last_frame_wall_ = start;
   decode_total_ += frame.decode_ms;
 
-  std::vector<TrackedFace> faces;
+  std::optional<std::vector<TrackedFace>> faces;  // set when the detector ran
   std::vector<TrackPublication> due;
-  bool detected = false;
   double detect_ms = 0;
   Status status;
   const int64_t interval_ms = camera_.detect_fps > 0 ? std::llround(1000.0 / camera_.detect_fps) : 0;
@@ -101,23 +100,19 @@ Status EdgeCamera::Process(const Frame& frame) {
     next_detect_ms_ = next_detect_ms_ == INT64_MIN
                           ? frame.captured_ms + interval_ms
                           : std::max(next_detect_ms_ + interval_ms, frame.captured_ms);
+    const auto t = SteadyClock::now();
     if (!stills_ && camera_.motion_gate && !gate_.Changed(frame.bgr)) {
       ++stats_.frames_skipped_still;
       due = tracker_.Touch(frame.captured_ms);
+    } else if (auto found = Detect(frame); found.ok()) {
+      faces = std::move(found).value();
     } else {
-      const auto t = SteadyClock::now();
-      auto found = Detect(frame);
-      detect_ms = MsBetween(t, SteadyClock::now());
-      if (found.ok()) {
-        faces = std::move(found).value();
-        detected = true;
-      } else {
-        NoteError(found.status());
-        status = found.status();
-      }
+      NoteError(found.status());
+      status = found.status();
     }
+    detect_ms = MsBetween(t, SteadyClock::now());
   }
-  if (detected) due = tracker_.Update(std::move(faces), frame.captured_ms);
+  if (faces) due = tracker_.Update(std::move(*faces), frame.captured_ms);
   auto ended = stills_ ? tracker_.Flush() : tracker_.Expire(frame.captured_ms);
   due.insert(due.end(), std::make_move_iterator(ended.begin()), std::make_move_iterator(ended.end()));
   stats_.tracks = tracker_.confirmed_tracks();
