@@ -58,8 +58,10 @@ std::string Make720p() {
   if (!in.isOpened()) return "";
   const double fps = in.get(cv::CAP_PROP_FPS);
   const cv::Size size(1280, 720);
-  cv::VideoWriter writer(out, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('a', 'v', 'c', '1'), fps, size);
-  if (!writer.isOpened()) writer.open(out, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps, size);
+  cv::VideoWriter writer(out, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('a', 'v', 'c', '1'), fps,
+                         size);
+  if (!writer.isOpened())
+    writer.open(out, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps, size);
   if (!writer.isOpened()) return "";
   cv::Mat frame, scaled;
   while (in.read(frame)) {
@@ -145,13 +147,14 @@ int main(int argc, char** argv) {
     int tile_above_width;
   };
   const Case cases[] = {
-      {"hamilton_360p", hamilton, 800},      {"arcade_720p", arcade720, 800},
-      {"arcade_720p_notile", arcade720, 0},  {"arcade_1080p", arcade, 800},
+      {"hamilton_360p", hamilton, 800},     {"arcade_720p", arcade720, 800},
+      {"arcade_720p_notile", arcade720, 0}, {"arcade_1080p", arcade, 800},
       {"arcade_1080p_notile", arcade, 0},
   };
   for (const auto& c : cases)
-    benchmark::RegisterBenchmark((std::string("BM_Edge/") + c.name).c_str(),
-                                 [c](benchmark::State& state) { RunVideo(state, c.path, c.tile_above_width); })
+    benchmark::RegisterBenchmark(
+        (std::string("BM_Edge/") + c.name).c_str(),
+        [c](benchmark::State& state) { RunVideo(state, c.path, c.tile_above_width); })
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime()
         ->Iterations(2);

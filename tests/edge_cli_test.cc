@@ -40,9 +40,18 @@ std::vector<std::string> MqttEnv(int port) {
           "CONCIERGE_BUS_MQTT_PORT=" + std::to_string(port)};
 }
 
-std::vector<std::string> EdgeArgs(const TempDir& dir, const std::string& folder, std::vector<std::string> extra) {
-  std::vector<std::string> args = {testing::BinaryPath(), "--data-dir", dir.Sub("data"), "edge",
-                                   "--source", folder, "--camera", "front", "--site", "hq"};
+std::vector<std::string> EdgeArgs(const TempDir& dir, const std::string& folder,
+                                  std::vector<std::string> extra) {
+  std::vector<std::string> args = {testing::BinaryPath(),
+                                   "--data-dir",
+                                   dir.Sub("data"),
+                                   "edge",
+                                   "--source",
+                                   folder,
+                                   "--camera",
+                                   "front",
+                                   "--site",
+                                   "hq"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -62,14 +71,16 @@ class Subscriber {
     auto bus = MqttBus::Open(broker.MakeBusConfig("edge-cli-test"), "test");
     EXPECT_TRUE(bus.ok()) << bus.status().ToString();
     bus_ = std::move(bus).value();
-    EXPECT_TRUE(bus_->Subscribe("concierge/#", [this](const Message& m) {
-                      auto s = DecodeSighting(m.payload, DecodeLimits{});
-                      EXPECT_TRUE(s.ok()) << s.status().ToString();
-                      EXPECT_EQ(m.topic, "concierge/hq/front/sightings");
-                      std::lock_guard lock(mu_);
-                      if (s.ok() && seen_.insert(s->id).second) order_.push_back(*s);
-                      return Status::Ok();
-                    }).ok());
+    EXPECT_TRUE(bus_->Subscribe("concierge/#",
+                                [this](const Message& m) {
+                                  auto s = DecodeSighting(m.payload, DecodeLimits{});
+                                  EXPECT_TRUE(s.ok()) << s.status().ToString();
+                                  EXPECT_EQ(m.topic, "concierge/hq/front/sightings");
+                                  std::lock_guard lock(mu_);
+                                  if (s.ok() && seen_.insert(s->id).second) order_.push_back(*s);
+                                  return Status::Ok();
+                                })
+                    .ok());
     EXPECT_TRUE(bus_->WaitSubscribed(10s).ok());
   }
   ~Subscriber() { bus_->Stop(); }
@@ -119,13 +130,15 @@ TEST(EdgeCli, BrokerOutageSpoolsAndTheNextStartSendsTheSpoolFirst) {
   fs::create_directories(drop);
   fs::copy_file(DataPath(std::string(kExamples) + "obama.jpg"), drop + "/obama.jpg");
 
-  const auto down = RunCommand(EdgeArgs(dir, drop, {"--once", "--drain-timeout", "2"}), MqttEnv(broker.port()));
+  const auto down =
+      RunCommand(EdgeArgs(dir, drop, {"--once", "--drain-timeout", "2"}), MqttEnv(broker.port()));
   EXPECT_EQ(down.exit_code, kExitUnavailable) << down.err;
   EXPECT_NE(down.err.find("spool"), std::string::npos) << down.err;
   EXPECT_NE(down.err.find("sightings"), std::string::npos) << "the summary is printed" << down.err;
   const size_t spooled = SpooledFiles(dir.Sub("data/spool"));
   EXPECT_GE(spooled, 1u) << "the sighting waits on disk";
-  EXPECT_TRUE(fs::exists(drop + "/processed/obama.jpg")) << "its sighting is durable, so the photo is done";
+  EXPECT_TRUE(fs::exists(drop + "/processed/obama.jpg"))
+      << "its sighting is durable, so the photo is done";
 
   ASSERT_TRUE(broker.Start().ok()) << broker.Log();
   Subscriber subscriber(broker);

@@ -102,7 +102,8 @@ void ExpectWellFormed(const std::vector<Sighting>& sightings) {
   }
   for (const auto& [track, seq] : seqs) {
     EXPECT_EQ(*seq.begin(), 0) << "track " << track << " has no first sighting";
-    EXPECT_EQ(*seq.rbegin(), static_cast<int>(seq.size()) - 1) << "track " << track << " skips a seq";
+    EXPECT_EQ(*seq.rbegin(), static_cast<int>(seq.size()) - 1)
+        << "track " << track << " skips a seq";
   }
 }
 
@@ -138,7 +139,8 @@ TEST(EdgeStage, VideoFileGivesAHandfulOfSightingsNotOnePerFrame) {
   EXPECT_GE(sightings.size(), 2u);
   EXPECT_LE(sightings.size(), 12u);
   EXPECT_GE(Tracks(sightings).size(), 2u);
-  EXPECT_EQ(static_cast<int64_t>(Tracks(sightings).size()), stats.tracks) << "every confirmed track is published";
+  EXPECT_EQ(static_cast<int64_t>(Tracks(sightings).size()), stats.tracks)
+      << "every confirmed track is published";
   EXPECT_EQ(stats.sightings, static_cast<int64_t>(sightings.size()));
   EXPECT_EQ(stats.errors, 0) << stats.last_error;
   ExpectWellFormed(sightings);
@@ -158,15 +160,18 @@ TEST(EdgeStage, DropFolderProcessesEachPhotoOnceAndRejectsCorruptOnes) {
   const std::string jpeg = testing::ReadFile(DataPath(std::string(kExamples) + "obama2.jpg"));
   testing::WriteFile(folder + "/truncated.jpg", jpeg.substr(0, jpeg.size() / 2));
   testing::WriteFile(folder + "/notes.txt", "not a picture");
-  testing::WriteFile(folder + "/.uploading.jpg", jpeg.substr(0, 100));  // hidden: still being written
+  testing::WriteFile(folder + "/.uploading.jpg",
+                     jpeg.substr(0, 100));  // hidden: still being written
 
   Collector collector;
   const CameraStats stats = RunOnce(OneCamera(folder), collector);
   EXPECT_TRUE(stats.finished);
   EXPECT_EQ(stats.frames, 3);
   EXPECT_EQ(stats.errors, 2) << "the truncated JPEG and the text file";
-  EXPECT_EQ(FilesIn(folder + "/processed"), (std::vector<std::string>{"biden.jpg", "obama.jpg", "two_people.jpg"}));
-  EXPECT_EQ(FilesIn(folder + "/rejected"), (std::vector<std::string>{"notes.txt", "truncated.jpg"}));
+  EXPECT_EQ(FilesIn(folder + "/processed"),
+            (std::vector<std::string>{"biden.jpg", "obama.jpg", "two_people.jpg"}));
+  EXPECT_EQ(FilesIn(folder + "/rejected"),
+            (std::vector<std::string>{"notes.txt", "truncated.jpg"}));
   EXPECT_EQ(FilesIn(folder), (std::vector<std::string>{".uploading.jpg"}));
 
   // One sighting per detected face: at least obama's, biden's and the two in
@@ -200,7 +205,8 @@ TEST(EdgeStage, DropFolderWaitsForAPhotoBeingWritten) {
     out.write(jpeg.data(), static_cast<std::streamsize>(jpeg.size() / 2));
     out.flush();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    out.write(jpeg.data() + jpeg.size() / 2, static_cast<std::streamsize>(jpeg.size() - jpeg.size() / 2));
+    out.write(jpeg.data() + jpeg.size() / 2,
+              static_cast<std::streamsize>(jpeg.size() - jpeg.size() / 2));
   }
   for (int i = 0; i < 100 && collector.sightings().empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -293,7 +299,8 @@ TEST(EdgeStage, UnreachableStreamRetriesWithBackoffAndStopsPromptly) {
   REQUIRE_TEST_DATA();
   // Port 1 on loopback refuses at once, so only the backoff paces the retries.
   Collector collector;
-  auto stage = EdgeStage::Start(OneCamera("http://127.0.0.1:1/live.mjpg"), collector.sink(), /*once=*/true);
+  auto stage =
+      EdgeStage::Start(OneCamera("http://127.0.0.1:1/live.mjpg"), collector.sink(), /*once=*/true);
   ASSERT_TRUE(stage.ok()) << stage.status().ToString();
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));
   const auto stats = (*stage)->Stats()[0];

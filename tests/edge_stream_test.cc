@@ -42,7 +42,8 @@ class MjpegCamera {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(static_cast<uint16_t>(port));
     socklen_t len = sizeof(addr);
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listen_fd_, 4) != 0 ||
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(listen_fd_, 4) != 0 ||
         getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
       return -1;
     running_ = true;
@@ -74,11 +75,13 @@ class MjpegCamera {
       const std::string head =
           "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n"
           "Connection: close\r\n\r\n";
-      const std::string part = "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " +
-                               std::to_string(jpeg_.size()) + "\r\n\r\n" + jpeg_ + "\r\n";
+      const std::string part =
+          "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + std::to_string(jpeg_.size()) +
+          "\r\n\r\n" + jpeg_ + "\r\n";
       bool ok = send(client, head.data(), head.size(), MSG_NOSIGNAL) > 0;
       while (ok && running_) {
-        ok = send(client, part.data(), part.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(part.size());
+        ok = send(client, part.data(), part.size(), MSG_NOSIGNAL) ==
+             static_cast<ssize_t>(part.size());
         std::this_thread::sleep_for(std::chrono::milliseconds(40));
       }
       close(client);
@@ -133,7 +136,8 @@ TEST(EdgeStream, HttpCameraThatDropsOutIsReconnected) {
   const int64_t frames_before = stats().frames;
 
   ASSERT_EQ(camera.Start(port), port);  // back on the same address
-  EXPECT_TRUE(WaitFor([&] { return stats().frames >= frames_before + 10; }, 20)) << "never reconnected";
+  EXPECT_TRUE(WaitFor([&] { return stats().frames >= frames_before + 10; }, 20))
+      << "never reconnected";
   (*stage)->Stop();
   const CameraStats final_stats = stats();
   EXPECT_FALSE(final_stats.finished);

@@ -176,7 +176,8 @@ TEST(FaceTracker, TwoCrossingFacesKeepSeparateTracks) {
         who[p.track] = p.best.face.detector_score;
       } else {
         ASSERT_TRUE(who.count(p.track));
-        EXPECT_FLOAT_EQ(p.best.face.detector_score, who[p.track]) << "track swapped people at the crossing";
+        EXPECT_FLOAT_EQ(p.best.face.detector_score, who[p.track])
+            << "track swapped people at the crossing";
         EXPECT_FLOAT_EQ(p.best.face.box.x, who[p.track] == 0.9f ? 400.f : 0.f);
       }
     }
@@ -190,7 +191,8 @@ TEST(FaceTracker, TouchKeepsAStillSceneTracked) {
   FaceTracker tracker(Options());
   tracker.Update({Face(0, 0, 0.3f)}, 0);
   tracker.Update({Face(0, 0, 0.3f)}, 100);
-  EXPECT_TRUE(tracker.Touch(1400).empty());  // the motion gate saw no change: the face is still there
+  EXPECT_TRUE(
+      tracker.Touch(1400).empty());  // the motion gate saw no change: the face is still there
   EXPECT_TRUE(tracker.Expire(2800).empty());
   EXPECT_EQ(tracker.Expire(3000).size(), 1u);
 }
@@ -228,7 +230,8 @@ TEST(MotionGate, SlowChangeAddsUpAgainstTheReference) {
   ASSERT_TRUE(gate.Changed(frame));
   bool passed = false;
   for (int step = 1; step <= 10 && !passed; ++step) {
-    cv::Mat brighter = frame + cv::Scalar::all(5 * step);  // 5 levels per frame, under the threshold
+    cv::Mat brighter =
+        frame + cv::Scalar::all(5 * step);  // 5 levels per frame, under the threshold
     passed = gate.Changed(brighter);
   }
   EXPECT_TRUE(passed);

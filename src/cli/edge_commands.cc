@@ -50,9 +50,11 @@ class StopSignals {
         const int sig = sigtimedwait(&set_, nullptr, &tick);
         if (sig <= 0) continue;
         if (Notify()) {
-          spdlog::info("edge: {}: stopping cameras, flushing tracks, draining the spool", strsignal(sig));
+          spdlog::info("edge: {}: stopping cameras, flushing tracks, draining the spool",
+                       strsignal(sig));
         } else {
-          spdlog::warn("edge: second {}: exiting now; unsent sightings stay in the spool", strsignal(sig));
+          spdlog::warn("edge: second {}: exiting now; unsent sightings stay in the spool",
+                       strsignal(sig));
           std::_Exit(kExitUnavailable);
         }
       }
@@ -95,28 +97,38 @@ Status ChooseCameras(Config& config, const EdgeOptions& opts) {
     config.edge.cameras = {camera};
   }
   if (config.edge.cameras.empty())
-    return Status::InvalidArgument("no camera: pass --source or list edge.cameras in the config file");
+    return Status::InvalidArgument(
+        "no camera: pass --source or list edge.cameras in the config file");
   for (auto& camera : config.edge.cameras) {
     camera.realtime = camera.realtime || opts.realtime;
     const SourceKind kind = ClassifySource(camera.source);
     if (opts.once && (kind == SourceKind::kDevice || kind == SourceKind::kStream))
-      return Status::InvalidArgument("--once needs a video file or a drop folder, but camera '" + camera.name +
-                                     "' reads a " + ToString(kind));
+      return Status::InvalidArgument("--once needs a video file or a drop folder, but camera '" +
+                                     camera.name + "' reads a " + ToString(kind));
   }
   return Status::Ok();
 }
 
 nlohmann::json StatsJson(const CameraStats& s) {
-  return {{"camera", s.camera}, {"frames", s.frames}, {"frames_detected", s.frames_detected},
-          {"frames_skipped_still", s.frames_skipped_still}, {"faces", s.faces}, {"tracks", s.tracks},
-          {"sightings", s.sightings}, {"errors", s.errors}, {"last_error", s.last_error},
-          {"finished", s.finished}, {"fps", s.fps}, {"decode_ms", s.decode_ms}, {"detect_ms", s.detect_ms},
+  return {{"camera", s.camera},
+          {"frames", s.frames},
+          {"frames_detected", s.frames_detected},
+          {"frames_skipped_still", s.frames_skipped_still},
+          {"faces", s.faces},
+          {"tracks", s.tracks},
+          {"sightings", s.sightings},
+          {"errors", s.errors},
+          {"last_error", s.last_error},
+          {"finished", s.finished},
+          {"fps", s.fps},
+          {"decode_ms", s.decode_ms},
+          {"detect_ms", s.detect_ms},
           {"track_ms", s.track_ms}};
 }
 
 void PrintSummary(const std::vector<CameraStats>& stats, size_t pending) {
-  std::fprintf(stderr, "%-16s %8s %8s %8s %8s %8s %9s %7s\n", "camera", "frames", "detected", "still", "faces",
-               "tracks", "sightings", "errors");
+  std::fprintf(stderr, "%-16s %8s %8s %8s %8s %8s %9s %7s\n", "camera", "frames", "detected",
+               "still", "faces", "tracks", "sightings", "errors");
   for (const auto& s : stats)
     std::fprintf(stderr, "%-16s %8lld %8lld %8lld %8lld %8lld %9lld %7lld\n", s.camera.c_str(),
                  static_cast<long long>(s.frames), static_cast<long long>(s.frames_detected),
@@ -132,16 +144,19 @@ int RunEdge(Context& ctx, const EdgeOptions& opts) {
   Config config = **loaded;
   if (Status s = ChooseCameras(config, opts); !s.ok()) return Fail(ctx, s);
   if (config.bus.kind != "mqtt")
-    return Fail(ctx, Status::FailedPrecondition(
-                         "concierge edge publishes to an MQTT broker, but bus.kind is '" + config.bus.kind +
-                         "'; set bus.kind to \"mqtt\" (or CONCIERGE_BUS_KIND=mqtt), or use `concierge run` "
-                         "to keep edge and server in one process"));
-  if (opts.drain_timeout_s < 0) return Fail(ctx, Status::InvalidArgument("--drain-timeout must be >= 0"));
+    return Fail(
+        ctx, Status::FailedPrecondition(
+                 "concierge edge publishes to an MQTT broker, but bus.kind is '" + config.bus.kind +
+                 "'; set bus.kind to \"mqtt\" (or CONCIERGE_BUS_KIND=mqtt), or use `concierge run` "
+                 "to keep edge and server in one process"));
+  if (opts.drain_timeout_s < 0)
+    return Fail(ctx, Status::InvalidArgument("--drain-timeout must be >= 0"));
 
   StopSignals signals;
   auto bus = OpenBus(config.bus, "edge");
   if (!bus.ok()) return Fail(ctx, bus.status());
-  auto publisher = SpooledPublisher::Open(bus->get(), config.SpoolDir(), config.edge.spool_max_bytes);
+  auto publisher =
+      SpooledPublisher::Open(bus->get(), config.SpoolDir(), config.edge.spool_max_bytes);
   if (!publisher.ok()) return Fail(ctx, publisher.status());
   if (const size_t resumed = (*publisher)->pending(); resumed > 0)
     spdlog::info("edge: resuming {} spooled sightings from {}", resumed, config.SpoolDir());
@@ -155,8 +170,8 @@ int RunEdge(Context& ctx, const EdgeOptions& opts) {
       },
       opts.once);
   if (!stage.ok()) return Fail(ctx, stage.status());
-  spdlog::info("edge: {} camera(s), broker {}:{}, spool {}", config.edge.cameras.size(), config.bus.mqtt.host,
-               config.bus.mqtt.port, config.SpoolDir());
+  spdlog::info("edge: {} camera(s), broker {}:{}, spool {}", config.edge.cameras.size(),
+               config.bus.mqtt.host, config.bus.mqtt.port, config.SpoolDir());
 
   Status cameras;
   std::thread waiter([&] {
@@ -195,16 +210,23 @@ int RunEdge(Context& ctx, const EdgeOptions& opts) {
 
 void RegisterEdgeCommands(CLI::App& app, Context& ctx, Runner* slot) {
   static EdgeOptions opts;
-  CLI::App* edge = AddCommand(app, "edge", "Read cameras and publish face sightings to MQTT (stage 1)", slot,
-                              [&ctx] { return RunEdge(ctx, opts); });
-  CLI::Option* source =
-      edge->add_option("--source", opts.source,
-                       "One camera: device index or /dev/videoN, rtsp:// or http:// URL, video file or "
-                       "drop folder (default: edge.cameras from the config)");
-  edge->add_option("--camera", opts.camera, "Camera name for --source")->capture_default_str()->needs(source);
-  edge->add_option("--site", opts.site, "Site name for --source")->capture_default_str()->needs(source);
-  edge->add_flag("--realtime", opts.realtime, "Replay video files at their frame rate, not as fast as possible");
-  edge->add_flag("--once", opts.once, "Process file and folder sources to their end, drain the spool, exit");
+  CLI::App* edge =
+      AddCommand(app, "edge", "Read cameras and publish face sightings to MQTT (stage 1)", slot,
+                 [&ctx] { return RunEdge(ctx, opts); });
+  CLI::Option* source = edge->add_option(
+      "--source", opts.source,
+      "One camera: device index or /dev/videoN, rtsp:// or http:// URL, video file or "
+      "drop folder (default: edge.cameras from the config)");
+  edge->add_option("--camera", opts.camera, "Camera name for --source")
+      ->capture_default_str()
+      ->needs(source);
+  edge->add_option("--site", opts.site, "Site name for --source")
+      ->capture_default_str()
+      ->needs(source);
+  edge->add_flag("--realtime", opts.realtime,
+                 "Replay video files at their frame rate, not as fast as possible");
+  edge->add_flag("--once", opts.once,
+                 "Process file and folder sources to their end, drain the spool, exit");
   edge->add_option("--drain-timeout", opts.drain_timeout_s,
                    "Seconds to wait for the broker to take the spool before exiting")
       ->capture_default_str();

@@ -20,11 +20,11 @@ namespace {
 
 // Camera and site names end up in MQTT topics and object keys downstream.
 Status CheckName(const char* what, const std::string& value) {
-  const bool ok = !value.empty() && value.size() <= 64 &&
-                  std::all_of(value.begin(), value.end(), [](char c) {
-                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                           c == '-';
-                  });
+  const bool ok =
+      !value.empty() && value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-';
+      });
   if (ok) return Status::Ok();
   return Status::InvalidArgument(std::string("camera ") + what + " '" + value +
                                  "' must be 1..64 characters of [A-Za-z0-9_-]");
@@ -32,7 +32,8 @@ Status CheckName(const char* what, const std::string& value) {
 
 Status CheckConfig(const Config& config) {
   const EdgeConfig& edge = config.edge;
-  if (edge.cameras.empty()) return Status::InvalidArgument("no cameras: set edge.cameras or pass --source");
+  if (edge.cameras.empty())
+    return Status::InvalidArgument("no cameras: set edge.cameras or pass --source");
   if (edge.track_timeout_s <= 0) return Status::InvalidArgument("edge.track_timeout_s must be > 0");
   if (edge.crop_margin < 0) return Status::InvalidArgument("edge.crop_margin must be >= 0");
   if (edge.jpeg_quality < 1 || edge.jpeg_quality > 100)
@@ -42,9 +43,11 @@ Status CheckConfig(const Config& config) {
   for (const auto& camera : edge.cameras) {
     RETURN_IF_ERROR(CheckName("name", camera.name));
     RETURN_IF_ERROR(CheckName("site", camera.site));
-    if (camera.detect_fps < 0) return Status::InvalidArgument("camera " + camera.name + ": detect_fps must be >= 0");
+    if (camera.detect_fps < 0)
+      return Status::InvalidArgument("camera " + camera.name + ": detect_fps must be >= 0");
     if (!names.insert({camera.site, camera.name}).second)
-      return Status::InvalidArgument("camera " + camera.site + "/" + camera.name + " is configured twice");
+      return Status::InvalidArgument("camera " + camera.site + "/" + camera.name +
+                                     " is configured twice");
   }
   return Status::Ok();
 }
@@ -162,7 +165,8 @@ class EdgeStageImpl final : public EdgeStage {
 
 }  // namespace
 
-Result<std::unique_ptr<EdgeStage>> EdgeStage::Start(const Config& config, SightingSink sink, bool once) {
+Result<std::unique_ptr<EdgeStage>> EdgeStage::Start(const Config& config, SightingSink sink,
+                                                    bool once) {
   if (!sink) return Status::InvalidArgument("edge stage needs a sighting sink");
   RETURN_IF_ERROR(CheckConfig(config));
   auto stage = std::make_unique<EdgeStageImpl>(once);
@@ -181,7 +185,8 @@ Result<std::unique_ptr<EdgeStage>> EdgeStage::Start(const Config& config, Sighti
     }
     w->source = std::move(source).value();
     ASSIGN_OR_RETURN(w->engine, FaceEngine::Create(config.vision));
-    w->pipeline = std::make_unique<EdgeCamera>(camera, config.edge, w->engine.get(), sink, w->source->stills());
+    w->pipeline = std::make_unique<EdgeCamera>(camera, config.edge, w->engine.get(), sink,
+                                               w->source->stills());
     stage->Add(std::move(w));
   }
   stage->Launch();

@@ -46,8 +46,8 @@ cv::Mat CropWithMargin(const cv::Mat& bgr, const Box& box, float margin) {
   return scaled;
 }
 
-EdgeCamera::EdgeCamera(const CameraConfig& camera, const EdgeConfig& edge, FaceEngine* engine, SightingSink sink,
-                       bool stills)
+EdgeCamera::EdgeCamera(const CameraConfig& camera, const EdgeConfig& edge, FaceEngine* engine,
+                       SightingSink sink, bool stills)
     : camera_(camera),
       edge_(edge),
       engine_(engine),
@@ -93,7 +93,8 @@ Status EdgeCamera::Process(const Frame& frame) {
   std::vector<TrackPublication> due;
   double detect_ms = 0;
   Status status;
-  const int64_t interval_ms = camera_.detect_fps > 0 ? std::llround(1000.0 / camera_.detect_fps) : 0;
+  const int64_t interval_ms =
+      camera_.detect_fps > 0 ? std::llround(1000.0 / camera_.detect_fps) : 0;
   if (stills_ || frame.captured_ms >= next_detect_ms_) {
     // Keeps the configured rate on average; after a gap in the frames it
     // restarts from now instead of catching up.
@@ -114,7 +115,8 @@ Status EdgeCamera::Process(const Frame& frame) {
   }
   if (faces) due = tracker_.Update(std::move(*faces), frame.captured_ms);
   auto ended = stills_ ? tracker_.Flush() : tracker_.Expire(frame.captured_ms);
-  due.insert(due.end(), std::make_move_iterator(ended.begin()), std::make_move_iterator(ended.end()));
+  due.insert(due.end(), std::make_move_iterator(ended.begin()),
+             std::make_move_iterator(ended.end()));
   stats_.tracks = tracker_.confirmed_tracks();
   const Status published = Publish(std::move(due));
   if (status.ok()) status = published;
@@ -137,7 +139,8 @@ Status EdgeCamera::Process(const Frame& frame) {
 }
 
 Status EdgeCamera::Idle() {
-  const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - last_frame_wall_);
+  const auto since =
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - last_frame_wall_);
   return Publish(tracker_.Expire(last_frame_ms_ + since.count()));
 }
 
@@ -177,8 +180,9 @@ Status EdgeCamera::Publish(std::vector<TrackPublication> due) {
       continue;
     }
     ++stats_.sightings;
-    spdlog::info("{}: sighting {} track {} seq {} quality {:.2f} live {:.2f}", camera_.name, sighting->id,
-                 sighting->track, sighting->seq, sighting->quality.score, sighting->live_score);
+    spdlog::info("{}: sighting {} track {} seq {} quality {:.2f} live {:.2f}", camera_.name,
+                 sighting->id, sighting->track, sighting->seq, sighting->quality.score,
+                 sighting->live_score);
   }
   return first;
 }

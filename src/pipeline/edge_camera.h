@@ -34,8 +34,8 @@ class EdgeCamera {
   // Needs an engine that outlives the camera and a thread-safe sink.
   // `stills`: frames are unrelated photos, so every one is detected and each
   // of its faces is published on its own.
-  EdgeCamera(const CameraConfig& camera, const EdgeConfig& edge, FaceEngine* engine, SightingSink sink,
-             bool stills);
+  EdgeCamera(const CameraConfig& camera, const EdgeConfig& edge, FaceEngine* engine,
+             SightingSink sink, bool stills);
 
   // Processes one frame: detects when due and the scene moved, updates the
   // tracks and hands due sightings to the sink. OK when every sighting due was

@@ -22,7 +22,8 @@ constexpr float kEpsilon = 1e-5f;
 }  // namespace
 
 cv::Mat FaceAppearance(const cv::Mat& bgr, const Box& box) {
-  const cv::Rect r = cv::Rect(cv::Rect2f(box.x, box.y, box.w, box.h)) & cv::Rect(0, 0, bgr.cols, bgr.rows);
+  const cv::Rect r =
+      cv::Rect(cv::Rect2f(box.x, box.y, box.w, box.h)) & cv::Rect(0, 0, bgr.cols, bgr.rows);
   if (r.width < 2 || r.height < 2) return {};
   // A 32x32 thumbnail is plenty for a colour histogram and keeps big faces cheap.
   cv::Mat small, hsv, hist;
@@ -66,8 +67,11 @@ void FaceTracker::Absorb(Track& t, TrackedFace face, int64_t now_ms) {
   t.box_ms = now_ms;
   t.seen_ms = now_ms;
   if (!face.appearance.empty()) {
-    if (t.appearance.empty()) t.appearance = face.appearance.clone();
-    else cv::addWeighted(t.appearance, 1 - kAppearanceRate, face.appearance, kAppearanceRate, 0, t.appearance);
+    if (t.appearance.empty())
+      t.appearance = face.appearance.clone();
+    else
+      cv::addWeighted(t.appearance, 1 - kAppearanceRate, face.appearance, kAppearanceRate, 0,
+                      t.appearance);
   }
   if (++t.hits == options_.min_hits) ++confirmed_;
   if (t.hits == 1 || face.face.quality.score > t.best.face.quality.score) t.best = std::move(face);
@@ -102,7 +106,8 @@ std::vector<TrackPublication> FaceTracker::Update(std::vector<TrackedFace> faces
     }
   }
   // Greedy by score: the best pairs claim their track and face first.
-  std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
+  std::sort(candidates.begin(), candidates.end(),
+            [](const auto& a, const auto& b) { return a.score > b.score; });
   std::vector<bool> track_used(tracks_.size(), false), face_used(faces.size(), false);
   std::vector<size_t> touched;
   for (const auto& c : candidates) {

@@ -16,19 +16,19 @@
 namespace concierge {
 
 struct TrackerOptions {
-  float timeout_s = 1.5f;          // a track ends after this long unseen
-  float publish_quality = 0.75f;   // publish early once the best face reaches this
-  float update_gain = 0.15f;       // publish again only when quality rises by this much
-  int min_hits = 2;                // detections before a track counts (drops one-off false positives)
-  float min_iou = 0.2f;            // overlap with the predicted box needed to match
-  float min_similarity = 0.5f;     // appearance needed to match when both sides have a cue
+  float timeout_s = 1.5f;         // a track ends after this long unseen
+  float publish_quality = 0.75f;  // publish early once the best face reaches this
+  float update_gain = 0.15f;      // publish again only when quality rises by this much
+  int min_hits = 2;             // detections before a track counts (drops one-off false positives)
+  float min_iou = 0.2f;         // overlap with the predicted box needed to match
+  float min_similarity = 0.5f;  // appearance needed to match when both sides have a cue
 };
 
 // One detected face as the tracker sees it.
 struct TrackedFace {
   FaceObservation face;
-  cv::Mat appearance;     // FaceAppearance() of the face; may be empty (then IoU alone decides)
-  cv::Mat frame;          // the frame it came from (shared, not copied), for the crop
+  cv::Mat appearance;  // FaceAppearance() of the face; may be empty (then IoU alone decides)
+  cv::Mat frame;       // the frame it came from (shared, not copied), for the crop
   int64_t captured_ms = 0;
 };
 
@@ -78,12 +78,12 @@ class FaceTracker {
  private:
   struct Track {
     std::string id;
-    Box box;                  // last detected box
-    float vx = 0, vy = 0;     // centre velocity, px per ms
-    int64_t box_ms = 0;       // when `box` was seen
-    int64_t seen_ms = 0;      // last detection or Touch
+    Box box;               // last detected box
+    float vx = 0, vy = 0;  // centre velocity, px per ms
+    int64_t box_ms = 0;    // when `box` was seen
+    int64_t seen_ms = 0;   // last detection or Touch
     int hits = 0;
-    cv::Mat appearance;       // running mean of the matched faces
+    cv::Mat appearance;  // running mean of the matched faces
     TrackedFace best;
     int next_seq = 0;
     float published_quality = -1;  // < 0 until first published

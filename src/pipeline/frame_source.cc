@@ -154,16 +154,19 @@ class LiveSource : public FrameSource {
 // wall clock, which it then keeps pace with.
 class VideoFileSource : public FrameSource {
  public:
-  static Result<std::unique_ptr<FrameSource>> Open(const std::string& path, const SourceOptions& options) {
+  static Result<std::unique_ptr<FrameSource>> Open(const std::string& path,
+                                                   const SourceOptions& options) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return Status::NotFound("video file " + path + " does not exist");
+    if (::stat(path.c_str(), &st) != 0)
+      return Status::NotFound("video file " + path + " does not exist");
     std::unique_ptr<VideoFileSource> source(new VideoFileSource(options));
     try {
       source->cap_.open(path, cv::CAP_FFMPEG);
     } catch (const cv::Exception& e) {
       return Status::InvalidArgument("cannot open video file " + path + ": " + e.what());
     }
-    if (!source->cap_.isOpened()) return Status::InvalidArgument("cannot decode video file " + path);
+    if (!source->cap_.isOpened())
+      return Status::InvalidArgument("cannot decode video file " + path);
     const double fps = source->cap_.get(cv::CAP_PROP_FPS);
     // Containers without a usable rate still replay at a plausible camera speed.
     source->frame_ms_ = (fps > 0 && fps <= 1000) ? 1000.0 / fps : 40.0;
@@ -225,11 +228,14 @@ class VideoFileSource : public FrameSource {
 // and rename into place, which is atomic.
 class DropFolderSource : public FrameSource {
  public:
-  static Result<std::unique_ptr<FrameSource>> Open(const std::string& dir, const SourceOptions& options) {
+  static Result<std::unique_ptr<FrameSource>> Open(const std::string& dir,
+                                                   const SourceOptions& options) {
     std::error_code ec;
     for (const char* sub : {"processed", "rejected"}) {
       fs::create_directories(fs::path(dir) / sub, ec);
-      if (ec) return Status::IoError("cannot create " + (fs::path(dir) / sub).string() + ": " + ec.message());
+      if (ec)
+        return Status::IoError("cannot create " + (fs::path(dir) / sub).string() + ": " +
+                               ec.message());
     }
     return std::unique_ptr<FrameSource>(new DropFolderSource(dir, options));
   }
@@ -244,7 +250,8 @@ class DropFolderSource : public FrameSource {
         const auto start = SteadyClock::now();
         auto image = ReadImageFile(path, options_.limits);
         if (!image.ok()) {
-          if (image.status().code() != Status::Code::kNotFound) Reject(path, image.status().message());
+          if (image.status().code() != Status::Code::kNotFound)
+            Reject(path, image.status().message());
           continue;
         }
         frame.bgr = std::move(image).value();
@@ -281,11 +288,13 @@ class DropFolderSource : public FrameSource {
     bool operator==(const Observation&) const = default;
   };
 
-  DropFolderSource(std::string dir, SourceOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
+  DropFolderSource(std::string dir, SourceOptions options)
+      : dir_(std::move(dir)), options_(std::move(options)) {}
 
   static bool Ignored(const std::string& name) {
     auto ends_with = [&](const char* suffix) { return name.ends_with(suffix); };
-    return name.empty() || name[0] == '.' || ends_with(".tmp") || ends_with(".part") || ends_with(".crdownload");
+    return name.empty() || name[0] == '.' || ends_with(".tmp") || ends_with(".part") ||
+           ends_with(".crdownload");
   }
 
   // The oldest photo ready to read, or "". `any` tells whether the folder
@@ -349,7 +358,8 @@ class DropFolderSource : public FrameSource {
 
 SourceKind ClassifySource(const std::string& spec) {
   if (AllDigits(spec) || spec.starts_with("/dev/video")) return SourceKind::kDevice;
-  if (spec.find("://") != std::string::npos || spec.find(" ! ") != std::string::npos) return SourceKind::kStream;
+  if (spec.find("://") != std::string::npos || spec.find(" ! ") != std::string::npos)
+    return SourceKind::kStream;
   std::error_code ec;
   if (fs::is_directory(spec, ec)) return SourceKind::kDropFolder;
   return SourceKind::kVideoFile;
@@ -394,20 +404,24 @@ void FrameSource::NoteError(const std::string& label, const std::string& message
   last_error_ = message;
 }
 
-Result<std::unique_ptr<FrameSource>> OpenFrameSource(const std::string& spec, const SourceOptions& options) {
+Result<std::unique_ptr<FrameSource>> OpenFrameSource(const std::string& spec,
+                                                     const SourceOptions& options) {
   if (spec.empty()) return Status::InvalidArgument("camera '" + options.label + "' has no source");
   switch (ClassifySource(spec)) {
     case SourceKind::kDevice:
-      return std::unique_ptr<FrameSource>(new LiveSource(spec, options, [spec](cv::VideoCapture& cap) {
-        return AllDigits(spec) ? cap.open(std::stoi(spec), cv::CAP_V4L2) : cap.open(spec, cv::CAP_V4L2);
-      }));
+      return std::unique_ptr<FrameSource>(
+          new LiveSource(spec, options, [spec](cv::VideoCapture& cap) {
+            return AllDigits(spec) ? cap.open(std::stoi(spec), cv::CAP_V4L2)
+                                   : cap.open(spec, cv::CAP_V4L2);
+          }));
     case SourceKind::kStream:
-      return std::unique_ptr<FrameSource>(new LiveSource(spec, options, [spec](cv::VideoCapture& cap) {
-        if (spec.find(" ! ") != std::string::npos) return cap.open(spec, cv::CAP_GSTREAMER);
-        const std::vector<int> params = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, kOpenTimeoutMs,
-                                         cv::CAP_PROP_READ_TIMEOUT_MSEC, kReadTimeoutMs};
-        return cap.open(spec, cv::CAP_FFMPEG, params);
-      }));
+      return std::unique_ptr<FrameSource>(
+          new LiveSource(spec, options, [spec](cv::VideoCapture& cap) {
+            if (spec.find(" ! ") != std::string::npos) return cap.open(spec, cv::CAP_GSTREAMER);
+            const std::vector<int> params = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, kOpenTimeoutMs,
+                                             cv::CAP_PROP_READ_TIMEOUT_MSEC, kReadTimeoutMs};
+            return cap.open(spec, cv::CAP_FFMPEG, params);
+          }));
     case SourceKind::kVideoFile: return VideoFileSource::Open(spec, options);
     case SourceKind::kDropFolder: return DropFolderSource::Open(spec, options);
   }

@@ -29,21 +29,21 @@ const char* ToString(SourceKind kind);
 std::string RedactSource(const std::string& spec);
 
 struct Frame {
-  cv::Mat bgr;             // 8-bit BGR
-  int64_t captured_ms = 0; // see docs/sighting-schema.md (captured_ms) per source kind
-  double decode_ms = 0;    // time spent reading and decoding it
-  std::string name;        // the photo's file name (drop folders), else empty
+  cv::Mat bgr;              // 8-bit BGR
+  int64_t captured_ms = 0;  // see docs/sighting-schema.md (captured_ms) per source kind
+  double decode_ms = 0;     // time spent reading and decoding it
+  std::string name;         // the photo's file name (drop folders), else empty
 };
 
 enum class SourceRead { kFrame, kIdle, kEnd };
 
 struct SourceOptions {
-  std::string label;       // camera name, for log lines
-  bool once = false;       // a drop folder ends once it is empty instead of waiting
-  bool realtime = false;   // pace video files at their frame rate
-  ImageLimits limits;      // photos over these are rejected
-  int settle_ms = 500;     // a photo must be unchanged this long before it is read
-  int poll_ms = 200;       // how often a drop folder is scanned
+  std::string label;      // camera name, for log lines
+  bool once = false;      // a drop folder ends once it is empty instead of waiting
+  bool realtime = false;  // pace video files at their frame rate
+  ImageLimits limits;     // photos over these are rejected
+  int settle_ms = 500;    // a photo must be unchanged this long before it is read
+  int poll_ms = 200;      // how often a drop folder is scanned
 };
 
 class FrameSource {
@@ -82,6 +82,7 @@ class FrameSource {
 // Opens the source `spec` names (see ClassifySource). Video files and folders
 // are checked now (kNotFound, kInvalidArgument, kIoError); devices and streams
 // connect in the background and reconnect with backoff whenever they drop.
-Result<std::unique_ptr<FrameSource>> OpenFrameSource(const std::string& spec, const SourceOptions& options);
+Result<std::unique_ptr<FrameSource>> OpenFrameSource(const std::string& spec,
+                                                     const SourceOptions& options);
 
 }  // namespace concierge

@@ -7,9 +7,9 @@
 namespace concierge {
 
 struct MotionGateOptions {
-  int width = 160;               // frames are compared at this width
-  int pixel_threshold = 18;      // grey-level change that marks a pixel as changed
-  float min_changed = 0.002f;    // fraction of changed pixels that counts as motion
+  int width = 160;             // frames are compared at this width
+  int pixel_threshold = 18;    // grey-level change that marks a pixel as changed
+  float min_changed = 0.002f;  // fraction of changed pixels that counts as motion
 };
 
 class MotionGate {
