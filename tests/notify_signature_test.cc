@@ -27,7 +27,8 @@ TEST(SlackSignature, MatchesSlackDocumentedExample) {
       "collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%"
       "2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121."
       "803a0bc887a14d10d2c447fce8b6703c";
-  const std::string expected = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+  const std::string expected =
+      "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
   EXPECT_EQ(SignSlackRequest(kSecret, 1531420618, body), expected);
   EXPECT_TRUE(VerifySlackRequest(kSecret, "1531420618", expected, body, 1531420618 + 10).ok());
 }

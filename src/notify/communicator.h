@@ -17,7 +17,7 @@ namespace concierge {
 // One thing to tell people about, e.g. a greeting or a "who is this?".
 struct Notification {
   std::string kind;             // "greeting", "unknown_face", ...
-  std::string channel;          // destination within a communicator (Slack channel id); may be empty
+  std::string channel;          // where, within a communicator (Slack channel id); may be empty
   std::string idempotency_key;  // stable per logical notification, e.g. "greet:<visit id>"
   nlohmann::json payload = nlohmann::json::object();  // communicator-specific content
 };

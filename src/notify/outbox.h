@@ -89,8 +89,10 @@ class Outbox {
   // returns OK. The same key again is a no-op that returns the first row's id.
   Result<Enqueued> Enqueue(const Notification& notification);
 
-  // Starts the worker thread (rows left 'sending' by a crash are retried with
-  // maybe_delivered). Calling it twice is a no-op.
+  // Starts the worker thread. Rows go out in strict id order: one waiting for
+  // its retry holds back later rows (an update never overtakes its post).
+  // Rows left 'sending' by a crash are retried with maybe_delivered. Calling
+  // it twice is a no-op.
   void Start();
   // Lets the current delivery finish (callers should Stop their communicators
   // first to cut retries short), then joins the worker. Idempotent.

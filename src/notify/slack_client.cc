@@ -181,8 +181,8 @@ Result<std::string> SlackClient::UploadImage(const std::string& channel,
   if (upload_url.empty() || file_id.empty())
     return Status::Internal("slack files.getUploadURLExternal: reply without upload_url/file_id");
   RETURN_IF_ERROR(PostUpload(upload_url, bytes));
-  nlohmann::json body = {
-      {"files", nlohmann::json::array({{{"id", file_id}, {"title", title.empty() ? filename : title}}})}};
+  const nlohmann::json file = {{"id", file_id}, {"title", title.empty() ? filename : title}};
+  nlohmann::json body = {{"files", nlohmann::json::array({file})}};
   if (!channel.empty()) body["channel_id"] = channel;
   ASSIGN_OR_RETURN(nlohmann::json done, Call("files.completeUploadExternal", body.dump(), true));
   const auto files = done.find("files");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -75,12 +76,11 @@ Result<std::string> WebhookCommunicator::Publish(const Notification& n) {
     retry_after_s = -1;
     // Signed per attempt so a retry after a long backoff is still fresh.
     const int64_t now_s = NowMs() / 1000;
-    Result<HttpReply> reply =
-        HttpPost(options_.url,
-                 {"Content-Type: application/json", "X-Concierge-Timestamp: " + std::to_string(now_s),
-                  "X-Concierge-Signature: " + SignWebhook(options_.secret, now_s, body),
-                  "X-Concierge-Idempotency-Key: " + n.idempotency_key},
-                 body, options_.timeout_ms);
+    const std::vector<std::string> headers = {
+        "Content-Type: application/json", "X-Concierge-Timestamp: " + std::to_string(now_s),
+        "X-Concierge-Signature: " + SignWebhook(options_.secret, now_s, body),
+        "X-Concierge-Idempotency-Key: " + n.idempotency_key};
+    Result<HttpReply> reply = HttpPost(options_.url, headers, body, options_.timeout_ms);
     if (!reply.ok()) {
       last = Status::Unavailable("webhook: " + reply.status().message());
       continue;

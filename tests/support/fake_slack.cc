@@ -71,7 +71,8 @@ std::map<std::string, std::string> ParseForm(const std::string& body) {
     const std::string pair = body.substr(pos, amp - pos);
     const size_t eq = pair.find('=');
     if (!pair.empty())
-      fields[decode(pair.substr(0, eq))] = eq == std::string::npos ? "" : decode(pair.substr(eq + 1));
+      fields[decode(pair.substr(0, eq))] =
+          eq == std::string::npos ? "" : decode(pair.substr(eq + 1));
     pos = amp + 1;
   }
   return fields;
@@ -207,7 +208,8 @@ std::string Str(const nlohmann::json& args, const char* key) {
 
 }  // namespace
 
-FakeSlack::FakeSlack(std::string token) : token_(std::move(token)), state_(std::make_shared<State>()) {
+FakeSlack::FakeSlack(std::string token)
+    : token_(std::move(token)), state_(std::make_shared<State>()) {
   AddChannel("C0CONCIERGE", "concierge");
   AddUser("U0ALICE", "alice", "Alice Liddell", "Alice");
   AddUser("U0BOB", "bob", "Bob Builder", "");

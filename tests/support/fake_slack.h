@@ -129,7 +129,8 @@ class FakeSlack {
                                      const std::string& value, const std::string& text);
   // POSTs `payload` form-encoded (payload=<json>) to url, signed with
   // signing_secret at timestamp_s (0: now), as Slack's interactivity does.
-  static Result<HttpReply> PostInteractive(const std::string& url, const std::string& signing_secret,
+  static Result<HttpReply> PostInteractive(const std::string& url,
+                                           const std::string& signing_secret,
                                            const nlohmann::json& payload, int64_t timestamp_s = 0);
 
  private:
