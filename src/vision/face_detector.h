@@ -22,7 +22,7 @@ struct Detection {
 struct DetectorOptions {
   float score_threshold = 0.7f;
   float nms_threshold = 0.4f;
-  int tile_above_width = 800;  // 0 disables tiling
+  int tile_above_width = 1280;  // 0 disables tiling
   int min_face_px = 20;
 };
 
