@@ -28,6 +28,7 @@
 #include "pipeline/edge.h"
 #include "pipeline/events.h"
 #include "pipeline/server.h"
+#include "store/pg_sighting_store.h"
 #include "store/sqlite_sighting_store.h"
 
 namespace concierge::cli {
@@ -110,9 +111,10 @@ class ShutdownSignal {
 };
 
 Result<std::unique_ptr<SightingStore>> OpenSightingStore(Services& services) {
-  const std::string& kind = services.config().database.kind;
-  if (kind != "sqlite")
-    return Status::InvalidArgument("database.kind '" + kind + "' has no sighting store yet; use sqlite");
+  const DatabaseConfig& database = services.config().database;
+  if (database.kind == "postgres") return OpenPgSightingStore(database.postgres_url);
+  if (database.kind != "sqlite")
+    return Status::InvalidArgument("database.kind '" + database.kind + "' is not sqlite or postgres");
   ASSIGN_OR_RETURN(Database * db, services.database());
   return NewSqliteSightingStore(db);
 }

@@ -1,6 +1,6 @@
 // The object store: pictures and other blobs under '/'-separated keys such as
 // incoming/2026-11-23/abc.jpg. One interface, several backends (filesystem
-// now, S3-compatible later); callers never see which one they use.
+// and S3-compatible); callers never see which one they use.
 #pragma once
 
 #include <memory>
@@ -45,8 +45,9 @@ class ObjectStore {
 };
 
 // Opens the backend `config.kind` names. "fs": rooted at config.root, or
-// `default_root` when that is empty; the root is created if missing.
-// Unknown kinds yield kInvalidArgument.
+// `default_root` when that is empty; the root is created if missing. "s3":
+// the bucket at config.s3_endpoint, created if missing. Unknown kinds yield
+// kInvalidArgument.
 Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const ObjectStoreConfig& config,
                                                      const std::string& default_root);
 
