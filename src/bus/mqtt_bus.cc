@@ -257,6 +257,7 @@ void MqttBus::Stop() {
     draining_ = true;
   }
   q_not_empty_.notify_all();
+  q_handled_.notify_all();
   if (dispatcher_.joinable()) dispatcher_.join();
   if (!held_.empty()) {
     dropped_ += held_.size();
@@ -293,6 +294,10 @@ void MqttBus::Run() {
       q_not_full_.notify_one();
       handlers = table_.Route(in.message.topic, in.subscription_ids);
       if (handlers.empty()) {
+        // Held messages count as handled: waiting for a Subscribe here would
+        // block the network thread that must read its SUBACK.
+        handled_seq_ = in.seq;
+        q_handled_.notify_all();
         held_.push_back(std::move(in));
         if (held_.size() > capacity_) {
           ++dropped_;
@@ -304,6 +309,11 @@ void MqttBus::Run() {
       }
     }
     bus_internal::Deliver(handlers, in.message, delivered_, handler_errors_);
+    {
+      std::lock_guard lock(q_mu_);
+      handled_seq_ = in.seq;
+    }
+    q_handled_.notify_all();
   }
 }
 
@@ -401,9 +411,11 @@ void MqttBus::OnMessage(struct mosquitto*, void* self_ptr, const struct mosquitt
     // Blocking here stalls reading from the broker: backpressure from slow handlers.
     std::unique_lock lock(self->q_mu_);
     self->q_not_full_.wait(lock, [&] { return self->queue_.size() < self->capacity_; });
+    const uint64_t seq = in.seq = ++self->received_seq_;
     self->queue_.push_back(std::move(in));
+    self->q_not_empty_.notify_one();
+    self->q_handled_.wait(lock, [&] { return self->handled_seq_ >= seq || self->draining_; });
   }
-  self->q_not_empty_.notify_one();
 }
 
 }  // namespace concierge

@@ -6,10 +6,11 @@
 //   Flush() waits for that. libmosquitto keeps unacked messages across reconnects
 //   and resends them. Durability across process or broker restarts is the edge
 //   Spool's job (spool.h), not this class's.
-// - Receiving: libmosquitto PUBACKs a QoS 1 message as soon as it arrives, before
-//   the handler runs (libmosquitto 2.0 has no manual acks). So a message is
-//   delivered at most once to this process and at least once overall; the
-//   server's handler must store it durably and idempotently before returning.
+// - Receiving: libmosquitto has no manual acks; it PUBACKs a QoS 1 message
+//   around its receive callback. That callback returns only after the handler
+//   has run, so a crash never loses messages queued in this process: the broker
+//   still holds them. Delivery is at least once; the server's handler must
+//   store each message durably and idempotently before returning.
 // - Sessions: with a configured MqttConfig::client_id the client uses a persistent
 //   session (clean_session=false, MQTT 5 session expiry of 7 days), so messages
 //   published while a subscriber restarts are queued by the broker and delivered
@@ -88,6 +89,7 @@ class MqttBus final : public Bus {
   struct Inbound {
     Message message;
     std::vector<uint32_t> subscription_ids;
+    uint64_t seq = 0;  // arrival order, to tell the receiving callback it was handled
   };
   struct MosqDeleter {
     void operator()(struct mosquitto* m) const;
@@ -136,8 +138,12 @@ class MqttBus final : public Bus {
   uint64_t published_ = 0;
 
   // Received messages waiting for the dispatcher, and those no handler wanted yet.
+  // The receiving callback waits until its message was handled (q_handled_),
+  // because libmosquitto acks a QoS-1 message when the callback returns: a
+  // crash before that makes the broker send it again instead of losing it.
   std::mutex q_mu_;
-  std::condition_variable q_not_empty_, q_not_full_;
+  std::condition_variable q_not_empty_, q_not_full_, q_handled_;
+  uint64_t received_seq_ = 0, handled_seq_ = 0;
   std::deque<Inbound> queue_;
   std::deque<Inbound> held_;
   bool draining_ = false;
