@@ -1,0 +1,180 @@
+// Ingest throughput with durable writes: a sighting message validated
+// (JSON, base64, JPEG decode), its crop Put to the filesystem object store
+// (temp file + fsync + rename + directory fsync) and its row inserted in
+// SQLite (WAL, synchronous FULL: one fsync per commit). Also each part alone,
+// to show where the time goes.
+//   build/bench/ingest_bench [--benchmark_filter=...]
+// Face data: $CONCIERGE_TEST_DATA (default ../shared/data). Scratch files go to
+// $CONCIERGE_BENCH_DIR (default the system temp dir): put it on the disk to measure.
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <opencv2/imgcodecs.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/clock.h"
+#include "pipeline/ingest.h"
+#include "pipeline/sighting.h"
+#include "store/database.h"
+#include "store/fs_object_store.h"
+#include "store/sqlite_sighting_store.h"
+
+namespace concierge {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kMessages = 3000;
+
+std::string DataDir() {
+  const char* env = std::getenv("CONCIERGE_TEST_DATA");
+  return env ? env : "../shared/data";
+}
+
+[[noreturn]] void Die(const Status& status) {
+  std::fprintf(stderr, "ingest_bench: %s\n", status.ToString().c_str());
+  std::exit(1);
+}
+
+// A real face crop as an edge publishes it: 180x180 around an LFW face, JPEG 90.
+const std::string& Crop() {
+  static const std::string crop = [] {
+    const cv::Mat photo = cv::imread(DataDir() + "/lfw/images/Colin_Powell/Colin_Powell_0038.jpg");
+    if (photo.empty()) Die(Status::NotFound("face data missing under " + DataDir()));
+    std::vector<uchar> jpeg;
+    cv::imencode(".jpg", photo(cv::Rect(35, 35, 180, 180)), jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
+    return std::string(jpeg.begin(), jpeg.end());
+  }();
+  return crop;
+}
+
+std::vector<Message> Messages(int n) {
+  std::vector<Message> out;
+  for (int i = 0; i < n; ++i) {
+    Sighting s;
+    s.id = NewSightingId();
+    s.camera = "door";
+    s.site = "office";
+    s.track = s.id;
+    s.captured_ms = NowMs();
+    s.box = {40, 40, 100, 100};
+    s.detector_score = 0.99f;
+    s.jpeg = Crop();
+    out.push_back({SightingTopic("concierge", s.site, s.camera), EncodeSighting(s), 1});
+  }
+  return out;
+}
+
+// A fresh data dir with the durable stores, removed afterwards.
+struct Stores {
+  Stores() {
+    const char* base = std::getenv("CONCIERGE_BENCH_DIR");
+    dir = fs::path(base ? base : fs::temp_directory_path().string()) /
+          ("ingest-bench-" + std::to_string(NowMs()));
+    auto opened = Database::OpenSqlite((dir / "concierge.db").string(), 5000);
+    if (!opened.ok()) Die(opened.status());
+    db = std::move(*opened);
+    auto fs_store = FsObjectStore::Open((dir / "objects").string());
+    if (!fs_store.ok()) Die(fs_store.status());
+    objects = std::move(*fs_store);
+    sightings = NewSqliteSightingStore(db.get());
+  }
+  ~Stores() {
+    sightings.reset();
+    db.reset();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  fs::path dir;
+  std::unique_ptr<Database> db;
+  std::unique_ptr<FsObjectStore> objects;
+  std::unique_ptr<SightingStore> sightings;
+};
+
+IngestOptions Options() {
+  IngestOptions options;
+  options.decode.max_payload_bytes = 4 * 1024 * 1024;
+  return options;
+}
+
+// The whole stage, as the server's bus handler runs it: one thread (how the
+// bus delivers today), and several at once (what concurrent deliveries would
+// give: the filesystem can merge their fsyncs, the rows still commit one by one).
+void BM_IngestDurable(benchmark::State& state) {
+  spdlog::set_level(spdlog::level::warn);
+  static std::unique_ptr<Stores> stores;
+  static std::unique_ptr<IngestStage> ingest;
+  if (state.thread_index() == 0) {
+    stores = std::make_unique<Stores>();
+    ingest = std::make_unique<IngestStage>(Options(), stores->objects.get(), stores->sightings.get(),
+                                           nullptr);
+  }
+  const auto messages = Messages(kMessages / state.threads());
+  size_t i = 0;
+  for (auto _ : state) {  // starts when every thread got here, so setup is done
+    auto result = ingest->Ingest(messages[i++ % messages.size()]);
+    if (!result.ok()) Die(result.status());
+    if (result->kind != IngestResult::Kind::kRecorded) Die(Status::Internal("not recorded"));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  if (state.thread_index() == 0) {
+    ingest.reset();
+    stores.reset();
+  }
+}
+BENCHMARK(BM_IngestDurable)->Iterations(kMessages)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IngestDurable)->Iterations(kMessages / 4)->Threads(4)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Validation only: JSON, base64 and the JPEG decode with its dimension check.
+void BM_ValidateOnly(benchmark::State& state) {
+  const auto messages = Messages(64);
+  size_t i = 0;
+  for (auto _ : state) {
+    auto s = DecodeSighting(messages[i++ % messages.size()].payload, {});
+    if (!s.ok()) Die(s.status());
+    auto image = DecodeImage(s->jpeg, {});
+    if (!image.ok()) Die(image.status());
+    benchmark::DoNotOptimize(image->data);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_ValidateOnly)->Unit(benchmark::kMillisecond);
+
+// The object write alone: temp file, fsync, rename, directory fsync.
+void BM_ObjectPutOnly(benchmark::State& state) {
+  Stores stores;
+  int64_t i = 0;
+  for (auto _ : state) {
+    const Status put = stores.objects->Put("incoming/2026/11/24/" + std::to_string(i++) + ".jpg", Crop());
+    if (!put.ok()) Die(put);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_ObjectPutOnly)->Iterations(kMessages)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The row alone: one INSERT committed (and fsynced) in WAL mode.
+void BM_RowInsertOnly(benchmark::State& state) {
+  Stores stores;
+  SightingRecord r;
+  r.camera = "door";
+  r.site = "office";
+  r.captured_ms = NowMs();
+  int64_t i = 0;
+  for (auto _ : state) {
+    r.id = "row-" + std::to_string(i++);
+    r.image_key = "incoming/2026/11/24/" + r.id + ".jpg";
+    auto inserted = stores.sightings->Insert(r);
+    if (!inserted.ok()) Die(inserted.status());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_RowInsertOnly)->Iterations(kMessages)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace concierge
+
+BENCHMARK_MAIN();
