@@ -157,6 +157,20 @@ TEST_F(EndToEndTest, RunOnceInOneProcessFromTheVideo) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Counts().second, 0) << "run --once exited before every sighting was decided";
   ExpectLinManuelAndNoFalseNames();
+
+  // --since takes a time, an age or epoch ms, and refuses anything else.
+  auto count_since = [&](const std::string& since) {
+    const auto listed = Run({"sightings", "--json", "--limit", "0", "--since", since});
+    EXPECT_EQ(listed.exit_code, 0) << listed.err;
+    return nlohmann::json::parse(listed.out)["sightings"].size();
+  };
+  const size_t all = count_since("0000000000");
+  EXPECT_GE(all, 1u);
+  EXPECT_EQ(count_since("2099-01-01T00:00Z"), 0u);
+  EXPECT_EQ(count_since("3650d"), all);
+  const auto bad = Run({"sightings", "--since", "yesterday"});
+  EXPECT_EQ(bad.exit_code, 4);
+  EXPECT_NE(bad.err.find("--since 'yesterday'"), std::string::npos) << bad.err;
 }
 
 TEST_F(EndToEndTest, RunOnceFromTheDefaultDropFolder) {
