@@ -110,8 +110,8 @@ void BM_IngestDurable(benchmark::State& state) {
   static std::unique_ptr<IngestStage> ingest;
   if (state.thread_index() == 0) {
     stores = std::make_unique<Stores>();
-    ingest = std::make_unique<IngestStage>(Options(), stores->objects.get(), stores->sightings.get(),
-                                           nullptr);
+    ingest = std::make_unique<IngestStage>(Options(), stores->objects.get(),
+                                           stores->sightings.get(), nullptr);
   }
   const auto messages = Messages(kMessages / state.threads());
   size_t i = 0;
@@ -127,7 +127,11 @@ void BM_IngestDurable(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_IngestDurable)->Iterations(kMessages)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_IngestDurable)->Iterations(kMessages / 4)->Threads(4)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IngestDurable)
+    ->Iterations(kMessages / 4)
+    ->Threads(4)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // Validation only: JSON, base64 and the JPEG decode with its dimension check.
 void BM_ValidateOnly(benchmark::State& state) {
@@ -149,7 +153,8 @@ void BM_ObjectPutOnly(benchmark::State& state) {
   Stores stores;
   int64_t i = 0;
   for (auto _ : state) {
-    const Status put = stores.objects->Put("incoming/2026/11/24/" + std::to_string(i++) + ".jpg", Crop());
+    const Status put =
+        stores.objects->Put("incoming/2026/11/24/" + std::to_string(i++) + ".jpg", Crop());
     if (!put.ok()) Die(put);
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));

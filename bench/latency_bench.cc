@@ -125,7 +125,8 @@ class Pipeline {
       const auto* s = std::get_if<SightingEvent>(&e);
       if (!s) return;
       std::lock_guard lock(mu_);
-      (s->kind == SightingEvent::Kind::kDecided ? decided_ : recorded_)[s->sighting.id] = Clock::now();
+      (s->kind == SightingEvent::Kind::kDecided ? decided_ : recorded_)[s->sighting.id] =
+          Clock::now();
       cv_.notify_all();
     });
 
@@ -135,7 +136,8 @@ class Pipeline {
       config_.bus.mqtt.port = broker_->port();
       config_.bus.mqtt.client_id = "latency-bench-serve";
     }
-    auto server = Server::Start(config_, {sightings_.get(), objects_.get(), faces_.get(), &events_});
+    auto server =
+        Server::Start(config_, {sightings_.get(), objects_.get(), faces_.get(), &events_});
     if (!server.ok()) Die(server.status());
     server_ = std::move(*server);
     if (mqtt) {
@@ -150,7 +152,9 @@ class Pipeline {
     }
     if (Status s = server_->Subscribe(server_bus_.get()); !s.ok()) Die(s);
     if (mqtt) {
-      if (Status s = static_cast<MqttBus*>(server_bus_.get())->WaitSubscribed(std::chrono::seconds(30)); !s.ok())
+      if (Status s =
+              static_cast<MqttBus*>(server_bus_.get())->WaitSubscribed(std::chrono::seconds(30));
+          !s.ok())
         Die(s);
     }
   }
@@ -175,8 +179,8 @@ class Pipeline {
     s.detector_score = 0.99f;
     s.jpeg = crop;
     const auto captured = Clock::now();
-    const Status published =
-        edge_->Publish({SightingTopic(config_.bus.topic_prefix, s.site, s.camera), EncodeSighting(s), 1});
+    const Status published = edge_->Publish(
+        {SightingTopic(config_.bus.topic_prefix, s.site, s.camera), EncodeSighting(s), 1});
     if (!published.ok()) Die(published);
     std::unique_lock lock(mu_);
     if (!cv_.wait_for(lock, std::chrono::seconds(60), [&] { return decided_.contains(s.id); }))
@@ -252,8 +256,14 @@ void Latency(benchmark::State& state, bool mqtt) {
 
 void BM_CaptureToDecisionInProcess(benchmark::State& state) { Latency(state, false); }
 void BM_CaptureToDecisionMqtt(benchmark::State& state) { Latency(state, true); }
-BENCHMARK(BM_CaptureToDecisionInProcess)->Iterations(kSightings)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_CaptureToDecisionMqtt)->Iterations(kSightings)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CaptureToDecisionInProcess)
+    ->Iterations(kSightings)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CaptureToDecisionMqtt)
+    ->Iterations(kSightings)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace concierge

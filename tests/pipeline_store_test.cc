@@ -44,8 +44,8 @@ class SightingStoreTest : public ::testing::Test {
     store_ = NewSqliteSightingStore(db_.get());
   }
 
-  SightingRecord Pending(const std::string& id, int64_t captured_ms, const std::string& camera = "door",
-                         const std::string& site = "office") {
+  SightingRecord Pending(const std::string& id, int64_t captured_ms,
+                         const std::string& camera = "door", const std::string& site = "office") {
     SightingRecord s;
     s.id = id;
     s.camera = camera;
@@ -72,12 +72,12 @@ class SightingStoreTest : public ::testing::Test {
   }
 
   static SightingOutcome Known(const std::string& id, const std::string& person) {
-    return {id, Decision::kKnown, person, 0.7f, 0.9f, "known/" + person + "/x/" + id + ".jpg",
+    return {id,     Decision::kKnown, person, 0.7f, 0.9f, "known/" + person + "/x/" + id + ".jpg",
             Unit(0)};
   }
   static SightingOutcome Unknown(const std::string& id, Embedding e) {
-    return {id, Decision::kUnknown, std::nullopt, 0.1f, 0.9f, "unknown/x/" + id + ".jpg",
-            std::move(e)};
+    return {id,   Decision::kUnknown,         std::nullopt, 0.1f,
+            0.9f, "unknown/x/" + id + ".jpg", std::move(e)};
   }
 
   testing::TempDir dir_;
@@ -250,9 +250,9 @@ TEST_F(SightingStoreTest, OneStrangerIsOneVisitByEmbedding) {
 
   // No face, no visit.
   Add("r-1", kT0);
-  auto rejected =
-      visits.Record(*store_->Get("r-1"), {"r-1", Decision::kRejected, std::nullopt, std::nullopt,
-                                          -1, "rejected/x/r-1.jpg", {}});
+  auto rejected = visits.Record(
+      *store_->Get("r-1"),
+      {"r-1", Decision::kRejected, std::nullopt, std::nullopt, -1, "rejected/x/r-1.jpg", {}});
   ASSERT_OK(rejected);
   EXPECT_FALSE(rejected->sighting.visit_id.has_value());
   EXPECT_FALSE(rejected->visit.has_value());
@@ -265,8 +265,10 @@ TEST(SightingKeysTest, PicturesAreFiledByUtcCaptureDate) {
   s.id = "abc12345";
   s.captured_ms = 1'795'000'000'000;  // 2026-11-18T09:46:40Z
   EXPECT_EQ(DecidedImageKey(s, Decision::kKnown, "alice"), "known/alice/2026/11/18/abc12345.jpg");
-  EXPECT_EQ(DecidedImageKey(s, Decision::kUnknown, std::nullopt), "unknown/2026/11/18/abc12345.jpg");
-  EXPECT_EQ(DecidedImageKey(s, Decision::kRejected, std::nullopt), "rejected/2026/11/18/abc12345.jpg");
+  EXPECT_EQ(DecidedImageKey(s, Decision::kUnknown, std::nullopt),
+            "unknown/2026/11/18/abc12345.jpg");
+  EXPECT_EQ(DecidedImageKey(s, Decision::kRejected, std::nullopt),
+            "rejected/2026/11/18/abc12345.jpg");
 }
 
 TEST(PickCropFaceTest, TakesTheLargestThenTheMostCentralFace) {

@@ -39,7 +39,8 @@ class ServeCrashTest : public ::testing::Test {
     REQUIRE_MOSQUITTO();
     ASSERT_TRUE(broker_.Start().ok());
     std::ofstream(dir_.Sub("config.json")) << nlohmann::json{
-        {"bus", {{"mqtt", {{"port", broker_.port()}, {"client_id", "concierge-serve-crash-test"}}}}},
+        {"bus",
+         {{"mqtt", {{"port", broker_.port()}, {"client_id", "concierge-serve-crash-test"}}}}},
         {"serve", {{"workers", 1}}}};
   }
 
@@ -90,8 +91,9 @@ class ServeCrashTest : public ::testing::Test {
       }
       const Sighting s = testing::MakeSighting(crops_[static_cast<size_t>(i) % crops_.size()]);
       ids_.insert(s.id);
-      ASSERT_TRUE(publisher_->Publish({SightingTopic("concierge", s.site, s.camera), EncodeSighting(s), 1})
-                      .ok());
+      ASSERT_TRUE(
+          publisher_->Publish({SightingTopic("concierge", s.site, s.camera), EncodeSighting(s), 1})
+              .ok());
     }
     ASSERT_TRUE(publisher_->Flush(60s).ok());
   }
@@ -140,9 +142,9 @@ TEST_F(ServeCrashTest, SigkillMidStreamThenRestartRecordsEverySightingOnce) {
   server_.Signal(SIGTERM);
   EXPECT_EQ(server_.Wait(120s), 0) << server_.Log();
 
-  const auto listed = testing::RunCommand(
-      {testing::BinaryPath(), "--data-dir", dir_.path(), "--log-level", "error", "sightings", "--json",
-       "--limit", "0"});
+  const auto listed =
+      testing::RunCommand({testing::BinaryPath(), "--data-dir", dir_.path(), "--log-level", "error",
+                           "sightings", "--json", "--limit", "0"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   const auto doc = nlohmann::json::parse(listed.out);
   std::set<std::string> recorded;

@@ -47,14 +47,14 @@ class EndToEndTest : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!testing::HaveTestData()) return;
     enrolled_ = new testing::TempDir();
-    for (const auto& [person, photo] : std::vector<std::pair<std::string, std::string>>{
-             {"lin-manuel", "lin-manuel-miranda.png"},
-             {"alex", "alex-lacamoire.png"},
-             {"obama", "obama.jpg"},
-             {"biden", "biden.jpg"}}) {
+    for (const auto& [person, photo] :
+         std::vector<std::pair<std::string, std::string>>{{"lin-manuel", "lin-manuel-miranda.png"},
+                                                          {"alex", "alex-lacamoire.png"},
+                                                          {"obama", "obama.jpg"},
+                                                          {"biden", "biden.jpg"}}) {
       const auto r = testing::RunCommand({testing::BinaryPath(), "--data-dir", enrolled_->path(),
-                                          "--log-level", "error", "enroll", "--largest", "--person", person,
-                                          DataPath(kExamples + photo)});
+                                          "--log-level", "error", "enroll", "--largest", "--person",
+                                          person, DataPath(kExamples + photo)});
       ASSERT_EQ(r.exit_code, 0) << person << ": " << r.err;
     }
   }
@@ -70,7 +70,8 @@ class EndToEndTest : public ::testing::Test {
   }
 
   CommandResult Run(std::vector<std::string> args) {
-    args.insert(args.begin(), {testing::BinaryPath(), "--data-dir", dir_.path(), "--log-level", "warn"});
+    args.insert(args.begin(),
+                {testing::BinaryPath(), "--data-dir", dir_.path(), "--log-level", "warn"});
     return testing::RunCommand(args);
   }
 
@@ -79,10 +80,12 @@ class EndToEndTest : public ::testing::Test {
     auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 5000, Database::Access::kReadOnly);
     if (!db.ok()) return {0, 0};
     return (*db)->WithConnection([](Connection& c) -> std::pair<int64_t, int64_t> {
-      auto stmt = c.Prepare("SELECT COUNT(*), COUNT(*) FILTER (WHERE decision = 'pending') FROM sightings");
+      auto stmt =
+          c.Prepare("SELECT COUNT(*), COUNT(*) FILTER (WHERE decision = 'pending') FROM sightings");
       if (!stmt.ok()) return {0, 0};
       auto row = stmt->Step();
-      return row.ok() && *row ? std::pair{stmt->ColumnInt(0), stmt->ColumnInt(1)} : std::pair{0L, 0L};
+      return row.ok() && *row ? std::pair{stmt->ColumnInt(0), stmt->ColumnInt(1)}
+                              : std::pair{0L, 0L};
     });
   }
 
@@ -97,7 +100,8 @@ class EndToEndTest : public ::testing::Test {
     size_t lin_manuel = 0;
     for (const auto& s : all) {
       SCOPED_TRACE(s.dump());
-      for (const char* key : {"id", "camera", "time", "person", "similarity", "live_score", "image_key"})
+      for (const char* key :
+           {"id", "camera", "time", "person", "similarity", "live_score", "image_key"})
         EXPECT_TRUE(s.contains(key)) << key;
       EXPECT_NE(s["decision"], "pending");
       if (s["person"].is_string()) {
@@ -129,8 +133,8 @@ TEST_F(EndToEndTest, EdgeToMosquittoToServeRecognisesLinManuel) {
       << nlohmann::json{{"bus", {{"kind", "mqtt"}, {"mqtt", {{"port", broker.port()}}}}}};
 
   ChildProcess server;
-  ASSERT_TRUE(server.Start({testing::BinaryPath(), "--data-dir", dir_.path(), "serve", "--client-id",
-                            "concierge-serve-e2e"},
+  ASSERT_TRUE(server.Start({testing::BinaryPath(), "--data-dir", dir_.path(), "serve",
+                            "--client-id", "concierge-serve-e2e"},
                            {}, dir_.Sub("serve.log")));
   ASSERT_TRUE(server.WaitForLog("serve: ready", 120s)) << server.Log();
 
@@ -144,7 +148,8 @@ TEST_F(EndToEndTest, EdgeToMosquittoToServeRecognisesLinManuel) {
   const auto deadline = std::chrono::steady_clock::now() + 180s;
   while (Counts() != std::pair<int64_t, int64_t>{published, 0}) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-        << Counts().first << " of " << published << " recorded\n" << server.Log();
+        << Counts().first << " of " << published << " recorded\n"
+        << server.Log();
     std::this_thread::sleep_for(100ms);
   }
   server.Signal(SIGTERM);

@@ -10,8 +10,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
-#include <opencv2/imgcodecs.hpp>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "bus/mqtt_bus.h"
 #include "bus/spool.h"
@@ -87,7 +87,8 @@ class ServeTest : public ::testing::Test {
   }
 
   void StartServer() {
-    auto server = Server::Start(config_, {sightings_.get(), objects_.get(), faces_.get(), &events_});
+    auto server =
+        Server::Start(config_, {sightings_.get(), objects_.get(), faces_.get(), &events_});
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
     auto bus = MqttBus::Open(config_.bus, "serve");
@@ -184,7 +185,9 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
   Sighting png = testing::MakeSighting("");
   {
     std::vector<uchar> bytes;
-    cv::imencode(".png", cv::imdecode(std::vector<uchar>(crop.begin(), crop.end()), cv::IMREAD_COLOR), bytes);
+    cv::imencode(".png",
+                 cv::imdecode(std::vector<uchar>(crop.begin(), crop.end()), cv::IMREAD_COLOR),
+                 bytes);
     png.jpeg.assign(bytes.begin(), bytes.end());
   }
   Sighting huge = testing::MakeSighting(crop + std::string(300 * 1024, 'x'));
@@ -201,11 +204,13 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
   ASSERT_OK(publisher->Publish(ToMessage(good)));
   ASSERT_OK(publisher->Flush(30s));
 
-  ASSERT_TRUE(Eventually([&] { return server_->Stats().recorded == 1 && server_->Stats().rejected == 8; }))
-      << "recorded " << server_->Stats().recorded << ", rejected " << server_->Stats().rejected;
+  ASSERT_TRUE(Eventually([&] {
+    return server_->Stats().recorded == 1 && server_->Stats().rejected == 8;
+  })) << "recorded "
+      << server_->Stats().recorded << ", rejected " << server_->Stats().rejected;
   const ServerStats stats = server_->Stats();
-  const std::map<std::string, uint64_t> expected = {
-      {"json", 1}, {"schema", 2}, {"base64", 1}, {"image", 2}, {"size", 1}, {"topic", 1}};
+  const std::map<std::string, uint64_t> expected = {{"json", 1},  {"schema", 2}, {"base64", 1},
+                                                    {"image", 2}, {"size", 1},   {"topic", 1}};
   EXPECT_EQ(stats.rejections, expected);
   ASSERT_OK(server_->WaitIdle(120s));
   const auto all = All();
@@ -223,7 +228,8 @@ TEST_F(ServeTest, ASightingPublishedThreeTimesIsRecordedOnce) {
   const Message m = ToMessage(testing::MakeSighting(testing::FaceCrop(kStranger)));
   for (int i = 0; i < 3; ++i) ASSERT_OK(publisher->Publish(m));
   ASSERT_OK(publisher->Flush(30s));
-  ASSERT_TRUE(Eventually([&] { return server_->Stats().recorded + server_->Stats().duplicates == 3; }));
+  ASSERT_TRUE(
+      Eventually([&] { return server_->Stats().recorded + server_->Stats().duplicates == 3; }));
   ASSERT_OK(server_->WaitIdle(120s));
   EXPECT_EQ(server_->Stats().recorded, 1u);
   EXPECT_EQ(server_->Stats().duplicates, 2u);
@@ -241,15 +247,17 @@ TEST_F(ServeTest, NamesTheEnrolledPersonFilesPicturesAndJoinsCamerasIntoOneVisit
   StartServer();
   auto publisher = Publisher();
   ASSERT_TRUE(publisher);
-  const Sighting front = testing::MakeSighting(testing::FaceCrop(kEnrolledAgain), "office", "front");
-  const Sighting back =
-      testing::MakeSighting(testing::FaceCrop(kEnrolledAgain), "office", "back", front.captured_ms + 20'000);
+  const Sighting front =
+      testing::MakeSighting(testing::FaceCrop(kEnrolledAgain), "office", "front");
+  const Sighting back = testing::MakeSighting(testing::FaceCrop(kEnrolledAgain), "office", "back",
+                                              front.captured_ms + 20'000);
   const Sighting stranger = testing::MakeSighting(testing::FaceCrop(kStranger), "office", "front");
   for (const auto& s : {front, back, stranger}) ASSERT_OK(publisher->Publish(ToMessage(s)));
   ASSERT_OK(publisher->Flush(30s));
   ASSERT_TRUE(Eventually([&] { return Decided() == 3; }));
 
-  auto f = sightings_->Get(front.id), b = sightings_->Get(back.id), x = sightings_->Get(stranger.id);
+  auto f = sightings_->Get(front.id), b = sightings_->Get(back.id),
+       x = sightings_->Get(stranger.id);
   ASSERT_TRUE(f.ok() && b.ok() && x.ok());
   EXPECT_EQ(f->decision, Decision::kKnown);
   EXPECT_EQ(f->person_id, "colin");
@@ -311,7 +319,8 @@ TEST_F(ServeTest, ResumesSightingsACrashLeftAtEveryStep) {
   for (size_t i = 0; i < cases.size(); ++i) {
     auto s = sightings_->Get(made[i].id);
     ASSERT_TRUE(s.ok());
-    EXPECT_EQ(s->image_key, SightingImageKey(cases[i].expect_key_prefix, made[i].id, made[i].captured_ms))
+    EXPECT_EQ(s->image_key,
+              SightingImageKey(cases[i].expect_key_prefix, made[i].id, made[i].captured_ms))
         << "case " << i;
   }
   EXPECT_EQ(Keys().size(), cases.size());  // moved, never copied

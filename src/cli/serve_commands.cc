@@ -114,7 +114,8 @@ Result<std::unique_ptr<SightingStore>> OpenSightingStore(Services& services) {
   const DatabaseConfig& database = services.config().database;
   if (database.kind == "postgres") return OpenPgSightingStore(database.postgres_url);
   if (database.kind != "sqlite")
-    return Status::InvalidArgument("database.kind '" + database.kind + "' is not sqlite or postgres");
+    return Status::InvalidArgument("database.kind '" + database.kind +
+                                   "' is not sqlite or postgres");
   ASSIGN_OR_RETURN(Database * db, services.database());
   return NewSqliteSightingStore(db);
 }
@@ -145,9 +146,10 @@ class ServerPipeline {
     if (server_) {
       server_->Stop();
       const ServerStats s = server_->Stats();
-      spdlog::info("serve: stopped recorded={} duplicates={} rejected={} decided={} failures={} "
-                   "left_pending={}",
-                   s.recorded, s.duplicates, s.rejected, s.decided, s.failures, s.queued);
+      spdlog::info(
+          "serve: stopped recorded={} duplicates={} rejected={} decided={} failures={} "
+          "left_pending={}",
+          s.recorded, s.duplicates, s.rejected, s.decided, s.failures, s.queued);
     }
     events_.Stop();
   }
@@ -184,7 +186,8 @@ int RunServe(Context& ctx, const std::string& client_id) {
   config.bus.kind = "mqtt";
   if (!client_id.empty()) config.bus.mqtt.client_id = client_id;
   // A stable id gives a persistent session: the broker keeps what arrives while we are down.
-  if (config.bus.mqtt.client_id.empty()) config.bus.mqtt.client_id = "concierge-serve-" + HostName();
+  if (config.bus.mqtt.client_id.empty())
+    config.bus.mqtt.client_id = "concierge-serve-" + HostName();
   ShutdownSignal::Block();
   MqttBus* mqtt = nullptr;
   ServerPipeline pipeline(config);
@@ -198,7 +201,8 @@ int RunServe(Context& ctx, const std::string& client_id) {
   const Status subscribed = mqtt->WaitSubscribed(kReadyTimeout);
   if (subscribed.code() == Status::Code::kPermissionDenied) return Fail(ctx, subscribed);
   if (subscribed.ok())
-    spdlog::info("serve: ready client_id={} filter={}", mqtt->client_id(), SightingFilter(config.bus));
+    spdlog::info("serve: ready client_id={} filter={}", mqtt->client_id(),
+                 SightingFilter(config.bus));
   else
     spdlog::warn("serve: broker {}:{} not reachable yet; subscribing when it is",
                  config.bus.mqtt.host, config.bus.mqtt.port);
@@ -216,7 +220,8 @@ struct RunOptions {
 // one watching the drop folder <data_dir>/inbox (created if missing).
 Status ChooseCameras(Config& config, const std::string& source) {
   if (!source.empty()) {
-    CameraConfig camera = config.edge.cameras.empty() ? CameraConfig{} : config.edge.cameras.front();
+    CameraConfig camera =
+        config.edge.cameras.empty() ? CameraConfig{} : config.edge.cameras.front();
     camera.source = source;
     config.edge.cameras = {camera};
   }
@@ -224,7 +229,8 @@ Status ChooseCameras(Config& config, const std::string& source) {
   const fs::path inbox = fs::path(config.data_dir) / "inbox";
   std::error_code ec;
   fs::create_directories(inbox, ec);
-  if (ec) return Status::IoError("cannot create drop folder " + inbox.string() + ": " + ec.message());
+  if (ec)
+    return Status::IoError("cannot create drop folder " + inbox.string() + ": " + ec.message());
   CameraConfig camera;
   camera.source = inbox.string();
   config.edge.cameras = {camera};
@@ -282,7 +288,10 @@ Result<int64_t> ParseSince(const std::string& text, int64_t now_ms) {
     return ec == std::errc() && end == s.data() + s.size() && n < (int64_t{1} << 42);
   };
   if ((unit == 's' || unit == 'm' || unit == 'h' || unit == 'd') && whole_number(digits)) {
-    const int64_t unit_ms = unit == 's' ? 1000 : unit == 'm' ? 60'000 : unit == 'h' ? 3'600'000 : 86'400'000;
+    const int64_t unit_ms = unit == 's'   ? 1000
+                            : unit == 'm' ? 60'000
+                            : unit == 'h' ? 3'600'000
+                                          : 86'400'000;
     return now_ms - n * unit_ms;
   }
   if (text.size() > 8 && whole_number(text)) return n;
@@ -292,8 +301,8 @@ Result<int64_t> ParseSince(const std::string& text, int64_t now_ms) {
     const char* end = strptime(text.c_str(), format, &tm);
     if (end && (*end == 0 || std::string(end) == "Z")) return int64_t{timegm(&tm)} * 1000;
   }
-  return Status::InvalidArgument("--since '" + text +
-                                 "' is not a time (2026-11-23T08:00Z), an age (15m, 2h, 7d) or epoch ms");
+  return Status::InvalidArgument(
+      "--since '" + text + "' is not a time (2026-11-23T08:00Z), an age (15m, 2h, 7d) or epoch ms");
 }
 
 nlohmann::json OptionalJson(const std::optional<std::string>& v) {
@@ -376,7 +385,8 @@ int RunVisits(Context& ctx, const ListOptions& opts) {
       if (!ctx.json())
         std::printf("%-6lld %-12s %-20s %s .. %s  %d sightings\n", static_cast<long long>(v.id),
                     v.site.c_str(), v.person_id.value_or("(stranger)").c_str(),
-                    FormatIsoUtc(v.started_ms).c_str(), FormatIsoUtc(v.last_ms).c_str(), v.sightings);
+                    FormatIsoUtc(v.started_ms).c_str(), FormatIsoUtc(v.last_ms).c_str(),
+                    v.sightings);
     }
     if (ctx.json()) PrintJson({{"visits", out}});
     return int(kExitOk);
@@ -390,19 +400,24 @@ void RegisterServeCommands(CLI::App& app, Context& ctx, Runner* slot) {
   static RunOptions run;
   static ListOptions list;
 
-  CLI::App* serve = AddCommand(app, "serve", "Ingest and recognise sightings from MQTT until stopped",
-                               slot, [&ctx] { return RunServe(ctx, client_id); });
-  serve->add_option("--client-id", client_id,
-                    "MQTT client id; keep it stable across restarts (default concierge-serve-<host>)");
+  CLI::App* serve =
+      AddCommand(app, "serve", "Ingest and recognise sightings from MQTT until stopped", slot,
+                 [&ctx] { return RunServe(ctx, client_id); });
+  serve->add_option(
+      "--client-id", client_id,
+      "MQTT client id; keep it stable across restarts (default concierge-serve-<host>)");
 
-  CLI::App* run_cmd = AddCommand(app, "run", "Edge and server in one process (the embedded default)",
-                                 slot, [&ctx] { return RunRun(ctx, run); });
-  run_cmd->add_option("--source", run.source,
-                      "Camera source: device, URL, video file or folder (default <data-dir>/inbox)");
+  CLI::App* run_cmd =
+      AddCommand(app, "run", "Edge and server in one process (the embedded default)", slot,
+                 [&ctx] { return RunRun(ctx, run); });
+  run_cmd->add_option(
+      "--source", run.source,
+      "Camera source: device, URL, video file or folder (default <data-dir>/inbox)");
   run_cmd->add_flag("--once", run.once, "Process a file or folder source to its end, drain, exit");
 
   auto add_list_options = [](CLI::App* cmd) {
-    cmd->add_option("--since", list.since, "Only since: 2026-11-23T08:00Z, an age (15m, 2h, 7d) or epoch ms");
+    cmd->add_option("--since", list.since,
+                    "Only since: 2026-11-23T08:00Z, an age (15m, 2h, 7d) or epoch ms");
     cmd->add_option("--limit", list.limit, "At most this many, newest first (0: all)");
   };
   CLI::App* sightings = AddCommand(app, "sightings", "List recorded sightings", slot,
@@ -412,8 +427,8 @@ void RegisterServeCommands(CLI::App& app, Context& ctx, Runner* slot) {
   sightings->add_option("--person", list.person, "Only this person");
   sightings->add_flag("--unknown", list.unknown, "Only unknown faces");
 
-  CLI::App* visits = AddCommand(app, "visits", "List visits", slot,
-                                [&ctx] { return RunVisits(ctx, list); });
+  CLI::App* visits =
+      AddCommand(app, "visits", "List visits", slot, [&ctx] { return RunVisits(ctx, list); });
   add_list_options(visits);
 }
 

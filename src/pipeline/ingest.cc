@@ -22,7 +22,8 @@ std::string ReasonLabel(const std::string& reason) {
 
 }  // namespace
 
-std::string SightingImageKey(const std::string& prefix, const std::string& id, int64_t captured_ms) {
+std::string SightingImageKey(const std::string& prefix, const std::string& id,
+                             int64_t captured_ms) {
   const std::time_t secs = static_cast<std::time_t>(captured_ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
@@ -101,8 +102,8 @@ Result<IngestResult> IngestStage::Ingest(const Message& message) {
   ASSIGN_OR_RETURN(const bool is_new, sightings_->Insert(record));
   if (!is_new) {  // another delivery of the same id won the race
     ASSIGN_OR_RETURN(SightingRecord stored, sightings_->Get(s.id));
-    return IngestResult{IngestResult::Kind::kDuplicate, s.id,
-                        stored.decision == Decision::kPending, ""};
+    return IngestResult{IngestResult::Kind::kDuplicate, s.id, stored.decision == Decision::kPending,
+                        ""};
   }
   spdlog::debug("ingest: recorded id={} camera={}/{} track={} seq={} key={}", s.id, s.site,
                 s.camera, s.track, s.seq, record.image_key);

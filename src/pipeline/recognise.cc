@@ -71,7 +71,8 @@ std::string DecidedImageKey(const SightingRecord& s, Decision decision,
                             const std::optional<std::string>& person_id) {
   switch (decision) {
     case Decision::kPending: return SightingImageKey("incoming", s.id, s.captured_ms);
-    case Decision::kKnown: return SightingImageKey("known/" + person_id.value_or(""), s.id, s.captured_ms);
+    case Decision::kKnown:
+      return SightingImageKey("known/" + person_id.value_or(""), s.id, s.captured_ms);
     case Decision::kUnknown: return SightingImageKey("unknown", s.id, s.captured_ms);
     case Decision::kRejected: return SightingImageKey("rejected", s.id, s.captured_ms);
   }
@@ -87,13 +88,16 @@ Result<std::string> RecognitionStage::Locate(const SightingRecord& s) {
     if (there) return key;
   }
   // known/<person>/<date>/<id>.jpg for some person: only after a crash, so a listing is fine.
-  const std::string suffix = SightingImageKey("", s.id, s.captured_ms);
-  ASSIGN_OR_RETURN(auto known, objects_->List("known/"));
+  const std::string prefix = "known/";
+  const std::string suffix = SightingImageKey("", s.id, s.captured_ms);  // "/<date>/<id>.jpg"
+  ASSIGN_OR_RETURN(auto known, objects_->List(prefix));
   for (const auto& key : known) {
-    if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
+    if (key.size() <= prefix.size() + suffix.size() ||
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
       continue;
-    const std::string person = key.substr(6, key.size() - suffix.size() - 6);
-    if (!person.empty() && person.find('/') == std::string::npos) return key;
+    const std::string person =
+        key.substr(prefix.size(), key.size() - suffix.size() - prefix.size());
+    if (person.find('/') == std::string::npos) return key;
   }
   return Status::NotFound("the picture of sighting " + s.id + " is missing (expected " +
                           s.image_key + ")");
@@ -101,16 +105,17 @@ Result<std::string> RecognitionStage::Locate(const SightingRecord& s) {
 
 void RecognitionStage::Announce(const DecisionResult& d) {
   const SightingRecord& s = d.sighting;
-  spdlog::info("recognise: id={} camera={}/{} decision={} person={} similarity={} live={:.2f} "
-               "visit={} key={}",
-               s.id, s.site, s.camera, ToString(s.decision), s.person_id.value_or("null"),
-               FormatOptional(s.similarity), s.live_score,
-               s.visit_id ? std::to_string(*s.visit_id) : "null", s.image_key);
+  spdlog::info(
+      "recognise: id={} camera={}/{} decision={} person={} similarity={} live={:.2f} "
+      "visit={} key={}",
+      s.id, s.site, s.camera, ToString(s.decision), s.person_id.value_or("null"),
+      FormatOptional(s.similarity), s.live_score, s.visit_id ? std::to_string(*s.visit_id) : "null",
+      s.image_key);
   if (!events_) return;
   events_->Publish(SightingEvent{SightingEvent::Kind::kDecided, s});
   if (d.visit)
-    events_->Publish(VisitEvent{d.visit_started ? VisitEvent::Kind::kStarted : VisitEvent::Kind::kUpdated,
-                                *d.visit, s.id});
+    events_->Publish(VisitEvent{
+        d.visit_started ? VisitEvent::Kind::kStarted : VisitEvent::Kind::kUpdated, *d.visit, s.id});
 }
 
 Result<SightingRecord> RecognitionStage::Process(const std::string& sighting_id) {

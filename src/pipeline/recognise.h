@@ -69,8 +69,11 @@ class RecognitionStage {
   // Needs everything to outlive the stage; `events` may be null.
   RecognitionStage(CropRecogniser recogniser, ObjectStore* objects, SightingStore* sightings,
                    VisitTracker* visits, EventStream* events)
-      : recogniser_(std::move(recogniser)), objects_(objects), sightings_(sightings),
-        visits_(visits), events_(events) {}
+      : recogniser_(std::move(recogniser)),
+        objects_(objects),
+        sightings_(sightings),
+        visits_(visits),
+        events_(events) {}
 
   // Needs the id of a recorded sighting. Decides it if still pending (no-op
   // otherwise) and returns it as stored. Safe to repeat after a crash at any

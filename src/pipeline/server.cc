@@ -11,8 +11,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// The bus has acknowledged a message before its handler runs, so on storage
-// trouble the handler keeps trying for a while rather than dropping it at once.
+// The bus acknowledges a message once its handler returns, whatever it returns,
+// so on storage trouble the handler keeps trying for a while before giving up.
 constexpr milliseconds kIngestRetryFor{30'000};
 constexpr milliseconds kFirstRetry{100}, kMaxRetry{2'000};
 constexpr int kRecogniseAttempts = 3;
@@ -29,9 +29,9 @@ std::string SightingFilter(const BusConfig& config) {
 }
 
 Server::Server(const Config& config, ServerParts parts)
-    : parts_(parts),
-      bus_config_(config.bus),
-      ingest_(IngestOptions{config.bus.topic_prefix, {config.serve.max_payload_bytes},
+    : bus_config_(config.bus),
+      ingest_(IngestOptions{config.bus.topic_prefix,
+                            {config.serve.max_payload_bytes},
                             {config.vision.max_image_bytes, config.vision.max_image_pixels}},
               parts.objects, parts.sightings, parts.events),
       visits_(parts.sightings, int64_t{config.serve.visit_window_s} * 1000,

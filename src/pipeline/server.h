@@ -41,13 +41,13 @@ struct ServerParts {
 
 // Counters since the server started.
 struct ServerStats {
-  uint64_t recorded = 0;    // new sightings stored
-  uint64_t duplicates = 0;  // redelivered ids, ignored
-  uint64_t rejected = 0;    // bad messages
+  uint64_t recorded = 0;                       // new sightings stored
+  uint64_t duplicates = 0;                     // redelivered ids, ignored
+  uint64_t rejected = 0;                       // bad messages
   std::map<std::string, uint64_t> rejections;  // bad messages by reason label
-  uint64_t decided = 0;     // sightings this server recognised
-  uint64_t failures = 0;    // storage or engine errors that left a sighting pending
-  size_t queued = 0;        // sightings waiting for or in recognition
+  uint64_t decided = 0;                        // sightings this server recognised
+  uint64_t failures = 0;  // storage or engine errors that left a sighting pending
+  size_t queued = 0;      // sightings waiting for or in recognition
 };
 
 // The subscription filter for sightings: "$share/<group>/<prefix>/+/+/sightings"
@@ -82,12 +82,13 @@ class Server {
 
  private:
   Server(const Config& config, ServerParts parts);
+  // The bus handler: ingests durably (retrying storage trouble), then queues.
   Status HandleMessage(const Message& message);
   // Queues a sighting for recognition unless it is queued already or we stopped.
   void Enqueue(const std::string& id);
+  // A worker thread's loop: recognises queued sightings until stopped.
   void Work(RecognitionStage& stage);
 
-  const ServerParts parts_;
   const BusConfig bus_config_;
   IngestStage ingest_;
   VisitTracker visits_;

@@ -30,7 +30,8 @@ Result<VisitChoice> VisitTracker::Choose(const SightingRecord& s, const Sighting
     case Decision::kPending:
     case Decision::kRejected: return VisitChoice{Kind::kNone, 0};
     case Decision::kKnown: {
-      if (!o.person_id) return Status::InvalidArgument("sighting " + o.id + ": known without a person");
+      if (!o.person_id)
+        return Status::InvalidArgument("sighting " + o.id + ": known without a person");
       ASSIGN_OR_RETURN(auto visits, store_->PersonVisits(s.site, *o.person_id, from, to));
       if (visits.empty()) return VisitChoice{Kind::kStart, 0};
       return VisitChoice{Kind::kJoin, visits.front().id};

@@ -37,30 +37,30 @@ struct SightingRecord {
   Box box;
   float detector_score = 0;
   FaceQuality quality;
-  float live_score = -1;    // -1 when not measured
-  std::string image_key;    // incoming/… while pending, then known/… or unknown/…
+  float live_score = -1;  // -1 when not measured
+  std::string image_key;  // incoming/… while pending, then known/… or unknown/…
   std::optional<std::string> person_id;  // only for kKnown
   std::optional<float> similarity;       // best match's cosine, when a face was embedded
   Decision decision = Decision::kPending;
   std::optional<int64_t> visit_id;
-  int64_t decided_ms = 0;   // 0 while pending
-  Embedding embedding;      // the server's own embedding; empty while pending or rejected
+  int64_t decided_ms = 0;  // 0 while pending
+  Embedding embedding;     // the server's own embedding; empty while pending or rejected
 };
 
 struct VisitRecord {
   int64_t id = 0;
   std::string site;
   std::optional<std::string> person_id;  // empty for a stranger
-  int64_t started_ms = 0;  // first sighting's captured time
-  int64_t last_ms = 0;     // latest sighting's captured time
+  int64_t started_ms = 0;                // first sighting's captured time
+  int64_t last_ms = 0;                   // latest sighting's captured time
   int sightings = 0;
 };
 
 struct SightingQuery {
-  int64_t since_ms = 0;    // captured at or after
-  int limit = 100;         // newest first; <= 0 means no limit
-  std::string camera;      // empty: any
-  std::string person_id;   // empty: any
+  int64_t since_ms = 0;   // captured at or after
+  int limit = 100;        // newest first; <= 0 means no limit
+  std::string camera;     // empty: any
+  std::string person_id;  // empty: any
   bool unknown_only = false;
 };
 
@@ -82,10 +82,10 @@ struct VisitChoice {
 };
 
 struct DecisionResult {
-  bool applied = false;  // false: the sighting was already decided, nothing changed
-  SightingRecord sighting;              // as stored after the call
-  std::optional<VisitRecord> visit;     // the visit it belongs to, if any
-  bool visit_started = false;           // the call created that visit
+  bool applied = false;              // false: the sighting was already decided, nothing changed
+  SightingRecord sighting;           // as stored after the call
+  std::optional<VisitRecord> visit;  // the visit it belongs to, if any
+  bool visit_started = false;        // the call created that visit
 };
 
 // All methods are safe from many threads. Errors: kInvalidArgument (bad

@@ -19,7 +19,7 @@ constexpr char kSightingColumns[] =
 constexpr char kVisitColumns[] = "id, site, person_id, started_ms, last_ms, sightings";
 
 std::string QualityJson(const FaceQuality& q) {
-  return nlohmann::json{{"size_px", q.size_px}, {"sharpness", q.sharpness}, {"yaw", q.yaw_deg},
+  return nlohmann::json{{"size_px", q.size_px}, {"sharpness", q.sharpness},   {"yaw", q.yaw_deg},
                         {"pitch", q.pitch_deg}, {"brightness", q.brightness}, {"score", q.score}}
       .dump();
 }
@@ -107,8 +107,8 @@ Result<SightingRecord> LoadSighting(Connection& c, const std::string& id) {
 }
 
 Result<VisitRecord> LoadVisit(Connection& c, int64_t id) {
-  ASSIGN_OR_RETURN(Statement stmt, c.Prepare(std::string("SELECT ") + kVisitColumns +
-                                             " FROM visits WHERE id = ?"));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   c.Prepare(std::string("SELECT ") + kVisitColumns + " FROM visits WHERE id = ?"));
   ASSIGN_OR_RETURN(const bool found, stmt.BindInt(id).Step());
   if (!found) return Status::NotFound("no visit " + std::to_string(id));
   return ReadVisit(stmt);
@@ -134,8 +134,10 @@ Result<int64_t> ApplyVisit(Connection& c, const SightingRecord& s, const Sightin
                        c.Prepare("INSERT INTO visits(site, person_id, started_ms, last_ms, "
                                  "sightings) VALUES(?, ?, ?, ?, 1)"));
       insert.BindText(s.site);
-      if (o.person_id) insert.BindText(*o.person_id);
-      else insert.BindNull();
+      if (o.person_id)
+        insert.BindText(*o.person_id);
+      else
+        insert.BindNull();
       RETURN_IF_ERROR(insert.BindInt(s.captured_ms).BindInt(s.captured_ms).Run());
       return c.LastInsertId();
     }
@@ -192,8 +194,8 @@ class SqliteSightingStore final : public SightingStore {
   }
 
   Result<std::vector<SightingRecord>> List(const SightingQuery& q) override {
-    std::string sql = std::string("SELECT ") + kSightingColumns +
-                      " FROM sightings WHERE captured_ms >= ?";
+    std::string sql =
+        std::string("SELECT ") + kSightingColumns + " FROM sightings WHERE captured_ms >= ?";
     if (!q.camera.empty()) sql += " AND camera = ?";
     if (!q.person_id.empty()) sql += " AND person_id = ?";
     if (q.unknown_only) sql += " AND decision = 'unknown'";
@@ -211,10 +213,9 @@ class SqliteSightingStore final : public SightingStore {
 
   Result<std::vector<SightingRecord>> ListPending() override {
     return db_->WithConnection([&](Connection& c) -> Result<std::vector<SightingRecord>> {
-      ASSIGN_OR_RETURN(Statement stmt,
-                       c.Prepare(std::string("SELECT ") + kSightingColumns +
-                                 " FROM sightings WHERE decision = 'pending' "
-                                 "ORDER BY captured_ms, id"));
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare(std::string("SELECT ") + kSightingColumns +
+                                                 " FROM sightings WHERE decision = 'pending' "
+                                                 "ORDER BY captured_ms, id"));
       return Collect<SightingRecord>(stmt, ReadSighting);
     });
   }
@@ -237,10 +238,11 @@ class SqliteSightingStore final : public SightingStore {
                                                 const std::string& person_id, int64_t from_ms,
                                                 int64_t to_ms) override {
     return db_->WithConnection([&](Connection& c) -> Result<std::vector<VisitRecord>> {
-      ASSIGN_OR_RETURN(Statement stmt,
-                       c.Prepare(std::string("SELECT ") + kVisitColumns +
-                                 " FROM visits WHERE site = ? AND person_id = ? AND "
-                                 "last_ms >= ? AND started_ms <= ? ORDER BY last_ms DESC, id DESC"));
+      ASSIGN_OR_RETURN(
+          Statement stmt,
+          c.Prepare(std::string("SELECT ") + kVisitColumns +
+                    " FROM visits WHERE site = ? AND person_id = ? AND "
+                    "last_ms >= ? AND started_ms <= ? ORDER BY last_ms DESC, id DESC"));
       stmt.BindText(site).BindText(person_id).BindInt(from_ms).BindInt(to_ms);
       return Collect<VisitRecord>(stmt, ReadVisit);
     });
@@ -260,15 +262,23 @@ class SqliteSightingStore final : public SightingStore {
                       "live_score = ?, image_key = ?, embedding = ?, visit_id = ?, "
                       "decided_ms = ? WHERE id = ?"));
         update.BindText(ToString(o.decision));
-        if (o.person_id) update.BindText(*o.person_id);
-        else update.BindNull();
-        if (o.similarity) update.BindDouble(*o.similarity);
-        else update.BindNull();
+        if (o.person_id)
+          update.BindText(*o.person_id);
+        else
+          update.BindNull();
+        if (o.similarity)
+          update.BindDouble(*o.similarity);
+        else
+          update.BindNull();
         update.BindDouble(o.live_score).BindText(o.image_key);
-        if (o.embedding.empty()) update.BindNull();
-        else update.BindBlob(o.embedding.data(), o.embedding.size() * sizeof(float));
-        if (visit_id > 0) update.BindInt(visit_id);
-        else update.BindNull();
+        if (o.embedding.empty())
+          update.BindNull();
+        else
+          update.BindBlob(o.embedding.data(), o.embedding.size() * sizeof(float));
+        if (visit_id > 0)
+          update.BindInt(visit_id);
+        else
+          update.BindNull();
         RETURN_IF_ERROR(update.BindInt(NowMs()).BindText(o.id).Run());
         result.applied = true;
         result.visit_started = choice.kind == VisitChoice::Kind::kStart;

@@ -16,7 +16,8 @@ std::string FaceCrop(const std::string& relative_path) {
   const cv::Mat photo = cv::imread(DataPath(relative_path), cv::IMREAD_COLOR);
   if (photo.empty()) return "";
   const int side = std::min({180, photo.cols, photo.rows});
-  const cv::Mat crop = photo(cv::Rect((photo.cols - side) / 2, (photo.rows - side) / 2, side, side));
+  const cv::Mat crop =
+      photo(cv::Rect((photo.cols - side) / 2, (photo.rows - side) / 2, side, side));
   std::vector<uchar> jpeg;
   cv::imencode(".jpg", crop, jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
   return std::string(jpeg.begin(), jpeg.end());
@@ -34,7 +35,8 @@ std::vector<std::string> LfwFaceCrops(int count) {
     for (const auto& photo : fs::directory_iterator(DataPath("lfw/images/" + name)))
       photos.push_back(photo.path().filename().string());
     if (photos.empty()) continue;
-    std::string crop = FaceCrop("lfw/images/" + name + "/" + *std::min_element(photos.begin(), photos.end()));
+    std::string crop =
+        FaceCrop("lfw/images/" + name + "/" + *std::min_element(photos.begin(), photos.end()));
     if (!crop.empty()) crops.push_back(std::move(crop));
   }
   return crops;
