@@ -38,9 +38,15 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NotifyConfig, slack_api_url, sla
                                                 webhook_secret, request_timeout_ms, call_attempts,
                                                 backoff_initial_ms, backoff_max_ms,
                                                 max_retry_after_s, outbox_max_attempts)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HttpConfig, enabled, bind, port, tls_cert_file,
+                                                tls_key_file, web_dir, max_body_bytes, threads)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AuthConfig, session_ttl_hours, login_max_failures,
+                                                login_window_s)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RetentionConfig, unknown_crops_days,
+                                                known_crops_days, events_days, interval_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Config, data_dir, log_level, vision, quality,
                                                 recognition, bus, edge, serve, objects, database,
-                                                notify)
+                                                notify, http, auth, retention)
 
 namespace {
 

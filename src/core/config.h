@@ -125,6 +125,34 @@ struct NotifyConfig {
   int outbox_max_attempts = 30;       // deliveries per notification before it is marked failed
 };
 
+// The HTTP server in `run` and `serve`: REST API, web UI, Slack endpoint.
+struct HttpConfig {
+  bool enabled = true;
+  std::string bind = "127.0.0.1";   // 0.0.0.0 to serve the office network
+  int port = 8080;
+  std::string tls_cert_file;        // TLS when both files are set
+  std::string tls_key_file;
+  std::string web_dir;              // built UI; default: web/dist of the source tree
+  int64_t max_body_bytes = 20 * 1024 * 1024;  // uploads (enrol, recognize) above this get 413
+  int threads = 8;
+};
+
+// Logins, sessions and API tokens for the HTTP server.
+struct AuthConfig {
+  int session_ttl_hours = 12;
+  int login_max_failures = 5;       // per user name and per client address ...
+  int login_window_s = 300;         // ... within this window, then 429
+};
+
+// How long things are kept; a background job deletes what is older.
+// Training faces are kept until their person is forgotten.
+struct RetentionConfig {
+  int unknown_crops_days = 7;
+  int known_crops_days = 30;
+  int events_days = 90;             // sightings, visits, outbox rows, audit entries
+  int interval_s = 3600;            // how often the job runs
+};
+
 struct Config {
   std::string data_dir;             // required; CONCIERGE_DATA_DIR or --data-dir
   std::string log_level = "info";
@@ -137,6 +165,9 @@ struct Config {
   ObjectStoreConfig objects;
   DatabaseConfig database;
   NotifyConfig notify;
+  HttpConfig http;
+  AuthConfig auth;
+  RetentionConfig retention;
 
   // Paths derived from data_dir when left empty.
   std::string DatabasePath() const;

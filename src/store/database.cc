@@ -118,6 +118,79 @@ CREATE TABLE notify_outbox (
 );
 CREATE INDEX notify_outbox_open ON notify_outbox(id) WHERE state IN ('pending', 'sending');
 )sql",
+    // 5: chat-ops and training. Strangers are clustered by embedding so one
+    // stranger gets one "who is this?"; "not me" leaves a negative example;
+    // every tag, ignore, not-me, forget, login and settings change is audited.
+    R"sql(
+CREATE TABLE stranger_clusters (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  site             TEXT NOT NULL,
+  centroid         BLOB NOT NULL,  -- float32 little-endian, unit length
+  dims             INTEGER NOT NULL,
+  sightings        INTEGER NOT NULL DEFAULT 0,
+  best_sighting_id TEXT NOT NULL DEFAULT '',
+  best_quality     REAL NOT NULL DEFAULT 0,
+  first_ms         INTEGER NOT NULL,
+  last_ms          INTEGER NOT NULL,
+  state            TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'tagged', 'ignored')),
+  person_id        TEXT,
+  resolved_by      TEXT NOT NULL DEFAULT '',
+  resolved_ms      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX stranger_clusters_open ON stranger_clusters(site, last_ms) WHERE state = 'open';
+CREATE TABLE cluster_sightings (
+  sighting_id TEXT PRIMARY KEY NOT NULL,
+  cluster_id  INTEGER NOT NULL REFERENCES stranger_clusters(id) ON DELETE CASCADE
+);
+CREATE INDEX cluster_sightings_cluster ON cluster_sightings(cluster_id);
+CREATE TABLE face_negatives (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  collection  TEXT NOT NULL,
+  person_id   TEXT NOT NULL,
+  embedding   BLOB NOT NULL,  -- float32 little-endian
+  dims        INTEGER NOT NULL,
+  sighting_id TEXT NOT NULL DEFAULT '',
+  created_ms  INTEGER NOT NULL,
+  FOREIGN KEY (collection, person_id) REFERENCES persons(collection, id) ON DELETE CASCADE
+);
+CREATE INDEX face_negatives_person ON face_negatives(collection, person_id);
+CREATE TABLE audit_log (
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms  INTEGER NOT NULL,
+  actor  TEXT NOT NULL,   -- "slack:U123", "user:alice", "token:3", "cli"
+  action TEXT NOT NULL,   -- "tag", "ignore", "not_me", "forget", "login", "settings", ...
+  target TEXT NOT NULL DEFAULT '',
+  detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_log_at ON audit_log(at_ms);
+)sql",
+    // 6: people who may use the web UI and the API. Passwords, session ids
+    // and API tokens are stored only as hashes.
+    R"sql(
+CREATE TABLE users (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  name          TEXT NOT NULL UNIQUE,
+  role          TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+  password_hash TEXT NOT NULL,  -- libsodium crypto_pwhash_str
+  created_ms    INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+  id_hash    TEXT PRIMARY KEY NOT NULL,  -- sha256 of the cookie value
+  user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  csrf_token TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL
+);
+CREATE TABLE api_tokens (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  name         TEXT NOT NULL,
+  token_hash   TEXT NOT NULL UNIQUE,  -- sha256 of the token
+  created_ms   INTEGER NOT NULL,
+  last_used_ms INTEGER NOT NULL DEFAULT 0,
+  revoked_ms   INTEGER NOT NULL DEFAULT 0
+);
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and

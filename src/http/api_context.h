@@ -1,0 +1,44 @@
+// What the HTTP route modules work on. The server that owns these parts fills
+// one ApiContext; each route module registers its handlers with it:
+//   auth_routes  (login, users, tokens, settings, audit)   RegisterAuthRoutes
+//   data_routes  (sightings, visits, events, unknowns, people, recognize) RegisterDataRoutes
+//   ops_routes   (healthz, readyz, metrics, cameras)        RegisterOpsRoutes
+//   /slack/interactive                                      SlackInteractions
+// A null pointer means that part is not running here (e.g. no cameras in
+// `serve`); routes that need it answer 503 with a JSON error.
+#pragma once
+
+#include "core/config.h"
+
+namespace concierge {
+
+class Authenticator;
+class AuditLog;
+class CameraRegistry;
+class Database;
+class EventStream;
+class FaceCollection;
+class FaceEngine;
+class ObjectStore;
+class SightingStore;
+class SlackInteractions;
+class StrangerClusters;
+class Trainer;
+
+struct ApiContext {
+  const Config* config = nullptr;
+  Database* db = nullptr;  // users, sessions, tokens, clusters, audit, outbox
+  SightingStore* sightings = nullptr;
+  ObjectStore* objects = nullptr;
+  FaceCollection* faces = nullptr;
+  FaceEngine* engine = nullptr;  // for recognize and enrol; its own instance, not a worker's
+  EventStream* events = nullptr;
+  Authenticator* auth = nullptr;
+  AuditLog* audit = nullptr;
+  StrangerClusters* clusters = nullptr;
+  Trainer* trainer = nullptr;
+  SlackInteractions* slack = nullptr;
+  CameraRegistry* cameras = nullptr;
+};
+
+}  // namespace concierge
