@@ -1,0 +1,107 @@
+// Train: the actions people take on what Concierge saw. Tag teaches a
+// stranger's faces as a person, Ignore deletes a stranger's pictures, Not me
+// un-teaches one wrong match, Forget erases a person entirely. Every action is
+// audited (who, what, when) and idempotent: repeating it changes nothing.
+// Callers: the Slack interactivity endpoint, the HTTP API and the CLI.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "store/audit_log.h"
+#include "store/face_collection.h"
+#include "store/object_store.h"
+#include "store/sighting_store.h"
+#include "store/stranger_clusters.h"
+
+namespace concierge {
+
+class SlackClient;
+
+// Who a stranger is: an existing person, or a new one named by a Slack user id
+// (external_id; the name comes from users.info) and/or a typed display name.
+// An external_id that already belongs to a person picks that person.
+struct PersonChoice {
+  std::string person_id;     // existing person; wins over the fields below
+  std::string display_name;  // new person ("Someone else...")
+  std::string external_id;   // Slack user id, "U..."
+};
+
+struct TagOutcome {
+  std::string person_id;
+  bool person_created = false;
+  int faces_indexed = 0;  // sightings that passed the quality gate
+  int faces_skipped = 0;  // below the gate or without an embedding: kept as sightings only
+  bool already_done = false;  // the cluster was tagged as this person before; nothing changed
+};
+
+struct ForgetOutcome {
+  int64_t faces = 0;      // training faces removed
+  int64_t sightings = 0;  // sightings (and their visits) removed
+  int64_t images = 0;     // objects deleted from the object store
+};
+
+// Told about training results, e.g. to update the Slack message. Called
+// after the change is durable; must not call back into the Trainer.
+class TrainingObserver {
+ public:
+  virtual ~TrainingObserver() = default;
+  virtual void ClusterResolved(const StrangerCluster& cluster, const std::string& actor) = 0;
+  virtual void SightingDisowned(const SightingRecord& sighting, const std::string& person_id,
+                                const std::string& actor) = 0;
+  virtual void PersonForgotten(const std::string& person_id) = 0;
+};
+
+// What the Trainer works on; all must outlive it. `slack` may be null (new
+// people are then named by their external id); `observer` may be null.
+struct TrainerParts {
+  SightingStore* sightings = nullptr;
+  ObjectStore* objects = nullptr;
+  FaceCollection* faces = nullptr;
+  StrangerClusters* clusters = nullptr;
+  AuditLog* audit = nullptr;
+  SlackClient* slack = nullptr;
+  TrainingObserver* observer = nullptr;
+};
+
+// Thread-safe: actions are serialised.
+class Trainer {
+ public:
+  // Needs every part but slack and observer. quality is the gate a face must
+  // pass to be indexed.
+  Trainer(const QualityGate& quality, TrainerParts parts);
+
+  // Later results go to `observer` (may be null). Call before actions start.
+  void SetObserver(TrainingObserver* observer);
+
+  // Needs an open (or already tagged as the same person) cluster and a choice
+  // naming someone. Indexes every cluster face that passes the quality gate
+  // under the person (created if needed), moves every cluster picture to
+  // known/<person>/..., marks the sightings known and the cluster tagged, and
+  // audits it as `actor`. kFailedPrecondition if the cluster was ignored or
+  // tagged as someone else; kNotFound for an unknown cluster or person id.
+  Result<TagOutcome> TagCluster(int64_t cluster_id, const PersonChoice& who,
+                                const std::string& actor);
+  // Needs an open or ignored cluster. Deletes the pictures of all its
+  // sightings, marks the cluster ignored and audits it. Repeating it is OK.
+  Status IgnoreCluster(int64_t cluster_id, const std::string& actor);
+  // Needs a sighting. If it is a known sighting, removes the face indexed from
+  // it (if any), records its embedding as a negative for that person, moves
+  // it (and its picture) to unknown and audits it. Already unknown: OK,
+  // nothing changes.
+  Status NotMe(const std::string& sighting_id, const std::string& actor);
+  // Needs an existing person. Removes their faces, negatives, sightings,
+  // visits, clusters, notifications and every picture of them; audits it
+  // without their name. kNotFound if there is no such person.
+  Result<ForgetOutcome> ForgetPerson(const std::string& person_id, const std::string& actor);
+
+ private:
+  const QualityGate quality_;
+  TrainerParts parts_;
+  std::mutex mu_;
+};
+
+}  // namespace concierge
