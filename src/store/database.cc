@@ -140,7 +140,8 @@ CREATE TABLE stranger_clusters (
 CREATE INDEX stranger_clusters_open ON stranger_clusters(site, last_ms) WHERE state = 'open';
 CREATE TABLE cluster_sightings (
   sighting_id TEXT PRIMARY KEY NOT NULL,
-  cluster_id  INTEGER NOT NULL REFERENCES stranger_clusters(id) ON DELETE CASCADE
+  cluster_id  INTEGER NOT NULL REFERENCES stranger_clusters(id) ON DELETE CASCADE,
+  captured_ms INTEGER NOT NULL
 );
 CREATE INDEX cluster_sightings_cluster ON cluster_sightings(cluster_id);
 CREATE TABLE face_negatives (
