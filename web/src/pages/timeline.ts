@@ -1,0 +1,171 @@
+// Timeline: visits newest first, each with its best crop, who it was (or
+// "Unknown"), when and where. New and growing visits arrive over SSE
+// (/api/v1/events) and are merged in place without a reload.
+
+import {
+  api,
+  imageUrl,
+  personName,
+  withQuery,
+  type Page,
+  type Sighting,
+  type Visit,
+} from '../api';
+import { errorBox, formatTime, h, replace } from '../dom';
+
+type Filter = 'all' | 'known' | 'unknown';
+
+export function timelinePage(root: HTMLElement): () => void {
+  const list = h('ol', { class: 'timeline', 'aria-live': 'polite' });
+  const more = h('button', { class: 'btn', type: 'button', hidden: true }, 'Load more');
+  const liveBadge = h('span', { class: 'badge', title: 'Live updates' }, 'connecting…');
+  const rows = new Map<string, HTMLElement>();
+  let filter: Filter = 'all';
+  let cursor: string | null = null;
+  let generation = 0;
+
+  const filterButtons = (['all', 'known', 'unknown'] as Filter[]).map((value) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'chip',
+        'aria-pressed': String(value === filter),
+        onclick: () => {
+          filter = value;
+          for (const b of filterButtons) b.setAttribute('aria-pressed', String(b.dataset.value === value));
+          void load(true);
+        },
+        'data-value': value,
+      },
+      value === 'all' ? 'All' : value === 'known' ? 'Known' : 'Unknown',
+    ),
+  );
+
+  function matchesFilter(visit: Visit): boolean {
+    if (filter === 'known') return Boolean(visit.person);
+    if (filter === 'unknown') return !visit.person;
+    return true;
+  }
+
+  function row(visit: Visit): HTMLElement {
+    const name = personName(visit.person);
+    const src = imageUrl(visit.image_url, visit.best_sighting_id);
+    return h(
+      'li',
+      { class: 'visit', 'data-visit': String(visit.id), 'data-person': name ?? '' },
+      src
+        ? h('img', { class: 'thumb', src, alt: name ? `Face of ${name}` : 'Unknown face', loading: 'lazy' })
+        : h('div', { class: 'thumb thumb-empty' }),
+      h(
+        'div',
+        { class: 'visit-body' },
+        h('div', { class: name ? 'visit-name' : 'visit-name unknown' }, name ?? 'Unknown'),
+        h('div', { class: 'muted' }, formatTime(visit.started_ms, visit.started)),
+        h(
+          'div',
+          { class: 'muted small' },
+          [visit.camera, visit.site].filter(Boolean).join(' · ') || '—',
+          ` · ${visit.sightings} sighting${visit.sightings === 1 ? '' : 's'}`,
+        ),
+      ),
+    );
+  }
+
+  // Inserts or refreshes a visit, keeping newest-first order by start time.
+  function upsert(visit: Visit): void {
+    const key = String(visit.id);
+    const old = rows.get(key);
+    if (!matchesFilter(visit)) {
+      old?.remove();
+      rows.delete(key);
+      return;
+    }
+    const fresh = row(visit);
+    fresh.dataset.started = String(visit.started_ms ?? 0);
+    rows.set(key, fresh);
+    if (old) {
+      old.replaceWith(fresh);
+      return;
+    }
+    list.querySelector('.empty')?.remove();
+    const later = [...list.children].find(
+      (child) => Number((child as HTMLElement).dataset.started ?? 0) < (visit.started_ms ?? 0),
+    );
+    list.insertBefore(fresh, later ?? null);
+    fresh.classList.add('flash');
+  }
+
+  async function load(reset: boolean): Promise<void> {
+    const mine = ++generation;
+    if (reset) {
+      cursor = null;
+      rows.clear();
+      replace(list, h('li', { class: 'muted' }, 'Loading…'));
+    }
+    try {
+      const page = await api<Page<Visit>>(
+        'GET',
+        withQuery('/api/v1/visits', { limit: 50, cursor, unknown: filter === 'unknown' }),
+      );
+      if (mine !== generation) return;
+      if (reset) replace(list);
+      for (const visit of page.items) if (!rows.has(String(visit.id))) append(visit);
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      if (!rows.size) replace(list, h('li', { class: 'empty' }, 'No visits yet.'));
+    } catch (err) {
+      if (mine === generation) replace(list, h('li', {}, errorBox(err)));
+    }
+  }
+
+  function append(visit: Visit): void {
+    if (!matchesFilter(visit)) return;
+    const el = row(visit);
+    el.dataset.started = String(visit.started_ms ?? 0);
+    rows.set(String(visit.id), el);
+    list.appendChild(el);
+  }
+
+  more.addEventListener('click', () => void load(false));
+
+  const events = new EventSource('/api/v1/events');
+  events.addEventListener('open', () => {
+    liveBadge.className = 'badge badge-ok';
+    liveBadge.textContent = 'live';
+  });
+  events.addEventListener('error', () => {
+    liveBadge.className = 'badge';
+    liveBadge.textContent = events.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting…';
+  });
+  events.addEventListener('visit', (e) => {
+    try {
+      upsert(JSON.parse((e as MessageEvent<string>).data) as Visit);
+    } catch {
+      // A malformed event is skipped; the next one or a reload brings the state.
+    }
+  });
+  // A sighting of a visit we do not show yet: fetch that visit.
+  events.addEventListener('sighting', (e) => {
+    let sighting: Sighting;
+    try {
+      sighting = JSON.parse((e as MessageEvent<string>).data) as Sighting;
+    } catch {
+      return;
+    }
+    if (sighting.visit === null || sighting.visit === undefined) return;
+    api<Visit>('GET', `/api/v1/visits/${encodeURIComponent(String(sighting.visit))}`)
+      .then(upsert)
+      .catch(() => undefined);
+  });
+
+  replace(
+    root,
+    h('div', { class: 'page-head' }, h('h1', {}, 'Timeline'), liveBadge),
+    h('div', { class: 'chips', role: 'group', 'aria-label': 'Filter' }, filterButtons),
+    list,
+    h('div', { class: 'row center' }, more),
+  );
+  void load(true);
+  return () => events.close();
+}
