@@ -8,7 +8,12 @@
 // `serve`); routes that need it answer 503 with a JSON error.
 #pragma once
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "core/config.h"
+#include "core/status.h"
 
 namespace concierge {
 
@@ -25,6 +30,13 @@ class SlackInteractions;
 class StrangerClusters;
 class Trainer;
 
+// One dependency GET /readyz checks beyond the parts below (e.g. the bus):
+// `check` returns OK when it is usable, else a short reason safe to show.
+struct ReadinessCheck {
+  std::string name;
+  std::function<Status()> check;
+};
+
 struct ApiContext {
   const Config* config = nullptr;
   Database* db = nullptr;  // users, sessions, tokens, clusters, audit, outbox
@@ -39,6 +51,7 @@ struct ApiContext {
   Trainer* trainer = nullptr;
   SlackInteractions* slack = nullptr;
   CameraRegistry* cameras = nullptr;
+  std::vector<ReadinessCheck> readiness;
 };
 
 }  // namespace concierge
