@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libmosquitto-dev mosquitto mosquitto-clients libpqxx-dev postgresql
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libhnswlib-dev
   libgtest-dev libgmock-dev libbenchmark-dev wrk
+  chromium  # headless, for the browser tests (tests/browser); never a downloaded browser
 )
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
@@ -30,8 +31,27 @@ install_packages() {
   fi
 }
 
+# The web UI (web/dist, served by the binary): npm ci when the lockfile changed,
+# a build when a source is newer than the last one.
+build_web() {
+  local web="$ROOT/web"
+  if [ ! -f "$web/node_modules/.package-lock.json" ] ||
+     [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+    log "installing the web UI's npm packages"
+    (cd "$web" && npm ci --silent --no-audit --no-fund)
+  fi
+  if [ -f "$web/dist/index.html" ] && [ -z "$(find "$web/src" "$web/index.html" \
+       "$web/package-lock.json" "$web/tsconfig.json" "$web/vite.config.js" \
+       -newer "$web/dist/index.html" -print -quit)" ]; then
+    return
+  fi
+  log "building the web UI in web/dist"
+  (cd "$web" && npm run --silent build)
+}
+
 install_packages
 "$ROOT/scripts/fetch-models.sh"
+build_web
 
 log "building in $BUILD_DIR"
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
