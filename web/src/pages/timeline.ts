@@ -53,7 +53,12 @@ export function timelinePage(root: HTMLElement): () => void {
     const src = imageUrl(visit.image_url, visit.best_sighting_id);
     return h(
       'li',
-      { class: 'visit', 'data-visit': String(visit.id), 'data-person': name ?? '' },
+      {
+        class: 'visit',
+        'data-visit': String(visit.id),
+        'data-person': name ?? '',
+        'data-sightings': visit.sightings,
+      },
       src
         ? h('img', { class: 'thumb', src, alt: name ? `Face of ${name}` : 'Unknown face', loading: 'lazy' })
         : h('div', { class: 'thumb thumb-empty' }),

@@ -58,7 +58,7 @@ export function unknownsPage(root: HTMLElement): void {
       type: 'text',
       list: 'people-names',
       required: true,
-      placeholder: 'Name (existing or new)',
+      placeholder: 'Name',
       'aria-label': 'Who is this?',
       autocomplete: 'off',
     });
