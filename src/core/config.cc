@@ -27,7 +27,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EdgeConfig, cameras, spool_dir, 
                                                 publish_quality, update_gain, track_timeout_s,
                                                 crop_margin, jpeg_quality)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServeConfig, max_payload_bytes, visit_window_s,
-                                                workers)
+                                                workers, collection_refresh_ms,
+                                                ingest_connections)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ObjectStoreConfig, kind, root, s3_endpoint,
                                                 s3_bucket, s3_region, s3_access_key,
                                                 s3_secret_key)
@@ -37,7 +38,12 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NotifyConfig, slack_api_url, sla
                                                 slack_signing_secret, slack_channel, webhook_url,
                                                 webhook_secret, request_timeout_ms, call_attempts,
                                                 backoff_initial_ms, backoff_max_ms,
-                                                max_retry_after_s, outbox_max_attempts)
+                                                max_retry_after_s, outbox_max_attempts,
+                                                mqtt_events, cluster_threshold,
+                                                cluster_window_hours, greet, greet_cooldown_min,
+                                                greet_first_of_day_only, quiet_hours, ask_unknown,
+                                                office_hours, alert_channel, alert_mention,
+                                                spoof_live_threshold)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HttpConfig, enabled, bind, port, tls_cert_file,
                                                 tls_key_file, web_dir, max_body_bytes, threads)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AuthConfig, session_ttl_hours, login_max_failures,

@@ -89,6 +89,12 @@ struct ServeConfig {
   int64_t max_payload_bytes = 4 * 1024 * 1024;
   int visit_window_s = 300;         // sightings of one person closer than this form one visit
   int workers = 2;
+  // How often a server checks the face collection for changes made by other
+  // processes (enroll, tag, forget) and reloads it; 0: never.
+  int collection_refresh_ms = 1000;
+  // `serve`: MQTT connections receiving sightings, each with one message in
+  // flight (acknowledged after it is stored), so this many are ingested at once.
+  int ingest_connections = 8;
 };
 
 struct ObjectStoreConfig {
@@ -123,6 +129,21 @@ struct NotifyConfig {
   int backoff_max_ms = 60000;
   int max_retry_after_s = 120;        // a longer Slack Retry-After is capped to this
   int outbox_max_attempts = 30;       // deliveries per notification before it is marked failed
+  bool mqtt_events = false;           // publish concierge/<site>/events/... on the bus
+  // Stranger clusters: a sighting joins a cluster whose centroid is at least
+  // this similar (cosine) and was seen within the window.
+  float cluster_threshold = 0.5f;
+  int cluster_window_hours = 168;
+  // Greetings for known people (Slack). Times of day are the server's local time (TZ).
+  bool greet = true;
+  int greet_cooldown_min = 240;       // per person; 0: one greeting per visit only
+  bool greet_first_of_day_only = false;
+  std::string quiet_hours;            // "HH:MM-HH:MM" without greetings; may wrap midnight
+  bool ask_unknown = true;            // "who is this?" for strangers passing the quality gate
+  std::string office_hours = "07:00-19:00";  // a stranger outside them raises an alert
+  std::string alert_channel;          // channel id for after-hours alerts; empty: no alert
+  std::string alert_mention = "<!here>";
+  float spoof_live_threshold = 0.5f;  // a live score below this is "possible photo/screen"
 };
 
 // The HTTP server in `run` and `serve`: REST API, web UI, Slack endpoint.

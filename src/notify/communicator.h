@@ -60,6 +60,13 @@ class Dispatcher {
     for (const auto& c : communicators_) outcomes.push_back({c->name(), c->Publish(notification)});
     return outcomes;
   }
+  // Publishes to the communicator called `name` only; kNotFound (permanent)
+  // when there is none, e.g. a row queued for a channel since switched off.
+  Result<std::string> PublishTo(const std::string& name, const Notification& notification) {
+    for (const auto& c : communicators_)
+      if (c->name() == name) return c->Publish(notification);
+    return Status::NotFound("no '" + name + "' communicator for " + notification.kind);
+  }
   // Stops every communicator. Idempotent.
   void Stop() {
     for (const auto& c : communicators_) c->Stop();

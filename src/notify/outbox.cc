@@ -247,6 +247,17 @@ Result<std::map<OutboxState, int64_t>> Outbox::Counts() {
   });
 }
 
+Result<int64_t> Outbox::DeleteAbout(const std::string& field, const std::string& value) {
+  return db_.WithConnection([&](Connection& conn) -> Result<int64_t> {
+    ASSIGN_OR_RETURN(Statement d,
+                     conn.Prepare("DELETE FROM notify_outbox WHERE "
+                                  "CAST(json_extract(payload, '$.' || ?) AS TEXT) = ?"));
+    d.BindText(field).BindText(value);
+    RETURN_IF_ERROR(d.Run());
+    return conn.Changes();
+  });
+}
+
 bool Outbox::WaitUntilIdle(int64_t timeout_ms) {
   const int64_t deadline = NowMs() + timeout_ms;
   while (true) {

@@ -102,6 +102,10 @@ class Outbox {
   Result<OutboxEntry> Find(const std::string& idempotency_key);
   // Rows per state.
   Result<std::map<OutboxState, int64_t>> Counts();
+  // Deletes every row whose JSON payload has `field` (a top-level key) equal
+  // to `value`, e.g. ("person_id", "alice") when a person is forgotten.
+  // Returns how many rows went.
+  Result<int64_t> DeleteAbout(const std::string& field, const std::string& value);
   // Waits until no row is pending or sending; false on timeout or error.
   bool WaitUntilIdle(int64_t timeout_ms);
 

@@ -191,6 +191,30 @@ Result<std::string> SlackClient::UploadImage(const std::string& channel,
   return StringField(files->front(), "id");
 }
 
+Result<std::optional<nlohmann::json>> SlackClient::FindMessage(const std::string& channel,
+                                                               const std::string& key,
+                                                               int limit) {
+  if (channel.empty() || key.empty())
+    return Status::InvalidArgument("slack conversations.history: needs a channel and a key");
+  ASSIGN_OR_RETURN(nlohmann::json reply,
+                   Call("conversations.history",
+                        FormEncode({{"channel", channel},
+                                    {"limit", std::to_string(limit)},
+                                    {"include_all_metadata", "true"}}),
+                        false));
+  const auto messages = reply.find("messages");
+  if (messages == reply.end() || !messages->is_array()) return std::optional<nlohmann::json>();
+  for (const auto& m : *messages) {
+    const auto meta = m.find("metadata");
+    if (meta == m.end() || !meta->is_object()) continue;
+    const auto payload = meta->find("event_payload");
+    if (payload != meta->end() && payload->is_object() &&
+        StringField(*payload, "idempotency_key") == key)
+      return std::optional<nlohmann::json>(m);
+  }
+  return std::optional<nlohmann::json>();
+}
+
 Result<SlackUser> SlackClient::UsersInfo(const std::string& user) {
   if (user.empty()) return Status::InvalidArgument("slack users.info: no user id");
   ASSIGN_OR_RETURN(nlohmann::json reply, Call("users.info", FormEncode({{"user", user}}), false));

@@ -5,6 +5,7 @@
 // never logged.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -66,6 +67,12 @@ class SlackClient {
   // which keeps the file private, e.g. for an image block). Returns the file id.
   Result<std::string> UploadImage(const std::string& channel, const std::string& filename,
                                   const std::string& bytes, const std::string& title = "");
+  // conversations.history (with include_all_metadata) of the newest `limit`
+  // messages in `channel`: the message whose metadata carries this
+  // idempotency key (as SlackCommunicator posts it), or nullopt.
+  Result<std::optional<nlohmann::json>> FindMessage(const std::string& channel,
+                                                    const std::string& idempotency_key,
+                                                    int limit = 100);
   // users.info. Needs a user id ("U...").
   Result<SlackUser> UsersInfo(const std::string& user);
 

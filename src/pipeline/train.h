@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "core/status.h"
@@ -52,7 +53,9 @@ class TrainingObserver {
   virtual void ClusterResolved(const StrangerCluster& cluster, const std::string& actor) = 0;
   virtual void SightingDisowned(const SightingRecord& sighting, const std::string& person_id,
                                 const std::string& actor) = 0;
-  virtual void PersonForgotten(const std::string& person_id) = 0;
+  // `clusters` are the ids of the clusters that were tagged as the person.
+  virtual void PersonForgotten(const std::string& person_id,
+                               const std::vector<int64_t>& clusters) = 0;
 };
 
 // What the Trainer works on; all must outlive it. `slack` may be null (new

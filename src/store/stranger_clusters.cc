@@ -305,14 +305,22 @@ Status StrangerClusters::RemoveSighting(const std::string& sighting_id) {
   });
 }
 
-Result<int64_t> StrangerClusters::DeleteForPerson(const std::string& person_id) {
-  return db_->WithConnection([&](Connection& conn) -> Result<int64_t> {
+Result<std::vector<int64_t>> StrangerClusters::DeleteForPerson(const std::string& person_id) {
+  std::vector<int64_t> ids;
+  RETURN_IF_ERROR(db_->Transaction([&](Connection& conn) -> Status {
+    ASSIGN_OR_RETURN(Statement select,
+                     conn.Prepare("SELECT id FROM stranger_clusters WHERE person_id = ?"));
+    select.BindText(person_id);
+    RETURN_IF_ERROR(select.ForEach([&](const Statement& row) {
+      ids.push_back(row.ColumnInt(0));
+      return Status::Ok();
+    }));
     ASSIGN_OR_RETURN(Statement drop,
                      conn.Prepare("DELETE FROM stranger_clusters WHERE person_id = ?"));
     drop.BindText(person_id);
-    RETURN_IF_ERROR(drop.Run());
-    return conn.Changes();
-  });
+    return drop.Run();
+  }));
+  return ids;
 }
 
 }  // namespace concierge

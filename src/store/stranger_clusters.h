@@ -92,8 +92,8 @@ class StrangerClusters {
                        const std::string& actor);
   // Removes one sighting from whatever cluster holds it (counts follow). OK when absent.
   Status RemoveSighting(const std::string& sighting_id);
-  // Deletes every cluster tagged as this person; returns how many.
-  Result<int64_t> DeleteForPerson(const std::string& person_id);
+  // Deletes every cluster tagged as this person; returns their ids.
+  Result<std::vector<int64_t>> DeleteForPerson(const std::string& person_id);
 
  private:
   Database* const db_;

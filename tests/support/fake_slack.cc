@@ -435,6 +435,28 @@ TestHttpResponse FakeSlack::Answer(const TestHttpRequest& req) {
                        {"size", it->second.bytes.size()}});
       }
       if (reply.is_null()) reply = {{"ok", true}, {"files", out}};
+    } else if (method == "conversations.history") {
+      const std::string channel = resolve(Str(args, "channel"));
+      const std::string limit_arg = Str(args, "limit");
+      const size_t limit = limit_arg.empty() ? 100 : std::stoul(limit_arg);
+      const bool with_metadata = Str(args, "include_all_metadata") == "true";
+      nlohmann::json out = nlohmann::json::array();
+      for (auto m = st->messages.rbegin(); m != st->messages.rend() && out.size() < limit; ++m) {
+        if (m->channel != channel) continue;
+        nlohmann::json message = {{"type", "message"},
+                                  {"subtype", "bot_message"},
+                                  {"bot_id", "B0FAKE"},
+                                  {"text", m->text},
+                                  {"ts", m->ts},
+                                  {"blocks", m->blocks.is_null() ? nlohmann::json::array()
+                                                                 : m->blocks}};
+        if (with_metadata && m->metadata.is_object()) message["metadata"] = m->metadata;
+        out.push_back(std::move(message));
+      }
+      reply = channel.empty() ? Error("channel_not_found")
+                              : nlohmann::json{{"ok", true},
+                                               {"messages", out},
+                                               {"has_more", false}};
     } else if (method == "users.info") {
       auto it = st->users.find(Str(args, "user"));
       reply = it == st->users.end() ? Error("user_not_found")

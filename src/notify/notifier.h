@@ -1,0 +1,142 @@
+// The notify stage: turns pipeline events into notifications. It listens to
+// the EventStream, decides what deserves a message (greeting rules, one
+// question per stranger cluster, after-hours alerts, MQTT/webhook events)
+// and writes it to the durable Outbox; the outbox worker delivers each row
+// through the Dispatcher (Slack, webhook, MQTT events). Slack messages are
+// rendered at delivery time from the current state, so an update never shows
+// something older than what is stored.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bus/bus.h"
+#include "core/config.h"
+#include "core/metrics.h"
+#include "core/status.h"
+#include "notify/communicator.h"
+#include "notify/outbox.h"
+#include "notify/slack_client.h"
+#include "notify/slack_messages.h"
+#include "pipeline/events.h"
+#include "pipeline/train.h"
+#include "store/database.h"
+#include "store/face_collection.h"
+#include "store/object_store.h"
+#include "store/sighting_store.h"
+#include "store/stranger_clusters.h"
+
+namespace concierge {
+
+// What the notifier works on; all must outlive it. `events` may be null
+// (then only HandleEvent feeds it), `slack` null means no Slack, `bus` null
+// means no MQTT events.
+struct NotifierParts {
+  Database* db = nullptr;  // the outbox table
+  SightingStore* sightings = nullptr;
+  ObjectStore* objects = nullptr;
+  const FaceCollection* faces = nullptr;
+  StrangerClusters* clusters = nullptr;
+  EventStream* events = nullptr;
+  std::shared_ptr<SlackClient> slack;
+  Bus* bus = nullptr;
+};
+
+// A daily window "HH:MM-HH:MM" in minutes after local midnight; it may wrap
+// midnight ("22:00-07:00").
+struct DailyWindow {
+  int start_min = 0;
+  int end_min = 0;
+  // Whether the local time of `ms` falls inside [start, end).
+  bool Contains(int64_t ms) const;
+};
+// Parses "HH:MM-HH:MM"; an empty text gives nullopt; anything else malformed
+// is kInvalidArgument.
+Result<std::optional<DailyWindow>> ParseDailyWindow(const std::string& text);
+// Local midnight before `ms`.
+int64_t LocalDayStartMs(int64_t ms);
+
+class Notifier : public TrainingObserver {
+ public:
+  // Whether config asks for any notification channel: Slack (token and
+  // channel), a webhook, or MQTT events (config.notify.mqtt_events).
+  static bool Wanted(const Config& config);
+
+  // Needs the parts above and a valid notify config (time windows parse).
+  // Builds the communicators and the outbox; starts nothing.
+  static Result<std::unique_ptr<Notifier>> Create(const Config& config, NotifierParts parts);
+  ~Notifier() override;  // Stop()
+  Notifier(const Notifier&) = delete;
+  Notifier& operator=(const Notifier&) = delete;
+
+  // Subscribes to the event stream and starts delivering. Call once.
+  void Start();
+  // Stops listening, cuts delivery retries short and joins the outbox worker;
+  // rows not yet delivered stay for the next start. Idempotent.
+  void Stop();
+
+  // Reacts to one event (what the subscription calls). Errors are storage
+  // trouble; the event is then lost for notifications (the record is kept).
+  Status HandleEvent(const Event& event);
+
+  Outbox& outbox() { return *outbox_; }
+
+  // TrainingObserver: updates the Slack messages, forgets queued rows.
+  void ClusterResolved(const StrangerCluster& cluster, const std::string& actor) override;
+  void SightingDisowned(const SightingRecord& sighting, const std::string& person_id,
+                        const std::string& actor) override;
+  void PersonForgotten(const std::string& person_id,
+                       const std::vector<int64_t>& clusters) override;
+
+ private:
+  struct Windows {
+    std::optional<DailyWindow> quiet, office;
+  };
+  Notifier(const Config& config, NotifierParts parts, Windows windows);
+
+  Status OnStranger(const SightingRecord& sighting);
+  Status OnVisitStarted(const VisitRecord& visit, const std::string& sighting_id);
+  Status MaybeGreet(const VisitRecord& visit, const SightingRecord& sighting);
+  // MQTT and webhook events about a visit: "arrival" or "unknown".
+  Status EnqueueVisitEvents(const std::string& kind, const VisitRecord& visit,
+                            const SightingRecord& sighting);
+  // Enqueues a Slack update of the message posted under `original_key`, if
+  // that message was queued at all.
+  Status EnqueueSlackUpdate(const std::string& original_key, const std::string& key,
+                            const std::string& kind, nlohmann::json payload);
+  Status Enqueue(const std::string& kind, const std::string& channel, const std::string& key,
+                 nlohmann::json payload);
+  // The latest greeting's visit start for a person, if any.
+  Result<std::optional<int64_t>> LastGreetingMs(const std::string& person_id);
+
+  // The outbox's delivery function.
+  Result<std::string> Deliver(const OutboxItem& item);
+  Result<std::string> DeliverSlack(const OutboxItem& item);
+  // Renders a Slack payload ("render": greeting, disowned, cluster, alert)
+  // into {"text", "blocks", "image_key"?} from the current state.
+  Result<nlohmann::json> Render(const nlohmann::json& payload);
+  SeenAt SeenFrom(const SightingRecord& sighting) const;
+  std::string PersonMention(const std::string& person_id) const;
+  void Count(const std::string& via, const std::string& kind, const std::string& result);
+
+  const Config config_;
+  NotifierParts parts_;
+  const Windows windows_;
+  Dispatcher dispatcher_;
+  std::unique_ptr<Outbox> outbox_;
+  std::mutex stop_mu_;
+  int subscription_ = 0;
+  bool stopped_ = false;
+
+  // Metrics; only the outbox worker touches the map.
+  std::map<std::string, Counter*> notifications_;
+  Gauge& outbox_depth_;
+  Histogram& capture_to_notify_;
+};
+
+}  // namespace concierge

@@ -1,0 +1,56 @@
+// Block Kit content of every Slack message Concierge sends. Pure functions:
+// the notifier renders a message from the current state each time it posts
+// or updates it. The picture is a placeholder image block (block_id
+// kCropBlockId, no source) that SlackCommunicator fills with the uploaded file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace concierge {
+
+inline constexpr const char* kCropBlockId = "crop";
+
+struct SlackContent {
+  std::string text;  // fallback text for notifications and screen readers
+  nlohmann::json blocks = nlohmann::json::array();
+};
+
+// Where and when something was seen, as people read it.
+struct SeenAt {
+  std::string camera;
+  std::string site;
+  int64_t at_ms = 0;
+  bool possible_spoof = false;  // the live score says it may be a photo or a screen
+};
+
+// "HH:MM" in the server's local time.
+std::string LocalClock(int64_t ms);
+// "<@U123>" for a Slack user id, else the name as plain text.
+std::string MentionOrName(const std::string& external_id, const std::string& name);
+// "<@U123>" for an actor "slack:U123", else the actor itself.
+std::string ActorMention(const std::string& actor);
+
+// "Welcome in, <who>! (door, 08:59)" with the crop and a "Not me" button
+// (block_id "sighting:<id>", value the sighting id).
+SlackContent GreetingMessage(const std::string& who, const SeenAt& seen,
+                             const std::string& sighting_id);
+// The greeting after "Not me": no buttons, says who disowned it.
+SlackContent DisownedMessage(const std::string& who, const SeenAt& seen,
+                             const std::string& actor);
+// "Who is this?" for a stranger cluster: crop, seen counts, a users_select,
+// a "Someone else..." name input (dispatch on Enter) and an Ignore button with
+// a confirm dialog. Block ids carry "cluster:<id>".
+SlackContent StrangerQuestion(int64_t cluster_id, const SeenAt& last_seen, int seen_today,
+                              int seen_total);
+// The question once answered: "Trained as <who> by <actor>" (with the crop).
+SlackContent StrangerTagged(const std::string& who, const std::string& actor,
+                            const SeenAt& last_seen);
+// The question once ignored: the pictures are gone, so no crop.
+SlackContent StrangerIgnored(const std::string& actor, int seen_total);
+// After-hours alert: "<mention> Unknown person at door (site) at 23:12".
+SlackContent AfterHoursAlert(const std::string& mention, const SeenAt& seen);
+
+}  // namespace concierge
