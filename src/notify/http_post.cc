@@ -112,6 +112,39 @@ std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& f
   return out;
 }
 
+std::map<std::string, std::string> FormDecode(std::string_view body) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  auto decode = [&](std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '+') {
+        out += ' ';
+      } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+        out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+        i += 2;
+      } else {
+        out += s[i];
+      }
+    }
+    return out;
+  };
+  std::map<std::string, std::string> fields;
+  while (!body.empty()) {
+    const size_t amp = body.find('&');
+    const std::string_view pair = body.substr(0, amp);
+    const size_t eq = pair.find('=');
+    fields.emplace(decode(pair.substr(0, eq)),
+                   eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1)));
+    body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
+  }
+  return fields;
+}
+
 int64_t BackoffMs(int retry, int initial_ms, int max_ms) {
   const int64_t cap = std::max(1, max_ms);
   int64_t delay = std::max(1, initial_ms);

@@ -4,8 +4,10 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -25,6 +27,9 @@ Result<HttpReply> HttpPost(const std::string& url, const std::vector<std::string
 
 // "a=b&c=d" with both sides percent-encoded.
 std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields);
+// Decodes an application/x-www-form-urlencoded body ('+' is a space); the
+// first value wins for a repeated name, and a bad %-escape is kept as is.
+std::map<std::string, std::string> FormDecode(std::string_view body);
 
 // Exponential backoff: initial_ms * 2^retry capped at max_ms, with the upper
 // half jittered so many clients do not retry in lockstep. retry is 0-based.

@@ -164,6 +164,11 @@ Status Notifier::EnqueueSlackUpdate(const std::string& original_key, const std::
 Status Notifier::OnStranger(const SightingRecord& s) {
   ASSIGN_OR_RETURN(const ClusterAssignment a, parts_.clusters->Assign(s));
   const StrangerCluster& c = a.cluster;
+  if (a.added && c.state == ClusterState::kIgnored && !s.image_key.empty()) {
+    // An ignored stranger came back: keep the record, not the picture.
+    RETURN_IF_ERROR(parts_.objects->Delete(s.image_key));
+    return parts_.sightings->Relabel(s.id, Decision::kUnknown, std::nullopt, "");
+  }
   if (!a.added || c.state != ClusterState::kOpen || !parts_.slack || !config_.notify.ask_unknown)
     return Status::Ok();
   const std::string ask_key = "slack:ask:" + std::to_string(c.id);

@@ -98,10 +98,17 @@ class Trainer {
   Status NotMe(const std::string& sighting_id, const std::string& actor);
   // Needs an existing person. Removes their faces, negatives, sightings,
   // visits, clusters, notifications and every picture of them; audits it
-  // without their name. kNotFound if there is no such person.
+  // with the id and counts only (not the display name). kNotFound if there is
+  // no such person. Earlier audit entries about them are kept (the record).
+  // Slack messages already posted are not deleted.
   Result<ForgetOutcome> ForgetPerson(const std::string& person_id, const std::string& actor);
 
  private:
+  // The person a choice names, created when it is new.
+  Result<std::string> ResolvePerson(const PersonChoice& who, bool* created);
+  // Whether the choice names `person_id` (without creating anyone).
+  bool Names(const PersonChoice& who, const std::string& person_id) const;
+
   const QualityGate quality_;
   TrainerParts parts_;
   std::mutex mu_;
