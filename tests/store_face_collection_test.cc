@@ -11,13 +11,17 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <pqxx/pqxx>
 
 #include "store/database.h"
+#include "store/pg_face_repository.h"
+#include "support/pg_fixture.h"
 #include "support/test_env.h"
 
 namespace concierge {
 namespace {
 
+using ::concierge::testing::PgCluster;
 using ::concierge::testing::TempDir;
 
 bool Contains(const std::string& text, const std::string& part) {
@@ -64,20 +68,63 @@ FaceRecord Face(const std::string& person, Embedding embedding, const std::strin
   return f;
 }
 
-class FaceCollectionTest : public ::testing::Test {
+enum class Backend { kSqlite, kPostgres };
+
+std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
+}
+
+// Every test runs on both repositories: SQLite in a temp dir, and a fresh
+// database of one private PostgreSQL cluster per suite (initdb is slow).
+class FaceCollectionTest : public ::testing::TestWithParam<Backend> {
  protected:
-  void SetUp() override { Reopen(); }
+  static void SetUpTestSuite() {
+    if (!PgCluster::Available()) return;
+    cluster_ = new PgCluster();
+    start_status_ = cluster_->Start();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (GetParam() == Backend::kPostgres) {
+      REQUIRE_POSTGRES();
+      ASSERT_TRUE(start_status_.ok()) << start_status_.ToString() << "\n" << cluster_->Log();
+      const std::string name = "fc" + std::to_string(++databases_);
+      ASSERT_TRUE(cluster_->CreateDatabase(name).ok());
+      pg_url_ = cluster_->Url(name);
+    }
+    Reopen();
+  }
 
   // Drops and reopens the database and the collection, as after a restart.
   void Reopen(int dims = kDims) {
     fc_.reset();
     db_.reset();
-    auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 2000);
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(db).value();
-    auto fc = FaceCollection::Open(db_.get(), "default", dims);
+    if (GetParam() == Backend::kSqlite) {
+      auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 2000);
+      ASSERT_TRUE(db.ok()) << db.status().ToString();
+      db_ = std::move(db).value();
+    }
+    auto fc = OpenCollection("default", dims);
     ASSERT_TRUE(fc.ok()) << fc.status().ToString();
     fc_ = std::move(fc).value();
+  }
+
+  // Another collection object on the same store, as another process would
+  // open it: for SQLite on its own connection.
+  Result<std::unique_ptr<FaceCollection>> OpenCollection(const std::string& name, int dims) {
+    if (GetParam() == Backend::kPostgres) {
+      ASSIGN_OR_RETURN(auto repo, OpenPgFaceRepository(pg_url_, name));
+      return FaceCollection::Open(std::move(repo), dims);
+    }
+    if (!db_) return FaceCollection::Open(nullptr, name, dims);
+    if (fc_ == nullptr) return FaceCollection::Open(db_.get(), name, dims);
+    ASSIGN_OR_RETURN(auto db, Database::OpenSqlite(dir_.Sub("concierge.db"), 2000));
+    other_dbs_.push_back(std::move(db));
+    return FaceCollection::Open(other_dbs_.back().get(), name, dims);
   }
 
   void AddPersonOrDie(const std::string& id, const std::string& name = "") {
@@ -85,7 +132,17 @@ class FaceCollectionTest : public ::testing::Test {
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
 
+  // The first column of the first row of `sql` (portable SQL), or -1.
   int64_t CountRows(const std::string& sql) {
+    if (GetParam() == Backend::kPostgres) {
+      try {
+        pqxx::connection c(pg_url_);
+        pqxx::nontransaction tx(c);
+        return tx.exec1(sql)[0].as<int64_t>();
+      } catch (const std::exception&) {
+        return -1;
+      }
+    }
     return db_->WithConnection([&](Connection& c) -> int64_t {
       auto st = c.Prepare(sql);
       if (!st.ok() || !st->Step().ok()) return -1;
@@ -94,10 +151,23 @@ class FaceCollectionTest : public ::testing::Test {
   }
 
   static constexpr int kDims = 32;
+  static inline PgCluster* cluster_ = nullptr;
+  static inline Status start_status_;
+  static inline int databases_ = 0;
   TempDir dir_;
+  std::string pg_url_;
   std::unique_ptr<Database> db_;
+  std::vector<std::unique_ptr<Database>> other_dbs_;
   std::unique_ptr<FaceCollection> fc_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Backends, FaceCollectionTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+
+// What only SQLite has: read-only files, file locks, several collections on one Database.
+class SqliteFaceCollectionTest : public FaceCollectionTest {};
+INSTANTIATE_TEST_SUITE_P(Sqlite, SqliteFaceCollectionTest, ::testing::Values(Backend::kSqlite),
+                         BackendName);
 
 // The test's own model of the collection: person -> unit embeddings by face id.
 using Model = std::map<std::string, std::map<int64_t, Embedding>>;
@@ -156,7 +226,7 @@ void ExpectSameMatches(const std::vector<Match>& got, const std::vector<Match>& 
   }
 }
 
-TEST_F(FaceCollectionTest, PersonCrud) {
+TEST_P(FaceCollectionTest, PersonCrud) {
   ASSERT_TRUE(fc_->AddPerson({"bob", "Bob", "", 0}).ok());
   ASSERT_TRUE(fc_->AddPerson({"alice", "", "U1", 42}).ok());
   EXPECT_EQ(fc_->person_count(), 2u);
@@ -199,7 +269,7 @@ TEST_F(FaceCollectionTest, PersonCrud) {
   EXPECT_EQ(fc_->GetPerson("alice")->created_ms, 42);
 }
 
-TEST_F(FaceCollectionTest, UnknownPersonIsNotFoundNamingTheId) {
+TEST_P(FaceCollectionTest, UnknownPersonIsNotFoundNamingTheId) {
   const auto get = fc_->GetPerson("nobody");
   EXPECT_EQ(get.status().code(), Status::Code::kNotFound);
   EXPECT_PRED2(Contains, get.status().message(), "nobody");
@@ -214,19 +284,17 @@ TEST_F(FaceCollectionTest, UnknownPersonIsNotFoundNamingTheId) {
   EXPECT_EQ(fc_->size(), 0u);
 }
 
-TEST_F(FaceCollectionTest, BadIdsAndTextAreRejected) {
+TEST_P(FaceCollectionTest, BadIdsAndTextAreRejected) {
   for (const std::string& id :
        std::vector<std::string>{"", ".", "..", "a/b", "a b", "../x", std::string(129, 'a')})
     EXPECT_EQ(fc_->AddPerson({id, "Name", "", 0}).code(), Status::Code::kInvalidArgument) << id;
   EXPECT_EQ(fc_->AddPerson({"ok", "bad\nname", "", 0}).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(fc_->person_count(), 0u);
-  EXPECT_EQ(FaceCollection::Open(db_.get(), "bad/name", kDims).status().code(),
-            Status::Code::kInvalidArgument);
-  EXPECT_EQ(FaceCollection::Open(db_.get(), "c", 0).status().code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(OpenCollection("bad/name", kDims).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(OpenCollection("c", 0).status().code(), Status::Code::kInvalidArgument);
 }
 
-TEST_F(FaceCollectionTest, BadEmbeddingsAreInvalidArgument) {
+TEST_P(FaceCollectionTest, BadEmbeddingsAreInvalidArgument) {
   AddPersonOrDie("alice");
   std::mt19937 rng(2);
   const auto wrong_dims = fc_->AddFace(Face("alice", RandomUnit(rng, kDims + 1)));
@@ -247,7 +315,7 @@ TEST_F(FaceCollectionTest, BadEmbeddingsAreInvalidArgument) {
   EXPECT_EQ(CountRows("SELECT count(*) FROM faces"), 0);
 }
 
-TEST_F(FaceCollectionTest, AddFaceStoresAUnitVectorAndAllFields) {
+TEST_P(FaceCollectionTest, AddFaceStoresAUnitVectorAndAllFields) {
   AddPersonOrDie("alice");
   Embedding raw(kDims, 0.f);
   raw[0] = 3;
@@ -286,7 +354,7 @@ TEST_F(FaceCollectionTest, AddFaceStoresAUnitVectorAndAllFields) {
   EXPECT_NEAR(centroid[0].similarity, 1.f, 1e-6);
 }
 
-TEST_F(FaceCollectionTest, DeleteFaceRemovesItFromDatabaseAndSearch) {
+TEST_P(FaceCollectionTest, DeleteFaceRemovesItFromDatabaseAndSearch) {
   AddPersonOrDie("alice");
   AddPersonOrDie("bob");
   std::mt19937 rng(3);
@@ -307,7 +375,7 @@ TEST_F(FaceCollectionTest, DeleteFaceRemovesItFromDatabaseAndSearch) {
     ExpectSameMatches(fc_->Search(a1, 5, mode), NaiveSearch(model, a1, 5, mode));
 
   // A face of another collection in the same database cannot be deleted from here.
-  auto other = FaceCollection::Open(db_.get(), "other", kDims);
+  auto other = OpenCollection("other", kDims);
   ASSERT_TRUE(other.ok());
   ASSERT_TRUE((*other)->AddPerson({"alice", "Alice", "", 0}).ok());
   auto foreign = (*other)->AddFace(Face("alice", a1));
@@ -324,7 +392,7 @@ TEST_F(FaceCollectionTest, DeleteFaceRemovesItFromDatabaseAndSearch) {
   }
 }
 
-TEST_F(FaceCollectionTest, ForgetPersonRemovesFacesFromDatabaseAndMemory) {
+TEST_P(FaceCollectionTest, ForgetPersonRemovesFacesFromDatabaseAndMemory) {
   AddPersonOrDie("alice");
   AddPersonOrDie("bob");
   std::mt19937 rng(4);
@@ -358,7 +426,7 @@ TEST_F(FaceCollectionTest, ForgetPersonRemovesFacesFromDatabaseAndMemory) {
   EXPECT_TRUE(fc_->ListFaces("alice")->empty());
 }
 
-TEST_F(FaceCollectionTest, SearchEqualsBruteForceOnRandomData) {
+TEST_P(FaceCollectionTest, SearchEqualsBruteForceOnRandomData) {
   constexpr int kDim = 128, kPersons = 200, kFaces = 2000, kProbes = 50;
   Reopen(kDim);
   std::mt19937 rng(5);
@@ -413,7 +481,7 @@ TEST_F(FaceCollectionTest, SearchEqualsBruteForceOnRandomData) {
   EXPECT_EQ(all.size(), with_faces);
 }
 
-TEST_F(FaceCollectionTest, SearchResultsAreIdenticalAfterReopen) {
+TEST_P(FaceCollectionTest, SearchResultsAreIdenticalAfterReopen) {
   constexpr int kDim = 64;
   Reopen(kDim);
   std::mt19937 rng(6);
@@ -447,7 +515,7 @@ TEST_F(FaceCollectionTest, SearchResultsAreIdenticalAfterReopen) {
   }
 }
 
-TEST_F(FaceCollectionTest, SearchEdgeCases) {
+TEST_P(FaceCollectionTest, SearchEdgeCases) {
   std::mt19937 rng(7);
   const Embedding probe = RandomUnit(rng, kDims);
   EXPECT_TRUE(fc_->Search(probe, 5, SearchMode::kBestFace).empty());  // empty collection
@@ -471,7 +539,7 @@ TEST_F(FaceCollectionTest, SearchEdgeCases) {
   EXPECT_EQ(hits[0].person_id, "alice");
 }
 
-TEST_F(FaceCollectionTest, ParseSearchMode) {
+TEST_P(FaceCollectionTest, ParseSearchMode) {
   EXPECT_EQ(*ParseSearchMode("best"), SearchMode::kBestFace);
   EXPECT_EQ(*ParseSearchMode("centroid"), SearchMode::kCentroid);
   const auto bad = ParseSearchMode("fastest");
@@ -479,11 +547,11 @@ TEST_F(FaceCollectionTest, ParseSearchMode) {
   EXPECT_PRED2(Contains, bad.status().message(), "fastest");
 }
 
-TEST_F(FaceCollectionTest, CollectionsInOneDatabaseAreIndependent) {
+TEST_P(FaceCollectionTest, CollectionsInOneDatabaseAreIndependent) {
   AddPersonOrDie("alice");
   std::mt19937 rng(8);
   ASSERT_TRUE(fc_->AddFace(Face("alice", RandomUnit(rng, kDims))).ok());
-  auto other = FaceCollection::Open(db_.get(), "office2", kDims);
+  auto other = OpenCollection("office2", kDims);
   ASSERT_TRUE(other.ok());
   EXPECT_EQ((*other)->size(), 0u);
   EXPECT_EQ((*other)->GetPerson("alice").status().code(), Status::Code::kNotFound);
@@ -493,16 +561,16 @@ TEST_F(FaceCollectionTest, CollectionsInOneDatabaseAreIndependent) {
   EXPECT_EQ(CountRows("SELECT count(*) FROM faces"), 1);
 }
 
-TEST_F(FaceCollectionTest, ReopeningWithOtherDimsIsFailedPrecondition) {
+TEST_P(FaceCollectionTest, ReopeningWithOtherDimsIsFailedPrecondition) {
   AddPersonOrDie("alice");
   std::mt19937 rng(9);
   ASSERT_TRUE(fc_->AddFace(Face("alice", RandomUnit(rng, kDims))).ok());
-  const auto reopened = FaceCollection::Open(db_.get(), "default", kDims * 2);
+  const auto reopened = OpenCollection("default", kDims * 2);
   EXPECT_EQ(reopened.status().code(), Status::Code::kFailedPrecondition);
   EXPECT_PRED2(Contains, reopened.status().message(), std::to_string(kDims));
 }
 
-TEST_F(FaceCollectionTest, ReadOnlyDatabaseServesSearchAndFailsWritesCleanly) {
+TEST_P(SqliteFaceCollectionTest, ReadOnlyDatabaseServesSearchAndFailsWritesCleanly) {
   AddPersonOrDie("alice");
   std::mt19937 rng(10);
   const Embedding a = RandomUnit(rng, kDims);
@@ -533,7 +601,7 @@ TEST_F(FaceCollectionTest, ReadOnlyDatabaseServesSearchAndFailsWritesCleanly) {
             Status::Code::kIoError);
 }
 
-TEST_F(FaceCollectionTest, LockedDatabaseLeavesMemoryUntouched) {
+TEST_P(SqliteFaceCollectionTest, LockedDatabaseLeavesMemoryUntouched) {
   fc_.reset();
   db_.reset();
   auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 100);
@@ -561,7 +629,104 @@ TEST_F(FaceCollectionTest, LockedDatabaseLeavesMemoryUntouched) {
   EXPECT_EQ(fc_->size(), 1u);
 }
 
-TEST_F(FaceCollectionTest, ConcurrentReadersWithAWriterStayConsistent) {
+TEST_P(FaceCollectionTest, NegativeVetoesThePersonOnlyWhereItIsAtLeastAsClose) {
+  AddPersonOrDie("alice");
+  AddPersonOrDie("bob");
+  std::mt19937 rng(14);
+  const Embedding a = RandomUnit(rng, kDims), b = RandomUnit(rng, kDims);
+  ASSERT_TRUE(fc_->AddFaces({Face("alice", a), Face("bob", b)}).ok());
+  // A stranger who looks like alice: without a negative, alice is the top hit.
+  const Embedding stranger = Near(rng, a, 0.15f);
+  ASSERT_EQ(fc_->Search(stranger, 1, SearchMode::kBestFace)[0].person_id, "alice");
+
+  ASSERT_TRUE(fc_->AddNegative("alice", stranger, "s-1").ok());
+  EXPECT_EQ(fc_->negative_count(), 1u);
+  for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
+    const auto hits = fc_->Search(stranger, 5, mode);
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].person_id, "bob");
+    // Alice's own face is still closer to her than to the negative.
+    EXPECT_EQ(fc_->Search(a, 1, mode)[0].person_id, "alice");
+  }
+  EXPECT_EQ(CountRows("SELECT count(*) FROM face_negatives WHERE person_id = 'alice' AND "
+                      "sighting_id = 's-1'"),
+            1);
+
+  Reopen();
+  EXPECT_EQ(fc_->negative_count(), 1u);
+  EXPECT_EQ(fc_->Search(stranger, 1, SearchMode::kBestFace)[0].person_id, "bob");
+  EXPECT_EQ(fc_->Search(a, 1, SearchMode::kBestFace)[0].person_id, "alice");
+}
+
+TEST_P(FaceCollectionTest, NegativesAreCheckedAndGoWithThePerson) {
+  AddPersonOrDie("alice");
+  AddPersonOrDie("bob");
+  AddPersonOrDie("carol");
+  std::mt19937 rng(15);
+  const Embedding b = RandomUnit(rng, kDims), c = RandomUnit(rng, kDims);
+  ASSERT_TRUE(fc_->AddFaces({Face("alice", RandomUnit(rng, kDims)), Face("bob", b),
+                             Face("carol", c)})
+                  .ok());
+  EXPECT_EQ(fc_->AddNegative("nobody", b, "").code(), Status::Code::kNotFound);
+  EXPECT_EQ(fc_->AddNegative("bob", Embedding(kDims, 0.f), "").code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(fc_->AddNegative("bob", Embedding(3, 1.f), "").code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(fc_->negative_count(), 0u);
+
+  // Alice's negative is carol's face; bob's is his own face (he is never returned).
+  ASSERT_TRUE(fc_->AddNegative("alice", c, "s-1").ok());
+  ASSERT_TRUE(fc_->AddNegative("bob", b, "s-2").ok());
+  EXPECT_TRUE(fc_->Search(b, 3, SearchMode::kBestFace).size() == 2u);
+  // Forgetting alice (not the last person) moves carol's slot; bob's veto stays his.
+  ASSERT_TRUE(fc_->ForgetPerson("alice").ok());
+  EXPECT_EQ(fc_->negative_count(), 1u);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM face_negatives"), 1);
+  const auto hits = fc_->Search(b, 3, SearchMode::kBestFace);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].person_id, "carol");
+  EXPECT_EQ(fc_->Search(c, 1, SearchMode::kBestFace)[0].person_id, "carol");
+  ASSERT_TRUE(fc_->ForgetPerson("bob").ok());
+  EXPECT_EQ(fc_->negative_count(), 0u);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM face_negatives"), 0);
+}
+
+TEST_P(FaceCollectionTest, RefreshSeesAnotherWritersChanges) {
+  AddPersonOrDie("alice");
+  std::mt19937 rng(16);
+  const Embedding a = RandomUnit(rng, kDims), b = RandomUnit(rng, kDims);
+  ASSERT_TRUE(fc_->AddFace(Face("alice", a)).ok());
+  auto refreshed = fc_->Refresh();
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status().ToString();
+  EXPECT_FALSE(*refreshed) << "own writes are mirrored already";
+
+  // Another process: its own connection and collection on the same store.
+  auto other = OpenCollection("default", kDims);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  ASSERT_TRUE((*other)->AddPerson({"bob", "Bob", "U-BOB", 0}).ok());
+  ASSERT_TRUE((*other)->AddFace(Face("bob", b)).ok());
+  ASSERT_TRUE((*other)->RenamePerson("alice", "Alice A.").ok());
+  ASSERT_TRUE((*other)->AddNegative("alice", b, "").ok());
+
+  EXPECT_TRUE(fc_->Search(b, 1, SearchMode::kBestFace)[0].person_id == "alice");
+  refreshed = fc_->Refresh();
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status().ToString();
+  EXPECT_TRUE(*refreshed);
+  EXPECT_EQ(fc_->size(), 2u);
+  EXPECT_EQ(fc_->negative_count(), 1u);
+  EXPECT_EQ(fc_->GetPerson("alice")->display_name, "Alice A.");
+  EXPECT_EQ(fc_->FindByExternalId("U-BOB")->id, "bob");
+  EXPECT_EQ(fc_->Search(b, 1, SearchMode::kBestFace)[0].person_id, "bob");
+  EXPECT_FALSE(*fc_->Refresh());
+
+  ASSERT_TRUE((*other)->ForgetPerson("bob").ok());
+  EXPECT_TRUE(*fc_->Refresh());
+  EXPECT_EQ(fc_->person_count(), 1u);
+  EXPECT_EQ(fc_->negative_count(), 1u);
+  EXPECT_EQ(fc_->Search(a, 1, SearchMode::kBestFace)[0].person_id, "alice");
+}
+
+TEST_P(FaceCollectionTest, ConcurrentReadersWithAWriterStayConsistent) {
   constexpr int kDim = 64, k = 5;
   Reopen(kDim);
   std::mt19937 rng(12);

@@ -1,21 +1,38 @@
 #include "cli/services.h"
 
+#include <utility>
+
+#include "store/pg_face_repository.h"
+#include "store/sqlite_face_repository.h"
+
 namespace concierge::cli {
 
 Result<Database*> Services::database() {
   if (!db_) {
-    ASSIGN_OR_RETURN(db_, Database::OpenSqlite(config_.DatabasePath(), config_.database.busy_timeout_ms));
+    ASSIGN_OR_RETURN(db_, Database::OpenSqlite(config_.DatabasePath(),
+                                               config_.database.busy_timeout_ms));
   }
   return db_.get();
 }
 
+Result<std::unique_ptr<FaceRepository>> Services::OpenFaceRepository() {
+  const DatabaseConfig& database_config = config_.database;
+  if (database_config.kind == "postgres")
+    return OpenPgFaceRepository(database_config.postgres_url, config_.recognition.collection);
+  if (database_config.kind != "sqlite")
+    return Status::InvalidArgument("database.kind '" + database_config.kind +
+                                   "' is not sqlite or postgres");
+  ASSIGN_OR_RETURN(Database * db, database());
+  return NewSqliteFaceRepository(db, config_.recognition.collection);
+}
+
 Result<FaceCollection*> Services::faces() {
   if (!faces_) {
-    ASSIGN_OR_RETURN(Database * db, database());
+    ASSIGN_OR_RETURN(std::unique_ptr<FaceRepository> repository, OpenFaceRepository());
     // The manifest alone gives the embedding size; no need to load the nets.
     ASSIGN_OR_RETURN(ModelPack pack, LoadModelPack(config_.vision.models_dir));
     ASSIGN_OR_RETURN(ModelSpec embedder, pack.Get("embedder"));
-    ASSIGN_OR_RETURN(faces_, FaceCollection::Open(db, config_.recognition.collection,
+    ASSIGN_OR_RETURN(faces_, FaceCollection::Open(std::move(repository),
                                                   embedder.extra.value("dimensions", 512)));
   }
   return faces_.get();

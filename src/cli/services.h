@@ -17,7 +17,9 @@ class Services {
  public:
   explicit Services(const Config& config) : config_(config) {}
 
+  // The SQLite database (database.sqlite_path), whatever database.kind says.
   Result<Database*> database();
+  // The recognition collection on the backend database.kind names (sqlite or postgres).
   Result<FaceCollection*> faces();
   Result<ObjectStore*> objects();
   Result<FaceEngine*> engine();
@@ -27,6 +29,8 @@ class Services {
   const Config& config() const { return config_; }
 
  private:
+  Result<std::unique_ptr<FaceRepository>> OpenFaceRepository();
+
   const Config& config_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<FaceCollection> faces_;

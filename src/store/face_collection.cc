@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/clock.h"
+#include "store/sqlite_face_repository.h"
 
 namespace concierge {
 
@@ -84,82 +85,81 @@ Status ValidateStoreId(const std::string& id) {
   return Status::Ok();
 }
 
-FaceCollection::FaceCollection(Database* db, std::string name, int dims)
-    : db_(db), name_(std::move(name)), dims_(dims) {}
+FaceCollection::FaceCollection(std::unique_ptr<FaceRepository> repository, int dims)
+    : repo_(std::move(repository)), name_(repo_ ? repo_->collection() : ""), dims_(dims) {}
+
+Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(
+    std::unique_ptr<FaceRepository> repository, int dims) {
+  if (repository == nullptr) return Status::InvalidArgument("no face repository given");
+  if (Status st = ValidateStoreId(repository->collection()); !st.ok())
+    return Status::InvalidArgument("collection name: " + st.message());
+  if (dims < 1 || dims > kMaxDims)
+    return Status::InvalidArgument("embedding dims must be 1.." + std::to_string(kMaxDims) +
+                                   ", got " + std::to_string(dims));
+  std::unique_ptr<FaceCollection> fc(new FaceCollection(std::move(repository), dims));
+  RETURN_IF_ERROR(fc->repo_->EnsureCollection());
+  std::lock_guard<std::mutex> write(fc->write_mu_);
+  RETURN_IF_ERROR(fc->Reload());
+  return fc;
+}
 
 Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(Database* db,
                                                              const std::string& collection,
                                                              int dims) {
   if (db == nullptr) return Status::InvalidArgument("no database given");
-  if (Status st = ValidateStoreId(collection); !st.ok())
-    return Status::InvalidArgument("collection name: " + st.message());
-  if (dims < 1 || dims > kMaxDims)
-    return Status::InvalidArgument("embedding dims must be 1.." + std::to_string(kMaxDims) +
-                                   ", got " + std::to_string(dims));
-  std::unique_ptr<FaceCollection> fc(new FaceCollection(db, collection, dims));
-  RETURN_IF_ERROR(fc->Load());
-  return fc;
+  return Open(NewSqliteFaceRepository(db, collection), dims);
 }
 
-Status FaceCollection::Load() {
-  // Only write when the row is missing, so read-only databases can be searched.
-  bool exists = false;
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("SELECT 1 FROM collections WHERE name = ?"));
-    ASSIGN_OR_RETURN(exists, st.BindText(name_).Step());
-    return Status::Ok();
-  }));
-  if (!exists) {
-    RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-      ASSIGN_OR_RETURN(
-          Statement st,
-          c.Prepare("INSERT OR IGNORE INTO collections(name, created_ms) VALUES(?, ?)"));
-      return st.BindText(name_).BindInt(NowMs()).Run();
-    }));
+Result<bool> FaceCollection::Refresh() {
+  std::lock_guard<std::mutex> write(write_mu_);
+  ASSIGN_OR_RETURN(const int64_t token, repo_->ChangeToken());
+  if (token == change_token_) return false;
+  RETURN_IF_ERROR(Reload());
+  return true;
+}
+
+Status FaceCollection::Reload() {
+  // The token first: a change committed during the load shows at the next Refresh.
+  ASSIGN_OR_RETURN(const int64_t token, repo_->ChangeToken());
+  ASSIGN_OR_RETURN(const FaceSnapshot snapshot, repo_->Load(dims_));
+  FaceCollection fresh(nullptr, dims_);
+  RETURN_IF_ERROR(fresh.Install(snapshot));
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  persons_.swap(fresh.persons_);
+  person_index_.swap(fresh.person_index_);
+  centroids_.swap(fresh.centroids_);
+  matrix_.swap(fresh.matrix_);
+  face_ids_.swap(fresh.face_ids_);
+  face_person_.swap(fresh.face_person_);
+  negatives_.swap(fresh.negatives_);
+  negative_person_.swap(fresh.negative_person_);
+  change_token_ = token;
+  return Status::Ok();
+}
+
+Status FaceCollection::Install(const FaceSnapshot& snapshot) {
+  for (const Person& p : snapshot.persons) {
+    person_index_.emplace(p.id, static_cast<uint32_t>(persons_.size()));
+    persons_.push_back({p, {}});
   }
-
-  // One snapshot, so no face can refer to a person we did not load.
-  return db_->ReadTransaction([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement persons,
-                     c.Prepare("SELECT id, display_name, external_id, created_ms FROM persons "
-                               "WHERE collection = ? ORDER BY id"));
-    RETURN_IF_ERROR(persons.BindText(name_).ForEach([&](const Statement& row) {
-      Person p{row.ColumnText(0), row.ColumnText(1), row.ColumnText(2), row.ColumnInt(3)};
-      person_index_.emplace(p.id, static_cast<uint32_t>(persons_.size()));
-      persons_.push_back({std::move(p), {}});
-      return Status::Ok();
-    }));
-    centroids_.assign(persons_.size() * static_cast<size_t>(dims_), 0.f);
-
-    ASSIGN_OR_RETURN(Statement faces,
-                     c.Prepare("SELECT id, person_id, dims, embedding FROM faces "
-                               "WHERE collection = ? ORDER BY id"));
-    const size_t blob_bytes = static_cast<size_t>(dims_) * sizeof(float);
-    RETURN_IF_ERROR(faces.BindText(name_).ForEach([&](const Statement& row) -> Status {
-      const int64_t face_id = row.ColumnInt(0);
-      if (row.ColumnInt(2) != dims_)
-        return Status::FailedPrecondition(
-            "collection " + Quoted(name_) + " holds " + std::to_string(row.ColumnInt(2)) +
-            "-d embeddings but the model makes " + std::to_string(dims_) +
-            "-d ones; re-enrol into a new collection");
-      const std::string_view blob = row.ColumnBlob(3);
-      if (blob.size() != blob_bytes)
-        return Status::IoError("corrupt embedding of face " + std::to_string(face_id) + " in " +
-                               db_->path());
-      const auto it = person_index_.find(row.ColumnText(1));
-      if (it == person_index_.end())
-        return Status::IoError("face " + std::to_string(face_id) + " refers to a missing person");
-      const size_t offset = matrix_.size();
-      matrix_.resize(offset + static_cast<size_t>(dims_));
-      std::memcpy(matrix_.data() + offset, blob.data(), blob_bytes);
-      persons_[it->second].rows.push_back(static_cast<uint32_t>(face_ids_.size()));
-      face_ids_.push_back(face_id);
-      face_person_.push_back(it->second);
-      return Status::Ok();
-    }));
-    for (uint32_t p = 0; p < persons_.size(); ++p) RecomputeCentroid(p);
-    return Status::Ok();
-  });
+  centroids_.assign(persons_.size() * static_cast<size_t>(dims_), 0.f);
+  auto owner = [&](const StoredVector& v) -> Result<uint32_t> {
+    const auto it = person_index_.find(v.person_id);
+    if (it == person_index_.end())
+      return Status::IoError("row " + std::to_string(v.id) + " of collection " + Quoted(name_) +
+                             " refers to a missing person");
+    return it->second;
+  };
+  for (const StoredVector& face : snapshot.faces) {
+    ASSIGN_OR_RETURN(const uint32_t p, owner(face));
+    AppendRow(face.id, p, face.unit);
+  }
+  for (const StoredVector& negative : snapshot.negatives) {
+    ASSIGN_OR_RETURN(const uint32_t p, owner(negative));
+    AppendNegative(p, negative.unit);
+  }
+  for (uint32_t p = 0; p < persons_.size(); ++p) RecomputeCentroid(p);
+  return Status::Ok();
 }
 
 Result<uint32_t> FaceCollection::PersonIndex(const std::string& id) const {
@@ -189,17 +189,7 @@ Status FaceCollection::AddPerson(const Person& person) {
       return Status::AlreadyExists("external id " + Quoted(stored.external_id) +
                                    " already belongs to person " + Quoted(owner->id));
   }
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st,
-                     c.Prepare("INSERT INTO persons(collection, id, display_name, external_id, "
-                               "created_ms) VALUES(?, ?, ?, ?, ?)"));
-    return st.BindText(name_)
-        .BindText(stored.id)
-        .BindText(stored.display_name)
-        .BindText(stored.external_id)
-        .BindInt(stored.created_ms)
-        .Run();
-  }));
+  RETURN_IF_ERROR(repo_->InsertPerson(stored));
 
   std::unique_lock<std::shared_mutex> lock(mu_);
   person_index_.emplace(stored.id, static_cast<uint32_t>(persons_.size()));
@@ -230,11 +220,9 @@ Status FaceCollection::RenamePerson(const std::string& id, const std::string& di
   RETURN_IF_ERROR(CheckText(display_name, "display name"));
   std::lock_guard<std::mutex> write(write_mu_);
   ASSIGN_OR_RETURN(const uint32_t p, PersonIndex(id));
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("UPDATE persons SET display_name = ? "
-                                             "WHERE collection = ? AND id = ?"));
-    return st.BindText(display_name).BindText(name_).BindText(id).Run();
-  }));
+  Person updated = persons_[p].person;
+  updated.display_name = display_name;
+  RETURN_IF_ERROR(repo_->UpdatePerson(updated));
   std::unique_lock<std::shared_mutex> lock(mu_);
   persons_[p].person.display_name = display_name;
   return Status::Ok();
@@ -249,11 +237,9 @@ Status FaceCollection::SetExternalId(const std::string& id, const std::string& e
       return Status::AlreadyExists("external id " + Quoted(external_id) +
                                    " already belongs to person " + Quoted(owner->id));
   }
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("UPDATE persons SET external_id = ? "
-                                             "WHERE collection = ? AND id = ?"));
-    return st.BindText(external_id).BindText(name_).BindText(id).Run();
-  }));
+  Person updated = persons_[p].person;
+  updated.external_id = external_id;
+  RETURN_IF_ERROR(repo_->UpdatePerson(updated));
   std::unique_lock<std::shared_mutex> lock(mu_);
   persons_[p].person.external_id = external_id;
   return Status::Ok();
@@ -295,30 +281,14 @@ Result<std::vector<int64_t>> FaceCollection::AddFaces(const std::vector<FaceReco
     units.push_back(std::move(unit));
   }
 
-  std::vector<int64_t> ids;
-  ids.reserve(faces.size());
   const int64_t now = NowMs();
-  RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st,
-                     c.Prepare("INSERT INTO faces(collection, person_id, embedding, dims, "
-                               "image_key, quality, origin, created_ms) "
-                               "VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
-    for (size_t i = 0; i < faces.size(); ++i) {
-      const FaceRecord& f = faces[i];
-      st.Reset();
-      RETURN_IF_ERROR(st.BindText(name_)
-                          .BindText(f.person_id)
-                          .BindBlob(units[i].data(), units[i].size() * sizeof(float))
-                          .BindInt(dims_)
-                          .BindText(f.image_key)
-                          .BindDouble(f.quality)
-                          .BindText(ToString(f.origin))
-                          .BindInt(f.created_ms != 0 ? f.created_ms : now)
-                          .Run());
-      ids.push_back(c.LastInsertId());
-    }
-    return Status::Ok();
-  }));
+  std::vector<FaceRecord> stored = faces;
+  for (size_t i = 0; i < stored.size(); ++i) {
+    stored[i].collection = name_;
+    stored[i].embedding = units[i];
+    if (stored[i].created_ms == 0) stored[i].created_ms = now;
+  }
+  ASSIGN_OR_RETURN(const std::vector<int64_t> ids, repo_->InsertFaces(stored));
 
   std::unique_lock<std::shared_mutex> lock(mu_);
   std::set<uint32_t> touched;
@@ -336,43 +306,13 @@ Result<std::vector<FaceRecord>> FaceCollection::ListFaces(const std::string& per
     std::shared_lock<std::shared_mutex> lock(mu_);
     RETURN_IF_ERROR(PersonIndex(person_id).status());
   }
-  std::vector<FaceRecord> out;
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st,
-                     c.Prepare("SELECT id, embedding, image_key, quality, origin, created_ms "
-                               "FROM faces WHERE collection = ? AND person_id = ? ORDER BY id"));
-    return st.BindText(name_).BindText(person_id).ForEach([&](const Statement& row) -> Status {
-      const std::string_view blob = row.ColumnBlob(1);
-      if (blob.size() % sizeof(float) != 0)
-        return Status::IoError("corrupt embedding of face " + std::to_string(row.ColumnInt(0)) +
-                               " in " + db_->path());
-      FaceRecord f;
-      f.id = row.ColumnInt(0);
-      f.person_id = person_id;
-      f.collection = name_;
-      f.embedding.resize(blob.size() / sizeof(float));
-      std::memcpy(f.embedding.data(), blob.data(), blob.size());
-      f.image_key = row.ColumnText(2);
-      f.quality = static_cast<float>(row.ColumnDouble(3));
-      f.origin = row.ColumnText(4) == "tagged" ? FaceOrigin::kTagged : FaceOrigin::kEnrolled;
-      f.created_ms = row.ColumnInt(5);
-      out.push_back(std::move(f));
-      return Status::Ok();
-    });
-  }));
-  return out;
+  return repo_->ListFaces(person_id);
 }
 
 Status FaceCollection::DeleteFace(int64_t face_id) {
   std::lock_guard<std::mutex> write(write_mu_);
-  int64_t deleted = 0;
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("DELETE FROM faces WHERE id = ? AND collection = ?"));
-    RETURN_IF_ERROR(st.BindInt(face_id).BindText(name_).Run());
-    deleted = c.Changes();
-    return Status::Ok();
-  }));
-  if (deleted == 0)
+  ASSIGN_OR_RETURN(const bool deleted, repo_->DeleteFace(face_id));
+  if (!deleted)
     return Status::NotFound("face " + std::to_string(face_id) + " not found in collection " +
                             Quoted(name_));
   const auto it = std::find(face_ids_.begin(), face_ids_.end(), face_id);
@@ -388,23 +328,22 @@ Status FaceCollection::DeleteFace(int64_t face_id) {
 Result<std::vector<std::string>> FaceCollection::ForgetPerson(const std::string& id) {
   std::lock_guard<std::mutex> write(write_mu_);
   ASSIGN_OR_RETURN(const uint32_t p, PersonIndex(id));
-  std::vector<std::string> image_keys;
-  RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement keys,
-                     c.Prepare("SELECT DISTINCT image_key FROM faces WHERE collection = ? AND "
-                               "person_id = ? AND image_key <> '' ORDER BY image_key"));
-    RETURN_IF_ERROR(keys.BindText(name_).BindText(id).ForEach([&](const Statement& row) {
-      image_keys.push_back(row.ColumnText(0));
-      return Status::Ok();
-    }));
-    // Faces go with the person (ON DELETE CASCADE).
-    ASSIGN_OR_RETURN(Statement del,
-                     c.Prepare("DELETE FROM persons WHERE collection = ? AND id = ?"));
-    return del.BindText(name_).BindText(id).Run();
-  }));
+  ASSIGN_OR_RETURN(std::vector<std::string> image_keys, repo_->DeletePerson(id));
   std::unique_lock<std::shared_mutex> lock(mu_);
   RemovePerson(p);
   return image_keys;
+}
+
+Status FaceCollection::AddNegative(const std::string& person_id, const Embedding& e,
+                                   const std::string& sighting_id) {
+  RETURN_IF_ERROR(CheckText(sighting_id, "sighting id"));
+  ASSIGN_OR_RETURN(const Embedding unit, UnitVector(e, dims_));
+  std::lock_guard<std::mutex> write(write_mu_);
+  ASSIGN_OR_RETURN(const uint32_t p, PersonIndex(person_id));
+  RETURN_IF_ERROR(repo_->InsertNegative(person_id, unit, sighting_id, NowMs()).status());
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  AppendNegative(p, unit);
+  return Status::Ok();
 }
 
 size_t FaceCollection::size() const {
@@ -417,6 +356,11 @@ size_t FaceCollection::person_count() const {
   return persons_.size();
 }
 
+size_t FaceCollection::negative_count() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return negative_person_.size();
+}
+
 // ---- memory mirror ----
 
 void FaceCollection::AppendRow(int64_t face_id, uint32_t person, const Embedding& unit) {
@@ -424,6 +368,11 @@ void FaceCollection::AppendRow(int64_t face_id, uint32_t person, const Embedding
   face_ids_.push_back(face_id);
   face_person_.push_back(person);
   matrix_.insert(matrix_.end(), unit.begin(), unit.end());
+}
+
+void FaceCollection::AppendNegative(uint32_t person, const Embedding& unit) {
+  negative_person_.push_back(person);
+  negatives_.insert(negatives_.end(), unit.begin(), unit.end());
 }
 
 // Swaps the last row into `row` so the matrix stays dense; the caller
@@ -447,11 +396,21 @@ void FaceCollection::RemoveRow(uint32_t row) {
   matrix_.resize(last * d);
 }
 
-// Drops the person's rows, then swaps the last person into its slot.
+// Drops the person's rows and negatives, then swaps the last person into its slot.
 void FaceCollection::RemovePerson(uint32_t person) {
   while (!persons_[person].rows.empty()) RemoveRow(persons_[person].rows.back());
   const auto last = static_cast<uint32_t>(persons_.size() - 1);
   const size_t d = static_cast<size_t>(dims_);
+  size_t kept = 0;
+  for (size_t n = 0; n < negative_person_.size(); ++n) {
+    if (negative_person_[n] == person) continue;
+    negative_person_[kept] = negative_person_[n] == last ? person : negative_person_[n];
+    std::copy_n(negatives_.begin() + static_cast<std::ptrdiff_t>(n * d), d,
+                negatives_.begin() + static_cast<std::ptrdiff_t>(kept * d));
+    ++kept;
+  }
+  negative_person_.resize(kept);
+  negatives_.resize(kept * d);
   person_index_.erase(persons_[person].person.id);
   if (person != last) {
     persons_[person] = std::move(persons_[last]);
@@ -508,10 +467,18 @@ std::vector<Match> FaceCollection::Search(const Embedding& probe, int k, SearchM
       if (!persons_[p].rows.empty()) score[p] = Dot(centroids_.data() + p * d, q, dims_);
   }
 
+  // "Not me": a probe at least as close to one of P's negatives as to P is not P.
+  std::vector<bool> vetoed(n_persons, false);
+  const float* negative = negatives_.data();
+  for (size_t n = 0; n < negative_person_.size(); ++n, negative += d) {
+    const uint32_t p = negative_person_[n];
+    if (!vetoed[p] && Dot(negative, q, dims_) >= score[p]) vetoed[p] = true;
+  }
+
   std::vector<uint32_t> ranked;
   ranked.reserve(n_persons);
   for (uint32_t p = 0; p < n_persons; ++p)
-    if (!persons_[p].rows.empty()) ranked.push_back(p);
+    if (!persons_[p].rows.empty() && !vetoed[p]) ranked.push_back(p);
   const size_t top = std::min(ranked.size(), static_cast<size_t>(k));
   std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(top),
                     ranked.end(), [&](uint32_t a, uint32_t b) {
