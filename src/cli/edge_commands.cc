@@ -17,6 +17,7 @@
 #include "bus/bus.h"
 #include "bus/spool.h"
 #include "cli/cli.h"
+#include "pipeline/camera_registry.h"
 #include "pipeline/edge.h"
 #include "pipeline/frame_source.h"
 
@@ -109,8 +110,10 @@ Status ChooseCameras(Config& config, const EdgeOptions& opts) {
   return Status::Ok();
 }
 
-nlohmann::json StatsJson(const CameraStats& s) {
+nlohmann::json StatsJson(const CameraStats& s, const CameraRegistry& cameras) {
+  const CameraFeed* feed = cameras.Find(s.camera);
   return {{"camera", s.camera},
+          {"state", feed ? ToString(feed->status().state) : "unknown"},
           {"frames", s.frames},
           {"frames_detected", s.frames_detected},
           {"frames_skipped_still", s.frames_skipped_still},
@@ -163,12 +166,13 @@ int RunEdge(Context& ctx, const EdgeOptions& opts) {
 
   const std::string prefix = config.bus.topic_prefix;
   SpooledPublisher* outbox = publisher->get();
+  CameraRegistry cameras;
   auto stage = EdgeStage::Start(
       config,
       [outbox, prefix](const Sighting& s) {
         return outbox->Publish({SightingTopic(prefix, s.site, s.camera), EncodeSighting(s), 1});
       },
-      opts.once);
+      opts.once, &cameras);
   if (!stage.ok()) return Fail(ctx, stage.status());
   spdlog::info("edge: {} camera(s), broker {}:{}, spool {}", config.edge.cameras.size(),
                config.bus.mqtt.host, config.bus.mqtt.port, config.SpoolDir());
@@ -200,7 +204,7 @@ int RunEdge(Context& ctx, const EdgeOptions& opts) {
                                          " and are sent on the next start"));
   if (ctx.json()) {
     nlohmann::json all = nlohmann::json::array();
-    for (const auto& s : stats) all.push_back(StatsJson(s));
+    for (const auto& s : stats) all.push_back(StatsJson(s, cameras));
     PrintJson({{"cameras", all}, {"spool_pending", pending}});
   }
   return kExitOk;

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/camera_registry.h"
 #include "pipeline/edge_camera.h"
 #include "pipeline/frame_source.h"
 #include "vision/face_engine.h"
@@ -58,6 +59,7 @@ struct Worker {
   std::unique_ptr<FaceEngine> engine;
   std::unique_ptr<FrameSource> source;
   std::unique_ptr<EdgeCamera> pipeline;
+  CameraFeed* feed = nullptr;  // null without a registry
   std::jthread thread;
   // Guarded by EdgeStageImpl::mu_.
   CameraStats stats;
@@ -104,13 +106,15 @@ class EdgeStageImpl final : public EdgeStage {
   }
 
  private:
-  void Snapshot(Worker& w, bool finished) {
+  // Copies the pipeline's counters (plus source errors) into the worker and its feed.
+  void Snapshot(Worker& w, bool finished, CameraState state) {
     CameraStats stats = w.pipeline->stats();
     // Source trouble (reconnects, rejected photos) counts as camera errors too.
     if (const int64_t source_errors = w.source->errors(); source_errors > 0) {
       stats.errors += source_errors;
       if (stats.last_error.empty()) stats.last_error = w.source->last_error();
     }
+    if (w.feed) w.feed->Update(stats, state);
     std::lock_guard lock(mu_);
     stats.finished = finished || w.stats.finished;
     w.stats = std::move(stats);
@@ -121,6 +125,8 @@ class EdgeStageImpl final : public EdgeStage {
                  RedactSource(w.camera.source), w.camera.site);
     Status result;
     bool ended = false;
+    CameraState state = CameraState::kStarting;
+    int64_t source_errors = 0;  // at the latest frame: more since then means reconnecting
     while (!stop.stop_requested()) {
       Frame frame;
       auto read = w.source->Next(frame, stop);
@@ -136,13 +142,16 @@ class EdgeStageImpl final : public EdgeStage {
       if (*read == SourceRead::kFrame) {
         const Status processed = w.pipeline->Process(frame);
         w.source->Done(frame, processed);
+        state = CameraState::kRunning;
+        source_errors = w.source->errors();
       } else {
         w.pipeline->Idle();
+        if (w.source->errors() > source_errors) state = CameraState::kReconnecting;
       }
-      Snapshot(w, false);
+      Snapshot(w, false, state);
     }
     w.pipeline->Flush();
-    Snapshot(w, ended);
+    Snapshot(w, ended, result.ok() ? CameraState::kStopped : CameraState::kError);
     if (ended && !once_) {
       // Without --once a finished source keeps its camera up until Stop, like a live one.
       std::mutex idle_mu;
@@ -166,7 +175,7 @@ class EdgeStageImpl final : public EdgeStage {
 }  // namespace
 
 Result<std::unique_ptr<EdgeStage>> EdgeStage::Start(const Config& config, SightingSink sink,
-                                                    bool once) {
+                                                    bool once, CameraRegistry* cameras) {
   if (!sink) return Status::InvalidArgument("edge stage needs a sighting sink");
   RETURN_IF_ERROR(CheckConfig(config));
   auto stage = std::make_unique<EdgeStageImpl>(once);
@@ -185,8 +194,12 @@ Result<std::unique_ptr<EdgeStage>> EdgeStage::Start(const Config& config, Sighti
     }
     w->source = std::move(source).value();
     ASSIGN_OR_RETURN(w->engine, FaceEngine::Create(config.vision));
+    if (cameras) {
+      ASSIGN_OR_RETURN(w->feed, cameras->Add(camera.name, camera.site,
+                                             ToString(ClassifySource(camera.source))));
+    }
     w->pipeline = std::make_unique<EdgeCamera>(camera, config.edge, w->engine.get(), sink,
-                                               w->source->stills());
+                                               w->source->stills(), w->feed);
     stage->Add(std::move(w));
   }
   stage->Launch();

@@ -37,12 +37,18 @@ struct CameraStats {
   bool finished = false;         // file or folder source reached its end (--once)
 };
 
+class CameraRegistry;
+
 class EdgeStage {
  public:
   // Starts one thread per camera in config.edge.cameras. `once`: file and
   // folder sources stop at their end (and open tracks are flushed) instead of
   // waiting for more. Needs the models (config.vision) and a valid sink.
-  static Result<std::unique_ptr<EdgeStage>> Start(const Config& config, SightingSink sink, bool once);
+  // `cameras` (may be null, else must outlive the stage) gets every camera
+  // added and kept up to date (state, counters, preview); camera names must
+  // then be unique across sites.
+  static Result<std::unique_ptr<EdgeStage>> Start(const Config& config, SightingSink sink, bool once,
+                                                  CameraRegistry* cameras = nullptr);
   virtual ~EdgeStage() = default;
 
   // Blocks until every camera finished (only returns early-ish with `once`).

@@ -20,6 +20,11 @@ double MsBetween(SteadyClock::time_point a, SteadyClock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+Histogram& StageSeconds(const char* stage) {
+  return Metrics().histogram("concierge_stage_seconds", "Time spent per item in each stage",
+                             {{"stage", stage}});
+}
+
 TrackerOptions MakeTrackerOptions(const EdgeConfig& edge, bool stills) {
   TrackerOptions options;
   options.timeout_s = edge.track_timeout_s;
@@ -47,15 +52,26 @@ cv::Mat CropWithMargin(const cv::Mat& bgr, const Box& box, float margin) {
 }
 
 EdgeCamera::EdgeCamera(const CameraConfig& camera, const EdgeConfig& edge, FaceEngine* engine,
-                       SightingSink sink, bool stills)
+                       SightingSink sink, bool stills, CameraFeed* feed)
     : camera_(camera),
       edge_(edge),
       engine_(engine),
       sink_(std::move(sink)),
       stills_(stills),
+      feed_(feed),
       tracker_(MakeTrackerOptions(edge, stills)),
       last_frame_wall_(SteadyClock::now()),
-      fps_window_start_(SteadyClock::now()) {
+      fps_window_start_(SteadyClock::now()),
+      frames_total_(Metrics().counter("concierge_frames_total", "Frames read by the edge",
+                                      {{"camera", camera.name}})),
+      faces_total_(Metrics().counter("concierge_faces_detected_total",
+                                     "Faces the edge detector found", {{"camera", camera.name}})),
+      published_total_(Metrics().counter("concierge_edge_sightings_published_total",
+                                         "Sightings the edge handed to the bus",
+                                         {{"camera", camera.name}})),
+      decode_seconds_(StageSeconds("decode")),
+      detect_seconds_(StageSeconds("detect")),
+      track_seconds_(StageSeconds("track")) {
   stats_.camera = camera.name;
 }
 
@@ -78,12 +94,15 @@ Result<std::vector<TrackedFace>> EdgeCamera::Detect(const Frame& frame) {
     faces.push_back(std::move(face));
   }
   stats_.faces += static_cast<int64_t>(faces.size());
+  faces_total_.Inc(static_cast<double>(faces.size()));
   return faces;
 }
 
 Status EdgeCamera::Process(const Frame& frame) {
   const auto start = SteadyClock::now();
   ++stats_.frames;
+  frames_total_.Inc();
+  decode_seconds_.Observe(frame.decode_ms / 1000);
   stats_.last_frame_ms = frame.captured_ms;
   last_frame_ms_ = frame.captured_ms;
   last_frame_wall_ = start;
@@ -112,6 +131,7 @@ Status EdgeCamera::Process(const Frame& frame) {
       status = found.status();
     }
     detect_ms = MsBetween(t, SteadyClock::now());
+    detect_seconds_.Observe(detect_ms / 1000);
   }
   if (faces) due = tracker_.Update(std::move(*faces), frame.captured_ms);
   auto ended = stills_ ? tracker_.Flush() : tracker_.Expire(frame.captured_ms);
@@ -122,8 +142,10 @@ Status EdgeCamera::Process(const Frame& frame) {
   if (status.ok()) status = published;
 
   const auto end = SteadyClock::now();
+  const double track_ms = MsBetween(start, end) - detect_ms;
   detect_total_ += detect_ms;
-  track_total_ += MsBetween(start, end) - detect_ms;
+  track_total_ += track_ms;
+  track_seconds_.Observe(track_ms / 1000);
   const double n = static_cast<double>(stats_.frames);
   stats_.decode_ms = decode_total_ / n;
   stats_.detect_ms = detect_total_ / n;
@@ -135,6 +157,7 @@ Status EdgeCamera::Process(const Frame& frame) {
     fps_window_start_ = end;
     fps_window_frames_ = 0;
   }
+  if (feed_ && feed_->PreviewDue()) feed_->PutPreview(frame.bgr, tracker_.OpenBoxes());
   return status;
 }
 
@@ -180,6 +203,7 @@ Status EdgeCamera::Publish(std::vector<TrackPublication> due) {
       continue;
     }
     ++stats_.sightings;
+    published_total_.Inc();
     spdlog::info("{}: sighting {} track {} seq {} quality {:.2f} live {:.2f}", camera_.name,
                  sighting->id, sighting->track, sighting->seq, sighting->quality.score,
                  sighting->live_score);

@@ -11,7 +11,9 @@
 #include <opencv2/core.hpp>
 
 #include "core/config.h"
+#include "core/metrics.h"
 #include "core/status.h"
+#include "pipeline/camera_registry.h"
 #include "pipeline/edge.h"
 #include "pipeline/face_tracker.h"
 #include "pipeline/frame_source.h"
@@ -33,9 +35,10 @@ class EdgeCamera {
  public:
   // Needs an engine that outlives the camera and a thread-safe sink.
   // `stills`: frames are unrelated photos, so every one is detected and each
-  // of its faces is published on its own.
+  // of its faces is published on its own. `feed` (may be null, else must
+  // outlive the camera) gets preview frames while somebody watches.
   EdgeCamera(const CameraConfig& camera, const EdgeConfig& edge, FaceEngine* engine,
-             SightingSink sink, bool stills);
+             SightingSink sink, bool stills, CameraFeed* feed = nullptr);
 
   // Processes one frame: detects when due and the scene moved, updates the
   // tracks and hands due sightings to the sink. OK when every sighting due was
@@ -64,6 +67,7 @@ class EdgeCamera {
   FaceEngine* const engine_;
   const SightingSink sink_;
   const bool stills_;
+  CameraFeed* const feed_;
   FaceTracker tracker_;
   MotionGate gate_;
   int64_t next_detect_ms_ = INT64_MIN;  // capture time from which the next detection is due
@@ -73,6 +77,13 @@ class EdgeCamera {
   double decode_total_ = 0, detect_total_ = 0, track_total_ = 0;  // ms
   std::chrono::steady_clock::time_point fps_window_start_;
   int64_t fps_window_frames_ = 0;
+  // Prometheus series (see Metrics()), looked up once.
+  Counter& frames_total_;
+  Counter& faces_total_;
+  Counter& published_total_;
+  Histogram& decode_seconds_;
+  Histogram& detect_seconds_;
+  Histogram& track_seconds_;
 };
 
 }  // namespace concierge

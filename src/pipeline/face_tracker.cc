@@ -160,4 +160,10 @@ std::vector<TrackPublication> FaceTracker::Flush() {
   return due;
 }
 
+std::vector<Box> FaceTracker::OpenBoxes() const {
+  std::vector<Box> boxes;
+  for (const Track& t : tracks_) boxes.push_back(t.box);
+  return boxes;
+}
+
 }  // namespace concierge

@@ -72,6 +72,8 @@ class FaceTracker {
 
   // Tracks not yet ended, confirmed or not.
   size_t open_tracks() const { return tracks_.size(); }
+  // The last detected box of every open track, for drawing (the preview).
+  std::vector<Box> OpenBoxes() const;
   // Tracks that reached min_hits so far; only these are ever published.
   int64_t confirmed_tracks() const { return confirmed_; }
 
