@@ -232,6 +232,73 @@ TEST_F(PgSightingStoreTest, ListFiltersNewestFirst) {
   EXPECT_GT(decided->decided_ms, 0);
 }
 
+TEST_F(PgSightingStoreTest, CursorWalksEveryPageOnceWithTiesAndBounds) {
+  // Two ties on captured_ms, ordered by id bytes ('C' < 'c').
+  for (const auto& [id, at] : std::vector<std::pair<std::string, int64_t>>{
+           {"s1", kT0}, {"s2", kT0 + 1}, {"C3", kT0 + 2}, {"c3", kT0 + 2}, {"s4", kT0 + 3}})
+    Add(id, at);
+  std::vector<std::string> walked;
+  SightingQuery q{.limit = 2};
+  for (int page = 0; page < 10; ++page) {
+    auto list = store_->List(q);
+    ASSERT_OK(list);
+    for (const auto& s : *list) walked.push_back(s.id);
+    if (list->size() < 2) break;
+    q.after = SightingCursor{list->back().captured_ms, list->back().id};
+  }
+  EXPECT_EQ(walked, (std::vector<std::string>{"s4", "c3", "C3", "s2", "s1"}));
+
+  auto bounded = store_->List({.since_ms = kT0 + 1, .until_ms = kT0 + 3});
+  ASSERT_OK(bounded);
+  ASSERT_EQ(bounded->size(), 3u);
+  EXPECT_EQ(bounded->front().id, "c3");
+  EXPECT_EQ(bounded->back().id, "s2");
+
+  auto decided = store_->RecordDecision(Known("s2", "alice"), {VisitChoice::Kind::kStart, 0});
+  ASSERT_OK(decided);
+  auto of_visit = store_->List({.visit_id = decided->visit->id});
+  ASSERT_OK(of_visit);
+  ASSERT_EQ(of_visit->size(), 1u);
+  EXPECT_EQ(of_visit->front().id, "s2");
+}
+
+TEST_F(PgSightingStoreTest, VisitQueryFiltersAndPagesByCursor) {
+  Add("k1", kT0);
+  Add("k2", kT0 + kMinute);
+  Add("u1", kT0 + 2 * kMinute);
+  Add("k3", kT0 + 2 * kMinute);
+  ASSERT_OK(store_->RecordDecision(Known("k1", "alice"), {VisitChoice::Kind::kStart, 0}));
+  ASSERT_OK(store_->RecordDecision(Known("k2", "bob"), {VisitChoice::Kind::kStart, 0}));
+  ASSERT_OK(store_->RecordDecision(Unknown("u1", Unit(1)), {VisitChoice::Kind::kStart, 0}));
+  ASSERT_OK(store_->RecordDecision(Known("k3", "alice"), {VisitChoice::Kind::kStart, 0}));
+
+  std::vector<std::optional<std::string>> walked;
+  VisitQuery q{.limit = 3};
+  for (int page = 0; page < 10; ++page) {
+    auto list = store_->ListVisits(q);
+    ASSERT_OK(list);
+    for (const auto& v : *list) walked.push_back(v.person_id);
+    if (list->size() < 3) break;
+    q.after = VisitCursor{list->back().last_ms, list->back().id};
+  }
+  // The tie at kT0 + 2 min goes to the newer visit (higher id) first.
+  EXPECT_EQ(walked, (std::vector<std::optional<std::string>>{"alice", std::nullopt, "bob",
+                                                             "alice"}));
+
+  auto alice = store_->ListVisits(VisitQuery{.person_id = "alice"});
+  ASSERT_OK(alice);
+  EXPECT_EQ(alice->size(), 2u);
+  auto strangers = store_->ListVisits(VisitQuery{.unknown_only = true});
+  ASSERT_OK(strangers);
+  ASSERT_EQ(strangers->size(), 1u);
+  EXPECT_FALSE(strangers->front().person_id.has_value());
+  auto window =
+      store_->ListVisits(VisitQuery{.since_ms = kT0 + kMinute, .until_ms = kT0 + kMinute + 1});
+  ASSERT_OK(window);
+  ASSERT_EQ(window->size(), 1u);
+  EXPECT_EQ(window->front().person_id, "bob");
+}
+
 TEST_F(PgSightingStoreTest, ListPendingIsTheWorkLeftOldestFirst) {
   Add("p-2", kT0 + 2);
   Add("p-1", kT0 + 1);

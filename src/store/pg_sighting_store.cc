@@ -375,6 +375,22 @@ class PgSightingStore final : public SightingStore {
       params.Text(q.person_id);
     }
     if (q.unknown_only) sql += " AND decision = 'unknown'";
+    if (q.until_ms > 0) {
+      sql += " AND captured_ms < $" + std::to_string(next++);
+      params.Int(q.until_ms);
+    }
+    if (q.after) {
+      // The first term bounds the captured_ms index range; the second breaks ties.
+      const std::string ms = "$" + std::to_string(next++);
+      const std::string id = "$" + std::to_string(next++);
+      sql += " AND captured_ms <= " + ms + " AND (captured_ms < " + ms + " OR id COLLATE \"C\" < " +
+             id + ")";
+      params.Int(q.after->captured_ms).Text(q.after->id);
+    }
+    if (q.visit_id) {
+      sql += " AND visit_id = $" + std::to_string(next++);
+      params.Int(*q.visit_id);
+    }
     sql += kNewestFirst + std::string(" LIMIT $") + std::to_string(next);
     params.Limit(q.limit > 0 ? q.limit : -1);
     return Run<std::vector<SightingRecord>>("listing sightings", [&](pqxx::connection& c) {
@@ -456,11 +472,34 @@ class PgSightingStore final : public SightingStore {
   }
 
   Result<std::vector<VisitRecord>> ListVisits(int64_t since_ms, int limit) override {
+    return ListVisits(VisitQuery{.since_ms = since_ms, .limit = limit});
+  }
+
+  Result<std::vector<VisitRecord>> ListVisits(const VisitQuery& q) override {
+    std::string sql = std::string("SELECT ") + kVisitColumns + " FROM visits WHERE last_ms >= $1";
+    Params params;
+    params.Int(q.since_ms);
+    int next = 2;
+    if (q.until_ms > 0) {
+      sql += " AND started_ms < $" + std::to_string(next++);
+      params.Int(q.until_ms);
+    }
+    if (q.after) {
+      const std::string ms = "$" + std::to_string(next++);
+      const std::string id = "$" + std::to_string(next++);
+      sql += " AND last_ms <= " + ms + " AND (last_ms < " + ms + " OR id < " + id + ")";
+      params.Int(q.after->last_ms).Int(q.after->id);
+    }
+    if (!q.person_id.empty()) {
+      sql += " AND person_id = $" + std::to_string(next++);
+      params.Text(q.person_id);
+    }
+    if (q.unknown_only) sql += " AND person_id IS NULL";
+    sql += " ORDER BY last_ms DESC, id DESC LIMIT $" + std::to_string(next);
+    params.Limit(q.limit > 0 ? q.limit : -1);
     return Run<std::vector<VisitRecord>>("listing visits", [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      return ReadVisits(Params().Int(since_ms).Limit(limit > 0 ? limit : -1).Exec(
-          tx, std::string("SELECT ") + kVisitColumns +
-                  " FROM visits WHERE last_ms >= $1 ORDER BY last_ms DESC, id DESC LIMIT $2"));
+      return ReadVisits(params.Exec(tx, sql));
     });
   }
 

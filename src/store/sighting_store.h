@@ -56,13 +56,38 @@ struct VisitRecord {
   int sightings = 0;
 };
 
+// A position in a newest-first sighting listing, for keyset paging.
+struct SightingCursor {
+  int64_t captured_ms = 0;
+  std::string id;
+};
+
 struct SightingQuery {
   int64_t since_ms = 0;   // captured at or after
   int limit = 100;        // newest first; <= 0 means no limit
   std::string camera;     // empty: any
   std::string person_id;  // empty: any
   bool unknown_only = false;
+  int64_t until_ms = 0;                 // captured before; <= 0: no bound
+  std::optional<SightingCursor> after;  // only sightings listed after this one
+  std::optional<int64_t> visit_id;      // only sightings of this visit
 };
+
+// A position in a latest-first visit listing, for keyset paging.
+struct VisitCursor {
+  int64_t last_ms = 0;
+  int64_t id = 0;
+};
+
+struct VisitQuery {
+  int64_t since_ms = 0;   // active at or after (last_ms)
+  int64_t until_ms = 0;   // started before; <= 0: no bound
+  int limit = 100;        // latest activity first; <= 0 means no limit
+  std::string person_id;  // empty: any
+  bool unknown_only = false;         // only strangers' visits
+  std::optional<VisitCursor> after;  // only visits listed after this one
+};
+
 
 // What recognition found for a pending sighting.
 struct SightingOutcome {
@@ -127,6 +152,8 @@ class SightingStore {
   // Visits, latest activity first, that were active at or after `since_ms`;
   // `limit` <= 0 means no limit.
   virtual Result<std::vector<VisitRecord>> ListVisits(int64_t since_ms, int limit) = 0;
+  // Visits matching `query`, latest activity first (ties by id, highest first).
+  virtual Result<std::vector<VisitRecord>> ListVisits(const VisitQuery& query) = 0;
   // The visit, or kNotFound.
   virtual Result<VisitRecord> GetVisit(int64_t id) = 0;
 };

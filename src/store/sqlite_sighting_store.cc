@@ -196,16 +196,24 @@ class SqliteSightingStore final : public SightingStore {
   Result<std::vector<SightingRecord>> List(const SightingQuery& q) override {
     std::string sql =
         std::string("SELECT ") + kSightingColumns + " FROM sightings WHERE captured_ms >= ?";
+    if (q.until_ms > 0) sql += " AND captured_ms < ?";
+    // The first term bounds the captured_ms index range; the second breaks ties.
+    if (q.after) sql += " AND captured_ms <= ? AND (captured_ms < ? OR id < ?)";
     if (!q.camera.empty()) sql += " AND camera = ?";
     if (!q.person_id.empty()) sql += " AND person_id = ?";
     if (q.unknown_only) sql += " AND decision = 'unknown'";
+    if (q.visit_id) sql += " AND visit_id = ?";
     sql += " ORDER BY captured_ms DESC, id DESC";
     if (q.limit > 0) sql += " LIMIT ?";
     return db_->WithConnection([&](Connection& c) -> Result<std::vector<SightingRecord>> {
       ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
       stmt.BindInt(q.since_ms);
+      if (q.until_ms > 0) stmt.BindInt(q.until_ms);
+      if (q.after)
+        stmt.BindInt(q.after->captured_ms).BindInt(q.after->captured_ms).BindText(q.after->id);
       if (!q.camera.empty()) stmt.BindText(q.camera);
       if (!q.person_id.empty()) stmt.BindText(q.person_id);
+      if (q.visit_id) stmt.BindInt(*q.visit_id);
       if (q.limit > 0) stmt.BindInt(q.limit);
       return Collect<SightingRecord>(stmt, ReadSighting);
     });
@@ -295,13 +303,25 @@ class SqliteSightingStore final : public SightingStore {
   }
 
   Result<std::vector<VisitRecord>> ListVisits(int64_t since_ms, int limit) override {
-    std::string sql = std::string("SELECT ") + kVisitColumns +
-                      " FROM visits WHERE last_ms >= ? ORDER BY last_ms DESC, id DESC";
-    if (limit > 0) sql += " LIMIT ?";
+    return ListVisits(VisitQuery{.since_ms = since_ms, .limit = limit});
+  }
+
+  Result<std::vector<VisitRecord>> ListVisits(const VisitQuery& q) override {
+    std::string sql =
+        std::string("SELECT ") + kVisitColumns + " FROM visits WHERE last_ms >= ?";
+    if (q.until_ms > 0) sql += " AND started_ms < ?";
+    if (q.after) sql += " AND last_ms <= ? AND (last_ms < ? OR id < ?)";
+    if (!q.person_id.empty()) sql += " AND person_id = ?";
+    if (q.unknown_only) sql += " AND person_id IS NULL";
+    sql += " ORDER BY last_ms DESC, id DESC";
+    if (q.limit > 0) sql += " LIMIT ?";
     return db_->WithConnection([&](Connection& c) -> Result<std::vector<VisitRecord>> {
       ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
-      stmt.BindInt(since_ms);
-      if (limit > 0) stmt.BindInt(limit);
+      stmt.BindInt(q.since_ms);
+      if (q.until_ms > 0) stmt.BindInt(q.until_ms);
+      if (q.after) stmt.BindInt(q.after->last_ms).BindInt(q.after->last_ms).BindInt(q.after->id);
+      if (!q.person_id.empty()) stmt.BindText(q.person_id);
+      if (q.limit > 0) stmt.BindInt(q.limit);
       return Collect<VisitRecord>(stmt, ReadVisit);
     });
   }
