@@ -11,10 +11,8 @@
 
 #include "cli/cli.h"
 #include "cli/services.h"
-#include "core/clock.h"
-#include "core/hash.h"
+#include "pipeline/enrol.h"
 #include "store/face_collection.h"
-#include "vision/face_quality.h"
 
 namespace concierge::cli {
 
@@ -146,36 +144,25 @@ struct EnrollOptions {
 
 // Enrolls the one face of `path` under the person. Returns the stored face id.
 Result<int64_t> EnrollPhoto(Services& services, const EnrollOptions& opts, const std::string& path) {
-  cv::Mat image;
-  ASSIGN_OR_RETURN(auto faces, AnalyzeFile(services, path, {.embed = true, .anti_spoof = false}, &image));
-  if (faces.size() > 1 && !opts.largest)
-    return Status::InvalidArgument(std::to_string(faces.size()) +
-                                   " faces in the photo; use --largest to take the biggest");
-  const auto& face = *std::max_element(faces.begin(), faces.end(),
-                                       [](const auto& a, const auto& b) { return a.box.area() < b.box.area(); });
-  const std::string reason = QualityRejection(face.quality, services.config().quality);
-  if (!reason.empty()) return Status::InvalidArgument("rejected: " + reason);
+  ASSIGN_OR_RETURN(FaceEngine * engine, services.engine());
   ASSIGN_OR_RETURN(FaceCollection * collection, services.faces());
   ASSIGN_OR_RETURN(ObjectStore * objects, services.objects());
-  ASSIGN_OR_RETURN(FaceEngine * engine, services.engine());
-  ASSIGN_OR_RETURN(cv::Mat aligned, engine->Aligned(image, face));
-  ASSIGN_OR_RETURN(std::string jpeg, EncodeJpeg(aligned, 92));
-  // The person appears with their first accepted photo, never empty.
-  if (collection->GetPerson(opts.person).status().code() == Status::Code::kNotFound) {
-    RETURN_IF_ERROR(collection->AddPerson({opts.person, opts.name.empty() ? opts.person : opts.name, "", NowMs()}));
+  ASSIGN_OR_RETURN(cv::Mat image, ReadImageFile(path, services.image_limits()));
+  EnrolFindings findings;
+  auto enrolled = EnrolPhoto({engine, collection, objects, services.config().quality},
+                             {.person_id = opts.person, .display_name = opts.name,
+                              .largest = opts.largest},
+                             image, &findings);
+  if (!enrolled.ok()) {
+    // Name the photo, as the other commands do.
+    if (enrolled.status().code() == Status::Code::kNoFace)
+      return Status::NoFace("no face found in " + path);
+    if (findings.faces_found > 1 && !opts.largest)
+      return Status::InvalidArgument(enrolled.status().message() +
+                                     "; use --largest to take the biggest");
+    return enrolled.status();
   }
-  const std::string key = "faces/" + opts.person + "/" + Sha256Hex(jpeg).substr(0, 24) + ".jpg";
-  RETURN_IF_ERROR(objects->Put(key, jpeg));
-  FaceRecord record;
-  record.person_id = opts.person;
-  record.embedding = face.embedding;
-  record.image_key = key;
-  record.quality = face.quality.score;
-  record.origin = FaceOrigin::kEnrolled;
-  record.created_ms = NowMs();
-  auto id = collection->AddFace(record);
-  if (!id.ok()) objects->Delete(key);  // no orphan picture for a face that was not stored
-  return id;
+  return enrolled->face_id;
 }
 
 int RunEnroll(Context& ctx, const EnrollOptions& opts, const std::vector<std::string>& inputs) {

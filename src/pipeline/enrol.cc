@@ -1,0 +1,142 @@
+#include "pipeline/enrol.h"
+
+#include <algorithm>
+#include <cctype>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/hash.h"
+#include "store/face_collection.h"
+#include "store/object_store.h"
+#include "vision/face_engine.h"
+#include "vision/face_quality.h"
+#include "vision/image_io.h"
+
+namespace concierge {
+
+Result<EnrolOutcome> EnrolPhoto(const EnrolParts& parts, const EnrolRequest& request,
+                                const cv::Mat& image, EnrolFindings* findings) {
+  RETURN_IF_ERROR(ValidateStoreId(request.person_id));
+  const bool exists = parts.faces->GetPerson(request.person_id).ok();
+  if (!exists && !request.create_person)
+    return Status::NotFound("no person '" + request.person_id + "'");
+  ASSIGN_OR_RETURN(auto faces, parts.engine->Analyze(image, {.embed = true, .anti_spoof = false}));
+  if (findings) findings->faces_found = static_cast<int>(faces.size());
+  if (faces.empty()) return Status::NoFace("no face found in the photo");
+  if (faces.size() > 1 && !request.largest)
+    return Status::InvalidArgument(std::to_string(faces.size()) +
+                                   " faces in the photo; enrol a photo with one face");
+  const auto& face =
+      *std::max_element(faces.begin(), faces.end(),
+                        [](const auto& a, const auto& b) { return a.box.area() < b.box.area(); });
+  if (findings) findings->quality = face.quality;
+  const std::string reason = QualityRejection(face.quality, parts.gate);
+  if (!reason.empty()) return Status::InvalidArgument("rejected: " + reason);
+  ASSIGN_OR_RETURN(cv::Mat aligned, parts.engine->Aligned(image, face));
+  ASSIGN_OR_RETURN(std::string jpeg, EncodeJpeg(aligned, 92));
+  // The person appears with their first accepted photo, never empty.
+  if (!exists) {
+    const std::string& name =
+        request.display_name.empty() ? request.person_id : request.display_name;
+    RETURN_IF_ERROR(parts.faces->AddPerson({request.person_id, name, "", NowMs()}));
+  }
+  const std::string key =
+      "faces/" + request.person_id + "/" + Sha256Hex(jpeg).substr(0, 24) + ".jpg";
+  RETURN_IF_ERROR(parts.objects->Put(key, jpeg));
+  FaceRecord record;
+  record.person_id = request.person_id;
+  record.embedding = face.embedding;
+  record.image_key = key;
+  record.quality = face.quality.score;
+  record.origin = FaceOrigin::kEnrolled;
+  record.created_ms = NowMs();
+  auto id = parts.faces->AddFace(record);
+  if (!id.ok()) {
+    parts.objects->Delete(key);  // no orphan picture for a face that was not stored
+    return id.status();
+  }
+  return EnrolOutcome{*id, face.quality};
+}
+
+namespace {
+
+// Lower-case ASCII letters and digits with '-' between words; "person" when
+// nothing is left.
+std::string IdFromName(const std::string& name) {
+  std::string out;
+  for (unsigned char ch : name) {
+    if (std::isalnum(ch) && ch < 128) {
+      out += static_cast<char>(std::tolower(ch));
+    } else if (!out.empty() && out.back() != '-') {
+      out += '-';
+    }
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  if (out.size() > 64) out.resize(64);
+  return out.empty() ? "person" : out;
+}
+
+}  // namespace
+
+Result<std::string> AddPersonNamed(FaceCollection& faces, const std::string& display_name) {
+  const std::string base = IdFromName(display_name);
+  for (int n = 1; n < 1000; ++n) {
+    Person person{n == 1 ? base : base + "-" + std::to_string(n), display_name, "", NowMs()};
+    Status added = faces.AddPerson(person);
+    if (added.ok()) return person.id;
+    if (added.code() != Status::Code::kAlreadyExists) return added;
+  }
+  return Status::AlreadyExists("no free person id for '" + display_name + "'");
+}
+
+Result<int> MergeFaces(FaceCollection& faces, ObjectStore& objects, const std::string& from,
+                       const std::string& into) {
+  if (from == into) return Status::InvalidArgument("cannot merge a person into themselves");
+  RETURN_IF_ERROR(faces.GetPerson(into).status());
+  ASSIGN_OR_RETURN(std::vector<FaceRecord> moving, faces.ListFaces(from));
+  const std::string old_prefix = "faces/" + from + "/";
+  std::vector<std::pair<std::string, std::string>> moved;  // from key, to key
+  auto undo = [&] {
+    for (const auto& [old_key, new_key] : moved) objects.Move(new_key, old_key);
+  };
+  for (auto& face : moving) {
+    face.person_id = into;
+    face.id = 0;
+    if (face.image_key.rfind(old_prefix, 0) != 0) continue;  // not a picture we own
+    const std::string new_key = "faces/" + into + "/" + face.image_key.substr(old_prefix.size());
+    Status s = objects.Move(face.image_key, new_key);
+    if (s.code() == Status::Code::kNotFound) {
+      face.image_key.clear();  // the picture was already gone
+      continue;
+    }
+    if (!s.ok()) {
+      undo();
+      return s;
+    }
+    moved.emplace_back(face.image_key, new_key);
+    face.image_key = new_key;
+  }
+  if (moving.empty()) return 0;
+  auto added = faces.AddFaces(moving);
+  if (!added.ok()) {
+    undo();
+    return added.status();
+  }
+  return static_cast<int>(added->size());
+}
+
+Result<std::string> FindFaceImageKey(const FaceCollection& faces, int64_t face_id) {
+  ASSIGN_OR_RETURN(std::vector<Person> people, faces.ListPersons());
+  for (const auto& person : people) {
+    ASSIGN_OR_RETURN(std::vector<FaceRecord> list, faces.ListFaces(person.id));
+    for (const auto& face : list) {
+      if (face.id != face_id) continue;
+      if (face.image_key.empty())
+        return Status::NotFound("face " + std::to_string(face_id) + " has no picture");
+      return face.image_key;
+    }
+  }
+  return Status::NotFound("no face " + std::to_string(face_id));
+}
+
+}  // namespace concierge

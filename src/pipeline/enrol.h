@@ -1,0 +1,68 @@
+// Enrolment: teaching a person's face from a photo. The one code path behind
+// `concierge enroll` and POST /api/v1/people/{id}/faces.
+#pragma once
+
+#include <cstdint>
+#include <opencv2/core.hpp>
+#include <optional>
+#include <string>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "core/types.h"
+
+namespace concierge {
+
+class FaceCollection;
+class FaceEngine;
+class ObjectStore;
+
+struct EnrolParts {
+  FaceEngine* engine = nullptr;
+  FaceCollection* faces = nullptr;
+  ObjectStore* objects = nullptr;
+  QualityGate gate;
+};
+
+struct EnrolRequest {
+  std::string person_id;      // a valid store id
+  std::string display_name;   // used only when the person is created; empty: the id
+  bool create_person = true;  // false: kNotFound unless the person exists
+  bool largest = false;       // several faces: take the largest instead of refusing
+};
+
+struct EnrolOutcome {
+  int64_t face_id = 0;
+  FaceQuality quality;
+};
+
+// What was seen in a photo, accepted or not, to explain the verdict.
+struct EnrolFindings {
+  int faces_found = 0;
+  std::optional<FaceQuality> quality;  // of the face judged by the gate
+};
+
+// Needs non-null parts and a decoded BGR photo. Finds the one face (or with
+// `largest` the biggest), checks it against the quality gate, stores its
+// aligned crop as faces/<person>/<sha>.jpg and its embedding under the person
+// (created with its first accepted face when allowed). Errors: kNoFace,
+// kInvalidArgument (several faces, or the gate's reason), kNotFound; nothing
+// is stored then. `findings`, when given, is filled also when the photo is refused.
+Result<EnrolOutcome> EnrolPhoto(const EnrolParts& parts, const EnrolRequest& request,
+                                const cv::Mat& image, EnrolFindings* findings = nullptr);
+
+// Needs a non-empty display name. Adds a person with an id made from it
+// ("Ada Lovelace" -> "ada-lovelace", then "ada-lovelace-2", ...) and returns the id.
+Result<std::string> AddPersonNamed(FaceCollection& faces, const std::string& display_name);
+
+// Needs two different existing persons. Copies every face of `from` to `into`
+// (pictures move to faces/<into>/...), all or nothing; `from` keeps its own
+// face rows for the caller to remove. Returns how many faces moved.
+Result<int> MergeFaces(FaceCollection& faces, ObjectStore& objects, const std::string& from,
+                       const std::string& into);
+
+// The picture key of face `face_id`, or kNotFound (no such face, or no picture).
+// Walks the persons: fine for an office gallery, not for millions of faces.
+Result<std::string> FindFaceImageKey(const FaceCollection& faces, int64_t face_id);
+
+}  // namespace concierge
