@@ -166,13 +166,13 @@ int RunEdge(Context& ctx, const EdgeOptions& opts) {
 
   const std::string prefix = config.bus.topic_prefix;
   SpooledPublisher* outbox = publisher->get();
-  CameraRegistry cameras;
+  CameraRegistry registry;
   auto stage = EdgeStage::Start(
       config,
       [outbox, prefix](const Sighting& s) {
         return outbox->Publish({SightingTopic(prefix, s.site, s.camera), EncodeSighting(s), 1});
       },
-      opts.once, &cameras);
+      opts.once, &registry);
   if (!stage.ok()) return Fail(ctx, stage.status());
   spdlog::info("edge: {} camera(s), broker {}:{}, spool {}", config.edge.cameras.size(),
                config.bus.mqtt.host, config.bus.mqtt.port, config.SpoolDir());
@@ -204,7 +204,7 @@ int RunEdge(Context& ctx, const EdgeOptions& opts) {
                                          " and are sent on the next start"));
   if (ctx.json()) {
     nlohmann::json all = nlohmann::json::array();
-    for (const auto& s : stats) all.push_back(StatsJson(s, cameras));
+    for (const auto& s : stats) all.push_back(StatsJson(s, registry));
     PrintJson({{"cameras", all}, {"spool_pending", pending}});
   }
   return kExitOk;
