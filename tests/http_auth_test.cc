@@ -1,0 +1,538 @@
+// The HTTP server's foundation against a real server on 127.0.0.1: logins,
+// cookies, CSRF, API tokens, roles, settings, audit, error JSON, limits, TLS
+// and the static web UI (SPA fallback, no path traversal).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "http/auth.h"
+#include "http/http_server.h"
+#include "store/database.h"
+#include "support/test_env.h"
+
+namespace concierge {
+namespace {
+
+using testing::RunCommand;
+using testing::TempDir;
+using Json = nlohmann::json;
+
+constexpr const char* kAdminPassword = "correct horse battery";
+constexpr const char* kViewerPassword = "viewer password 1";
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path) << text;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Json BodyJson(const httplib::Result& r) { return Json::parse(r->body, nullptr, false); }
+
+// Sends `request` as is over a plain socket and returns the whole response,
+// so paths reach the server exactly as written (no client normalisation).
+std::string RawRequest(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "";
+  }
+  (void)!::write(fd, request.data(), request.size());
+  std::string response;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) response.append(buf, n);
+  ::close(fd);
+  return response;
+}
+
+struct LoggedIn {
+  std::string cookie;  // "concierge_session=<id>"
+  std::string csrf;
+  std::string set_cookie;
+};
+
+class HttpAuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.data_dir = dir_.path();
+    config_.http.bind = "127.0.0.1";
+    config_.http.port = 0;
+    config_.http.max_body_bytes = 64 * 1024;
+    config_.http.web_dir = dir_.Sub("web");
+    config_.auth.login_max_failures = 3;
+    WriteFile(dir_.Sub("web/index.html"), "<!doctype html><title>Concierge UI</title>");
+    WriteFile(dir_.Sub("web/assets/app-1234.js"), "console.log('app');");
+    WriteFile(dir_.Sub("secret.txt"), "TOP-SECRET-OUTSIDE-WEB-DIR");
+    auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+  }
+
+  void StartServer() {
+    ApiContext parts;
+    parts.config = &config_;
+    parts.db = db_.get();
+    auto server = HttpServer::Start(parts);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+    ASSERT_TRUE(server_->context().auth->AddUser("admin", kAdminPassword, Role::kAdmin).ok());
+    ASSERT_TRUE(server_->context().auth->AddUser("vera", kViewerPassword, Role::kViewer).ok());
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+  }
+
+  httplib::Result PostJson(const std::string& path, const Json& body,
+                           const httplib::Headers& headers = {}) {
+    return client_->Post(path.c_str(), headers, body.dump(), "application/json");
+  }
+
+  LoggedIn Login(const std::string& name, const std::string& password) {
+    auto r = PostJson("/api/v1/login", {{"name", name}, {"password", password}});
+    EXPECT_TRUE(r);
+    if (!r || r->status != 200) return {};
+    const std::string set_cookie = r->get_header_value("Set-Cookie");
+    return {set_cookie.substr(0, set_cookie.find(';')), BodyJson(r)["csrf_token"], set_cookie};
+  }
+
+  static httplib::Headers Cookie(const LoggedIn& s, bool with_csrf = true) {
+    httplib::Headers h = {{"Cookie", s.cookie}};
+    if (with_csrf) h.emplace(kCsrfHeader, s.csrf);
+    return h;
+  }
+
+  static httplib::Headers Bearer(const std::string& token) {
+    return {{"Authorization", "Bearer " + token}};
+  }
+
+  TempDir dir_;
+  Config config_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(HttpAuthTest, LoginGivesHardenedCookieAndMe) {
+  StartServer();
+  auto r = PostJson("/api/v1/login", {{"name", "admin"}, {"password", kAdminPassword}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const Json body = BodyJson(r);
+  EXPECT_EQ(body["user"]["name"], "admin");
+  EXPECT_EQ(body["user"]["role"], "admin");
+  EXPECT_EQ(body["csrf_token"].get<std::string>().size(), 64u);
+  const std::string set_cookie = r->get_header_value("Set-Cookie");
+  EXPECT_EQ(set_cookie.rfind("concierge_session=", 0), 0u) << set_cookie;
+  EXPECT_NE(set_cookie.find("; HttpOnly"), std::string::npos);
+  EXPECT_NE(set_cookie.find("; SameSite=Strict"), std::string::npos);
+  EXPECT_NE(set_cookie.find("; Path=/"), std::string::npos);
+  EXPECT_EQ(set_cookie.find("Secure"), std::string::npos) << "no Secure without TLS";
+  EXPECT_EQ(r->get_header_value("Cache-Control"), "no-store");
+
+  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+  auto me = client_->Get("/api/v1/me", {{"Cookie", cookie}});
+  ASSERT_TRUE(me);
+  ASSERT_EQ(me->status, 200) << me->body;
+  EXPECT_EQ(BodyJson(me)["user"]["name"], "admin");
+  EXPECT_EQ(BodyJson(me)["csrf_token"], body["csrf_token"]);
+
+  // Only the hash of the session id is stored.
+  const std::string session_id = cookie.substr(cookie.find('=') + 1);
+  EXPECT_EQ(ReadFile(config_.DatabasePath()).find(session_id), std::string::npos);
+
+  // Logout deletes the session server side: the old cookie no longer works.
+  auto out = client_->Post("/api/v1/logout", Cookie({cookie, body["csrf_token"], ""}), "",
+                           "application/json");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, 204);
+  EXPECT_NE(out->get_header_value("Set-Cookie").find("Max-Age=0"), std::string::npos);
+  auto after = client_->Get("/api/v1/me", {{"Cookie", cookie}});
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 401);
+  EXPECT_EQ(BodyJson(after)["error"]["code"], "unauthorized");
+}
+
+TEST_F(HttpAuthTest, BadLoginsAreRefusedThenRateLimited) {
+  StartServer();
+  for (int i = 0; i < 3; ++i) {
+    auto r = PostJson("/api/v1/login", {{"name", "admin"}, {"password", "wrong password"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(BodyJson(r)["error"]["code"], "unauthorized");
+    EXPECT_FALSE(r->has_header("Set-Cookie"));
+  }
+  // Now even the right password is refused for this name ...
+  auto limited = PostJson("/api/v1/login", {{"name", "admin"}, {"password", kAdminPassword}});
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->status, 429);
+  EXPECT_EQ(BodyJson(limited)["error"]["code"], "too_many_requests");
+  EXPECT_GT(std::stoi(limited->get_header_value("Retry-After")), 0);
+  // ... and for any name from this client address.
+  auto other = PostJson("/api/v1/login", {{"name", "vera"}, {"password", kViewerPassword}});
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 429);
+}
+
+TEST_F(HttpAuthTest, UnknownUserIsUnauthorized) {
+  StartServer();
+  auto r = PostJson("/api/v1/login", {{"name", "nobody"}, {"password", kAdminPassword}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  auto missing = PostJson("/api/v1/login", {{"name", "admin"}});
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 400);
+  EXPECT_EQ(BodyJson(missing)["error"]["code"], "bad_request");
+}
+
+TEST_F(HttpAuthTest, CookieCallsNeedTheCsrfToken) {
+  StartServer();
+  const LoggedIn admin = Login("admin", kAdminPassword);
+  const Json token_request = {{"name", "script"}};
+  auto none = PostJson("/api/v1/tokens", token_request, Cookie(admin, false));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 403);
+  EXPECT_EQ(BodyJson(none)["error"]["code"], "forbidden");
+  auto wrong = PostJson("/api/v1/tokens", token_request,
+                        {{"Cookie", admin.cookie}, {kCsrfHeader, std::string(64, 'a')}});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 403);
+  // Safe methods need no token.
+  auto list = client_->Get("/api/v1/tokens", Cookie(admin, false));
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200);
+  auto ok = PostJson("/api/v1/tokens", token_request, Cookie(admin));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 201) << ok->body;
+}
+
+TEST_F(HttpAuthTest, BearerTokensWorkWithoutCsrfUntilRevoked) {
+  StartServer();
+  const LoggedIn admin = Login("admin", kAdminPassword);
+  auto created = PostJson("/api/v1/tokens", {{"name", "backup script"}}, Cookie(admin));
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  const std::string token = BodyJson(created)["token"];
+  const int64_t id = BodyJson(created)["id"];
+
+  auto me = client_->Get("/api/v1/me", Bearer(token));
+  ASSERT_TRUE(me);
+  ASSERT_EQ(me->status, 200) << me->body;
+  EXPECT_EQ(BodyJson(me)["actor"], "token:" + std::to_string(id));
+  EXPECT_TRUE(BodyJson(me)["csrf_token"].is_null());
+  // Unsafe methods with a bearer token need no CSRF header.
+  auto second = PostJson("/api/v1/tokens", {{"name", "another"}}, Bearer(token));
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 201) << second->body;
+  // The token itself is never listed or stored.
+  auto list = client_->Get("/api/v1/tokens", Bearer(token));
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->body.find(token), std::string::npos);
+  EXPECT_EQ(BodyJson(list)["items"].size(), 2u);
+  EXPECT_EQ(ReadFile(config_.DatabasePath()).find(token), std::string::npos);
+
+  auto revoke = client_->Delete(("/api/v1/tokens/" + std::to_string(id)).c_str(), Cookie(admin));
+  ASSERT_TRUE(revoke);
+  EXPECT_EQ(revoke->status, 204);
+  auto revoked = client_->Get("/api/v1/me", Bearer(token));
+  ASSERT_TRUE(revoked);
+  EXPECT_EQ(revoked->status, 401);
+  auto again = client_->Delete(("/api/v1/tokens/" + std::to_string(id)).c_str(), Cookie(admin));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 404);
+  auto bad_id = client_->Delete("/api/v1/tokens/abc", Cookie(admin));
+  ASSERT_TRUE(bad_id);
+  EXPECT_EQ(bad_id->status, 400);
+
+  auto garbage = client_->Get("/api/v1/me", Bearer("cct_not-a-token"));
+  ASSERT_TRUE(garbage);
+  EXPECT_EQ(garbage->status, 401);
+  auto basic = client_->Get("/api/v1/me", {{"Authorization", "Basic YWRtaW46eA=="}});
+  ASSERT_TRUE(basic);
+  EXPECT_EQ(basic->status, 401);
+}
+
+TEST_F(HttpAuthTest, ViewersCannotUseAdminRoutes) {
+  StartServer();
+  auto anonymous = client_->Get("/api/v1/users");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  const LoggedIn viewer = Login("vera", kViewerPassword);
+  auto me = client_->Get("/api/v1/me", Cookie(viewer));
+  ASSERT_TRUE(me);
+  EXPECT_EQ(BodyJson(me)["user"]["role"], "viewer");
+  for (const char* path : {"/api/v1/users", "/api/v1/tokens", "/api/v1/settings",
+                           "/api/v1/audit"}) {
+    auto r = client_->Get(path, Cookie(viewer));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << path;
+    EXPECT_EQ(BodyJson(r)["error"]["code"], "forbidden") << path;
+  }
+  auto add = PostJson("/api/v1/users", {{"name", "mallory"}, {"password", "12345678"},
+                                        {"role", "admin"}}, Cookie(viewer));
+  ASSERT_TRUE(add);
+  EXPECT_EQ(add->status, 403);
+}
+
+TEST_F(HttpAuthTest, AdminsManageUsersButKeepOneAdmin) {
+  StartServer();
+  const LoggedIn admin = Login("admin", kAdminPassword);
+  auto add = PostJson("/api/v1/users", {{"name", "olga"}, {"password", "olga's password"},
+                                        {"role", "viewer"}}, Cookie(admin));
+  ASSERT_TRUE(add);
+  EXPECT_EQ(add->status, 201) << add->body;
+  auto dup = PostJson("/api/v1/users", {{"name", "olga"}, {"password", "olga's password"},
+                                        {"role", "viewer"}}, Cookie(admin));
+  ASSERT_TRUE(dup);
+  EXPECT_EQ(dup->status, 409);
+  auto bad_role = PostJson("/api/v1/users", {{"name", "x"}, {"password", "12345678"},
+                                             {"role", "root"}}, Cookie(admin));
+  ASSERT_TRUE(bad_role);
+  EXPECT_EQ(bad_role->status, 400);
+  auto short_password = PostJson("/api/v1/users", {{"name", "y"}, {"password", "short"},
+                                                   {"role", "viewer"}}, Cookie(admin));
+  ASSERT_TRUE(short_password);
+  EXPECT_EQ(short_password->status, 400);
+  auto list = client_->Get("/api/v1/users", Cookie(admin));
+  ASSERT_TRUE(list);
+  EXPECT_EQ(BodyJson(list)["items"].size(), 3u);
+  EXPECT_EQ(list->body.find("password"), std::string::npos);
+
+  auto remove = client_->Delete("/api/v1/users/olga", Cookie(admin));
+  ASSERT_TRUE(remove);
+  EXPECT_EQ(remove->status, 204);
+  auto last_admin = client_->Delete("/api/v1/users/admin", Cookie(admin));
+  ASSERT_TRUE(last_admin);
+  EXPECT_EQ(last_admin->status, 409);
+  auto unknown = client_->Delete("/api/v1/users/olga", Cookie(admin));
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+}
+
+TEST_F(HttpAuthTest, SettingsRoundTripValidateAndHideSecrets) {
+  StartServer();
+  const LoggedIn admin = Login("admin", kAdminPassword);
+  auto before = client_->Get("/api/v1/settings", Cookie(admin));
+  ASSERT_TRUE(before);
+  ASSERT_EQ(before->status, 200) << before->body;
+  EXPECT_FLOAT_EQ(BodyJson(before)["settings"]["recognition"]["match_threshold"].get<float>(),
+                  config_.recognition.match_threshold);
+  EXPECT_FALSE(BodyJson(before)["settings"].contains("data_dir"));
+
+  auto put = client_->Put("/api/v1/settings", Cookie(admin),
+                          R"({"recognition":{"match_threshold":0.61},
+                              "notify":{"slack_bot_token":"xoxb-very-secret"}})",
+                          "application/json");
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->status, 200) << put->body;
+  const Json changed = BodyJson(put)["changed"];
+  EXPECT_NE(std::find(changed.begin(), changed.end(), "recognition.match_threshold"),
+            changed.end());
+  EXPECT_EQ(BodyJson(put)["restart_required"], changed);
+  EXPECT_EQ(put->body.find("xoxb-very-secret"), std::string::npos);
+
+  // Saved to <data_dir>/config.json, which a fresh load accepts.
+  const Json file = Json::parse(ReadFile(config_.ConfigFilePath()));
+  EXPECT_FLOAT_EQ(file["recognition"]["match_threshold"].get<float>(), 0.61f);
+  EXPECT_EQ(file["notify"]["slack_bot_token"], "xoxb-very-secret");
+  auto reloaded = LoadConfig(dir_.path(), "");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  EXPECT_FLOAT_EQ(reloaded->recognition.match_threshold, 0.61f);
+
+  // GET shows the secret masked; sending the mask back keeps the secret.
+  auto after = client_->Get("/api/v1/settings", Cookie(admin));
+  ASSERT_TRUE(after);
+  Json shown = BodyJson(after)["settings"];
+  EXPECT_EQ(shown["notify"]["slack_bot_token"], "***");
+  EXPECT_FLOAT_EQ(shown["recognition"]["match_threshold"].get<float>(), 0.61f);
+  auto resend = client_->Put("/api/v1/settings", Cookie(admin), shown.dump(), "application/json");
+  ASSERT_TRUE(resend);
+  EXPECT_EQ(resend->status, 200) << resend->body;
+  EXPECT_TRUE(BodyJson(resend)["changed"].empty()) << resend->body.substr(0, 300);
+  EXPECT_EQ(Json::parse(ReadFile(config_.ConfigFilePath()))["notify"]["slack_bot_token"],
+            "xoxb-very-secret");
+
+  for (const char* bad : {R"({"recognition":{"no_such_key":1}})",
+                          R"({"recognition":{"match_threshold":"high"}})",
+                          R"({"data_dir":"/tmp"})"}) {
+    auto r = client_->Put("/api/v1/settings", Cookie(admin), bad, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_EQ(BodyJson(r)["error"]["code"], "bad_request") << bad;
+  }
+  EXPECT_FLOAT_EQ(
+      Json::parse(ReadFile(config_.ConfigFilePath()))["recognition"]["match_threshold"]
+          .get<float>(),
+      0.61f);
+}
+
+TEST_F(HttpAuthTest, AuditListsLoginsAndSettingsChanges) {
+  StartServer();
+  ASSERT_TRUE(PostJson("/api/v1/login", {{"name", "vera"}, {"password", "nope nope"}}));
+  const LoggedIn admin = Login("admin", kAdminPassword);
+  auto put = client_->Put("/api/v1/settings", Cookie(admin),
+                          R"({"serve":{"visit_window_s":120}})", "application/json");
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->status, 200) << put->body;
+
+  auto page = client_->Get("/api/v1/audit?limit=2", Cookie(admin));
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->status, 200) << page->body;
+  const Json first = BodyJson(page);
+  ASSERT_EQ(first["items"].size(), 2u);
+  EXPECT_EQ(first["items"][0]["action"], "settings");
+  EXPECT_EQ(first["items"][0]["actor"], "user:admin");
+  EXPECT_EQ(first["items"][0]["detail"]["changed"][0], "serve.visit_window_s");
+  EXPECT_TRUE(first["items"][0]["at"].is_string());
+  EXPECT_EQ(first["items"][1]["action"], "login");
+  EXPECT_EQ(first["items"][1]["actor"], "user:admin");
+  ASSERT_TRUE(first["next_cursor"].is_string());
+
+  auto rest = client_->Get(
+      ("/api/v1/audit?limit=2&cursor=" + first["next_cursor"].get<std::string>()).c_str(),
+      Cookie(admin));
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->status, 200) << rest->body;
+  ASSERT_EQ(BodyJson(rest)["items"].size(), 1u);
+  EXPECT_EQ(BodyJson(rest)["items"][0]["action"], "login_failed");
+  EXPECT_EQ(BodyJson(rest)["items"][0]["target"], "user:vera");
+
+  for (const char* bad : {"/api/v1/audit?limit=0", "/api/v1/audit?limit=501",
+                          "/api/v1/audit?limit=ten", "/api/v1/audit?cursor=%%%"}) {
+    auto r = client_->Get(bad, Cookie(admin));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+  }
+}
+
+TEST_F(HttpAuthTest, BadBodiesGetJsonErrors) {
+  StartServer();
+  auto too_large = client_->Post("/api/v1/login", std::string(100 * 1024, 'x'),
+                                 "application/json");
+  ASSERT_TRUE(too_large);
+  EXPECT_EQ(too_large->status, 413);
+  EXPECT_EQ(BodyJson(too_large)["error"]["code"], "payload_too_large");
+
+  auto malformed = client_->Post("/api/v1/login", "{\"name\": ", "application/json");
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->status, 400);
+  EXPECT_EQ(BodyJson(malformed)["error"]["code"], "bad_request");
+
+  auto not_object = client_->Post("/api/v1/login", "[1,2]", "application/json");
+  ASSERT_TRUE(not_object);
+  EXPECT_EQ(not_object->status, 400);
+
+  auto form = client_->Post("/api/v1/login", "name=admin", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 415);
+  EXPECT_EQ(BodyJson(form)["error"]["code"], "unsupported_media_type");
+}
+
+TEST_F(HttpAuthTest, UnknownApiPathsAreJson404) {
+  StartServer();
+  for (const std::string path : {"/api/v1/nope", "/api", "/api/v2/users", "/slack/other"}) {
+    auto r = client_->Get(path.c_str());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404) << path;
+    EXPECT_EQ(BodyJson(r)["error"]["code"], "not_found") << path;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/json") << path;
+  }
+  auto post = client_->Post("/api/v1/nope", "{}", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 404);
+  EXPECT_EQ(BodyJson(post)["error"]["code"], "not_found");
+}
+
+TEST_F(HttpAuthTest, ServesTheUiWithSpaFallbackAndNoTraversal) {
+  StartServer();
+  auto index = client_->Get("/");
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_NE(index->body.find("Concierge UI"), std::string::npos);
+  EXPECT_EQ(index->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(index->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_NE(index->get_header_value("Content-Security-Policy").find("default-src 'self'"),
+            std::string::npos);
+  EXPECT_EQ(index->get_header_value("Cache-Control"), "no-cache");
+
+  auto route = client_->Get("/people/alice");
+  ASSERT_TRUE(route);
+  EXPECT_EQ(route->status, 200);
+  EXPECT_NE(route->body.find("Concierge UI"), std::string::npos);
+
+  auto asset = client_->Get("/assets/app-1234.js");
+  ASSERT_TRUE(asset);
+  EXPECT_EQ(asset->status, 200);
+  EXPECT_EQ(asset->body, "console.log('app');");
+  EXPECT_EQ(asset->get_header_value("Content-Type"), "text/javascript; charset=utf-8");
+  EXPECT_NE(asset->get_header_value("Cache-Control").find("immutable"), std::string::npos);
+
+  auto missing = client_->Get("/assets/missing.js");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+
+  for (const std::string path :
+       {"/../../etc/passwd", "/../secret.txt", "/%2e%2e/secret.txt", "/%2e%2e/%2e%2e/etc/passwd",
+        "/..%2fsecret.txt", "/assets/..%2f..%2fsecret.txt", "/assets/%2e%2e/%2e%2e/secret.txt",
+        "/..\\secret.txt", "/%2e%2e%5csecret.txt", "/assets/../../secret.txt"}) {
+    const std::string response =
+        RawRequest(server_->port(), "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ASSERT_FALSE(response.empty()) << path;
+    EXPECT_EQ(response.find("TOP-SECRET"), std::string::npos) << path;
+    EXPECT_EQ(response.find("root:"), std::string::npos) << path;
+  }
+}
+
+TEST_F(HttpAuthTest, ServesTlsWithSecureCookies) {
+  const std::string cert = dir_.Sub("cert.pem");
+  const std::string key = dir_.Sub("key.pem");
+  const auto made = RunCommand({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048",
+                                "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext",
+                                "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  config_.http.tls_cert_file = cert;
+  config_.http.tls_key_file = key;
+  StartServer();
+  EXPECT_EQ(server_->url().rfind("https://", 0), 0u);
+
+  httplib::SSLClient tls("127.0.0.1", server_->port());
+  tls.set_ca_cert_path(cert.c_str());
+  tls.enable_server_certificate_verification(true);
+  auto r = tls.Post("/api/v1/login", Json({{"name", "admin"}, {"password", kAdminPassword}}).dump(),
+                    "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->get_header_value("Set-Cookie").find("; Secure"), std::string::npos);
+
+  // Plain HTTP to the TLS port gets no answer.
+  auto plain = client_->Get("/api/v1/me");
+  EXPECT_TRUE(!plain || plain->status != 401);
+}
+
+TEST_F(HttpAuthTest, BadTlsFilesAreReported) {
+  config_.http.tls_cert_file = dir_.Sub("missing.pem");
+  config_.http.tls_key_file = dir_.Sub("missing-key.pem");
+  ApiContext parts;
+  parts.config = &config_;
+  parts.db = db_.get();
+  auto server = HttpServer::Start(parts);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(server.status().message().find("missing.pem"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace concierge
