@@ -25,8 +25,10 @@
 #include "cli/cli.h"
 #include "cli/services.h"
 #include "core/clock.h"
+#include "pipeline/camera_registry.h"
 #include "pipeline/edge.h"
 #include "pipeline/events.h"
+#include "pipeline/retention.h"
 #include "pipeline/server.h"
 #include "store/pg_sighting_store.h"
 #include "store/sqlite_sighting_store.h"
@@ -136,12 +138,18 @@ class ServerPipeline {
     ASSIGN_OR_RETURN(FaceCollection * faces, services_.faces());
     ASSIGN_OR_RETURN(server_,
                      Server::Start(config_, ServerParts{store_.get(), objects, faces, &events_}));
+    ASSIGN_OR_RETURN(Database * db, services_.database());
+    ASSIGN_OR_RETURN(retention_,
+                     RetentionJob::Start(config_.retention, {store_.get(), objects, faces, db,
+                                                             nullptr}));
     ASSIGN_OR_RETURN(bus_, open_bus());
     return server_->Subscribe(bus_.get());
   }
   // Lets everything already received through, then stops. Idempotent.
   void Stop() {
     if (std::exchange(stopped_, true)) return;
+    cameras_.Close();  // ends open previews
+    if (retention_) retention_->Stop();
     if (bus_) bus_->Stop();
     if (server_) {
       server_->Stop();
@@ -159,6 +167,8 @@ class ServerPipeline {
     if (server_) server_->Hurry();
   }
   Bus& bus() { return *bus_; }
+  // The cameras of `run`, for the edge stage and the HTTP API.
+  CameraRegistry& cameras() { return cameras_; }
 
  private:
   const Config config_;
@@ -167,6 +177,8 @@ class ServerPipeline {
   EventStream events_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<Server> server_;
+  std::unique_ptr<RetentionJob> retention_;
+  CameraRegistry cameras_;
   bool stopped_ = false;
 };
 
@@ -257,7 +269,7 @@ int RunRun(Context& ctx, const RunOptions& opts) {
       [&bus, prefix](const Sighting& s) {
         return bus.Publish({SightingTopic(prefix, s.site, s.camera), EncodeSighting(s), 1});
       },
-      opts.once);
+      opts.once, &pipeline.cameras());
   if (!edge.ok()) return Fail(ctx, edge.status());
   spdlog::info("run: cameras={} source={} once={}", config.edge.cameras.size(),
                config.edge.cameras.front().source, opts.once);

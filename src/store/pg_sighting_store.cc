@@ -510,6 +510,65 @@ class PgSightingStore final : public SightingStore {
     });
   }
 
+  Result<std::vector<SightingRecord>> ListCapturedBefore(int64_t before_ms,
+                                                         const std::vector<Decision>& decisions,
+                                                         bool with_image_only,
+                                                         int limit) override {
+    std::string sql =
+        std::string("SELECT ") + kSightingColumns + " FROM sightings WHERE captured_ms < $1";
+    Params params;
+    params.Int(before_ms);
+    int next = 2;
+    if (!decisions.empty()) {
+      sql += " AND decision IN (";
+      for (size_t i = 0; i < decisions.size(); ++i) {
+        sql += (i ? ", $" : "$") + std::to_string(next++);
+        params.Text(ToString(decisions[i]));
+      }
+      sql += ")";
+    }
+    if (with_image_only) sql += " AND image_key <> ''";
+    sql += " ORDER BY captured_ms, id COLLATE \"C\" LIMIT $" + std::to_string(next);
+    params.Limit(limit);
+    return Run<std::vector<SightingRecord>>("listing expired sightings",
+                                            [&](pqxx::connection& c) {
+                                              pqxx::nontransaction tx(c);
+                                              return ReadSightings(params.Exec(tx, sql));
+                                            });
+  }
+
+  Result<bool> ClearImageKey(const std::string& id, const std::string& image_key) override {
+    return Run<bool>("clearing the image of sighting " + id, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      const pqxx::result r = Params().Text(id).Text(image_key).Exec(
+          tx, "UPDATE sightings SET image_key = '' WHERE id = $1 AND image_key = $2");
+      return Result<bool>(r.affected_rows() == 1);
+    });
+  }
+
+  Result<int64_t> DeleteSightings(const std::vector<std::string>& ids) override {
+    return Run<int64_t>("deleting sightings", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      int64_t deleted = 0;
+      for (const std::string& id : ids) {
+        const pqxx::result r = Params().Text(id).Exec(tx, "DELETE FROM sightings WHERE id = $1");
+        deleted += r.affected_rows();
+      }
+      tx.commit();
+      return Result<int64_t>(deleted);
+    });
+  }
+
+  Result<int64_t> DeleteVisitsBefore(int64_t before_ms) override {
+    return Run<int64_t>("deleting old visits", [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      const pqxx::result r = Params().Int(before_ms).Exec(
+          tx, "DELETE FROM visits WHERE last_ms < $1 AND NOT EXISTS "
+              "(SELECT 1 FROM sightings WHERE visit_id = visits.id)");
+      return Result<int64_t>(static_cast<int64_t>(r.affected_rows()));
+    });
+  }
+
  private:
   static Status Migrate(pqxx::connection& c) {
     const int latest = static_cast<int>(kMigrations.size());

@@ -156,6 +156,21 @@ class SightingStore {
   virtual Result<std::vector<VisitRecord>> ListVisits(const VisitQuery& query) = 0;
   // The visit, or kNotFound.
   virtual Result<VisitRecord> GetVisit(int64_t id) = 0;
+
+  // For retention: up to `limit` (> 0) sightings captured before `before_ms`,
+  // oldest first; only those with one of `decisions` (any when empty) and,
+  // with `with_image_only`, a non-empty image key.
+  virtual Result<std::vector<SightingRecord>> ListCapturedBefore(
+      int64_t before_ms, const std::vector<Decision>& decisions, bool with_image_only,
+      int limit) = 0;
+  // Empties the sighting's image key if it still is `image_key` (its picture
+  // is gone); true when it changed. OK and false for a missing sighting.
+  virtual Result<bool> ClearImageKey(const std::string& id, const std::string& image_key) = 0;
+  // Deletes these sightings (missing ids are skipped) in one transaction; returns how many.
+  virtual Result<int64_t> DeleteSightings(const std::vector<std::string>& ids) = 0;
+  // Deletes visits whose last activity is before `before_ms` and that no
+  // sighting belongs to any more; returns how many.
+  virtual Result<int64_t> DeleteVisitsBefore(int64_t before_ms) = 0;
 };
 
 }  // namespace concierge

@@ -330,6 +330,61 @@ class SqliteSightingStore final : public SightingStore {
     return db_->WithConnection([&](Connection& c) { return LoadVisit(c, id); });
   }
 
+  Result<std::vector<SightingRecord>> ListCapturedBefore(int64_t before_ms,
+                                                         const std::vector<Decision>& decisions,
+                                                         bool with_image_only,
+                                                         int limit) override {
+    std::string sql =
+        std::string("SELECT ") + kSightingColumns + " FROM sightings WHERE captured_ms < ?";
+    if (!decisions.empty()) {
+      sql += " AND decision IN (?";
+      for (size_t i = 1; i < decisions.size(); ++i) sql += ", ?";
+      sql += ")";
+    }
+    if (with_image_only) sql += " AND image_key <> ''";
+    sql += " ORDER BY captured_ms, id LIMIT ?";
+    return db_->WithConnection([&](Connection& c) -> Result<std::vector<SightingRecord>> {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
+      stmt.BindInt(before_ms);
+      for (const Decision d : decisions) stmt.BindText(ToString(d));
+      stmt.BindInt(limit);
+      return Collect<SightingRecord>(stmt, ReadSighting);
+    });
+  }
+
+  Result<bool> ClearImageKey(const std::string& id, const std::string& image_key) override {
+    return db_->WithConnection([&](Connection& c) -> Result<bool> {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("UPDATE sightings SET image_key = '' "
+                                                 "WHERE id = ? AND image_key = ?"));
+      RETURN_IF_ERROR(stmt.BindText(id).BindText(image_key).Run());
+      return c.Changes() == 1;
+    });
+  }
+
+  Result<int64_t> DeleteSightings(const std::vector<std::string>& ids) override {
+    int64_t deleted = 0;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("DELETE FROM sightings WHERE id = ?"));
+      for (const std::string& id : ids) {
+        stmt.Reset();
+        RETURN_IF_ERROR(stmt.BindText(id).Run());
+        deleted += c.Changes();
+      }
+      return Status::Ok();
+    }));
+    return deleted;
+  }
+
+  Result<int64_t> DeleteVisitsBefore(int64_t before_ms) override {
+    return db_->WithConnection([&](Connection& c) -> Result<int64_t> {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       c.Prepare("DELETE FROM visits WHERE last_ms < ? AND NOT EXISTS "
+                                 "(SELECT 1 FROM sightings WHERE visit_id = visits.id)"));
+      RETURN_IF_ERROR(stmt.BindInt(before_ms).Run());
+      return c.Changes();
+    });
+  }
+
  private:
   Database* const db_;
 };

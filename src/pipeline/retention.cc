@@ -1,0 +1,192 @@
+#include "pipeline/retention.h"
+
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "core/clock.h"
+
+namespace concierge {
+
+namespace {
+
+constexpr int64_t kDayMs = 24 * 3600 * 1000LL;
+constexpr int kBatch = 500;  // rows per store call, so no pass holds a lock for long
+
+// The cutoff for a class kept `days` days; 0 (keep forever) when days is 0.
+int64_t Cutoff(int64_t now_ms, int days) { return days > 0 ? now_ms - days * kDayMs : 0; }
+
+// What one pass works with: the parts and the pictures training faces use.
+struct Pass {
+  const RetentionParts& parts;
+  std::set<std::string> training_pictures;
+  RetentionReport report;
+};
+
+Result<std::set<std::string>> TrainingPictures(const FaceCollection& faces) {
+  std::set<std::string> keys;
+  ASSIGN_OR_RETURN(const auto persons, faces.ListPersons());
+  for (const Person& person : persons) {
+    ASSIGN_OR_RETURN(const auto list, faces.ListFaces(person.id));
+    for (const FaceRecord& face : list)
+      if (!face.image_key.empty()) keys.insert(face.image_key);
+  }
+  return keys;
+}
+
+// Deletes the picture of `s` unless a training face uses it.
+Status DeletePicture(Pass& pass, const SightingRecord& s) {
+  if (pass.training_pictures.count(s.image_key)) {
+    ++pass.report.kept_training_pictures;
+    return Status::Ok();
+  }
+  return pass.parts.objects->Delete(s.image_key);
+}
+
+// Deletes the pictures of sightings with `decisions` captured before
+// `before_ms`, then clears their image keys; returns how many.
+Result<int64_t> ExpireCrops(Pass& pass, const std::vector<Decision>& decisions,
+                            int64_t before_ms) {
+  int64_t removed = 0;
+  if (before_ms <= 0) return removed;
+  while (true) {
+    ASSIGN_OR_RETURN(auto batch, pass.parts.sightings->ListCapturedBefore(
+                                     before_ms, decisions, /*with_image_only=*/true, kBatch));
+    if (batch.empty()) return removed;
+    for (const SightingRecord& s : batch) {
+      RETURN_IF_ERROR(DeletePicture(pass, s));
+      ASSIGN_OR_RETURN(const bool cleared, pass.parts.sightings->ClearImageKey(s.id, s.image_key));
+      if (cleared) ++removed;
+    }
+  }
+}
+
+// Deletes sightings captured before `before_ms` (their pictures first, and
+// their cluster memberships), then visits that ended before it.
+Status ExpireSightings(Pass& pass, int64_t before_ms) {
+  if (before_ms <= 0) return Status::Ok();
+  const RetentionParts& parts = pass.parts;
+  while (true) {
+    ASSIGN_OR_RETURN(auto batch, parts.sightings->ListCapturedBefore(
+                                     before_ms, {}, /*with_image_only=*/false, kBatch));
+    if (batch.empty()) break;
+    std::vector<std::string> ids;
+    for (const SightingRecord& s : batch) {
+      if (!s.image_key.empty()) RETURN_IF_ERROR(DeletePicture(pass, s));
+      if (parts.clusters) RETURN_IF_ERROR(parts.clusters->RemoveSighting(s.id));
+      ids.push_back(s.id);
+    }
+    ASSIGN_OR_RETURN(const int64_t deleted, parts.sightings->DeleteSightings(ids));
+    pass.report.sightings += deleted;
+  }
+  ASSIGN_OR_RETURN(pass.report.visits, parts.sightings->DeleteVisitsBefore(before_ms));
+  return Status::Ok();
+}
+
+// Deletes rows of `table` whose `column` is before `before_ms`; returns how many.
+Result<int64_t> DeleteRowsBefore(Database* db, const char* table, const char* column,
+                                 int64_t before_ms) {
+  if (db == nullptr || before_ms <= 0) return int64_t{0};
+  return db->WithConnection([&](Connection& c) -> Result<int64_t> {
+    ASSIGN_OR_RETURN(Statement stmt, c.Prepare(std::string("DELETE FROM ") + table + " WHERE " +
+                                               column + " < ?"));
+    RETURN_IF_ERROR(stmt.BindInt(before_ms).Run());
+    return c.Changes();
+  });
+}
+
+Status CheckParts(const RetentionParts& parts) {
+  if (parts.sightings == nullptr || parts.objects == nullptr || parts.faces == nullptr)
+    return Status::InvalidArgument("retention needs the sighting, object and face stores");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateRetention(const RetentionConfig& config) {
+  if (config.unknown_crops_days < 0 || config.known_crops_days < 0 || config.events_days < 0)
+    return Status::InvalidArgument("retention.*_days must be >= 0 (0 keeps that class forever)");
+  if (config.interval_s <= 0) return Status::InvalidArgument("retention.interval_s must be > 0");
+  return Status::Ok();
+}
+
+Result<RetentionReport> ApplyRetention(const RetentionConfig& config, const RetentionParts& parts,
+                                       int64_t now_ms) {
+  RETURN_IF_ERROR(ValidateRetention(config));
+  RETURN_IF_ERROR(CheckParts(parts));
+  Pass pass{parts, {}, {}};
+  ASSIGN_OR_RETURN(pass.training_pictures, TrainingPictures(*parts.faces));
+  RetentionReport& report = pass.report;
+  ASSIGN_OR_RETURN(report.unknown_crops,
+                   ExpireCrops(pass, {Decision::kUnknown, Decision::kRejected},
+                               Cutoff(now_ms, config.unknown_crops_days)));
+  ASSIGN_OR_RETURN(report.known_crops,
+                   ExpireCrops(pass, {Decision::kKnown}, Cutoff(now_ms, config.known_crops_days)));
+  const int64_t events_before = Cutoff(now_ms, config.events_days);
+  RETURN_IF_ERROR(ExpireSightings(pass, events_before));
+  // A cluster's members are all older than its last_ms, so they are gone too.
+  ASSIGN_OR_RETURN(report.clusters,
+                   DeleteRowsBefore(parts.db, "stranger_clusters", "last_ms", events_before));
+  ASSIGN_OR_RETURN(report.outbox,
+                   DeleteRowsBefore(parts.db, "notify_outbox", "created_ms", events_before));
+  ASSIGN_OR_RETURN(report.audit, DeleteRowsBefore(parts.db, "audit_log", "at_ms", events_before));
+  return report;
+}
+
+Result<std::unique_ptr<RetentionJob>> RetentionJob::Start(const RetentionConfig& config,
+                                                          RetentionParts parts,
+                                                          std::function<int64_t()> now_ms) {
+  RETURN_IF_ERROR(ValidateRetention(config));
+  RETURN_IF_ERROR(CheckParts(parts));
+  if (!now_ms) now_ms = NowMs;
+  return std::unique_ptr<RetentionJob>(new RetentionJob(config, parts, std::move(now_ms)));
+}
+
+RetentionJob::RetentionJob(const RetentionConfig& config, RetentionParts parts,
+                           std::function<int64_t()> now_ms)
+    : config_(config), parts_(parts), now_ms_(std::move(now_ms)), thread_([this] { Run(); }) {}
+
+RetentionJob::~RetentionJob() { Stop(); }
+
+void RetentionJob::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+int64_t RetentionJob::passes() const {
+  std::lock_guard lock(mu_);
+  return passes_;
+}
+
+void RetentionJob::Run() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    const auto report = ApplyRetention(config_, parts_, now_ms_());
+    if (!report.ok()) {
+      spdlog::error("retention: pass failed (retrying in {} s): {}", config_.interval_s,
+                    report.status().ToString());
+    } else if (report->total() > 0 || report->kept_training_pictures > 0) {
+      spdlog::info(
+          "retention: removed unknown_crops={} known_crops={} sightings={} visits={} clusters={} "
+          "outbox={} audit={} kept_training_pictures={}",
+          report->unknown_crops, report->known_crops, report->sightings, report->visits,
+          report->clusters, report->outbox, report->audit, report->kept_training_pictures);
+    } else {
+      spdlog::debug("retention: nothing expired");
+    }
+    lock.lock();
+    ++passes_;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(config_.interval_s), [&] { return stopping_; });
+  }
+}
+
+}  // namespace concierge

@@ -1,0 +1,258 @@
+// Retention against the SQLite store, the filesystem object store, the face
+// collection and stranger clusters, with the clock injected: crops, events,
+// clusters, outbox and audit rows age out per class; training pictures stay;
+// a pass interrupted between deleting a picture and clearing its key is
+// finished by the next one; the background job runs at once and stops.
+#include "pipeline/retention.h"
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "pipeline/ingest.h"
+#include "store/sqlite_sighting_store.h"
+#include "support/test_env.h"
+
+namespace concierge {
+namespace {
+
+std::string Why(const Status& s) { return s.ToString(); }
+template <typename T>
+std::string Why(const Result<T>& r) {
+  return r.status().ToString();
+}
+#define ASSERT_OK(expr) ASSERT_TRUE((expr).ok()) << Why(expr)
+
+constexpr int64_t kDay = 24 * 3600 * 1000LL;
+constexpr int64_t kNow = 1'790'000'000'000 + 200 * kDay;
+
+Embedding Unit(int axis) {
+  Embedding e(8, 0.f);
+  e[static_cast<size_t>(axis)] = 1;
+  return e;
+}
+
+class RetentionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 5000);
+    ASSERT_OK(db);
+    db_ = std::move(*db);
+    store_ = NewSqliteSightingStore(db_.get());
+    ObjectStoreConfig objects;
+    auto opened = OpenObjectStore(objects, dir_.Sub("objects"));
+    ASSERT_OK(opened);
+    objects_ = std::move(*opened);
+    auto faces = FaceCollection::Open(db_.get(), "default", 8);
+    ASSERT_OK(faces);
+    faces_ = std::move(*faces);
+    ASSERT_OK(faces_->AddPerson({"alice", "Alice", "", 0}));
+    // A window of a year: every stranger sighting here joins one cluster.
+    clusters_ = std::make_unique<StrangerClusters>(db_.get(), 0.5f, 365 * kDay);
+    parts_ = {store_.get(), objects_.get(), faces_.get(), db_.get(), clusters_.get()};
+  }
+
+  // A sighting `age_days` old with its picture stored, decided as `decision`
+  // (kKnown: alice) unless pending; returns its image key.
+  std::string Add(const std::string& id, double age_days, Decision decision) {
+    SightingRecord s;
+    s.id = id;
+    s.camera = "door";
+    s.site = "office";
+    s.track = "t-" + id;
+    s.captured_ms = kNow - static_cast<int64_t>(age_days * kDay);
+    s.received_ms = s.captured_ms;
+    s.image_key = SightingImageKey("incoming", id, s.captured_ms);
+    EXPECT_TRUE(store_->Insert(s).ok());
+    std::string key = s.image_key;
+    if (decision != Decision::kPending) {
+      SightingOutcome o;
+      o.id = id;
+      o.decision = decision;
+      if (decision == Decision::kKnown) o.person_id = "alice";
+      const char* prefix = decision == Decision::kKnown ? "known/alice" : "unknown";
+      key = SightingImageKey(prefix, id, s.captured_ms);
+      o.image_key = key;
+      if (decision == Decision::kUnknown) o.embedding = Unit(0);
+      auto decided = store_->RecordDecision(o, {VisitChoice::Kind::kStart, 0});
+      EXPECT_TRUE(decided.ok()) << decided.status().ToString();
+      if (decision == Decision::kUnknown && decided.ok()) {
+        EXPECT_TRUE(clusters_->Assign(decided->sighting).ok());
+      }
+    }
+    EXPECT_TRUE(objects_->Put(key, "jpeg of " + id).ok());
+    return key;
+  }
+
+  bool Exists(const std::string& key) {
+    auto e = objects_->Exists(key);
+    EXPECT_TRUE(e.ok());
+    return e.ok() && *e;
+  }
+  std::string KeyOf(const std::string& id) {
+    auto s = store_->Get(id);
+    EXPECT_TRUE(s.ok()) << id;
+    return s.ok() ? s->image_key : "<missing>";
+  }
+  bool Gone(const std::string& id) {
+    return store_->Get(id).status().code() == Status::Code::kNotFound;
+  }
+  int64_t Count(const std::string& sql) {
+    auto n = db_->WithConnection([&](Connection& c) -> Result<int64_t> {
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare(sql));
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      return row ? stmt.ColumnInt(0) : -1;
+    });
+    EXPECT_TRUE(n.ok());
+    return n.ok() ? *n : -1;
+  }
+  void Exec(const std::string& sql) {
+    const Status st = db_->WithConnection([&](Connection& c) { return c.Exec(sql); });
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<SightingStore> store_;
+  std::unique_ptr<ObjectStore> objects_;
+  std::unique_ptr<FaceCollection> faces_;
+  std::unique_ptr<StrangerClusters> clusters_;
+  RetentionParts parts_;
+  RetentionConfig config_;  // defaults: 7 / 30 / 90 days
+};
+
+TEST_F(RetentionTest, EachClassAgesOutOnItsOwnClock) {
+  const std::string unknown_old = Add("unknown-old", 8, Decision::kUnknown);
+  const std::string unknown_new = Add("unknown-new", 6, Decision::kUnknown);
+  const std::string rejected_old = Add("rejected-old", 8, Decision::kRejected);
+  const std::string pending_old = Add("pending-old", 8, Decision::kPending);
+  const std::string known_old = Add("known-old", 31, Decision::kKnown);
+  const std::string known_new = Add("known-new", 29, Decision::kKnown);
+  const std::string event_old = Add("event-old", 91, Decision::kUnknown);
+  const std::string event_new = Add("event-new", 89, Decision::kKnown);
+  const int64_t old_ms = kNow - 91 * kDay, new_ms = kNow - 89 * kDay;
+  Exec("INSERT INTO notify_outbox(kind, payload, idempotency_key, state, created_ms, updated_ms) "
+       "VALUES ('greet', '{}', 'old', 'sent', " + std::to_string(old_ms) + ", 0), "
+       "('greet', '{}', 'new', 'sent', " + std::to_string(new_ms) + ", 0)");
+  Exec("INSERT INTO audit_log(at_ms, actor, action) VALUES (" + std::to_string(old_ms) +
+       ", 'cli', 'tag'), (" + std::to_string(new_ms) + ", 'cli', 'tag')");
+  ASSERT_EQ(Count("SELECT COUNT(*) FROM stranger_clusters"), 1);  // one stranger, seen 3 times
+  const int64_t visits = Count("SELECT COUNT(*) FROM visits");
+
+  auto report = ApplyRetention(config_, parts_, kNow);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->unknown_crops, 3);  // unknown-old, rejected-old, event-old (also a crop)
+  EXPECT_EQ(report->known_crops, 2);    // known-old, event-new
+  EXPECT_EQ(report->sightings, 1);
+  EXPECT_EQ(report->visits, 1);
+  EXPECT_EQ(report->outbox, 1);
+  EXPECT_EQ(report->audit, 1);
+  EXPECT_EQ(report->clusters, 0) << "the cluster was active 6 days ago";
+  EXPECT_EQ(report->kept_training_pictures, 0);
+
+  EXPECT_FALSE(Exists(unknown_old));
+  EXPECT_EQ(KeyOf("unknown-old"), "") << "no key may point at a deleted picture";
+  EXPECT_FALSE(Exists(rejected_old));
+  EXPECT_EQ(KeyOf("rejected-old"), "");
+  EXPECT_FALSE(Exists(known_old));
+  EXPECT_EQ(KeyOf("known-old"), "");
+  EXPECT_FALSE(Exists(event_old));
+  EXPECT_TRUE(Gone("event-old"));
+  EXPECT_EQ(*clusters_->ClusterOf("event-old"), std::nullopt) << "membership follows the sighting";
+
+  EXPECT_TRUE(Exists(unknown_new));
+  EXPECT_EQ(KeyOf("unknown-new"), unknown_new);
+  EXPECT_TRUE(Exists(known_new));
+  EXPECT_EQ(KeyOf("known-new"), known_new);
+  EXPECT_TRUE(Exists(pending_old)) << "pending work is not expired before the events age";
+  EXPECT_EQ(KeyOf("pending-old"), pending_old);
+  EXPECT_FALSE(Gone("event-new"));
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM notify_outbox"), 1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM audit_log"), 1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM visits"), visits - 1);
+
+  auto again = ApplyRetention(config_, parts_, kNow);
+  ASSERT_OK(again);
+  EXPECT_EQ(again->total(), 0) << "a second pass at the same time finds nothing";
+
+  // Time passes: the stranger's last sighting goes past the events age too.
+  auto later = ApplyRetention(config_, parts_, kNow + 100 * kDay);
+  ASSERT_OK(later);
+  EXPECT_EQ(later->sightings, 7);
+  // Removing its last member ends the cluster, or else its age does.
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM stranger_clusters"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM sightings"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM visits"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM cluster_sightings"), 0);
+  auto left = objects_->List("");
+  ASSERT_OK(left);
+  EXPECT_TRUE(left->empty()) << left->front();
+}
+
+TEST_F(RetentionTest, TrainingFacesKeepTheirPicturesUntilForgotten) {
+  const std::string tagged = Add("tagged", 31, Decision::kKnown);
+  FaceRecord face;
+  face.person_id = "alice";
+  face.embedding = Unit(1);
+  face.image_key = tagged;
+  face.origin = FaceOrigin::kTagged;
+  ASSERT_OK(faces_->AddFace(face));
+
+  auto report = ApplyRetention(config_, parts_, kNow);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->known_crops, 1);
+  EXPECT_EQ(report->kept_training_pictures, 1);
+  EXPECT_TRUE(Exists(tagged)) << "the training face still shows it";
+  EXPECT_EQ(KeyOf("tagged"), "") << "the expired sighting lets go of the picture";
+
+  auto ended = ApplyRetention(config_, parts_, kNow + 100 * kDay);
+  ASSERT_OK(ended);
+  EXPECT_TRUE(Gone("tagged"));
+  EXPECT_TRUE(Exists(tagged));
+  EXPECT_EQ(faces_->size(), 1u);
+}
+
+TEST_F(RetentionTest, APassInterruptedAfterDeletingAPictureIsFinishedByTheNext) {
+  const std::string key = Add("half-done", 8, Decision::kUnknown);
+  // The crash window: the picture is gone, the key not yet cleared.
+  ASSERT_OK(objects_->Delete(key));
+  auto report = ApplyRetention(config_, parts_, kNow);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->unknown_crops, 1);
+  EXPECT_EQ(KeyOf("half-done"), "");
+}
+
+TEST_F(RetentionTest, ZeroDaysKeepsAClassAndBadConfigIsRefused) {
+  const std::string key = Add("ancient", 400, Decision::kUnknown);
+  RetentionConfig forever{.unknown_crops_days = 0, .known_crops_days = 0, .events_days = 0};
+  auto report = ApplyRetention(forever, parts_, kNow);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->total(), 0);
+  EXPECT_TRUE(Exists(key));
+
+  RetentionConfig negative;
+  negative.events_days = -1;
+  EXPECT_EQ(ApplyRetention(negative, parts_, kNow).status().code(),
+            Status::Code::kInvalidArgument);
+  RetentionConfig no_interval;
+  no_interval.interval_s = 0;
+  EXPECT_EQ(RetentionJob::Start(no_interval, parts_).status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(ApplyRetention(config_, {}, kNow).status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST_F(RetentionTest, TheJobRunsAPassAtStartWithItsClockAndStops) {
+  const std::string key = Add("old", 8, Decision::kUnknown);
+  auto job = RetentionJob::Start(config_, parts_, [] { return kNow; });
+  ASSERT_OK(job);
+  while ((*job)->passes() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  (*job)->Stop();
+  EXPECT_EQ((*job)->passes(), 1) << "the next pass is an hour away";
+  EXPECT_FALSE(Exists(key));
+  EXPECT_EQ(KeyOf("old"), "");
+}
+
+}  // namespace
+}  // namespace concierge
