@@ -81,7 +81,6 @@ Result<std::unique_ptr<Notifier>> Notifier::Create(const Config& config, Notifie
   if (!parts.slack && !config.notify.slack_bot_token.empty())
     parts.slack = std::make_shared<SlackClient>(SlackClientOptionsFromConfig(config.notify));
   if (config.notify.slack_channel.empty()) parts.slack = nullptr;
-  if (!config.notify.mqtt_events) parts.bus = nullptr;
   return std::unique_ptr<Notifier>(new Notifier(config, std::move(parts), windows));
 }
 
@@ -103,7 +102,6 @@ Notifier::Notifier(const Config& config, NotifierParts parts, Windows windows)
   if (!config_.notify.webhook_url.empty())
     dispatcher_.Add(
         std::make_shared<WebhookCommunicator>(WebhookOptionsFromConfig(config_.notify)));
-  if (parts_.bus) dispatcher_.Add(std::make_shared<MqttEventCommunicator>(parts_.bus));
   outbox_ = std::make_unique<Outbox>(
       *parts_.db, [this](const OutboxItem& item) { return Deliver(item); },
       OutboxOptionsFromConfig(config_.notify));
@@ -111,14 +109,21 @@ Notifier::Notifier(const Config& config, NotifierParts parts, Windows windows)
 
 Notifier::~Notifier() { Stop(); }
 
-void Notifier::Start() {
+void Notifier::Listen() {
   std::lock_guard<std::mutex> lock(stop_mu_);
-  if (stopped_ || subscription_ != 0) return;
-  if (parts_.events)
-    subscription_ = parts_.events->Subscribe([this](const Event& event) {
-      if (Status st = HandleEvent(event); !st.ok())
-        spdlog::error("notify: event={} error={}", EventName(event), st.ToString());
-    });
+  if (stopped_ || subscription_ != 0 || !parts_.events) return;
+  subscription_ = parts_.events->Subscribe([this](const Event& event) {
+    if (Status st = HandleEvent(event); !st.ok())
+      spdlog::error("notify: event={} error={}", EventName(event), st.ToString());
+  });
+}
+
+void Notifier::Start(Bus* bus) {
+  Listen();
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  if (stopped_ || std::exchange(started_, true) || !Wanted(config_)) return;
+  if (bus && config_.notify.mqtt_events)
+    dispatcher_.Add(std::make_shared<MqttEventCommunicator>(bus));
   outbox_->Start();
 }
 
@@ -257,7 +262,8 @@ Result<std::optional<int64_t>> Notifier::LastGreetingMs(const std::string& perso
 
 Status Notifier::EnqueueVisitEvents(const std::string& kind, const VisitRecord& v,
                                     const SightingRecord& s) {
-  if (config_.notify.webhook_url.empty() && !parts_.bus) return Status::Ok();
+  const bool mqtt = config_.notify.mqtt_events;
+  if (config_.notify.webhook_url.empty() && !mqtt) return Status::Ok();
   json person = nullptr;
   if (v.person_id) {
     Result<Person> p = parts_.faces->GetPerson(*v.person_id);
@@ -281,7 +287,7 @@ Status Notifier::EnqueueVisitEvents(const std::string& kind, const VisitRecord& 
     p["via"] = "webhook";
     RETURN_IF_ERROR(Enqueue(kind, "", "webhook:" + kind + ":" + visit, std::move(p)));
   }
-  if (!parts_.bus) return Status::Ok();
+  if (!mqtt) return Status::Ok();
   const std::string& prefix = config_.bus.topic_prefix;
   json p = about;
   p["via"] = "mqtt";

@@ -34,8 +34,8 @@
 namespace concierge {
 
 // What the notifier works on; all must outlive it. `events` may be null
-// (then only HandleEvent feeds it), `slack` null means no Slack, `bus` null
-// means no MQTT events.
+// (then only HandleEvent feeds it); `slack` null means no Slack (unless the
+// config has a bot token: then the notifier makes its own client).
 struct NotifierParts {
   Database* db = nullptr;  // the outbox table
   SightingStore* sightings = nullptr;
@@ -44,7 +44,6 @@ struct NotifierParts {
   StrangerClusters* clusters = nullptr;
   EventStream* events = nullptr;
   std::shared_ptr<SlackClient> slack;
-  Bus* bus = nullptr;
 };
 
 // A daily window "HH:MM-HH:MM" in minutes after local midnight; it may wrap
@@ -74,8 +73,14 @@ class Notifier : public TrainingObserver {
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
 
-  // Subscribes to the event stream and starts delivering. Call once.
-  void Start();
+  // Subscribes to the event stream: from now on events are queued in the
+  // outbox. Call early (before the pipeline starts deciding) so none is missed.
+  void Listen();
+  // Listen()s if needed and, when Wanted(), starts delivering (without any
+  // channel it only clusters strangers). `bus` carries the MQTT events
+  // when config.notify.mqtt_events is on (null: those rows fail); it must
+  // outlive Stop(). Call once.
+  void Start(Bus* bus);
   // Stops listening, cuts delivery retries short and joins the outbox worker;
   // rows not yet delivered stay for the next start. Idempotent.
   void Stop();
@@ -131,6 +136,7 @@ class Notifier : public TrainingObserver {
   std::unique_ptr<Outbox> outbox_;
   std::mutex stop_mu_;
   int subscription_ = 0;
+  bool started_ = false;
   bool stopped_ = false;
 
   // Metrics; only the outbox worker touches the map.

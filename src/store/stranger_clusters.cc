@@ -61,8 +61,17 @@ Result<StrangerCluster> GetIn(Connection& conn, int64_t id) {
   return ReadCluster(select);
 }
 
-// Sets the counters, best sighting and time span from the members; removes
-// the cluster when it has none left.
+// The cluster holding a sighting, if any.
+Result<std::optional<int64_t>> ClusterOfIn(Connection& conn, const std::string& sighting_id) {
+  ASSIGN_OR_RETURN(Statement select, conn.Prepare("SELECT cluster_id FROM cluster_sightings "
+                                                  "WHERE sighting_id = ?"));
+  select.BindText(sighting_id);
+  ASSIGN_OR_RETURN(const bool found, select.Step());
+  if (!found) return std::optional<int64_t>();
+  return std::optional<int64_t>(select.ColumnInt(0));
+}
+
+// Sets the count and time span from the members.
 Status Recount(Connection& conn, int64_t cluster_id) {
   ASSIGN_OR_RETURN(Statement update,
                    conn.Prepare("UPDATE stranger_clusters SET "
@@ -71,13 +80,10 @@ Status Recount(Connection& conn, int64_t cluster_id) {
                                 "first_ms = COALESCE((SELECT MIN(captured_ms) FROM "
                                 "cluster_sightings WHERE cluster_id = ?1), first_ms), "
                                 "last_ms = COALESCE((SELECT MAX(captured_ms) FROM "
-                                "cluster_sightings WHERE cluster_id = ?1), last_ms) WHERE id = ?1"));
+                                "cluster_sightings WHERE cluster_id = ?1), last_ms) "
+                                "WHERE id = ?1"));
   update.BindInt(cluster_id);
-  RETURN_IF_ERROR(update.Run());
-  ASSIGN_OR_RETURN(Statement drop, conn.Prepare("DELETE FROM stranger_clusters WHERE id = ? AND "
-                                                "sightings = 0"));
-  drop.BindInt(cluster_id);
-  return drop.Run();
+  return update.Run();
 }
 
 }  // namespace
@@ -107,12 +113,9 @@ Result<ClusterAssignment> StrangerClusters::Assign(const SightingRecord& s) {
   const Embedding probe = Unit(s.embedding);
   ClusterAssignment out;
   RETURN_IF_ERROR(db_->Transaction([&](Connection& conn) -> Status {
-    ASSIGN_OR_RETURN(Statement member,
-                     conn.Prepare("SELECT cluster_id FROM cluster_sightings WHERE sighting_id = ?"));
-    member.BindText(s.id);
-    ASSIGN_OR_RETURN(const bool known, member.Step());
-    if (known) {
-      ASSIGN_OR_RETURN(out.cluster, GetIn(conn, member.ColumnInt(0)));
+    ASSIGN_OR_RETURN(const std::optional<int64_t> member, ClusterOfIn(conn, s.id));
+    if (member) {
+      ASSIGN_OR_RETURN(out.cluster, GetIn(conn, *member));
       return Status::Ok();
     }
     ASSIGN_OR_RETURN(Statement candidates,
@@ -152,9 +155,9 @@ Result<ClusterAssignment> StrangerClusters::Assign(const SightingRecord& s) {
       cluster_id = best->id;
     } else {
       ASSIGN_OR_RETURN(Statement insert,
-                       conn.Prepare("INSERT INTO stranger_clusters (site, centroid, dims, sightings, "
-                                    "best_sighting_id, best_quality, first_ms, last_ms) "
-                                    "VALUES (?, ?, ?, 0, ?, ?, ?, ?)"));
+                       conn.Prepare("INSERT INTO stranger_clusters (site, centroid, dims, "
+                                    "sightings, best_sighting_id, best_quality, first_ms, "
+                                    "last_ms) VALUES (?, ?, ?, 0, ?, ?, ?, ?)"));
       insert.BindText(s.site)
           .BindBlob(probe.data(), probe.size() * sizeof(float))
           .BindInt(static_cast<int64_t>(probe.size()))
@@ -250,14 +253,7 @@ Result<int> StrangerClusters::CountSightings(int64_t cluster_id, int64_t from_ms
 }
 
 Result<std::optional<int64_t>> StrangerClusters::ClusterOf(const std::string& sighting_id) {
-  return db_->WithConnection([&](Connection& conn) -> Result<std::optional<int64_t>> {
-    ASSIGN_OR_RETURN(Statement select,
-                     conn.Prepare("SELECT cluster_id FROM cluster_sightings WHERE sighting_id = ?"));
-    select.BindText(sighting_id);
-    ASSIGN_OR_RETURN(const bool found, select.Step());
-    if (!found) return std::optional<int64_t>();
-    return std::optional<int64_t>(select.ColumnInt(0));
-  });
+  return db_->WithConnection([&](Connection& conn) { return ClusterOfIn(conn, sighting_id); });
 }
 
 Result<bool> StrangerClusters::Resolve(int64_t id, ClusterState state,
@@ -291,17 +287,17 @@ Result<bool> StrangerClusters::Resolve(int64_t id, ClusterState state,
 
 Status StrangerClusters::RemoveSighting(const std::string& sighting_id) {
   return db_->Transaction([&](Connection& conn) -> Status {
-    ASSIGN_OR_RETURN(Statement select,
-                     conn.Prepare("SELECT cluster_id FROM cluster_sightings WHERE sighting_id = ?"));
-    select.BindText(sighting_id);
-    ASSIGN_OR_RETURN(const bool found, select.Step());
-    if (!found) return Status::Ok();
-    const int64_t cluster_id = select.ColumnInt(0);
+    ASSIGN_OR_RETURN(const std::optional<int64_t> cluster_id, ClusterOfIn(conn, sighting_id));
+    if (!cluster_id) return Status::Ok();
     ASSIGN_OR_RETURN(Statement drop,
                      conn.Prepare("DELETE FROM cluster_sightings WHERE sighting_id = ?"));
     drop.BindText(sighting_id);
     RETURN_IF_ERROR(drop.Run());
-    return Recount(conn, cluster_id);
+    RETURN_IF_ERROR(Recount(conn, *cluster_id));
+    ASSIGN_OR_RETURN(Statement empty, conn.Prepare("DELETE FROM stranger_clusters WHERE id = ? "
+                                                   "AND sightings = 0"));
+    empty.BindInt(*cluster_id);
+    return empty.Run();
   });
 }
 

@@ -90,7 +90,8 @@ class StrangerClusters {
   // differently, kNotFound when absent.
   Result<bool> Resolve(int64_t id, ClusterState state, const std::optional<std::string>& person_id,
                        const std::string& actor);
-  // Removes one sighting from whatever cluster holds it (counts follow). OK when absent.
+  // Removes one sighting from whatever cluster holds it (its count and time
+  // span follow; a cluster left empty is deleted). OK when absent.
   Status RemoveSighting(const std::string& sighting_id);
   // Deletes every cluster tagged as this person; returns their ids.
   Result<std::vector<int64_t>> DeleteForPerson(const std::string& person_id);

@@ -1,0 +1,463 @@
+// The chat-ops loop end to end in one process: real face crops go through the
+// server (ingest, recognise, visits) on an in-process bus, the notifier posts
+// to a fake Slack, and signed block_actions from the fake come back through an
+// httplib server into SlackInteractions and the Trainer.
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "bus/inprocess_bus.h"
+#include "core/clock.h"
+#include "notify/notifier.h"
+#include "notify/slack_interactions.h"
+#include "pipeline/server.h"
+#include "pipeline/train.h"
+#include "store/audit_log.h"
+#include "store/fs_object_store.h"
+#include "store/sqlite_sighting_store.h"
+#include "store/stranger_clusters.h"
+#include "support/fake_slack.h"
+#include "support/sighting_crops.h"
+#include "support/test_env.h"
+#include "vision/face_engine.h"
+#include "vision/image_io.h"
+
+namespace concierge {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeSlack;
+
+#define ASSERT_OK(expr)                                  \
+  do {                                                   \
+    const ::concierge::Status _s = (expr);               \
+    ASSERT_TRUE(_s.ok()) << #expr ": " << _s.ToString(); \
+  } while (0)
+
+template <typename Pred>
+bool Eventually(Pred done, std::chrono::milliseconds limit = 60s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+const char* kColin = "lfw/images/Colin_Powell/Colin_Powell_0038.jpg";
+const char* kColinAgain = "lfw/images/Colin_Powell/Colin_Powell_0040.jpg";
+const char* kStranger = "lfw/images/Tony_Blair/Tony_Blair_0006.jpg";
+const char* kSecret = "8f742231b10e8888abcd99yyyzzz85a5";
+
+class ChatOpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_TEST_DATA();
+    setenv("TZ", "UTC", 1);
+    tzset();
+    config_.data_dir = dir_.path();
+    config_.vision.models_dir = DefaultModelsDir();
+    config_.serve.workers = 1;
+    NotifyConfig& n = config_.notify;
+    n.slack_api_url = slack_.api_url();
+    n.slack_bot_token = slack_.token();
+    n.slack_signing_secret = kSecret;
+    n.slack_channel = "C0CONCIERGE";
+    n.backoff_initial_ms = 20;
+    n.backoff_max_ms = 200;
+    n.office_hours = "";  // no after-hours alerts unless a test asks
+    n.greet_cooldown_min = 0;
+
+    auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+    auto objects = FsObjectStore::Open(config_.ObjectRoot());
+    ASSERT_TRUE(objects.ok());
+    objects_ = std::move(*objects);
+    auto faces = FaceCollection::Open(db_.get(), "default", 512);
+    ASSERT_TRUE(faces.ok());
+    faces_ = std::move(*faces);
+    sightings_ = NewSqliteSightingStore(db_.get());
+    audit_ = std::make_unique<AuditLog>(db_.get());
+    clusters_ = std::make_unique<StrangerClusters>(db_.get(), n.cluster_threshold, 3600000);
+    slack_client_ = std::make_shared<SlackClient>(SlackClientOptionsFromConfig(n));
+    trainer_ = std::make_unique<Trainer>(
+        config_.quality, TrainerParts{sightings_.get(), objects_.get(), faces_.get(),
+                                      clusters_.get(), audit_.get(), slack_client_.get()});
+    interactions_ = std::make_unique<SlackInteractions>(kSecret, trainer_.get());
+    http_.Post("/slack/interactive", [this](const httplib::Request& req, httplib::Response& res) {
+      const InteractionReply r = interactions_->Handle(
+          req.get_header_value("X-Slack-Request-Timestamp"),
+          req.get_header_value("X-Slack-Signature"), req.body);
+      res.status = r.status;
+      res.set_content(r.body, r.content_type);
+    });
+    port_ = http_.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    http_thread_ = std::thread([this] { http_.listen_after_bind(); });
+  }
+
+  void TearDown() override {
+    if (bus_) bus_->Stop();
+    if (server_) server_->Stop();
+    if (events_) events_->Stop();
+    if (notifier_) notifier_->Stop();
+    http_.stop();
+    if (http_thread_.joinable()) http_thread_.join();
+  }
+
+  // Starts (or restarts, after StopPipeline) the notifier and the server.
+  void StartPipeline() {
+    events_ = std::make_unique<EventStream>();
+    auto notifier =
+        Notifier::Create(config_, NotifierParts{db_.get(), sightings_.get(), objects_.get(),
+                                                faces_.get(), clusters_.get(), events_.get(),
+                                                slack_client_});
+    ASSERT_TRUE(notifier.ok()) << notifier.status().ToString();
+    notifier_ = std::move(*notifier);
+    trainer_->SetObserver(notifier_.get());
+    notifier_->Listen();
+    auto server =
+        Server::Start(config_, {sightings_.get(), objects_.get(), faces_.get(), events_.get()});
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+    bus_ = std::make_unique<InProcessBus>(256);
+    notifier_->Start(bus_.get());
+    ASSERT_OK(server_->Subscribe(bus_.get()));
+  }
+
+  void Enroll(const std::string& person, const std::string& external_id,
+              const std::string& photo) {
+    auto engine = FaceEngine::Create(config_.vision);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    auto image = ReadImageFile(testing::DataPath(photo), {});
+    ASSERT_TRUE(image.ok());
+    auto faces = (*engine)->Analyze(*image, {.embed = true, .anti_spoof = false});
+    ASSERT_TRUE(faces.ok() && faces->size() == 1u);
+    ASSERT_OK(faces_->AddPerson({person, person, external_id, 0}));
+    FaceRecord face;
+    face.person_id = person;
+    face.embedding = (*faces)[0].embedding;
+    ASSERT_TRUE(faces_->AddFace(face).ok());
+  }
+
+  // Publishes a sighting of `photo` captured at `captured_ms` and returns its id.
+  std::string See(const std::string& photo, int64_t captured_ms) {
+    const Sighting s = testing::MakeSighting(testing::FaceCrop(photo), "office", "door",
+                                             captured_ms);
+    const Status sent = bus_->Publish(
+        {SightingTopic(config_.bus.topic_prefix, s.site, s.camera), EncodeSighting(s), 1});
+    EXPECT_TRUE(sent.ok()) << sent.ToString();
+    return s.id;
+  }
+
+  void StopPipeline() {
+    bus_->Stop();
+    server_->Stop();
+    events_->Stop();
+    notifier_->Stop();
+    bus_.reset();
+    server_.reset();
+    notifier_.reset();
+  }
+
+  // Waits until every published sighting is decided and every notification delivered.
+  void Settle() {
+    ASSERT_OK(server_->WaitIdle(120s));
+    events_->Stop();  // delivers what is queued; clicks after this need no events
+    ASSERT_TRUE(notifier_->outbox().WaitUntilIdle(60000));
+  }
+
+  SightingRecord Record(const std::string& id) {
+    auto s = sightings_->Get(id);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? *s : SightingRecord{};
+  }
+
+  std::vector<testing::FakeSlackMessage> MessagesContaining(const std::string& text) {
+    std::vector<testing::FakeSlackMessage> out;
+    for (const auto& m : slack_.Messages())
+      if (m.text.find(text) != std::string::npos) out.push_back(m);
+    return out;
+  }
+
+  // Clicks as `user` on the message `m` and returns the endpoint's HTTP status.
+  int Click(const std::string& user, const testing::FakeSlackMessage& m,
+            const nlohmann::json& action) {
+    auto reply = FakeSlack::PostInteractive(
+        "http://127.0.0.1:" + std::to_string(port_) + "/slack/interactive", kSecret,
+        slack_.BlockActionsPayload(user, m.channel, m.ts, action));
+    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+    return reply.ok() ? reply->status : 0;
+  }
+
+  int64_t OnlyCluster() {
+    auto page = clusters_->List(std::nullopt, 10);
+    EXPECT_TRUE(page.ok());
+    EXPECT_EQ(page.ok() ? page->items.size() : 0u, 1u);
+    return page.ok() && !page->items.empty() ? page->items[0].id : 0;
+  }
+
+  std::vector<AuditEntry> Audit() {
+    auto page = audit_->List(100);
+    EXPECT_TRUE(page.ok());
+    return page.ok() ? page->items : std::vector<AuditEntry>{};
+  }
+
+  testing::TempDir dir_;
+  FakeSlack slack_;
+  Config config_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<FsObjectStore> objects_;
+  std::unique_ptr<FaceCollection> faces_;
+  std::unique_ptr<SightingStore> sightings_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<StrangerClusters> clusters_;
+  std::shared_ptr<SlackClient> slack_client_;
+  std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<SlackInteractions> interactions_;
+  std::unique_ptr<EventStream> events_;
+  std::unique_ptr<Notifier> notifier_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<InProcessBus> bus_;
+  httplib::Server http_;
+  int port_ = 0;
+  std::thread http_thread_;
+};
+
+TEST_F(ChatOpsTest, AKnownVisitProducesExactlyOneGreetingAcrossManySightings) {
+  Enroll("colin", "U0ALICE", kColin);
+  StartPipeline();
+  const int64_t t0 = NowMs() - 60000;
+  for (int i = 0; i < 6; ++i) See(i % 2 ? kColin : kColinAgain, t0 + i * 5000);
+  Settle();
+  const auto greetings = MessagesContaining("Welcome in, <@U0ALICE>!");
+  ASSERT_EQ(greetings.size(), 1u);
+  EXPECT_EQ(slack_.Messages().size(), 1u);
+  const std::string blocks = greetings[0].blocks.dump();
+  EXPECT_NE(blocks.find("\"not_me\""), std::string::npos);
+  EXPECT_NE(blocks.find("slack_file"), std::string::npos) << "the crop is attached";
+  EXPECT_EQ(slack_.Files().size(), 1u);
+}
+
+TEST_F(ChatOpsTest, AStrangerSeenFiveTimesProducesOneQuestionUpdated) {
+  StartPipeline();
+  const int64_t t0 = NowMs() - 60000;
+  for (int i = 0; i < 5; ++i) See(kStranger, t0 + i * 1000);
+  Settle();
+  const auto questions = MessagesContaining("I don't know who this is");
+  ASSERT_EQ(questions.size(), 1u);
+  EXPECT_EQ(slack_.Calls("chat.postMessage").size(), 1u);
+  EXPECT_GE(questions[0].edits, 1);
+  const std::string blocks = questions[0].blocks.dump();
+  EXPECT_NE(blocks.find("Seen 5 times today"), std::string::npos) << blocks;
+  EXPECT_NE(blocks.find("users_select"), std::string::npos);
+  EXPECT_NE(blocks.find("\"confirm\""), std::string::npos);
+  EXPECT_NE(blocks.find("plain_text_input"), std::string::npos);
+  auto cluster = clusters_->Get(OnlyCluster());
+  ASSERT_TRUE(cluster.ok());
+  EXPECT_EQ(cluster->sightings, 5);
+}
+
+TEST_F(ChatOpsTest, TagThenANewSightingOfThatPersonProducesAGreeting) {
+  StartPipeline();
+  const std::string first = See(kStranger, NowMs() - 600000);
+  Settle();
+  const auto questions = MessagesContaining("I don't know who this is");
+  ASSERT_EQ(questions.size(), 1u);
+  const int64_t cluster = OnlyCluster();
+  const auto pick = FakeSlack::UsersSelectAction("cluster:" + std::to_string(cluster),
+                                                 kActionTagUser, "U0ALICE");
+  EXPECT_EQ(Click("U0BOB", questions[0], pick), 200);
+  // A second click (a new, validly signed request) does not index twice.
+  EXPECT_EQ(Click("U0BOB", questions[0], pick), 200);
+  auto alice = faces_->FindByExternalId("U0ALICE");
+  ASSERT_TRUE(alice.ok()) << "the person is created from users.info";
+  auto faces = faces_->ListFaces(alice->id);
+  ASSERT_TRUE(faces.ok());
+  EXPECT_EQ(faces->size(), 1u);
+  const SightingRecord tagged = Record(first);
+  EXPECT_EQ(tagged.decision, Decision::kKnown);
+  EXPECT_EQ(tagged.image_key.rfind("known/" + alice->id + "/", 0), 0u) << tagged.image_key;
+  auto moved = objects_->Exists(tagged.image_key);
+  EXPECT_TRUE(moved.ok() && *moved);
+  int tags = 0;
+  for (const auto& e : Audit()) tags += e.action == "tag" && e.actor == "slack:U0BOB";
+  EXPECT_EQ(tags, 1);
+
+  // The question now says who it was; then the same face arrives again.
+  ASSERT_TRUE(Eventually([&] {
+    return !MessagesContaining("Trained as <@U0ALICE> by <@U0BOB>").empty();
+  }));
+  StopPipeline();
+  StartPipeline();
+  const std::string again = See(kStranger, NowMs());
+  Settle();
+  EXPECT_EQ(Record(again).person_id.value_or(""), alice->id);
+  EXPECT_EQ(MessagesContaining("Welcome in, <@U0ALICE>!").size(), 1u);
+}
+
+TEST_F(ChatOpsTest, IgnoreDeletesTheFiles) {
+  StartPipeline();
+  const int64_t t0 = NowMs() - 60000;
+  const std::string a = See(kStranger, t0);
+  const std::string b = See(kStranger, t0 + 1000);
+  Settle();
+  const std::string key_a = Record(a).image_key, key_b = Record(b).image_key;
+  ASSERT_FALSE(key_a.empty());
+  const auto questions = MessagesContaining("I don't know who this is");
+  ASSERT_EQ(questions.size(), 1u);
+  const int64_t cluster = OnlyCluster();
+  EXPECT_EQ(Click("U0BOB", questions[0],
+                  FakeSlack::ButtonAction("cluster:" + std::to_string(cluster), kActionIgnore,
+                                          std::to_string(cluster), "Ignore")),
+            200);
+  for (const std::string& key : {key_a, key_b}) {
+    auto there = objects_->Exists(key);
+    ASSERT_TRUE(there.ok());
+    EXPECT_FALSE(*there) << key;
+  }
+  EXPECT_EQ(Record(a).image_key, "");
+  auto c = clusters_->Get(cluster);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state, ClusterState::kIgnored);
+  EXPECT_EQ(c->resolved_by, "slack:U0BOB");
+  ASSERT_TRUE(Eventually([&] { return !MessagesContaining("Ignored by <@U0BOB>").empty(); }));
+  auto unknown = objects_->List("unknown/");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_TRUE(unknown->empty());
+}
+
+TEST_F(ChatOpsTest, NotMeStopsTheWrongMatch) {
+  // The stranger is enrolled as someone they are not: a wrong match.
+  Enroll("colin", "U0ALICE", kStranger);
+  StartPipeline();
+  const std::string wrong = See(kStranger, NowMs() - 600000);
+  Settle();
+  ASSERT_EQ(Record(wrong).person_id.value_or(""), "colin");
+  const auto greetings = MessagesContaining("Welcome in, <@U0ALICE>!");
+  ASSERT_EQ(greetings.size(), 1u);
+  EXPECT_EQ(Click("U0ALICE", greetings[0],
+                  FakeSlack::ButtonAction("sighting:" + wrong, kActionNotMe, wrong, "Not me")),
+            200);
+  const SightingRecord disowned = Record(wrong);
+  EXPECT_EQ(disowned.decision, Decision::kUnknown);
+  EXPECT_FALSE(disowned.person_id.has_value());
+  EXPECT_EQ(disowned.image_key.rfind("unknown/", 0), 0u) << disowned.image_key;
+  EXPECT_EQ(faces_->negative_count(), 1u);
+  ASSERT_TRUE(Eventually([&] { return !MessagesContaining("says this was not").empty(); }));
+  // The same face no longer matches that person.
+  EXPECT_TRUE(faces_->Search(disowned.embedding, 1, SearchMode::kCentroid).empty());
+  bool audited = false;
+  for (const auto& e : Audit()) audited |= e.action == "not_me" && e.target == "sighting:" + wrong;
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(ChatOpsTest, ForgedStaleAndReplayedRequestsAreRejectedAndChangeNothing) {
+  StartPipeline();
+  See(kStranger, NowMs() - 60000);
+  Settle();
+  const auto questions = MessagesContaining("I don't know who this is");
+  ASSERT_EQ(questions.size(), 1u);
+  const int64_t cluster = OnlyCluster();
+  const nlohmann::json payload = slack_.BlockActionsPayload(
+      "U0BOB", questions[0].channel, questions[0].ts,
+      FakeSlack::UsersSelectAction("cluster:" + std::to_string(cluster), kActionTagUser,
+                                   "U0ALICE"));
+  const std::string url = "http://127.0.0.1:" + std::to_string(port_) + "/slack/interactive";
+  auto forged = FakeSlack::PostInteractive(url, "not-the-secret", payload);
+  ASSERT_TRUE(forged.ok());
+  EXPECT_EQ(forged->status, 401);
+  auto stale = FakeSlack::PostInteractive(url, kSecret, payload, NowMs() / 1000 - 301);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(stale->status, 401);
+  // A captured valid request, sent twice: only the first counts.
+  const int64_t ts = NowMs() / 1000;
+  const std::string body = FormEncode({{"payload", payload.dump()}});
+  const std::vector<std::string> headers = {
+      "Content-Type: application/x-www-form-urlencoded",
+      "X-Slack-Request-Timestamp: " + std::to_string(ts),
+      "X-Slack-Signature: " + SignSlackRequest(kSecret, ts, body)};
+  // The rejected requests changed nothing.
+  auto c = clusters_->Get(cluster);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->state, ClusterState::kOpen);
+  EXPECT_TRUE(Audit().empty());
+  auto valid = HttpPost(url, headers, body, 5000);
+  ASSERT_TRUE(valid.ok());
+  EXPECT_EQ(valid->status, 200);
+  auto replayed = HttpPost(url, headers, body, 5000);
+  ASSERT_TRUE(replayed.ok());
+  EXPECT_EQ(replayed->status, 401);
+  EXPECT_EQ(Audit().size(), 1u);
+}
+
+TEST_F(ChatOpsTest, ForgetLeavesNothingOfThePersonInTheDatabaseOrTheObjectStore) {
+  StartPipeline();
+  const int64_t t0 = NowMs() - 600000;
+  See(kStranger, t0);
+  See(kStranger, t0 + 1000);
+  Settle();
+  const auto questions = MessagesContaining("I don't know who this is");
+  ASSERT_EQ(questions.size(), 1u);
+  const int64_t cluster = OnlyCluster();
+  EXPECT_EQ(Click("U0BOB", questions[0],
+                  FakeSlack::UsersSelectAction("cluster:" + std::to_string(cluster),
+                                               kActionTagUser, "U0ALICE")),
+            200);
+  auto alice = faces_->FindByExternalId("U0ALICE");
+  ASSERT_TRUE(alice.ok());
+  ASSERT_TRUE(notifier_->outbox().WaitUntilIdle(30000));
+  // A not-me'd sighting leaves a negative for the person too.
+  auto known = sightings_->List({.limit = 0, .person_id = alice->id});
+  ASSERT_TRUE(known.ok() && known->size() == 2u);
+  ASSERT_OK(trainer_->NotMe((*known)[0].id, "cli"));
+  ASSERT_EQ(faces_->negative_count(), 1u);
+
+  auto forgotten = trainer_->ForgetPerson(alice->id, "user:admin");
+  ASSERT_TRUE(forgotten.ok()) << forgotten.status().ToString();
+  EXPECT_GE(forgotten->faces, 1);
+  EXPECT_EQ(forgotten->sightings, 1);
+  EXPECT_GE(forgotten->images, 1);
+
+  const std::string id = alice->id;
+  auto count = [&](const std::string& sql) -> int64_t {
+    return db_->WithConnection([&](Connection& conn) -> int64_t {
+      auto stmt = conn.Prepare(sql);
+      EXPECT_TRUE(stmt.ok()) << sql;
+      if (!stmt.ok()) return -1;
+      stmt->BindText(id);
+      auto row = stmt->Step();
+      return row.ok() && *row ? stmt->ColumnInt(0) : -1;
+    });
+  };
+  EXPECT_EQ(count("SELECT COUNT(*) FROM persons WHERE id = ?"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM faces WHERE person_id = ?"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM face_negatives WHERE person_id = ?"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM sightings WHERE person_id = ?"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM visits WHERE person_id = ?"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM stranger_clusters WHERE person_id = ?"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM notify_outbox WHERE payload LIKE '%' || ? || '%'"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM notify_outbox WHERE "
+                  "json_extract(payload, '$.cluster_id') = " + std::to_string(cluster) +
+                  " AND ? <> ''"),
+            0);
+  auto keys = objects_->List("known/" + id + "/");
+  ASSERT_TRUE(keys.ok());
+  EXPECT_TRUE(keys->empty());
+  auto all = objects_->List("");
+  ASSERT_TRUE(all.ok());
+  for (const auto& key : *all) EXPECT_EQ(key.find(id), std::string::npos) << key;
+  bool audited = false;
+  for (const auto& e : Audit()) audited |= e.action == "forget" && e.actor == "user:admin";
+  EXPECT_TRUE(audited);
+}
+
+}  // namespace
+}  // namespace concierge
