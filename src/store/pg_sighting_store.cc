@@ -569,6 +569,49 @@ class PgSightingStore final : public SightingStore {
     });
   }
 
+  Status Relabel(const std::string& id, Decision decision,
+                 const std::optional<std::string>& person_id,
+                 const std::string& image_key) override {
+    return Run<bool>("relabelling sighting " + id,
+                     [&](pqxx::connection& c) -> Result<bool> {
+                       pqxx::work tx(c);
+                       const pqxx::result rows = Params().Text(id).Exec(
+                           tx, std::string("SELECT ") + kSightingColumns +
+                                   " FROM sightings WHERE id = $1 FOR UPDATE");
+                       if (rows.empty()) return Status::NotFound("no sighting " + id);
+                       ASSIGN_OR_RETURN(const SightingRecord current, ReadSighting(rows[0]));
+                       RETURN_IF_ERROR(CheckRelabel(current, decision, person_id));
+                       Params()
+                           .Text(ToString(decision))
+                           .OptText(person_id)
+                           .Text(image_key)
+                           .Text(id)
+                           .Exec(tx, "UPDATE sightings SET decision = $1, person_id = $2, "
+                                     "image_key = $3 WHERE id = $4");
+                       tx.commit();
+                       return true;
+                     })
+        .status();
+  }
+
+  Result<PersonErasure> ErasePerson(const std::string& person_id) override {
+    return Run<PersonErasure>("erasing a person's sightings", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      PersonErasure out;
+      const pqxx::result keys = Params().Text(person_id).Exec(
+          tx, "DELETE FROM sightings WHERE person_id = $1 RETURNING image_key");
+      out.sightings = static_cast<int64_t>(keys.size());
+      for (const auto& row : keys)
+        if (!row[0].is_null() && !row[0].as<std::string>().empty())
+          out.image_keys.push_back(row[0].as<std::string>());
+      out.visits = static_cast<int64_t>(
+          Params().Text(person_id).Exec(tx, "DELETE FROM visits WHERE person_id = $1")
+              .affected_rows());
+      tx.commit();
+      return Result<PersonErasure>(std::move(out));
+    });
+  }
+
  private:
   static Status Migrate(pqxx::connection& c) {
     const int latest = static_cast<int>(kMigrations.size());

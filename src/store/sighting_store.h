@@ -100,6 +100,13 @@ struct SightingOutcome {
   Embedding embedding;
 };
 
+// What ErasePerson removed.
+struct PersonErasure {
+  int64_t sightings = 0;
+  int64_t visits = 0;
+  std::vector<std::string> image_keys;  // the removed sightings' pictures, to delete
+};
+
 // Which visit a decided sighting joins.
 struct VisitChoice {
   enum class Kind { kNone, kJoin, kStart } kind = Kind::kNone;
@@ -112,6 +119,11 @@ struct DecisionResult {
   std::optional<VisitRecord> visit;  // the visit it belongs to, if any
   bool visit_started = false;        // the call created that visit
 };
+
+// The rules of SightingStore::Relabel: OK when `current` may be relabelled
+// to `decision` with `person_id`; else kFailedPrecondition or kInvalidArgument.
+Status CheckRelabel(const SightingRecord& current, Decision decision,
+                    const std::optional<std::string>& person_id);
 
 // All methods are safe from many threads. Errors: kInvalidArgument (bad
 // record), kNotFound, kIoError (storage trouble, naming the cause).
@@ -171,6 +183,17 @@ class SightingStore {
   // Deletes visits whose last activity is before `before_ms` and that no
   // sighting belongs to any more; returns how many.
   virtual Result<int64_t> DeleteVisitsBefore(int64_t before_ms) = 0;
+
+  // For training. Needs a sighting decided kKnown or kUnknown (else
+  // kFailedPrecondition; kNotFound when absent) and a person exactly when the
+  // new decision is kKnown (else kInvalidArgument). Sets its decision, person
+  // and image key (empty: its picture was deleted); its visit stays.
+  virtual Status Relabel(const std::string& id, Decision decision,
+                         const std::optional<std::string>& person_id,
+                         const std::string& image_key) = 0;
+  // For "forget": deletes every sighting and visit of the person, all or
+  // nothing. Other sightings in those visits stay, without a visit.
+  virtual Result<PersonErasure> ErasePerson(const std::string& person_id) = 0;
 };
 
 }  // namespace concierge

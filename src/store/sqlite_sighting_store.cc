@@ -385,6 +385,46 @@ class SqliteSightingStore final : public SightingStore {
     });
   }
 
+  Status Relabel(const std::string& id, Decision decision,
+                 const std::optional<std::string>& person_id,
+                 const std::string& image_key) override {
+    return db_->Transaction([&](Connection& c) -> Status {
+      ASSIGN_OR_RETURN(const SightingRecord current, LoadSighting(c, id));
+      RETURN_IF_ERROR(CheckRelabel(current, decision, person_id));
+      ASSIGN_OR_RETURN(Statement stmt, c.Prepare("UPDATE sightings SET decision = ?, "
+                                                 "person_id = ?, image_key = ? WHERE id = ?"));
+      stmt.BindText(ToString(decision));
+      if (person_id) {
+        stmt.BindText(*person_id);
+      } else {
+        stmt.BindNull();
+      }
+      return stmt.BindText(image_key).BindText(id).Run();
+    });
+  }
+
+  Result<PersonErasure> ErasePerson(const std::string& person_id) override {
+    PersonErasure out;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
+      out = PersonErasure{};
+      ASSIGN_OR_RETURN(Statement keys, c.Prepare("SELECT image_key FROM sightings WHERE "
+                                                 "person_id = ? AND image_key <> ''"));
+      RETURN_IF_ERROR(keys.BindText(person_id).ForEach([&](const Statement& row) {
+        out.image_keys.push_back(row.ColumnText(0));
+        return Status::Ok();
+      }));
+      ASSIGN_OR_RETURN(Statement sightings, c.Prepare("DELETE FROM sightings WHERE person_id = ?"));
+      RETURN_IF_ERROR(sightings.BindText(person_id).Run());
+      out.sightings = c.Changes();
+      ASSIGN_OR_RETURN(Statement visits, c.Prepare("DELETE FROM visits WHERE person_id = ?"));
+      RETURN_IF_ERROR(visits.BindText(person_id).Run());
+      out.visits = c.Changes();
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+
  private:
   Database* const db_;
 };
