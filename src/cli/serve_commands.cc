@@ -25,11 +25,15 @@
 #include "cli/cli.h"
 #include "cli/services.h"
 #include "core/clock.h"
+#include "notify/notifier.h"
+#include "notify/slack_interactions.h"
 #include "pipeline/camera_registry.h"
 #include "pipeline/edge.h"
 #include "pipeline/events.h"
 #include "pipeline/retention.h"
 #include "pipeline/server.h"
+#include "pipeline/train.h"
+#include "store/audit_log.h"
 #include "store/pg_sighting_store.h"
 #include "store/sqlite_sighting_store.h"
 
@@ -136,6 +140,7 @@ class ServerPipeline {
     ASSIGN_OR_RETURN(store_, OpenSightingStore(services_));
     ASSIGN_OR_RETURN(ObjectStore * objects, services_.objects());
     ASSIGN_OR_RETURN(FaceCollection * faces, services_.faces());
+    RETURN_IF_ERROR(StartChatOps(objects, faces));
     ASSIGN_OR_RETURN(server_,
                      Server::Start(config_, ServerParts{store_.get(), objects, faces, &events_}));
     ASSIGN_OR_RETURN(Database * db, services_.database());
@@ -143,6 +148,7 @@ class ServerPipeline {
                      RetentionJob::Start(config_.retention, {store_.get(), objects, faces, db,
                                                              nullptr}));
     ASSIGN_OR_RETURN(bus_, open_bus());
+    notifier_->Start(bus_.get());
     return server_->Subscribe(bus_.get());
   }
   // Lets everything already received through, then stops. Idempotent.
@@ -160,6 +166,7 @@ class ServerPipeline {
           s.recorded, s.duplicates, s.rejected, s.decided, s.failures, s.queued);
     }
     events_.Stop();
+    if (notifier_) notifier_->Stop();  // after the events drained into the outbox
   }
 
   // Makes a coming or running Stop leave queued sightings pending.
@@ -169,12 +176,48 @@ class ServerPipeline {
   Bus& bus() { return *bus_; }
   // The cameras of `run`, for the edge stage and the HTTP API.
   CameraRegistry& cameras() { return cameras_; }
+  // Chat-ops parts for the HTTP API; valid after Start. slack_interactions()
+  // is null without a Slack signing secret.
+  AuditLog* audit() { return audit_.get(); }
+  StrangerClusters* clusters() { return clusters_.get(); }
+  Trainer* trainer() { return trainer_.get(); }
+  SlackInteractions* slack_interactions() { return slack_interactions_.get(); }
 
  private:
+  // The audit log, stranger clusters, trainer, Slack endpoint and notifier.
+  // Before the server starts, so the notifier sees every decision.
+  Status StartChatOps(ObjectStore* objects, FaceCollection* faces) {
+    ASSIGN_OR_RETURN(Database * db, services_.database());
+    const NotifyConfig& n = config_.notify;
+    audit_ = std::make_unique<AuditLog>(db);
+    clusters_ = std::make_unique<StrangerClusters>(db, n.cluster_threshold,
+                                                   int64_t{n.cluster_window_hours} * 3600000);
+    if (!n.slack_bot_token.empty())
+      slack_ = std::make_shared<SlackClient>(SlackClientOptionsFromConfig(n));
+    trainer_ = std::make_unique<Trainer>(
+        config_.quality,
+        TrainerParts{store_.get(), objects, faces, clusters_.get(), audit_.get(), slack_.get()});
+    if (!n.slack_signing_secret.empty())
+      slack_interactions_ = std::make_unique<SlackInteractions>(n.slack_signing_secret,
+                                                                trainer_.get());
+    ASSIGN_OR_RETURN(notifier_, Notifier::Create(config_, NotifierParts{db, store_.get(), objects,
+                                                                        faces, clusters_.get(),
+                                                                        &events_, slack_}));
+    trainer_->SetObserver(notifier_.get());
+    notifier_->Listen();
+    return Status::Ok();
+  }
+
   const Config config_;
   Services services_;
   std::unique_ptr<SightingStore> store_;
   EventStream events_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<StrangerClusters> clusters_;
+  std::shared_ptr<SlackClient> slack_;
+  std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<SlackInteractions> slack_interactions_;
+  std::unique_ptr<Notifier> notifier_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<RetentionJob> retention_;
