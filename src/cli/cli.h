@@ -77,5 +77,6 @@ void RegisterPeopleCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterEvalCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterServeCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterEdgeCommands(CLI::App& app, Context& ctx, Runner* slot);
+void RegisterUserCommands(CLI::App& app, Context& ctx, Runner* slot);
 
 }  // namespace concierge::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   RegisterEvalCommands(app, ctx, &runner);
   RegisterServeCommands(app, ctx, &runner);
   RegisterEdgeCommands(app, ctx, &runner);
+  RegisterUserCommands(app, ctx, &runner);
 
   try {
     app.parse(argc, argv);

@@ -25,6 +25,7 @@
 #include "cli/cli.h"
 #include "cli/services.h"
 #include "core/clock.h"
+#include "http/http_server.h"
 #include "notify/notifier.h"
 #include "notify/slack_interactions.h"
 #include "pipeline/camera_registry.h"
@@ -147,6 +148,7 @@ class ServerPipeline {
     ASSIGN_OR_RETURN(retention_,
                      RetentionJob::Start(config_.retention, {store_.get(), objects, faces, db,
                                                              nullptr}));
+    RETURN_IF_ERROR(StartHttp(db, objects, faces));
     ASSIGN_OR_RETURN(bus_, open_bus());
     notifier_->Start(bus_.get());
     return server_->Subscribe(bus_.get());
@@ -166,9 +168,12 @@ class ServerPipeline {
           s.recorded, s.duplicates, s.rejected, s.decided, s.failures, s.queued);
     }
     events_.Stop();
+    if (http_) http_->Stop();  // after the event stream, so no client waits on it
     if (notifier_) notifier_->Stop();  // after the events drained into the outbox
   }
 
+  // The web UI and API address, or "" when the HTTP server is off.
+  std::string http_url() const { return http_ ? http_->url() : ""; }
   // Makes a coming or running Stop leave queued sightings pending.
   void Hurry() {
     if (server_) server_->Hurry();
@@ -208,6 +213,38 @@ class ServerPipeline {
     return Status::Ok();
   }
 
+  // The REST API, web UI and Slack endpoint unless http.enabled is false.
+  // An address that cannot be bound leaves the pipeline running without it
+  // (logged as an error): recognising and notifying matter more than the UI.
+  Status StartHttp(Database* db, ObjectStore* objects, FaceCollection* faces) {
+    if (!config_.http.enabled) return Status::Ok();
+    auto engine = services_.engine();
+    if (!engine.ok())
+      spdlog::warn("http: recognize and enrol are off: {}", engine.status().message());
+    ApiContext parts;
+    parts.config = &config_;
+    parts.db = db;
+    parts.sightings = store_.get();
+    parts.objects = objects;
+    parts.faces = faces;
+    parts.engine = engine.ok() ? *engine : nullptr;
+    parts.events = &events_;
+    parts.audit = audit_.get();
+    parts.clusters = clusters_.get();
+    parts.trainer = trainer_.get();
+    parts.slack = slack_interactions_.get();
+    parts.cameras = &cameras_;
+    auto http = HttpServer::Start(parts);
+    if (http.status().code() == Status::Code::kUnavailable) {
+      spdlog::error("http: {}; the web UI and API are off", http.status().message());
+      return Status::Ok();
+    }
+    ASSIGN_OR_RETURN(http_, std::move(http));
+    spdlog::info("http: serving url={} web_dir={}", http_->url(),
+                 config_.http.web_dir.empty() ? "(built in)" : config_.http.web_dir);
+    return Status::Ok();
+  }
+
   const Config config_;
   Services services_;
   std::unique_ptr<SightingStore> store_;
@@ -222,6 +259,7 @@ class ServerPipeline {
   std::unique_ptr<Server> server_;
   std::unique_ptr<RetentionJob> retention_;
   CameraRegistry cameras_;
+  std::unique_ptr<HttpServer> http_;
   bool stopped_ = false;
 };
 
@@ -269,6 +307,7 @@ int RunServe(Context& ctx, const std::string& client_id) {
 struct RunOptions {
   std::string source;
   bool once = false;
+  bool keep_serving = false;  // with once: serve the API until stopped after the sources end
 };
 
 // The cameras `run` reads: the configured ones, or one reading `source`, or
@@ -320,6 +359,11 @@ int RunRun(Context& ctx, const RunOptions& opts) {
   Status edge_status;
   std::thread edge_waiter([&] {
     edge_status = (*edge)->Wait();
+    if (opts.once && opts.keep_serving && edge_status.ok()) {
+      if (Status s = bus.Flush(kDrainTimeout); !s.ok()) spdlog::error("run: {}", s.message());
+      spdlog::info("run: the sources are done; serving {} until stopped", pipeline.http_url());
+      return;
+    }
     shutdown.Notify(opts.once ? "the sources are done" : "the cameras stopped");
   });
   shutdown.Wait();
@@ -469,6 +513,8 @@ void RegisterServeCommands(CLI::App& app, Context& ctx, Runner* slot) {
       "--source", run.source,
       "Camera source: device, URL, video file or folder (default <data-dir>/inbox)");
   run_cmd->add_flag("--once", run.once, "Process a file or folder source to its end, drain, exit");
+  run_cmd->add_flag("--keep-serving", run.keep_serving,
+                    "With --once: keep the web UI and API up after the sources end, until stopped");
 
   auto add_list_options = [](CLI::App* cmd) {
     cmd->add_option("--since", list.since,
