@@ -177,7 +177,11 @@ class DataRoutes {
   json PersonRef(const std::optional<std::string>& person_id) const;
   json PersonJson(const Person& p) const;
   json SightingJson(const SightingRecord& s) const;
-  Result<json> VisitJson(const VisitRecord& v) const;
+  // The visit's sightings, newest first.
+  Result<std::vector<SightingRecord>> VisitSightings(const VisitRecord& v) const;
+  // `members` may carry VisitSightings(v) when the caller has it already.
+  Result<json> VisitJson(const VisitRecord& v,
+                         const std::vector<SightingRecord>* members = nullptr) const;
   json ClusterJson(const StrangerCluster& c) const;
   std::string EventMessage(const Event& event) const;
   std::optional<std::vector<Upload>> ReadUploads(const Request& req, Response& res) const;
@@ -270,13 +274,20 @@ json DataRoutes::SightingJson(const SightingRecord& s) const {
            s.image_key.empty() ? json(nullptr) : json("/api/v1/sightings/" + s.id + "/image")}};
 }
 
-Result<json> DataRoutes::VisitJson(const VisitRecord& v) const {
+Result<std::vector<SightingRecord>> DataRoutes::VisitSightings(const VisitRecord& v) const {
   // The visit's sightings lie in [started_ms, last_ms]: that range keeps the
   // lookup on the captured_ms index.
-  ASSIGN_OR_RETURN(
-      auto members,
-      ctx_.sightings->List(
-          {.since_ms = v.started_ms, .limit = 0, .until_ms = v.last_ms + 1, .visit_id = v.id}));
+  return ctx_.sightings->List(
+      {.since_ms = v.started_ms, .limit = 0, .until_ms = v.last_ms + 1, .visit_id = v.id});
+}
+
+Result<json> DataRoutes::VisitJson(const VisitRecord& v,
+                                   const std::vector<SightingRecord>* known_members) const {
+  std::vector<SightingRecord> fetched;
+  if (!known_members) {
+    ASSIGN_OR_RETURN(fetched, VisitSightings(v));
+  }
+  const std::vector<SightingRecord>& members = known_members ? *known_members : fetched;
   const SightingRecord* best = nullptr;
   for (const auto& s : members)
     if (!s.image_key.empty() && (!best || s.quality.score > best->quality.score)) best = &s;
@@ -437,16 +448,13 @@ void DataRoutes::GetVisit(const Request& req, Response& res, const Principal&) {
   if (!id) return;
   auto visit = ctx_.sightings->GetVisit(*id);
   if (!visit.ok()) return SendError(res, visit.status());
-  auto body = VisitJson(*visit);
-  if (!body.ok()) return SendError(res, body.status());
-  auto members = ctx_.sightings->List({.since_ms = visit->started_ms,
-                                       .limit = 0,
-                                       .until_ms = visit->last_ms + 1,
-                                       .visit_id = visit->id});
+  auto members = VisitSightings(*visit);
   if (!members.ok()) return SendError(res, members.status());
+  auto body = VisitJson(*visit, &*members);
+  if (!body.ok()) return SendError(res, body.status());
   json sightings = json::array();
   for (const auto& s : *members) sightings.push_back(SightingJson(s));
-  (*body)["items"] = std::move(sightings);
+  (*body)["sightings_list"] = std::move(sightings);
   SendJson(res, *body);
 }
 

@@ -1,0 +1,697 @@
+// The data API over real HTTP: the HttpServer on 127.0.0.1 with a temp data
+// dir, an admin and a viewer (API tokens), real face photos. Every endpoint is
+// checked for 401 without credentials, 403 for a viewer where it changes
+// things, bad input, paging, and forget leaving nothing of the person behind.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "http/auth.h"
+#include "http/data_routes.h"
+#include "pipeline/events.h"
+#include "pipeline/train.h"
+#include "store/audit_log.h"
+#include "store/database.h"
+#include "store/face_collection.h"
+#include "store/fs_object_store.h"
+#include "store/sqlite_sighting_store.h"
+#include "store/stranger_clusters.h"
+#include "support/face_images.h"
+#include "support/test_env.h"
+#include "vision/face_engine.h"
+#include "vision/image_io.h"
+
+namespace concierge {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+Status StatusOf(const Status& s) { return s; }
+template <typename T>
+Status StatusOf(const Result<T>& r) {
+  return r.status();
+}
+#define ASSERT_OK(expr) ASSERT_TRUE((expr).ok()) << StatusOf(expr).ToString()
+
+constexpr char kObama[] = "enroll/face_recognition/examples/obama.jpg";
+constexpr char kObama2[] = "enroll/face_recognition/examples/obama2.jpg";
+constexpr char kBiden[] = "enroll/face_recognition/examples/biden.jpg";
+constexpr char kTwoPeople[] = "enroll/face_recognition/examples/two_people.jpg";
+constexpr char kBlair[] = "lfw/images/Tony_Blair/Tony_Blair_0006.jpg";
+constexpr char kBlair2[] = "lfw/images/Tony_Blair/Tony_Blair_0064.jpg";
+constexpr char kNoFace[] = "negatives/imagenet_samples";
+constexpr int64_t kT0 = 1'790'000'000'000;
+
+struct Reply {
+  int status = 0;
+  std::string body;
+  std::string type;
+  json doc() const { return json::parse(body, nullptr, false); }
+  std::string code() const {
+    const json d = doc();
+    return d.is_object() && d.contains("error") ? d["error"].value("code", "") : "";
+  }
+};
+
+std::string FirstPhotoIn(const std::string& folder) {
+  for (const auto& entry : std::filesystem::directory_iterator(testing::DataPath(folder)))
+    if (entry.path().extension() == ".JPEG") return entry.path().string();
+  return "";
+}
+
+class HttpDataTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!testing::HaveTestData()) return;
+    VisionConfig vision;
+    vision.models_dir = DefaultModelsDir();
+    auto engine = FaceEngine::Create(vision);
+    if (engine.ok()) engine_ = std::move(*engine).release();
+  }
+  static void TearDownTestSuite() {
+    delete engine_;
+    engine_ = nullptr;
+  }
+
+  void SetUp() override {
+    REQUIRE_TEST_DATA();
+    ASSERT_NE(engine_, nullptr) << "the vision engine did not load";
+    config_.data_dir = dir_.path();
+    config_.vision.models_dir = DefaultModelsDir();
+    config_.vision.max_image_bytes = 2 * 1024 * 1024;
+    config_.http.bind = "127.0.0.1";
+    config_.http.port = 0;
+    config_.http.threads = 4;
+    auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
+    ASSERT_OK(db);
+    db_ = std::move(*db);
+    auto objects = FsObjectStore::Open(config_.ObjectRoot());
+    ASSERT_OK(objects);
+    objects_ = std::move(*objects);
+    auto faces = FaceCollection::Open(db_.get(), "default", engine_->dimensions());
+    ASSERT_OK(faces);
+    faces_ = std::move(*faces);
+    sightings_ = NewSqliteSightingStore(db_.get());
+    audit_ = std::make_unique<AuditLog>(db_.get());
+    clusters_ = std::make_unique<StrangerClusters>(db_.get(), 0.5f, 3'600'000);
+    trainer_ = std::make_unique<Trainer>(
+        config_.quality, TrainerParts{sightings_.get(), objects_.get(), faces_.get(),
+                                      clusters_.get(), audit_.get(), nullptr, nullptr});
+    auth_ = std::make_unique<Authenticator>(db_.get(), config_.auth);
+    ASSERT_OK(auth_->AddUser("ada", "correct horse battery", Role::kAdmin));
+    ASSERT_OK(auth_->AddUser("vic", "correct horse battery", Role::kViewer));
+    auto admin = auth_->CreateToken("test-admin", "ada");
+    ASSERT_OK(admin);
+    admin_ = admin->token;
+    auto viewer = auth_->CreateToken("test-viewer", "vic");
+    ASSERT_OK(viewer);
+    viewer_ = viewer->token;
+
+    ApiContext ctx;
+    ctx.config = &config_;
+    ctx.db = db_.get();
+    ctx.sightings = sightings_.get();
+    ctx.objects = objects_.get();
+    ctx.faces = faces_.get();
+    ctx.engine = engine_;
+    ctx.events = &events_;
+    ctx.auth = auth_.get();
+    ctx.audit = audit_.get();
+    ctx.clusters = clusters_.get();
+    ctx.trainer = trainer_.get();
+    // The HttpServer does not mount the data routes yet: serve them bare.
+    server_ = std::make_unique<httplib::Server>();
+    server_->set_payload_max_length(static_cast<size_t>(config_.http.max_body_bytes));
+    RegisterDataRoutes(*server_, ctx);
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    for (int i = 0; i < 5000 && !server_->is_running(); ++i) std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(server_->is_running());
+  }
+
+  void TearDown() override {
+    if (server_) server_->stop();
+    if (thread_.joinable()) thread_.join();
+    events_.Stop();
+  }
+
+  httplib::Client Client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(60, 0);
+    return c;
+  }
+
+  static Reply From(const httplib::Result& r) {
+    if (!r) return {-1, "no response: " + httplib::to_string(r.error()), ""};
+    return {r->status, r->body, r->get_header_value("Content-Type")};
+  }
+  static httplib::Headers As(const std::string& token) {
+    if (token.empty()) return {};
+    return {{"Authorization", "Bearer " + token}};
+  }
+
+  Reply Get(const std::string& path, const std::string& token) const {
+    return From(Client().Get(path.c_str(), As(token)));
+  }
+  Reply Post(const std::string& path, const std::string& token, const std::string& body = "{}",
+             const std::string& type = "application/json") const {
+    return From(Client().Post(path.c_str(), As(token), body, type.c_str()));
+  }
+  Reply Patch(const std::string& path, const std::string& token, const json& body) const {
+    return From(Client().Patch(path.c_str(), As(token), body.dump(), "application/json"));
+  }
+  Reply Delete(const std::string& path, const std::string& token) const {
+    return From(Client().Delete(path.c_str(), As(token)));
+  }
+  Reply PostPhotos(const std::string& path, const std::string& token,
+                   const std::vector<std::string>& photos) const {
+    httplib::MultipartFormDataItems items;
+    for (const auto& p : photos)
+      items.push_back({"image", testing::ReadFile(p), std::filesystem::path(p).filename().string(),
+                       "image/jpeg"});
+    return From(Client().Post(path.c_str(), As(token), items));
+  }
+
+  // Runs the checks every endpoint shares: 401 without credentials, 401 with
+  // a wrong token, and for admin-only endpoints 403 for the viewer.
+  void ExpectGuarded(const std::string& method, const std::string& path, bool admin_only) {
+    SCOPED_TRACE(method + " " + path);
+    auto call = [&](const std::string& token) {
+      if (method == "GET") return Get(path, token);
+      if (method == "PATCH") return Patch(path, token, json{{"name", "x"}});
+      if (method == "DELETE") return Delete(path, token);
+      return Post(path, token);
+    };
+    Reply anonymous = call("");
+    EXPECT_EQ(anonymous.status, 401) << anonymous.body;
+    EXPECT_EQ(anonymous.code(), "unauthorized");
+    EXPECT_EQ(call("not-a-token").status, 401);
+    if (admin_only) {
+      Reply viewer = call(viewer_);
+      EXPECT_EQ(viewer.status, 403) << viewer.body;
+      EXPECT_EQ(viewer.code(), "forbidden");
+    }
+  }
+
+  // Analyses a photo with the test's engine: its one (largest) face.
+  FaceObservation Face(const std::string& photo) {
+    auto image = ReadImageFile(testing::DataPath(photo), {});
+    EXPECT_TRUE(image.ok());
+    auto faces = engine_->Analyze(*image, {.embed = true, .anti_spoof = false});
+    EXPECT_TRUE(faces.ok() && !faces->empty()) << photo;
+    return faces.ok() && !faces->empty() ? faces->front() : FaceObservation{};
+  }
+
+  // A decided sighting with a stored picture, as the pipeline leaves it.
+  SightingRecord Seen(const std::string& id, int64_t captured_ms, const std::string& photo,
+                      const std::optional<std::string>& person, const std::string& camera = "door",
+                      const std::optional<FaceObservation>& face = std::nullopt) {
+    SightingRecord s;
+    s.id = id;
+    s.camera = camera;
+    s.site = "office";
+    s.track = "t-" + id;
+    s.captured_ms = captured_ms;
+    s.received_ms = captured_ms + 5;
+    if (face) s.quality = face->quality;
+    s.image_key = "incoming/" + id + ".jpg";
+    EXPECT_TRUE(objects_->Put(s.image_key, testing::ReadFile(testing::DataPath(photo))).ok());
+    EXPECT_TRUE(sightings_->Insert(s).ok());
+    SightingOutcome o;
+    o.id = id;
+    o.decision = person ? Decision::kKnown : Decision::kUnknown;
+    o.person_id = person;
+    o.similarity = person ? 0.8f : 0.1f;
+    o.live_score = 0.9f;
+    o.image_key = (person ? "known/" + *person + "/" : std::string("unknown/")) + id + ".jpg";
+    EXPECT_TRUE(objects_->Move(s.image_key, o.image_key).ok());
+    if (face) o.embedding = face->embedding;
+    auto decided = sightings_->RecordDecision(o, {VisitChoice::Kind::kStart, 0});
+    EXPECT_TRUE(decided.ok()) << decided.status().ToString();
+    return decided.ok() ? decided->sighting : s;
+  }
+
+  // Counts rows of `table` whose `column` equals `value`.
+  int64_t Rows(const std::string& table, const std::string& column, const std::string& value) {
+    return db_
+        ->WithConnection([&](Connection& c) -> Result<int64_t> {
+          ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT COUNT(*) FROM " + table + " WHERE " +
+                                                     column + " = ?"));
+          ASSIGN_OR_RETURN(const bool row, stmt.BindText(value).Step());
+          return row ? stmt.ColumnInt(0) : 0;
+        })
+        .value();
+  }
+
+  static FaceEngine* engine_;
+  testing::TempDir dir_;
+  Config config_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<ObjectStore> objects_;
+  std::unique_ptr<FaceCollection> faces_;
+  std::unique_ptr<SightingStore> sightings_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<StrangerClusters> clusters_;
+  std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<Authenticator> auth_;
+  EventStream events_;
+  std::unique_ptr<httplib::Server> server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::string admin_, viewer_;
+};
+
+FaceEngine* HttpDataTest::engine_ = nullptr;
+
+TEST_F(HttpDataTest, EveryEndpointNeedsAuthenticationAndAdminForChanges) {
+  ExpectGuarded("GET", "/api/v1/sightings", false);
+  ExpectGuarded("GET", "/api/v1/sightings/s-1", false);
+  ExpectGuarded("GET", "/api/v1/sightings/s-1/image", false);
+  ExpectGuarded("GET", "/api/v1/visits", false);
+  ExpectGuarded("GET", "/api/v1/visits/1", false);
+  ExpectGuarded("GET", "/api/v1/events", false);
+  ExpectGuarded("GET", "/api/v1/unknowns", false);
+  ExpectGuarded("POST", "/api/v1/unknowns/1/tag", true);
+  ExpectGuarded("POST", "/api/v1/unknowns/1/ignore", true);
+  ExpectGuarded("GET", "/api/v1/people", false);
+  ExpectGuarded("POST", "/api/v1/people", true);
+  ExpectGuarded("GET", "/api/v1/people/obama", false);
+  ExpectGuarded("PATCH", "/api/v1/people/obama", true);
+  ExpectGuarded("POST", "/api/v1/people/obama/merge", true);
+  ExpectGuarded("POST", "/api/v1/people/obama/faces", true);
+  ExpectGuarded("GET", "/api/v1/people/obama/faces", false);
+  ExpectGuarded("DELETE", "/api/v1/people/obama/faces/1", true);
+  ExpectGuarded("GET", "/api/v1/faces/1/image", false);
+  ExpectGuarded("POST", "/api/v1/people/obama/forget", true);
+  ExpectGuarded("POST", "/api/v1/recognize", false);
+}
+
+TEST_F(HttpDataTest, SightingsPageByCursorAndFilter) {
+  const int kSightings = 7;
+  for (int i = 0; i < kSightings; ++i)
+    Seen("s-" + std::to_string(i), kT0 + i * 1000, kBiden,
+         i % 2 ? std::optional<std::string>() : std::optional<std::string>("obama"),
+         i < 3 ? "back" : "door");
+
+  std::vector<std::string> walked;
+  std::string cursor;
+  int pages = 0;
+  do {
+    Reply page =
+        Get("/api/v1/sightings?limit=3" + (cursor.empty() ? "" : "&cursor=" + cursor), viewer_);
+    ASSERT_EQ(page.status, 200) << page.body;
+    const json doc = page.doc();
+    for (const auto& item : doc["items"]) walked.push_back(item["id"]);
+    cursor = doc["next_cursor"].is_null() ? "" : doc["next_cursor"].get<std::string>();
+    ASSERT_LT(++pages, 10);
+  } while (!cursor.empty());
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(walked, (std::vector<std::string>{"s-6", "s-5", "s-4", "s-3", "s-2", "s-1", "s-0"}));
+
+  auto ids = [&](const std::string& query) {
+    std::vector<std::string> out;
+    Reply r = Get("/api/v1/sightings?" + query, viewer_);
+    EXPECT_EQ(r.status, 200) << query << ": " << r.body;
+    const json doc = r.doc();
+    if (r.status == 200)
+      for (const auto& item : doc["items"]) out.push_back(item["id"]);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids("camera=back"), (V{"s-2", "s-1", "s-0"}));
+  EXPECT_EQ(ids("person=obama&camera=door"), (V{"s-6", "s-4"}));
+  EXPECT_EQ(ids("unknown=true"), (V{"s-5", "s-3", "s-1"}));
+  EXPECT_EQ(ids("since=" + std::to_string(kT0 + 2000) + "&until=" + std::to_string(kT0 + 4000)),
+            (V{"s-3", "s-2"}));
+  EXPECT_EQ(ids("since=" + FormatIsoUtc(kT0 + 5000)), (V{"s-6", "s-5"}));
+
+  Reply one = Get("/api/v1/sightings/s-4", viewer_);
+  ASSERT_EQ(one.status, 200) << one.body;
+  const json s4 = one.doc();
+  EXPECT_EQ(s4["person"]["id"], "obama");
+  EXPECT_EQ(s4["decision"], "known");
+  EXPECT_EQ(s4["captured_ms"], kT0 + 4000);
+  EXPECT_EQ(s4["time"], FormatIsoUtc(kT0 + 4000));
+  EXPECT_EQ(s4["image_url"], "/api/v1/sightings/s-4/image");
+  EXPECT_TRUE(s4["visit"].is_number());
+
+  Reply image = Get("/api/v1/sightings/s-4/image", viewer_);
+  ASSERT_EQ(image.status, 200);
+  EXPECT_EQ(image.type, "image/jpeg");
+  EXPECT_EQ(image.body, testing::ReadFile(testing::DataPath(kBiden)));
+
+  // Paging bounds and bad input.
+  for (const std::string& bad : std::vector<std::string>{
+           "limit=0", "limit=501", "limit=abc", "limit=-1", "cursor=%%%", "cursor=bm9wZQ",
+           "unknown=yes", "since=yesterday", "person=..", "camera=" + std::string(200, 'c')}) {
+    Reply r = Get("/api/v1/sightings?" + bad, viewer_);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+    EXPECT_EQ(r.code(), "bad_request") << bad;
+  }
+  EXPECT_EQ(Get("/api/v1/sightings?limit=500", viewer_).status, 200);
+  EXPECT_EQ(Get("/api/v1/sightings/nope", viewer_).status, 404);
+  EXPECT_EQ(Get("/api/v1/sightings/nope/image", viewer_).status, 404);
+  EXPECT_EQ(Get("/api/v1/sightings/a%20b", viewer_).status, 400);
+}
+
+TEST_F(HttpDataTest, VisitsPageWithTheirSightings) {
+  for (int i = 0; i < 5; ++i)
+    Seen("v-" + std::to_string(i), kT0 + i * 1000, kBiden,
+         i == 2 ? std::optional<std::string>() : std::optional<std::string>("obama"));
+  std::vector<int64_t> walked;
+  std::string cursor;
+  int pages = 0;
+  do {
+    Reply page =
+        Get("/api/v1/visits?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor), viewer_);
+    ASSERT_EQ(page.status, 200) << page.body;
+    const json doc = page.doc();
+    for (const auto& item : doc["items"]) walked.push_back(item["id"]);
+    const json next = doc["next_cursor"];
+    cursor = next.is_null() ? "" : next.get<std::string>();
+    ASSERT_LT(++pages, 10);
+  } while (!cursor.empty());
+  ASSERT_EQ(walked.size(), 5u);
+  EXPECT_EQ(std::set<int64_t>(walked.begin(), walked.end()).size(), 5u);
+  EXPECT_GT(walked.front(), walked.back());  // latest first
+
+  Reply strangers = Get("/api/v1/visits?unknown=true", viewer_);
+  ASSERT_EQ(strangers.status, 200);
+  ASSERT_EQ(strangers.doc()["items"].size(), 1u);
+  const json stranger = strangers.doc()["items"][0];
+  EXPECT_TRUE(stranger["person"].is_null());
+  EXPECT_EQ(stranger["best_sighting_id"], "v-2");
+  EXPECT_EQ(stranger["image_url"], "/api/v1/sightings/v-2/image");
+  EXPECT_EQ(Get("/api/v1/visits?person=obama", viewer_).doc()["items"].size(), 4u);
+
+  Reply one = Get("/api/v1/visits/" + std::to_string(stranger["id"].get<int64_t>()), viewer_);
+  ASSERT_EQ(one.status, 200) << one.body;
+  ASSERT_EQ(one.doc()["sightings_list"].size(), 1u);
+  EXPECT_EQ(one.doc()["sightings_list"][0]["id"], "v-2");
+  EXPECT_EQ(one.doc()["started_ms"], kT0 + 2000);
+
+  EXPECT_EQ(Get("/api/v1/visits/999", viewer_).status, 404);
+  EXPECT_EQ(Get("/api/v1/visits/abc", viewer_).status, 400);
+  EXPECT_EQ(Get("/api/v1/visits/-1", viewer_).status, 400);
+  EXPECT_EQ(Get("/api/v1/visits?limit=501", viewer_).status, 400);
+  EXPECT_EQ(Get("/api/v1/visits?cursor=" + std::string(600, 'A'), viewer_).status, 400);
+}
+
+TEST_F(HttpDataTest, EventsStreamSightingsAndVisitsUntilTheClientLeaves) {
+  std::mutex mu;
+  std::string received;
+  std::atomic<bool> done{false};
+  std::thread client([&] {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30, 0);
+    c.Get("/api/v1/events", As(viewer_), [&](const char* data, size_t n) {
+      std::lock_guard lock(mu);
+      received.append(data, n);
+      return received.find("event: visit") == std::string::npos;  // leave after the visit
+    });
+    done = true;
+  });
+  // Publish until the stream (subscribed once the request arrived) passes one on.
+  SightingRecord s = Seen("e-1", kT0, kBiden, "obama");
+  auto visit = sightings_->GetVisit(*s.visit_id);
+  ASSERT_OK(visit);
+  for (int i = 0; i < 300 && !done; ++i) {
+    events_.Publish(SightingEvent{SightingEvent::Kind::kDecided, s});
+    events_.Publish(VisitEvent{VisitEvent::Kind::kStarted, *visit, s.id});
+    std::this_thread::sleep_for(100ms);
+  }
+  client.join();
+  std::lock_guard lock(mu);
+  EXPECT_NE(received.find("event: sighting\ndata: {"), std::string::npos) << received;
+  EXPECT_NE(received.find("\"id\":\"e-1\""), std::string::npos);
+  EXPECT_NE(received.find("event: visit\ndata: {"), std::string::npos);
+}
+
+TEST_F(HttpDataTest, PeopleCreateRenameEnrolFacesAndRecognize) {
+  Reply created = Post("/api/v1/people", admin_, json{{"name", "Barack Obama"}}.dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.doc()["id"], "barack-obama");
+  EXPECT_EQ(created.doc()["faces"], 0);
+  EXPECT_EQ(Post("/api/v1/people", admin_, json{{"name", "Barack Obama"}}.dump()).doc()["id"],
+            "barack-obama-2");
+  Reply with_id = Post("/api/v1/people", admin_, json{{"name", "Joe"}, {"id", "biden"}}.dump());
+  EXPECT_EQ(with_id.status, 201) << with_id.body;
+  EXPECT_EQ(Post("/api/v1/people", admin_, json{{"name", "Joe"}, {"id", "biden"}}.dump()).status,
+            409);
+  EXPECT_EQ(Post("/api/v1/people", admin_, json{{"name", "X"}, {"id", "../x"}}.dump()).status, 400);
+  EXPECT_EQ(Post("/api/v1/people", admin_, json{{"name", ""}}.dump()).status, 400);
+  EXPECT_EQ(Post("/api/v1/people", admin_, json{{"name", 5}}.dump()).status, 400);
+  EXPECT_EQ(Post("/api/v1/people", admin_, "{not json").status, 400);
+  EXPECT_EQ(Post("/api/v1/people", admin_, "name=x", "text/plain").status, 415);
+
+  Reply renamed = Patch("/api/v1/people/barack-obama", admin_, {{"name", "Obama"}});
+  ASSERT_EQ(renamed.status, 200) << renamed.body;
+  EXPECT_EQ(renamed.doc()["name"], "Obama");
+  EXPECT_EQ(Patch("/api/v1/people/nobody", admin_, {{"name", "x"}}).status, 404);
+  EXPECT_EQ(Patch("/api/v1/people/barack-obama", admin_, {{"name", std::string(200, 'x')}}).status,
+            400);
+
+  // Enrol: one good photo, one with two faces, one without a face.
+  Reply enrolled =
+      PostPhotos("/api/v1/people/barack-obama/faces", admin_,
+                 {testing::DataPath(kObama), testing::DataPath(kTwoPeople), FirstPhotoIn(kNoFace)});
+  ASSERT_EQ(enrolled.status, 200) << enrolled.body;
+  const json results = enrolled.doc()["results"];
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0]["accepted"]);
+  EXPECT_TRUE(results[0]["quality"]["passes"]);
+  EXPECT_TRUE(results[0]["reasons"].empty());
+  EXPECT_FALSE(results[1]["accepted"]);
+  EXPECT_EQ(results[1]["faces_found"], 2);
+  EXPECT_FALSE(results[1]["reasons"].empty());
+  EXPECT_FALSE(results[2]["accepted"]);
+  EXPECT_EQ(results[2]["faces_found"], 0);
+  const int64_t face_id = results[0]["face_id"];
+
+  // Raw body upload.
+  Reply raw = Post("/api/v1/people/biden/faces", admin_,
+                   testing::ReadFile(testing::DataPath(kBiden)), "image/jpeg");
+  ASSERT_EQ(raw.status, 200) << raw.body;
+  EXPECT_TRUE(raw.doc()["results"][0]["accepted"]);
+
+  Reply faces = Get("/api/v1/people/barack-obama/faces", viewer_);
+  ASSERT_EQ(faces.status, 200) << faces.body;
+  ASSERT_EQ(faces.doc()["items"].size(), 1u);
+  EXPECT_EQ(faces.doc()["items"][0]["id"], face_id);
+  EXPECT_EQ(faces.doc()["items"][0]["origin"], "enrolled");
+  Reply face_image = Get(faces.doc()["items"][0]["image_url"].get<std::string>(), viewer_);
+  EXPECT_EQ(face_image.status, 200);
+  EXPECT_EQ(face_image.type, "image/jpeg");
+  EXPECT_EQ(Get("/api/v1/faces/99999/image", viewer_).status, 404);
+  EXPECT_EQ(Get("/api/v1/people/barack-obama", viewer_).doc()["faces"], 1);
+  EXPECT_EQ(Get("/api/v1/people/nobody", viewer_).status, 404);
+  EXPECT_EQ(Get("/api/v1/people/a%20b", viewer_).status, 400);
+
+  // Another photo of him is recognised; a stranger is not.
+  Reply recognised = Post("/api/v1/recognize", viewer_,
+                          testing::ReadFile(testing::DataPath(kObama2)), "image/jpeg");
+  ASSERT_EQ(recognised.status, 200) << recognised.body;
+  const json found = recognised.doc()["faces"];
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0]["person"]["id"], "barack-obama");
+  EXPECT_EQ(found[0]["person"]["name"], "Obama");
+  EXPECT_GT(found[0]["similarity"].get<float>(), config_.recognition.match_threshold);
+  EXPECT_GT(found[0]["box"]["w"].get<int>(), 20);
+  EXPECT_TRUE(found[0]["quality"].contains("passes"));
+  EXPECT_TRUE(found[0]["live_score"].is_number());
+  Reply stranger = PostPhotos("/api/v1/recognize", viewer_, {testing::DataPath(kBlair)});
+  ASSERT_EQ(stranger.status, 200) << stranger.body;
+  ASSERT_EQ(stranger.doc()["faces"].size(), 1u);
+  EXPECT_TRUE(stranger.doc()["faces"][0]["person"].is_null());
+
+  // People list pages by id.
+  Reply first = Get("/api/v1/people?limit=2", viewer_);
+  ASSERT_EQ(first.status, 200);
+  ASSERT_EQ(first.doc()["items"].size(), 2u);
+  EXPECT_EQ(first.doc()["items"][0]["id"], "barack-obama");
+  const std::string next = first.doc()["next_cursor"];
+  Reply second = Get("/api/v1/people?limit=2&cursor=" + next, viewer_);
+  ASSERT_EQ(second.doc()["items"].size(), 1u);
+  EXPECT_EQ(second.doc()["items"][0]["id"], "biden");
+  EXPECT_TRUE(second.doc()["next_cursor"].is_null());
+  EXPECT_EQ(Get("/api/v1/people?limit=0", viewer_).status, 400);
+
+  // Deleting a face: only the person's own, then it is gone with its picture.
+  EXPECT_EQ(Delete("/api/v1/people/biden/faces/" + std::to_string(face_id), admin_).status, 404);
+  EXPECT_EQ(Delete("/api/v1/people/barack-obama/faces/x", admin_).status, 400);
+  EXPECT_EQ(Delete("/api/v1/people/barack-obama/faces/" + std::to_string(face_id), admin_).status,
+            204);
+  EXPECT_EQ(Get("/api/v1/faces/" + std::to_string(face_id) + "/image", viewer_).status, 404);
+  EXPECT_TRUE(objects_->List("faces/barack-obama/")->empty());
+}
+
+TEST_F(HttpDataTest, UploadsAreCheckedBeforeDecoding) {
+  ASSERT_OK(faces_->AddPerson({"obama", "Obama", "", 0}));
+  for (const std::string path : {"/api/v1/recognize", "/api/v1/people/obama/faces"}) {
+    SCOPED_TRACE(path);
+    Reply bomb = Post(path, admin_, testing::PngBombHeader(100000, 100000), "image/png");
+    EXPECT_EQ(bomb.status, 413) << bomb.body;
+    EXPECT_EQ(bomb.code(), "payload_too_large");
+    Reply big = Post(path, admin_, std::string(3 * 1024 * 1024, 'x'), "image/jpeg");
+    EXPECT_EQ(big.status, 413) << big.body;
+    Reply text = Post(path, admin_, "hello", "text/plain");
+    EXPECT_EQ(text.status, 415) << text.body;
+    EXPECT_EQ(text.code(), "unsupported_media_type");
+    Reply gif = Post(path, admin_, "GIF89a\x01\x00\x01\x00", "image/jpeg");
+    EXPECT_EQ(gif.status, 415) << gif.body;
+    httplib::MultipartFormDataItems wrong_field{{"photo", "x", "x.jpg", "image/jpeg"}};
+    EXPECT_EQ(From(Client().Post(path.c_str(), As(admin_), wrong_field)).status, 400);
+  }
+  std::string truncated = testing::ReadFile(testing::DataPath(kObama));
+  truncated.resize(truncated.size() / 2);
+  EXPECT_EQ(Post("/api/v1/recognize", admin_, truncated, "image/jpeg").status, 400);
+  Reply enrol = Post("/api/v1/people/obama/faces", admin_, truncated, "image/jpeg");
+  ASSERT_EQ(enrol.status, 200) << enrol.body;
+  EXPECT_FALSE(enrol.doc()["results"][0]["accepted"]);
+  EXPECT_EQ(Post("/api/v1/people/nobody/faces", admin_,
+                 testing::ReadFile(testing::DataPath(kObama)), "image/jpeg")
+                .status,
+            404);
+  Reply nothing =
+      Post("/api/v1/recognize", admin_, testing::ReadFile(FirstPhotoIn(kNoFace)), "image/jpeg");
+  ASSERT_EQ(nothing.status, 200) << nothing.body;
+  EXPECT_TRUE(nothing.doc()["faces"].empty());
+}
+
+TEST_F(HttpDataTest, UnknownIsTaggedAsANewPersonAndThenRecognised) {
+  const FaceObservation blair = Face(kBlair);
+  SightingRecord s = Seen("u-1", kT0, kBlair, std::nullopt, "door", blair);
+  auto assigned = clusters_->Assign(s);
+  ASSERT_OK(assigned);
+  const std::string id = std::to_string(assigned->cluster.id);
+  SightingRecord other = Seen("u-2", kT0 + 1000, kBiden, std::nullopt, "door", Face(kBiden));
+  auto other_cluster = clusters_->Assign(other);
+  ASSERT_OK(other_cluster);
+  ASSERT_NE(other_cluster->cluster.id, assigned->cluster.id);
+
+  Reply open = Get("/api/v1/unknowns?state=open", viewer_);
+  ASSERT_EQ(open.status, 200) << open.body;
+  ASSERT_EQ(open.doc()["items"].size(), 2u);
+  Reply paged = Get("/api/v1/unknowns?state=open&limit=1", viewer_);
+  ASSERT_EQ(paged.doc()["items"].size(), 1u);
+  const std::string next = paged.doc()["next_cursor"];
+  Reply rest = Get("/api/v1/unknowns?state=open&limit=1&cursor=" + next, viewer_);
+  ASSERT_EQ(rest.status, 200) << rest.body;
+  ASSERT_EQ(rest.doc()["items"].size(), 1u);
+  EXPECT_NE(rest.doc()["items"][0]["id"], paged.doc()["items"][0]["id"]);
+  EXPECT_EQ(Get("/api/v1/unknowns?state=lost", viewer_).status, 400);
+  EXPECT_EQ(Get("/api/v1/unknowns?limit=9999", viewer_).status, 400);
+
+  EXPECT_EQ(Post("/api/v1/unknowns/" + id + "/tag", admin_, "{}").status, 400);
+  EXPECT_EQ(
+      Post("/api/v1/unknowns/" + id + "/tag", admin_, json{{"person_id", "ghost"}}.dump()).status,
+      404);
+  EXPECT_EQ(Post("/api/v1/unknowns/999/tag", admin_, json{{"name", "X"}}.dump()).status, 404);
+  EXPECT_EQ(Post("/api/v1/unknowns/abc/tag", admin_, json{{"name", "X"}}.dump()).status, 400);
+  Reply tagged =
+      Post("/api/v1/unknowns/" + id + "/tag", admin_, json{{"name", "Tony Blair"}}.dump());
+  ASSERT_EQ(tagged.status, 200) << tagged.body;
+  EXPECT_EQ(tagged.doc()["state"], "tagged");
+  EXPECT_EQ(tagged.doc()["person"]["name"], "Tony Blair");
+  EXPECT_TRUE(tagged.doc()["person_created"]);
+  const std::string person = tagged.doc()["person"]["id"];
+
+  Reply recognised = Post("/api/v1/recognize", viewer_,
+                          testing::ReadFile(testing::DataPath(kBlair2)), "image/jpeg");
+  ASSERT_EQ(recognised.status, 200) << recognised.body;
+  const json faces = recognised.doc()["faces"];
+  ASSERT_EQ(faces.size(), 1u);
+  EXPECT_EQ(faces[0]["person"]["id"], person);
+
+  const std::string other_id = std::to_string(other_cluster->cluster.id);
+  EXPECT_EQ(Post("/api/v1/unknowns/" + other_id + "/ignore", admin_).status, 204);
+  EXPECT_EQ(Post("/api/v1/unknowns/" + other_id + "/ignore", admin_).status, 204);  // idempotent
+  EXPECT_EQ(
+      Post("/api/v1/unknowns/" + other_id + "/tag", admin_, json{{"name", "Joe"}}.dump()).status,
+      409);
+  Reply ignored = Get("/api/v1/unknowns?state=ignored", viewer_);
+  ASSERT_EQ(ignored.doc()["items"].size(), 1u);
+  EXPECT_TRUE(ignored.doc()["items"][0]["image_url"].is_null());
+  EXPECT_TRUE(objects_->List("unknown/")->empty());
+}
+
+TEST_F(HttpDataTest, MergeMovesFacesAndSightingsToTheSurvivor) {
+  ASSERT_OK(faces_->AddPerson({"obama", "Obama", "", 0}));
+  ASSERT_OK(faces_->AddPerson({"barack", "Barack", "", 0}));
+  ASSERT_EQ(PostPhotos("/api/v1/people/barack/faces", admin_, {testing::DataPath(kObama)}).status,
+            200);
+  Seen("m-1", kT0, kObama, "barack");
+  EXPECT_EQ(Post("/api/v1/people/obama/merge", admin_, json{{"from", "obama"}}.dump()).status, 400);
+  EXPECT_EQ(Post("/api/v1/people/obama/merge", admin_, json{{"from", "ghost"}}.dump()).status, 404);
+  EXPECT_EQ(Post("/api/v1/people/obama/merge", admin_, json{{"from", 3}}.dump()).status, 400);
+  Reply merged = Post("/api/v1/people/obama/merge", admin_, json{{"from", "barack"}}.dump());
+  ASSERT_EQ(merged.status, 200) << merged.body;
+  EXPECT_EQ(merged.doc()["faces"], 1);
+  EXPECT_EQ(Get("/api/v1/people/barack", viewer_).status, 404);
+  EXPECT_EQ(sightings_->Get("m-1")->person_id, "obama");
+  EXPECT_TRUE(objects_->List("faces/barack/")->empty());
+  EXPECT_EQ(objects_->List("faces/obama/")->size(), 1u);
+  Reply recognised = Post("/api/v1/recognize", viewer_,
+                          testing::ReadFile(testing::DataPath(kObama2)), "image/jpeg");
+  ASSERT_EQ(recognised.status, 200);
+  EXPECT_EQ(recognised.doc()["faces"][0]["person"]["id"], "obama");
+}
+
+TEST_F(HttpDataTest, ForgetLeavesNothingOfThePersonInTheDatabaseOrObjectStore) {
+  ASSERT_OK(faces_->AddPerson({"obama", "Obama", "", 0}));
+  ASSERT_EQ(PostPhotos("/api/v1/people/obama/faces", admin_, {testing::DataPath(kObama)}).status,
+            200);
+  Seen("f-1", kT0, kObama2, "obama");
+  Seen("f-2", kT0 + 1000, kObama2, "obama", "back");
+  // A stranger later tagged as him.
+  const FaceObservation face = Face(kObama2);
+  SightingRecord stranger = Seen("f-3", kT0 + 2000, kObama2, std::nullopt, "door", face);
+  auto cluster = clusters_->Assign(stranger);
+  ASSERT_OK(cluster);
+  ASSERT_EQ(Post("/api/v1/unknowns/" + std::to_string(cluster->cluster.id) + "/tag", admin_,
+                 json{{"person_id", "obama"}}.dump())
+                .status,
+            200);
+  Seen("keep-1", kT0 + 3000, kBiden, std::nullopt);  // someone else stays
+  ASSERT_GT(Rows("faces", "person_id", "obama"), 0);
+
+  EXPECT_EQ(Post("/api/v1/people/nobody/forget", admin_).status, 404);
+  Reply forgot = Post("/api/v1/people/obama/forget", admin_);
+  ASSERT_EQ(forgot.status, 200) << forgot.body;
+  EXPECT_GE(forgot.doc()["faces"].get<int>(), 1);
+  EXPECT_EQ(forgot.doc()["sightings"], 3);
+  EXPECT_GE(forgot.doc()["images"].get<int>(), 4);
+
+  EXPECT_EQ(Rows("persons", "id", "obama"), 0);
+  EXPECT_EQ(Rows("faces", "person_id", "obama"), 0);
+  EXPECT_EQ(Rows("face_negatives", "person_id", "obama"), 0);
+  EXPECT_EQ(Rows("sightings", "person_id", "obama"), 0);
+  EXPECT_EQ(Rows("visits", "person_id", "obama"), 0);
+  EXPECT_EQ(Rows("stranger_clusters", "person_id", "obama"), 0);
+  for (const std::string id : {"f-1", "f-2", "f-3"}) {
+    EXPECT_EQ(Rows("sightings", "id", id), 0) << id;
+    EXPECT_EQ(Rows("cluster_sightings", "sighting_id", id), 0) << id;
+  }
+  auto keys = objects_->List("");
+  ASSERT_OK(keys);
+  EXPECT_EQ(*keys, (std::vector<std::string>{"unknown/keep-1.jpg"}));
+  EXPECT_EQ(Get("/api/v1/people/obama", viewer_).status, 404);
+  EXPECT_TRUE(Get("/api/v1/sightings?person=obama", viewer_).doc()["items"].empty());
+  EXPECT_EQ(Get("/api/v1/sightings", viewer_).doc()["items"].size(), 1u);
+}
+
+}  // namespace
+}  // namespace concierge
