@@ -147,7 +147,7 @@ class ServerPipeline {
     ASSIGN_OR_RETURN(Database * db, services_.database());
     ASSIGN_OR_RETURN(retention_,
                      RetentionJob::Start(config_.retention, {store_.get(), objects, faces, db,
-                                                             nullptr}));
+                                                             clusters_.get()}));
     RETURN_IF_ERROR(StartHttp(db, objects, faces));
     ASSIGN_OR_RETURN(bus_, open_bus());
     notifier_->Start(bus_.get());
