@@ -18,7 +18,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "http/auth.h"
-#include "http/data_routes.h"
+#include "http/http_server.h"
 #include "pipeline/events.h"
 #include "pipeline/train.h"
 #include "store/audit_log.h"
@@ -131,25 +131,18 @@ class HttpDataTest : public ::testing::Test {
     ctx.audit = audit_.get();
     ctx.clusters = clusters_.get();
     ctx.trainer = trainer_.get();
-    // The HttpServer does not mount the data routes yet: serve them bare.
-    server_ = std::make_unique<httplib::Server>();
-    server_->set_payload_max_length(static_cast<size_t>(config_.http.max_body_bytes));
-    RegisterDataRoutes(*server_, ctx);
-    port_ = server_->bind_to_any_port("127.0.0.1");
-    ASSERT_GT(port_, 0);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    for (int i = 0; i < 5000 && !server_->is_running(); ++i) std::this_thread::sleep_for(1ms);
-    ASSERT_TRUE(server_->is_running());
+    auto server = HttpServer::Start(ctx);
+    ASSERT_OK(server);
+    server_ = std::move(*server);
   }
 
   void TearDown() override {
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
+    if (server_) server_->Stop();
     events_.Stop();
   }
 
   httplib::Client Client() const {
-    httplib::Client c("127.0.0.1", port_);
+    httplib::Client c("127.0.0.1", server_->port());
     c.set_read_timeout(60, 0);
     return c;
   }
@@ -268,9 +261,7 @@ class HttpDataTest : public ::testing::Test {
   std::unique_ptr<Trainer> trainer_;
   std::unique_ptr<Authenticator> auth_;
   EventStream events_;
-  std::unique_ptr<httplib::Server> server_;
-  int port_ = 0;
-  std::thread thread_;
+  std::unique_ptr<HttpServer> server_;
   std::string admin_, viewer_;
 };
 
@@ -415,7 +406,7 @@ TEST_F(HttpDataTest, EventsStreamSightingsAndVisitsUntilTheClientLeaves) {
   std::string received;
   std::atomic<bool> done{false};
   std::thread client([&] {
-    httplib::Client c("127.0.0.1", port_);
+    httplib::Client c("127.0.0.1", server_->port());
     c.set_read_timeout(30, 0);
     c.Get("/api/v1/events", As(viewer_), [&](const char* data, size_t n) {
       std::lock_guard lock(mu);
