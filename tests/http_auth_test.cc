@@ -522,6 +522,37 @@ TEST_F(HttpAuthTest, ServesTlsWithSecureCookies) {
   EXPECT_TRUE(!plain || plain->status != 401);
 }
 
+TEST_F(HttpAuthTest, CliCreatesTheFirstAdminAndTokens) {
+  const std::string binary = testing::BinaryPath();
+  const auto added = RunCommand({"/bin/sh", "-c",
+                                 "printf 'first admin pw\\n' | '" + binary + "' --data-dir '" +
+                                     dir_.path() + "' user add boss --role admin --password-stdin"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  const auto token = RunCommand({binary, "--data-dir", dir_.path(), "--json", "token", "create",
+                                 "deploy", "--user", "boss"});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  const std::string value = Json::parse(token.out)["token"];
+  const auto listed = RunCommand({binary, "--data-dir", dir_.path(), "token", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("deploy"), std::string::npos);
+  EXPECT_EQ(listed.out.find(value), std::string::npos);
+  const auto no_user = RunCommand({binary, "--data-dir", dir_.path(), "token", "create", "x",
+                                   "--user", "ghost"});
+  EXPECT_EQ(no_user.exit_code, 3) << "not found";
+
+  StartServer();
+  EXPECT_FALSE(Login("boss", "first admin pw").csrf.empty());
+  auto me = client_->Get("/api/v1/me", Bearer(value));
+  ASSERT_TRUE(me);
+  EXPECT_EQ(BodyJson(me)["user"]["name"], "boss");
+
+  const auto revoked = RunCommand({binary, "--data-dir", dir_.path(), "token", "revoke", "1"});
+  ASSERT_EQ(revoked.exit_code, 0) << revoked.err;
+  auto refused = client_->Get("/api/v1/me", Bearer(value));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+}
+
 TEST_F(HttpAuthTest, BadTlsFilesAreReported) {
   config_.http.tls_cert_file = dir_.Sub("missing.pem");
   config_.http.tls_key_file = dir_.Sub("missing-key.pem");

@@ -65,7 +65,8 @@ void SendError(httplib::Response& res, const Status& status) {
 
 std::optional<nlohmann::json> ReadJsonObject(const httplib::Request& req, httplib::Response& res) {
   const std::string type = req.get_header_value("Content-Type");
-  if (type.rfind("application/json", 0) != 0) {
+  const std::string_view media = std::string_view(type).substr(0, type.find(';'));
+  if (media != "application/json") {
     SendErrorCode(res, 415, "Content-Type must be application/json");
     return std::nullopt;
   }
