@@ -2,7 +2,8 @@
 // collection and stranger clusters, with the clock injected: crops, events,
 // clusters, outbox and audit rows age out per class; training pictures stay;
 // a pass interrupted between deleting a picture and clearing its key is
-// finished by the next one; the background job runs at once and stops.
+// finished by the next one; the background job runs at once and stops. The
+// store methods retention uses behave the same on SQLite and PostgreSQL.
 #include "pipeline/retention.h"
 
 #include <chrono>
@@ -12,7 +13,9 @@
 #include <gtest/gtest.h>
 
 #include "pipeline/ingest.h"
+#include "store/pg_sighting_store.h"
 #include "store/sqlite_sighting_store.h"
+#include "support/pg_fixture.h"
 #include "support/test_env.h"
 
 namespace concierge {
@@ -252,6 +255,86 @@ TEST_F(RetentionTest, TheJobRunsAPassAtStartWithItsClockAndStops) {
   EXPECT_EQ((*job)->passes(), 1) << "the next pass is an hour away";
   EXPECT_FALSE(Exists(key));
   EXPECT_EQ(KeyOf("old"), "");
+}
+
+// The SightingStore methods retention needs, on any backend.
+void CheckRetentionMethods(SightingStore& store) {
+  auto add = [&](const std::string& id, int64_t captured_ms, std::optional<Decision> decision) {
+    SightingRecord s;
+    s.id = id;
+    s.camera = "door";
+    s.site = "office";
+    s.captured_ms = captured_ms;
+    s.image_key = "incoming/" + id + ".jpg";
+    ASSERT_TRUE(store.Insert(s).ok());
+    if (!decision) return;
+    SightingOutcome o;
+    o.id = id;
+    o.decision = *decision;
+    if (*decision == Decision::kKnown) o.person_id = "alice";
+    o.image_key = "decided/" + id + ".jpg";
+    ASSERT_TRUE(store.RecordDecision(o, {VisitChoice::Kind::kStart, 0}).ok());
+  };
+  add("a", 1000, Decision::kUnknown);
+  add("b", 2000, Decision::kKnown);
+  add("c", 3000, std::nullopt);
+  add("d", 9000, Decision::kUnknown);
+  auto ids = [&](int64_t before, const std::vector<Decision>& decisions, bool with_image) {
+    std::vector<std::string> out;
+    auto list = store.ListCapturedBefore(before, decisions, with_image, 10);
+    EXPECT_TRUE(list.ok()) << list.status().ToString();
+    if (list.ok())
+      for (const auto& s : *list) out.push_back(s.id);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids(5000, {}, false), (V{"a", "b", "c"})) << "oldest first, before the bound";
+  EXPECT_EQ(ids(5000, {Decision::kUnknown, Decision::kRejected}, true), (V{"a"}));
+  EXPECT_EQ(ids(5000, {Decision::kKnown}, true), (V{"b"}));
+  auto limited = store.ListCapturedBefore(5000, {}, false, 2);
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(limited->size(), 2u);
+
+  auto stale = store.ClearImageKey("a", "some/other/key.jpg");
+  ASSERT_TRUE(stale.ok());
+  EXPECT_FALSE(*stale) << "a key that changed meanwhile stays";
+  auto cleared = store.ClearImageKey("a", "decided/a.jpg");
+  ASSERT_TRUE(cleared.ok());
+  EXPECT_TRUE(*cleared);
+  EXPECT_EQ(store.Get("a")->image_key, "");
+  EXPECT_EQ(ids(5000, {Decision::kUnknown}, true), V{});
+  auto missing = store.ClearImageKey("nope", "x.jpg");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(*missing);
+
+  auto deleted = store.DeleteSightings({"a", "b", "nope"});
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_EQ(*deleted, 2);
+  EXPECT_EQ(store.Get("b").status().code(), Status::Code::kNotFound);
+  auto visits = store.DeleteVisitsBefore(5000);
+  ASSERT_TRUE(visits.ok()) << visits.status().ToString();
+  EXPECT_EQ(*visits, 2) << "the visits of a and b; d's is newer";
+  auto all = store.ListVisits(0, 0);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 1u);
+}
+
+TEST(RetentionStoreTest, SqliteStoreMethods) {
+  testing::TempDir dir;
+  auto db = Database::OpenSqlite(dir.Sub("concierge.db"), 5000);
+  ASSERT_OK(db);
+  auto store = NewSqliteSightingStore(db->get());
+  CheckRetentionMethods(*store);
+}
+
+TEST(RetentionStoreTest, PostgresStoreMethods) {
+  REQUIRE_POSTGRES();
+  testing::PgCluster cluster;
+  ASSERT_OK(cluster.Start());
+  ASSERT_OK(cluster.CreateDatabase("retention"));
+  auto store = OpenPgSightingStore(cluster.Url("retention"));
+  ASSERT_OK(store);
+  CheckRetentionMethods(**store);
 }
 
 }  // namespace
