@@ -305,11 +305,18 @@ async function main() {
   await page.locator('form .section').first().waitFor();
   await page.locator('.rows li', { hasText: ADMIN.name }).first().waitFor();
   await capture(page, helperPage, '07-settings', consoleErrors);
+  await page.locator('input[name="retention.events_days"]').fill('60');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByText(/^Saved/).first().waitFor();
+  check(true, 'a settings change is saved (PUT with the CSRF token)');
 
   await page.goto(`${base}/#/audit`);
   await page.locator('.audit-row').first().waitFor();
   const actions = await page.locator('.audit-row .badge').allTextContents();
-  check(actions.some((a) => /tag/i.test(a)), `the audit log shows the tag (${actions.join(', ')})`);
+  check(
+    actions.some((a) => /tag/i.test(a)) && actions.some((a) => /setting/i.test(a)),
+    `the audit log shows the tag and the settings change (${actions.join(', ')})`,
+  );
   await capture(page, helperPage, '08-audit', consoleErrors);
 
   // Signing out blocks image URLs.

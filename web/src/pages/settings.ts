@@ -92,13 +92,22 @@ function setPath(target: JsonObject, path: string[], value: Json): void {
   node[path[path.length - 1]] = value;
 }
 
-function settingsForm(settings: JsonObject, host: HTMLElement): void {
+// Sections the office manager tunes most, shown first and open; the rest is folded.
+const PRIMARY_SECTIONS = ['recognition', 'notify', 'retention', 'quality', 'serve', 'auth'];
+
+function sectionRank(key: string): number {
+  const rank = PRIMARY_SECTIONS.indexOf(key);
+  return rank < 0 ? PRIMARY_SECTIONS.length : rank;
+}
+
+function settingsForm(settings: JsonObject, file: string | null, host: HTMLElement): void {
   const fields: Field[] = [];
-  const sections = Object.entries(settings).map(([key, value]) =>
+  const entries = Object.entries(settings).sort(([a], [b]) => sectionRank(a) - sectionRank(b));
+  const sections = entries.map(([key, value]) =>
     isObject(value)
       ? h(
           'details',
-          { class: 'card section', open: true },
+          { class: 'card section', open: PRIMARY_SECTIONS.includes(key) },
           h('summary', {}, label(key)),
           h('div', { class: 'fields' }, Object.entries(value).map(([k, v]) => fieldFor([key, k], v, fields))),
         )
@@ -147,6 +156,7 @@ function settingsForm(settings: JsonObject, host: HTMLElement): void {
         }
       },
     },
+    file && h('p', { class: 'muted small' }, `Saved to ${file}; changes apply when Concierge restarts.`),
     sections,
     h('div', { class: 'row sticky-actions' }, save, status),
   );
@@ -333,7 +343,12 @@ export function settingsPage(root: HTMLElement): void {
   }
   const form = h('div', {}, loading());
   root.append(form, usersSection(), tokensSection());
+  // GET answers {"settings": {...}, "file": path}; PUT takes a partial of "settings".
   api<JsonObject>('GET', '/api/v1/settings')
-    .then((settings) => settingsForm(settings, form))
+    .then((reply) =>
+      isObject(reply.settings)
+        ? settingsForm(reply.settings, typeof reply.file === 'string' ? reply.file : null, form)
+        : settingsForm(reply, null, form),
+    )
     .catch((err) => replace(form, errorBox(err)));
 }
