@@ -148,10 +148,11 @@ TEST_F(HttpOpsTest, PreviewCamerasHealthAndMetricsAfterTheHamiltonClip) {
     const double published =
         Value(metrics, R"(concierge_edge_sightings_published_total{camera="door"})");
     double decided = 0;
-    for (const char* decision : {"known", "unknown", "rejected"})
-      decided += std::max(0.0, Value(metrics, std::string("concierge_sightings_total{camera=\"door\""
-                                                          ",decision=\"") +
-                                                  decision + "\"}"));
+    for (const char* decision : {"known", "unknown", "rejected"}) {
+      const std::string series =
+          std::string(R"(concierge_sightings_total{camera="door",decision=")") + decision + "\"}";
+      decided += std::max(0.0, Value(metrics, series));
+    }
     if (camera.is_object() && camera["state"] == "stopped" && published > 0 && decided >= published)
       break;
     std::this_thread::sleep_for(250ms);

@@ -47,8 +47,8 @@ class EdgeStage {
   // `cameras` (may be null, else must outlive the stage) gets every camera
   // added and kept up to date (state, counters, preview); camera names must
   // then be unique across sites.
-  static Result<std::unique_ptr<EdgeStage>> Start(const Config& config, SightingSink sink, bool once,
-                                                  CameraRegistry* cameras = nullptr);
+  static Result<std::unique_ptr<EdgeStage>> Start(const Config& config, SightingSink sink,
+                                                  bool once, CameraRegistry* cameras = nullptr);
   virtual ~EdgeStage() = default;
 
   // Blocks until every camera finished (only returns early-ish with `once`).
