@@ -435,6 +435,14 @@ TEST_F(HttpAuthTest, BadBodiesGetJsonErrors) {
   ASSERT_TRUE(not_object);
   EXPECT_EQ(not_object->status, 400);
 
+  // Chunked bodies would escape the size limit, so they are refused outright.
+  const std::string chunked = RawRequest(
+      server_->port(),
+      "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{\"a\":\r\n0\r\n\r\n");
+  EXPECT_EQ(chunked.rfind("HTTP/1.1 411", 0), 0u) << chunked;
+  EXPECT_NE(chunked.find("\"code\":\"bad_request\""), std::string::npos) << chunked;
+
   auto form = client_->Post("/api/v1/login", "name=admin", "application/x-www-form-urlencoded");
   ASSERT_TRUE(form);
   EXPECT_EQ(form->status, 415);

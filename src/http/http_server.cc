@@ -194,8 +194,15 @@ void HttpServer::Configure() {
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.set_payload_max_length(static_cast<size_t>(std::max<int64_t>(0, config.http.max_body_bytes)));
 
-  s.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     request_start = std::chrono::steady_clock::now();
+    // cpp-httplib 0.11 applies the body limit only to Content-Length bodies;
+    // a chunked body would be read whole, however large.
+    if (req.has_header("Transfer-Encoding")) {
+      res.set_header("Connection", "close");
+      SendErrorCode(res, 411, "request bodies need a Content-Length (no chunked encoding)");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   // Errors httplib produces itself (no route, 413, 400) and empty error
