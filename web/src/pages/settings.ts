@@ -38,10 +38,12 @@ function fieldFor(path: string[], value: Json, fields: Field[]): HTMLElement {
     return h('label', { class: 'field field-check', for: id }, input, label(key));
   }
   if (typeof value === 'number') {
-    const input = h('input', { type: 'number', id, step: 'any', value: String(value), name: path.join('.') });
+    // Floats come back as 0.5299999713; show (and compare against) 7 significant digits.
+    const shown = Number(value.toPrecision(7));
+    const input = h('input', { type: 'number', id, step: 'any', value: String(shown), name: path.join('.') });
     fields.push({
       path,
-      original: value,
+      original: shown,
       read: () => (input.value.trim() === '' || Number.isNaN(input.valueAsNumber) ? undefined : input.valueAsNumber),
     });
     return h('label', { class: 'field', for: id }, label(key), input);
