@@ -29,7 +29,7 @@ const artifacts = process.env.CONCIERGE_ARTIFACTS_DIR || path.join(os.tmpdir(), 
 const chromiumPath = process.env.CONCIERGE_CHROMIUM || '/usr/bin/chromium';
 const inCI = Boolean(process.env.CI);
 
-// The stranger: LFW has several photos of this person; the first two are used.
+// The stranger: LFW has several photos of this person; the first three are used.
 const PERSON_DIR = 'lfw/images/Colin_Powell';
 const NEW_NAME = 'Colin Powell';
 const ADMIN = { name: 'admin', password: 'browser-test-password-1' };
@@ -189,7 +189,7 @@ async function main() {
   if (!fs.existsSync(path.join(webDir, 'index.html'))) unavailable('web/dist is not built (run scripts/setup.sh)');
   if (!fs.existsSync(binary)) unavailable(`no concierge binary at ${binary}`);
 
-  const [firstPhoto, secondPhoto] = fs.readdirSync(path.join(testData, PERSON_DIR)).sort();
+  const [firstPhoto, secondPhoto, thirdPhoto] = fs.readdirSync(path.join(testData, PERSON_DIR)).sort();
   fs.mkdirSync(artifacts, { recursive: true });
   tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'concierge-browser-'));
   const dataDir = path.join(tempDir, 'data');
@@ -295,6 +295,11 @@ async function main() {
   await page.locator('figure.face img').first().waitFor();
   await page.locator('figure.face img').first().evaluate((img) => img.decode());
   check(true, 'the person page shows their faces');
+  await page.locator('input[type=file]').setInputFiles(path.join(testData, PERSON_DIR, thirdPhoto));
+  await page.getByRole('button', { name: 'Upload' }).click();
+  const verdict = await page.locator('.results .result .badge').first();
+  await verdict.waitFor({ timeout: WAIT_MS });
+  check(/accepted|rejected/.test(await verdict.textContent()), `enrolling ${thirdPhoto} shows a verdict (${await verdict.textContent()})`);
   await capture(page, helperPage, '05-person', consoleErrors);
 
   await page.goto(`${base}/#/live`);

@@ -57,12 +57,15 @@ export function livePage(root: HTMLElement): () => void {
       alt: `Live preview of ${camera.name}`,
       src: previewUrl(camera.name),
     });
+    // The text shows through until the first frame arrives (a drop folder has
+    // one only when a photo comes in).
+    const frame = h('div', { class: 'preview-box' }, h('span', {}, 'Waiting for a frame…'), preview);
     preview.addEventListener('error', () => {
-      preview.replaceWith(h('div', { class: 'preview preview-empty' }, 'No preview'));
+      replace(frame, h('span', {}, 'No preview'));
     });
     const block = statusBlock(camera);
     status.set(camera.name, block);
-    return h('article', { class: 'card camera', 'data-camera': camera.name }, preview, block);
+    return h('article', { class: 'card camera', 'data-camera': camera.name }, frame, block);
   }
 
   let stopped = false;
