@@ -92,7 +92,8 @@ class PgFaceRepository final : public FaceRepository {
       pqxx::nontransaction tx(c);
       const pqxx::result r = PgParams().Text(collection_).Exec(
           tx, "SELECT version FROM collections WHERE name = $1");
-      return r.empty() ? int64_t{0} : r[0][0].as<int64_t>();
+      // Versions this repository made itself are not news to its owner.
+      return (r.empty() ? int64_t{0} : r[0][0].as<int64_t>()) - own_writes_;
     });
   }
 
@@ -234,6 +235,7 @@ class PgFaceRepository final : public FaceRepository {
                      PgParams().Text(collection_).Exec(
                          tx, "UPDATE collections SET version = version + 1 WHERE name = $1");
                      tx.commit();
+                     ++own_writes_;
                      return true;
                    })
         .status();
@@ -261,6 +263,7 @@ class PgFaceRepository final : public FaceRepository {
 
   PgClient client_;
   const std::string collection_;
+  int64_t own_writes_ = 0;  // committed by Write(); under client_'s lock
 };
 
 }  // namespace
