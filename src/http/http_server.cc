@@ -124,13 +124,22 @@ fs::path WebRoot(const Config& config) {
   return ec ? dir : canonical;
 }
 
+// The path for the log: at most 256 bytes, control characters (a decoded
+// %0a could forge log lines) and quotes replaced.
+std::string LoggablePath(const std::string& path) {
+  std::string out = path.substr(0, 256);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '"') c = '?';
+  return out;
+}
+
 void LogAccess(const httplib::Request& req, const httplib::Response& res) {
   const auto elapsed = std::chrono::steady_clock::now() - request_start;
   const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
   const auto level = (HasServerPrefix(req.path) || res.status >= 400) ? spdlog::level::info
                                                                       : spdlog::level::debug;
   spdlog::log(level, "http: method={} path=\"{}\" status={} bytes={} ms={:.1f} client={}",
-              req.method, req.path.substr(0, 256), res.status, res.body.size(), ms,
+              LoggablePath(req.method), LoggablePath(req.path), res.status, res.body.size(), ms,
               req.remote_addr);
 }
 
@@ -225,8 +234,8 @@ void HttpServer::Configure() {
       what = e.what();
     } catch (...) {
     }
-    spdlog::error("http: handler threw method={} path=\"{}\" error=\"{}\"", req.method,
-                  req.path.substr(0, 256), what);
+    spdlog::error("http: handler threw method={} path=\"{}\" error=\"{}\"",
+                  LoggablePath(req.method), LoggablePath(req.path), what);
     res.headers.clear();
     SendErrorCode(res, 500, "internal error; see the server log");
   });
