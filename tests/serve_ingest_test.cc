@@ -16,6 +16,7 @@
 #include "bus/mqtt_bus.h"
 #include "bus/spool.h"
 #include "core/clock.h"
+#include "core/metrics.h"
 #include "pipeline/ingest.h"
 #include "pipeline/recognise.h"
 #include "pipeline/server.h"
@@ -39,6 +40,14 @@ using testing::MosquittoOptions;
     const ::concierge::Status _s = (expr);               \
     ASSERT_TRUE(_s.ok()) << #expr ": " << _s.ToString(); \
   } while (0)
+
+// A series of the process-wide registry as it stands (help texts are the stages').
+double CounterValue(const std::string& name, const MetricLabels& labels) {
+  return Metrics().counter(name, "", labels).value();
+}
+uint64_t HistogramCount(const std::string& name, const MetricLabels& labels = {}) {
+  return Metrics().histogram(name, "", labels).count();
+}
 
 template <typename Pred>
 bool Eventually(Pred done, std::chrono::milliseconds limit = 120s) {
@@ -195,6 +204,10 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
   path_id.id = "../../etc";
   Sighting truncated = testing::MakeSighting(crop.substr(0, crop.size() / 2));
   Sighting wrong_topic = testing::MakeSighting(crop, "office", "back");
+  std::map<std::string, double> rejected_before;
+  for (const char* reason : {"json", "schema", "base64", "image", "size", "topic"})
+    rejected_before[reason] =
+        CounterValue("concierge_rejected_messages_total", {{"reason", reason}});
 
   for (const std::string& payload :
        {std::string("this is not json {"), missing.dump(), bad_base64.dump(), EncodeSighting(png),
@@ -212,6 +225,11 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
   const std::map<std::string, uint64_t> expected = {{"json", 1},  {"schema", 2}, {"base64", 1},
                                                     {"image", 2}, {"size", 1},   {"topic", 1}};
   EXPECT_EQ(stats.rejections, expected);
+  for (const auto& [reason, count] : expected)
+    EXPECT_EQ(CounterValue("concierge_rejected_messages_total", {{"reason", reason}}) -
+                  rejected_before[reason],
+              static_cast<double>(count))
+        << reason;
   ASSERT_OK(server_->WaitIdle(120s));
   const auto all = All();
   ASSERT_EQ(all.size(), 1u);
@@ -244,7 +262,18 @@ TEST_F(ServeTest, ASightingPublishedThreeTimesIsRecordedOnce) {
 
 TEST_F(ServeTest, NamesTheEnrolledPersonFilesPicturesAndJoinsCamerasIntoOneVisit) {
   Enroll("colin", kEnrolled);
+  const auto known = [](const char* camera) {
+    return CounterValue("concierge_sightings_total", {{"camera", camera}, {"decision", "known"}});
+  };
+  const MetricLabels front_unknown = {{"camera", "front"}, {"decision", "unknown"}};
+  const double known_front = known("front"), known_back = known("back"),
+               unknown_front = CounterValue("concierge_sightings_total", front_unknown);
+  const uint64_t ingested = HistogramCount("concierge_stage_seconds", {{"stage", "ingest"}}),
+                 recognised = HistogramCount("concierge_stage_seconds", {{"stage", "recognise"}}),
+                 end_to_end = HistogramCount("concierge_capture_to_decision_seconds");
   StartServer();
+  EXPECT_EQ(Metrics().gauge("concierge_gallery_people", "").value(), 1);
+  EXPECT_EQ(Metrics().gauge("concierge_gallery_faces", "").value(), 1);
   auto publisher = Publisher();
   ASSERT_TRUE(publisher);
   const Sighting front =
@@ -275,6 +304,13 @@ TEST_F(ServeTest, NamesTheEnrolledPersonFilesPicturesAndJoinsCamerasIntoOneVisit
   EXPECT_EQ(x->image_key, SightingImageKey("unknown", stranger.id, stranger.captured_ms));
   ASSERT_TRUE(x->visit_id.has_value());
   EXPECT_NE(x->visit_id, f->visit_id);
+
+  EXPECT_EQ(known("front") - known_front, 1);
+  EXPECT_EQ(known("back") - known_back, 1);
+  EXPECT_EQ(CounterValue("concierge_sightings_total", front_unknown) - unknown_front, 1);
+  EXPECT_EQ(HistogramCount("concierge_stage_seconds", {{"stage", "ingest"}}) - ingested, 3u);
+  EXPECT_GE(HistogramCount("concierge_stage_seconds", {{"stage", "recognise"}}) - recognised, 3u);
+  EXPECT_EQ(HistogramCount("concierge_capture_to_decision_seconds") - end_to_end, 3u);
 
   auto visit = sightings_->GetVisit(*f->visit_id);
   ASSERT_TRUE(visit.ok());

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
@@ -16,10 +17,12 @@
 #include <mutex>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "bus/bus.h"
+#include "bus/bus_group.h"
 #include "bus/inprocess_bus.h"
 #include "bus/mqtt_bus.h"
 #include "cli/cli.h"
@@ -282,19 +285,31 @@ int RunServe(Context& ctx, const std::string& client_id) {
   if (config.bus.mqtt.client_id.empty())
     config.bus.mqtt.client_id = "concierge-serve-" + HostName();
   ShutdownSignal::Block();
-  MqttBus* mqtt = nullptr;
+  std::vector<MqttBus*> connections;
   ServerPipeline pipeline(config);
   const Status started = pipeline.Start([&]() -> Result<std::unique_ptr<Bus>> {
-    ASSIGN_OR_RETURN(auto bus, MqttBus::Open(config.bus, "serve"));
-    mqtt = bus.get();
-    return std::unique_ptr<Bus>(std::move(bus));
+    // Connection i > 0 is "<client id>-<i>": stable, so each keeps its session.
+    std::vector<std::unique_ptr<Bus>> members;
+    for (int i = 0; i < std::max(1, config.serve.ingest_connections); ++i) {
+      BusConfig member = config.bus;
+      if (i > 0) member.mqtt.client_id += "-" + std::to_string(i);
+      ASSIGN_OR_RETURN(auto bus, MqttBus::Open(member, "serve"));
+      connections.push_back(bus.get());
+      members.push_back(std::move(bus));
+    }
+    return std::unique_ptr<Bus>(std::make_unique<BusGroup>(std::move(members)));
   });
   if (!started.ok()) return Fail(ctx, started);
   ShutdownSignal shutdown([&pipeline] { pipeline.Hurry(); });
-  const Status subscribed = mqtt->WaitSubscribed(kReadyTimeout);
+  Status subscribed;
+  for (MqttBus* connection : connections) {
+    subscribed = connection->WaitSubscribed(kReadyTimeout);
+    if (!subscribed.ok()) break;
+  }
   if (subscribed.code() == Status::Code::kPermissionDenied) return Fail(ctx, subscribed);
   if (subscribed.ok())
-    spdlog::info("serve: ready client_id={} filter={}", mqtt->client_id(),
+    spdlog::info("serve: ready client_id={} connections={} filter={}",
+                 connections.front()->client_id(), connections.size(),
                  SightingFilter(config.bus));
   else
     spdlog::warn("serve: broker {}:{} not reachable yet; subscribing when it is",

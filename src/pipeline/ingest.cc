@@ -1,5 +1,6 @@
 #include "pipeline/ingest.h"
 
+#include <chrono>
 #include <ctime>
 #include <utility>
 
@@ -36,6 +37,11 @@ void RejectionCounter::Count(const std::string& label) {
   std::lock_guard lock(mu_);
   ++counts_[label];
   ++total_;
+  Counter*& metric = metrics_[label];
+  if (!metric)
+    metric = &Metrics().counter("concierge_rejected_messages_total",
+                                "Sighting messages refused by ingest", {{"reason", label}});
+  metric->Inc();
 }
 
 std::map<std::string, uint64_t> RejectionCounter::Snapshot() const {
@@ -48,9 +54,46 @@ uint64_t RejectionCounter::total() const {
   return total_;
 }
 
+Result<bool> GroupInserter::Insert(SightingRecord record) {
+  Pending mine{std::move(record), std::nullopt};
+  std::unique_lock lock(mu_);
+  queue_.push_back(&mine);
+  done_cv_.wait(lock, [&] { return mine.result.has_value() || !committing_; });
+  if (mine.result) return *std::move(mine.result);
+  // No commit is running and ours is queued: commit all that waits, then hand out results.
+  committing_ = true;
+  std::vector<Pending*> batch;
+  batch.swap(queue_);
+  lock.unlock();
+  std::vector<Result<bool>> results = Commit(batch);
+  lock.lock();
+  for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
+  committing_ = false;
+  done_cv_.notify_all();
+  return *std::move(mine.result);
+}
+
+std::vector<Result<bool>> GroupInserter::Commit(const std::vector<Pending*>& batch) {
+  std::vector<SightingRecord> records;
+  records.reserve(batch.size());
+  for (Pending* p : batch) records.push_back(std::move(p->record));
+  const Result<std::vector<bool>> fresh = store_->InsertBatch(records);
+  std::vector<Result<bool>> results;
+  results.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i)
+    results.push_back(fresh.ok() ? Result<bool>((*fresh)[i]) : store_->Insert(records[i]));
+  return results;
+}
+
 IngestStage::IngestStage(IngestOptions options, ObjectStore* objects, SightingStore* sightings,
                          EventStream* events)
-    : options_(std::move(options)), objects_(objects), sightings_(sightings), events_(events) {}
+    : options_(std::move(options)),
+      objects_(objects),
+      sightings_(sightings),
+      events_(events),
+      inserter_(sightings),
+      seconds_(Metrics().histogram("concierge_stage_seconds", "Time spent in a server stage",
+                                   {{"stage", "ingest"}})) {}
 
 std::string IngestStage::Validate(const Message& message, const Sighting& s) const {
   // A publisher may only speak for the camera its topic names.
@@ -73,6 +116,13 @@ IngestResult IngestStage::Reject(const std::string& id, const std::string& reaso
 }
 
 Result<IngestResult> IngestStage::Ingest(const Message& message) {
+  const auto start = std::chrono::steady_clock::now();
+  Result<IngestResult> result = Store(message);
+  seconds_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return result;
+}
+
+Result<IngestResult> IngestStage::Store(const Message& message) {
   auto decoded = DecodeSighting(message.payload, options_.decode);
   if (!decoded.ok()) return Reject("", decoded.status().message());
   const Sighting& s = *decoded;
@@ -99,7 +149,7 @@ Result<IngestResult> IngestStage::Ingest(const Message& message) {
   record.live_score = s.live_score;
   record.image_key = SightingImageKey("incoming", s.id, s.captured_ms);
   RETURN_IF_ERROR(objects_->Put(record.image_key, s.jpeg));
-  ASSIGN_OR_RETURN(const bool is_new, sightings_->Insert(record));
+  ASSIGN_OR_RETURN(const bool is_new, inserter_.Insert(record));
   if (!is_new) {  // another delivery of the same id won the race
     ASSIGN_OR_RETURN(SightingRecord stored, sightings_->Get(s.id));
     return IngestResult{IngestResult::Kind::kDuplicate, s.id, stored.decision == Decision::kPending,

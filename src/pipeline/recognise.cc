@@ -1,9 +1,12 @@
 #include "pipeline/recognise.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include <spdlog/spdlog.h>
 
+#include "core/clock.h"
 #include "pipeline/ingest.h"
 
 namespace concierge {
@@ -111,6 +114,13 @@ void RecognitionStage::Announce(const DecisionResult& d) {
       s.id, s.site, s.camera, ToString(s.decision), s.person_id.value_or("null"),
       FormatOptional(s.similarity), s.live_score, s.visit_id ? std::to_string(*s.visit_id) : "null",
       s.image_key);
+  Counter*& decided = decided_[{s.camera, s.decision}];
+  if (!decided)
+    decided = &Metrics().counter("concierge_sightings_total", "Sightings decided by this server",
+                                 {{"camera", s.camera}, {"decision", ToString(s.decision)}});
+  decided->Inc();
+  capture_to_decision_.Observe(static_cast<double>(std::max<int64_t>(0, NowMs() - s.captured_ms)) /
+                               1000.0);
   if (!events_) return;
   events_->Publish(SightingEvent{SightingEvent::Kind::kDecided, s});
   if (d.visit)
@@ -119,6 +129,13 @@ void RecognitionStage::Announce(const DecisionResult& d) {
 }
 
 Result<SightingRecord> RecognitionStage::Process(const std::string& sighting_id) {
+  const auto start = std::chrono::steady_clock::now();
+  Result<SightingRecord> result = Decide(sighting_id);
+  seconds_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return result;
+}
+
+Result<SightingRecord> RecognitionStage::Decide(const std::string& sighting_id) {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     ASSIGN_OR_RETURN(SightingRecord s, sightings_->Get(sighting_id));
     if (s.decision != Decision::kPending) return s;

@@ -5,11 +5,14 @@
 // finishes the job without duplicating anything.
 #pragma once
 
+#include <map>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
+#include "core/metrics.h"
 #include "core/status.h"
 #include "pipeline/events.h"
 #include "pipeline/visits.h"
@@ -73,11 +76,18 @@ class RecognitionStage {
         objects_(objects),
         sightings_(sightings),
         visits_(visits),
-        events_(events) {}
+        events_(events),
+        seconds_(Metrics().histogram("concierge_stage_seconds", "Time spent in a server stage",
+                                     {{"stage", "recognise"}})),
+        capture_to_decision_(Metrics().histogram(
+            "concierge_capture_to_decision_seconds",
+            "From a sighting's capture at the edge to this server's decision")) {}
 
   // Needs the id of a recorded sighting. Decides it if still pending (no-op
   // otherwise) and returns it as stored. Safe to repeat after a crash at any
-  // step, or concurrently with another server doing the same.
+  // step, or concurrently with another server doing the same. Timed as
+  // concierge_stage_seconds{stage="recognise"}; decisions it makes are counted
+  // in concierge_sightings_total{camera,decision}.
   Result<SightingRecord> Process(const std::string& sighting_id);
 
  private:
@@ -85,12 +95,16 @@ class RecognitionStage {
   // after a crash between move and record, its decided location.
   Result<std::string> Locate(const SightingRecord& sighting);
   void Announce(const DecisionResult& result);
+  Result<SightingRecord> Decide(const std::string& sighting_id);
 
   CropRecogniser recogniser_;
   ObjectStore* objects_;
   SightingStore* sightings_;
   VisitTracker* visits_;
   EventStream* events_;
+  Histogram& seconds_;
+  Histogram& capture_to_decision_;
+  std::map<std::pair<std::string, Decision>, Counter*> decided_;  // by camera and decision
 };
 
 }  // namespace concierge

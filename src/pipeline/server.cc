@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/metrics.h"
+
 namespace concierge {
 
 namespace {
@@ -30,6 +32,7 @@ std::string SightingFilter(const BusConfig& config) {
 
 Server::Server(const Config& config, ServerParts parts)
     : bus_config_(config.bus),
+      faces_(parts.faces),
       ingest_(IngestOptions{config.bus.topic_prefix,
                             {config.serve.max_payload_bytes},
                             {config.vision.max_image_bytes, config.vision.max_image_pixels}},
@@ -63,6 +66,12 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config, ServerParts 
   for (const auto& s : pending) server->Enqueue(s.id);
   for (auto& stage : server->stages_)
     server->workers_.emplace_back([s = server.get(), st = stage.get()] { s->Work(*st); });
+  server->ReportGallery();
+  if (config.serve.collection_refresh_ms > 0)
+    server->refresher_ = std::thread(
+        [s = server.get(), period = milliseconds(config.serve.collection_refresh_ms)] {
+          s->RefreshCollection(period);
+        });
 
   spdlog::info("serve: started workers={} resumed_pending={} visit_window_s={}", workers,
                pending.size(), config.serve.visit_window_s);
@@ -149,6 +158,31 @@ void Server::Work(RecognitionStage& stage) {
   }
 }
 
+void Server::RefreshCollection(milliseconds period) {
+  std::unique_lock lock(mu_);
+  while (!refresh_cv_.wait_for(lock, period, [&] { return stopping_; })) {
+    lock.unlock();
+    const Result<bool> reloaded = faces_->Refresh();
+    if (!reloaded.ok()) {
+      spdlog::warn("serve: cannot check the face collection for changes: {}",
+                   reloaded.status().ToString());
+    } else if (*reloaded) {
+      spdlog::info("serve: face collection changed elsewhere; reloaded people={} faces={}",
+                   faces_->person_count(), faces_->size());
+      ReportGallery();
+    }
+    lock.lock();
+  }
+}
+
+void Server::ReportGallery() {
+  static Gauge& faces = Metrics().gauge("concierge_gallery_faces", "Faces in the collection");
+  static Gauge& people =
+      Metrics().gauge("concierge_gallery_people", "People in the collection");
+  faces.Set(static_cast<double>(faces_->size()));
+  people.Set(static_cast<double>(faces_->person_count()));
+}
+
 void Server::Stop() {
   std::lock_guard stop(stop_mu_);
   {
@@ -156,8 +190,10 @@ void Server::Stop() {
     stopping_ = true;
   }
   work_cv_.notify_all();
+  refresh_cv_.notify_all();
   for (auto& worker : workers_)
     if (worker.joinable()) worker.join();
+  if (refresher_.joinable()) refresher_.join();
 }
 
 void Server::Hurry() {

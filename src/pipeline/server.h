@@ -2,7 +2,9 @@
 // subscription. The bus's handler ingests each sighting durably before it
 // returns; worker threads (config.serve.workers, each with its own FaceEngine)
 // then recognise the pending sightings. Sightings left pending by a crash are
-// resumed when the server starts.
+// resumed when the server starts. Every serve.collection_refresh_ms the face
+// collection is checked for other processes' changes (people enrolled, tagged
+// or forgotten elsewhere) and reloaded, so no restart is needed.
 #pragma once
 
 #include <atomic>
@@ -35,7 +37,7 @@ namespace concierge {
 struct ServerParts {
   SightingStore* sightings = nullptr;
   ObjectStore* objects = nullptr;
-  const FaceCollection* faces = nullptr;
+  FaceCollection* faces = nullptr;
   EventStream* events = nullptr;
 };
 
@@ -88,15 +90,20 @@ class Server {
   void Enqueue(const std::string& id);
   // A worker thread's loop: recognises queued sightings until stopped.
   void Work(RecognitionStage& stage);
+  // The refresher thread's loop: reloads the collection when it changed elsewhere.
+  void RefreshCollection(std::chrono::milliseconds period);
+  // Sets the gallery gauges from the collection.
+  void ReportGallery();
 
   const BusConfig bus_config_;
+  FaceCollection* const faces_;
   IngestStage ingest_;
   VisitTracker visits_;
   std::vector<std::unique_ptr<FaceEngine>> engines_;
   std::vector<std::unique_ptr<RecognitionStage>> stages_;
 
   mutable std::mutex mu_;
-  std::condition_variable work_cv_, idle_cv_;
+  std::condition_variable work_cv_, idle_cv_, refresh_cv_;
   std::deque<std::string> queue_;
   std::set<std::string> queued_;  // in queue_ or being recognised
   size_t busy_ = 0;
@@ -104,6 +111,7 @@ class Server {
   bool hurry_ = false;
   std::mutex stop_mu_;
   std::vector<std::thread> workers_;
+  std::thread refresher_;
 
   std::atomic<uint64_t> recorded_{0}, duplicates_{0}, decided_{0}, failures_{0};
 };

@@ -314,6 +314,34 @@ std::string WithDefaults(const std::string& url) {
   return out;
 }
 
+Status CheckNewSighting(const SightingRecord& s) {
+  if (s.id.empty()) return Status::InvalidArgument("sighting without an id");
+  if (s.decision != Decision::kPending)
+    return Status::InvalidArgument("sighting " + s.id + " must be inserted as pending");
+  return Status::Ok();
+}
+
+// Inserts a checked pending sighting unless its id exists; true when it was new.
+bool InsertSighting(pqxx::transaction_base& tx, const SightingRecord& s) {
+  const pqxx::result r =
+      Params()
+          .Text(s.id).Text(s.camera).Text(s.site).Text(s.track).Int(s.seq)
+          .Int(s.captured_ms).Int(s.received_ms)
+          .Real(s.box.x).Real(s.box.y).Real(s.box.w).Real(s.box.h)
+          .Real(s.detector_score)
+          .Real(s.quality.size_px).Real(s.quality.sharpness).Real(s.quality.yaw_deg)
+          .Real(s.quality.pitch_deg).Real(s.quality.brightness).Real(s.quality.score)
+          .Real(s.live_score).Text(s.image_key)
+          .Exec(tx,
+                "INSERT INTO sightings(id, camera, site, track, seq, captured_ms, "
+                "received_ms, box_x, box_y, box_w, box_h, detector_score, quality_size_px, "
+                "quality_sharpness, quality_yaw_deg, quality_pitch_deg, quality_brightness, "
+                "quality_score, live_score, image_key) VALUES($1, $2, $3, $4, $5, $6, $7, "
+                "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
+                "ON CONFLICT (id) DO NOTHING");
+  return r.affected_rows() == 1;
+}
+
 class PgSightingStore final : public SightingStore {
  public:
   explicit PgSightingStore(std::string conninfo) : conninfo_(std::move(conninfo)) {}
@@ -328,29 +356,24 @@ class PgSightingStore final : public SightingStore {
   }
 
   Result<bool> Insert(const SightingRecord& s) override {
-    if (s.id.empty()) return Status::InvalidArgument("sighting without an id");
-    if (s.decision != Decision::kPending)
-      return Status::InvalidArgument("sighting " + s.id + " must be inserted as pending");
+    RETURN_IF_ERROR(CheckNewSighting(s));
     return Run<bool>("inserting sighting " + s.id, [&](pqxx::connection& c) -> Result<bool> {
       pqxx::nontransaction tx(c);
-      const pqxx::result r =
-          Params()
-              .Text(s.id).Text(s.camera).Text(s.site).Text(s.track).Int(s.seq)
-              .Int(s.captured_ms).Int(s.received_ms)
-              .Real(s.box.x).Real(s.box.y).Real(s.box.w).Real(s.box.h)
-              .Real(s.detector_score)
-              .Real(s.quality.size_px).Real(s.quality.sharpness).Real(s.quality.yaw_deg)
-              .Real(s.quality.pitch_deg).Real(s.quality.brightness).Real(s.quality.score)
-              .Real(s.live_score).Text(s.image_key)
-              .Exec(tx,
-                    "INSERT INTO sightings(id, camera, site, track, seq, captured_ms, "
-                    "received_ms, box_x, box_y, box_w, box_h, detector_score, quality_size_px, "
-                    "quality_sharpness, quality_yaw_deg, quality_pitch_deg, quality_brightness, "
-                    "quality_score, live_score, image_key) VALUES($1, $2, $3, $4, $5, $6, $7, "
-                    "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
-                    "ON CONFLICT (id) DO NOTHING");
-      return r.affected_rows() == 1;
+      return InsertSighting(tx, s);
     });
+  }
+
+  Result<std::vector<bool>> InsertBatch(const std::vector<SightingRecord>& batch) override {
+    for (const auto& s : batch) RETURN_IF_ERROR(CheckNewSighting(s));
+    return Run<std::vector<bool>>(
+        "inserting " + std::to_string(batch.size()) + " sightings",
+        [&](pqxx::connection& c) -> Result<std::vector<bool>> {
+          pqxx::work tx(c);
+          std::vector<bool> fresh;
+          for (const auto& s : batch) fresh.push_back(InsertSighting(tx, s));
+          tx.commit();
+          return fresh;
+        });
   }
 
   Result<SightingRecord> Get(const std::string& id) override {

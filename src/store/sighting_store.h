@@ -135,6 +135,10 @@ class SightingStore {
   // this id exists; returns true when it was new. Never changes an existing row,
   // so a redelivered message is harmless.
   virtual Result<bool> Insert(const SightingRecord& sighting) = 0;
+  // Insert for many records in one transaction (one commit), so concurrent
+  // deliveries share a commit. Returns, in input order, whether each was new;
+  // on error nothing was stored.
+  virtual Result<std::vector<bool>> InsertBatch(const std::vector<SightingRecord>& sightings) = 0;
   // The sighting, or kNotFound.
   virtual Result<SightingRecord> Get(const std::string& id) = 0;
   // Sightings matching `query`, newest captured first (ties by id).

@@ -154,39 +154,61 @@ Result<int64_t> ApplyVisit(Connection& c, const SightingRecord& s, const Sightin
   return int64_t{0};
 }
 
+Status CheckNewSighting(const SightingRecord& s) {
+  if (s.id.empty()) return Status::InvalidArgument("sighting without an id");
+  if (s.decision != Decision::kPending)
+    return Status::InvalidArgument("sighting " + s.id + " must be inserted as pending");
+  return Status::Ok();
+}
+
+// Inserts a checked pending sighting unless its id exists; true when it was new.
+Result<bool> InsertSighting(Connection& c, const SightingRecord& s) {
+  ASSIGN_OR_RETURN(
+      Statement stmt,
+      c.Prepare("INSERT INTO sightings(id, camera, site, track, seq, captured_ms, "
+                "received_ms, box_x, box_y, box_w, box_h, detector_score, quality_json, "
+                "live_score, image_key) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO NOTHING"));
+  RETURN_IF_ERROR(stmt.BindText(s.id)
+                      .BindText(s.camera)
+                      .BindText(s.site)
+                      .BindText(s.track)
+                      .BindInt(s.seq)
+                      .BindInt(s.captured_ms)
+                      .BindInt(s.received_ms)
+                      .BindDouble(s.box.x)
+                      .BindDouble(s.box.y)
+                      .BindDouble(s.box.w)
+                      .BindDouble(s.box.h)
+                      .BindDouble(s.detector_score)
+                      .BindText(QualityJson(s.quality))
+                      .BindDouble(s.live_score)
+                      .BindText(s.image_key)
+                      .Run());
+  return c.Changes() == 1;
+}
+
 class SqliteSightingStore final : public SightingStore {
  public:
   explicit SqliteSightingStore(Database* db) : db_(db) {}
 
   Result<bool> Insert(const SightingRecord& s) override {
-    if (s.id.empty()) return Status::InvalidArgument("sighting without an id");
-    if (s.decision != Decision::kPending)
-      return Status::InvalidArgument("sighting " + s.id + " must be inserted as pending");
-    return db_->WithConnection([&](Connection& c) -> Result<bool> {
-      ASSIGN_OR_RETURN(
-          Statement stmt,
-          c.Prepare("INSERT INTO sightings(id, camera, site, track, seq, captured_ms, "
-                    "received_ms, box_x, box_y, box_w, box_h, detector_score, quality_json, "
-                    "live_score, image_key) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(id) DO NOTHING"));
-      RETURN_IF_ERROR(stmt.BindText(s.id)
-                          .BindText(s.camera)
-                          .BindText(s.site)
-                          .BindText(s.track)
-                          .BindInt(s.seq)
-                          .BindInt(s.captured_ms)
-                          .BindInt(s.received_ms)
-                          .BindDouble(s.box.x)
-                          .BindDouble(s.box.y)
-                          .BindDouble(s.box.w)
-                          .BindDouble(s.box.h)
-                          .BindDouble(s.detector_score)
-                          .BindText(QualityJson(s.quality))
-                          .BindDouble(s.live_score)
-                          .BindText(s.image_key)
-                          .Run());
-      return c.Changes() == 1;
-    });
+    RETURN_IF_ERROR(CheckNewSighting(s));
+    return db_->WithConnection([&](Connection& c) { return InsertSighting(c, s); });
+  }
+
+  Result<std::vector<bool>> InsertBatch(const std::vector<SightingRecord>& batch) override {
+    for (const auto& s : batch) RETURN_IF_ERROR(CheckNewSighting(s));
+    std::vector<bool> fresh;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
+      fresh.clear();
+      for (const auto& s : batch) {
+        ASSIGN_OR_RETURN(const bool inserted, InsertSighting(c, s));
+        fresh.push_back(inserted);
+      }
+      return Status::Ok();
+    }));
+    return fresh;
   }
 
   Result<SightingRecord> Get(const std::string& id) override {
