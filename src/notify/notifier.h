@@ -89,6 +89,7 @@ class Notifier : public TrainingObserver {
   // trouble; the event is then lost for notifications (the record is kept).
   Status HandleEvent(const Event& event);
 
+  // The outbox every notification goes through (for tests and status).
   Outbox& outbox() { return *outbox_; }
 
   // TrainingObserver: updates the Slack messages, forgets queued rows.

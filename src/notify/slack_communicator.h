@@ -18,6 +18,7 @@ struct SlackReceipt {
   std::string channel;
   std::string ts;
   std::string file_id;  // the uploaded crop, reused by updates; may be empty
+  // The receipt text, as ParseSlackReceipt reads it.
   std::string ToString() const;
 };
 // Parses a receipt; kInvalidArgument when it has no channel and ts.

@@ -50,10 +50,12 @@ struct ForgetOutcome {
 class TrainingObserver {
  public:
   virtual ~TrainingObserver() = default;
+  // A stranger cluster was tagged or ignored by `actor`; `cluster` is as stored now.
   virtual void ClusterResolved(const StrangerCluster& cluster, const std::string& actor) = 0;
+  // `actor` said the known sighting (as it was before) is not `person_id`.
   virtual void SightingDisowned(const SightingRecord& sighting, const std::string& person_id,
                                 const std::string& actor) = 0;
-  // `clusters` are the ids of the clusters that were tagged as the person.
+  // The person was erased; `clusters` are the ids of the clusters tagged as them.
   virtual void PersonForgotten(const std::string& person_id,
                                const std::vector<int64_t>& clusters) = 0;
 };
