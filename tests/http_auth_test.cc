@@ -496,8 +496,8 @@ TEST_F(HttpAuthTest, ServesTheUiWithSpaFallbackAndNoTraversal) {
        {"/../../etc/passwd", "/../secret.txt", "/%2e%2e/secret.txt", "/%2e%2e/%2e%2e/etc/passwd",
         "/..%2fsecret.txt", "/assets/..%2f..%2fsecret.txt", "/assets/%2e%2e/%2e%2e/secret.txt",
         "/..\\secret.txt", "/%2e%2e%5csecret.txt", "/assets/../../secret.txt"}) {
-    const std::string response =
-        RawRequest(server_->port(), "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string response = RawRequest(
+        server_->port(), "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     ASSERT_FALSE(response.empty()) << path;
     EXPECT_EQ(response.find("TOP-SECRET"), std::string::npos) << path;
     EXPECT_EQ(response.find("root:"), std::string::npos) << path;
@@ -532,9 +532,10 @@ TEST_F(HttpAuthTest, ServesTlsWithSecureCookies) {
 
 TEST_F(HttpAuthTest, CliCreatesTheFirstAdminAndTokens) {
   const std::string binary = testing::BinaryPath();
-  const auto added = RunCommand({"/bin/sh", "-c",
-                                 "printf 'first admin pw\\n' | '" + binary + "' --data-dir '" +
-                                     dir_.path() + "' user add boss --role admin --password-stdin"});
+  const auto added =
+      RunCommand({"/bin/sh", "-c",
+                  "printf 'first admin pw\\n' | '" + binary + "' --data-dir '" + dir_.path() +
+                      "' user add boss --role admin --password-stdin"});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   const auto token = RunCommand({binary, "--data-dir", dir_.path(), "--json", "token", "create",
                                  "deploy", "--user", "boss"});

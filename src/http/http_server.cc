@@ -112,7 +112,8 @@ void ServeWebUi(const fs::path& root, const httplib::Request& req, httplib::Resp
     return;
   }
   const bool hashed_asset = req.path.rfind("/assets/", 0) == 0 && target != root / "index.html";
-  res.set_header("Cache-Control", hashed_asset ? "public, max-age=31536000, immutable" : "no-cache");
+  res.set_header("Cache-Control",
+                 hashed_asset ? "public, max-age=31536000, immutable" : "no-cache");
   res.set_content(*bytes, MimeType(target));
 }
 
