@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -51,7 +52,7 @@ constexpr char kBiden[] = "enroll/face_recognition/examples/biden.jpg";
 constexpr char kTwoPeople[] = "enroll/face_recognition/examples/two_people.jpg";
 constexpr char kBlair[] = "lfw/images/Tony_Blair/Tony_Blair_0006.jpg";
 constexpr char kBlair2[] = "lfw/images/Tony_Blair/Tony_Blair_0064.jpg";
-constexpr char kNoFace[] = "negatives/imagenet_samples";
+constexpr char kNoFace[] = "negatives/imagenet_samples/n02086240_Shih-Tzu.JPEG";
 constexpr int64_t kT0 = 1'790'000'000'000;
 
 struct Reply {
@@ -64,12 +65,6 @@ struct Reply {
     return d.is_object() && d.contains("error") ? d["error"].value("code", "") : "";
   }
 };
-
-std::string FirstPhotoIn(const std::string& folder) {
-  for (const auto& entry : std::filesystem::directory_iterator(testing::DataPath(folder)))
-    if (entry.path().extension() == ".JPEG") return entry.path().string();
-  return "";
-}
 
 class HttpDataTest : public ::testing::Test {
  protected:
@@ -431,6 +426,26 @@ TEST_F(HttpDataTest, EventsStreamSightingsAndVisitsUntilTheClientLeaves) {
   EXPECT_NE(received.find("event: visit\ndata: {"), std::string::npos);
 }
 
+TEST_F(HttpDataTest, StoppingTheServerEndsOpenEventStreams) {
+  std::atomic<bool> receiving{false};
+  std::thread client([&] {
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(300, 0);
+    c.Get("/api/v1/events", As(viewer_), [&](const char*, size_t) {
+      receiving = true;
+      return true;  // never leaves by itself
+    });
+  });
+  SightingRecord s = Seen("stop-1", kT0, kBiden, "obama");
+  for (int i = 0; i < 300 && !receiving; ++i) {
+    events_.Publish(SightingEvent{SightingEvent::Kind::kDecided, s});
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(receiving);
+  server_->Stop();  // returns only once the stream ended
+  client.join();
+}
+
 TEST_F(HttpDataTest, PeopleCreateRenameEnrolFacesAndRecognize) {
   Reply created = Post("/api/v1/people", admin_, json{{"name", "Barack Obama"}}.dump());
   ASSERT_EQ(created.status, 201) << created.body;
@@ -456,9 +471,9 @@ TEST_F(HttpDataTest, PeopleCreateRenameEnrolFacesAndRecognize) {
             400);
 
   // Enrol: one good photo, one with two faces, one without a face.
-  Reply enrolled =
-      PostPhotos("/api/v1/people/barack-obama/faces", admin_,
-                 {testing::DataPath(kObama), testing::DataPath(kTwoPeople), FirstPhotoIn(kNoFace)});
+  Reply enrolled = PostPhotos(
+      "/api/v1/people/barack-obama/faces", admin_,
+      {testing::DataPath(kObama), testing::DataPath(kTwoPeople), testing::DataPath(kNoFace)});
   ASSERT_EQ(enrolled.status, 200) << enrolled.body;
   const json results = enrolled.doc()["results"];
   ASSERT_EQ(results.size(), 3u);
@@ -556,8 +571,8 @@ TEST_F(HttpDataTest, UploadsAreCheckedBeforeDecoding) {
                  testing::ReadFile(testing::DataPath(kObama)), "image/jpeg")
                 .status,
             404);
-  Reply nothing =
-      Post("/api/v1/recognize", admin_, testing::ReadFile(FirstPhotoIn(kNoFace)), "image/jpeg");
+  Reply nothing = Post("/api/v1/recognize", admin_, testing::ReadFile(testing::DataPath(kNoFace)),
+                       "image/jpeg");
   ASSERT_EQ(nothing.status, 200) << nothing.body;
   EXPECT_TRUE(nothing.doc()["faces"].empty());
 }
