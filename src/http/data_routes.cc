@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -743,13 +744,11 @@ void DataRoutes::EnrolFaces(const Request& req, Response& res, const Principal& 
   for (const auto& u : *uploads) {
     json result{{"file", u.file}, {"accepted", false}};
     EnrolFindings findings;
-    Result<EnrolOutcome> outcome = Status::Ok();
     auto image = DecodeImage(u.bytes, Limits());
-    if (image.ok()) {
-      outcome = EnrolPhoto(parts, {.person_id = *id, .create_person = false}, *image, &findings);
-    } else {
-      outcome = image.status();
-    }
+    Result<EnrolOutcome> outcome =
+        image.ok()
+            ? EnrolPhoto(parts, {.person_id = *id, .create_person = false}, *image, &findings)
+            : Result<EnrolOutcome>(image.status());
     if (findings.quality) result["quality"] = QualityJson(*findings.quality, parts.gate);
     result["faces_found"] = findings.faces_found;
     if (outcome.ok()) {

@@ -17,6 +17,7 @@ class FaceCollection;
 class FaceEngine;
 class ObjectStore;
 
+// What enrolment works on; the caller owns them.
 struct EnrolParts {
   FaceEngine* engine = nullptr;
   FaceCollection* faces = nullptr;
@@ -24,6 +25,7 @@ struct EnrolParts {
   QualityGate gate;
 };
 
+// Whose face a photo teaches, and how strictly.
 struct EnrolRequest {
   std::string person_id;      // a valid store id
   std::string display_name;   // used only when the person is created; empty: the id
@@ -31,6 +33,7 @@ struct EnrolRequest {
   bool largest = false;       // several faces: take the largest instead of refusing
 };
 
+// An accepted photo: the stored face and its measured quality.
 struct EnrolOutcome {
   int64_t face_id = 0;
   FaceQuality quality;
