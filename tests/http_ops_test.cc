@@ -4,6 +4,9 @@
 // a login and shows JPEG frames; when the clip is done and every sighting is
 // decided, /metrics holds sane counters and histograms per camera and stage,
 // no names; /healthz and /readyz answer; the camera list shows the camera.
+// Then the routes alone on a bare server: /readyz answers 503 naming what is
+// not usable, and the camera routes refuse to serve without an authenticator.
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -17,6 +20,8 @@
 #include <nlohmann/json.hpp>
 
 #include "http/auth.h"
+#include "http/ops_routes.h"
+#include "pipeline/camera_registry.h"
 #include "store/database.h"
 #include "support/child_process.h"
 #include "support/test_env.h"
@@ -202,6 +207,46 @@ TEST_F(HttpOpsTest, PreviewCamerasHealthAndMetricsAfterTheHamiltonClip) {
   EXPECT_GT(door["faces"].get<int64_t>(), 0);
   EXPECT_GT(door["last_frame_ms"].get<int64_t>(), 0);
   EXPECT_TRUE(door["last_frame"].is_string());
+}
+
+TEST(OpsRoutesTest, ReadyzNamesWhatIsNotUsableAndCamerasNeedAuth) {
+  CameraRegistry cameras;
+  ASSERT_TRUE(cameras.Add("door", "office", "device").ok());
+  ApiContext ctx;
+  ctx.cameras = &cameras;
+  std::atomic<bool> bus_up{false};
+  ctx.readiness.push_back({"bus", [&bus_up] {
+                             return bus_up ? Status::Ok()
+                                           : Status::Unavailable("not connected to the broker");
+                           }});
+  httplib::Server server;
+  RegisterOpsRoutes(server, ctx);
+  const int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread serving([&] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::sleep_for(1ms);
+  httplib::Client client("127.0.0.1", port);
+
+  auto down = client.Get("/readyz");
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->status, 503);
+  const nlohmann::json body = nlohmann::json::parse(down->body);
+  EXPECT_EQ(body["status"], "not_ready");
+  EXPECT_EQ(body["checks"]["bus"], "not connected to the broker");
+  bus_up = true;
+  auto up = client.Get("/readyz");
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->status, 200) << up->body;
+
+  auto list = client.Get("/api/v1/cameras");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 503) << "no authenticator: nothing is shown";
+  EXPECT_EQ(nlohmann::json::parse(list->body)["error"]["code"], "unavailable");
+  EXPECT_EQ(client.Get("/api/v1/cameras/door/preview.mjpg")->status, 503);
+  EXPECT_EQ(client.Get("/healthz")->status, 200);
+
+  server.stop();
+  serving.join();
 }
 
 }  // namespace
