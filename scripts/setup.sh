@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libopencv-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libsodium-dev
   libmosquitto-dev mosquitto mosquitto-clients libpqxx-dev postgresql
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libhnswlib-dev
-  libgtest-dev libgmock-dev libbenchmark-dev wrk
+  libgtest-dev libgmock-dev libbenchmark-dev wrk curl
   chromium  # headless, for the browser tests (tests/browser); never a downloaded browser
 )
 

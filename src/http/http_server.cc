@@ -202,6 +202,8 @@ void HttpServer::Configure() {
   httplib::Server& s = *server_;
   const size_t threads = static_cast<size_t>(std::max(1, config.http.threads));
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // Small JSON replies would otherwise wait out Nagle plus delayed ACK (~40 ms).
+  s.set_tcp_nodelay(true);
   s.set_payload_max_length(static_cast<size_t>(std::max<int64_t>(0, config.http.max_body_bytes)));
 
   s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {

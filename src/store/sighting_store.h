@@ -88,7 +88,6 @@ struct VisitQuery {
   std::optional<VisitCursor> after;  // only visits listed after this one
 };
 
-
 // What recognition found for a pending sighting.
 struct SightingOutcome {
   std::string id;

@@ -446,7 +446,6 @@ class SqliteSightingStore final : public SightingStore {
     return out;
   }
 
-
  private:
   Database* const db_;
 };
