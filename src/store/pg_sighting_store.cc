@@ -1,24 +1,20 @@
 #include "store/pg_sighting_store.h"
 
-#include <charconv>
-#include <cstring>
-#include <functional>
-#include <mutex>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include <pqxx/pqxx>
 
 #include "core/clock.h"
+#include "store/pg_client.h"
 
 namespace concierge {
 
 namespace {
 
 constexpr char kComponent[] = "sightings";
-// Serialises migrations across every process sharing the database.
-constexpr char kMigrationLock[] = "SELECT pg_advisory_xact_lock(7406331862240613187)";
 
 // Versioned schema of the sighting tables; each entry is applied once, in
 // order, in its own transaction. Never edit an entry that has shipped.
@@ -80,63 +76,9 @@ constexpr char kVisitColumns[] = "id, site, person_id, started_ms, last_ms, sigh
 // Ties are ordered by bytes, as in SQLite, whatever the database's collation.
 constexpr char kNewestFirst[] = " ORDER BY captured_ms DESC, id COLLATE \"C\" DESC";
 
-// Query parameters in text format; nullopt is SQL NULL.
-class Params {
- public:
-  Params& Text(std::string value) {
-    values_.emplace_back(std::move(value));
-    return *this;
-  }
-  Params& Int(int64_t value) { return Text(std::to_string(value)); }
-  Params& Real(float value) {
-    char buf[32];
-    // Shortest text that reads back as the same float, independent of locale.
-    const auto end = std::to_chars(buf, buf + sizeof(buf), value).ptr;
-    return Text(std::string(buf, end));
-  }
-  Params& Null() {
-    values_.emplace_back(std::nullopt);
-    return *this;
-  }
-  Params& OptText(const std::optional<std::string>& value) {
-    return value ? Text(*value) : Null();
-  }
-  Params& OptReal(const std::optional<float>& value) { return value ? Real(*value) : Null(); }
-  // A limit below zero means none (LIMIT NULL), as SQLite reads LIMIT -1.
-  Params& Limit(int64_t limit) { return limit < 0 ? Null() : Int(limit); }
-  // bytea in its hex text form; NULL when empty.
-  Params& Floats(const Embedding& values) {
-    if (values.empty()) return Null();
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string hex = "\\x";
-    const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
-    for (size_t i = 0; i < values.size() * sizeof(float); ++i) {
-      hex += kDigits[bytes[i] >> 4];
-      hex += kDigits[bytes[i] & 0xf];
-    }
-    return Text(std::move(hex));
-  }
-
-  pqxx::result Exec(pqxx::transaction_base& tx, const std::string& sql) const {
-    std::vector<const char*> pointers;
-    for (const auto& value : values_) pointers.push_back(value ? value->c_str() : nullptr);
-    return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(pointers));
-  }
-
- private:
-  std::vector<std::optional<std::string>> values_;
-};
-
-float ReadReal(const pqxx::field& f) {
-  float value = 0;
-  const char* text = f.c_str();
-  std::from_chars(text, text + std::strlen(text), value);
-  return value;
-}
-
 std::optional<float> ReadOptReal(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
-  return ReadReal(f);
+  return PgReadReal(f);
 }
 
 std::optional<std::string> ReadOptText(const pqxx::field& f) {
@@ -154,11 +96,11 @@ Result<SightingRecord> ReadSighting(const pqxx::row& row) {
   s.seq = row[4].as<int>();
   s.captured_ms = row[5].as<int64_t>();
   s.received_ms = row[6].as<int64_t>();
-  s.box = {ReadReal(row[7]), ReadReal(row[8]), ReadReal(row[9]), ReadReal(row[10])};
-  s.detector_score = ReadReal(row[11]);
-  s.quality = {ReadReal(row[12]), ReadReal(row[13]), ReadReal(row[14]),
-               ReadReal(row[15]), ReadReal(row[16]), ReadReal(row[17])};
-  s.live_score = ReadReal(row[18]);
+  s.box = {PgReadReal(row[7]), PgReadReal(row[8]), PgReadReal(row[9]), PgReadReal(row[10])};
+  s.detector_score = PgReadReal(row[11]);
+  s.quality = {PgReadReal(row[12]), PgReadReal(row[13]), PgReadReal(row[14]),
+               PgReadReal(row[15]), PgReadReal(row[16]), PgReadReal(row[17])};
+  s.live_score = PgReadReal(row[18]);
   s.image_key = row[19].c_str();
   s.person_id = ReadOptText(row[20]);
   s.similarity = ReadOptReal(row[21]);
@@ -166,11 +108,7 @@ Result<SightingRecord> ReadSighting(const pqxx::row& row) {
   if (!row[23].is_null()) s.visit_id = row[23].as<int64_t>();
   s.decided_ms = row[24].as<int64_t>();
   if (!row[25].is_null()) {
-    const pqxx::binarystring blob(row[25]);
-    if (blob.size() % sizeof(float) != 0)
-      return Status::Internal("sighting " + s.id + " has a malformed embedding");
-    s.embedding.resize(blob.size() / sizeof(float));
-    if (blob.size() > 0) std::memcpy(s.embedding.data(), blob.data(), blob.size());
+    ASSIGN_OR_RETURN(s.embedding, PgReadFloats(row[25], "sighting " + s.id));
   }
   return s;
 }
@@ -204,7 +142,7 @@ std::vector<VisitRecord> ReadVisits(const pqxx::result& rows) {
 Result<SightingRecord> LoadSighting(pqxx::transaction_base& tx, const std::string& id,
                                     bool for_update) {
   const pqxx::result rows =
-      Params().Text(id).Exec(tx, std::string("SELECT ") + kSightingColumns +
+      PgParams().Text(id).Exec(tx, std::string("SELECT ") + kSightingColumns +
                                      " FROM sightings WHERE id = $1" +
                                      (for_update ? " FOR UPDATE" : ""));
   if (rows.empty()) return Status::NotFound("no sighting '" + id + "'");
@@ -212,7 +150,7 @@ Result<SightingRecord> LoadSighting(pqxx::transaction_base& tx, const std::strin
 }
 
 Result<VisitRecord> LoadVisit(pqxx::transaction_base& tx, int64_t id) {
-  const pqxx::result rows = Params().Int(id).Exec(
+  const pqxx::result rows = PgParams().Int(id).Exec(
       tx, std::string("SELECT ") + kVisitColumns + " FROM visits WHERE id = $1");
   if (rows.empty()) return Status::NotFound("no visit " + std::to_string(id));
   return ReadVisit(rows[0]);
@@ -235,13 +173,13 @@ Result<int64_t> ApplyVisit(pqxx::transaction_base& tx, const SightingRecord& s,
     case VisitChoice::Kind::kNone: return int64_t{0};
     case VisitChoice::Kind::kStart: {
       const pqxx::result r =
-          Params().Text(s.site).OptText(o.person_id).Int(s.captured_ms).Exec(
+          PgParams().Text(s.site).OptText(o.person_id).Int(s.captured_ms).Exec(
               tx, "INSERT INTO visits(site, person_id, started_ms, last_ms, sightings) "
                   "VALUES($1, $2, $3, $3, 1) RETURNING id");
       return r[0][0].as<int64_t>();
     }
     case VisitChoice::Kind::kJoin: {
-      const pqxx::result r = Params().Int(s.captured_ms).Int(choice.visit_id).Exec(
+      const pqxx::result r = PgParams().Int(s.captured_ms).Int(choice.visit_id).Exec(
           tx, "UPDATE visits SET started_ms = LEAST(started_ms, $1), "
               "last_ms = GREATEST(last_ms, $1), sightings = sightings + 1 WHERE id = $2");
       if (r.affected_rows() == 0)
@@ -250,68 +188,6 @@ Result<int64_t> ApplyVisit(pqxx::transaction_base& tx, const SightingRecord& s,
     }
   }
   return int64_t{0};
-}
-
-// libpq's multi-line, tab-indented messages as one line with single spaces.
-std::string OneLine(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    const bool space = c == ' ' || c == '\n' || c == '\t';
-    if (space && (out.empty() || out.back() == ' ')) continue;
-    out += space ? ' ' : c;
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
-bool Contains(const std::string& text, const char* needle) {
-  return text.find(needle) != std::string::npos;
-}
-
-// A failed login is told apart by libpq's wording; it has no SQLSTATE here.
-Status ConnectError(const std::string& detail) {
-  const std::string what = "cannot connect to PostgreSQL: " + OneLine(detail);
-  if (Contains(detail, "authentication failed") || Contains(detail, "no pg_hba.conf entry") ||
-      Contains(detail, "permission denied"))
-    return Status::PermissionDenied(what);
-  if (Contains(detail, "database \"") && Contains(detail, "does not exist"))
-    return Status::NotFound(what);
-  return Status::Unavailable(what);
-}
-
-// Maps a server error by its SQLSTATE class.
-Status SqlError(const pqxx::sql_error& e, const std::string& what) {
-  const std::string state = e.sqlstate();
-  const std::string detail = "PostgreSQL " + what + ": " + OneLine(e.what()) +
-                             (state.empty() ? "" : " [" + state + "]");
-  const std::string cls = state.substr(0, 2);
-  if (cls == "08" || state == "57P01" || state == "57P02" || state == "57P03" ||
-      state == "53300")
-    return Status::Unavailable(detail);
-  if (cls == "28" || state == "42501") return Status::PermissionDenied(detail);
-  if (state == "23505") return Status::AlreadyExists(detail);
-  if (state == "23503") return Status::NotFound(detail);
-  if (cls == "22" || cls == "23") return Status::InvalidArgument(detail);
-  if (state == "3D000") return Status::NotFound(detail);
-  if (cls == "42") return Status::Internal(detail);
-  return Status::IoError(detail);
-}
-
-// The libpq connection string with safe defaults added for what it leaves out:
-// a bounded connect and TCP keepalives, so a vanished server is noticed.
-std::string WithDefaults(const std::string& url) {
-  const bool uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
-  std::string out = url;
-  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
-           {"connect_timeout", "5"},
-           {"keepalives_idle", "15"},
-           {"keepalives_interval", "5"},
-           {"keepalives_count", "3"}}) {
-    if (Contains(url, (key + "=").c_str())) continue;
-    if (uri) out += (out.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
-    else out += " " + key + "=" + value;
-  }
-  return out;
 }
 
 Status CheckNewSighting(const SightingRecord& s) {
@@ -324,7 +200,7 @@ Status CheckNewSighting(const SightingRecord& s) {
 // Inserts a checked pending sighting unless its id exists; true when it was new.
 bool InsertSighting(pqxx::transaction_base& tx, const SightingRecord& s) {
   const pqxx::result r =
-      Params()
+      PgParams()
           .Text(s.id).Text(s.camera).Text(s.site).Text(s.track).Int(s.seq)
           .Int(s.captured_ms).Int(s.received_ms)
           .Real(s.box.x).Real(s.box.y).Real(s.box.w).Real(s.box.h)
@@ -344,28 +220,23 @@ bool InsertSighting(pqxx::transaction_base& tx, const SightingRecord& s) {
 
 class PgSightingStore final : public SightingStore {
  public:
-  explicit PgSightingStore(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+  explicit PgSightingStore(std::string conninfo) : client_(std::move(conninfo)) {}
 
   // Connects and migrates; for OpenPgSightingStore.
-  Status Open() {
-    return Run<bool>("migrating the schema", [](pqxx::connection& c) -> Result<bool> {
-             RETURN_IF_ERROR(Migrate(c));
-             return true;
-           })
-        .status();
-  }
+  Status Open() { return client_.Migrate(kComponent, kMigrations); }
 
   Result<bool> Insert(const SightingRecord& s) override {
     RETURN_IF_ERROR(CheckNewSighting(s));
-    return Run<bool>("inserting sighting " + s.id, [&](pqxx::connection& c) -> Result<bool> {
-      pqxx::nontransaction tx(c);
-      return InsertSighting(tx, s);
-    });
+    return client_.Run<bool>("inserting sighting " + s.id,
+                             [&](pqxx::connection& c) -> Result<bool> {
+                               pqxx::nontransaction tx(c);
+                               return InsertSighting(tx, s);
+                             });
   }
 
   Result<std::vector<bool>> InsertBatch(const std::vector<SightingRecord>& batch) override {
     for (const auto& s : batch) RETURN_IF_ERROR(CheckNewSighting(s));
-    return Run<std::vector<bool>>(
+    return client_.Run<std::vector<bool>>(
         "inserting " + std::to_string(batch.size()) + " sightings",
         [&](pqxx::connection& c) -> Result<std::vector<bool>> {
           pqxx::work tx(c);
@@ -377,7 +248,7 @@ class PgSightingStore final : public SightingStore {
   }
 
   Result<SightingRecord> Get(const std::string& id) override {
-    return Run<SightingRecord>("reading sighting " + id, [&](pqxx::connection& c) {
+    return client_.Run<SightingRecord>("reading sighting " + id, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
       return LoadSighting(tx, id, false);
     });
@@ -386,7 +257,7 @@ class PgSightingStore final : public SightingStore {
   Result<std::vector<SightingRecord>> List(const SightingQuery& q) override {
     std::string sql =
         std::string("SELECT ") + kSightingColumns + " FROM sightings WHERE captured_ms >= $1";
-    Params params;
+    PgParams params;
     params.Int(q.since_ms);
     int next = 2;
     if (!q.camera.empty()) {
@@ -416,39 +287,41 @@ class PgSightingStore final : public SightingStore {
     }
     sql += kNewestFirst + std::string(" LIMIT $") + std::to_string(next);
     params.Limit(q.limit > 0 ? q.limit : -1);
-    return Run<std::vector<SightingRecord>>("listing sightings", [&](pqxx::connection& c) {
+    return client_.Run<std::vector<SightingRecord>>("listing sightings", [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
       return ReadSightings(params.Exec(tx, sql));
     });
   }
 
   Result<std::vector<SightingRecord>> ListPending() override {
-    return Run<std::vector<SightingRecord>>("listing pending sightings", [&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
-      return ReadSightings(tx.exec(std::string("SELECT ") + kSightingColumns +
-                                   " FROM sightings WHERE decision = 'pending' "
-                                   "ORDER BY captured_ms, id COLLATE \"C\""));
-    });
+    return client_.Run<std::vector<SightingRecord>>(
+        "listing pending sightings", [&](pqxx::connection& c) {
+          pqxx::nontransaction tx(c);
+          return ReadSightings(tx.exec(std::string("SELECT ") + kSightingColumns +
+                                       " FROM sightings WHERE decision = 'pending' "
+                                       "ORDER BY captured_ms, id COLLATE \"C\""));
+        });
   }
 
   Result<std::vector<SightingRecord>> RecentUnknown(const std::string& site, int64_t from_ms,
                                                     int64_t to_ms, int limit) override {
-    return Run<std::vector<SightingRecord>>("listing recent strangers", [&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
-      return ReadSightings(Params().Text(site).Int(from_ms).Int(to_ms).Limit(limit).Exec(
-          tx, std::string("SELECT ") + kSightingColumns +
-                  " FROM sightings WHERE site = $1 AND decision = 'unknown' AND captured_ms "
-                  "BETWEEN $2 AND $3 AND embedding IS NOT NULL AND visit_id IS NOT NULL" +
-                  kNewestFirst + " LIMIT $4"));
-    });
+    return client_.Run<std::vector<SightingRecord>>(
+        "listing recent strangers", [&](pqxx::connection& c) {
+          pqxx::nontransaction tx(c);
+          return ReadSightings(PgParams().Text(site).Int(from_ms).Int(to_ms).Limit(limit).Exec(
+              tx, std::string("SELECT ") + kSightingColumns +
+                      " FROM sightings WHERE site = $1 AND decision = 'unknown' AND captured_ms "
+                      "BETWEEN $2 AND $3 AND embedding IS NOT NULL AND visit_id IS NOT NULL" +
+                      kNewestFirst + " LIMIT $4"));
+        });
   }
 
   Result<std::vector<VisitRecord>> PersonVisits(const std::string& site,
                                                 const std::string& person_id, int64_t from_ms,
                                                 int64_t to_ms) override {
-    return Run<std::vector<VisitRecord>>("listing visits", [&](pqxx::connection& c) {
+    return client_.Run<std::vector<VisitRecord>>("listing visits", [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      return ReadVisits(Params().Text(site).Text(person_id).Int(from_ms).Int(to_ms).Exec(
+      return ReadVisits(PgParams().Text(site).Text(person_id).Int(from_ms).Int(to_ms).Exec(
           tx, std::string("SELECT ") + kVisitColumns +
                   " FROM visits WHERE site = $1 AND person_id = $2 AND last_ms >= $3 AND "
                   "started_ms <= $4 ORDER BY last_ms DESC, id DESC"));
@@ -458,7 +331,7 @@ class PgSightingStore final : public SightingStore {
   Result<DecisionResult> RecordDecision(const SightingOutcome& o,
                                         const VisitChoice& choice) override {
     RETURN_IF_ERROR(CheckOutcome(o));
-    return Run<DecisionResult>(
+    return client_.Run<DecisionResult>(
         "recording the decision on sighting " + o.id,
         [&](pqxx::connection& c) -> Result<DecisionResult> {
           // Leaving early without commit() rolls everything back.
@@ -468,7 +341,7 @@ class PgSightingStore final : public SightingStore {
           ASSIGN_OR_RETURN(SightingRecord current, LoadSighting(tx, o.id, true));
           if (current.decision == Decision::kPending) {
             ASSIGN_OR_RETURN(const int64_t visit_id, ApplyVisit(tx, current, o, choice));
-            Params params;
+            PgParams params;
             params.Text(ToString(o.decision)).OptText(o.person_id).OptReal(o.similarity)
                 .Real(o.live_score).Text(o.image_key).Floats(o.embedding);
             if (visit_id > 0) params.Int(visit_id);
@@ -500,7 +373,7 @@ class PgSightingStore final : public SightingStore {
 
   Result<std::vector<VisitRecord>> ListVisits(const VisitQuery& q) override {
     std::string sql = std::string("SELECT ") + kVisitColumns + " FROM visits WHERE last_ms >= $1";
-    Params params;
+    PgParams params;
     params.Int(q.since_ms);
     int next = 2;
     if (q.until_ms > 0) {
@@ -520,17 +393,18 @@ class PgSightingStore final : public SightingStore {
     if (q.unknown_only) sql += " AND person_id IS NULL";
     sql += " ORDER BY last_ms DESC, id DESC LIMIT $" + std::to_string(next);
     params.Limit(q.limit > 0 ? q.limit : -1);
-    return Run<std::vector<VisitRecord>>("listing visits", [&](pqxx::connection& c) {
+    return client_.Run<std::vector<VisitRecord>>("listing visits", [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
       return ReadVisits(params.Exec(tx, sql));
     });
   }
 
   Result<VisitRecord> GetVisit(int64_t id) override {
-    return Run<VisitRecord>("reading visit " + std::to_string(id), [&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
-      return LoadVisit(tx, id);
-    });
+    return client_.Run<VisitRecord>("reading visit " + std::to_string(id),
+                                    [&](pqxx::connection& c) {
+                                      pqxx::nontransaction tx(c);
+                                      return LoadVisit(tx, id);
+                                    });
   }
 
   Result<std::vector<SightingRecord>> ListCapturedBefore(int64_t before_ms,
@@ -539,7 +413,7 @@ class PgSightingStore final : public SightingStore {
                                                          int limit) override {
     std::string sql =
         std::string("SELECT ") + kSightingColumns + " FROM sightings WHERE captured_ms < $1";
-    Params params;
+    PgParams params;
     params.Int(before_ms);
     int next = 2;
     if (!decisions.empty()) {
@@ -553,28 +427,28 @@ class PgSightingStore final : public SightingStore {
     if (with_image_only) sql += " AND image_key <> ''";
     sql += " ORDER BY captured_ms, id COLLATE \"C\" LIMIT $" + std::to_string(next);
     params.Limit(limit);
-    return Run<std::vector<SightingRecord>>("listing expired sightings",
-                                            [&](pqxx::connection& c) {
-                                              pqxx::nontransaction tx(c);
-                                              return ReadSightings(params.Exec(tx, sql));
-                                            });
+    return client_.Run<std::vector<SightingRecord>>("listing expired sightings",
+                                                    [&](pqxx::connection& c) {
+                                                      pqxx::nontransaction tx(c);
+                                                      return ReadSightings(params.Exec(tx, sql));
+                                                    });
   }
 
   Result<bool> ClearImageKey(const std::string& id, const std::string& image_key) override {
-    return Run<bool>("clearing the image of sighting " + id, [&](pqxx::connection& c) {
+    return client_.Run<bool>("clearing the image of sighting " + id, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      const pqxx::result r = Params().Text(id).Text(image_key).Exec(
+      const pqxx::result r = PgParams().Text(id).Text(image_key).Exec(
           tx, "UPDATE sightings SET image_key = '' WHERE id = $1 AND image_key = $2");
       return Result<bool>(r.affected_rows() == 1);
     });
   }
 
   Result<int64_t> DeleteSightings(const std::vector<std::string>& ids) override {
-    return Run<int64_t>("deleting sightings", [&](pqxx::connection& c) {
+    return client_.Run<int64_t>("deleting sightings", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       int64_t deleted = 0;
       for (const std::string& id : ids) {
-        const pqxx::result r = Params().Text(id).Exec(tx, "DELETE FROM sightings WHERE id = $1");
+        const pqxx::result r = PgParams().Text(id).Exec(tx, "DELETE FROM sightings WHERE id = $1");
         deleted += r.affected_rows();
       }
       tx.commit();
@@ -583,9 +457,9 @@ class PgSightingStore final : public SightingStore {
   }
 
   Result<int64_t> DeleteVisitsBefore(int64_t before_ms) override {
-    return Run<int64_t>("deleting old visits", [&](pqxx::connection& c) {
+    return client_.Run<int64_t>("deleting old visits", [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      const pqxx::result r = Params().Int(before_ms).Exec(
+      const pqxx::result r = PgParams().Int(before_ms).Exec(
           tx, "DELETE FROM visits WHERE last_ms < $1 AND NOT EXISTS "
               "(SELECT 1 FROM sightings WHERE visit_id = visits.id)");
       return Result<int64_t>(static_cast<int64_t>(r.affected_rows()));
@@ -595,40 +469,42 @@ class PgSightingStore final : public SightingStore {
   Status Relabel(const std::string& id, Decision decision,
                  const std::optional<std::string>& person_id,
                  const std::string& image_key) override {
-    return Run<bool>("relabelling sighting " + id,
-                     [&](pqxx::connection& c) -> Result<bool> {
-                       pqxx::work tx(c);
-                       const pqxx::result rows = Params().Text(id).Exec(
-                           tx, std::string("SELECT ") + kSightingColumns +
-                                   " FROM sightings WHERE id = $1 FOR UPDATE");
-                       if (rows.empty()) return Status::NotFound("no sighting " + id);
-                       ASSIGN_OR_RETURN(const SightingRecord current, ReadSighting(rows[0]));
-                       RETURN_IF_ERROR(CheckRelabel(current, decision, person_id));
-                       Params()
-                           .Text(ToString(decision))
-                           .OptText(person_id)
-                           .Text(image_key)
-                           .Text(id)
-                           .Exec(tx, "UPDATE sightings SET decision = $1, person_id = $2, "
-                                     "image_key = $3 WHERE id = $4");
-                       tx.commit();
-                       return true;
-                     })
+    return client_
+        .Run<bool>("relabelling sighting " + id,
+                   [&](pqxx::connection& c) -> Result<bool> {
+                     pqxx::work tx(c);
+                     const pqxx::result rows = PgParams().Text(id).Exec(
+                         tx, std::string("SELECT ") + kSightingColumns +
+                                 " FROM sightings WHERE id = $1 FOR UPDATE");
+                     if (rows.empty()) return Status::NotFound("no sighting " + id);
+                     ASSIGN_OR_RETURN(const SightingRecord current, ReadSighting(rows[0]));
+                     RETURN_IF_ERROR(CheckRelabel(current, decision, person_id));
+                     PgParams()
+                         .Text(ToString(decision))
+                         .OptText(person_id)
+                         .Text(image_key)
+                         .Text(id)
+                         .Exec(tx,
+                               "UPDATE sightings SET decision = $1, person_id = $2, "
+                               "image_key = $3 WHERE id = $4");
+                     tx.commit();
+                     return true;
+                   })
         .status();
   }
 
   Result<PersonErasure> ErasePerson(const std::string& person_id) override {
-    return Run<PersonErasure>("erasing a person's sightings", [&](pqxx::connection& c) {
+    return client_.Run<PersonErasure>("erasing a person's sightings", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       PersonErasure out;
-      const pqxx::result keys = Params().Text(person_id).Exec(
+      const pqxx::result keys = PgParams().Text(person_id).Exec(
           tx, "DELETE FROM sightings WHERE person_id = $1 RETURNING image_key");
       out.sightings = static_cast<int64_t>(keys.size());
       for (const auto& row : keys)
         if (!row[0].is_null() && !row[0].as<std::string>().empty())
           out.image_keys.push_back(row[0].as<std::string>());
       out.visits = static_cast<int64_t>(
-          Params().Text(person_id).Exec(tx, "DELETE FROM visits WHERE person_id = $1")
+          PgParams().Text(person_id).Exec(tx, "DELETE FROM visits WHERE person_id = $1")
               .affected_rows());
       tx.commit();
       return Result<PersonErasure>(std::move(out));
@@ -636,78 +512,7 @@ class PgSightingStore final : public SightingStore {
   }
 
  private:
-  static Status Migrate(pqxx::connection& c) {
-    const int latest = static_cast<int>(kMigrations.size());
-    for (int version = 0; version <= latest; ++version) {
-      pqxx::work tx(c);
-      tx.exec(kMigrationLock);
-      if (version == 0) {
-        tx.exec("CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, "
-                "version INTEGER NOT NULL, applied_ms BIGINT NOT NULL, "
-                "PRIMARY KEY (component, version))");
-      } else {
-        const int current =
-            Params().Text(kComponent)
-                .Exec(tx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations "
-                          "WHERE component = $1")[0][0]
-                .as<int>();
-        if (current > latest)
-          return Status::FailedPrecondition(
-              "the PostgreSQL sighting schema is version " + std::to_string(current) +
-              ", newer than this build's " + std::to_string(latest) + "; upgrade Concierge");
-        if (current >= version) continue;  // another server applied it meanwhile
-        tx.exec(kMigrations[static_cast<size_t>(version - 1)]);
-        Params().Text(kComponent).Int(version).Int(NowMs()).Exec(
-            tx, "INSERT INTO schema_migrations(component, version, applied_ms) "
-                "VALUES($1, $2, $3)");
-      }
-      tx.commit();
-    }
-    return Status::Ok();
-  }
-
-  // Runs fn on the connection, connecting first if there is none. Library
-  // exceptions become a Status; a lost connection is dropped so the next call
-  // reconnects, and one found dead before this call did anything is retried.
-  template <typename T>
-  Result<T> Run(const std::string& what, const std::function<Result<T>(pqxx::connection&)>& fn) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (int attempt = 0;; ++attempt) {
-      const bool fresh = conn_ == nullptr;
-      if (fresh) {
-        try {
-          conn_ = std::make_unique<pqxx::connection>(conninfo_);
-        } catch (const std::exception& e) {
-          return ConnectError(e.what());
-        }
-      }
-      Status lost;
-      try {
-        return fn(*conn_);
-      } catch (const pqxx::in_doubt_error& e) {
-        conn_.reset();
-        return Status::Unavailable("PostgreSQL connection lost while committing (" + what +
-                                   "); the outcome is unknown: " + OneLine(e.what()));
-      } catch (const pqxx::broken_connection& e) {
-        lost = Status::Unavailable("PostgreSQL connection lost (" + what + "): " +
-                                   OneLine(e.what()));
-      } catch (const pqxx::sql_error& e) {
-        const Status st = SqlError(e, what);
-        if (st.code() != Status::Code::kUnavailable) return st;
-        lost = st;
-      } catch (const std::exception& e) {
-        return Status::Internal("PostgreSQL " + what + ": " + OneLine(e.what()));
-      }
-      conn_.reset();
-      // A reused connection may have died while idle: one fresh try is safe
-      // because every operation is idempotent.
-      if (fresh || attempt > 0) return lost;
-    }
-  }
-
-  const std::string conninfo_;
-  std::mutex mu_;
-  std::unique_ptr<pqxx::connection> conn_;
+  PgClient client_;
 };
 
 }  // namespace
@@ -716,7 +521,7 @@ int PgSightingSchemaVersion() { return static_cast<int>(kMigrations.size()); }
 
 Result<std::unique_ptr<SightingStore>> OpenPgSightingStore(const std::string& url) {
   if (url.empty()) return Status::InvalidArgument("database.postgres_url is empty");
-  auto store = std::make_unique<PgSightingStore>(WithDefaults(url));
+  auto store = std::make_unique<PgSightingStore>(PgConnInfoWithDefaults(url));
   RETURN_IF_ERROR(store->Open());
   return std::unique_ptr<SightingStore>(std::move(store));
 }
