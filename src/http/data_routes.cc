@@ -106,6 +106,54 @@ std::optional<std::pair<int64_t, std::string>> SplitPosition(const std::string& 
   return std::make_pair(*ms, position.substr(colon + 1));
 }
 
+// The person, unknown, since and until filters sightings and visits share.
+struct TimelineFilters {
+  std::string person_id;
+  bool unknown_only = false;
+  int64_t since_ms = 0;
+  int64_t until_ms = 0;
+
+  // Copies the filters into a SightingQuery or a VisitQuery.
+  template <typename Query>
+  void ApplyTo(Query& q) const {
+    q.person_id = person_id;
+    q.unknown_only = unknown_only;
+    q.since_ms = since_ms;
+    q.until_ms = until_ms;
+  }
+};
+
+// Reads the shared filters; on a bad one answers 400 and returns nullopt.
+std::optional<TimelineFilters> ReadTimelineFilters(const Request& req, Response& res) {
+  TimelineFilters f;
+  if (req.has_param("person")) {
+    f.person_id = req.get_param_value("person");
+    if (Status s = ValidateStoreId(f.person_id); !s.ok()) {
+      SendError(res, s);
+      return std::nullopt;
+    }
+  }
+  if (req.has_param("unknown")) {
+    const std::string unknown = req.get_param_value("unknown");
+    if (unknown != "true" && unknown != "false") {
+      SendError(res, Status::InvalidArgument("unknown must be true or false"));
+      return std::nullopt;
+    }
+    f.unknown_only = unknown == "true";
+  }
+  for (const auto& [name, field] : {std::pair{"since", &f.since_ms}, {"until", &f.until_ms}}) {
+    if (!req.has_param(name)) continue;
+    auto ms = ParseTime(req.get_param_value(name));
+    if (!ms) {
+      SendError(res,
+                Status::InvalidArgument(std::string(name) + " must be epoch ms or ISO-8601 UTC"));
+      return std::nullopt;
+    }
+    *field = *ms;
+  }
+  return f;
+}
+
 // Sets an image answer that no cache keeps, so a logout really ends access.
 void SendJpeg(Response& res, std::string bytes) {
   res.set_header("Cache-Control", "private, no-store");
@@ -336,24 +384,9 @@ void DataRoutes::ListSightings(const Request& req, Response& res, const Principa
     if (q.camera.empty() || q.camera.size() > kMaxFilterChars)
       return SendError(res, Status::InvalidArgument("camera must be 1..128 characters"));
   }
-  if (req.has_param("person")) {
-    q.person_id = req.get_param_value("person");
-    if (Status s = ValidateStoreId(q.person_id); !s.ok()) return SendError(res, s);
-  }
-  if (req.has_param("unknown")) {
-    const std::string unknown = req.get_param_value("unknown");
-    if (unknown != "true" && unknown != "false")
-      return SendError(res, Status::InvalidArgument("unknown must be true or false"));
-    q.unknown_only = unknown == "true";
-  }
-  for (const auto& [name, field] : {std::pair{"since", &q.since_ms}, {"until", &q.until_ms}}) {
-    if (!req.has_param(name)) continue;
-    auto ms = ParseTime(req.get_param_value(name));
-    if (!ms)
-      return SendError(
-          res, Status::InvalidArgument(std::string(name) + " must be epoch ms or ISO-8601 UTC"));
-    *field = *ms;
-  }
+  auto filters = ReadTimelineFilters(req, res);
+  if (!filters) return;
+  filters->ApplyTo(q);
   if (!page->cursor.empty()) {
     auto position = SplitPosition(page->cursor);
     if (!position || !ValidateStoreId(position->second).ok())
@@ -403,24 +436,9 @@ void DataRoutes::ListVisits(const Request& req, Response& res, const Principal&)
   if (!page) return;
   VisitQuery q;
   q.limit = page->limit + 1;
-  if (req.has_param("person")) {
-    q.person_id = req.get_param_value("person");
-    if (Status s = ValidateStoreId(q.person_id); !s.ok()) return SendError(res, s);
-  }
-  if (req.has_param("unknown")) {
-    const std::string unknown = req.get_param_value("unknown");
-    if (unknown != "true" && unknown != "false")
-      return SendError(res, Status::InvalidArgument("unknown must be true or false"));
-    q.unknown_only = unknown == "true";
-  }
-  for (const auto& [name, field] : {std::pair{"since", &q.since_ms}, {"until", &q.until_ms}}) {
-    if (!req.has_param(name)) continue;
-    auto ms = ParseTime(req.get_param_value(name));
-    if (!ms)
-      return SendError(
-          res, Status::InvalidArgument(std::string(name) + " must be epoch ms or ISO-8601 UTC"));
-    *field = *ms;
-  }
+  auto filters = ReadTimelineFilters(req, res);
+  if (!filters) return;
+  filters->ApplyTo(q);
   if (!page->cursor.empty()) {
     auto position = SplitPosition(page->cursor);
     auto id = position ? ParseBoundedInt(position->second, 1, INT64_MAX) : std::nullopt;
