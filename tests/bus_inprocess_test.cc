@@ -10,22 +10,13 @@
 
 #include "bus/bus.h"
 #include "bus/inprocess_bus.h"
+#include "support/test_env.h"
 
 namespace concierge {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Polls `done` until it holds or a generous deadline passes.
-template <typename Pred>
-bool Eventually(Pred done, std::chrono::milliseconds limit = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using testing::Eventually;
 
 // Collects payloads thread-safely.
 struct Collector {

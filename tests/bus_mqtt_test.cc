@@ -20,19 +20,10 @@ namespace concierge {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::Eventually;
 using testing::MosquittoBroker;
 using testing::MosquittoOptions;
 using testing::TempDir;
-
-template <typename Pred>
-bool Eventually(Pred done, std::chrono::milliseconds limit = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 struct Collector {
   std::mutex mu;
@@ -76,12 +67,6 @@ std::unique_ptr<MqttBus> OpenOrDie(const BusConfig& config, const std::string& r
   EXPECT_TRUE(bus.ok()) << bus.status().ToString();
   return bus.ok() ? std::move(bus).value() : nullptr;
 }
-
-#define ASSERT_OK(expr)                              \
-  do {                                               \
-    const ::concierge::Status _s = (expr);           \
-    ASSERT_TRUE(_s.ok()) << #expr ": " << _s.ToString(); \
-  } while (0)
 
 class MqttBusTest : public ::testing::TestWithParam<int> {  // the MQTT protocol, 5 or 3
  protected:

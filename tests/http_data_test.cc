@@ -39,13 +39,6 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-Status StatusOf(const Status& s) { return s; }
-template <typename T>
-Status StatusOf(const Result<T>& r) {
-  return r.status();
-}
-#define ASSERT_OK(expr) ASSERT_TRUE((expr).ok()) << StatusOf(expr).ToString()
-
 constexpr char kObama[] = "enroll/face_recognition/examples/obama.jpg";
 constexpr char kObama2[] = "enroll/face_recognition/examples/obama2.jpg";
 constexpr char kBiden[] = "enroll/face_recognition/examples/biden.jpg";

@@ -32,23 +32,8 @@ namespace concierge {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::Eventually;
 using testing::FakeSlack;
-
-#define ASSERT_OK(expr)                                  \
-  do {                                                   \
-    const ::concierge::Status _s = (expr);               \
-    ASSERT_TRUE(_s.ok()) << #expr ": " << _s.ToString(); \
-  } while (0)
-
-template <typename Pred>
-bool Eventually(Pred done, std::chrono::milliseconds limit = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
 
 const char* kColin = "lfw/images/Colin_Powell/Colin_Powell_0038.jpg";
 const char* kColinAgain = "lfw/images/Colin_Powell/Colin_Powell_0040.jpg";

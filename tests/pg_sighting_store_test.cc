@@ -22,8 +22,6 @@ namespace {
 
 using testing::PgCluster;
 
-#define ASSERT_OK(expr) ASSERT_TRUE((expr).ok()) << (expr).status().ToString()
-
 constexpr int64_t kT0 = 1'790'000'000'000;  // 2026-09-21
 constexpr int64_t kMinute = 60'000;
 

@@ -20,8 +20,6 @@
 namespace concierge {
 namespace {
 
-#define ASSERT_OK(expr) ASSERT_TRUE((expr).ok()) << (expr).status().ToString()
-
 constexpr int64_t kT0 = 1'790'000'000'000;  // 2026-09-21
 constexpr int64_t kMinute = 60'000;
 

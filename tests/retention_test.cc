@@ -21,13 +21,6 @@
 namespace concierge {
 namespace {
 
-std::string Why(const Status& s) { return s.ToString(); }
-template <typename T>
-std::string Why(const Result<T>& r) {
-  return r.status().ToString();
-}
-#define ASSERT_OK(expr) ASSERT_TRUE((expr).ok()) << Why(expr)
-
 constexpr int64_t kDay = 24 * 3600 * 1000LL;
 constexpr int64_t kNow = 1'790'000'000'000 + 200 * kDay;
 

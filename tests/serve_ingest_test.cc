@@ -31,15 +31,10 @@ namespace concierge {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::Eventually;
 namespace fs = std::filesystem;
 using testing::MosquittoBroker;
 using testing::MosquittoOptions;
-
-#define ASSERT_OK(expr)                                  \
-  do {                                                   \
-    const ::concierge::Status _s = (expr);               \
-    ASSERT_TRUE(_s.ok()) << #expr ": " << _s.ToString(); \
-  } while (0)
 
 // A series of the process-wide registry as it stands (help texts are the stages').
 double CounterValue(const std::string& name, const MetricLabels& labels) {
@@ -47,16 +42,6 @@ double CounterValue(const std::string& name, const MetricLabels& labels) {
 }
 uint64_t HistogramCount(const std::string& name, const MetricLabels& labels = {}) {
   return Metrics().histogram(name, "", labels).count();
-}
-
-template <typename Pred>
-bool Eventually(Pred done, std::chrono::milliseconds limit = 120s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
 }
 
 const char* kEnrolled = "lfw/images/Colin_Powell/Colin_Powell_0038.jpg";

@@ -2,10 +2,14 @@
 // loudly when the data set is absent, and how to run the CLI.
 #pragma once
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "core/status.h"
 
 namespace concierge::testing {
 
@@ -47,6 +51,24 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& args,
                          const std::vector<std::string>& env = {});
 
+// The Status of a Status or a Result, for ASSERT_OK.
+inline Status StatusOf(const Status& s) { return s; }
+template <typename T>
+Status StatusOf(const Result<T>& r) {
+  return r.status();
+}
+
+// Polls `done` until it holds (true) or `limit` passes (false).
+template <typename Pred>
+bool Eventually(Pred done, std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 }  // namespace concierge::testing
 
 // Skips the current test with a loud message when the data set is absent.
@@ -55,4 +77,11 @@ CommandResult RunCommand(const std::vector<std::string>& args,
     if (!::concierge::testing::HaveTestData())                                       \
       GTEST_SKIP() << "\n*** FACE DATA MISSING: set CONCIERGE_TEST_DATA (looked in " \
                    << ::concierge::testing::TestDataDir() << ") ***";                \
+  } while (0)
+
+// Asserts that a Status or Result is OK, naming the expression and the error.
+#define ASSERT_OK(expr)                                                  \
+  do {                                                                   \
+    const ::concierge::Status _s = ::concierge::testing::StatusOf(expr); \
+    ASSERT_TRUE(_s.ok()) << #expr ": " << _s.ToString();                 \
   } while (0)
