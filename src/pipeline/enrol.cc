@@ -78,13 +78,17 @@ std::string IdFromName(const std::string& name) {
 
 }  // namespace
 
-Result<std::string> AddPersonNamed(FaceCollection& faces, const std::string& display_name) {
+Result<std::string> AddPersonNamed(FaceCollection& faces, const std::string& display_name,
+                                   const std::string& external_id) {
   const std::string base = IdFromName(display_name);
   for (int n = 1; n < 1000; ++n) {
-    Person person{n == 1 ? base : base + "-" + std::to_string(n), display_name, "", NowMs()};
+    Person person{n == 1 ? base : base + "-" + std::to_string(n), display_name, external_id,
+                  NowMs()};
     Status added = faces.AddPerson(person);
     if (added.ok()) return person.id;
     if (added.code() != Status::Code::kAlreadyExists) return added;
+    if (!external_id.empty() && faces.FindByExternalId(external_id).ok())
+      return Status::AlreadyExists("external id " + external_id + " belongs to another person");
   }
   return Status::AlreadyExists("no free person id for '" + display_name + "'");
 }

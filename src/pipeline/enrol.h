@@ -55,8 +55,11 @@ Result<EnrolOutcome> EnrolPhoto(const EnrolParts& parts, const EnrolRequest& req
                                 const cv::Mat& image, EnrolFindings* findings = nullptr);
 
 // Needs a non-empty display name. Adds a person with an id made from it
-// ("Ada Lovelace" -> "ada-lovelace", then "ada-lovelace-2", ...) and returns the id.
-Result<std::string> AddPersonNamed(FaceCollection& faces, const std::string& display_name);
+// ("Ada Lovelace" -> "ada-lovelace", then "ada-lovelace-2", ...) and the
+// external id (may be empty), and returns the id. kAlreadyExists when another
+// person has that external id.
+Result<std::string> AddPersonNamed(FaceCollection& faces, const std::string& display_name,
+                                   const std::string& external_id = "");
 
 // Needs two different existing persons. Copies every face of `from` to `into`
 // (pictures move to faces/<into>/...), all or nothing; `from` keeps its own

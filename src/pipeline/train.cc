@@ -1,11 +1,11 @@
 #include "pipeline/train.h"
 
-#include <cctype>
 #include <set>
 
 #include <spdlog/spdlog.h>
 
 #include "notify/slack_client.h"
+#include "pipeline/enrol.h"
 #include "pipeline/recognise.h"
 #include "vision/face_quality.h"
 
@@ -15,20 +15,6 @@ namespace {
 
 // A person id from a display name: lower-case ASCII letters and digits with
 // '-' between words; "person" when nothing is left.
-std::string SlugOf(const std::string& name) {
-  std::string out;
-  for (unsigned char ch : name) {
-    if (std::isalnum(ch) && ch < 128) {
-      out += static_cast<char>(std::tolower(ch));
-    } else if (!out.empty() && out.back() != '-') {
-      out += '-';
-    }
-  }
-  while (!out.empty() && out.back() == '-') out.pop_back();
-  if (out.size() > 64) out.resize(64);
-  return out.empty() ? "person" : out;
-}
-
 bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
 
 // Moves a picture, tolerating a move that already happened (a retried
@@ -83,22 +69,17 @@ Result<std::string> Trainer::ResolvePerson(const PersonChoice& who, bool* create
     name = user->PreferredName();
   }
   if (name.empty()) name = who.external_id;
-  const std::string base = SlugOf(name);
-  for (int n = 1; n < 1000; ++n) {
-    Person person{n == 1 ? base : base + "-" + std::to_string(n), name, who.external_id, 0};
-    Status added = parts_.faces->AddPerson(person);
-    if (added.ok()) {
-      *created = true;
-      return person.id;
-    }
-    if (added.code() != Status::Code::kAlreadyExists) return added;
-    // The external id may have been taken meanwhile: then that is the person.
-    if (!who.external_id.empty()) {
-      Result<Person> owner = parts_.faces->FindByExternalId(who.external_id);
-      if (owner.ok()) return owner->id;
-    }
+  Result<std::string> id = AddPersonNamed(*parts_.faces, name, who.external_id);
+  if (id.ok()) {
+    *created = true;
+    return *id;
   }
-  return Status::AlreadyExists("no free person id for '" + name + "'");
+  // The external id may have been taken meanwhile: then that is the person.
+  if (id.status().code() == Status::Code::kAlreadyExists && !who.external_id.empty()) {
+    Result<Person> owner = parts_.faces->FindByExternalId(who.external_id);
+    if (owner.ok()) return owner->id;
+  }
+  return id.status();
 }
 
 Result<TagOutcome> Trainer::TagCluster(int64_t cluster_id, const PersonChoice& who,
