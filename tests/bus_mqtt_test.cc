@@ -184,7 +184,9 @@ TEST_P(MqttBusTest, SpooledPublisherSurvivesBrokerOutage) {
   EXPECT_GE((*edge)->pending(), static_cast<size_t>(kTotal - kBeforeOutage));
   std::this_thread::sleep_for(3s);  // keep the broker down a while; not an assertion
   EXPECT_FALSE(bus->IsConnected());
+  EXPECT_EQ(bus->Ready().code(), Status::Code::kUnavailable);
   ASSERT_OK(broker.Start());
+  EXPECT_TRUE(Eventually([&] { return bus->Ready().ok(); }));
 
   ASSERT_OK((*edge)->Drain(180s));
   ASSERT_TRUE(Eventually([&] { return c.distinct().size() >= kTotal; }, 180s))

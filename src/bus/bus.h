@@ -69,6 +69,10 @@ class Bus {
 
   // A snapshot of the counters; safe from any thread.
   virtual BusStats Stats() const = 0;
+
+  // OK when the bus can carry messages now, else kUnavailable saying why; safe
+  // from any thread. For readiness probes: the in-process bus is always ready.
+  virtual Status Ready() const { return Status::Ok(); }
 };
 
 // Opens the backend named by config.kind ("inprocess" or "mqtt"). `role` ("edge",

@@ -40,4 +40,9 @@ BusStats BusGroup::Stats() const {
   return sum;
 }
 
+Status BusGroup::Ready() const {
+  for (const auto& member : members_) RETURN_IF_ERROR(member->Ready());
+  return Status::Ok();
+}
+
 }  // namespace concierge

@@ -31,6 +31,8 @@ class BusGroup final : public Bus {
   void Stop() override;
   // The members' counters added up.
   BusStats Stats() const override;
+  // The first member's trouble, if any.
+  Status Ready() const override;
 
  private:
   std::vector<std::unique_ptr<Bus>> members_;

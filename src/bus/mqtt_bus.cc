@@ -418,4 +418,10 @@ void MqttBus::OnMessage(struct mosquitto*, void* self_ptr, const struct mosquitt
   }
 }
 
+Status MqttBus::Ready() const {
+  if (connected_) return Status::Ok();
+  return Status::Unavailable("not connected to the MQTT broker " + config_.host + ":" +
+                             std::to_string(config_.port));
+}
+
 }  // namespace concierge

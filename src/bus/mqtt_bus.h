@@ -78,6 +78,8 @@ class MqttBus final : public Bus {
 
   // True between CONNACK and the next disconnect.
   bool IsConnected() const { return connected_; }
+  // kUnavailable naming the broker while disconnected.
+  Status Ready() const override;
   // Waits until connected and the broker has acknowledged every subscription on
   // this connection. kPermissionDenied if the broker refused one; kUnavailable on
   // timeout. Not from a handler.

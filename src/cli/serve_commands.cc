@@ -153,6 +153,7 @@ class ServerPipeline {
                                                              clusters_.get()}));
     RETURN_IF_ERROR(StartHttp(db, objects, faces));
     ASSIGN_OR_RETURN(bus_, open_bus());
+    open_bus_ = bus_.get();
     notifier_->Start(bus_.get());
     return server_->Subscribe(bus_.get());
   }
@@ -237,6 +238,12 @@ class ServerPipeline {
     parts.trainer = trainer_.get();
     parts.slack = slack_interactions_.get();
     parts.cameras = &cameras_;
+    // The HTTP server starts before the bus opens, so /readyz reads it through open_bus_.
+    parts.readiness.push_back({"bus", [this]() -> Status {
+                                 const Bus* bus = open_bus_.load();
+                                 return bus ? bus->Ready()
+                                            : Status::Unavailable("the bus is not open yet");
+                               }});
     auto http = HttpServer::Start(parts);
     if (http.status().code() == Status::Code::kUnavailable) {
       spdlog::error("http: {}; the web UI and API are off", http.status().message());
@@ -259,6 +266,7 @@ class ServerPipeline {
   std::unique_ptr<SlackInteractions> slack_interactions_;
   std::unique_ptr<Notifier> notifier_;
   std::unique_ptr<Bus> bus_;
+  std::atomic<const Bus*> open_bus_{nullptr};  // bus_, once open; read by /readyz
   std::unique_ptr<Server> server_;
   std::unique_ptr<RetentionJob> retention_;
   CameraRegistry cameras_;
