@@ -78,5 +78,6 @@ void RegisterEvalCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterServeCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterEdgeCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterUserCommands(CLI::App& app, Context& ctx, Runner* slot);
+void RegisterAwsKeyCommands(CLI::App& app, Context& ctx, Runner* slot);
 
 }  // namespace concierge::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   RegisterServeCommands(app, ctx, &runner);
   RegisterEdgeCommands(app, ctx, &runner);
   RegisterUserCommands(app, ctx, &runner);
+  RegisterAwsKeyCommands(app, ctx, &runner);
 
   try {
     app.parse(argc, argv);

@@ -2,8 +2,7 @@
 
 #include <utility>
 
-#include "store/pg_face_repository.h"
-#include "store/sqlite_face_repository.h"
+#include "store/open_face_repository.h"
 
 namespace concierge::cli {
 
@@ -16,14 +15,11 @@ Result<Database*> Services::database() {
 }
 
 Result<std::unique_ptr<FaceRepository>> Services::OpenFaceRepository() {
-  const DatabaseConfig& database_config = config_.database;
-  if (database_config.kind == "postgres")
-    return OpenPgFaceRepository(database_config.postgres_url, config_.recognition.collection);
-  if (database_config.kind != "sqlite")
-    return Status::InvalidArgument("database.kind '" + database_config.kind +
-                                   "' is not sqlite or postgres");
-  ASSIGN_OR_RETURN(Database * db, database());
-  return NewSqliteFaceRepository(db, config_.recognition.collection);
+  Database* sqlite = nullptr;
+  if (config_.database.kind == "sqlite") {
+    ASSIGN_OR_RETURN(sqlite, database());
+  }
+  return concierge::OpenFaceRepository(config_.database, sqlite, config_.recognition.collection);
 }
 
 Result<FaceCollection*> Services::faces() {

@@ -165,6 +165,23 @@ struct AuthConfig {
   int login_window_s = 300;         // ... within this window, then 429
 };
 
+// The Rekognition-compatible API on the HTTP server (POST / with X-Amz-Target;
+// docs/rekognition.md). Callers sign with access keys from `concierge aws-key`.
+struct AwsConfig {
+  bool enabled = true;
+  // Secret: encrypts the secret access keys at rest (>= 32 characters, e.g.
+  // `openssl rand -hex 32`). Without it no key can be created or used.
+  std::string key_encryption_secret;
+  // The CollectionId that is the office's own face collection, so faces
+  // indexed through the API are recognised by the cameras and people enrolled
+  // in the UI are found by the API. Empty: the name in recognition.collection.
+  std::string office_collection_id;
+  // The Bucket that Image.S3Object names are read from (the object store).
+  // Empty: objects.s3_bucket.
+  std::string s3_bucket;
+  int max_clock_skew_s = 300;       // SigV4 requests signed further from now are refused
+};
+
 // How long things are kept; a background job deletes what is older.
 // Training faces are kept until their person is forgotten.
 struct RetentionConfig {
@@ -188,6 +205,7 @@ struct Config {
   NotifyConfig notify;
   HttpConfig http;
   AuthConfig auth;
+  AwsConfig aws;
   RetentionConfig retention;
 
   // Paths derived from data_dir when left empty.

@@ -13,6 +13,7 @@
 #include "http/auth_routes.h"
 #include "http/data_routes.h"
 #include "http/ops_routes.h"
+#include "http/rekognition_routes.h"
 #include "notify/slack_interactions.h"
 #include "store/audit_log.h"
 
@@ -219,9 +220,19 @@ void HttpServer::Configure() {
   });
   // Errors httplib produces itself (no route, 413, 400) and empty error
   // bodies from handlers get the same JSON shape as every other error.
-  s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&,
+  s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
                                                               httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (IsAwsRequest(req)) {
+      const int status = res.status;
+      SendAwsError(res,
+                   status == 413   ? MakeAwsError("ImageTooLargeException", "Request is too large.")
+                   : status == 404 ? MakeAwsError("UnknownOperationException", "No such endpoint.")
+                   : status < 500  ? MakeAwsError("SerializationException", "Malformed request.")
+                                   : MakeAwsError("InternalServerError", "Internal server error."),
+                   status);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     const char* message = res.status == 404   ? "no such endpoint"
                           : res.status == 413 ? "request body is too large"
                                               : "the request could not be handled";
@@ -254,6 +265,7 @@ void HttpServer::Configure() {
   RegisterAuthRoutes(s, context_);
   RegisterDataRoutes(s, context_);
   RegisterOpsRoutes(s, context_);
+  RegisterRekognitionRoutes(s, context_);
   SlackInteractions* slack = context_.slack;
   s.Post("/slack/interactive", [slack](const httplib::Request& req, httplib::Response& res) {
     if (slack == nullptr) return SendErrorCode(res, 503, "Slack is not configured here");

@@ -192,6 +192,47 @@ CREATE TABLE api_tokens (
   revoked_ms   INTEGER NOT NULL DEFAULT 0
 );
 )sql",
+    // 7: the Rekognition-compatible API (docs/rekognition.md): its access keys
+    // (secrets encrypted with aws.key_encryption_secret, never stored plain),
+    // the collections it created, what AWS reports about each face it indexed
+    // (keyed by the FaceId it handed out), and the answers kept for
+    // ClientRequestToken retries.
+    R"sql(
+CREATE TABLE aws_access_keys (
+  id           TEXT PRIMARY KEY NOT NULL,  -- the access key id
+  name         TEXT NOT NULL,
+  secret_box   BLOB NOT NULL,  -- nonce + XChaCha20-Poly1305 ciphertext, the id as associated data
+  created_ms   INTEGER NOT NULL,
+  last_used_ms INTEGER NOT NULL DEFAULT 0,
+  revoked_ms   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE rekognition_collections (
+  id         TEXT PRIMARY KEY NOT NULL,  -- CollectionId, also the face collection's name
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE rekognition_faces (
+  face_uuid         TEXT PRIMARY KEY NOT NULL,  -- the FaceId handed out
+  collection        TEXT NOT NULL,
+  face_id           INTEGER NOT NULL UNIQUE,    -- the faces row holding it now
+  image_id          TEXT NOT NULL,
+  external_image_id TEXT NOT NULL DEFAULT '',
+  box_left          REAL NOT NULL,
+  box_top           REAL NOT NULL,
+  box_width         REAL NOT NULL,
+  box_height        REAL NOT NULL,
+  confidence        REAL NOT NULL,
+  created_ms        INTEGER NOT NULL
+);
+CREATE INDEX rekognition_faces_image ON rekognition_faces(collection, image_id);
+CREATE TABLE rekognition_requests (
+  operation   TEXT NOT NULL,
+  token       TEXT NOT NULL,  -- ClientRequestToken
+  request_sha TEXT NOT NULL,  -- sha256 of the request without the token
+  response    TEXT NOT NULL,  -- the JSON answered the first time
+  created_ms  INTEGER NOT NULL,
+  PRIMARY KEY (operation, token)
+);
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and
