@@ -29,42 +29,18 @@ command -v curl >/dev/null || { echo "rekognition_bench: curl is not installed" 
 python3 -c 'import botocore' 2>/dev/null ||
   { echo "rekognition_bench: python3 has no botocore (apt-get install python3-boto3)" >&2; exit 1; }
 
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. "$here/bench/http_common.sh"
+bench_init
 export CONCIERGE_DATA_DIR="$work/data"
 export CONCIERGE_HTTP_PORT="$port" CONCIERGE_HTTP_BIND=127.0.0.1
-export CONCIERGE_AWS_KEY_ENCRYPTION_SECRET="rekognition-bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export CONCIERGE_AWS_KEY_ENCRYPTION_SECRET="rekognition-bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 mkdir -p "$CONCIERGE_DATA_DIR/inbox"
 
-echo "== enrolling the gallery" >&2
-"$bin" --log-level error enroll --largest --person lin-manuel --name "Lin-Manuel Miranda" \
-  "$examples/lin-manuel-miranda.png" >/dev/null
-"$bin" --log-level error enroll --largest --person alex --name "Alex Lacamoire" \
-  "$examples/alex-lacamoire.png" >/dev/null
-for person in "$examples"/knn_examples/train/*/; do
-  name="$(basename "$person")"
-  "$bin" --log-level error enroll --largest --person "${name//_/-}" "$person" >/dev/null
-done
-
-echo "== creating an access key, an admin and an API token" >&2
+bench_enrol_gallery
+echo "== creating an access key" >&2
 "$bin" --log-level error --json aws-key create --name bench >"$work/key.json"
-password="bench-$(date +%s)-pass"
-printf '%s\n' "$password" | "$bin" --log-level error user add bench --role admin --password-stdin >/dev/null
-token="$("$bin" --log-level error token create wrk --user bench 2>/dev/null)"
-
-echo "== starting concierge run on 127.0.0.1:$port" >&2
-"$bin" --log-level warn run >"$work/run.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 600); do
-  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/run.log" >&2; exit 1; }
-  sleep 0.1
-done
+bench_api_token
+bench_start_server
 
 # Writes a wrk script for one signed Rekognition call, after checking it once
 # with curl (a bad signature would measure errors).
@@ -102,19 +78,7 @@ printf '{"CollectionId":"default","Image":{"Bytes":"%s"},"MaxFaces":1,"FaceMatch
 printf '{"CollectionId":"default","Image":{"Bytes":"%s"},"DetectionAttributes":["DEFAULT"]}' \
   "$b64" >"$work/index.json"
 
-cat >"$work/recognize.lua" <<LUA
-local f = assert(io.open("$probe", "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Authorization"] = "Bearer $token"
-wrk.headers["Content-Type"] = "image/jpeg"
-done = function(summary, latency, requests)
-  io.write(string.format("non-2xx: %d\n", summary.errors.status))
-end
-LUA
-curl -fsS -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: image/jpeg' \
-  --data-binary "@$probe" "http://127.0.0.1:$port/api/v1/recognize"
+bench_recognize_lua "$probe"
 
 echo "== uptime before: $(uptime)"
 for c in $connections; do

@@ -12,7 +12,6 @@ APT_PACKAGES=(
   libmosquitto-dev mosquitto mosquitto-clients libpqxx-dev postgresql
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libhnswlib-dev
   libgtest-dev libgmock-dev libbenchmark-dev wrk curl
-  python3-boto3  # the boto3 test of the Rekognition-compatible API (tests/python)
   chromium  # headless, for the browser tests (tests/browser); never a downloaded browser
 )
 

@@ -9,7 +9,6 @@
 #include <sodium.h>
 
 #include <atomic>
-#include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -20,6 +19,7 @@
 #include "core/config.h"
 #include "core/hash.h"
 #include "http/http_server.h"
+#include "http/sigv4.h"
 #include "store/access_keys.h"
 #include "store/database.h"
 #include "store/face_collection.h"
@@ -44,15 +44,6 @@ std::string Base64(const std::string& bytes) {
                     bytes.size(), variant);
   out.resize(out.find('\0'));
   return out;
-}
-
-std::string AmzDate(int64_t ms) {
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &utc);
-  return buf;
 }
 
 struct Reply {
@@ -126,7 +117,7 @@ class RekognitionHttpTest : public ::testing::Test {
       SigV4Request r;
       r.method = "POST";
       r.path = "/";
-      r.amz_date = AmzDate(NowMs());
+      r.amz_date = FormatAmzDate(NowMs());
       r.headers = {{"host", host},
                    {"content-type", "application/x-amz-json-1.1"},
                    {"x-amz-date", r.amz_date},
@@ -190,10 +181,10 @@ TEST_F(RekognitionHttpTest, RefusalsAreAwsShapedEvenFromTheServerItself) {
                                                                      40000, 40000))}}}}
                                             .dump());
   EXPECT_EQ(bomb.type(), "ImageTooLargeException") << bomb.body;
-  const Reply trick = Call("IndexFaces", json{{"CollectionId", "office"},
-                                              {"Image", {{"S3Object", {{"Bucket", "concierge"},
-                                                                       {"Name", "../../etc/passwd"}}}}}}
-                                             .dump());
+  const json s3_trick = {{"Bucket", "concierge"}, {"Name", "../../etc/passwd"}};
+  const Reply trick =
+      Call("IndexFaces",
+           json{{"CollectionId", "office"}, {"Image", {{"S3Object", s3_trick}}}}.dump());
   EXPECT_EQ(trick.type(), "InvalidS3ObjectException") << trick.body;
   EXPECT_EQ(faces_->size(), 0u);
 
@@ -239,7 +230,8 @@ TEST_F(RekognitionHttpTest, ConcurrentIndexFacesForOneExternalImageIdMakeOnePers
   ASSERT_OK(stored);
   EXPECT_EQ(stored->size(), 8u);
   // The office's faces keep their pictures, like faces enrolled in the UI.
-  for (const auto& face : *stored) EXPECT_TRUE(*(*objects)->Exists(face.image_key)) << face.image_key;
+  for (const auto& face : *stored)
+    EXPECT_TRUE(*(*objects)->Exists(face.image_key)) << face.image_key;
 }
 
 TEST_F(RekognitionHttpTest, S3ObjectsComeFromTheConfiguredS3Store) {

@@ -253,6 +253,7 @@ TEST(SigV4, ScopeAndSignedHeadersMustFit) {
 
 TEST(SigV4, AmzDatesAreStrict) {
   EXPECT_EQ(ParseAmzDate("20150830T123600Z"), kExampleNow);
+  EXPECT_EQ(FormatAmzDate(kExampleNow + 999), "20150830T123600Z");
   for (const char* bad : {"", "20150830T123600", "2015-08-30T12:36:00Z", "20150230T123600Z",
                           "20151330T123600Z", "20150830T253600Z", "2015083OT123600Z",
                           "20150830T123600Z "})

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"
+#include "core/metrics.h"
 #include "http/aws_model.h"
 #include "http/rekognition_service.h"
 #include "http/sigv4.h"
@@ -61,6 +62,12 @@ class RekognitionApi {
     res.set_header("x-amzn-RequestId", NewRequestId());
     std::string operation = "-", caller = "-";
     AwsResult<json> result = Process(req, &operation, &caller);
+    // Both labels come from fixed sets: model operations ("-" otherwise) and error types.
+    Metrics()
+        .counter("concierge_rekognition_requests_total",
+                 "Rekognition-compatible API requests by operation and outcome",
+                 {{"operation", operation}, {"outcome", result.ok() ? "ok" : result.error().type}})
+        .Inc();
     if (!result.ok()) {
       spdlog::info("rekognition: op={} key={} error={}", operation, caller, result.error().type);
       return SendAwsError(res, result.error());

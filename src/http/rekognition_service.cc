@@ -748,8 +748,8 @@ AwsResult<json> RekognitionService::SearchFacesByImage(const json& in) {
   if (!face.ok()) return ServerError(face.status());
   const auto bar = BarForFilter(TextOr(in, "QualityFilter", "NONE"), parts_.config->quality);
   if (const auto reasons = QualityReasons(*face, bar); !reasons.empty())
-    return InvalidParameter(std::string(kNoFaceMessage) + " The largest face fails QualityFilter: " +
-                            json(reasons).dump() + ".");
+    return InvalidParameter(std::string(kNoFaceMessage) +
+                            " The largest face fails QualityFilter: " + json(reasons).dump() + ".");
   auto matches = FaceMatches(**c, face->embedding, IntOr(in, "MaxFaces", kDefaultMaxFaces),
                              NumberOr(in, "FaceMatchThreshold", kDefaultMatchThreshold), 0);
   if (!matches.ok()) return matches.error();
@@ -817,20 +817,16 @@ AwsResult<json> RekognitionService::ListUsers(const json& in) {
   return out;
 }
 
-AwsResult<json> RekognitionService::AssociateFaces(const json& in) {
+AwsResult<json> RekognitionService::MoveUserFaces(const json& in, const char* done_key,
+                                                  const char* failed_key, const FaceStep& step) {
   auto c = Collection(in["CollectionId"].get<std::string>());
   if (!c.ok()) return c.error();
   const std::string user = in["UserId"].get<std::string>();
   if (IsAnonymous(user) || !(*c)->GetPerson(user).ok())
     return Error("ResourceNotFoundException", "The user " + user + " does not exist.");
-  const double threshold = NumberOr(in, "UserMatchThreshold", kDefaultUserAssociationThreshold);
   auto index = AllFaces(**c);
   if (!index.ok()) return index.error();
-  std::vector<const FaceEntry*> own;  // the user's faces before this request
-  for (const auto& [row, face] : index->rows)
-    if (face.record.person_id == user) own.push_back(&face);
-  const float match_threshold = parts_.config->recognition.match_threshold;
-  json associated = json::array(), failed = json::array();
+  json done = json::array(), failed = json::array();
   for (const auto& id : in["FaceIds"]) {
     const std::string uuid = id.get<std::string>();
     const auto row = index->RowOf(uuid);
@@ -840,66 +836,59 @@ AwsResult<json> RekognitionService::AssociateFaces(const json& in) {
     }
     const FaceEntry& face = index->rows.at(*row);
     const std::string& holder = face.record.person_id;
-    if (holder == user) continue;  // already theirs: left out, as AWS does
-    if (!IsAnonymous(holder)) {
-      failed.push_back({{"FaceId", uuid},
-                        {"UserId", holder},
-                        {"Reasons", {"ASSOCIATED_TO_A_DIFFERENT_USER"}}});
-      continue;
+    std::optional<json> refusal;
+    if (holder != user && !IsAnonymous(holder))
+      refusal = json{{"UserId", holder}, {"Reasons", {"ASSOCIATED_TO_A_DIFFERENT_USER"}}};
+    auto target = refusal ? AwsResult<std::string>("") : step(**c, *index, face, user, &refusal);
+    if (!target.ok()) return target.error();
+    if (refusal) {
+      (*refusal)["FaceId"] = uuid;
+      failed.push_back(std::move(*refusal));
+    } else if (!target->empty()) {
+      if (auto moved = MoveFace(**c, face, *target); !moved.ok()) return moved.error();
+      done.push_back({{"FaceId", uuid}});
     }
-    double best = own.empty() ? 100 : 0;
-    for (const FaceEntry* mine : own)
-      best = std::max(best, SimilarityPercent(Cosine(face.record.embedding,
-                                                     mine->record.embedding),
-                                              match_threshold));
-    if (best < threshold) {
-      failed.push_back({{"FaceId", uuid},
-                        {"UserId", user},
-                        {"Confidence", Round2(best)},
-                        {"Reasons", {"LOW_MATCH_CONFIDENCE"}}});
-      continue;
-    }
-    if (auto moved = MoveFace(**c, face, user); !moved.ok()) return moved.error();
-    associated.push_back({{"FaceId", uuid}});
   }
-  return json{{"AssociatedFaces", associated},
-              {"UnsuccessfulFaceAssociations", failed},
-              {"UserStatus", UserStatus(**c, user)}};
+  return json{{done_key, done}, {failed_key, failed}, {"UserStatus", UserStatus(**c, user)}};
+}
+
+AwsResult<json> RekognitionService::AssociateFaces(const json& in) {
+  const double threshold = NumberOr(in, "UserMatchThreshold", kDefaultUserAssociationThreshold);
+  const float match_threshold = parts_.config->recognition.match_threshold;
+  std::optional<std::vector<Embedding>> own;  // the user's faces before this request
+  return MoveUserFaces(
+      in, "AssociatedFaces", "UnsuccessfulFaceAssociations",
+      [&](FaceCollection&, const FaceIndex& index, const FaceEntry& face,
+          const std::string& user, std::optional<json>* refusal) -> AwsResult<std::string> {
+        if (face.record.person_id == user) return std::string();  // already theirs: left out
+        if (!own) {
+          own.emplace();
+          for (const auto& [row, f] : index.rows)
+            if (f.record.person_id == user) own->push_back(f.record.embedding);
+        }
+        double best = own->empty() ? 100 : 0;
+        for (const Embedding& mine : *own)
+          best = std::max(best, SimilarityPercent(Cosine(face.record.embedding, mine),
+                                                  match_threshold));
+        if (best < threshold) {
+          *refusal = json{{"UserId", user},
+                          {"Confidence", Round2(best)},
+                          {"Reasons", {"LOW_MATCH_CONFIDENCE"}}};
+          return std::string();
+        }
+        return user;
+      });
 }
 
 AwsResult<json> RekognitionService::DisassociateFaces(const json& in) {
-  auto c = Collection(in["CollectionId"].get<std::string>());
-  if (!c.ok()) return c.error();
-  const std::string user = in["UserId"].get<std::string>();
-  if (IsAnonymous(user) || !(*c)->GetPerson(user).ok())
-    return Error("ResourceNotFoundException", "The user " + user + " does not exist.");
-  auto index = AllFaces(**c);
-  if (!index.ok()) return index.error();
-  json disassociated = json::array(), failed = json::array();
-  for (const auto& id : in["FaceIds"]) {
-    const std::string uuid = id.get<std::string>();
-    const auto row = index->RowOf(uuid);
-    if (!row) {
-      failed.push_back({{"FaceId", uuid}, {"Reasons", {"FACE_NOT_FOUND"}}});
-      continue;
-    }
-    const FaceEntry& face = index->rows.at(*row);
-    const std::string& holder = face.record.person_id;
-    if (IsAnonymous(holder)) continue;  // associated with nobody already
-    if (holder != user) {
-      failed.push_back({{"FaceId", uuid},
-                        {"UserId", holder},
-                        {"Reasons", {"ASSOCIATED_TO_A_DIFFERENT_USER"}}});
-      continue;
-    }
-    auto anonymous = NewAnonymousPerson(**c);
-    if (!anonymous.ok()) return anonymous.error();
-    if (auto moved = MoveFace(**c, face, *anonymous); !moved.ok()) return moved.error();
-    disassociated.push_back({{"FaceId", uuid}});
-  }
-  return json{{"DisassociatedFaces", disassociated},
-              {"UnsuccessfulFaceDisassociations", failed},
-              {"UserStatus", UserStatus(**c, user)}};
+  return MoveUserFaces(
+      in, "DisassociatedFaces", "UnsuccessfulFaceDisassociations",
+      [this](FaceCollection& c, const FaceIndex&, const FaceEntry& face, const std::string&,
+             std::optional<json>*) -> AwsResult<std::string> {
+        // A face associated with nobody already is left out.
+        if (IsAnonymous(face.record.person_id)) return std::string();
+        return NewAnonymousPerson(c);
+      });
 }
 
 AwsResult<json> RekognitionService::SearchUsers(const json& in) {

@@ -17,6 +17,7 @@
 // Thread-safe: analysis runs in parallel; changes are serialised.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,7 +44,8 @@ namespace concierge {
 // InternalServerError saying what is not running.
 struct RekognitionParts {
   const Config* config = nullptr;
-  Database* db = nullptr;  // SQLite: RekognitionStore, and face collections when database.kind is sqlite
+  // SQLite: the RekognitionStore, and the face collections when database.kind is sqlite.
+  Database* db = nullptr;
   FaceCollection* office = nullptr;
   FaceEngine* engine = nullptr;
   ObjectStore* objects = nullptr;
@@ -108,6 +110,17 @@ class RekognitionService {
   void DropIfEmptyAnonymous(FaceCollection& c, const std::string& person);
   std::string UserStatus(const FaceCollection& c, const std::string& user) const;
   std::string Arn(const std::string& region, const std::string& collection) const;
+  // For one requested face of another user or of nobody: the person to move
+  // it to ("" leaves it), or a refusal ({"UserId", "Reasons", ...}) to report.
+  using FaceStep = std::function<AwsResult<std::string>(
+      FaceCollection& c, const FaceIndex& index, const FaceEntry& face, const std::string& user,
+      std::optional<json>* refusal)>;
+  // Needs write_mu_. What AssociateFaces and DisassociateFaces share: the
+  // collection and the existing user, then each FaceId in turn (unknown ones
+  // FACE_NOT_FOUND, faces of other users ASSOCIATED_TO_A_DIFFERENT_USER, the
+  // rest as `step` says), answered as {done_key, failed_key, UserStatus}.
+  AwsResult<json> MoveUserFaces(const json& in, const char* done_key, const char* failed_key,
+                                const FaceStep& step);
   // Needs write_mu_. Runs an operation with a ClientRequestToken once: a
   // retry with the same token and request gets the first answer.
   AwsResult<json> Idempotent(const std::string& operation, const json& input,

@@ -80,15 +80,6 @@ std::optional<std::string> HeaderValue(const SignedHttpRequest& r, std::string_v
   return value;
 }
 
-std::string FormatAmzDate(int64_t ms) {
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &utc);
-  return buf;
-}
-
 // AWS's wording for a request outside the allowed clock skew.
 AwsError Expired(int64_t signed_ms, int64_t now_ms, int64_t skew_ms) {
   const std::string minutes = std::to_string(skew_ms / 60000) + " min.";
@@ -102,6 +93,15 @@ AwsError Expired(int64_t signed_ms, int64_t now_ms, int64_t skew_ms) {
 }
 
 }  // namespace
+
+std::string FormatAmzDate(int64_t ms) {
+  const std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &utc);
+  return buf;
+}
 
 int64_t ParseAmzDate(std::string_view text) {
   if (text.size() != 16 || text[8] != 'T' || text[15] != 'Z' || !AllDigits(text.substr(0, 8)) ||

@@ -84,5 +84,7 @@ AwsResult<SigV4Caller> VerifySigV4(const SignedHttpRequest& request, const SigV4
 // Parses an X-Amz-Date value (YYYYMMDDTHHMMSSZ, UTC) into ms since the epoch;
 // -1 when it is malformed.
 int64_t ParseAmzDate(std::string_view text);
+// The X-Amz-Date value of `ms` since the epoch (seconds truncated).
+std::string FormatAmzDate(int64_t ms);
 
 }  // namespace concierge
