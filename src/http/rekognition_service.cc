@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cmath>
 #include <set>
 #include <tuple>
@@ -92,9 +93,11 @@ std::string ModelVersion(const FaceEngine* engine) {
   return version.empty() ? "1.0" : version;
 }
 
+// An integer member (validated as one by the model), clamped to int.
 int IntOr(const json& in, const char* key, int fallback) {
   const auto it = in.find(key);
-  return it == in.end() || it->is_null() ? fallback : static_cast<int>(it->get<double>());
+  if (it == in.end() || it->is_null()) return fallback;
+  return static_cast<int>(std::clamp(it->get<double>(), double{INT_MIN}, double{INT_MAX}));
 }
 double NumberOr(const json& in, const char* key, double fallback) {
   const auto it = in.find(key);
@@ -199,12 +202,6 @@ AwsResult<json> RekognitionService::Idempotent(const std::string& op, const json
 
 // ---- parts ----
 
-AwsResult<FaceEngine*> RekognitionService::Engine() const {
-  if (parts_.engine == nullptr)
-    return Error("InternalServerError", "Face analysis is not running in this Concierge process.");
-  return parts_.engine;
-}
-
 AwsResult<RekognitionService::CollectionPtr> RekognitionService::Collection(
     const std::string& id) {
   if (IsOffice(id)) {
@@ -242,6 +239,8 @@ AwsResult<int> RekognitionService::Dims() const {
 }
 
 AwsResult<RekognitionService::Picture> RekognitionService::ReadPicture(const json& image) {
+  if (parts_.engine == nullptr)
+    return Error("InternalServerError", "Face analysis is not running in this Concierge process.");
   const bool has_bytes = image.contains("Bytes") && !image["Bytes"].is_null();
   const bool has_s3 = image.contains("S3Object") && !image["S3Object"].is_null();
   if (has_bytes == has_s3)
@@ -287,7 +286,17 @@ AwsResult<RekognitionService::Picture> RekognitionService::ReadPicture(const jso
   if (decoded.status().code() == Status::Code::kTooLarge) return too_large;
   if (!decoded.ok())
     return Error("InvalidImageFormatException", "Request has invalid image format.");
-  return Picture{std::move(*decoded), ImageIdFor(bytes)};
+  auto found = parts_.engine->detector().Detect(*decoded);
+  if (!found.ok()) return ServerError(found.status());
+  return Picture{std::move(*decoded), ImageIdFor(bytes), LargestFirst(std::move(*found))};
+}
+
+AwsResult<FaceObservation> RekognitionService::Describe(const Picture& picture,
+                                                        const Detection& face, bool embed) {
+  auto described =
+      parts_.engine->Describe(picture.image, face, {.embed = embed, .anti_spoof = false});
+  if (!described.ok()) return ServerError(described.status());
+  return std::move(*described);
 }
 
 AwsResult<RekognitionService::FaceIndex> RekognitionService::AllFaces(const FaceCollection& c) {
@@ -454,6 +463,12 @@ AwsResult<int64_t> RekognitionService::MoveFace(FaceCollection& c, const FaceEnt
   return *row;
 }
 
+std::optional<AwsError> RekognitionService::MissingUser(const FaceCollection& c,
+                                                        const std::string& user) const {
+  if (!IsAnonymous(user) && c.GetPerson(user).ok()) return std::nullopt;
+  return Error("ResourceNotFoundException", "The user " + user + " does not exist.");
+}
+
 std::string RekognitionService::UserStatus(const FaceCollection& c,
                                            const std::string& user) const {
   auto faces = c.ListFaces(user);
@@ -552,22 +567,17 @@ AwsResult<json> RekognitionService::IndexFaces(const json& in) {
   if (auto c = Collection(id); !c.ok()) return c.error();  // before the costly part
   auto picture = ReadPicture(in["Image"]);
   if (!picture.ok()) return picture.error();
-  auto engine = Engine();
-  if (!engine.ok()) return engine.error();
   const std::string external = TextOr(in, "ExternalImageId");
   const size_t max_faces = static_cast<size_t>(
       std::clamp(IntOr(in, "MaxFaces", kMaxFacesPerImage), 1, kMaxFacesPerImage));
   const auto bar = BarForFilter(TextOr(in, "QualityFilter", "AUTO"), parts_.config->quality);
   const cv::Mat& image = picture->image;
-
-  auto detections = (*engine)->detector().Detect(image);
-  if (!detections.ok()) return ServerError(detections.status());
   json unindexed = json::array();
   std::vector<FaceObservation> accepted;
-  for (const Detection& d : LargestFirst(std::move(*detections))) {
+  for (const Detection& d : picture->faces) {
     const bool wanted = accepted.size() < max_faces;
-    auto face = (*engine)->Describe(image, d, {.embed = wanted, .anti_spoof = false});
-    if (!face.ok()) return ServerError(face.status());
+    auto face = Describe(*picture, d, wanted);
+    if (!face.ok()) return face.error();
     std::vector<std::string> reasons = QualityReasons(*face, bar);
     if (reasons.empty() && !wanted) reasons.push_back("EXCEEDS_MAX_FACES");
     if (reasons.empty()) {
@@ -622,7 +632,7 @@ AwsResult<json> RekognitionService::IndexFaces(const json& in) {
     record.created_ms = NowMs();
     if (IsOffice(id) && parts_.objects) {
       // The office's faces keep their picture, like faces enrolled in the UI.
-      auto aligned = (*engine)->Aligned(image, face);
+      auto aligned = parts_.engine->Aligned(image, face);
       auto jpeg = aligned.ok() ? EncodeJpeg(*aligned, 92) : Result<std::string>(aligned.status());
       if (!jpeg.ok()) return ServerError(jpeg.status());
       record.image_key = "faces/" + person + "/" + Sha256Hex(*jpeg).substr(0, 24) + ".jpg";
@@ -737,15 +747,10 @@ AwsResult<json> RekognitionService::SearchFacesByImage(const json& in) {
   if (!c.ok()) return c.error();
   auto picture = ReadPicture(in["Image"]);
   if (!picture.ok()) return picture.error();
-  auto engine = Engine();
-  if (!engine.ok()) return engine.error();
   const cv::Mat& image = picture->image;
-  auto detections = (*engine)->detector().Detect(image);
-  if (!detections.ok()) return ServerError(detections.status());
-  if (detections->empty()) return InvalidParameter(kNoFaceMessage);
-  auto face = (*engine)->Describe(image, LargestFirst(std::move(*detections)).front(),
-                                  {.embed = true, .anti_spoof = false});
-  if (!face.ok()) return ServerError(face.status());
+  if (picture->faces.empty()) return InvalidParameter(kNoFaceMessage);
+  auto face = Describe(*picture, picture->faces.front(), /*embed=*/true);
+  if (!face.ok()) return face.error();
   const auto bar = BarForFilter(TextOr(in, "QualityFilter", "NONE"), parts_.config->quality);
   if (const auto reasons = QualityReasons(*face, bar); !reasons.empty())
     return InvalidParameter(std::string(kNoFaceMessage) +
@@ -779,8 +784,7 @@ AwsResult<json> RekognitionService::DeleteUser(const json& in) {
   auto c = Collection(in["CollectionId"].get<std::string>());
   if (!c.ok()) return c.error();
   const std::string user = in["UserId"].get<std::string>();
-  if (IsAnonymous(user) || !(*c)->GetPerson(user).ok())
-    return Error("ResourceNotFoundException", "The user " + user + " does not exist.");
+  if (auto missing = MissingUser(**c, user)) return *missing;
   auto index = AllFaces(**c);
   if (!index.ok()) return index.error();
   // As AWS: the user's faces stay in the collection, associated with nobody.
@@ -822,8 +826,7 @@ AwsResult<json> RekognitionService::MoveUserFaces(const json& in, const char* do
   auto c = Collection(in["CollectionId"].get<std::string>());
   if (!c.ok()) return c.error();
   const std::string user = in["UserId"].get<std::string>();
-  if (IsAnonymous(user) || !(*c)->GetPerson(user).ok())
-    return Error("ResourceNotFoundException", "The user " + user + " does not exist.");
+  if (auto missing = MissingUser(**c, user)) return *missing;
   auto index = AllFaces(**c);
   if (!index.ok()) return index.error();
   json done = json::array(), failed = json::array();
@@ -911,8 +914,7 @@ AwsResult<json> RekognitionService::SearchUsers(const json& in) {
     probe = index->rows.at(*row).record.embedding;
     out["SearchedFace"] = {{"FaceId", face_id}};
   } else {
-    if (IsAnonymous(user) || !(*c)->GetPerson(user).ok())
-      return Error("ResourceNotFoundException", "The user " + user + " does not exist.");
+    if (auto missing = MissingUser(**c, user)) return *missing;
     auto faces = (*c)->ListFaces(user);
     if (!faces.ok()) return ServerError(faces.status());
     probe = Centroid(*faces);
@@ -930,18 +932,14 @@ AwsResult<json> RekognitionService::SearchUsersByImage(const json& in) {
   if (!c.ok()) return c.error();
   auto picture = ReadPicture(in["Image"]);
   if (!picture.ok()) return picture.error();
-  auto engine = Engine();
-  if (!engine.ok()) return engine.error();
   const cv::Mat& image = picture->image;
   const auto bar = BarForFilter(TextOr(in, "QualityFilter", "NONE"), parts_.config->quality);
-  auto detections = (*engine)->detector().Detect(image);
-  if (!detections.ok()) return ServerError(detections.status());
   json out = {{"FaceModelVersion", model_version_}, {"UserMatches", json::array()}};
   json unsearched = json::array();
   bool largest = true;
-  for (const Detection& d : LargestFirst(std::move(*detections))) {
-    auto face = (*engine)->Describe(image, d, {.embed = largest, .anti_spoof = false});
-    if (!face.ok()) return ServerError(face.status());
+  for (const Detection& d : picture->faces) {
+    auto face = Describe(*picture, d, /*embed=*/largest);
+    if (!face.ok()) return face.error();
     std::vector<std::string> reasons = QualityReasons(*face, bar);
     if (!largest) reasons.insert(reasons.begin(), "FACE_NOT_LARGEST");
     const json detail = FaceDetailJson(*face, image.cols, image.rows);
@@ -966,16 +964,11 @@ AwsResult<json> RekognitionService::SearchUsersByImage(const json& in) {
 AwsResult<json> RekognitionService::DetectFaces(const json& in) {
   auto picture = ReadPicture(in["Image"]);
   if (!picture.ok()) return picture.error();
-  auto engine = Engine();
-  if (!engine.ok()) return engine.error();
-  const cv::Mat& image = picture->image;
-  auto detections = (*engine)->detector().Detect(image);
-  if (!detections.ok()) return ServerError(detections.status());
   json details = json::array();
-  for (const Detection& d : LargestFirst(std::move(*detections))) {
-    auto face = (*engine)->Describe(image, d, {.embed = false, .anti_spoof = false});
-    if (!face.ok()) return ServerError(face.status());
-    details.push_back(FaceDetailJson(*face, image.cols, image.rows));
+  for (const Detection& d : picture->faces) {
+    auto face = Describe(*picture, d, /*embed=*/false);
+    if (!face.ok()) return face.error();
+    details.push_back(FaceDetailJson(*face, picture->image.cols, picture->image.rows));
   }
   return json{{"FaceDetails", details}};
 }
@@ -985,30 +978,23 @@ AwsResult<json> RekognitionService::CompareFaces(const json& in) {
   if (!source.ok()) return source.error();
   auto target = ReadPicture(in["TargetImage"]);
   if (!target.ok()) return target.error();
-  auto engine = Engine();
-  if (!engine.ok()) return engine.error();
   const auto bar = BarForFilter(TextOr(in, "QualityFilter", "NONE"), parts_.config->quality);
   const double threshold = NumberOr(in, "SimilarityThreshold", kDefaultMatchThreshold);
   const float match_threshold = parts_.config->recognition.match_threshold;
 
   const cv::Mat& src = source->image;
-  auto found = (*engine)->detector().Detect(src);
-  if (!found.ok()) return ServerError(found.status());
-  if (found->empty()) return InvalidParameter("There are no faces in the source image.");
-  auto probe = (*engine)->Describe(src, LargestFirst(std::move(*found)).front(),
-                                   {.embed = true, .anti_spoof = false});
-  if (!probe.ok()) return ServerError(probe.status());
+  if (source->faces.empty()) return InvalidParameter("There are no faces in the source image.");
+  auto probe = Describe(*source, source->faces.front(), /*embed=*/true);
+  if (!probe.ok()) return probe.error();
   if (!QualityReasons(*probe, bar).empty())
     return InvalidParameter("The largest face of the source image fails QualityFilter.");
 
   const cv::Mat& dst = target->image;
-  auto candidates = (*engine)->detector().Detect(dst);
-  if (!candidates.ok()) return ServerError(candidates.status());
   std::vector<std::pair<double, json>> matched;
   json unmatched = json::array();
-  for (const Detection& d : LargestFirst(std::move(*candidates))) {
-    auto face = (*engine)->Describe(dst, d, {.embed = true, .anti_spoof = false});
-    if (!face.ok()) return ServerError(face.status());
+  for (const Detection& d : target->faces) {
+    auto face = Describe(*target, d, /*embed=*/true);
+    if (!face.ok()) return face.error();
     if (!QualityReasons(*face, bar).empty()) continue;  // filtered faces are not compared
     const double percent =
         SimilarityPercent(Cosine(probe->embedding, face->embedding), match_threshold);

@@ -66,10 +66,11 @@ class RekognitionService {
   using json = nlohmann::json;
   using CollectionPtr = std::shared_ptr<FaceCollection>;
 
-  // An image read from Bytes or S3Object and decoded.
+  // An image read from Bytes or S3Object, decoded, and its faces found.
   struct Picture {
     cv::Mat image;
     std::string image_id;
+    std::vector<Detection> faces;  // largest first, at most 100
   };
   // One face of a collection with everything its Face shape needs.
   struct FaceEntry {
@@ -88,8 +89,11 @@ class RekognitionService {
   // The collection `id`, or ResourceNotFoundException.
   AwsResult<CollectionPtr> Collection(const std::string& id);
   bool IsOffice(const std::string& id) const { return id == office_id_; }
+  // Needs the engine (else InternalServerError). The Image of a request, with
+  // AWS's errors for bad images and S3 objects.
   AwsResult<Picture> ReadPicture(const json& image);
-  AwsResult<FaceEngine*> Engine() const;
+  // Landmarks, quality and, with `embed`, the embedding of one face.
+  AwsResult<FaceObservation> Describe(const Picture& picture, const Detection& face, bool embed);
   // The embedding size of the face collections.
   AwsResult<int> Dims() const;
   AwsResult<FaceIndex> AllFaces(const FaceCollection& c);
@@ -108,6 +112,8 @@ class RekognitionService {
   AwsResult<std::string> PersonForExternalId(FaceCollection& c, const std::string& external_id);
   // Needs write_mu_. Removes an anonymous person left without faces.
   void DropIfEmptyAnonymous(FaceCollection& c, const std::string& person);
+  // ResourceNotFoundException unless `user` is a user (a person, not anonymous) of `c`.
+  std::optional<AwsError> MissingUser(const FaceCollection& c, const std::string& user) const;
   std::string UserStatus(const FaceCollection& c, const std::string& user) const;
   std::string Arn(const std::string& region, const std::string& collection) const;
   // For one requested face of another user or of nobody: the person to move
