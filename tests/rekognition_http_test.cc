@@ -24,8 +24,10 @@
 #include "store/database.h"
 #include "store/face_collection.h"
 #include "store/fs_object_store.h"
+#include "store/pg_face_repository.h"
 #include "store/s3_object_store.h"
 #include "support/face_images.h"
+#include "support/pg_fixture.h"
 #include "support/s3_fixture.h"
 #include "support/test_env.h"
 #include "vision/face_engine.h"
@@ -36,6 +38,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr char kObama[] = "enroll/face_recognition/examples/obama.jpg";
+constexpr char kObama2[] = "enroll/face_recognition/examples/obama2.jpg";
 
 std::string Base64(const std::string& bytes) {
   const int variant = sodium_base64_VARIANT_ORIGINAL;
@@ -259,6 +262,47 @@ TEST_F(RekognitionHttpTest, S3ObjectsComeFromTheConfiguredS3Store) {
   ASSERT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(ok.body["FaceRecords"].size(), 1u);
   EXPECT_EQ(faces_->size(), 1u);
+}
+
+TEST_F(RekognitionHttpTest, NewCollectionsLiveOnPostgresWhenTheFacesDo) {
+  REQUIRE_POSTGRES();
+  testing::PgCluster pg;
+  ASSERT_OK(pg.Start());
+  ASSERT_OK(pg.CreateDatabase("concierge"));
+  config_.database.kind = "postgres";
+  config_.database.postgres_url = pg.Url("concierge");
+  auto office = OpenPgFaceRepository(config_.database.postgres_url, "default");
+  ASSERT_OK(office);
+  auto faces = FaceCollection::Open(std::move(*office), engine_->dimensions());
+  ASSERT_OK(faces);
+  faces_ = std::move(*faces);
+  auto objects = FsObjectStore::Open(config_.ObjectRoot());
+  ASSERT_OK(objects);
+  StartServer(objects->get());
+
+  ASSERT_EQ(Call("CreateCollection", R"({"CollectionId": "visitors"})").status, 200);
+  auto photo = [](const char* path) {
+    return json{{"Bytes", Base64(testing::ReadFile(testing::DataPath(path)))}};
+  };
+  const Reply indexed = Call("IndexFaces", json{{"CollectionId", "visitors"},
+                                                {"ExternalImageId", "obama"},
+                                                {"Image", photo(kObama)}}
+                                               .dump());
+  ASSERT_EQ(indexed.status, 200) << indexed.body;
+  const Reply found = Call("SearchFacesByImage", json{{"CollectionId", "visitors"},
+                                                      {"FaceMatchThreshold", 70},
+                                                      {"Image", photo(kObama2)}}
+                                                     .dump());
+  ASSERT_EQ(found.status, 200) << found.body;
+  ASSERT_EQ(found.body["FaceMatches"].size(), 1u);
+  EXPECT_EQ(found.body["FaceMatches"][0]["Face"]["ExternalImageId"], "obama");
+  // The face is in PostgreSQL, where every serve process sees it.
+  auto repository = OpenPgFaceRepository(config_.database.postgres_url, "visitors");
+  ASSERT_OK(repository);
+  auto stored = FaceCollection::Open(std::move(*repository), engine_->dimensions());
+  ASSERT_OK(stored);
+  EXPECT_EQ((*stored)->size(), 1u);
+  EXPECT_EQ(faces_->size(), 0u) << "the office collection is another one";
 }
 
 }  // namespace

@@ -722,6 +722,8 @@ class BadInput(TestCase):
         self.assertIn("collectionId", missing[2]["Message"])
         self.assertRawError("ValidationException", 400,
                             raw("CreateCollection", {"CollectionId": "has space"}))
+        self.assertRawError("SerializationException", 400,
+                            raw("DetectFaces", {"Image": {"Bytes": "not base64!"}}))
         self.assertRawError("ValidationException", 400,
                             raw("IndexFaces", {"CollectionId": OFFICE, "QualityFilter": "BEST",
                                                "Image": {"Bytes": "aGk="}}))
