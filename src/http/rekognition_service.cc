@@ -354,7 +354,7 @@ json RekognitionService::FaceJson(const FaceCollection& c, const FaceEntry& face
 AwsResult<json> RekognitionService::FaceMatches(const FaceCollection& c, const Embedding& probe,
                                                 int max_faces, double threshold,
                                                 int64_t exclude_row) {
-  const float match_threshold = parts_.config->recognition.match_threshold;
+  const float match_threshold = MatchThreshold();
   // The best face of the top persons is enough for one match; more matches,
   // or leaving out the probe's own face, need every face of those persons.
   const bool every_face = max_faces > 1 || exclude_row != 0;
@@ -392,16 +392,14 @@ AwsResult<json> RekognitionService::FaceMatches(const FaceCollection& c, const E
 AwsResult<json> RekognitionService::UserMatches(const FaceCollection& c, const Embedding& probe,
                                                 int max_users, double threshold,
                                                 const std::string& exclude_user) {
-  const RecognitionConfig& recognition = parts_.config->recognition;
-  const SearchMode mode = ParseSearchMode(recognition.search_mode).ok()
-                              ? *ParseSearchMode(recognition.search_mode)
-                              : SearchMode::kCentroid;
+  const auto parsed = ParseSearchMode(parts_.config->recognition.search_mode);
+  const SearchMode mode = parsed.ok() ? *parsed : SearchMode::kCentroid;
   json matches = json::array();
   const int everyone = static_cast<int>(std::max<size_t>(1, c.person_count()));
   for (const Match& m : c.Search(probe, everyone, mode)) {
     if (static_cast<int>(matches.size()) >= max_users) break;
     if (IsAnonymous(m.person_id) || m.person_id == exclude_user) continue;
-    const double percent = SimilarityPercent(m.similarity, recognition.match_threshold);
+    const double percent = SimilarityPercent(m.similarity, MatchThreshold());
     if (percent < threshold) break;  // best first: the rest score lower
     matches.push_back({{"Similarity", Round2(percent)},
                        {"User", {{"UserId", m.person_id}, {"UserStatus", "ACTIVE"}}}});
@@ -473,6 +471,10 @@ std::string RekognitionService::UserStatus(const FaceCollection& c,
                                            const std::string& user) const {
   auto faces = c.ListFaces(user);
   return faces.ok() && !faces->empty() ? "ACTIVE" : "CREATED";
+}
+
+float RekognitionService::MatchThreshold() const {
+  return parts_.config->recognition.match_threshold;
 }
 
 std::string RekognitionService::Arn(const std::string& region,
@@ -857,7 +859,7 @@ AwsResult<json> RekognitionService::MoveUserFaces(const json& in, const char* do
 
 AwsResult<json> RekognitionService::AssociateFaces(const json& in) {
   const double threshold = NumberOr(in, "UserMatchThreshold", kDefaultUserAssociationThreshold);
-  const float match_threshold = parts_.config->recognition.match_threshold;
+  const float match_threshold = MatchThreshold();
   std::optional<std::vector<Embedding>> own;  // the user's faces before this request
   return MoveUserFaces(
       in, "AssociatedFaces", "UnsuccessfulFaceAssociations",
@@ -980,7 +982,7 @@ AwsResult<json> RekognitionService::CompareFaces(const json& in) {
   if (!target.ok()) return target.error();
   const auto bar = BarForFilter(TextOr(in, "QualityFilter", "NONE"), parts_.config->quality);
   const double threshold = NumberOr(in, "SimilarityThreshold", kDefaultMatchThreshold);
-  const float match_threshold = parts_.config->recognition.match_threshold;
+  const float match_threshold = MatchThreshold();
 
   const cv::Mat& src = source->image;
   if (source->faces.empty()) return InvalidParameter("There are no faces in the source image.");

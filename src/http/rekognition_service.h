@@ -115,6 +115,8 @@ class RekognitionService {
   // ResourceNotFoundException unless `user` is a user (a person, not anonymous) of `c`.
   std::optional<AwsError> MissingUser(const FaceCollection& c, const std::string& user) const;
   std::string UserStatus(const FaceCollection& c, const std::string& user) const;
+  // The cosine threshold in force, which SimilarityPercent puts at 80.
+  float MatchThreshold() const;
   std::string Arn(const std::string& region, const std::string& collection) const;
   // For one requested face of another user or of nobody: the person to move
   // it to ("" leaves it), or a refusal ({"UserId", "Reasons", ...}) to report.
