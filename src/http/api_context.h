@@ -4,6 +4,7 @@
 //   data_routes  (sightings, visits, events, unknowns, people, recognize) RegisterDataRoutes
 //   ops_routes   (healthz, readyz, metrics, cameras)        RegisterOpsRoutes
 //   /slack/interactive                                      SlackInteractions
+//   POST / (Rekognition-compatible AWS JSON)                RegisterRekognitionRoutes
 // A null pointer means that part is not running here (e.g. no cameras in
 // `serve`); routes that need it answer 503 with a JSON error.
 #pragma once

@@ -1,6 +1,8 @@
 // The one HTTP server of `concierge run` and `serve`: the REST API (route
-// modules auth_routes, data_routes, ops_routes), POST /slack/interactive and
-// the built web UI, over HTTP or TLS (http.tls_cert_file + http.tls_key_file).
+// modules auth_routes, data_routes, ops_routes), POST /slack/interactive, the
+// Rekognition-compatible API (POST /, rekognition_routes) and the built web UI,
+// over HTTP or TLS (http.tls_cert_file + http.tls_key_file). Requests with
+// X-Amz-Target get AWS-shaped errors instead (rekognition_routes.h).
 //
 // Every answer is safe to show: errors are JSON {"error": {"code","message"}},
 // exceptions from handlers become 500 JSON, bodies above http.max_body_bytes
