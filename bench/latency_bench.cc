@@ -34,6 +34,7 @@
 #include "bus/mqtt_bus.h"
 #include "core/clock.h"
 #include "pipeline/events.h"
+#include "pipeline/matcher.h"
 #include "pipeline/server.h"
 #include "store/fs_object_store.h"
 #include "store/sqlite_sighting_store.h"
@@ -50,6 +51,14 @@ constexpr int kSightings = 300;
 std::string DataDir() {
   const char* env = std::getenv("CONCIERGE_TEST_DATA");
   return env ? env : "../shared/data";
+}
+
+[[noreturn]] void Die(const Status& status);
+
+ModelPack LoadModelPackOrDie() {
+  auto pack = LoadModelPack(DefaultModelsDir());
+  if (!pack.ok()) Die(pack.status());
+  return std::move(*pack);
 }
 
 [[noreturn]] void Die(const Status& status) {
@@ -116,7 +125,7 @@ class Pipeline {
     auto objects = FsObjectStore::Open(config_.ObjectRoot());
     if (!objects.ok()) Die(objects.status());
     objects_ = std::move(*objects);
-    auto faces = FaceCollection::Open(db_.get(), "default", 512);
+    auto faces = FaceCollection::Open(db_.get(), "default", SpacesOf(LoadModelPackOrDie().embedders));
     if (!faces.ok()) Die(faces.status());
     faces_ = std::move(*faces);
     sightings_ = NewSqliteSightingStore(db_.get());
@@ -205,12 +214,12 @@ class Pipeline {
     if (!engine.ok()) Die(engine.status());
     auto image = DecodeImage(Crop(photo), {});
     if (!image.ok()) Die(image.status());
-    auto faces = (*engine)->Analyze(*image, {.embed = true, .anti_spoof = false});
+    auto faces = (*engine)->Analyze(*image, {.embed = EmbedWith::kAll, .anti_spoof = false});
     if (!faces.ok() || faces->empty()) Die(Status::NoFace("cannot enroll " + photo));
     if (Status s = faces_->AddPerson({person, person, "", 0}); !s.ok()) Die(s);
     FaceRecord face;
     face.person_id = person;
-    face.embedding = (*faces)[0].embedding;
+    face.embeddings = (*faces)[0].embeddings;
     if (auto id = faces_->AddFace(face); !id.ok()) Die(id.status());
   }
 

@@ -19,6 +19,7 @@ namespace concierge {
 namespace {
 
 constexpr int kDims = 512;
+constexpr char kModel[] = "bench@000000000000";  // one random 512-d model
 constexpr int kFacesPerPerson = 5;
 constexpr int kTopK = 10;
 
@@ -39,7 +40,7 @@ struct Setup {
   std::string dir;
   std::unique_ptr<Database> db;
   std::unique_ptr<FaceCollection> faces;
-  std::vector<Embedding> probes;
+  std::vector<Descriptor> probes;
 
   ~Setup() {
     faces.reset();
@@ -70,7 +71,7 @@ const Setup& SetupFor(int n) {
           [](Connection& c) { return c.Exec("PRAGMA synchronous = OFF"); });
       !st.ok())
     fail(st);
-  auto fc = FaceCollection::Open(slot->db.get(), "bench", kDims);
+  auto fc = FaceCollection::Open(slot->db.get(), "bench", {{kModel, kDims}});
   if (!fc.ok()) fail(fc.status());
   slot->faces = std::move(fc).value();
 
@@ -83,12 +84,12 @@ const Setup& SetupFor(int n) {
     for (int f = 0; f < kFacesPerPerson; ++f) {
       FaceRecord face;
       face.person_id = id;
-      face.embedding = RandomUnit(rng);
+      face.embeddings = {{kModel, RandomUnit(rng)}};
       batch.push_back(std::move(face));
     }
   }
   if (auto ids = slot->faces->AddFaces(batch); !ids.ok()) fail(ids.status());
-  for (int i = 0; i < 64; ++i) slot->probes.push_back(RandomUnit(rng));
+  for (int i = 0; i < 64; ++i) slot->probes.push_back({{kModel, RandomUnit(rng)}});
   return *slot;
 }
 

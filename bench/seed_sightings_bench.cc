@@ -19,11 +19,13 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "pipeline/ingest.h"
+#include "pipeline/matcher.h"
 #include "pipeline/sighting.h"
 #include "store/database.h"
 #include "store/face_collection.h"
 #include "store/object_store.h"
 #include "store/sqlite_sighting_store.h"
+#include "vision/model_pack.h"
 #include "vision/image_io.h"
 
 namespace concierge {
@@ -55,7 +57,8 @@ int Seed(const std::string& data_dir, int count, const std::string& crop_path) {
   OrDie(db->WithConnection([](Connection& c) { return c.Exec("PRAGMA synchronous = OFF"); }));
   auto store = NewSqliteSightingStore(db.get());
   auto objects = OrDie(OpenObjectStore(config.objects, config.ObjectRoot()));
-  auto faces = OrDie(FaceCollection::Open(db.get(), config.recognition.collection, 512));
+  auto faces = OrDie(FaceCollection::Open(db.get(), config.recognition.collection,
+                                               SpacesOf(OrDie(LoadModelPack(DefaultModelsDir())).embedders)));
   const auto persons = OrDie(faces->ListPersons());
   const std::string crop = OrDie(ReadFileBytes(crop_path, 10 << 20));
 

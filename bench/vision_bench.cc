@@ -108,10 +108,10 @@ void RunDescribe(benchmark::State& state, AnalyzeOptions options) {
   }
   state.counters["peak_rss_mb"] = PeakRssMb();
 }
-void BM_LandmarksAlignEmbed(benchmark::State& state) { RunDescribe(state, {.embed = true, .anti_spoof = false}); }
-void BM_LandmarksAlignOnly(benchmark::State& state) { RunDescribe(state, {.embed = false, .anti_spoof = false}); }
+void BM_LandmarksAlignEmbed(benchmark::State& state) { RunDescribe(state, {.embed = EmbedWith::kPrimary, .anti_spoof = false}); }
+void BM_LandmarksAlignOnly(benchmark::State& state) { RunDescribe(state, {.embed = EmbedWith::kNone, .anti_spoof = false}); }
 void BM_LandmarksAlignEmbedAntiSpoof(benchmark::State& state) {
-  RunDescribe(state, {.embed = true, .anti_spoof = true});
+  RunDescribe(state, {.embed = EmbedWith::kPrimary, .anti_spoof = true});
 }
 
 BENCHMARK(BM_Detect640x480)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);

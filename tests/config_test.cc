@@ -22,13 +22,13 @@ TEST(ConfigTest, DefaultsApplyWithoutFile) {
 
 TEST(ConfigTest, FileThenEnvironmentOverride) {
   testing::TempDir dir;
-  std::ofstream(dir.Sub("config.json")) << R"({"recognition":{"match_threshold":0.5},
+  std::ofstream(dir.Sub("config.json")) << R"({"recognition":{"target_false_welcome_rate":0.002},
       "bus":{"mqtt":{"port":1999}}})";
   setenv("CONCIERGE_BUS_MQTT_PORT", "2001", 1);
   auto config = LoadConfig(dir.path(), "");
   unsetenv("CONCIERGE_BUS_MQTT_PORT");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
-  EXPECT_FLOAT_EQ(config->recognition.match_threshold, 0.5f);
+  EXPECT_DOUBLE_EQ(config->recognition.target_false_welcome_rate, 0.002);
   EXPECT_EQ(config->bus.mqtt.port, 2001);
 }
 

@@ -237,18 +237,58 @@ TEST(MotionGate, SlowChangeAddsUpAgainstTheReference) {
   EXPECT_TRUE(passed);
 }
 
-TEST(CropWithMargin, AddsTheMarginAndClipsToTheFrame) {
+TEST(ComposeViews, PutsTheViewsSideBySideAtTheBestFacesSize) {
   cv::Mat frame(400, 600, CV_8UC3, cv::Scalar::all(0));
-  const cv::Mat inside = CropWithMargin(frame, {200, 100, 100, 100}, 0.4f);
-  EXPECT_EQ(inside.cols, 180);
-  EXPECT_EQ(inside.rows, 180);
-  const cv::Mat corner = CropWithMargin(frame, {0, 0, 100, 100}, 0.4f);
-  EXPECT_EQ(corner.cols, 140);
-  EXPECT_EQ(corner.rows, 140);
-  EXPECT_TRUE(CropWithMargin(frame, {700, 500, 50, 50}, 0.4f).empty());
+  TrackedFace best, corner, outside;
+  best.frame = corner.frame = outside.frame = frame;
+  best.face.box = {200, 100, 100, 100};
+  corner.face.box = {0, 0, 50, 50};
+  outside.face.box = {700, 500, 50, 50};
+  const ViewStrip strip = ComposeViews({&best, &corner, &outside}, 0.4f);
+  ASSERT_EQ(strip.faces.size(), 2u);  // the view off the frame is left out
+  // The best view with its margin (180 px), then the corner view scaled to
+  // the same face size (clipped margin: 70 px of frame, doubled).
+  EXPECT_EQ(strip.picture.rows, 180);
+  EXPECT_EQ(strip.picture.cols, 180 + 140);
+  EXPECT_FLOAT_EQ(strip.faces[0].x, 40);
+  EXPECT_FLOAT_EQ(strip.faces[0].h, 100);
+  EXPECT_FLOAT_EQ(strip.faces[1].x, 180);
+  EXPECT_FLOAT_EQ(strip.faces[1].w, 100);
+  EXPECT_FLOAT_EQ(strip.faces[1].h, 100);
+  // A face larger than kMaxFacePx is scaled down to it.
   cv::Mat huge(3000, 3000, CV_8UC3, cv::Scalar::all(0));
-  const cv::Mat scaled = CropWithMargin(huge, {500, 500, 2000, 2000}, 0.4f);
-  EXPECT_EQ(std::max(scaled.cols, scaled.rows), kMaxCropSide);
+  TrackedFace big;
+  big.frame = huge;
+  big.face.box = {500, 500, 2000, 2000};
+  const ViewStrip scaled = ComposeViews({&big}, 0.4f);
+  ASSERT_EQ(scaled.faces.size(), 1u);
+  EXPECT_NEAR(scaled.faces[0].h, kMaxFacePx, 1);
+  EXPECT_TRUE(ComposeViews({&outside}, 0.4f).picture.empty());
+}
+
+TEST(FaceTracker, KeepsTheBestFewViewsApartInTime) {
+  TrackerOptions options;
+  options.min_hits = 1;
+  options.publish_quality = 2;  // publish at the end only
+  options.views = 3;
+  options.view_gap_ms = 300;
+  FaceTracker tracker(options);
+  // 0.85 comes 100 ms after 0.9, nearly the same picture: it gives way.
+  const float qualities[] = {0.3f, 0.9f, 0.85f, 0.5f, 0.6f, 0.2f};
+  const int64_t times[] = {1000, 1400, 1500, 1900, 2300, 2700};
+  for (int i = 0; i < 6; ++i) {
+    TrackedFace f;
+    f.face.box = {100.f + i, 100, 80, 80};
+    f.face.quality.score = qualities[i];
+    f.captured_ms = times[i];
+    EXPECT_TRUE(tracker.Update({f}, f.captured_ms).empty());
+  }
+  const auto published = tracker.Flush();
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_FLOAT_EQ(published[0].best.face.quality.score, 0.9f);
+  ASSERT_EQ(published[0].others.size(), 2u);
+  EXPECT_FLOAT_EQ(published[0].others[0].face.quality.score, 0.6f);
+  EXPECT_FLOAT_EQ(published[0].others[1].face.quality.score, 0.5f);
 }
 
 }  // namespace

@@ -328,36 +328,36 @@ TEST_F(HttpAuthTest, SettingsRoundTripValidateAndHideSecrets) {
   auto before = client_->Get("/api/v1/settings", Cookie(admin));
   ASSERT_TRUE(before);
   ASSERT_EQ(before->status, 200) << before->body;
-  EXPECT_FLOAT_EQ(BodyJson(before)["settings"]["recognition"]["match_threshold"].get<float>(),
-                  config_.recognition.match_threshold);
+  EXPECT_EQ(BodyJson(before)["settings"]["recognition"]["gallery_cap"].get<int>(),
+                  config_.recognition.gallery_cap);
   EXPECT_FALSE(BodyJson(before)["settings"].contains("data_dir"));
 
   auto put = client_->Put("/api/v1/settings", Cookie(admin),
-                          R"({"recognition":{"match_threshold":0.61},
+                          R"({"recognition":{"gallery_cap":12},
                               "notify":{"slack_bot_token":"xoxb-very-secret"}})",
                           "application/json");
   ASSERT_TRUE(put);
   ASSERT_EQ(put->status, 200) << put->body;
   const Json changed = BodyJson(put)["changed"];
-  EXPECT_NE(std::find(changed.begin(), changed.end(), "recognition.match_threshold"),
+  EXPECT_NE(std::find(changed.begin(), changed.end(), "recognition.gallery_cap"),
             changed.end());
   EXPECT_EQ(BodyJson(put)["restart_required"], changed);
   EXPECT_EQ(put->body.find("xoxb-very-secret"), std::string::npos);
 
   // Saved to <data_dir>/config.json, which a fresh load accepts.
   const Json file = Json::parse(ReadFile(config_.ConfigFilePath()));
-  EXPECT_FLOAT_EQ(file["recognition"]["match_threshold"].get<float>(), 0.61f);
+  EXPECT_EQ(file["recognition"]["gallery_cap"].get<int>(), 12);
   EXPECT_EQ(file["notify"]["slack_bot_token"], "xoxb-very-secret");
   auto reloaded = LoadConfig(dir_.path(), "");
   ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
-  EXPECT_FLOAT_EQ(reloaded->recognition.match_threshold, 0.61f);
+  EXPECT_EQ(reloaded->recognition.gallery_cap, 12);
 
   // GET shows the secret masked; sending the mask back keeps the secret.
   auto after = client_->Get("/api/v1/settings", Cookie(admin));
   ASSERT_TRUE(after);
   Json shown = BodyJson(after)["settings"];
   EXPECT_EQ(shown["notify"]["slack_bot_token"], "***");
-  EXPECT_FLOAT_EQ(shown["recognition"]["match_threshold"].get<float>(), 0.61f);
+  EXPECT_EQ(shown["recognition"]["gallery_cap"].get<int>(), 12);
   auto resend = client_->Put("/api/v1/settings", Cookie(admin), shown.dump(), "application/json");
   ASSERT_TRUE(resend);
   EXPECT_EQ(resend->status, 200) << resend->body;
@@ -366,17 +366,15 @@ TEST_F(HttpAuthTest, SettingsRoundTripValidateAndHideSecrets) {
             "xoxb-very-secret");
 
   for (const char* bad : {R"({"recognition":{"no_such_key":1}})",
-                          R"({"recognition":{"match_threshold":"high"}})",
+                          R"({"recognition":{"gallery_cap":"high"}})",
                           R"({"data_dir":"/tmp"})"}) {
     auto r = client_->Put("/api/v1/settings", Cookie(admin), bad, "application/json");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400) << bad;
     EXPECT_EQ(BodyJson(r)["error"]["code"], "bad_request") << bad;
   }
-  EXPECT_FLOAT_EQ(
-      Json::parse(ReadFile(config_.ConfigFilePath()))["recognition"]["match_threshold"]
-          .get<float>(),
-      0.61f);
+  EXPECT_EQ(
+      Json::parse(ReadFile(config_.ConfigFilePath()))["recognition"]["gallery_cap"].get<int>(), 12);
 }
 
 TEST_F(HttpAuthTest, AuditListsLoginsAndSettingsChanges) {

@@ -21,6 +21,7 @@
 #include "http/auth.h"
 #include "http/http_server.h"
 #include "pipeline/events.h"
+#include "pipeline/matcher.h"
 #include "pipeline/train.h"
 #include "store/audit_log.h"
 #include "store/database.h"
@@ -29,6 +30,7 @@
 #include "store/sqlite_sighting_store.h"
 #include "store/stranger_clusters.h"
 #include "support/face_images.h"
+#include "support/models.h"
 #include "support/test_env.h"
 #include "vision/face_engine.h"
 #include "vision/image_io.h"
@@ -88,15 +90,19 @@ class HttpDataTest : public ::testing::Test {
     auto objects = FsObjectStore::Open(config_.ObjectRoot());
     ASSERT_OK(objects);
     objects_ = std::move(*objects);
-    auto faces = FaceCollection::Open(db_.get(), "default", engine_->dimensions());
+    auto faces = FaceCollection::Open(db_.get(), "default", SpacesOf(engine_->embedders()));
     ASSERT_OK(faces);
     faces_ = std::move(*faces);
     sightings_ = NewSqliteSightingStore(db_.get());
     audit_ = std::make_unique<AuditLog>(db_.get());
     clusters_ = std::make_unique<StrangerClusters>(db_.get(), 0.5f, 3'600'000);
     trainer_ = std::make_unique<Trainer>(
-        config_.quality, TrainerParts{sightings_.get(), objects_.get(), faces_.get(),
-                                      clusters_.get(), audit_.get(), nullptr, nullptr});
+        config_.quality, ImageLimits{},
+        TrainerParts{engine_, sightings_.get(), objects_.get(), faces_.get(), clusters_.get(),
+                     audit_.get(), nullptr, nullptr});
+    matcher_ = std::make_unique<Matcher>(engine_->pack(), faces_.get(),
+                                         config_.recognition.target_false_welcome_rate,
+                                         SearchMode::kCentroid);
     auth_ = std::make_unique<Authenticator>(db_.get(), config_.auth);
     ASSERT_OK(auth_->AddUser("ada", "correct horse battery", Role::kAdmin));
     ASSERT_OK(auth_->AddUser("vic", "correct horse battery", Role::kViewer));
@@ -114,6 +120,7 @@ class HttpDataTest : public ::testing::Test {
     ctx.objects = objects_.get();
     ctx.faces = faces_.get();
     ctx.engine = engine_;
+    ctx.matcher = matcher_.get();
     ctx.events = &events_;
     ctx.auth = auth_.get();
     ctx.audit = audit_.get();
@@ -191,7 +198,7 @@ class HttpDataTest : public ::testing::Test {
   FaceObservation Face(const std::string& photo) {
     auto image = ReadImageFile(testing::DataPath(photo), {});
     EXPECT_TRUE(image.ok());
-    auto faces = engine_->Analyze(*image, {.embed = true, .anti_spoof = false});
+    auto faces = engine_->Analyze(*image, {.embed = EmbedWith::kAll, .anti_spoof = false});
     EXPECT_TRUE(faces.ok() && !faces->empty()) << photo;
     return faces.ok() && !faces->empty() ? faces->front() : FaceObservation{};
   }
@@ -219,7 +226,7 @@ class HttpDataTest : public ::testing::Test {
     o.live_score = 0.9f;
     o.image_key = (person ? "known/" + *person + "/" : std::string("unknown/")) + id + ".jpg";
     EXPECT_TRUE(objects_->Move(s.image_key, o.image_key).ok());
-    if (face) o.embedding = face->embedding;
+    if (face) o.embedding = testing::PrimaryOf(face->embeddings);
     auto decided = sightings_->RecordDecision(o, {VisitChoice::Kind::kStart, 0});
     EXPECT_TRUE(decided.ok()) << decided.status().ToString();
     return decided.ok() ? decided->sighting : s;
@@ -246,6 +253,7 @@ class HttpDataTest : public ::testing::Test {
   std::unique_ptr<SightingStore> sightings_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<StrangerClusters> clusters_;
+  std::unique_ptr<Matcher> matcher_;
   std::unique_ptr<Trainer> trainer_;
   std::unique_ptr<Authenticator> auth_;
   EventStream events_;
@@ -507,7 +515,8 @@ TEST_F(HttpDataTest, PeopleCreateRenameEnrolFacesAndRecognize) {
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0]["person"]["id"], "barack-obama");
   EXPECT_EQ(found[0]["person"]["name"], "Obama");
-  EXPECT_GT(found[0]["similarity"].get<float>(), config_.recognition.match_threshold);
+  EXPECT_GT(found[0]["similarity"].get<float>(),
+            matcher_->calibration().primary_threshold - matcher_->calibration().band_below);
   EXPECT_GT(found[0]["box"]["w"].get<int>(), 20);
   EXPECT_TRUE(found[0]["quality"].contains("passes"));
   EXPECT_TRUE(found[0]["live_score"].is_number());

@@ -23,6 +23,7 @@
 #include "store/sqlite_sighting_store.h"
 #include "store/stranger_clusters.h"
 #include "support/fake_slack.h"
+#include "support/models.h"
 #include "support/sighting_crops.h"
 #include "support/test_env.h"
 #include "vision/face_engine.h"
@@ -65,7 +66,10 @@ class ChatOpsTest : public ::testing::Test {
     auto objects = FsObjectStore::Open(config_.ObjectRoot());
     ASSERT_TRUE(objects.ok());
     objects_ = std::move(*objects);
-    auto faces = FaceCollection::Open(db_.get(), "default", 512);
+    auto engine = FaceEngine::Create(config_.vision);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = std::move(*engine);
+    auto faces = FaceCollection::Open(db_.get(), "default", testing::ModelSpaces());
     ASSERT_TRUE(faces.ok());
     faces_ = std::move(*faces);
     sightings_ = NewSqliteSightingStore(db_.get());
@@ -73,7 +77,8 @@ class ChatOpsTest : public ::testing::Test {
     clusters_ = std::make_unique<StrangerClusters>(db_.get(), n.cluster_threshold, 3600000);
     slack_client_ = std::make_shared<SlackClient>(SlackClientOptionsFromConfig(n));
     trainer_ = std::make_unique<Trainer>(
-        config_.quality, TrainerParts{sightings_.get(), objects_.get(), faces_.get(),
+        config_.quality, ImageLimits{},
+        TrainerParts{engine_.get(), sightings_.get(), objects_.get(), faces_.get(),
                                       clusters_.get(), audit_.get(), slack_client_.get()});
     interactions_ = std::make_unique<SlackInteractions>(kSecret, trainer_.get());
     http_.Post("/slack/interactive", [this](const httplib::Request& req, httplib::Response& res) {
@@ -123,12 +128,12 @@ class ChatOpsTest : public ::testing::Test {
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     auto image = ReadImageFile(testing::DataPath(photo), {});
     ASSERT_TRUE(image.ok());
-    auto faces = (*engine)->Analyze(*image, {.embed = true, .anti_spoof = false});
+    auto faces = (*engine)->Analyze(*image, {.embed = EmbedWith::kAll, .anti_spoof = false});
     ASSERT_TRUE(faces.ok() && faces->size() == 1u);
     ASSERT_OK(faces_->AddPerson({person, person, external_id, 0}));
     FaceRecord face;
     face.person_id = person;
-    face.embedding = (*faces)[0].embedding;
+    face.embeddings = (*faces)[0].embeddings;
     ASSERT_TRUE(faces_->AddFace(face).ok());
   }
 
@@ -210,6 +215,7 @@ class ChatOpsTest : public ::testing::Test {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<StrangerClusters> clusters_;
   std::shared_ptr<SlackClient> slack_client_;
+  std::unique_ptr<FaceEngine> engine_;
   std::unique_ptr<Trainer> trainer_;
   std::unique_ptr<SlackInteractions> interactions_;
   std::unique_ptr<EventStream> events_;
@@ -345,7 +351,7 @@ TEST_F(ChatOpsTest, NotMeStopsTheWrongMatch) {
   EXPECT_EQ(faces_->negative_count(), 1u);
   ASSERT_TRUE(Eventually([&] { return !MessagesContaining("says this was not").empty(); }));
   // The same face no longer matches that person.
-  EXPECT_TRUE(faces_->Search(disowned.embedding, 1, SearchMode::kCentroid).empty());
+  EXPECT_TRUE(faces_->Search({{testing::ModelSpaces().front().model, disowned.embedding}}, 1, SearchMode::kCentroid).empty());
   bool audited = false;
   for (const auto& e : Audit()) audited |= e.action == "not_me" && e.target == "sighting:" + wrong;
   EXPECT_TRUE(audited);

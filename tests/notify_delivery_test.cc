@@ -25,6 +25,7 @@
 #include "support/fake_slack.h"
 #include "support/mosquitto_fixture.h"
 #include "support/sighting_crops.h"
+#include "support/models.h"
 #include "support/test_env.h"
 
 namespace concierge {
@@ -81,7 +82,7 @@ class NotifyDeliveryTest : public ::testing::Test {
     auto objects = FsObjectStore::Open(config_.ObjectRoot());
     ASSERT_TRUE(objects.ok());
     objects_ = std::move(*objects);
-    auto faces = FaceCollection::Open(db_.get(), "default", 512);
+    auto faces = FaceCollection::Open(db_.get(), "default", testing::ModelSpaces());
     ASSERT_TRUE(faces.ok());
     faces_ = std::move(*faces);
     sightings_ = NewSqliteSightingStore(db_.get());

@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/hash.h"
+#include "pipeline/matcher.h"
 #include "http/http_server.h"
 #include "http/sigv4.h"
 #include "store/access_keys.h"
@@ -84,7 +85,7 @@ class RekognitionHttpTest : public ::testing::Test {
     auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
     ASSERT_OK(db);
     db_ = std::move(*db);
-    auto faces = FaceCollection::Open(db_.get(), "default", engine_->dimensions());
+    auto faces = FaceCollection::Open(db_.get(), "default", SpacesOf(engine_->embedders()));
     ASSERT_OK(faces);
     faces_ = std::move(*faces);
     auto keys = AccessKeyStore::Open(db_.get(), config_.aws.key_encryption_secret);
@@ -273,7 +274,7 @@ TEST_F(RekognitionHttpTest, NewCollectionsLiveOnPostgresWhenTheFacesDo) {
   config_.database.postgres_url = pg.Url("concierge");
   auto office = OpenPgFaceRepository(config_.database.postgres_url, "default");
   ASSERT_OK(office);
-  auto faces = FaceCollection::Open(std::move(*office), engine_->dimensions());
+  auto faces = FaceCollection::Open(std::move(*office), SpacesOf(engine_->embedders()));
   ASSERT_OK(faces);
   faces_ = std::move(*faces);
   auto objects = FsObjectStore::Open(config_.ObjectRoot());
@@ -299,7 +300,7 @@ TEST_F(RekognitionHttpTest, NewCollectionsLiveOnPostgresWhenTheFacesDo) {
   // The face is in PostgreSQL, where every serve process sees it.
   auto repository = OpenPgFaceRepository(config_.database.postgres_url, "visitors");
   ASSERT_OK(repository);
-  auto stored = FaceCollection::Open(std::move(*repository), engine_->dimensions());
+  auto stored = FaceCollection::Open(std::move(*repository), SpacesOf(engine_->embedders()));
   ASSERT_OK(stored);
   EXPECT_EQ((*stored)->size(), 1u);
   EXPECT_EQ(faces_->size(), 0u) << "the office collection is another one";

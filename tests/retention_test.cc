@@ -41,7 +41,7 @@ class RetentionTest : public ::testing::Test {
     auto opened = OpenObjectStore(objects, dir_.Sub("objects"));
     ASSERT_OK(opened);
     objects_ = std::move(*opened);
-    auto faces = FaceCollection::Open(db_.get(), "default", 8);
+    auto faces = FaceCollection::Open(db_.get(), "default", {{"test@000000000001", 8}});
     ASSERT_OK(faces);
     faces_ = std::move(*faces);
     ASSERT_OK(faces_->AddPerson({"alice", "Alice", "", 0}));
@@ -191,7 +191,7 @@ TEST_F(RetentionTest, TrainingFacesKeepTheirPicturesUntilForgotten) {
   const std::string tagged = Add("tagged", 31, Decision::kKnown);
   FaceRecord face;
   face.person_id = "alice";
-  face.embedding = Unit(1);
+  face.embeddings = {{"test@000000000001", Unit(1)}};
   face.image_key = tagged;
   face.origin = FaceOrigin::kTagged;
   ASSERT_OK(faces_->AddFace(face));

@@ -24,6 +24,7 @@
 #include "store/sqlite_sighting_store.h"
 #include "support/mosquitto_fixture.h"
 #include "support/sighting_crops.h"
+#include "support/models.h"
 #include "support/test_env.h"
 #include "vision/image_io.h"
 
@@ -65,7 +66,7 @@ class ServeTest : public ::testing::Test {
     auto objects = FsObjectStore::Open(config_.ObjectRoot());
     ASSERT_TRUE(objects.ok()) << objects.status().ToString();
     objects_ = std::move(*objects);
-    auto faces = FaceCollection::Open(db_.get(), "default", 512);
+    auto faces = FaceCollection::Open(db_.get(), "default", testing::ModelSpaces());
     ASSERT_TRUE(faces.ok()) << faces.status().ToString();
     faces_ = std::move(*faces);
     sightings_ = NewSqliteSightingStore(db_.get());
@@ -103,12 +104,12 @@ class ServeTest : public ::testing::Test {
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     auto image = ReadImageFile(testing::DataPath(photo), {});
     ASSERT_TRUE(image.ok());
-    auto faces = (*engine)->Analyze(*image, {.embed = true, .anti_spoof = false});
+    auto faces = (*engine)->Analyze(*image, {.embed = EmbedWith::kAll, .anti_spoof = false});
     ASSERT_TRUE(faces.ok() && faces->size() == 1u);
     ASSERT_OK(faces_->AddPerson({person, person, "", 0}));
     FaceRecord face;
     face.person_id = person;
-    face.embedding = (*faces)[0].embedding;
+    face.embeddings = (*faces)[0].embeddings;
     ASSERT_TRUE(faces_->AddFace(face).ok());
   }
 
@@ -275,7 +276,8 @@ TEST_F(ServeTest, NamesTheEnrolledPersonFilesPicturesAndJoinsCamerasIntoOneVisit
   ASSERT_TRUE(f.ok() && b.ok() && x.ok());
   EXPECT_EQ(f->decision, Decision::kKnown);
   EXPECT_EQ(f->person_id, "colin");
-  EXPECT_GE(f->similarity.value_or(0), config_.recognition.match_threshold);
+  const Calibration calibration = server_->matcher()->calibration();
+  EXPECT_GE(f->similarity.value_or(0), calibration.primary_threshold - calibration.band_below);
   EXPECT_EQ(f->image_key, SightingImageKey("known/colin", front.id, front.captured_ms));
   EXPECT_GE(f->live_score, 0);
   EXPECT_EQ(f->embedding.size(), 512u);
@@ -285,7 +287,7 @@ TEST_F(ServeTest, NamesTheEnrolledPersonFilesPicturesAndJoinsCamerasIntoOneVisit
 
   EXPECT_EQ(x->decision, Decision::kUnknown);
   EXPECT_FALSE(x->person_id.has_value());
-  EXPECT_LT(x->similarity.value_or(-1), config_.recognition.match_threshold);
+  EXPECT_LT(x->similarity.value_or(-1), calibration.primary_threshold + calibration.band_above);
   EXPECT_EQ(x->image_key, SightingImageKey("unknown", stranger.id, stranger.captured_ms));
   ASSERT_TRUE(x->visit_id.has_value());
   EXPECT_NE(x->visit_id, f->visit_id);

@@ -60,10 +60,21 @@ Embedding Near(std::mt19937& rng, const Embedding& base, float sigma) {
   return v;
 }
 
+// The test collections search with one model of this name.
+constexpr char kModel[] = "test-model@000000000001";
+
+std::vector<VectorSpace> Spaces(int dims) { return {{kModel, dims}}; }
+
+// A probe or example of the test model.
+Descriptor D(const Embedding& v) { return {{kModel, v}}; }
+
+// The test model's vector of a stored face.
+const Embedding& Vec(const FaceRecord& f) { return f.embeddings.at(0).vector; }
+
 FaceRecord Face(const std::string& person, Embedding embedding, const std::string& image_key = "") {
   FaceRecord f;
   f.person_id = person;
-  f.embedding = std::move(embedding);
+  f.embeddings = D(embedding);
   f.image_key = image_key;
   return f;
 }
@@ -118,13 +129,13 @@ class FaceCollectionTest : public ::testing::TestWithParam<Backend> {
   Result<std::unique_ptr<FaceCollection>> OpenCollection(const std::string& name, int dims) {
     if (GetParam() == Backend::kPostgres) {
       ASSIGN_OR_RETURN(auto repo, OpenPgFaceRepository(pg_url_, name));
-      return FaceCollection::Open(std::move(repo), dims);
+      return FaceCollection::Open(std::move(repo), Spaces(dims));
     }
-    if (!db_) return FaceCollection::Open(nullptr, name, dims);
-    if (fc_ == nullptr) return FaceCollection::Open(db_.get(), name, dims);
+    if (!db_) return FaceCollection::Open(nullptr, name, Spaces(dims));
+    if (fc_ == nullptr) return FaceCollection::Open(db_.get(), name, Spaces(dims));
     ASSIGN_OR_RETURN(auto db, Database::OpenSqlite(dir_.Sub("concierge.db"), 2000));
     other_dbs_.push_back(std::move(db));
-    return FaceCollection::Open(other_dbs_.back().get(), name, dims);
+    return FaceCollection::Open(other_dbs_.back().get(), name, Spaces(dims));
   }
 
   void AddPersonOrDie(const std::string& id, const std::string& name = "") {
@@ -184,11 +195,11 @@ std::vector<Match> NaiveSearch(const Model& model, const Embedding& probe, int k
   std::vector<Match> all;
   for (const auto& [person, faces] : model) {
     if (faces.empty()) continue;
-    Match m{person, -2, 0};
+    Match m{person, -2, {}, 0};
     if (mode == SearchMode::kBestFace) {
       for (const auto& [id, v] : faces) {
         const double s = NaiveDot(v, probe);
-        if (s > m.similarity) m = {person, static_cast<float>(s), id};
+        if (s > m.similarity) m = {person, static_cast<float>(s), {}, id};
       }
     } else {
       std::vector<double> mean(probe.size(), 0);
@@ -339,16 +350,16 @@ TEST_P(FaceCollectionTest, AddFaceStoresAUnitVectorAndAllFields) {
   EXPECT_FLOAT_EQ(f.quality, 0.75f);
   EXPECT_EQ(f.origin, FaceOrigin::kTagged);
   EXPECT_EQ(f.created_ms, 1234);
-  ASSERT_EQ(f.embedding.size(), static_cast<size_t>(kDims));
-  EXPECT_NEAR(f.embedding[0], 0.6f, 1e-6);
-  EXPECT_NEAR(f.embedding[1], 0.8f, 1e-6);
+  ASSERT_EQ(Vec(f).size(), static_cast<size_t>(kDims));
+  EXPECT_NEAR(Vec(f)[0], 0.6f, 1e-6);
+  EXPECT_NEAR(Vec(f)[1], 0.8f, 1e-6);
 
-  const auto hits = fc_->Search(raw, 5, SearchMode::kBestFace);
+  const auto hits = fc_->Search(D(raw), 5, SearchMode::kBestFace);
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].person_id, "alice");
   EXPECT_EQ(hits[0].face_id, *id);
   EXPECT_NEAR(hits[0].similarity, 1.f, 1e-6);
-  const auto centroid = fc_->Search(raw, 5, SearchMode::kCentroid);
+  const auto centroid = fc_->Search(D(raw), 5, SearchMode::kCentroid);
   ASSERT_EQ(centroid.size(), 1u);
   EXPECT_EQ(centroid[0].face_id, 0);
   EXPECT_NEAR(centroid[0].similarity, 1.f, 1e-6);
@@ -363,7 +374,7 @@ TEST_P(FaceCollectionTest, DeleteFaceRemovesItFromDatabaseAndSearch) {
   auto ids = fc_->AddFaces({Face("alice", a1), Face("bob", b1), Face("alice", a2)});
   ASSERT_TRUE(ids.ok());
   ASSERT_EQ(ids->size(), 3u);
-  EXPECT_EQ(fc_->Search(a1, 1, SearchMode::kBestFace)[0].face_id, (*ids)[0]);
+  EXPECT_EQ(fc_->Search(D(a1), 1, SearchMode::kBestFace)[0].face_id, (*ids)[0]);
 
   ASSERT_TRUE(fc_->DeleteFace((*ids)[0]).ok());
   EXPECT_EQ(fc_->size(), 2u);
@@ -372,7 +383,7 @@ TEST_P(FaceCollectionTest, DeleteFaceRemovesItFromDatabaseAndSearch) {
   // Alice is now represented only by a2, in both modes.
   Model model = {{"alice", {{(*ids)[2], a2}}}, {"bob", {{(*ids)[1], b1}}}};
   for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid})
-    ExpectSameMatches(fc_->Search(a1, 5, mode), NaiveSearch(model, a1, 5, mode));
+    ExpectSameMatches(fc_->Search(D(a1), 5, mode), NaiveSearch(model, a1, 5, mode));
 
   // A face of another collection in the same database cannot be deleted from here.
   auto other = OpenCollection("other", kDims);
@@ -386,7 +397,7 @@ TEST_P(FaceCollectionTest, DeleteFaceRemovesItFromDatabaseAndSearch) {
   ASSERT_TRUE(fc_->DeleteFace((*ids)[2]).ok());
   // A person without faces is never a match.
   for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
-    const auto hits = fc_->Search(a2, 5, mode);
+    const auto hits = fc_->Search(D(a2), 5, mode);
     ASSERT_EQ(hits.size(), 1u);
     EXPECT_EQ(hits[0].person_id, "bob");
   }
@@ -414,7 +425,7 @@ TEST_P(FaceCollectionTest, ForgetPersonRemovesFacesFromDatabaseAndMemory) {
   EXPECT_EQ(CountRows("SELECT count(*) FROM faces WHERE person_id = 'alice'"), 0);
   EXPECT_EQ(CountRows("SELECT count(*) FROM persons WHERE id = 'alice'"), 0);
   for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
-    const auto hits = fc_->Search(a, 5, mode);
+    const auto hits = fc_->Search(D(a), 5, mode);
     ASSERT_EQ(hits.size(), 1u);
     EXPECT_EQ(hits[0].person_id, "bob");
   }
@@ -447,7 +458,7 @@ TEST_P(FaceCollectionTest, SearchEqualsBruteForceOnRandomData) {
   auto ids = fc_->AddFaces(faces);
   ASSERT_TRUE(ids.ok()) << ids.status().ToString();
   for (size_t i = 0; i < faces.size(); ++i)
-    model[faces[i].person_id][(*ids)[i]] = faces[i].embedding;
+    model[faces[i].person_id][(*ids)[i]] = Vec(faces[i]);
 
   // Exercise the swap-remove paths before comparing.
   for (int i = 0; i < 100; ++i) {
@@ -470,12 +481,12 @@ TEST_P(FaceCollectionTest, SearchEqualsBruteForceOnRandomData) {
                                   : RandomUnit(rng, kDim);
     for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
       SCOPED_TRACE(::testing::Message() << "probe " << q << " mode " << static_cast<int>(mode));
-      ExpectSameMatches(fc_->Search(probe, 10, mode), NaiveSearch(model, probe, 10, mode));
-      ExpectSameMatches(fc_->Search(probe, 1, mode), NaiveSearch(model, probe, 1, mode));
+      ExpectSameMatches(fc_->Search(D(probe), 10, mode), NaiveSearch(model, probe, 10, mode));
+      ExpectSameMatches(fc_->Search(D(probe), 1, mode), NaiveSearch(model, probe, 1, mode));
     }
   }
   // k larger than the population returns every person with faces.
-  const auto all = fc_->Search(anchors[1], 10000, SearchMode::kCentroid);
+  const auto all = fc_->Search(D(anchors[1]), 10000, SearchMode::kCentroid);
   size_t with_faces = 0;
   for (const auto& [person, pf] : model) with_faces += pf.empty() ? 0 : 1;
   EXPECT_EQ(all.size(), with_faces);
@@ -495,7 +506,7 @@ TEST_P(FaceCollectionTest, SearchResultsAreIdenticalAfterReopen) {
   std::vector<std::vector<Match>> before;
   for (const auto& probe : probes)
     for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid})
-      before.push_back(fc_->Search(probe, 8, mode));
+      before.push_back(fc_->Search(D(probe), 8, mode));
 
   Reopen(kDim);
   EXPECT_EQ(fc_->size(), 300u);
@@ -503,7 +514,7 @@ TEST_P(FaceCollectionTest, SearchResultsAreIdenticalAfterReopen) {
   size_t i = 0;
   for (const auto& probe : probes) {
     for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
-      const auto after = fc_->Search(probe, 8, mode);
+      const auto after = fc_->Search(D(probe), 8, mode);
       ASSERT_EQ(after.size(), before[i].size());
       for (size_t r = 0; r < after.size(); ++r) {
         EXPECT_EQ(after[r].person_id, before[i][r].person_id);
@@ -518,23 +529,23 @@ TEST_P(FaceCollectionTest, SearchResultsAreIdenticalAfterReopen) {
 TEST_P(FaceCollectionTest, SearchEdgeCases) {
   std::mt19937 rng(7);
   const Embedding probe = RandomUnit(rng, kDims);
-  EXPECT_TRUE(fc_->Search(probe, 5, SearchMode::kBestFace).empty());  // empty collection
+  EXPECT_TRUE(fc_->Search(D(probe), 5, SearchMode::kBestFace).empty());  // empty collection
   AddPersonOrDie("alice");
   AddPersonOrDie("nofaces");
   ASSERT_TRUE(fc_->AddFace(Face("alice", RandomUnit(rng, kDims))).ok());
-  EXPECT_TRUE(fc_->Search(probe, 0, SearchMode::kBestFace).empty());
-  EXPECT_TRUE(fc_->Search(probe, -1, SearchMode::kBestFace).empty());
-  EXPECT_TRUE(fc_->Search(Embedding(kDims + 1, 0.1f), 5, SearchMode::kBestFace).empty());
-  EXPECT_TRUE(fc_->Search(Embedding(kDims, 0.f), 5, SearchMode::kCentroid).empty());
+  EXPECT_TRUE(fc_->Search(D(probe), 0, SearchMode::kBestFace).empty());
+  EXPECT_TRUE(fc_->Search(D(probe), -1, SearchMode::kBestFace).empty());
+  EXPECT_TRUE(fc_->Search(D(Embedding(kDims + 1, 0.1f)), 5, SearchMode::kBestFace).empty());
+  EXPECT_TRUE(fc_->Search(D(Embedding(kDims, 0.f)), 5, SearchMode::kCentroid).empty());
   Embedding inf = probe;
   inf[0] = INFINITY;
-  EXPECT_TRUE(fc_->Search(inf, 5, SearchMode::kBestFace).empty());
+  EXPECT_TRUE(fc_->Search(D(inf), 5, SearchMode::kBestFace).empty());
   // An unnormalised probe scores like its unit vector.
   Embedding scaled = probe;
   for (auto& x : scaled) x *= 7;
-  EXPECT_NEAR(fc_->Search(scaled, 5, SearchMode::kBestFace)[0].similarity,
-              fc_->Search(probe, 5, SearchMode::kBestFace)[0].similarity, 1e-6);
-  const auto hits = fc_->Search(probe, 5, SearchMode::kCentroid);
+  EXPECT_NEAR(fc_->Search(D(scaled), 5, SearchMode::kBestFace)[0].similarity,
+              fc_->Search(D(probe), 5, SearchMode::kBestFace)[0].similarity, 1e-6);
+  const auto hits = fc_->Search(D(probe), 5, SearchMode::kCentroid);
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].person_id, "alice");
 }
@@ -561,13 +572,90 @@ TEST_P(FaceCollectionTest, CollectionsInOneDatabaseAreIndependent) {
   EXPECT_EQ(CountRows("SELECT count(*) FROM faces"), 1);
 }
 
-TEST_P(FaceCollectionTest, ReopeningWithOtherDimsIsFailedPrecondition) {
+TEST_P(FaceCollectionTest, FacesOfAnotherModelWaitForAReindex) {
   AddPersonOrDie("alice");
   std::mt19937 rng(9);
-  ASSERT_TRUE(fc_->AddFace(Face("alice", RandomUnit(rng, kDims))).ok());
-  const auto reopened = OpenCollection("default", kDims * 2);
-  EXPECT_EQ(reopened.status().code(), Status::Code::kFailedPrecondition);
-  EXPECT_PRED2(Contains, reopened.status().message(), std::to_string(kDims));
+  const Embedding a = RandomUnit(rng, kDims);
+  ASSERT_TRUE(fc_->AddFace(Face("alice", a, "faces/alice/1.jpg")).ok());
+  // The pack changed: the collection now searches with another model.
+  const std::vector<VectorSpace> next{{"next-model@000000000002", kDims * 2}};
+  fc_.reset();
+  auto reopened = GetParam() == Backend::kPostgres
+                      ? FaceCollection::Open(std::move(OpenPgFaceRepository(pg_url_, "default")).value(), next)
+                      : FaceCollection::Open(db_.get(), "default", next);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  auto& fc = **reopened;
+  EXPECT_EQ(fc.size(), 0u);
+  EXPECT_EQ(fc.stale_faces(), 1u);
+  const Embedding b = RandomUnit(rng, kDims * 2);
+  EXPECT_TRUE(fc.Search({{next[0].model, b}}, 1, SearchMode::kBestFace).empty());
+
+  auto all = fc.ListAllFaces();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ(all->front().embeddings.front().model, kModel);
+  EXPECT_EQ(fc.ReplaceEmbeddings(all->front(), D(a)).code(), Status::Code::kInvalidArgument);
+  ASSERT_TRUE(fc.ReplaceEmbeddings(all->front(), {{next[0].model, b}}).ok());
+  EXPECT_EQ(fc.size(), 1u);
+  EXPECT_EQ(fc.stale_faces(), 0u);
+  EXPECT_EQ(fc.Search({{next[0].model, b}}, 1, SearchMode::kCentroid)[0].person_id, "alice");
+  auto after = fc.ListFaces("alice");
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->front().embeddings.size(), 1u);  // the old model's vector is gone
+  EXPECT_EQ(after->front().embeddings.front().model, next[0].model);
+  EXPECT_EQ(after->front().image_key, "faces/alice/1.jpg");
+}
+
+TEST_P(FaceCollectionTest, SeveralModelsAreStoredSearchedAndVetoedTogether) {
+  const std::vector<VectorSpace> two{{kModel, kDims}, {"second@000000000003", 3}};
+  auto fc = GetParam() == Backend::kPostgres
+                ? FaceCollection::Open(std::move(OpenPgFaceRepository(pg_url_, "two")).value(), two)
+                : FaceCollection::Open(db_.get(), "two", two);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  ASSERT_TRUE((*fc)->AddPerson({"alice", "Alice", "", 0}).ok());
+  ASSERT_TRUE((*fc)->AddPerson({"bob", "Bob", "", 0}).ok());
+  std::mt19937 rng(21);
+  const Embedding a = RandomUnit(rng, kDims), b = RandomUnit(rng, kDims);
+  FaceRecord only_primary = Face("alice", a);
+  const Status missing = (*fc)->AddFace(only_primary).status();
+  EXPECT_EQ(missing.code(), Status::Code::kInvalidArgument);
+  EXPECT_PRED2(Contains, missing.message(), "second@000000000003");
+  FaceRecord alice = Face("alice", a);
+  alice.embeddings.push_back({two[1].model, {1, 0, 0}});
+  FaceRecord bob = Face("bob", b);
+  bob.embeddings.push_back({two[1].model, {0, 1, 0}});
+  ASSERT_TRUE((*fc)->AddFaces({alice, bob}).ok());
+  const uint64_t generation = (*fc)->generation();
+
+  // Ranked by the primary model; every model the probe has is scored.
+  auto hits = (*fc)->Search({{kModel, a}, {two[1].model, {0, 1, 0}}}, 2, SearchMode::kCentroid);
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0].person_id, "alice");
+  ASSERT_EQ(hits[0].scores.size(), 2u);
+  EXPECT_NEAR(hits[0].scores[0], 1.f, 1e-5);
+  EXPECT_NEAR(hits[0].scores[1], 0.f, 1e-5);
+  EXPECT_NEAR(hits[1].scores[1], 1.f, 1e-5);
+  hits = (*fc)->Search(D(a), 1, SearchMode::kCentroid);
+  EXPECT_TRUE(std::isnan(hits[0].scores[1]));
+  EXPECT_TRUE((*fc)->Search({{two[1].model, {1, 0, 0}}}, 1, SearchMode::kCentroid).empty());
+
+  // A "not me" example keeps a vector per model and vetoes by the primary one.
+  ASSERT_TRUE((*fc)->AddNegative("alice", {{kModel, a}, {two[1].model, {1, 0, 0}}}, "s-1").ok());
+  EXPECT_GT((*fc)->generation(), generation);
+  EXPECT_EQ((*fc)->Search(D(a), 1, SearchMode::kBestFace)[0].person_id, "bob");
+  auto negatives = (*fc)->ListNegatives();
+  ASSERT_TRUE(negatives.ok());
+  EXPECT_EQ(negatives->size(), 2u);
+
+  // Calibration material: each face against the other person, in both models.
+  const auto impostors = (*fc)->ImpostorScores(100, SearchMode::kCentroid);
+  ASSERT_EQ(impostors.size(), 2u);
+  for (const auto& i : impostors) EXPECT_NEAR(i.scores[1], 0.f, 1e-5);
+  const auto look = (*fc)->LookAlikes();
+  ASSERT_EQ(look.size(), 2u);
+  EXPECT_EQ(look[0].person_id, "alice");
+  EXPECT_EQ(look[0].other_id, "bob");
+  EXPECT_NEAR(look[0].similarity, NaiveDot(a, b), 1e-5);
 }
 
 TEST_P(SqliteFaceCollectionTest, ReadOnlyDatabaseServesSearchAndFailsWritesCleanly) {
@@ -580,9 +668,9 @@ TEST_P(SqliteFaceCollectionTest, ReadOnlyDatabaseServesSearchAndFailsWritesClean
 
   auto ro = Database::OpenSqlite(dir_.Sub("concierge.db"), 100, Database::Access::kReadOnly);
   ASSERT_TRUE(ro.ok()) << ro.status().ToString();
-  auto fc = FaceCollection::Open(ro->get(), "default", kDims);
+  auto fc = FaceCollection::Open(ro->get(), "default", Spaces(kDims));
   ASSERT_TRUE(fc.ok()) << fc.status().ToString();
-  EXPECT_EQ((*fc)->Search(a, 1, SearchMode::kBestFace)[0].person_id, "alice");
+  EXPECT_EQ((*fc)->Search(D(a), 1, SearchMode::kBestFace)[0].person_id, "alice");
 
   const Status add = (*fc)->AddPerson({"bob", "Bob", "", 0});
   EXPECT_EQ(add.code(), Status::Code::kIoError);
@@ -595,9 +683,9 @@ TEST_P(SqliteFaceCollectionTest, ReadOnlyDatabaseServesSearchAndFailsWritesClean
   EXPECT_EQ((*fc)->size(), 1u);
   EXPECT_EQ((*fc)->person_count(), 1u);
   EXPECT_EQ((*fc)->GetPerson("alice")->display_name, "Name of alice");
-  EXPECT_EQ((*fc)->Search(a, 1, SearchMode::kCentroid)[0].person_id, "alice");
+  EXPECT_EQ((*fc)->Search(D(a), 1, SearchMode::kCentroid)[0].person_id, "alice");
   // A collection that does not exist yet cannot be created read-only.
-  EXPECT_EQ(FaceCollection::Open(ro->get(), "new", kDims).status().code(),
+  EXPECT_EQ(FaceCollection::Open(ro->get(), "new", Spaces(kDims)).status().code(),
             Status::Code::kIoError);
 }
 
@@ -607,7 +695,7 @@ TEST_P(SqliteFaceCollectionTest, LockedDatabaseLeavesMemoryUntouched) {
   auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 100);
   ASSERT_TRUE(db.ok());
   db_ = std::move(db).value();
-  auto fc = FaceCollection::Open(db_.get(), "default", kDims);
+  auto fc = FaceCollection::Open(db_.get(), "default", Spaces(kDims));
   ASSERT_TRUE(fc.ok());
   fc_ = std::move(fc).value();
   AddPersonOrDie("alice");
@@ -637,16 +725,16 @@ TEST_P(FaceCollectionTest, NegativeVetoesThePersonOnlyWhereItIsAtLeastAsClose) {
   ASSERT_TRUE(fc_->AddFaces({Face("alice", a), Face("bob", b)}).ok());
   // A stranger who looks like alice: without a negative, alice is the top hit.
   const Embedding stranger = Near(rng, a, 0.15f);
-  ASSERT_EQ(fc_->Search(stranger, 1, SearchMode::kBestFace)[0].person_id, "alice");
+  ASSERT_EQ(fc_->Search(D(stranger), 1, SearchMode::kBestFace)[0].person_id, "alice");
 
-  ASSERT_TRUE(fc_->AddNegative("alice", stranger, "s-1").ok());
+  ASSERT_TRUE(fc_->AddNegative("alice", D(stranger), "s-1").ok());
   EXPECT_EQ(fc_->negative_count(), 1u);
   for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
-    const auto hits = fc_->Search(stranger, 5, mode);
+    const auto hits = fc_->Search(D(stranger), 5, mode);
     ASSERT_EQ(hits.size(), 1u);
     EXPECT_EQ(hits[0].person_id, "bob");
     // Alice's own face is still closer to her than to the negative.
-    EXPECT_EQ(fc_->Search(a, 1, mode)[0].person_id, "alice");
+    EXPECT_EQ(fc_->Search(D(a), 1, mode)[0].person_id, "alice");
   }
   EXPECT_EQ(CountRows("SELECT count(*) FROM face_negatives WHERE person_id = 'alice' AND "
                       "sighting_id = 's-1'"),
@@ -654,8 +742,8 @@ TEST_P(FaceCollectionTest, NegativeVetoesThePersonOnlyWhereItIsAtLeastAsClose) {
 
   Reopen();
   EXPECT_EQ(fc_->negative_count(), 1u);
-  EXPECT_EQ(fc_->Search(stranger, 1, SearchMode::kBestFace)[0].person_id, "bob");
-  EXPECT_EQ(fc_->Search(a, 1, SearchMode::kBestFace)[0].person_id, "alice");
+  EXPECT_EQ(fc_->Search(D(stranger), 1, SearchMode::kBestFace)[0].person_id, "bob");
+  EXPECT_EQ(fc_->Search(D(a), 1, SearchMode::kBestFace)[0].person_id, "alice");
 }
 
 TEST_P(FaceCollectionTest, NegativesAreCheckedAndGoWithThePerson) {
@@ -667,28 +755,28 @@ TEST_P(FaceCollectionTest, NegativesAreCheckedAndGoWithThePerson) {
   ASSERT_TRUE(fc_->AddFaces({Face("alice", RandomUnit(rng, kDims)), Face("bob", b),
                              Face("carol", c)})
                   .ok());
-  EXPECT_EQ(fc_->AddNegative("nobody", b, "").code(), Status::Code::kNotFound);
-  EXPECT_EQ(fc_->AddNegative("bob", Embedding(kDims, 0.f), "").code(),
+  EXPECT_EQ(fc_->AddNegative("nobody", D(b), "").code(), Status::Code::kNotFound);
+  EXPECT_EQ(fc_->AddNegative("bob", D(Embedding(kDims, 0.f)), "").code(),
             Status::Code::kInvalidArgument);
-  EXPECT_EQ(fc_->AddNegative("bob", Embedding(3, 1.f), "").code(),
+  EXPECT_EQ(fc_->AddNegative("bob", D(Embedding(3, 1.f)), "").code(),
             Status::Code::kInvalidArgument);
   EXPECT_EQ(fc_->negative_count(), 0u);
 
   // Alice's negative is carol's face; bob's is his own face (he is never returned).
-  ASSERT_TRUE(fc_->AddNegative("alice", c, "s-1").ok());
-  ASSERT_TRUE(fc_->AddNegative("bob", b, "s-2").ok());
-  for (const auto& hit : fc_->Search(b, 3, SearchMode::kBestFace))
+  ASSERT_TRUE(fc_->AddNegative("alice", D(c), "s-1").ok());
+  ASSERT_TRUE(fc_->AddNegative("bob", D(b), "s-2").ok());
+  for (const auto& hit : fc_->Search(D(b), 3, SearchMode::kBestFace))
     EXPECT_NE(hit.person_id, "bob");
-  for (const auto& hit : fc_->Search(c, 3, SearchMode::kBestFace))
+  for (const auto& hit : fc_->Search(D(c), 3, SearchMode::kBestFace))
     EXPECT_NE(hit.person_id, "alice");
   // Forgetting alice (not the last person) moves carol's slot; bob's veto stays his.
   ASSERT_TRUE(fc_->ForgetPerson("alice").ok());
   EXPECT_EQ(fc_->negative_count(), 1u);
   EXPECT_EQ(CountRows("SELECT count(*) FROM face_negatives"), 1);
-  const auto hits = fc_->Search(b, 3, SearchMode::kBestFace);
+  const auto hits = fc_->Search(D(b), 3, SearchMode::kBestFace);
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].person_id, "carol");
-  EXPECT_EQ(fc_->Search(c, 1, SearchMode::kBestFace)[0].person_id, "carol");
+  EXPECT_EQ(fc_->Search(D(c), 1, SearchMode::kBestFace)[0].person_id, "carol");
   ASSERT_TRUE(fc_->ForgetPerson("bob").ok());
   EXPECT_EQ(fc_->negative_count(), 0u);
   EXPECT_EQ(CountRows("SELECT count(*) FROM face_negatives"), 0);
@@ -709,9 +797,9 @@ TEST_P(FaceCollectionTest, RefreshSeesAnotherWritersChanges) {
   ASSERT_TRUE((*other)->AddPerson({"bob", "Bob", "U-BOB", 0}).ok());
   ASSERT_TRUE((*other)->AddFace(Face("bob", b)).ok());
   ASSERT_TRUE((*other)->RenamePerson("alice", "Alice A.").ok());
-  ASSERT_TRUE((*other)->AddNegative("alice", b, "").ok());
+  ASSERT_TRUE((*other)->AddNegative("alice", D(b), "").ok());
 
-  EXPECT_TRUE(fc_->Search(b, 1, SearchMode::kBestFace)[0].person_id == "alice");
+  EXPECT_TRUE(fc_->Search(D(b), 1, SearchMode::kBestFace)[0].person_id == "alice");
   refreshed = fc_->Refresh();
   ASSERT_TRUE(refreshed.ok()) << refreshed.status().ToString();
   EXPECT_TRUE(*refreshed);
@@ -719,14 +807,14 @@ TEST_P(FaceCollectionTest, RefreshSeesAnotherWritersChanges) {
   EXPECT_EQ(fc_->negative_count(), 1u);
   EXPECT_EQ(fc_->GetPerson("alice")->display_name, "Alice A.");
   EXPECT_EQ(fc_->FindByExternalId("U-BOB")->id, "bob");
-  EXPECT_EQ(fc_->Search(b, 1, SearchMode::kBestFace)[0].person_id, "bob");
+  EXPECT_EQ(fc_->Search(D(b), 1, SearchMode::kBestFace)[0].person_id, "bob");
   EXPECT_FALSE(*fc_->Refresh());
 
   ASSERT_TRUE((*other)->ForgetPerson("bob").ok());
   EXPECT_TRUE(*fc_->Refresh());
   EXPECT_EQ(fc_->person_count(), 1u);
   EXPECT_EQ(fc_->negative_count(), 1u);
-  EXPECT_EQ(fc_->Search(a, 1, SearchMode::kBestFace)[0].person_id, "alice");
+  EXPECT_EQ(fc_->Search(D(a), 1, SearchMode::kBestFace)[0].person_id, "alice");
 }
 
 TEST_P(FaceCollectionTest, ConcurrentReadersWithAWriterStayConsistent) {
@@ -755,7 +843,7 @@ TEST_P(FaceCollectionTest, ConcurrentReadersWithAWriterStayConsistent) {
         const bool probe_anchor = local() % 2;
         const Embedding probe = probe_anchor ? anchor : RandomUnit(local, kDim);
         const auto mode = local() % 2 ? SearchMode::kBestFace : SearchMode::kCentroid;
-        const auto hits = fc_->Search(probe, k, mode);
+        const auto hits = fc_->Search(D(probe), k, mode);
         bool ok = !hits.empty() && hits.size() <= static_cast<size_t>(k);
         for (size_t i = 0; ok && i < hits.size(); ++i) {
           ok = hits[i].similarity <= 1.0001f && hits[i].similarity >= -1.0001f &&

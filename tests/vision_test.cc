@@ -68,7 +68,8 @@ TEST(Aligner, RecoversAKnownSimilarityTransform) {
     moved[i] = {static_cast<float>(scale * (std::cos(angle) * p.x - std::sin(angle) * p.y) + tx),
                 static_cast<float>(scale * (std::sin(angle) * p.x + std::cos(angle) * p.y) + ty)};
   }
-  auto m = SimilarityToTemplate(moved);
+  const std::vector<Point> target(ArcFaceTemplate().begin(), ArcFaceTemplate().end());
+  auto m = SimilarityTransform({moved.begin(), moved.end()}, target);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   for (size_t i = 0; i < 5; ++i) {
     const double x = m->at<double>(0, 0) * moved[i].x + m->at<double>(0, 1) * moved[i].y + m->at<double>(0, 2);
@@ -85,7 +86,9 @@ TEST(Aligner, RecoversAKnownSimilarityTransform) {
 TEST(Aligner, DegeneratePointsAreAnError) {
   FivePoints same;
   same.fill({50, 50});
-  EXPECT_FALSE(SimilarityToTemplate(same).ok());
+  const std::vector<Point> target(ArcFaceTemplate().begin(), ArcFaceTemplate().end());
+  EXPECT_FALSE(SimilarityTransform({same.begin(), same.end()}, target).ok());
+  EXPECT_FALSE(SimilarityTransform({same.begin(), same.begin() + 2}, target).ok());
 }
 
 TEST(Metrics, CrossValidationAndTarAtFar) {
@@ -200,7 +203,7 @@ TEST_F(VisionEngineTest, SmallFaceInA1080pFrameIsFoundWithTiles) {
   // Paste a 40 px face into an empty 1080p frame: the full-frame pass alone
   // sees it at 7 px, below the detector's smallest anchor.
   const cv::Mat face = Load("enroll/face_recognition/examples/obama.jpg");
-  auto found = engine_->Analyze(face, {.embed = false, .anti_spoof = false});
+  auto found = engine_->Analyze(face, {.embed = EmbedWith::kNone, .anti_spoof = false});
   ASSERT_TRUE(found.ok() && !found->empty());
   const Box b = (*found)[0].box;
   const cv::Rect crop = cv::Rect(int(b.x - b.w * 0.3), int(b.y - b.h * 0.3), int(b.w * 1.6), int(b.h * 1.6)) &
@@ -217,11 +220,11 @@ TEST_F(VisionEngineTest, SmallFaceInA1080pFrameIsFoundWithTiles) {
 
 TEST_F(VisionEngineTest, EmbeddingsSeparatePeople) {
   auto embed = [&](const std::string& rel) {
-    auto faces = engine_->Analyze(Load(rel), {.embed = true, .anti_spoof = false});
+    auto faces = engine_->Analyze(Load(rel), {.embed = EmbedWith::kPrimary, .anti_spoof = false});
     EXPECT_TRUE(faces.ok() && !faces->empty());
     const auto largest = std::max_element(faces->begin(), faces->end(),
                                           [](auto& a, auto& b) { return a.box.area() < b.box.area(); });
-    return largest->embedding;
+    return largest->embeddings.front().vector;
   };
   const Embedding obama = embed("enroll/face_recognition/examples/obama.jpg");
   const Embedding obama2 = embed("enroll/face_recognition/examples/obama2.jpg");
@@ -234,7 +237,7 @@ TEST_F(VisionEngineTest, EmbeddingsSeparatePeople) {
 
 TEST_F(VisionEngineTest, QualityAndLivenessAreMeasured) {
   const cv::Mat image = Load("enroll/face_recognition/examples/obama.jpg");
-  auto faces = engine_->Analyze(image, {.embed = false, .anti_spoof = true});
+  auto faces = engine_->Analyze(image, {.embed = EmbedWith::kNone, .anti_spoof = true});
   ASSERT_TRUE(faces.ok() && faces->size() == 1);
   const FaceObservation& f = (*faces)[0];
   EXPECT_GE(f.live_score, 0.f);
@@ -245,7 +248,7 @@ TEST_F(VisionEngineTest, QualityAndLivenessAreMeasured) {
   // The same face shrunk to ~25 px is refused as too small.
   cv::Mat tiny;
   cv::resize(image, tiny, {}, 25.0 / f.box.w, 25.0 / f.box.w, cv::INTER_AREA);
-  auto small = engine_->Analyze(tiny, {.embed = false, .anti_spoof = false});
+  auto small = engine_->Analyze(tiny, {.embed = EmbedWith::kNone, .anti_spoof = false});
   ASSERT_TRUE(small.ok());
   if (!small->empty()) {
     EXPECT_NE(QualityRejection((*small)[0].quality, QualityGate{}).find("too small"), std::string::npos);
@@ -253,7 +256,7 @@ TEST_F(VisionEngineTest, QualityAndLivenessAreMeasured) {
   // A blurred copy is sharper-than-nothing but scores below the original.
   cv::Mat blurred;
   cv::GaussianBlur(image, blurred, {0, 0}, 6);
-  auto soft = engine_->Analyze(blurred, {.embed = false, .anti_spoof = false});
+  auto soft = engine_->Analyze(blurred, {.embed = EmbedWith::kNone, .anti_spoof = false});
   ASSERT_TRUE(soft.ok() && !soft->empty());
   EXPECT_LT((*soft)[0].quality.sharpness, f.quality.sharpness / 4);
 }

@@ -1,5 +1,7 @@
 #include "cli/cli.h"
 
+#include <cstdio>
+
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -71,5 +73,13 @@ std::vector<std::string> ExpandImageInputs(const std::vector<std::string>& input
 }
 
 void PrintJson(const nlohmann::json& doc) { std::cout << doc.dump(2) << std::endl; }
+
+void ShowProgress(size_t done, size_t total) {
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(kWidth * done / std::max<size_t>(total, 1));
+  std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, '.').c_str(), done, total);
+  if (done == total) std::fprintf(stderr, "\n");
+}
 
 }  // namespace concierge::cli

@@ -71,6 +71,9 @@ std::vector<std::string> ExpandImageInputs(const std::vector<std::string>& input
 // Writes one JSON document to stdout.
 void PrintJson(const nlohmann::json& doc);
 
+// Draws a progress bar "[####....] done/total" on stderr (ending the line at total).
+void ShowProgress(size_t done, size_t total);
+
 // Each command family registers itself here (one function per file).
 void RegisterVisionCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterPeopleCommands(CLI::App& app, Context& ctx, Runner* slot);
@@ -79,5 +82,6 @@ void RegisterServeCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterEdgeCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterUserCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterAwsKeyCommands(CLI::App& app, Context& ctx, Runner* slot);
+void RegisterRecognitionCommands(CLI::App& app, Context& ctx, Runner* slot);
 
 }  // namespace concierge::cli

@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "core/hash.h"
+#include "pipeline/matcher.h"
 #include "store/face_collection.h"
 #include "vision/face_engine.h"
 #include "vision/ground_truth.h"
@@ -73,9 +74,10 @@ Result<std::vector<LfwPair>> ReadLfwPairs(const std::string& root, const std::st
   return pairs;
 }
 
-// Embeds the central face of an LFW photo. Falls back to the detector-free
-// centre box when no face is found, as the LFW protocol allows.
-Result<Embedding> EmbedCentralFace(FaceEngine& engine, const std::string& path, const ImageLimits& limits) {
+// Describes the central face of an LFW photo with every embedder. Falls back
+// to the detector-free centre box when no face is found, as the LFW protocol
+// allows; every LFW photo shows a face, so the human-face check does not run.
+Result<Descriptor> EmbedCentralFace(FaceEngine& engine, const std::string& path, const ImageLimits& limits) {
   ASSIGN_OR_RETURN(cv::Mat image, ReadImageFile(path, limits));
   ASSIGN_OR_RETURN(auto detections, engine.detector().Detect(image));
   const float cx = image.cols / 2.f, cy = image.rows / 2.f;
@@ -88,8 +90,45 @@ Result<Embedding> EmbedCentralFace(FaceEngine& engine, const std::string& path, 
       chosen = d;
     }
   }
-  ASSIGN_OR_RETURN(FaceObservation face, engine.Describe(image, chosen, {.embed = true, .anti_spoof = false}));
-  return face.embedding;
+  ASSIGN_OR_RETURN(FaceObservation face,
+                   engine.Describe(image, chosen,
+                                   {.embed = EmbedWith::kAll, .anti_spoof = false, .check_human = false}));
+  return face.embeddings;
+}
+
+// The per-model cosines of two descriptors (NaN where one lacks the model).
+std::vector<float> Cosines(const std::vector<EmbedderSpec>& embedders, const Descriptor& a,
+                           const Descriptor& b) {
+  std::vector<float> out;
+  for (const EmbedderSpec& e : embedders) {
+    const Embedding* x = FindEmbedding(a, e.id);
+    const Embedding* y = FindEmbedding(b, e.id);
+    out.push_back(x && y ? Dot(*x, *y) : std::numeric_limits<float>::quiet_NaN());
+  }
+  return out;
+}
+
+// LFW figures for one score: accuracy over the folds (or View 1) and TAR at FAR.
+nlohmann::json LfwFigures(const std::vector<ScoredPair>& scored, bool view1) {
+  nlohmann::json out;
+  if (view1) {
+    const float t = BestThreshold(scored);
+    out["threshold"] = t;
+    out["accuracy"] = AccuracyAt(scored, t);
+  } else {
+    const FoldReport report = CrossValidate(scored, 10);
+    double tsum = 0;
+    for (float t : report.thresholds) tsum += t;
+    out["accuracy_mean"] = report.mean;
+    out["accuracy_std"] = report.stddev;
+    out["fold_accuracies"] = report.accuracies;
+    out["threshold"] = tsum / 10;
+  }
+  const RateAtFar r2 = TarAtFar(scored, 1e-2), r3 = TarAtFar(scored, 1e-3);
+  out["tar_at_far_1e-2"] = r2.tar;
+  out["tar_at_far_1e-3"] = r3.tar;
+  out["threshold_at_far_1e-3"] = r3.threshold;
+  return out;
 }
 
 int RunEvalLfw(Context& ctx, const std::string& data, bool view1) {
@@ -100,11 +139,13 @@ int RunEvalLfw(Context& ctx, const std::string& data, bool view1) {
   if (!pairs.ok()) return Fail(ctx, pairs.status());
   auto engine = FaceEngine::Create((*config)->vision);
   if (!engine.ok()) return Fail(ctx, engine.status());
+  const std::vector<EmbedderSpec>& embedders = (*engine)->embedders();
   const ImageLimits limits{(*config)->vision.max_image_bytes, (*config)->vision.max_image_pixels};
 
-  std::map<std::string, Embedding> cache;
+  std::map<std::string, Descriptor> cache;
   const auto start = std::chrono::steady_clock::now();
-  std::vector<ScoredPair> scored;
+  std::vector<std::vector<float>> cosines;  // per scored pair
+  std::vector<const LfwPair*> kept;
   size_t skipped = 0;
   for (const auto& p : *pairs) {
     bool missing = false;
@@ -125,78 +166,87 @@ int RunEvalLfw(Context& ctx, const std::string& data, bool view1) {
       ++skipped;
       continue;
     }
-    scored.push_back({Dot(cache[p.a], cache[p.b]), p.same, p.fold});
+    cosines.push_back(Cosines(embedders, cache[p.a], cache[p.b]));
+    kept.push_back(&p);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const int folds = view1 ? 1 : 10;
+  auto scored_by = [&](const std::function<float(const std::vector<float>&)>& score) {
+    std::vector<ScoredPair> scored;
+    for (size_t i = 0; i < kept.size(); ++i) scored.push_back({score(cosines[i]), kept[i]->same, kept[i]->fold});
+    return scored;
+  };
   nlohmann::json out = {{"protocol", view1 ? "LFW View 1 (pairsDevTest)" : "LFW View 2 (10 folds)"},
-                        {"pairs", scored.size()},
+                        {"pairs", kept.size()},
                         {"pairs_skipped_missing_image", skipped},
                         {"images", cache.size()},
                         {"ms_per_image", 1000.0 * seconds / double(cache.size())}};
-  if (view1) {
-    const float t = BestThreshold(scored);
-    out["threshold"] = t;
-    out["accuracy"] = AccuracyAt(scored, t);
-  } else {
-    const FoldReport report = CrossValidate(scored, folds);
-    double tsum = 0;
-    for (float t : report.thresholds) tsum += t;
-    out["accuracy_mean"] = report.mean;
-    out["accuracy_std"] = report.stddev;
-    out["fold_accuracies"] = report.accuracies;
-    out["threshold"] = tsum / folds;
-  }
-  const RateAtFar r2 = TarAtFar(scored, 1e-2), r3 = TarAtFar(scored, 1e-3);
-  out["tar_at_far_1e-2"] = r2.tar;
-  out["tar_at_far_1e-3"] = r3.tar;
-  out["threshold_at_far_1e-3"] = r3.threshold;
+  for (size_t m = 0; m < embedders.size(); ++m)
+    out["models"][embedders[m].id] = LfwFigures(scored_by([m](const auto& c) { return c[m]; }), view1);
+  out["fused"] = LfwFigures(
+      scored_by([&](const auto& c) { return static_cast<float>(FusedScore(embedders, c)); }), view1);
   if (ctx.json()) {
     PrintJson(out);
-  } else if (view1) {
-    std::printf("%s: accuracy %.2f%% at threshold %.3f\n", out["protocol"].get<std::string>().c_str(),
-                100 * out["accuracy"].get<double>(), out["threshold"].get<float>());
-  } else {
-    std::printf("LFW View 2: %.2f%% ± %.2f (10 folds), threshold %.3f\n", 100 * out["accuracy_mean"].get<double>(),
-                100 * out["accuracy_std"].get<double>(), out["threshold"].get<double>());
+    return kExitOk;
   }
-  if (!ctx.json())
-    std::printf("TAR %.2f%% at FAR 1e-2, %.2f%% at FAR 1e-3; %.1f ms per image (%zu images)\n",
-                100 * r2.tar, 100 * r3.tar, out["ms_per_image"].get<double>(), cache.size());
+  auto line = [&](const std::string& label, const nlohmann::json& f) {
+    if (view1)
+      std::printf("%-34s accuracy %.2f%% at threshold %.3f", label.c_str(),
+                  100 * f["accuracy"].get<double>(), f["threshold"].get<float>());
+    else
+      std::printf("%-34s %.2f%% ± %.2f (10 folds)", label.c_str(),
+                  100 * f["accuracy_mean"].get<double>(), 100 * f["accuracy_std"].get<double>());
+    std::printf(", TAR %.2f%% at FAR 1e-3\n", 100 * f["tar_at_far_1e-3"].get<double>());
+  };
+  std::printf("%s, %zu pairs, %.1f ms per image\n", out["protocol"].get<std::string>().c_str(),
+              kept.size(), out["ms_per_image"].get<double>());
+  for (const auto& e : embedders) line(e.id, out["models"][e.id]);
+  line("fused", out["fused"]);
   return kExitOk;
 }
 
 // --- eval detect -----------------------------------------------------------
 
 struct DetectTally {
-  MatchCount match;
+  MatchCount detector;  // every detection
+  MatchCount human;     // detections that pass the human-face check
   int images = 0;
   double seconds = 0;
 };
 
 Result<DetectTally> RunDetector(FaceEngine& engine, const GroundTruth& truth, const ImageLimits& limits) {
   DetectTally tally;
+  auto add = [](MatchCount& total, const MatchCount& m) {
+    total.truths += m.truths;
+    total.found += m.found;
+    total.detections += m.detections;
+    total.false_positives += m.false_positives;
+  };
   for (const auto& [path, boxes] : truth) {
     ASSIGN_OR_RETURN(cv::Mat image, ReadImageFile(path, limits));
     const auto start = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(auto detections, engine.detector().Detect(image));
+    std::vector<Box> found, human;
+    for (const auto& d : detections) {
+      found.push_back(d.box);
+      ASSIGN_OR_RETURN(const HumanFaceVerdict verdict, engine.CheckHuman(image, d.box));
+      if (verdict.human) human.push_back(d.box);
+    }
     tally.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::vector<Box> found;
-    for (const auto& d : detections) found.push_back(d.box);
-    const MatchCount m = MatchBoxes(boxes, found, 0.4f);
-    tally.match.truths += m.truths;
-    tally.match.found += m.found;
-    tally.match.detections += m.detections;
-    tally.match.false_positives += m.false_positives;
+    add(tally.detector, MatchBoxes(boxes, found, 0.4f));
+    add(tally.human, MatchBoxes(boxes, human, 0.4f));
     ++tally.images;
   }
   return tally;
 }
 
+nlohmann::json MatchJson(const MatchCount& m) {
+  return {{"faces", m.truths}, {"found", m.found}, {"recall", m.recall()},
+          {"detections", m.detections}, {"unmatched_detections", m.false_positives}};
+}
+
 nlohmann::json TallyJson(const DetectTally& t) {
-  return {{"images", t.images}, {"faces", t.match.truths}, {"found", t.match.found},
-          {"recall", t.match.recall()}, {"detections", t.match.detections},
-          {"unmatched_detections", t.match.false_positives},
+  return {{"images", t.images}, {"human_faces", MatchJson(t.human)},
+          {"all_detections", MatchJson(t.detector)},
           {"ms_per_image", t.images ? 1000 * t.seconds / t.images : 0}};
 }
 
@@ -218,43 +268,42 @@ int RunEvalDetect(Context& ctx, const std::string& data) {
   if (!dlib_tally.ok()) return Fail(ctx, dlib_tally.status());
   // Negatives: every detection is false. The Scream is a painted face, so it
   // is reported apart rather than counted either way.
-  GroundTruth negatives;
-  int scream_faces = 0;
+  GroundTruth negatives, scream;
   for (const char* sub : {"imagenet_samples", "dlib_misc"})
     for (const auto& path : ExpandImageInputs({(fs::path(data) / "negatives" / sub).string()}))
-      negatives[path];
-  std::string scream;
-  for (const auto& [path, _] : negatives)
-    if (path.find("scream") != std::string::npos) scream = path;
-  if (!scream.empty()) {
-    negatives.erase(scream);
-    auto image = ReadImageFile(scream, limits);
-    if (image.ok()) {
-      auto d = (*engine)->detector().Detect(*image);
-      if (d.ok()) scream_faces = static_cast<int>(d->size());
-    }
-  }
+      (path.find("scream") != std::string::npos ? scream : negatives)[path];
   auto neg_tally = RunDetector(**engine, negatives, limits);
   if (!neg_tally.ok()) return Fail(ctx, neg_tally.status());
-  const double fp_per_image = neg_tally->images ? double(neg_tally->match.detections) / neg_tally->images : 0;
-  nlohmann::json out = {{"iou", 0.4},
-                        {"fddb_folds_01_02", TallyJson(*fddb_tally)},
-                        {"dlib_testing", TallyJson(*dlib_tally)},
-                        {"negatives", {{"images", neg_tally->images},
-                                       {"false_detections", neg_tally->match.detections},
-                                       {"false_detections_per_image", fp_per_image},
-                                       {"scream_painting_faces", scream_faces}}}};
+  auto scream_tally = RunDetector(**engine, scream, limits);
+  if (!scream_tally.ok()) return Fail(ctx, scream_tally.status());
+  const int n = std::max(1, neg_tally->images);
+  nlohmann::json out = {
+      {"iou", 0.4},
+      {"fddb_folds_01_02", TallyJson(*fddb_tally)},
+      {"dlib_testing", TallyJson(*dlib_tally)},
+      {"negatives",
+       {{"images", neg_tally->images},
+        {"false_detections", neg_tally->human.detections},
+        {"false_detections_per_image", double(neg_tally->human.detections) / n},
+        {"detector_false_detections", neg_tally->detector.detections},
+        {"detector_false_detections_per_image", double(neg_tally->detector.detections) / n},
+        {"scream_painting_faces", scream_tally->human.detections}}}};
   if (ctx.json()) {
     PrintJson(out);
-  } else {
-    std::printf("FDDB folds 01-02: recall %.2f%% at IoU 0.4 (%d/%d faces, %d images, %.1f ms/image)\n",
-                100 * fddb_tally->match.recall(), fddb_tally->match.found, fddb_tally->match.truths,
-                fddb_tally->images, out["fddb_folds_01_02"]["ms_per_image"].get<double>());
-    std::printf("dlib testing.xml: recall %.2f%% (%d/%d faces)\n", 100 * dlib_tally->match.recall(),
-                dlib_tally->match.found, dlib_tally->match.truths);
-    std::printf("negatives: %d false detections in %d images (%.3f per image); The Scream: %d faces\n",
-                neg_tally->match.detections, neg_tally->images, fp_per_image, scream_faces);
+    return kExitOk;
   }
+  auto line = [](const char* set, const DetectTally& t) {
+    std::printf("%s: recall %.2f%% (%d/%d faces) at IoU 0.4; detector alone %.2f%%; %.1f ms/image\n",
+                set, 100 * t.human.recall(), t.human.found, t.human.truths, 100 * t.detector.recall(),
+                t.images ? 1000 * t.seconds / t.images : 0);
+  };
+  line("FDDB folds 01-02", *fddb_tally);
+  line("dlib testing.xml", *dlib_tally);
+  std::printf("negatives: %d false detections in %d images (%.3f per image); detector alone %d "
+              "(%.3f); The Scream: %d faces\n",
+              neg_tally->human.detections, neg_tally->images, double(neg_tally->human.detections) / n,
+              neg_tally->detector.detections, double(neg_tally->detector.detections) / n,
+              scream_tally->human.detections);
   return kExitOk;
 }
 
@@ -346,42 +395,90 @@ void LfwIdentities(const fs::path& lfw, size_t count, std::vector<Identity>& enr
   }
 }
 
-// The face of a probe or enrolment photo: the largest one, or the central
-// box for tight LFW crops where the detector finds nothing.
-Result<Embedding> EmbedMainFace(FaceEngine& engine, const std::string& path, const ImageLimits& limits) {
+// The face of a probe or enrolment photo, described with every embedder. LFW
+// photos show their subject in the middle (others may be larger), so theirs
+// is the central face, as in `eval lfw`; other photos' is the largest human face.
+Result<FaceObservation> DescribeMainFace(FaceEngine& engine, const std::string& path,
+                                         const ImageLimits& limits) {
+  if (path.find("/lfw/") != std::string::npos) {
+    FaceObservation face;
+    face.human = true;
+    ASSIGN_OR_RETURN(face.embeddings, EmbedCentralFace(engine, path, limits));
+    return face;
+  }
   ASSIGN_OR_RETURN(cv::Mat image, ReadImageFile(path, limits));
-  ASSIGN_OR_RETURN(auto detections, engine.detector().Detect(image));
-  if (detections.empty()) return EmbedCentralFace(engine, path, limits);
-  const auto largest = std::max_element(detections.begin(), detections.end(),
-                                        [](const auto& a, const auto& b) { return a.box.area() < b.box.area(); });
-  ASSIGN_OR_RETURN(FaceObservation face, engine.Describe(image, *largest, {.embed = true, .anti_spoof = false}));
-  return face.embedding;
+  ASSIGN_OR_RETURN(auto found, engine.Analyze(image, {.embed = EmbedWith::kNone, .anti_spoof = false}));
+  std::erase_if(found, [](const FaceObservation& f) { return !f.human; });
+  if (found.empty()) {
+    FaceObservation face;
+    face.human = true;
+    ASSIGN_OR_RETURN(face.embeddings, EmbedCentralFace(engine, path, limits));
+    return face;
+  }
+  auto& largest = *std::max_element(found.begin(), found.end(), [](const auto& a, const auto& b) {
+    return a.box.area() < b.box.area();
+  });
+  for (size_t i = 0; i < engine.embedders().size(); ++i)
+    RETURN_IF_ERROR(engine.AddEmbedding(image, i, largest));
+  return largest;
 }
 
 struct ProbeResult {
   std::string truth;  // empty for a stranger
   std::string path;
-  std::vector<Match> top;
+  MatchDecision decision;     // the production decision at the calibrated thresholds
+  std::vector<Match> top;     // the best candidates with every model's score
 };
 
-nlohmann::json ScoreIdentify(const std::vector<ProbeResult>& probes, float threshold) {
+// Recall, misidentification and false welcomes of `accept` (did the probe
+// name someone, and whom).
+nlohmann::json Outcome(const std::vector<ProbeResult>& probes,
+                       const std::function<std::optional<std::string>(const ProbeResult&)>& accept) {
   size_t known = 0, recalled = 0, misnamed = 0, strangers = 0, welcomed = 0;
   for (const auto& p : probes) {
-    const bool accept = !p.top.empty() && p.top[0].similarity >= threshold;
+    const std::optional<std::string> named = accept(p);
     if (p.truth.empty()) {
       ++strangers;
-      welcomed += accept;
+      welcomed += named.has_value();
     } else {
       ++known;
-      if (accept && p.top[0].person_id == p.truth) ++recalled;
-      else if (accept) ++misnamed;
+      if (named && *named == p.truth) ++recalled;
+      else if (named) ++misnamed;
     }
   }
-  return {{"threshold", threshold},
-          {"recall", known ? double(recalled) / known : 0},
+  return {{"recall", known ? double(recalled) / known : 0},
           {"misidentified", known ? double(misnamed) / known : 0},
           {"false_welcome_rate", strangers ? double(welcomed) / strangers : 0},
           {"false_welcomes", welcomed}};
+}
+
+// The best candidate by `score` among a probe's top matches.
+std::pair<double, std::string> Best(const ProbeResult& p,
+                                    const std::function<double(const Match&)>& score) {
+  std::pair<double, std::string> best{-INFINITY, ""};
+  for (const Match& m : p.top)
+    if (score(m) > best.first) best = {score(m), m.person_id};
+  return best;
+}
+
+// With the threshold that keeps false welcomes at or under `rate` of the
+// strangers (the best any threshold on this score can do): its outcome.
+nlohmann::json AtEmpiricalRate(const std::vector<ProbeResult>& probes, double rate,
+                               const std::function<double(const Match&)>& score) {
+  std::vector<double> stranger_top;
+  for (const auto& p : probes)
+    if (p.truth.empty() && !p.top.empty()) stranger_top.push_back(Best(p, score).first);
+  std::sort(stranger_top.begin(), stranger_top.end(), std::greater<>());
+  const size_t allowed = static_cast<size_t>(std::floor(rate * double(stranger_top.size())));
+  const double threshold = allowed < stranger_top.size() ? stranger_top[allowed] + 1e-6 : -INFINITY;
+  nlohmann::json out = Outcome(probes, [&](const ProbeResult& p) -> std::optional<std::string> {
+    if (p.top.empty()) return std::nullopt;
+    const auto best = Best(p, score);
+    if (best.first >= threshold) return best.second;
+    return std::nullopt;
+  });
+  out["threshold"] = threshold;
+  return out;
 }
 
 int RunEvalIdentify(Context& ctx, const std::string& data, size_t lfw_people, size_t per_person,
@@ -390,15 +487,19 @@ int RunEvalIdentify(Context& ctx, const std::string& data, size_t lfw_people, si
   if (!config.ok()) return Fail(ctx, config.status());
   auto engine = FaceEngine::Create((*config)->vision);
   if (!engine.ok()) return Fail(ctx, engine.status());
+  const std::vector<EmbedderSpec>& embedders = (*engine)->embedders();
   const ImageLimits limits{(*config)->vision.max_image_bytes, (*config)->vision.max_image_pixels};
+  auto mode = ParseSearchMode((*config)->recognition.search_mode);
+  if (!mode.ok()) return Fail(ctx, mode.status());
   std::vector<Identity> identities = EnrollFolderIdentities(fs::path(data) / "enroll");
   std::vector<std::string> stranger_photos;
-  LfwIdentities(fs::path(data) / "lfw", lfw_people, identities, stranger_photos, stranger_count);
+  LfwIdentities(fs::path(data) / "lfw", lfw_people, identities, stranger_photos,
+                stranger_count ? stranger_count : SIZE_MAX);
 
   // A throwaway collection in memory-backed SQLite keeps the real search code in the loop.
   auto db = Database::OpenSqlite(":memory:", 1000);
   if (!db.ok()) return Fail(ctx, db.status());
-  auto gallery = FaceCollection::Open(db->get(), "eval", (*engine)->dimensions());
+  auto gallery = FaceCollection::Open(db->get(), "eval", SpacesOf(embedders));
   if (!gallery.ok()) return Fail(ctx, gallery.status());
   std::vector<std::pair<std::string, std::string>> probe_list;  // (truth, path)
   size_t enrolled_photos = 0;
@@ -409,12 +510,12 @@ int RunEvalIdentify(Context& ctx, const std::string& data, size_t lfw_people, si
         probe_list.emplace_back(id.id, id.photos[i]);
         continue;
       }
-      auto e = EmbedMainFace(**engine, id.photos[i], limits);
-      if (!e.ok()) return Fail(ctx, e.status());
-      FaceRecord face;
-      face.person_id = id.id;
-      face.embedding = std::move(*e);
-      if (auto added = (*gallery)->AddFace(face); !added.ok()) return Fail(ctx, added.status());
+      auto face = DescribeMainFace(**engine, id.photos[i], limits);
+      if (!face.ok()) return Fail(ctx, face.status());
+      FaceRecord record;
+      record.person_id = id.id;
+      record.embeddings = std::move(face->embeddings);
+      if (auto added = (*gallery)->AddFace(record); !added.ok()) return Fail(ctx, added.status());
       ++enrolled_photos;
     }
   }
@@ -422,59 +523,75 @@ int RunEvalIdentify(Context& ctx, const std::string& data, size_t lfw_people, si
   spdlog::info("gallery: {} people, {} photos; probing {} photos", identities.size(), enrolled_photos,
                probe_list.size());
 
-  std::map<std::string, std::vector<ProbeResult>> by_mode;
+  Matcher matcher((*engine)->pack(), gallery->get(),
+                  (*config)->recognition.target_false_welcome_rate, *mode);
+  const Calibration calibration = matcher.calibration();
+  std::vector<ProbeResult> probes;
+  size_t second_opinions = 0;
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < probe_list.size(); ++i) {
-    auto e = EmbedMainFace(**engine, probe_list[i].second, limits);
-    if (!e.ok()) return Fail(ctx, e.status());
-    const auto& [truth, path] = probe_list[i];
-    by_mode["best"].push_back({truth, path, (*gallery)->Search(*e, 1, SearchMode::kBestFace)});
-    by_mode["centroid"].push_back({truth, path, (*gallery)->Search(*e, 1, SearchMode::kCentroid)});
+    auto face = DescribeMainFace(**engine, probe_list[i].second, limits);
+    if (!face.ok()) return Fail(ctx, face.status());
+    ProbeResult p{probe_list[i].first, probe_list[i].second, {}, {}};
+    p.top = (*gallery)->Search(face->embeddings, 5, *mode);
+    std::vector<FaceView> views{{cv::Mat(), std::move(*face)}};
+    auto decision = matcher.Decide(**engine, views);
+    if (!decision.ok()) return Fail(ctx, decision.status());
+    second_opinions += decision->second_opinion;
+    p.decision = std::move(*decision);
+    probes.push_back(std::move(p));
     if ((i + 1) % 500 == 0) spdlog::info("probed {}/{}", i + 1, probe_list.size());
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+  const double target = (*config)->recognition.target_false_welcome_rate;
   nlohmann::json out = {{"enrolled_people", identities.size()}, {"enrolled_photos", enrolled_photos},
                         {"photos_per_person", per_person},
                         {"known_probes", probe_list.size() - stranger_photos.size()},
                         {"stranger_probes", stranger_photos.size()},
-                        {"ms_per_probe", 1000 * seconds / double(std::max<size_t>(1, probe_list.size())) }};
-  for (auto& [mode, probes] : by_mode) {
-    // The threshold that keeps false welcomes at or under 0.1% of strangers.
-    std::vector<float> stranger_top;
-    for (const auto& p : probes)
-      if (p.truth.empty() && !p.top.empty()) stranger_top.push_back(p.top[0].similarity);
-    std::sort(stranger_top.begin(), stranger_top.end(), std::greater<>());
-    const size_t allowed = static_cast<size_t>(std::floor(0.001 * double(stranger_top.size())));
-    const float safe = allowed < stranger_top.size() ? stranger_top[allowed] + 1e-4f : 0.f;
-    out[mode] = {{"at_far_0.1%", ScoreIdentify(probes, safe)},
-                 {"at_configured", ScoreIdentify(probes, (*config)->recognition.match_threshold)}};
-    for (float t = 0.30f; t < 0.701f; t += 0.05f) out[mode]["sweep"].push_back(ScoreIdentify(probes, t));
-    // The strangers most like someone enrolled: where false welcomes come from.
-    std::vector<const ProbeResult*> worst;
-    for (const auto& p : probes)
-      if (p.truth.empty() && !p.top.empty()) worst.push_back(&p);
-    std::sort(worst.begin(), worst.end(),
-              [](auto* a, auto* b) { return a->top[0].similarity > b->top[0].similarity; });
-    for (size_t i = 0; i < std::min<size_t>(5, worst.size()); ++i)
-      out[mode]["closest_strangers"].push_back(
-          {{"photo", worst[i]->path}, {"matched", worst[i]->top[0].person_id}, {"similarity", worst[i]->top[0].similarity}});
-  }
+                        {"search_mode", (*config)->recognition.search_mode},
+                        {"ms_per_probe", 1000 * seconds / double(std::max<size_t>(1, probe_list.size()))}};
+  out["calibrated"] = Outcome(probes, [](const ProbeResult& p) { return p.decision.person_id; });
+  out["calibrated"]["target_false_welcome_rate"] = target;
+  out["calibrated"]["primary_threshold"] = calibration.primary_threshold;
+  out["calibrated"]["fused_threshold"] = calibration.fused_threshold;
+  out["calibrated"]["second_opinion_share"] = double(second_opinions) / double(std::max<size_t>(1, probes.size()));
+  // The best any single threshold could do on this set, per score.
+  const auto primary = [](const Match& m) { return double(m.similarity); };
+  const auto fused = [&](const Match& m) { return FusedScore(embedders, m.scores); };
+  out["best_threshold"]["primary"] = AtEmpiricalRate(probes, target, primary);
+  out["best_threshold"]["fused"] = AtEmpiricalRate(probes, target, fused);
+  // The strangers most like someone enrolled: where false welcomes come from.
+  std::vector<const ProbeResult*> worst;
+  for (const auto& p : probes)
+    if (p.truth.empty() && !p.top.empty()) worst.push_back(&p);
+  std::sort(worst.begin(), worst.end(),
+            [](auto* a, auto* b) { return a->top[0].similarity > b->top[0].similarity; });
+  for (size_t i = 0; i < std::min<size_t>(5, worst.size()); ++i)
+    out["closest_strangers"].push_back({{"photo", worst[i]->path},
+                                        {"matched", worst[i]->top[0].person_id},
+                                        {"similarity", worst[i]->top[0].similarity},
+                                        {"welcomed", worst[i]->decision.person_id.has_value()}});
   if (ctx.json()) {
     PrintJson(out);
-  } else {
-    std::printf("gallery %zu people (%zu photos), %zu known probes, %zu stranger probes\n", identities.size(),
-                enrolled_photos, out["known_probes"].get<size_t>(), stranger_photos.size());
-    for (const char* mode : {"best", "centroid"}) {
-      for (const char* at : {"at_far_0.1%", "at_configured"}) {
-        const auto& r = out[mode][at];
-        std::printf("%-8s %-14s threshold %.3f: recall %.2f%%, misidentified %.2f%%, false welcome %.3f%% (%d)\n",
-                    mode, at, r["threshold"].get<float>(), 100 * r["recall"].get<double>(),
-                    100 * r["misidentified"].get<double>(), 100 * r["false_welcome_rate"].get<double>(),
-                    r["false_welcomes"].get<int>());
-      }
-    }
+    return kExitOk;
   }
+  std::printf("gallery %zu people (%zu photos), %zu known probes, %zu stranger probes\n",
+              identities.size(), enrolled_photos, out["known_probes"].get<size_t>(),
+              stranger_photos.size());
+  auto line = [](const char* label, const nlohmann::json& r) {
+    std::printf("%-44s recall %.2f%%, misidentified %.2f%%, false welcomes %.3f%% (%d)\n", label,
+                100 * r["recall"].get<double>(), 100 * r["misidentified"].get<double>(),
+                100 * r["false_welcome_rate"].get<double>(), r["false_welcomes"].get<int>());
+  };
+  char label[96];
+  std::snprintf(label, sizeof(label), "calibrated for %.3f%% (cosine %.3f)", 100 * target,
+                calibration.primary_threshold);
+  line(label, out["calibrated"]);
+  line("best threshold, primary model alone", out["best_threshold"]["primary"]);
+  line("best threshold, fused", out["best_threshold"]["fused"]);
+  std::printf("second opinion asked for %.1f%% of probes\n",
+              100 * out["calibrated"]["second_opinion_share"].get<double>());
   return kExitOk;
 }
 
@@ -502,7 +619,8 @@ void RegisterEvalCommands(CLI::App& app, Context& ctx, Runner* slot) {
   identify->add_option("--data", data, "Face data folder (holds enroll/ and lfw/)");
   identify->add_option("--lfw-people", lfw_people, "LFW people to enroll");
   identify->add_option("--per-person", per_person, "Photos enrolled per person");
-  identify->add_option("--strangers", strangers, "Photos of never-enrolled people to probe");
+  identify->add_option("--strangers", strangers,
+                       "Photos of never-enrolled people to probe (0: every one there is)");
 }
 
 }  // namespace concierge::cli

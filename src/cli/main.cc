@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   RegisterEdgeCommands(app, ctx, &runner);
   RegisterUserCommands(app, ctx, &runner);
   RegisterAwsKeyCommands(app, ctx, &runner);
+  RegisterRecognitionCommands(app, ctx, &runner);
 
   try {
     app.parse(argc, argv);

@@ -38,8 +38,6 @@
 #include "pipeline/server.h"
 #include "pipeline/train.h"
 #include "store/audit_log.h"
-#include "store/pg_sighting_store.h"
-#include "store/sqlite_sighting_store.h"
 
 namespace concierge::cli {
 
@@ -120,16 +118,6 @@ class ShutdownSignal {
   std::thread watcher_;  // last: starts once everything above exists
 };
 
-Result<std::unique_ptr<SightingStore>> OpenSightingStore(Services& services) {
-  const DatabaseConfig& database = services.config().database;
-  if (database.kind == "postgres") return OpenPgSightingStore(database.postgres_url);
-  if (database.kind != "sqlite")
-    return Status::InvalidArgument("database.kind '" + database.kind +
-                                   "' is not sqlite or postgres");
-  ASSIGN_OR_RETURN(Database * db, services.database());
-  return NewSqliteSightingStore(db);
-}
-
 // The server half of the pipeline and everything it stands on. Tears down in
 // the one safe order: the bus first (its handler points at the server), then
 // the server's workers, then the event stream.
@@ -141,15 +129,15 @@ class ServerPipeline {
   // Opens the stores and starts the server, then opens its bus with
   // `open_bus` and subscribes: last, so nothing waits for a slow start.
   Status Start(const std::function<Result<std::unique_ptr<Bus>>()>& open_bus) {
-    ASSIGN_OR_RETURN(store_, OpenSightingStore(services_));
+    ASSIGN_OR_RETURN(store_, services_.sightings());
     ASSIGN_OR_RETURN(ObjectStore * objects, services_.objects());
     ASSIGN_OR_RETURN(FaceCollection * faces, services_.faces());
     RETURN_IF_ERROR(StartChatOps(objects, faces));
     ASSIGN_OR_RETURN(server_,
-                     Server::Start(config_, ServerParts{store_.get(), objects, faces, &events_}));
+                     Server::Start(config_, ServerParts{store_, objects, faces, &events_}));
     ASSIGN_OR_RETURN(Database * db, services_.database());
     ASSIGN_OR_RETURN(retention_,
-                     RetentionJob::Start(config_.retention, {store_.get(), objects, faces, db,
+                     RetentionJob::Start(config_.retention, {store_, objects, faces, db,
                                                              clusters_.get()}));
     RETURN_IF_ERROR(StartHttp(db, objects, faces));
     ASSIGN_OR_RETURN(bus_, open_bus());
@@ -197,6 +185,7 @@ class ServerPipeline {
   // Before the server starts, so the notifier sees every decision.
   Status StartChatOps(ObjectStore* objects, FaceCollection* faces) {
     ASSIGN_OR_RETURN(Database * db, services_.database());
+    ASSIGN_OR_RETURN(FaceEngine * engine, services_.engine());
     const NotifyConfig& n = config_.notify;
     audit_ = std::make_unique<AuditLog>(db);
     clusters_ = std::make_unique<StrangerClusters>(db, n.cluster_threshold,
@@ -204,12 +193,13 @@ class ServerPipeline {
     if (!n.slack_bot_token.empty())
       slack_ = std::make_shared<SlackClient>(SlackClientOptionsFromConfig(n));
     trainer_ = std::make_unique<Trainer>(
-        config_.quality,
-        TrainerParts{store_.get(), objects, faces, clusters_.get(), audit_.get(), slack_.get()});
+        config_.quality, services_.image_limits(),
+        TrainerParts{engine, store_, objects, faces, clusters_.get(), audit_.get(),
+                     slack_.get()});
     if (!n.slack_signing_secret.empty())
       slack_interactions_ = std::make_unique<SlackInteractions>(n.slack_signing_secret,
                                                                 trainer_.get());
-    ASSIGN_OR_RETURN(notifier_, Notifier::Create(config_, NotifierParts{db, store_.get(), objects,
+    ASSIGN_OR_RETURN(notifier_, Notifier::Create(config_, NotifierParts{db, store_, objects,
                                                                         faces, clusters_.get(),
                                                                         &events_, slack_}));
     trainer_->SetObserver(notifier_.get());
@@ -228,10 +218,11 @@ class ServerPipeline {
     ApiContext parts;
     parts.config = &config_;
     parts.db = db;
-    parts.sightings = store_.get();
+    parts.sightings = store_;
     parts.objects = objects;
     parts.faces = faces;
     parts.engine = engine.ok() ? *engine : nullptr;
+    parts.matcher = server_->matcher();
     parts.events = &events_;
     parts.audit = audit_.get();
     parts.clusters = clusters_.get();
@@ -257,7 +248,7 @@ class ServerPipeline {
 
   const Config config_;
   Services services_;
-  std::unique_ptr<SightingStore> store_;
+  SightingStore* store_ = nullptr;  // services_'s
   EventStream events_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<StrangerClusters> clusters_;
@@ -472,7 +463,7 @@ int WithSightings(Context& ctx, const ListOptions& opts, Body body) {
   auto since = ParseSince(opts.since, NowMs());
   if (!since.ok()) return Fail(ctx, since.status());
   Services services(**config);
-  auto store = OpenSightingStore(services);
+  auto store = services.sightings();
   if (!store.ok()) return Fail(ctx, store.status());
   return body(**store, *since);
 }

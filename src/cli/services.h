@@ -5,9 +5,11 @@
 #include <memory>
 
 #include "core/config.h"
+#include "pipeline/matcher.h"
 #include "store/database.h"
 #include "store/face_collection.h"
 #include "store/object_store.h"
+#include "store/sighting_store.h"
 #include "vision/face_engine.h"
 #include "vision/image_io.h"
 
@@ -21,8 +23,12 @@ class Services {
   Result<Database*> database();
   // The recognition collection on the backend database.kind names (sqlite or postgres).
   Result<FaceCollection*> faces();
+  // The sightings and visits, on the backend database.kind names.
+  Result<SightingStore*> sightings();
   Result<ObjectStore*> objects();
   Result<FaceEngine*> engine();
+  // Decides who a face is with the gallery's calibrated threshold.
+  Result<Matcher*> matcher();
   ImageLimits image_limits() const {
     return {config_.vision.max_image_bytes, config_.vision.max_image_pixels};
   }
@@ -33,9 +39,11 @@ class Services {
 
   const Config& config_;
   std::unique_ptr<Database> db_;
+  std::unique_ptr<SightingStore> sightings_;  // may use db_
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<ObjectStore> objects_;
   std::unique_ptr<FaceEngine> engine_;
+  std::unique_ptr<Matcher> matcher_;
 };
 
 }  // namespace concierge::cli

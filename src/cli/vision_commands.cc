@@ -28,17 +28,28 @@ nlohmann::json QualityJson(const FaceQuality& q) {
 nlohmann::json FaceJson(const FaceObservation& f) {
   return {{"box", {std::lround(f.box.x), std::lround(f.box.y), std::lround(f.box.w), std::lround(f.box.h)}},
           {"score", f.detector_score},
+          {"human_score", f.human_score},
           {"live", f.live_score < 0 ? nlohmann::json(nullptr) : nlohmann::json(f.live_score)},
           {"quality", QualityJson(f.quality)}};
 }
 
-// Reads, decodes and analyses one photo; kNoFace when nothing is found.
+// Reads, decodes and analyses one photo and keeps its human faces; kNoFace
+// when there are none (saying how many detections the human-face check refused).
 Result<std::vector<FaceObservation>> AnalyzeFile(Services& services, const std::string& path,
                                                  const AnalyzeOptions& options, cv::Mat* image_out) {
   ASSIGN_OR_RETURN(FaceEngine * engine, services.engine());
   ASSIGN_OR_RETURN(cv::Mat image, ReadImageFile(path, services.image_limits()));
-  ASSIGN_OR_RETURN(auto faces, engine->Analyze(image, options));
-  if (faces.empty()) return Status::NoFace("no face found in " + path);
+  ASSIGN_OR_RETURN(auto found, engine->Analyze(image, options));
+  std::vector<FaceObservation> faces;
+  for (auto& f : found)
+    if (f.human) faces.push_back(std::move(f));
+  if (faces.empty()) {
+    const size_t refused = found.size();
+    return Status::NoFace("no face found in " + path +
+                          (refused ? " (" + std::to_string(refused) +
+                                         " detection(s) failed the human-face check)"
+                                   : ""));
+  }
   if (image_out) *image_out = image;
   return faces;
 }
@@ -61,7 +72,8 @@ int RunDetect(Context& ctx, const std::vector<std::string>& inputs, const std::s
   Status first_error;
   for (const auto& path : ExpandImageInputs(inputs)) {
     cv::Mat image;
-    auto faces = AnalyzeFile(services, path, {.embed = false, .anti_spoof = true}, &image);
+    auto faces =
+        AnalyzeFile(services, path, {.embed = EmbedWith::kNone, .anti_spoof = true}, &image);
     if (!faces.ok()) {
       if (first_error.ok()) first_error = faces.status();
       std::cerr << "error: " << faces.status().message() << "\n";
@@ -85,35 +97,41 @@ int RunDetect(Context& ctx, const std::vector<std::string>& inputs, const std::s
   return ExitCodeFor(first_error);
 }
 
-int RunIdentify(Context& ctx, const std::vector<std::string>& inputs, float threshold) {
+int RunIdentify(Context& ctx, const std::vector<std::string>& inputs, double target_rate) {
   auto config = ctx.config();
   if (!config.ok()) return Fail(ctx, config.status());
-  if (threshold < 0) threshold = (*config)->recognition.match_threshold;
-  auto mode = ParseSearchMode((*config)->recognition.search_mode);
-  if (!mode.ok()) return Fail(ctx, mode.status());
-  Services services(**config);
+  Config tuned = **config;
+  if (target_rate > 0) tuned.recognition.target_false_welcome_rate = target_rate;
+  Services services(tuned);
+  auto matcher = services.matcher();
+  if (!matcher.ok()) return Fail(ctx, matcher.status());
   auto collection = services.faces();
   if (!collection.ok()) return Fail(ctx, collection.status());
+  FaceEngine* engine = *services.engine();
   nlohmann::json all = nlohmann::json::array();
   Status first_error;
   for (const auto& path : ExpandImageInputs(inputs)) {
-    auto faces = AnalyzeFile(services, path, {.embed = true, .anti_spoof = true}, nullptr);
+    cv::Mat image;
+    auto faces =
+        AnalyzeFile(services, path, {.embed = EmbedWith::kPrimary, .anti_spoof = true}, &image);
     if (!faces.ok()) {
       if (first_error.ok()) first_error = faces.status();
       std::cerr << "error: " << faces.status().message() << "\n";
       continue;
     }
     for (const auto& f : *faces) {
-      const auto matches = (*collection)->Search(f.embedding, 1, *mode);
-      const bool known = !matches.empty() && matches[0].similarity >= threshold;
+      std::vector<FaceView> views{{image, f}};
+      auto decision = (*matcher)->Decide(*engine, views);
+      if (!decision.ok()) return Fail(ctx, decision.status());
+      const bool known = decision->person_id.has_value();
       nlohmann::json j = FaceJson(f);
       j["image"] = path;
-      j["similarity"] = matches.empty() ? 0.f : matches[0].similarity;
+      j["similarity"] = decision->similarity.value_or(0.f);
       // An unknown face carries no person id at all, not even the runner-up.
-      j["person"] = known ? nlohmann::json(matches[0].person_id) : nlohmann::json(nullptr);
+      j["person"] = known ? nlohmann::json(*decision->person_id) : nlohmann::json(nullptr);
       j["name"] = nullptr;
       if (known) {
-        auto person = (*collection)->GetPerson(matches[0].person_id);
+        auto person = (*collection)->GetPerson(*decision->person_id);
         if (person.ok()) j["name"] = person->display_name;
       }
       all.push_back(j);
@@ -126,14 +144,6 @@ int RunIdentify(Context& ctx, const std::vector<std::string>& inputs, float thre
   }
   if (ctx.json()) PrintJson({{"faces", all}});
   return ExitCodeFor(first_error);
-}
-
-void ShowProgress(size_t done, size_t total) {
-  constexpr int kWidth = 30;
-  const int filled = static_cast<int>(kWidth * done / std::max<size_t>(total, 1));
-  std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(),
-               std::string(kWidth - filled, '.').c_str(), done, total);
-  if (done == total) std::fprintf(stderr, "\n");
 }
 
 struct EnrollOptions {
@@ -204,7 +214,7 @@ int RunEnroll(Context& ctx, const EnrollOptions& opts, const std::vector<std::st
 void RegisterVisionCommands(CLI::App& app, Context& ctx, Runner* slot) {
   static std::vector<std::string> inputs;
   static std::string draw;
-  static float threshold = -1;
+  static double target_rate = -1;
   static EnrollOptions enroll;
 
   CLI::App* detect = AddCommand(app, "detect", "Find faces in photos", slot,
@@ -213,9 +223,11 @@ void RegisterVisionCommands(CLI::App& app, Context& ctx, Runner* slot) {
   detect->add_option("--draw", draw, "Write the last photo with boxes drawn to this JPEG");
 
   CLI::App* identify = AddCommand(app, "identify", "Name every face in photos", slot,
-                                  [&ctx] { return RunIdentify(ctx, inputs, threshold); });
+                                  [&ctx] { return RunIdentify(ctx, inputs, target_rate); });
   identify->add_option("images", inputs, "Photos or folders")->required();
-  identify->add_option("--threshold", threshold, "Cosine similarity needed to name a face");
+  identify->add_option("--target-rate", target_rate,
+                       "False-welcome rate to calibrate for (default: the config's)")
+      ->check(CLI::Range(1e-9, 0.5));
 
   CLI::App* enroll_cmd = AddCommand(app, "enroll", "Teach a person's face from photos", slot,
                                     [&ctx] { return RunEnroll(ctx, enroll, inputs); });

@@ -9,14 +9,16 @@
 namespace concierge {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VisionConfig, models_dir, detect_threshold,
-                                                nms_threshold, tile_above_width, min_face_px,
+                                                nms_threshold, tile_above_width,
+                                                upscale_below_px, min_face_px,
                                                 max_image_pixels, max_image_bytes, anti_spoof,
-                                                flip_augment)
+                                                flip_augment, inference_threads)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(QualityGate, min_face_px, min_sharpness,
                                                 max_abs_yaw_deg, max_abs_pitch_deg,
                                                 min_brightness, max_brightness)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RecognitionConfig, collection, match_threshold,
-                                                search_mode)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RecognitionConfig, collection,
+                                                target_false_welcome_rate, search_mode,
+                                                learn_faces, gallery_cap)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MqttConfig, host, port, username, password,
                                                 tls_ca_file, client_id, protocol, keepalive_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BusConfig, kind, topic_prefix, share_group,
@@ -25,7 +27,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CameraConfig, name, site, source
                                                 motion_gate, realtime)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EdgeConfig, cameras, spool_dir, spool_max_bytes,
                                                 publish_quality, update_gain, track_timeout_s,
-                                                crop_margin, jpeg_quality)
+                                                crop_margin, jpeg_quality, views_per_sighting)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServeConfig, max_payload_bytes, visit_window_s,
                                                 workers, collection_refresh_ms,
                                                 ingest_connections)
@@ -66,6 +68,11 @@ Status CheckKnownKeys(const nlohmann::json& doc, const nlohmann::json& shape,
   if (!doc.is_object() || !shape.is_object()) return Status::Ok();
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     const std::string here = path.empty() ? it.key() : path + "." + it.key();
+    if (here == "recognition.match_threshold")
+      return Status::InvalidArgument(
+          "config key 'recognition.match_threshold' was replaced by "
+          "'recognition.target_false_welcome_rate': the threshold is now calibrated to the "
+          "gallery (see `concierge calibrate`)");
     if (!shape.contains(it.key())) return Status::InvalidArgument("unknown config key '" + here + "'");
     RETURN_IF_ERROR(CheckKnownKeys(it.value(), shape.at(it.key()), here));
   }
@@ -139,7 +146,7 @@ std::string DefaultModelsDir() {
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) base = xdg;
   else if (const char* home = std::getenv("HOME"); home && *home) base = std::string(home) + "/.cache";
   else base = "/var/cache";
-  return base + "/concierge/models/faceplugin-0.0.1";
+  return base + "/concierge/models/concierge-models-2";
 }
 
 Result<Config> ConfigFromJson(const nlohmann::json& doc) {
@@ -151,11 +158,20 @@ Result<Config> ConfigFromJson(const nlohmann::json& doc) {
     for (const auto& cam : doc["edge"]["cameras"])
       RETURN_IF_ERROR(CheckKnownKeys(cam, camera_shape, "edge.cameras[]"));
   }
+  Config config;
   try {
-    return doc.get<Config>();
+    config = doc.get<Config>();
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidArgument(std::string("config has a wrong type: ") + e.what());
   }
+  const RecognitionConfig& r = config.recognition;
+  if (!(r.target_false_welcome_rate > 0 && r.target_false_welcome_rate < 1))
+    return Status::InvalidArgument(
+        "recognition.target_false_welcome_rate must be between 0 and 1 (e.g. 0.001 for 0.1%)");
+  if (r.gallery_cap < 1) return Status::InvalidArgument("recognition.gallery_cap must be at least 1");
+  if (config.edge.views_per_sighting < 1 || config.edge.views_per_sighting > 4)
+    return Status::InvalidArgument("edge.views_per_sighting must be 1 to 4");
+  return config;
 }
 
 Result<Config> LoadConfig(const std::string& data_dir, const std::string& config_file) {

@@ -2,7 +2,7 @@
 //   built-in defaults < config file < CONCIERGE_* environment < command flags.
 // File keys mirror the struct (JSON). Every scalar leaf can also be set from
 // the environment as CONCIERGE_<PATH> with dots as underscores, e.g.
-// recognition.match_threshold -> CONCIERGE_RECOGNITION_MATCH_THRESHOLD.
+// recognition.target_false_welcome_rate -> CONCIERGE_RECOGNITION_TARGET_FALSE_WELCOME_RATE.
 #pragma once
 
 #include <cstdint>
@@ -23,11 +23,16 @@ struct VisionConfig {
   // small faces in 1080p frames survive the 320x240 detector input. 720p
   // stays untiled: tiles there would cost 7x the detector time.
   int tile_above_width = 1280;
+  // Photos whose longer side is below this are scanned at twice their size
+  // (in tiles) for small faces. Video cameras never are: their faces that
+  // small fail the quality gate anyway, and it would cost ~5x per frame.
+  int upscale_below_px = 800;
   int min_face_px = 20;            // smaller detections are dropped
   int64_t max_image_pixels = 50'000'000;  // decompression-bomb guard (from header)
   int64_t max_image_bytes = 30 * 1024 * 1024;
   bool anti_spoof = true;
   bool flip_augment = false;       // embed face + mirror too; measured worse on LFW (BENCHMARKS.md)
+  int inference_threads = 1;       // per model; the server runs several workers instead
 };
 
 // The quality gate used for enrolment, tagging and "ask about stranger".
@@ -42,8 +47,15 @@ struct QualityGate {
 
 struct RecognitionConfig {
   std::string collection = "default";
-  float match_threshold = 0.53f;    // cosine; keeps false welcomes <= 0.1% (`concierge eval identify`)
+  // The share of strangers that may be named as someone. The match threshold
+  // follows from it and the gallery (`concierge calibrate` shows it).
+  double target_false_welcome_rate = 0.001;
   std::string search_mode = "centroid";  // or "best" (best face per person); see BENCHMARKS.md
+  // The gallery learns: confidently recognised faces that pass the quality
+  // gate join their person's gallery, at most gallery_cap faces per person
+  // (the most diverse are kept; enrolled faces always stay).
+  bool learn_faces = true;
+  int gallery_cap = 20;
 };
 
 struct MqttConfig {
@@ -83,6 +95,10 @@ struct EdgeConfig {
   float track_timeout_s = 1.5f;     // a track ends after this long unseen
   float crop_margin = 0.4f;         // extra context around the face box, per side
   int jpeg_quality = 90;
+  // A sighting carries a video track's best few views (frontal, sharp, large),
+  // side by side in its picture; the server looks at more than the best one
+  // only when the best alone does not decide.
+  int views_per_sighting = 3;
 };
 
 struct ServeConfig {

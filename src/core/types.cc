@@ -13,7 +13,27 @@ float IoU(const Box& a, const Box& b) {
 }
 
 const char* ToString(FaceOrigin origin) {
-  return origin == FaceOrigin::kEnrolled ? "enrolled" : "tagged";
+  switch (origin) {
+    case FaceOrigin::kEnrolled: return "enrolled";
+    case FaceOrigin::kTagged: return "tagged";
+    case FaceOrigin::kLearned: return "learned";
+  }
+  return "enrolled";
+}
+
+bool ParseFaceOrigin(const std::string& text, FaceOrigin* origin) {
+  for (FaceOrigin o : {FaceOrigin::kEnrolled, FaceOrigin::kTagged, FaceOrigin::kLearned})
+    if (text == ToString(o)) {
+      *origin = o;
+      return true;
+    }
+  return false;
+}
+
+const Embedding* FindEmbedding(const Descriptor& d, const std::string& model) {
+  for (const auto& e : d)
+    if (e.model == model) return &e.vector;
+  return nullptr;
 }
 
 }  // namespace concierge

@@ -31,6 +31,19 @@ using FivePoints = std::array<Point, 5>;
 // L2-normalised face descriptor.
 using Embedding = std::vector<float>;
 
+// An embedding with the id of the recipe that made it (EmbedderSpec::id):
+// vectors are only ever compared with vectors of the same model.
+struct ModelEmbedding {
+  std::string model;
+  Embedding vector;
+};
+
+// A face's embeddings, at most one per model, the primary model's first.
+using Descriptor = std::vector<ModelEmbedding>;
+
+// The vector of `model` in `d`, or null.
+const Embedding* FindEmbedding(const Descriptor& d, const std::string& model);
+
 // Measurements that every quality decision uses (enrolment gate, best crop,
 // "ask about this stranger?").
 struct FaceQuality {
@@ -46,10 +59,12 @@ struct FaceQuality {
 struct FaceObservation {
   Box box;
   float detector_score = 0;
+  float human_score = -1;  // the human-face check's confidence, 0..1; -1: not checked here
+  bool human = false;      // passed the human-face check (or was vouched for)
   FivePoints points{};
   FaceQuality quality;
   float live_score = -1;  // 0..1, or -1 when anti-spoofing did not run
-  Embedding embedding;    // empty when not embedded
+  Descriptor embeddings;  // as asked: none, the primary model's, or every model's
 };
 
 struct Person {
@@ -59,26 +74,34 @@ struct Person {
   int64_t created_ms = 0;
 };
 
-enum class FaceOrigin { kEnrolled, kTagged };
+// How a face came into a person's gallery: enrolled from a photo, tagged from
+// a stranger's sighting, or learned from a confidently recognised sighting.
+enum class FaceOrigin { kEnrolled, kTagged, kLearned };
 
 struct FaceRecord {
   int64_t id = 0;
   std::string person_id;
   std::string collection;
-  Embedding embedding;
-  std::string image_key;  // object-store key of the source picture, may be empty
+  Descriptor embeddings;  // one per model
+  std::string image_key;  // object-store key of the face's picture, may be empty
+  Box box;                // the face in that picture; w == 0 when not recorded
   float quality = 0;
   FaceOrigin origin = FaceOrigin::kEnrolled;
+  std::string sighting_id;  // the sighting a tagged or learned face came from; may be empty
   int64_t created_ms = 0;
 };
 
-// One search hit: the person and how similar (cosine, -1..1) the probe was.
+// One search hit: the person and how similar (cosine, -1..1) the probe was,
+// by the collection's primary model and by each of its models.
 struct Match {
   std::string person_id;
-  float similarity = -1;
-  int64_t face_id = 0;  // best face of that person (0 for centroid search)
+  float similarity = -1;       // by the primary model (scores[0])
+  std::vector<float> scores;   // per model of the collection; NaN where the probe has no vector
+  int64_t face_id = 0;         // best face of that person (0 for centroid search)
 };
 
 const char* ToString(FaceOrigin origin);
+// Reads "enrolled", "tagged" or "learned" into *origin; false for anything else.
+bool ParseFaceOrigin(const std::string& text, FaceOrigin* origin);
 
 }  // namespace concierge

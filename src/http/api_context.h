@@ -25,6 +25,7 @@ class Database;
 class EventStream;
 class FaceCollection;
 class FaceEngine;
+class Matcher;
 class ObjectStore;
 class SightingStore;
 class SlackInteractions;
@@ -45,6 +46,7 @@ struct ApiContext {
   ObjectStore* objects = nullptr;
   FaceCollection* faces = nullptr;
   FaceEngine* engine = nullptr;  // for recognize and enrol; its own instance, not a worker's
+  Matcher* matcher = nullptr;    // decides who a face is (the server's calibrated threshold)
   EventStream* events = nullptr;
   Authenticator* auth = nullptr;
   AuditLog* audit = nullptr;

@@ -22,6 +22,7 @@
 #include "http/api_support.h"
 #include "http/auth.h"
 #include "pipeline/enrol.h"
+#include "pipeline/matcher.h"
 #include "pipeline/events.h"
 #include "pipeline/train.h"
 #include "store/audit_log.h"
@@ -871,33 +872,38 @@ void DataRoutes::ForgetPerson(const Request& req, Response& res, const Principal
 // ---- recognition ----
 
 void DataRoutes::Recognize(const Request& req, Response& res, const Principal&) {
-  if (!Have(ctx_.faces, "the face collection", res) || !Have(ctx_.engine, "face analysis", res))
+  if (!Have(ctx_.matcher, "the face collection", res) || !Have(ctx_.engine, "face analysis", res))
     return;
   auto uploads = ReadUploads(req, res);
   if (!uploads) return;
   if (uploads->size() != 1)
     return SendError(res, Status::InvalidArgument("send exactly one image"));
-  auto mode = ParseSearchMode(ctx_.config->recognition.search_mode);
-  if (!mode.ok()) return SendError(res, mode.status());
   auto image = DecodeImage(uploads->front().bytes, Limits());
   if (!image.ok()) return SendError(res, image.status());
-  auto faces = ctx_.engine->Analyze(*image, {.embed = true, .anti_spoof = true});
+  auto faces = ctx_.engine->Analyze(*image, {.embed = EmbedWith::kPrimary, .anti_spoof = true});
   if (!faces.ok()) return SendError(res, faces.status());
-  const float threshold = ctx_.config->recognition.match_threshold;
   json out = json::array();
-  for (const auto& f : *faces) {
-    const auto matches = ctx_.faces->Search(f.embedding, 1, *mode);
-    const bool known = !matches.empty() && matches[0].similarity >= threshold;
-    // An unknown face names nobody, not even the runner-up.
-    out.push_back({{"box",
-                    {{"x", std::lround(f.box.x)},
-                     {"y", std::lround(f.box.y)},
-                     {"w", std::lround(f.box.w)},
-                     {"h", std::lround(f.box.h)}}},
-                   {"person", known ? PersonRef(matches[0].person_id) : json(nullptr)},
-                   {"similarity", matches.empty() ? json(nullptr) : json(matches[0].similarity)},
-                   {"quality", QualityJson(f.quality, ctx_.config->quality)},
-                   {"live_score", LiveScore(f.live_score)}});
+  for (auto& f : *faces) {
+    json face = {{"box",
+                  {{"x", std::lround(f.box.x)},
+                   {"y", std::lround(f.box.y)},
+                   {"w", std::lround(f.box.w)},
+                   {"h", std::lround(f.box.h)}}},
+                 {"human", f.human},
+                 {"human_score", f.human_score},
+                 {"person", nullptr},
+                 {"similarity", nullptr},
+                 {"quality", QualityJson(f.quality, ctx_.config->quality)},
+                 {"live_score", LiveScore(f.live_score)}};
+    if (f.human) {
+      std::vector<FaceView> views{{*image, f}};
+      auto decision = ctx_.matcher->Decide(*ctx_.engine, views);
+      if (!decision.ok()) return SendError(res, decision.status());
+      // An unknown face names nobody, not even the runner-up.
+      if (decision->person_id) face["person"] = PersonRef(*decision->person_id);
+      if (decision->similarity) face["similarity"] = *decision->similarity;
+    }
+    out.push_back(std::move(face));
   }
   SendJson(res, {{"faces", std::move(out)}});
 }

@@ -49,7 +49,8 @@ class RekognitionApi {
  public:
   explicit RekognitionApi(const ApiContext& ctx)
       : ctx_(ctx),
-        service_(RekognitionParts{ctx.config, ctx.db, ctx.faces, ctx.engine, ctx.objects}) {
+        service_(RekognitionParts{ctx.config, ctx.db, ctx.faces, ctx.engine, ctx.objects,
+                                  ctx.matcher}) {
     auto keys = AccessKeyStore::Open(ctx.db, ctx.config->aws.key_encryption_secret);
     if (keys.ok()) {
       keys_ = std::move(*keys);

@@ -15,6 +15,7 @@
 #include "core/hash.h"
 #include "http/rekognition_shapes.h"
 #include "pipeline/enrol.h"
+#include "pipeline/gallery.h"
 #include "store/open_face_repository.h"
 #include "vision/image_io.h"
 
@@ -67,12 +68,16 @@ float Cosine(const Embedding& a, const Embedding& b) {
   return na > 0 && nb > 0 ? static_cast<float>(dot / std::sqrt(na * nb)) : -1;
 }
 
-// The normalised mean of a person's faces; empty without faces.
-Embedding Centroid(const std::vector<FaceRecord>& faces) {
-  if (faces.empty()) return {};
-  Embedding sum(faces.front().embedding.size(), 0.f);
-  for (const auto& f : faces)
-    for (size_t i = 0; i < sum.size() && i < f.embedding.size(); ++i) sum[i] += f.embedding[i];
+// The normalised mean of a person's faces' primary vectors; empty without faces.
+Embedding Centroid(const std::vector<FaceRecord>& faces, const std::string& model) {
+  Embedding sum;
+  for (const auto& f : faces) {
+    const Embedding* v = FindEmbedding(f.embeddings, model);
+    if (v == nullptr) continue;
+    if (sum.empty()) sum.assign(v->size(), 0.f);
+    for (size_t i = 0; i < sum.size() && i < v->size(); ++i) sum[i] += (*v)[i];
+  }
+  if (sum.empty()) return {};
   double norm = 0;
   for (float v : sum) norm += double{v} * v;
   if (norm <= 0) return {};
@@ -221,21 +226,28 @@ AwsResult<RekognitionService::CollectionPtr> RekognitionService::Collection(
       return ServerError(refreshed.status());
     return it->second;
   }
-  auto dims = Dims();
-  if (!dims.ok()) return dims.error();
+  auto spaces = Spaces();
+  if (!spaces.ok()) return spaces.error();
   auto repository = OpenFaceRepository(parts_.config->database, parts_.db, id);
   if (!repository.ok()) return ServerError(repository.status());
-  auto opened = FaceCollection::Open(std::move(*repository), *dims);
+  auto opened = FaceCollection::Open(std::move(*repository), *spaces);
   if (!opened.ok()) return ServerError(opened.status());
   CollectionPtr collection(std::move(*opened));
   open_[id] = collection;
   return collection;
 }
 
-AwsResult<int> RekognitionService::Dims() const {
-  if (parts_.engine) return parts_.engine->dimensions();
-  if (parts_.office) return parts_.office->dims();
+AwsResult<std::vector<VectorSpace>> RekognitionService::Spaces() const {
+  if (parts_.engine) return SpacesOf(parts_.engine->embedders());
+  if (parts_.office) return parts_.office->spaces();
   return Error("InternalServerError", "Face analysis is not running in this Concierge process.");
+}
+
+Embedding RekognitionService::Primary(const Descriptor& embeddings) const {
+  auto spaces = Spaces();
+  if (!spaces.ok() || spaces->empty()) return {};
+  const Embedding* v = FindEmbedding(embeddings, spaces->front().model);
+  return v ? *v : Embedding{};
 }
 
 AwsResult<RekognitionService::Picture> RekognitionService::ReadPicture(const json& image) {
@@ -288,13 +300,20 @@ AwsResult<RekognitionService::Picture> RekognitionService::ReadPicture(const jso
     return Error("InvalidImageFormatException", "Request has invalid image format.");
   auto found = parts_.engine->detector().Detect(*decoded);
   if (!found.ok()) return ServerError(found.status());
-  return Picture{std::move(*decoded), ImageIdFor(bytes), LargestFirst(std::move(*found))};
+  // Only human faces: a dog or a clock is no face to AWS either.
+  std::vector<Detection> human;
+  for (const Detection& d : *found) {
+    auto verdict = parts_.engine->CheckHuman(*decoded, d.box);
+    if (!verdict.ok()) return ServerError(verdict.status());
+    if (verdict->human) human.push_back(d);
+  }
+  return Picture{std::move(*decoded), ImageIdFor(bytes), LargestFirst(std::move(human))};
 }
 
 AwsResult<FaceObservation> RekognitionService::Describe(const Picture& picture,
-                                                        const Detection& face, bool embed) {
-  auto described =
-      parts_.engine->Describe(picture.image, face, {.embed = embed, .anti_spoof = false});
+                                                        const Detection& face, EmbedWith embed) {
+  auto described = parts_.engine->Describe(
+      picture.image, face, {.embed = embed, .anti_spoof = false, .check_human = false});
   if (!described.ok()) return ServerError(described.status());
   return std::move(*described);
 }
@@ -359,7 +378,8 @@ AwsResult<json> RekognitionService::FaceMatches(const FaceCollection& c, const E
   // or leaving out the probe's own face, need every face of those persons.
   const bool every_face = max_faces > 1 || exclude_row != 0;
   std::vector<std::tuple<double, int64_t, std::string>> hits;  // percent, row, person
-  for (const Match& m : c.Search(probe, max_faces + (exclude_row ? 1 : 0), SearchMode::kBestFace)) {
+  const Descriptor query{{c.spaces().front().model, probe}};
+  for (const Match& m : c.Search(query, max_faces + (exclude_row ? 1 : 0), SearchMode::kBestFace)) {
     if (!every_face) {
       hits.emplace_back(SimilarityPercent(m.similarity, match_threshold), m.face_id, m.person_id);
       continue;
@@ -367,8 +387,8 @@ AwsResult<json> RekognitionService::FaceMatches(const FaceCollection& c, const E
     auto faces = c.ListFaces(m.person_id);
     if (!faces.ok()) return ServerError(faces.status());
     for (const FaceRecord& f : *faces)
-      hits.emplace_back(SimilarityPercent(Cosine(probe, f.embedding), match_threshold), f.id,
-                        m.person_id);
+      hits.emplace_back(SimilarityPercent(Cosine(probe, Primary(f.embeddings)), match_threshold),
+                        f.id, m.person_id);
   }
   std::stable_sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) {
     return std::get<0>(a) > std::get<0>(b);
@@ -396,7 +416,7 @@ AwsResult<json> RekognitionService::UserMatches(const FaceCollection& c, const E
   const SearchMode mode = parsed.ok() ? *parsed : SearchMode::kCentroid;
   json matches = json::array();
   const int everyone = static_cast<int>(std::max<size_t>(1, c.person_count()));
-  for (const Match& m : c.Search(probe, everyone, mode)) {
+  for (const Match& m : c.Search({{c.spaces().front().model, probe}}, everyone, mode)) {
     if (static_cast<int>(matches.size()) >= max_users) break;
     if (IsAnonymous(m.person_id) || m.person_id == exclude_user) continue;
     const double percent = SimilarityPercent(m.similarity, MatchThreshold());
@@ -474,7 +494,10 @@ std::string RekognitionService::UserStatus(const FaceCollection& c,
 }
 
 float RekognitionService::MatchThreshold() const {
-  return parts_.config->recognition.match_threshold;
+  // Without a matcher (no office collection here) the pack's prior for a
+  // one-person gallery stands in.
+  constexpr float kNoGallery = 0.5f;
+  return parts_.matcher ? parts_.matcher->calibration().primary_threshold : kNoGallery;
 }
 
 std::string RekognitionService::Arn(const std::string& region,
@@ -578,7 +601,7 @@ AwsResult<json> RekognitionService::IndexFaces(const json& in) {
   std::vector<FaceObservation> accepted;
   for (const Detection& d : picture->faces) {
     const bool wanted = accepted.size() < max_faces;
-    auto face = Describe(*picture, d, wanted);
+    auto face = Describe(*picture, d, wanted ? EmbedWith::kAll : EmbedWith::kNone);
     if (!face.ok()) return face.error();
     std::vector<std::string> reasons = QualityReasons(*face, bar);
     if (reasons.empty() && !wanted) reasons.push_back("EXCEEDS_MAX_FACES");
@@ -617,7 +640,7 @@ AwsResult<json> RekognitionService::IndexFaces(const json& in) {
 
   json records = json::array();
   std::string shared_person;  // every face of an image with an ExternalImageId goes to one person
-  for (const FaceObservation& face : accepted) {
+  for (FaceObservation& face : accepted) {
     std::string person = shared_person;
     if (person.empty()) {
       auto chosen = external.empty() ? NewAnonymousPerson(faces)
@@ -628,17 +651,16 @@ AwsResult<json> RekognitionService::IndexFaces(const json& in) {
     }
     FaceRecord record;
     record.person_id = person;
-    record.embedding = face.embedding;
+    record.embeddings = face.embeddings;
     record.quality = face.quality.score;
     record.origin = FaceOrigin::kEnrolled;
     record.created_ms = NowMs();
     if (IsOffice(id) && parts_.objects) {
       // The office's faces keep their picture, like faces enrolled in the UI.
-      auto aligned = parts_.engine->Aligned(image, face);
-      auto jpeg = aligned.ok() ? EncodeJpeg(*aligned, 92) : Result<std::string>(aligned.status());
-      if (!jpeg.ok()) return ServerError(jpeg.status());
-      record.image_key = "faces/" + person + "/" + Sha256Hex(*jpeg).substr(0, 24) + ".jpg";
-      if (Status s = parts_.objects->Put(record.image_key, *jpeg); !s.ok()) return ServerError(s);
+      auto made = MakeGalleryFace(*parts_.engine, *parts_.objects, person, image, face,
+                                  FaceOrigin::kEnrolled);
+      if (!made.ok()) return ServerError(made.status());
+      record = std::move(*made);
     }
     auto row = faces.AddFace(record);
     if (!row.ok()) {
@@ -735,7 +757,7 @@ AwsResult<json> RekognitionService::SearchFaces(const json& in) {
   if (!index.ok()) return index.error();
   const auto row = index->RowOf(uuid);
   if (!row) return InvalidParameter("Face " + uuid + " is not in collection " + (*c)->name() + ".");
-  auto matches = FaceMatches(**c, index->rows.at(*row).record.embedding,
+  auto matches = FaceMatches(**c, Primary(index->rows.at(*row).record.embeddings),
                              IntOr(in, "MaxFaces", kDefaultMaxFaces),
                              NumberOr(in, "FaceMatchThreshold", kDefaultMatchThreshold), *row);
   if (!matches.ok()) return matches.error();
@@ -751,13 +773,13 @@ AwsResult<json> RekognitionService::SearchFacesByImage(const json& in) {
   if (!picture.ok()) return picture.error();
   const cv::Mat& image = picture->image;
   if (picture->faces.empty()) return InvalidParameter(kNoFaceMessage);
-  auto face = Describe(*picture, picture->faces.front(), /*embed=*/true);
+  auto face = Describe(*picture, picture->faces.front(), EmbedWith::kPrimary);
   if (!face.ok()) return face.error();
   const auto bar = BarForFilter(TextOr(in, "QualityFilter", "NONE"), parts_.config->quality);
   if (const auto reasons = QualityReasons(*face, bar); !reasons.empty())
     return InvalidParameter(std::string(kNoFaceMessage) +
                             " The largest face fails QualityFilter: " + json(reasons).dump() + ".");
-  auto matches = FaceMatches(**c, face->embedding, IntOr(in, "MaxFaces", kDefaultMaxFaces),
+  auto matches = FaceMatches(**c, Primary(face->embeddings), IntOr(in, "MaxFaces", kDefaultMaxFaces),
                              NumberOr(in, "FaceMatchThreshold", kDefaultMatchThreshold), 0);
   if (!matches.ok()) return matches.error();
   return json{{"SearchedFaceBoundingBox", BoundingBoxJson(face->box, image.cols, image.rows)},
@@ -869,11 +891,11 @@ AwsResult<json> RekognitionService::AssociateFaces(const json& in) {
         if (!own) {
           own.emplace();
           for (const auto& [row, f] : index.rows)
-            if (f.record.person_id == user) own->push_back(f.record.embedding);
+            if (f.record.person_id == user) own->push_back(Primary(f.record.embeddings));
         }
         double best = own->empty() ? 100 : 0;
         for (const Embedding& mine : *own)
-          best = std::max(best, SimilarityPercent(Cosine(face.record.embedding, mine),
+          best = std::max(best, SimilarityPercent(Cosine(Primary(face.record.embeddings), mine),
                                                   match_threshold));
         if (best < threshold) {
           *refusal = json{{"UserId", user},
@@ -913,13 +935,13 @@ AwsResult<json> RekognitionService::SearchUsers(const json& in) {
     if (!row)
       return Error("ResourceNotFoundException", "Face " + face_id + " is not in collection " +
                                                     (*c)->name() + ".");
-    probe = index->rows.at(*row).record.embedding;
+    probe = Primary(index->rows.at(*row).record.embeddings);
     out["SearchedFace"] = {{"FaceId", face_id}};
   } else {
     if (auto missing = MissingUser(**c, user)) return *missing;
     auto faces = (*c)->ListFaces(user);
     if (!faces.ok()) return ServerError(faces.status());
-    probe = Centroid(*faces);
+    probe = Centroid(*faces, (*c)->spaces().front().model);
     out["SearchedUser"] = {{"UserId", user}};
   }
   auto matches = probe.empty() ? AwsResult<json>(json::array())
@@ -940,14 +962,14 @@ AwsResult<json> RekognitionService::SearchUsersByImage(const json& in) {
   json unsearched = json::array();
   bool largest = true;
   for (const Detection& d : picture->faces) {
-    auto face = Describe(*picture, d, /*embed=*/largest);
+    auto face = Describe(*picture, d, largest ? EmbedWith::kPrimary : EmbedWith::kNone);
     if (!face.ok()) return face.error();
     std::vector<std::string> reasons = QualityReasons(*face, bar);
     if (!largest) reasons.insert(reasons.begin(), "FACE_NOT_LARGEST");
     const json detail = FaceDetailJson(*face, image.cols, image.rows);
     if (largest && reasons.empty()) {
       auto matches =
-          UserMatches(**c, face->embedding, IntOr(in, "MaxUsers", kDefaultMaxUsers),
+          UserMatches(**c, Primary(face->embeddings), IntOr(in, "MaxUsers", kDefaultMaxUsers),
                       NumberOr(in, "UserMatchThreshold", kDefaultMatchThreshold), "");
       if (!matches.ok()) return matches.error();
       out["UserMatches"] = *matches;
@@ -968,7 +990,7 @@ AwsResult<json> RekognitionService::DetectFaces(const json& in) {
   if (!picture.ok()) return picture.error();
   json details = json::array();
   for (const Detection& d : picture->faces) {
-    auto face = Describe(*picture, d, /*embed=*/false);
+    auto face = Describe(*picture, d, EmbedWith::kNone);
     if (!face.ok()) return face.error();
     details.push_back(FaceDetailJson(*face, picture->image.cols, picture->image.rows));
   }
@@ -986,7 +1008,7 @@ AwsResult<json> RekognitionService::CompareFaces(const json& in) {
 
   const cv::Mat& src = source->image;
   if (source->faces.empty()) return InvalidParameter("There are no faces in the source image.");
-  auto probe = Describe(*source, source->faces.front(), /*embed=*/true);
+  auto probe = Describe(*source, source->faces.front(), EmbedWith::kPrimary);
   if (!probe.ok()) return probe.error();
   if (!QualityReasons(*probe, bar).empty())
     return InvalidParameter("The largest face of the source image fails QualityFilter.");
@@ -995,11 +1017,12 @@ AwsResult<json> RekognitionService::CompareFaces(const json& in) {
   std::vector<std::pair<double, json>> matched;
   json unmatched = json::array();
   for (const Detection& d : target->faces) {
-    auto face = Describe(*target, d, /*embed=*/true);
+    auto face = Describe(*target, d, EmbedWith::kPrimary);
     if (!face.ok()) return face.error();
     if (!QualityReasons(*face, bar).empty()) continue;  // filtered faces are not compared
     const double percent =
-        SimilarityPercent(Cosine(probe->embedding, face->embedding), match_threshold);
+        SimilarityPercent(Cosine(Primary(probe->embeddings), Primary(face->embeddings)),
+                          match_threshold);
     json compared = FaceDetailJson(*face, dst.cols, dst.rows);
     if (percent >= threshold) matched.emplace_back(percent, std::move(compared));
     else unmatched.push_back(std::move(compared));

@@ -11,8 +11,8 @@
 //     person each (id prefix "aws-anonymous-"), which ListUsers leaves out.
 //   - FaceId is stable (FaceIdForRow of the row it was first stored in, kept
 //     in RekognitionStore when the face moves between persons).
-//   - Similarity is SimilarityPercent of the cosine with
-//     recognition.match_threshold.
+//   - Similarity is SimilarityPercent of the primary model's cosine with the
+//     office gallery's calibrated threshold (Matcher::calibration).
 //
 // Thread-safe: analysis runs in parallel; changes are serialised.
 #pragma once
@@ -31,6 +31,7 @@
 #include "core/config.h"
 #include "core/types.h"
 #include "http/aws_error.h"
+#include "pipeline/matcher.h"
 #include "store/database.h"
 #include "store/face_collection.h"
 #include "store/object_store.h"
@@ -49,6 +50,7 @@ struct RekognitionParts {
   FaceCollection* office = nullptr;
   FaceEngine* engine = nullptr;
   ObjectStore* objects = nullptr;
+  Matcher* matcher = nullptr;  // the office's; its calibrated threshold is the one in force
 };
 
 class RekognitionService {
@@ -92,10 +94,13 @@ class RekognitionService {
   // Needs the engine (else InternalServerError). The Image of a request, with
   // AWS's errors for bad images and S3 objects.
   AwsResult<Picture> ReadPicture(const json& image);
-  // Landmarks, quality and, with `embed`, the embedding of one face.
-  AwsResult<FaceObservation> Describe(const Picture& picture, const Detection& face, bool embed);
-  // The embedding size of the face collections.
-  AwsResult<int> Dims() const;
+  // Landmarks, quality and the embeddings `embed` asks for of one human face.
+  AwsResult<FaceObservation> Describe(const Picture& picture, const Detection& face,
+                                      EmbedWith embed);
+  // The models of the face collections, primary first.
+  AwsResult<std::vector<VectorSpace>> Spaces() const;
+  // The primary model's vector of a face, empty if it has none.
+  Embedding Primary(const Descriptor& embeddings) const;
   AwsResult<FaceIndex> AllFaces(const FaceCollection& c);
   // The Face shape: FaceId, BoundingBox, ImageId, Confidence,
   // IndexFacesModelVersion, and ExternalImageId and UserId when known.

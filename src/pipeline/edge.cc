@@ -193,7 +193,9 @@ Result<std::unique_ptr<EdgeStage>> EdgeStage::Start(const Config& config, Sighti
       return source.status();
     }
     w->source = std::move(source).value();
-    ASSIGN_OR_RETURN(w->engine, FaceEngine::Create(config.vision));
+    VisionConfig vision = config.vision;
+    if (!w->source->stills()) vision.upscale_below_px = 0;  // see VisionConfig
+    ASSIGN_OR_RETURN(w->engine, FaceEngine::Create(vision));
     if (cameras) {
       ASSIGN_OR_RETURN(w->feed, cameras->Add(camera.name, camera.site,
                                              ToString(ClassifySource(camera.source))));

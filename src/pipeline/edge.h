@@ -29,6 +29,7 @@ struct CameraStats {
   int64_t faces = 0;             // detections
   int64_t tracks = 0;            // tracks started
   int64_t sightings = 0;         // sightings handed to the sink (incl. updates)
+  int64_t not_human = 0;         // publications dropped by the human-face check
   int64_t errors = 0;
   int64_t last_frame_ms = 0;
   double fps = 0;                // recent frames per second

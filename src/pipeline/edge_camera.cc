@@ -32,23 +32,45 @@ TrackerOptions MakeTrackerOptions(const EdgeConfig& edge, bool stills) {
   options.update_gain = edge.update_gain;
   // A photo shows each face once; in video a face must be seen twice to count.
   options.min_hits = stills ? 1 : 2;
+  options.views = stills ? 1 : edge.views_per_sighting;
   return options;
 }
 
 }  // namespace
 
-cv::Mat CropWithMargin(const cv::Mat& bgr, const Box& box, float margin) {
-  const cv::Rect2f grown(box.x - margin * box.w, box.y - margin * box.h, box.w * (1 + 2 * margin),
-                         box.h * (1 + 2 * margin));
-  const cv::Rect r = cv::Rect(grown) & cv::Rect(0, 0, bgr.cols, bgr.rows);
-  if (r.width < 1 || r.height < 1) return {};
-  const cv::Mat crop = bgr(r);
-  const int side = std::max(r.width, r.height);
-  if (side <= kMaxCropSide) return crop;
-  cv::Mat scaled;
-  const double f = static_cast<double>(kMaxCropSide) / side;
-  cv::resize(crop, scaled, cv::Size(), f, f, cv::INTER_AREA);
-  return scaled;
+ViewStrip ComposeViews(const std::vector<const TrackedFace*>& views, float margin) {
+  ViewStrip strip;
+  if (views.empty()) return strip;
+  const float face_px = std::min(static_cast<float>(kMaxFacePx), views[0]->face.box.h);
+  std::vector<cv::Mat> crops;
+  for (const TrackedFace* v : views) {
+    const Box& b = v->face.box;
+    const cv::Rect r = cv::Rect(cv::Rect2f(b.x - margin * b.w, b.y - margin * b.h,
+                                           b.w * (1 + 2 * margin), b.h * (1 + 2 * margin))) &
+                       cv::Rect(0, 0, v->frame.cols, v->frame.rows);
+    if (r.width < 2 || r.height < 2 || b.h < 1) continue;
+    const double f = face_px / b.h;
+    cv::Mat crop;
+    cv::resize(v->frame(r), crop, cv::Size(), f, f, f < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+    if (crop.empty()) continue;
+    strip.faces.push_back({static_cast<float>((b.x - r.x) * f), static_cast<float>((b.y - r.y) * f),
+                           static_cast<float>(b.w * f), static_cast<float>(b.h * f)});
+    crops.push_back(std::move(crop));
+  }
+  if (crops.empty()) return strip;
+  int width = 0, height = 0;
+  for (const cv::Mat& c : crops) {
+    width += c.cols;
+    height = std::max(height, c.rows);
+  }
+  strip.picture = cv::Mat(height, width, CV_8UC3, cv::Scalar::all(0));
+  int x = 0;
+  for (size_t i = 0; i < crops.size(); ++i) {
+    crops[i].copyTo(strip.picture(cv::Rect(x, 0, crops[i].cols, crops[i].rows)));
+    strip.faces[i].x += static_cast<float>(x);
+    x += crops[i].cols;
+  }
+  return strip;
 }
 
 EdgeCamera::EdgeCamera(const CameraConfig& camera, const EdgeConfig& edge, FaceEngine* engine,
@@ -80,8 +102,9 @@ Result<std::vector<TrackedFace>> EdgeCamera::Detect(const Frame& frame) {
   ++stats_.frames_detected;
   std::vector<TrackedFace> faces;
   for (const auto& d : detections) {
-    // Liveness is measured once per published crop (ToSighting), not per frame.
-    auto observed = engine_->Describe(frame.bgr, d, {.embed = false, .anti_spoof = false});
+    // Liveness and the human-face check run once per published view (ToSighting).
+    auto observed = engine_->Describe(
+        frame.bgr, d, {.embed = EmbedWith::kNone, .anti_spoof = false, .check_human = false});
     if (!observed.ok()) {
       spdlog::debug("{}: skipping a face: {}", camera_.name, observed.status().ToString());
       continue;
@@ -169,8 +192,25 @@ Status EdgeCamera::Idle() {
 
 Status EdgeCamera::Flush() { return Publish(tracker_.Flush()); }
 
-Result<Sighting> EdgeCamera::ToSighting(const TrackPublication& publication) {
+Result<std::optional<Sighting>> EdgeCamera::ToSighting(const TrackPublication& publication) {
   const TrackedFace& best = publication.best;
+  // The human-face check and anti-spoofing cost more than landmarks and
+  // quality together, so they run on the views being sent, not on every detection.
+  auto checked = engine_->Describe(best.frame, Detection{best.face.box, best.face.detector_score},
+                                   {.embed = EmbedWith::kNone, .anti_spoof = true});
+  if (!checked.ok()) return checked.status();
+  if (!checked->human) {
+    ++stats_.not_human;
+    spdlog::info("{}: track {} is not a human face (check {:.2f}); not sent", camera_.name,
+                 publication.track, checked->human_score);
+    return std::optional<Sighting>();
+  }
+  std::vector<const TrackedFace*> views{&best};
+  for (const TrackedFace& other : publication.others) {
+    auto v = engine_->Describe(other.frame, Detection{other.face.box, other.face.detector_score},
+                               {.embed = EmbedWith::kNone, .anti_spoof = false});
+    if (v.ok() && v->human) views.push_back(&other);
+  }
   Sighting s;
   s.id = NewSightingId();
   s.camera = camera_.name;
@@ -181,22 +221,21 @@ Result<Sighting> EdgeCamera::ToSighting(const TrackPublication& publication) {
   s.box = best.face.box;
   s.detector_score = best.face.detector_score;
   s.quality = best.face.quality;
-  // Anti-spoofing costs more than landmarks and quality together, so it runs
-  // on the frame of the crop being sent, not on every detection.
-  auto live = engine_->Describe(best.frame, Detection{best.face.box, best.face.detector_score},
-                                {.embed = false, .anti_spoof = true});
-  s.live_score = live.ok() ? live->live_score : -1;
-  const cv::Mat crop = CropWithMargin(best.frame, best.face.box, edge_.crop_margin);
-  if (crop.empty()) return Status::Internal("face box lies outside its frame");
-  ASSIGN_OR_RETURN(s.jpeg, EncodeJpeg(crop, edge_.jpeg_quality));
-  return s;
+  s.live_score = checked->live_score;
+  s.human_score = std::max(0.f, checked->human_score);
+  ViewStrip strip = ComposeViews(views, edge_.crop_margin);
+  if (strip.picture.empty()) return Status::Internal("face box lies outside its frame");
+  s.faces = std::move(strip.faces);
+  ASSIGN_OR_RETURN(s.jpeg, EncodeJpeg(strip.picture, edge_.jpeg_quality));
+  return std::optional<Sighting>(std::move(s));
 }
 
 Status EdgeCamera::Publish(std::vector<TrackPublication> due) {
   Status first;
   for (const auto& publication : due) {
     auto sighting = ToSighting(publication);
-    Status st = sighting.ok() ? sink_(*sighting) : sighting.status();
+    if (sighting.ok() && !sighting->has_value()) continue;
+    Status st = sighting.ok() ? sink_(**sighting) : sighting.status();
     if (!st.ok()) {
       NoteError(st);
       if (first.ok()) first = st;
@@ -204,9 +243,10 @@ Status EdgeCamera::Publish(std::vector<TrackPublication> due) {
     }
     ++stats_.sightings;
     published_total_.Inc();
-    spdlog::info("{}: sighting {} track {} seq {} quality {:.2f} live {:.2f}", camera_.name,
-                 sighting->id, sighting->track, sighting->seq, sighting->quality.score,
-                 sighting->live_score);
+    const Sighting& sent = **sighting;
+    spdlog::info("{}: sighting {} track {} seq {} views {} quality {:.2f} live {:.2f}",
+                 camera_.name, sent.id, sent.track, sent.seq, sent.faces.size(),
+                 sent.quality.score, sent.live_score);
   }
   return first;
 }

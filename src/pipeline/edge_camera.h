@@ -22,14 +22,22 @@
 
 namespace concierge {
 
-// Crops with margin wider than this (longest side) are scaled down, which
-// keeps every payload far below the ingest size limit.
-inline constexpr int kMaxCropSide = 1024;
+// Faces in a sighting's picture are scaled down to at most this height: far
+// more than any embedder needs, and it keeps payloads small.
+inline constexpr int kMaxFacePx = 256;
 
-// The part of `bgr` showing `box` plus `margin` times its width/height on each
-// side, clipped to the frame and scaled down to at most kMaxCropSide. Empty
-// when the box misses the frame.
-cv::Mat CropWithMargin(const cv::Mat& bgr, const Box& box, float margin);
+// A sighting's picture: a track's views side by side, best first.
+struct ViewStrip {
+  cv::Mat picture;
+  std::vector<Box> faces;  // each view's face box in `picture`
+};
+
+// Needs views with a frame and a face box in it. Each view is its face box
+// plus `margin` times its width and height on each side, clipped to its
+// frame, scaled so every face is as tall as the best one's (at most
+// kMaxFacePx), and the views stand side by side on black. Views whose box
+// misses their frame are left out; an empty strip when none is left.
+ViewStrip ComposeViews(const std::vector<const TrackedFace*>& views, float margin);
 
 class EdgeCamera {
  public:
@@ -59,7 +67,9 @@ class EdgeCamera {
  private:
   Result<std::vector<TrackedFace>> Detect(const Frame& frame);
   Status Publish(std::vector<TrackPublication> due);
-  Result<Sighting> ToSighting(const TrackPublication& publication);
+  // The sighting for a publication, or nullopt when its best face fails the
+  // human-face check (a dog, a clock: never a sighting).
+  Result<std::optional<Sighting>> ToSighting(const TrackPublication& publication);
   void NoteError(const Status& status);
 
   const CameraConfig camera_;

@@ -4,8 +4,10 @@
 #include <cctype>
 #include <vector>
 
+#include <cstdio>
+
 #include "core/clock.h"
-#include "core/hash.h"
+#include "pipeline/gallery.h"
 #include "store/face_collection.h"
 #include "store/object_store.h"
 #include "vision/face_engine.h"
@@ -14,48 +16,52 @@
 
 namespace concierge {
 
+namespace {
+
+std::string FormatScore(float score) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%.2f", score);
+  return buf;
+}
+
+}  // namespace
+
 Result<EnrolOutcome> EnrolPhoto(const EnrolParts& parts, const EnrolRequest& request,
                                 const cv::Mat& image, EnrolFindings* findings) {
   RETURN_IF_ERROR(ValidateStoreId(request.person_id));
   const bool exists = parts.faces->GetPerson(request.person_id).ok();
   if (!exists && !request.create_person)
     return Status::NotFound("no person '" + request.person_id + "'");
-  ASSIGN_OR_RETURN(auto faces, parts.engine->Analyze(image, {.embed = true, .anti_spoof = false}));
-  if (findings) findings->faces_found = static_cast<int>(faces.size());
-  if (faces.empty()) return Status::NoFace("no face found in the photo");
+  ASSIGN_OR_RETURN(std::vector<FaceObservation> found,
+                   parts.engine->Analyze(image, {.embed = EmbedWith::kNone, .anti_spoof = false}));
+  if (findings) findings->faces_found = static_cast<int>(found.size());
+  if (found.empty()) return Status::NoFace("no face found in the photo");
+  std::vector<FaceObservation> faces;
+  for (auto& f : found)
+    if (f.human) faces.push_back(std::move(f));
+  if (findings) findings->not_human = static_cast<int>(found.size() - faces.size());
+  if (faces.empty())
+    return Status::InvalidArgument("rejected: not a human face (human-face check " +
+                                   FormatScore(found.front().human_score) + " < 0.50)");
   if (faces.size() > 1 && !request.largest)
     return Status::InvalidArgument(std::to_string(faces.size()) +
                                    " faces in the photo; enrol a photo with one face");
-  const auto& face =
+  auto& face =
       *std::max_element(faces.begin(), faces.end(),
                         [](const auto& a, const auto& b) { return a.box.area() < b.box.area(); });
   if (findings) findings->quality = face.quality;
   const std::string reason = QualityRejection(face.quality, parts.gate);
   if (!reason.empty()) return Status::InvalidArgument("rejected: " + reason);
-  ASSIGN_OR_RETURN(cv::Mat aligned, parts.engine->Aligned(image, face));
-  ASSIGN_OR_RETURN(std::string jpeg, EncodeJpeg(aligned, 92));
   // The person appears with their first accepted photo, never empty.
   if (!exists) {
     const std::string& name =
         request.display_name.empty() ? request.person_id : request.display_name;
     RETURN_IF_ERROR(parts.faces->AddPerson({request.person_id, name, "", NowMs()}));
   }
-  const std::string key =
-      "faces/" + request.person_id + "/" + Sha256Hex(jpeg).substr(0, 24) + ".jpg";
-  RETURN_IF_ERROR(parts.objects->Put(key, jpeg));
-  FaceRecord record;
-  record.person_id = request.person_id;
-  record.embedding = face.embedding;
-  record.image_key = key;
-  record.quality = face.quality.score;
-  record.origin = FaceOrigin::kEnrolled;
-  record.created_ms = NowMs();
-  auto id = parts.faces->AddFace(record);
-  if (!id.ok()) {
-    parts.objects->Delete(key);  // no orphan picture for a face that was not stored
-    return id.status();
-  }
-  return EnrolOutcome{*id, face.quality};
+  ASSIGN_OR_RETURN(const int64_t id,
+                   AddGalleryFace(*parts.engine, *parts.objects, *parts.faces, request.person_id,
+                                  image, face, FaceOrigin::kEnrolled));
+  return EnrolOutcome{id, face.quality};
 }
 
 namespace {

@@ -41,16 +41,18 @@ struct EnrolOutcome {
 
 // What was seen in a photo, accepted or not, to explain the verdict.
 struct EnrolFindings {
-  int faces_found = 0;
+  int faces_found = 0;  // detections, human or not
+  int not_human = 0;    // of those, the ones the human-face check refused
   std::optional<FaceQuality> quality;  // of the face judged by the gate
 };
 
-// Needs non-null parts and a decoded BGR photo. Finds the one face (or with
-// `largest` the biggest), checks it against the quality gate, stores its
-// aligned crop as faces/<person>/<sha>.jpg and its embedding under the person
-// (created with its first accepted face when allowed). Errors: kNoFace,
-// kInvalidArgument (several faces, or the gate's reason), kNotFound; nothing
-// is stored then. `findings`, when given, is filled also when the photo is refused.
+// Needs non-null parts and a decoded BGR photo. Finds the one human face (or
+// with `largest` the biggest), checks it against the quality gate, stores it
+// (MakeGalleryFace: every embedder's vector, the face picture under
+// faces/<person>/) under the person (created with its first accepted face
+// when allowed). Errors: kNoFace (nothing detected), kInvalidArgument
+// ("rejected: not a human face", several faces, or the gate's reason),
+// kNotFound; nothing is stored then. `findings`, when given, is filled also when the photo is refused.
 Result<EnrolOutcome> EnrolPhoto(const EnrolParts& parts, const EnrolRequest& request,
                                 const cv::Mat& image, EnrolFindings* findings = nullptr);
 

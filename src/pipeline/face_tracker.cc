@@ -74,7 +74,33 @@ void FaceTracker::Absorb(Track& t, TrackedFace face, int64_t now_ms) {
                       t.appearance);
   }
   if (++t.hits == options_.min_hits) ++confirmed_;
-  if (t.hits == 1 || face.face.quality.score > t.best.face.quality.score) t.best = std::move(face);
+  if (t.hits == 1) {
+    t.best = std::move(face);
+    return;
+  }
+  KeepView(t, std::move(face));
+}
+
+void FaceTracker::KeepView(Track& t, TrackedFace face) const {
+  // All views, best first; a view within view_gap_ms of a better one adds
+  // little (nearly the same picture), so it gives way.
+  std::vector<TrackedFace> all;
+  all.push_back(std::move(t.best));
+  for (auto& v : t.others) all.push_back(std::move(v));
+  all.push_back(std::move(face));
+  std::stable_sort(all.begin(), all.end(), [](const TrackedFace& a, const TrackedFace& b) {
+    return a.face.quality.score > b.face.quality.score;
+  });
+  std::vector<TrackedFace> kept;
+  for (auto& v : all) {
+    if (static_cast<int>(kept.size()) >= std::max(1, options_.views)) break;
+    const bool close = std::any_of(kept.begin(), kept.end(), [&](const TrackedFace& k) {
+      return std::llabs(k.captured_ms - v.captured_ms) < options_.view_gap_ms;
+    });
+    if (!close || kept.empty()) kept.push_back(std::move(v));
+  }
+  t.best = std::move(kept.front());
+  t.others.assign(std::make_move_iterator(kept.begin() + 1), std::make_move_iterator(kept.end()));
 }
 
 bool FaceTracker::Due(const Track& t, bool ending) const {
@@ -86,7 +112,7 @@ bool FaceTracker::Due(const Track& t, bool ending) const {
 
 TrackPublication FaceTracker::Publish(Track& t) {
   t.published_quality = t.best.face.quality.score;
-  return {t.id, t.next_seq++, t.best};
+  return {t.id, t.next_seq++, t.best, t.others};
 }
 
 std::vector<TrackPublication> FaceTracker::Update(std::vector<TrackedFace> faces, int64_t now_ms) {

@@ -1,6 +1,6 @@
 // Face tracks for the edge stage: associates each frame's detections with open
 // tracks (IoU against a constant-velocity prediction, gated and weighted by a
-// colour-histogram appearance cue), keeps each track's best face by quality,
+// colour-histogram appearance cue), keeps each track's best few faces by quality,
 // and decides when a track's crop is published: early once it is good enough,
 // at the track's end otherwise, and again only on a clear gain.
 #pragma once
@@ -20,6 +20,8 @@ struct TrackerOptions {
   float publish_quality = 0.75f;  // publish early once the best face reaches this
   float update_gain = 0.15f;      // publish again only when quality rises by this much
   int min_hits = 2;             // detections before a track counts (drops one-off false positives)
+  int views = 3;                // best faces kept per track (best first), at least view_gap_ms apart
+  int64_t view_gap_ms = 300;
   float min_iou = 0.2f;         // overlap with the predicted box needed to match
   float min_similarity = 0.5f;  // appearance needed to match when both sides have a cue
 };
@@ -37,6 +39,7 @@ struct TrackPublication {
   std::string track;  // stable id of the track, shared by its updates
   int seq = 0;        // 0 for the first publication of a track, then 1, 2, ...
   TrackedFace best;
+  std::vector<TrackedFace> others;  // the track's next best faces, best first
 };
 
 // A small hue-saturation histogram of the inner face box (L1-normalised, CV_32F).
@@ -87,12 +90,15 @@ class FaceTracker {
     int hits = 0;
     cv::Mat appearance;  // running mean of the matched faces
     TrackedFace best;
+    std::vector<TrackedFace> others;  // next best, best first, each view_gap_ms from the rest
     int next_seq = 0;
     float published_quality = -1;  // < 0 until first published
   };
 
   Box Predict(const Track& t, int64_t now_ms) const;
   void Absorb(Track& t, TrackedFace face, int64_t now_ms);
+  // Keeps `face` among the track's best views if it earns a place.
+  void KeepView(Track& t, TrackedFace face) const;
   // The publication due for `t` now, if any (`ending`: the track is over).
   bool Due(const Track& t, bool ending) const;
   TrackPublication Publish(Track& t);

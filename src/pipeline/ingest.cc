@@ -106,6 +106,10 @@ std::string IngestStage::Validate(const Message& message, const Sighting& s) con
   if (header->format != "jpeg") return "image: crop is " + header->format + ", not a JPEG";
   auto pixels = DecodeImage(s.jpeg, options_.image);
   if (!pixels.ok()) return "image: " + pixels.status().message();
+  for (const Box& f : s.faces)
+    if (f.right() > float(pixels->cols) + 1 || f.bottom() > float(pixels->rows) + 1)
+      return "schema: a face box lies outside the " + std::to_string(pixels->cols) + "x" +
+             std::to_string(pixels->rows) + " picture";
   return "";
 }
 
@@ -147,6 +151,8 @@ Result<IngestResult> IngestStage::Store(const Message& message) {
   record.detector_score = s.detector_score;
   record.quality = s.quality;
   record.live_score = s.live_score;
+  record.faces = s.faces;
+  record.human_score = s.human_score;
   record.image_key = SightingImageKey("incoming", s.id, s.captured_ms);
   RETURN_IF_ERROR(objects_->Put(record.image_key, s.jpeg));
   ASSIGN_OR_RETURN(const bool is_new, inserter_.Insert(record));

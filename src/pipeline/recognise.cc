@@ -42,32 +42,71 @@ size_t PickCropFace(const std::vector<Detection>& detections, int width, int hei
   return best;
 }
 
-Result<CropRecogniser> CropRecogniser::Create(FaceEngine* engine, const FaceCollection* faces,
-                                              const RecognitionConfig& config, ImageLimits limits) {
-  ASSIGN_OR_RETURN(const SearchMode mode, ParseSearchMode(config.search_mode));
-  return CropRecogniser(engine, faces, config.match_threshold, mode, limits);
+Result<FaceView> CropRecogniser::View(const cv::Mat& image, const Detection& box,
+                                      bool check_human) {
+  FaceView view{image, {}};
+  ASSIGN_OR_RETURN(view.face, engine_->Describe(image, box,
+                                                {.embed = EmbedWith::kPrimary,
+                                                 .anti_spoof = false,
+                                                 .check_human = check_human}));
+  return view;
 }
 
-Result<CropRecognition> CropRecogniser::Recognise(const std::string& jpeg) {
+Result<CropRecognition> CropRecogniser::Recognise(const std::string& jpeg,
+                                                  const std::vector<Box>& faces,
+                                                  float human_score) {
   ASSIGN_OR_RETURN(cv::Mat image, DecodeImage(jpeg, limits_));
-  ASSIGN_OR_RETURN(auto detections, engine_->detector().Detect(image));
   CropRecognition r;
-  if (detections.empty()) return r;
-  const Detection& face_box = detections[PickCropFace(detections, image.cols, image.rows)];
-  ASSIGN_OR_RETURN(FaceObservation face,
-                   engine_->Describe(image, face_box, {.embed = true, .anti_spoof = true}));
-  r.embedding = std::move(face.embedding);
-  r.live_score = face.live_score;
-  r.decision = Decision::kUnknown;
-  const auto matches = faces_->Search(r.embedding, 1, mode_);
-  if (!matches.empty()) {
-    r.similarity = matches[0].similarity;
-    if (matches[0].similarity >= threshold_) {
-      r.decision = Decision::kKnown;
-      r.person_id = matches[0].person_id;
+  std::vector<Detection> boxes;
+  for (const Box& b : faces) boxes.push_back({b, 1.f});
+  const bool vouched = !boxes.empty() && human_score >= 0.5f;
+  if (boxes.empty()) {
+    ASSIGN_OR_RETURN(auto detections, engine_->detector().Detect(image));
+    if (detections.empty()) {
+      r.rejection = "no face in the picture";
+      return r;
     }
+    boxes.push_back(detections[PickCropFace(detections, image.cols, image.rows)]);
   }
+  ASSIGN_OR_RETURN(FaceView first, View(image, boxes[0], !vouched));
+  if (!first.face.human) {
+    r.rejection = "not a human face";
+    return r;
+  }
+  r.views.push_back(std::move(first));
+  // The track's other views, described only if the first is not clear-cut.
+  const MoreViews more = [&]() -> Result<std::vector<FaceView>> {
+    std::vector<FaceView> extra;
+    for (size_t i = 1; i < boxes.size(); ++i) {
+      ASSIGN_OR_RETURN(FaceView v, View(image, boxes[i], !vouched));
+      if (v.face.human) extra.push_back(std::move(v));
+    }
+    return extra;
+  };
+  ASSIGN_OR_RETURN(r.match, matcher_->Decide(*engine_, r.views, boxes.size() > 1 ? more : nullptr));
+  r.decision = r.match.person_id ? Decision::kKnown : Decision::kUnknown;
+  r.person_id = r.match.person_id;
+  r.similarity = r.match.similarity;
+  if (const Embedding* primary = FindEmbedding(r.match.descriptor, engine_->embedders()[0].id))
+    r.embedding = *primary;
   return r;
+}
+
+Result<FaceView> DescribeSightingFace(FaceEngine& engine, const std::string& jpeg,
+                                      const std::vector<Box>& faces, const ImageLimits& limits) {
+  ASSIGN_OR_RETURN(cv::Mat image, DecodeImage(jpeg, limits));
+  Detection box{faces.empty() ? Box{} : faces.front(), 1.f};
+  if (faces.empty()) {
+    ASSIGN_OR_RETURN(auto detections, engine.detector().Detect(image));
+    if (detections.empty()) return Status::NoFace("no face in the sighting's picture");
+    box = detections[PickCropFace(detections, image.cols, image.rows)];
+  }
+  FaceView view{image, {}};
+  ASSIGN_OR_RETURN(view.face, engine.Describe(image, box,
+                                              {.embed = EmbedWith::kAll,
+                                               .anti_spoof = false,
+                                               .check_human = false}));
+  return view;
 }
 
 std::string DecidedImageKey(const SightingRecord& s, Decision decision,
@@ -144,7 +183,7 @@ Result<SightingRecord> RecognitionStage::Decide(const std::string& sighting_id) 
     if (bytes.status().code() == Status::Code::kNotFound) continue;  // moved meanwhile
     if (!bytes.ok()) return bytes.status();
 
-    auto seen = recogniser_.Recognise(*bytes);
+    auto seen = recogniser_.Recognise(*bytes, s.faces, s.human_score);
     const Status::Code code = seen.status().code();
     // Ingest checked the picture, so a bad one now means it was damaged at rest.
     if (code == Status::Code::kInvalidArgument || code == Status::Code::kTooLarge) {
@@ -153,14 +192,16 @@ Result<SightingRecord> RecognitionStage::Decide(const std::string& sighting_id) 
       seen = CropRecognition{};
     }
     if (!seen.ok()) return seen.status();
+    if (!seen->rejection.empty())
+      spdlog::info("recognise: id={} rejected: {}", s.id, seen->rejection);
 
     SightingOutcome outcome;
     outcome.id = s.id;
     outcome.decision = seen->decision;
     outcome.person_id = seen->person_id;
     outcome.similarity = seen->similarity;
-    // The server's own measurement when it has one, as for the embedding.
-    outcome.live_score = seen->live_score >= 0 ? seen->live_score : s.live_score;
+    // The edge measured liveness with the whole frame around the face.
+    outcome.live_score = s.live_score;
     outcome.embedding = std::move(seen->embedding);
     outcome.image_key = DecidedImageKey(s, outcome.decision, outcome.person_id);
     if (from != outcome.image_key) {
@@ -171,6 +212,14 @@ Result<SightingRecord> RecognitionStage::Decide(const std::string& sighting_id) 
     ASSIGN_OR_RETURN(DecisionResult result, visits_->Record(s, outcome));
     if (result.applied) {
       Announce(result);
+      if (learner_ && !seen->views.empty()) {
+        // Learning is a bonus: a failure costs the face, never the decision.
+        auto learned =
+            learner_->Consider(recogniser_.engine(), seen->match, seen->views[0], s.live_score, s.id);
+        if (!learned.ok())
+          spdlog::warn("gallery: could not learn from sighting {}: {}", s.id,
+                       learned.status().message());
+      }
     } else if (result.sighting.image_key != outcome.image_key) {
       // Another server decided first, differently: put the picture where its record says.
       const Status back = objects_->Move(outcome.image_key, result.sighting.image_key);

@@ -1,6 +1,7 @@
-// Stage 3, recognise / guess: embed the stored crop again (never trusting a
-// vector from the edge), search the face collection, move the picture to
-// known/<person>/… or unknown/…, and record the decision with its visit.
+// Stage 3, recognise / guess: embed the stored picture again (never trusting a
+// vector from the edge; its face boxes spare a second detection), decide who
+// it is (matcher.h), move the picture to known/<person>/… or unknown/…, record
+// the decision with its visit, and let the gallery learn confident faces.
 // Resumable: after a crash at any point, processing the sighting again
 // finishes the job without duplicating anything.
 #pragma once
@@ -15,6 +16,8 @@
 #include "core/metrics.h"
 #include "core/status.h"
 #include "pipeline/events.h"
+#include "pipeline/gallery.h"
+#include "pipeline/matcher.h"
 #include "pipeline/visits.h"
 #include "store/face_collection.h"
 #include "store/object_store.h"
@@ -28,38 +31,51 @@ namespace concierge {
 // the largest, and among faces of nearly the same size the most central.
 size_t PickCropFace(const std::vector<Detection>& detections, int width, int height);
 
-// What the server saw in one crop.
+// What the server saw in one sighting's picture.
 struct CropRecognition {
-  Decision decision = Decision::kRejected;  // known, unknown, or rejected (no face)
+  Decision decision = Decision::kRejected;  // known, unknown, or rejected (no human face)
+  std::string rejection;                    // why, for kRejected
   std::optional<std::string> person_id;     // for kKnown
   std::optional<float> similarity;          // best match, also when below the threshold
-  float live_score = -1;                    // measured on the crop; -1 if anti-spoofing is off
-  Embedding embedding;                      // empty for kRejected
+  Embedding embedding;                      // primary model, over the views; empty for kRejected
+  MatchDecision match;                      // how the decision was made
+  std::vector<FaceView> views;              // the views described (the best first)
 };
 
-// Not thread-safe (the engine is not): one per worker thread.
+// Not thread-safe (the engine is shared but the recogniser keeps no state;
+// one per worker keeps stages independent).
 class CropRecogniser {
  public:
-  // Needs an engine and a collection that outlive it; kInvalidArgument for a
-  // bad config.recognition.search_mode.
-  static Result<CropRecogniser> Create(FaceEngine* engine, const FaceCollection* faces,
-                                       const RecognitionConfig& config, ImageLimits limits);
+  // Needs an engine and a matcher that outlive it.
+  CropRecogniser(FaceEngine* engine, Matcher* matcher, ImageLimits limits)
+      : engine_(engine), matcher_(matcher), limits_(limits) {}
 
-  // Decodes the JPEG and recognises the crop's face. kRejected when no face is
-  // found; errors only for undecodable bytes or engine failures.
-  Result<CropRecognition> Recognise(const std::string& jpeg);
+  // Decodes the picture and recognises its face. With `faces` (the edge's
+  // boxes, best view first) nothing is detected again and the other views
+  // are only looked at when the first is not clear-cut; without, the face
+  // the crop was cut around is detected. The human-face check runs unless
+  // the edge's `human_score` vouches for the face. kRejected when there is
+  // no human face; errors only for undecodable bytes or engine failures.
+  Result<CropRecognition> Recognise(const std::string& jpeg, const std::vector<Box>& faces,
+                                    float human_score);
+
+  FaceEngine& engine() { return *engine_; }
 
  private:
-  CropRecogniser(FaceEngine* engine, const FaceCollection* faces, float threshold, SearchMode mode,
-                 ImageLimits limits)
-      : engine_(engine), faces_(faces), threshold_(threshold), mode_(mode), limits_(limits) {}
+  // Describes the face at `box`: one landmark pass, the primary embedding.
+  Result<FaceView> View(const cv::Mat& image, const Detection& box, bool check_human);
 
   FaceEngine* engine_;
-  const FaceCollection* faces_;
-  float threshold_;
-  SearchMode mode_;
+  Matcher* matcher_;
   ImageLimits limits_;
 };
+
+// The face of a stored sighting picture, found again (at its first box, else
+// the face the crop was cut around) and described with every embedder's
+// vector, for training. Recognition found it human already. kNoFace when
+// there is no face to find.
+Result<FaceView> DescribeSightingFace(FaceEngine& engine, const std::string& jpeg,
+                                      const std::vector<Box>& faces, const ImageLimits& limits);
 
 // The object key a decided sighting's picture belongs under.
 std::string DecidedImageKey(const SightingRecord& sighting, Decision decision,
@@ -69,10 +85,11 @@ std::string DecidedImageKey(const SightingRecord& sighting, Decision decision,
 // several stages may share the stores, visit tracker and events.
 class RecognitionStage {
  public:
-  // Needs everything to outlive the stage; `events` may be null.
+  // Needs everything to outlive the stage; `events` and `learner` may be null.
   RecognitionStage(CropRecogniser recogniser, ObjectStore* objects, SightingStore* sightings,
-                   VisitTracker* visits, EventStream* events)
+                   VisitTracker* visits, EventStream* events, GalleryLearner* learner)
       : recogniser_(std::move(recogniser)),
+        learner_(learner),
         objects_(objects),
         sightings_(sightings),
         visits_(visits),
@@ -98,6 +115,7 @@ class RecognitionStage {
   Result<SightingRecord> Decide(const std::string& sighting_id);
 
   CropRecogniser recogniser_;
+  GalleryLearner* learner_;
   ObjectStore* objects_;
   SightingStore* sightings_;
   VisitTracker* visits_;

@@ -36,9 +36,7 @@ Server::Server(const Config& config, ServerParts parts)
       ingest_(IngestOptions{config.bus.topic_prefix,
                             {config.serve.max_payload_bytes},
                             {config.vision.max_image_bytes, config.vision.max_image_pixels}},
-              parts.objects, parts.sightings, parts.events),
-      visits_(parts.sightings, int64_t{config.serve.visit_window_s} * 1000,
-              config.recognition.match_threshold) {}
+              parts.objects, parts.sightings, parts.events) {}
 
 Server::~Server() { Stop(); }
 
@@ -47,21 +45,34 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config, ServerParts 
     return Status::InvalidArgument("server needs a sighting store, an object store and faces");
   if (config.serve.visit_window_s <= 0)
     return Status::InvalidArgument("serve.visit_window_s must be > 0");
+  ASSIGN_OR_RETURN(const SearchMode mode, ParseSearchMode(config.recognition.search_mode));
   std::unique_ptr<Server> server(new Server(config, parts));
   const int workers = std::max(1, config.serve.workers);
   const ImageLimits limits{config.vision.max_image_bytes, config.vision.max_image_pixels};
   for (int i = 0; i < workers; ++i) {
     ASSIGN_OR_RETURN(auto engine, FaceEngine::Create(config.vision));
-    if (engine->dimensions() != parts.faces->dims())
-      return Status::FailedPrecondition(
-          "the face collection holds " + std::to_string(parts.faces->dims()) +
-          "-d embeddings but the embedder makes " + std::to_string(engine->dimensions()));
-    ASSIGN_OR_RETURN(CropRecogniser recogniser,
-                     CropRecogniser::Create(engine.get(), parts.faces, config.recognition, limits));
+    RETURN_IF_ERROR(CheckCollectionModels(*parts.faces, engine->embedders()));
+    if (i == 0) {
+      server->matcher_ = std::make_unique<Matcher>(engine->pack(), parts.faces,
+                                                   config.recognition.target_false_welcome_rate,
+                                                   mode);
+      server->visits_ = std::make_unique<VisitTracker>(
+          parts.sightings, int64_t{config.serve.visit_window_s} * 1000,
+          server->matcher_->calibration().same_person_threshold);
+      if (config.recognition.learn_faces)
+        server->learner_ = std::make_unique<GalleryLearner>(
+            parts.faces, parts.objects, config.quality, config.recognition.gallery_cap,
+            config.notify.spoof_live_threshold);
+    }
     server->stages_.push_back(std::make_unique<RecognitionStage>(
-        std::move(recogniser), parts.objects, parts.sightings, &server->visits_, parts.events));
+        CropRecogniser(engine.get(), server->matcher_.get(), limits), parts.objects,
+        parts.sightings, server->visits_.get(), parts.events, server->learner_.get()));
     server->engines_.push_back(std::move(engine));
   }
+  if (parts.faces->stale_faces() > 0)
+    spdlog::warn("serve: {} faces of collection {} were embedded by other models and are not "
+                 "searched; run `concierge reindex`",
+                 parts.faces->stale_faces(), parts.faces->name());
   ASSIGN_OR_RETURN(auto pending, parts.sightings->ListPending());
   for (const auto& s : pending) server->Enqueue(s.id);
   for (auto& stage : server->stages_)
@@ -179,8 +190,14 @@ void Server::ReportGallery() {
   static Gauge& faces = Metrics().gauge("concierge_gallery_faces", "Faces in the collection");
   static Gauge& people =
       Metrics().gauge("concierge_gallery_people", "People in the collection");
+  static Gauge& stale = Metrics().gauge(
+      "concierge_gallery_stale_faces", "Faces embedded by other models, waiting for a reindex");
+  static Gauge& threshold = Metrics().gauge(
+      "concierge_match_threshold", "Primary-model cosine threshold calibrated to the gallery");
   faces.Set(static_cast<double>(faces_->size()));
   people.Set(static_cast<double>(faces_->person_count()));
+  stale.Set(static_cast<double>(faces_->stale_faces()));
+  if (matcher_) threshold.Set(matcher_->calibration().primary_threshold);
 }
 
 void Server::Stop() {

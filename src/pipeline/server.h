@@ -81,6 +81,9 @@ class Server {
   // Waits until nothing is queued or being recognised; kUnavailable on timeout.
   Status WaitIdle(std::chrono::milliseconds timeout);
   ServerStats Stats() const;
+  // Who-is-this decisions with the gallery's calibrated threshold, for others
+  // (the API) to share.
+  Matcher* matcher() { return matcher_.get(); }
 
  private:
   Server(const Config& config, ServerParts parts);
@@ -98,7 +101,9 @@ class Server {
   const BusConfig bus_config_;
   FaceCollection* const faces_;
   IngestStage ingest_;
-  VisitTracker visits_;
+  std::unique_ptr<VisitTracker> visits_;
+  std::unique_ptr<Matcher> matcher_;
+  std::unique_ptr<GalleryLearner> learner_;  // null when the gallery does not learn
   std::vector<std::unique_ptr<FaceEngine>> engines_;
   std::vector<std::unique_ptr<RecognitionStage>> stages_;
 

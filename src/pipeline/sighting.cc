@@ -1,5 +1,7 @@
 #include "pipeline/sighting.h"
 
+#include <cmath>
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -86,6 +88,8 @@ std::string EncodeSighting(const Sighting& s) {
       {"live_score", s.live_score},
       {"jpeg", Base64Encode(s.jpeg)},
   };
+  for (const Box& b : s.faces) j["faces"].push_back({b.x, b.y, b.w, b.h});
+  if (s.human_score >= 0) j["human_score"] = s.human_score;
   return j.dump();
 }
 
@@ -116,6 +120,26 @@ Result<Sighting> DecodeSighting(const std::string& payload, const DecodeLimits& 
                  q.at("pitch").get<float>(), q.at("brightness").get<float>(), q.at("score").get<float>()};
     s.live_score = j.at("live_score").get<float>();
     ASSIGN_OR_RETURN(s.jpeg, Base64Decode(j.at("jpeg").get<std::string>()));
+    if (j.contains("faces")) {
+      const auto& faces = j["faces"];
+      if (!faces.is_array() || faces.empty() || faces.size() > kMaxSightingFaces)
+        return Status::InvalidArgument("schema: faces must be a list of 1 to " +
+                                       std::to_string(kMaxSightingFaces) + " boxes");
+      for (const auto& f : faces) {
+        if (!f.is_array() || f.size() != 4)
+          return Status::InvalidArgument("schema: each face must be [x,y,w,h]");
+        const Box b{f[0].get<float>(), f[1].get<float>(), f[2].get<float>(), f[3].get<float>()};
+        if (!std::isfinite(b.x) || !std::isfinite(b.y) || !(b.w >= 2) || !(b.h >= 2) ||
+            !std::isfinite(b.w) || !std::isfinite(b.h) || b.x < 0 || b.y < 0)
+          return Status::InvalidArgument("schema: a face box is not a box in the picture");
+        s.faces.push_back(b);
+      }
+    }
+    if (j.contains("human_score")) {
+      s.human_score = j["human_score"].get<float>();
+      if (!(s.human_score >= 0 && s.human_score <= 1))
+        return Status::InvalidArgument("schema: human_score must be 0..1");
+    }
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidArgument(std::string("schema: ") + e.what());
   }

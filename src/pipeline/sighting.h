@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "core/types.h"
@@ -24,8 +25,19 @@ struct Sighting {
   float detector_score = 0;
   FaceQuality quality;
   float live_score = -1;  // -1 when not measured
-  std::string jpeg;       // the crop with margin, raw JPEG bytes (base64 on the wire)
+  // The picture: the track's best crop with margin, or the best few crops of
+  // the track side by side, best first. Raw JPEG bytes (base64 on the wire).
+  std::string jpeg;
+  // Optional: the face box of each crop in `jpeg`'s pixels, best first, so
+  // the server need not detect again. Empty from edges that do not send it.
+  std::vector<Box> faces;
+  // Optional: the edge's human-face check score (0.5 and up: human); -1 when
+  // not sent.
+  float human_score = -1;
 };
+
+// The most face boxes one sighting may carry.
+inline constexpr size_t kMaxSightingFaces = 4;
 
 // Serialises to the v1 JSON payload (JPEG as base64).
 std::string EncodeSighting(const Sighting& sighting);

@@ -6,6 +6,7 @@
 
 #include "notify/slack_client.h"
 #include "pipeline/enrol.h"
+#include "pipeline/gallery.h"
 #include "pipeline/recognise.h"
 #include "vision/face_quality.h"
 
@@ -32,8 +33,8 @@ Result<std::string> MovePicture(ObjectStore* objects, const std::string& from,
 
 }  // namespace
 
-Trainer::Trainer(const QualityGate& quality, TrainerParts parts)
-    : quality_(quality), parts_(parts) {}
+Trainer::Trainer(const QualityGate& quality, const ImageLimits& limits, TrainerParts parts)
+    : quality_(quality), limits_(limits), parts_(parts) {}
 
 void Trainer::SetObserver(TrainingObserver* observer) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -99,11 +100,11 @@ Result<TagOutcome> Trainer::TagCluster(int64_t cluster_id, const PersonChoice& w
     return out;
   }
   ASSIGN_OR_RETURN(out.person_id, ResolvePerson(who, &out.person_created));
-  // Faces indexed by an earlier, interrupted run of this tag, by picture.
+  // Faces indexed by an earlier, interrupted run of this tag, by sighting.
   std::set<std::string> indexed;
   ASSIGN_OR_RETURN(const auto existing, parts_.faces->ListFaces(out.person_id));
   for (const auto& f : existing)
-    if (!f.image_key.empty()) indexed.insert(f.image_key);
+    if (!f.sighting_id.empty()) indexed.insert(f.sighting_id);
 
   ASSIGN_OR_RETURN(const auto members, parts_.clusters->Sightings(cluster_id));
   for (const ClusterMember& m : members) {
@@ -115,15 +116,17 @@ Result<TagOutcome> Trainer::TagCluster(int64_t cluster_id, const PersonChoice& w
     ASSIGN_OR_RETURN(const std::string key,
                      MovePicture(parts_.objects, s.image_key,
                                  DecidedImageKey(s, Decision::kKnown, out.person_id)));
-    const bool passes = !s.embedding.empty() && QualityRejection(s.quality, quality_).empty();
-    if (passes && (key.empty() || !indexed.count(key))) {
-      FaceRecord face;
-      face.person_id = out.person_id;
-      face.embedding = s.embedding;
-      face.image_key = key;
-      face.quality = s.quality.score;
-      face.origin = FaceOrigin::kTagged;
-      RETURN_IF_ERROR(parts_.faces->AddFace(face).status());
+    bool passes = !key.empty() && QualityRejection(s.quality, quality_).empty();
+    if (passes && !indexed.count(s.id)) {
+      ASSIGN_OR_RETURN(const std::string jpeg, parts_.objects->Get(key));
+      Result<FaceView> view = DescribeSightingFace(*parts_.engine, jpeg, s.faces, limits_);
+      passes = view.ok();
+      if (view.status().code() != Status::Code::kNoFace) RETURN_IF_ERROR(view.status());
+      if (passes)
+        RETURN_IF_ERROR(AddGalleryFace(*parts_.engine, *parts_.objects, *parts_.faces,
+                                       out.person_id, view->image, view->face,
+                                       FaceOrigin::kTagged, s.id)
+                            .status());
     }
     ++(passes ? out.faces_indexed : out.faces_skipped);
     RETURN_IF_ERROR(parts_.sightings->Relabel(s.id, Decision::kKnown, out.person_id, key));
@@ -183,13 +186,24 @@ Status Trainer::NotMe(const std::string& sighting_id, const std::string& actor) 
   int faces_removed = 0;
   Result<std::vector<FaceRecord>> faces = parts_.faces->ListFaces(person_id);
   if (faces.ok()) {
+    // Faces trained from this sighting (tagged or learned; older tags shared its picture).
     for (const FaceRecord& f : *faces) {
-      if (s.image_key.empty() || f.image_key != s.image_key) continue;
+      if (f.sighting_id != s.id && (s.image_key.empty() || f.image_key != s.image_key)) continue;
       RETURN_IF_ERROR(parts_.faces->DeleteFace(f.id));
+      if (f.image_key != s.image_key && !f.image_key.empty())
+        RETURN_IF_ERROR(parts_.objects->Delete(f.image_key));
       ++faces_removed;
     }
-    if (!s.embedding.empty())
-      RETURN_IF_ERROR(parts_.faces->AddNegative(person_id, s.embedding, s.id));
+    Result<std::string> jpeg = parts_.objects->Get(s.image_key);
+    if (jpeg.ok()) {
+      Result<FaceView> view = DescribeSightingFace(*parts_.engine, *jpeg, s.faces, limits_);
+      if (view.ok())
+        RETURN_IF_ERROR(parts_.faces->AddNegative(person_id, view->face.embeddings, s.id));
+      else if (view.status().code() != Status::Code::kNoFace)
+        return view.status();
+    } else if (!IsNotFound(jpeg.status())) {
+      return jpeg.status();
+    }
   } else if (!IsNotFound(faces.status())) {
     return faces.status();
   }

@@ -17,6 +17,8 @@
 #include "store/object_store.h"
 #include "store/sighting_store.h"
 #include "store/stranger_clusters.h"
+#include "vision/face_engine.h"
+#include "vision/image_io.h"
 
 namespace concierge {
 
@@ -63,6 +65,7 @@ class TrainingObserver {
 // What the Trainer works on; all must outlive it. `slack` may be null (new
 // people are then named by their external id); `observer` may be null.
 struct TrainerParts {
+  FaceEngine* engine = nullptr;  // embeds tagged faces with every model
   SightingStore* sightings = nullptr;
   ObjectStore* objects = nullptr;
   FaceCollection* faces = nullptr;
@@ -76,8 +79,8 @@ struct TrainerParts {
 class Trainer {
  public:
   // Needs every part but slack and observer. quality is the gate a face must
-  // pass to be indexed.
-  Trainer(const QualityGate& quality, TrainerParts parts);
+  // pass to be indexed; limits bound the pictures it decodes.
+  Trainer(const QualityGate& quality, const ImageLimits& limits, TrainerParts parts);
 
   // Later results go to `observer` (may be null). Call before actions start.
   void SetObserver(TrainingObserver* observer);
@@ -112,6 +115,7 @@ class Trainer {
   bool Names(const PersonChoice& who, const std::string& person_id) const;
 
   const QualityGate quality_;
+  const ImageLimits limits_;
   TrainerParts parts_;
   std::mutex mu_;
 };

@@ -233,6 +233,51 @@ CREATE TABLE rekognition_requests (
   PRIMARY KEY (operation, token)
 );
 )sql",
+    // 8: several embedding models. A face keeps one embedding per model that
+    // made one (face_embeddings) and the box of the face in its picture, so it
+    // can be re-embedded; faces may also be learned from recognised sightings.
+    // Embeddings stored before models were recorded are marked 'unrecorded'
+    // until `concierge reindex` replaces them. SQLite cannot change a CHECK
+    // constraint in place, so faces is rebuilt.
+    R"sql(
+CREATE TABLE face_embeddings_v6 AS SELECT id AS face_id, dims, embedding FROM faces;
+CREATE TABLE faces_v7 (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  collection TEXT NOT NULL,
+  person_id  TEXT NOT NULL,
+  image_key  TEXT NOT NULL DEFAULT '',
+  box_x      REAL NOT NULL DEFAULT 0,
+  box_y      REAL NOT NULL DEFAULT 0,
+  box_w      REAL NOT NULL DEFAULT 0,  -- 0: the box was not recorded
+  box_h      REAL NOT NULL DEFAULT 0,
+  quality    REAL NOT NULL DEFAULT 0,
+  origin     TEXT NOT NULL CHECK (origin IN ('enrolled', 'tagged', 'learned')),
+  sighting_id TEXT NOT NULL DEFAULT '',  -- where a tagged or learned face came from
+  created_ms INTEGER NOT NULL,
+  FOREIGN KEY (collection, person_id) REFERENCES persons(collection, id) ON DELETE CASCADE
+);
+INSERT INTO faces_v7(id, collection, person_id, image_key, quality, origin, created_ms)
+  SELECT id, collection, person_id, image_key, quality, origin, created_ms FROM faces;
+DROP TABLE faces;
+ALTER TABLE faces_v7 RENAME TO faces;
+CREATE INDEX faces_person ON faces(collection, person_id);
+CREATE TABLE face_embeddings (
+  face_id   INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+  model     TEXT NOT NULL,  -- the embedder's recipe id, e.g. faceplugin-arcface-512@1a2b3c4d5e6f
+  dims      INTEGER NOT NULL,
+  embedding BLOB NOT NULL,  -- float32 little-endian, dims values, unit length
+  PRIMARY KEY (face_id, model)
+);
+INSERT INTO face_embeddings(face_id, model, dims, embedding)
+  SELECT face_id, 'unrecorded', dims, embedding FROM face_embeddings_v6;
+DROP TABLE face_embeddings_v6;
+ALTER TABLE face_negatives ADD COLUMN model TEXT NOT NULL DEFAULT 'unrecorded';
+)sql",
+    // 9: where the faces are in a sighting's picture (the edge sends the
+    // track's best few crops side by side) and the edge's human-face check.
+    R"sql(
+ALTER TABLE sightings ADD COLUMN views_json TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include "core/clock.h"
@@ -36,10 +37,11 @@ float Dot(const float* a, const float* b, int n) {
 }
 
 // `v` scaled to unit length, or kInvalidArgument (wrong size, non-finite, zero).
-Result<Embedding> UnitVector(const Embedding& v, int dims) {
-  if (v.size() != static_cast<size_t>(dims))
-    return Status::InvalidArgument("embedding has " + std::to_string(v.size()) +
-                                   " values, collection needs " + std::to_string(dims));
+Result<Embedding> UnitVector(const Embedding& v, const VectorSpace& space) {
+  if (v.size() != static_cast<size_t>(space.dims))
+    return Status::InvalidArgument("embedding of model " + space.model + " has " +
+                                   std::to_string(v.size()) + " values, collection needs " +
+                                   std::to_string(space.dims));
   double norm2 = 0;
   for (const float x : v) norm2 += static_cast<double>(x) * x;
   if (!std::isfinite(norm2) || norm2 <= 0)
@@ -61,6 +63,14 @@ Status CheckText(const std::string& text, const char* what) {
 }
 
 std::string Quoted(const std::string& s) { return "'" + s + "'"; }
+
+// The spaces' unit vectors as the Descriptor the repository stores.
+Descriptor ToDescriptor(const std::vector<VectorSpace>& spaces,
+                        const std::vector<Embedding>& units) {
+  Descriptor d;
+  for (size_t s = 0; s < spaces.size(); ++s) d.push_back({spaces[s].model, units[s]});
+  return d;
+}
 
 }  // namespace
 
@@ -85,18 +95,28 @@ Status ValidateStoreId(const std::string& id) {
   return Status::Ok();
 }
 
-FaceCollection::FaceCollection(std::unique_ptr<FaceRepository> repository, int dims)
-    : repo_(std::move(repository)), name_(repo_ ? repo_->collection() : ""), dims_(dims) {}
+FaceCollection::FaceCollection(std::unique_ptr<FaceRepository> repository,
+                               std::vector<VectorSpace> spaces)
+    : repo_(std::move(repository)),
+      name_(repo_ ? repo_->collection() : ""),
+      spaces_(std::move(spaces)),
+      space_data_(spaces_.size()) {}
 
 Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(
-    std::unique_ptr<FaceRepository> repository, int dims) {
+    std::unique_ptr<FaceRepository> repository, std::vector<VectorSpace> spaces) {
   if (repository == nullptr) return Status::InvalidArgument("no face repository given");
   if (Status st = ValidateStoreId(repository->collection()); !st.ok())
     return Status::InvalidArgument("collection name: " + st.message());
-  if (dims < 1 || dims > kMaxDims)
-    return Status::InvalidArgument("embedding dims must be 1.." + std::to_string(kMaxDims) +
-                                   ", got " + std::to_string(dims));
-  std::unique_ptr<FaceCollection> fc(new FaceCollection(std::move(repository), dims));
+  if (spaces.empty()) return Status::InvalidArgument("a collection needs at least one model");
+  std::set<std::string> names;
+  for (const VectorSpace& space : spaces) {
+    if (space.dims < 1 || space.dims > kMaxDims)
+      return Status::InvalidArgument("embedding dims must be 1.." + std::to_string(kMaxDims) +
+                                     ", got " + std::to_string(space.dims));
+    if (space.model.empty() || !names.insert(space.model).second)
+      return Status::InvalidArgument("model names must be distinct and non-empty");
+  }
+  std::unique_ptr<FaceCollection> fc(new FaceCollection(std::move(repository), std::move(spaces)));
   RETURN_IF_ERROR(fc->repo_->EnsureCollection());
   std::lock_guard<std::mutex> write(fc->write_mu_);
   RETURN_IF_ERROR(fc->Reload());
@@ -105,9 +125,9 @@ Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(
 
 Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(Database* db,
                                                              const std::string& collection,
-                                                             int dims) {
+                                                             std::vector<VectorSpace> spaces) {
   if (db == nullptr) return Status::InvalidArgument("no database given");
-  return Open(NewSqliteFaceRepository(db, collection), dims);
+  return Open(NewSqliteFaceRepository(db, collection), std::move(spaces));
 }
 
 Result<bool> FaceCollection::Refresh() {
@@ -121,19 +141,18 @@ Result<bool> FaceCollection::Refresh() {
 Status FaceCollection::Reload() {
   // The token first: a change committed during the load shows at the next Refresh.
   ASSIGN_OR_RETURN(const int64_t token, repo_->ChangeToken());
-  ASSIGN_OR_RETURN(const FaceSnapshot snapshot, repo_->Load(dims_));
-  FaceCollection fresh(nullptr, dims_);
+  ASSIGN_OR_RETURN(const FaceSnapshot snapshot, repo_->Load(spaces_));
+  FaceCollection fresh(nullptr, spaces_);
   RETURN_IF_ERROR(fresh.Install(snapshot));
   std::unique_lock<std::shared_mutex> lock(mu_);
   persons_.swap(fresh.persons_);
   person_index_.swap(fresh.person_index_);
-  centroids_.swap(fresh.centroids_);
-  matrix_.swap(fresh.matrix_);
+  space_data_.swap(fresh.space_data_);
   face_ids_.swap(fresh.face_ids_);
   face_person_.swap(fresh.face_person_);
-  negatives_.swap(fresh.negatives_);
-  negative_person_.swap(fresh.negative_person_);
+  stored_faces_ = fresh.stored_faces_;
   change_token_ = token;
+  ++generation_;
   return Status::Ok();
 }
 
@@ -142,7 +161,11 @@ Status FaceCollection::Install(const FaceSnapshot& snapshot) {
     person_index_.emplace(p.id, static_cast<uint32_t>(persons_.size()));
     persons_.push_back({p, {}});
   }
-  centroids_.assign(persons_.size() * static_cast<size_t>(dims_), 0.f);
+  std::unordered_map<std::string, size_t> space_of;
+  for (size_t s = 0; s < spaces_.size(); ++s) {
+    space_of.emplace(spaces_[s].model, s);
+    space_data_[s].centroids.assign(persons_.size() * static_cast<size_t>(spaces_[s].dims), 0.f);
+  }
   auto owner = [&](const StoredVector& v) -> Result<uint32_t> {
     const auto it = person_index_.find(v.person_id);
     if (it == person_index_.end())
@@ -150,15 +173,30 @@ Status FaceCollection::Install(const FaceSnapshot& snapshot) {
                              " refers to a missing person");
     return it->second;
   };
-  for (const StoredVector& face : snapshot.faces) {
-    ASSIGN_OR_RETURN(const uint32_t p, owner(face));
-    AppendRow(face.id, p, face.unit);
+  // Faces come ordered by id; a face joins the mirror once it has every space.
+  for (size_t i = 0; i < snapshot.faces.size();) {
+    const int64_t id = snapshot.faces[i].id;
+    std::vector<Embedding> units(spaces_.size());
+    size_t found = 0;
+    ASSIGN_OR_RETURN(const uint32_t p, owner(snapshot.faces[i]));
+    for (; i < snapshot.faces.size() && snapshot.faces[i].id == id; ++i) {
+      const auto it = space_of.find(snapshot.faces[i].model);
+      if (it == space_of.end() || !units[it->second].empty()) continue;
+      units[it->second] = snapshot.faces[i].unit;
+      ++found;
+    }
+    if (found == spaces_.size()) AppendRow(id, p, units);
   }
   for (const StoredVector& negative : snapshot.negatives) {
+    const auto it = space_of.find(negative.model);
+    if (it == space_of.end()) continue;
     ASSIGN_OR_RETURN(const uint32_t p, owner(negative));
-    AppendNegative(p, negative.unit);
+    Space& space = space_data_[it->second];
+    space.negative_person.push_back(p);
+    space.negatives.insert(space.negatives.end(), negative.unit.begin(), negative.unit.end());
   }
   for (uint32_t p = 0; p < persons_.size(); ++p) RecomputeCentroid(p);
+  stored_faces_ = snapshot.face_count;
   return Status::Ok();
 }
 
@@ -194,7 +232,9 @@ Status FaceCollection::AddPerson(const Person& person) {
   std::unique_lock<std::shared_mutex> lock(mu_);
   person_index_.emplace(stored.id, static_cast<uint32_t>(persons_.size()));
   persons_.push_back({std::move(stored), {}});
-  centroids_.resize(centroids_.size() + static_cast<size_t>(dims_), 0.f);
+  for (size_t s = 0; s < spaces_.size(); ++s)
+    space_data_[s].centroids.resize(space_data_[s].centroids.size() +
+                                    static_cast<size_t>(spaces_[s].dims), 0.f);
   return Status::Ok();
 }
 
@@ -256,14 +296,28 @@ Result<Person> FaceCollection::FindByExternalId(const std::string& external_id) 
 
 // ---- faces ----
 
-Result<Embedding> FaceCollection::CheckFace(const FaceRecord& face) const {
+Result<std::vector<Embedding>> FaceCollection::CheckEmbeddings(const Descriptor& embeddings) const {
+  std::vector<Embedding> units;
+  for (const VectorSpace& space : spaces_) {
+    const Embedding* v = FindEmbedding(embeddings, space.model);
+    if (v == nullptr)
+      return Status::InvalidArgument("face has no embedding of model " + space.model);
+    ASSIGN_OR_RETURN(Embedding unit, UnitVector(*v, space));
+    units.push_back(std::move(unit));
+  }
+  return units;
+}
+
+Result<std::vector<Embedding>> FaceCollection::CheckFace(const FaceRecord& face) const {
   if (!face.collection.empty() && face.collection != name_)
     return Status::InvalidArgument("face is for collection " + Quoted(face.collection) +
                                    ", not " + Quoted(name_));
   RETURN_IF_ERROR(CheckText(face.image_key, "image key"));
-  if (!std::isfinite(face.quality)) return Status::InvalidArgument("face quality is not finite");
+  if (!std::isfinite(face.quality) || !std::isfinite(face.box.x) || !std::isfinite(face.box.y) ||
+      !std::isfinite(face.box.w) || !std::isfinite(face.box.h))
+    return Status::InvalidArgument("face quality or box is not finite");
   RETURN_IF_ERROR(PersonIndex(face.person_id).status());
-  return UnitVector(face.embedding, dims_);
+  return CheckEmbeddings(face.embeddings);
 }
 
 Result<int64_t> FaceCollection::AddFace(const FaceRecord& face) {
@@ -274,10 +328,10 @@ Result<int64_t> FaceCollection::AddFace(const FaceRecord& face) {
 Result<std::vector<int64_t>> FaceCollection::AddFaces(const std::vector<FaceRecord>& faces) {
   if (faces.empty()) return std::vector<int64_t>{};
   std::lock_guard<std::mutex> write(write_mu_);
-  std::vector<Embedding> units;
+  std::vector<std::vector<Embedding>> units;
   units.reserve(faces.size());
   for (const auto& face : faces) {
-    ASSIGN_OR_RETURN(Embedding unit, CheckFace(face));
+    ASSIGN_OR_RETURN(std::vector<Embedding> unit, CheckFace(face));
     units.push_back(std::move(unit));
   }
 
@@ -285,7 +339,7 @@ Result<std::vector<int64_t>> FaceCollection::AddFaces(const std::vector<FaceReco
   std::vector<FaceRecord> stored = faces;
   for (size_t i = 0; i < stored.size(); ++i) {
     stored[i].collection = name_;
-    stored[i].embedding = units[i];
+    stored[i].embeddings = ToDescriptor(spaces_, units[i]);
     if (stored[i].created_ms == 0) stored[i].created_ms = now;
   }
   ASSIGN_OR_RETURN(const std::vector<int64_t> ids, repo_->InsertFaces(stored));
@@ -298,6 +352,8 @@ Result<std::vector<int64_t>> FaceCollection::AddFaces(const std::vector<FaceReco
     touched.insert(p);
   }
   for (const uint32_t p : touched) RecomputeCentroid(p);
+  stored_faces_ += static_cast<int64_t>(faces.size());
+  ++generation_;
   return ids;
 }
 
@@ -309,19 +365,48 @@ Result<std::vector<FaceRecord>> FaceCollection::ListFaces(const std::string& per
   return repo_->ListFaces(person_id);
 }
 
+Result<std::vector<FaceRecord>> FaceCollection::ListAllFaces() const {
+  return repo_->ListFaces("");
+}
+
 Status FaceCollection::DeleteFace(int64_t face_id) {
   std::lock_guard<std::mutex> write(write_mu_);
   ASSIGN_OR_RETURN(const bool deleted, repo_->DeleteFace(face_id));
   if (!deleted)
     return Status::NotFound("face " + std::to_string(face_id) + " not found in collection " +
                             Quoted(name_));
-  const auto it = std::find(face_ids_.begin(), face_ids_.end(), face_id);
-  if (it == face_ids_.end()) return Status::Ok();  // added by another process; nothing cached
-  const auto row = static_cast<uint32_t>(it - face_ids_.begin());
   std::unique_lock<std::shared_mutex> lock(mu_);
+  --stored_faces_;
+  ++generation_;
+  const auto it = std::find(face_ids_.begin(), face_ids_.end(), face_id);
+  if (it == face_ids_.end()) return Status::Ok();  // stale, or added by another process
+  const auto row = static_cast<uint32_t>(it - face_ids_.begin());
   const uint32_t p = face_person_[row];
   RemoveRow(row);
   RecomputeCentroid(p);
+  return Status::Ok();
+}
+
+Status FaceCollection::ReplaceEmbeddings(const FaceRecord& face, const Descriptor& embeddings) {
+  std::lock_guard<std::mutex> write(write_mu_);
+  ASSIGN_OR_RETURN(const std::vector<Embedding> units, CheckEmbeddings(embeddings));
+  ASSIGN_OR_RETURN(const uint32_t p, PersonIndex(face.person_id));
+  ASSIGN_OR_RETURN(const bool replaced,
+                   repo_->ReplaceEmbeddings(face.id, ToDescriptor(spaces_, units)));
+  if (!replaced)
+    return Status::NotFound("face " + std::to_string(face.id) + " not found in collection " +
+                            Quoted(name_));
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  const auto it = std::find(face_ids_.begin(), face_ids_.end(), face.id);
+  if (it != face_ids_.end()) {
+    const auto row = static_cast<uint32_t>(it - face_ids_.begin());
+    const uint32_t owner = face_person_[row];
+    RemoveRow(row);
+    if (owner != p) RecomputeCentroid(owner);
+  }
+  AppendRow(face.id, p, units);
+  RecomputeCentroid(p);
+  ++generation_;
   return Status::Ok();
 }
 
@@ -329,21 +414,52 @@ Result<std::vector<std::string>> FaceCollection::ForgetPerson(const std::string&
   std::lock_guard<std::mutex> write(write_mu_);
   ASSIGN_OR_RETURN(const uint32_t p, PersonIndex(id));
   ASSIGN_OR_RETURN(std::vector<std::string> image_keys, repo_->DeletePerson(id));
+  ASSIGN_OR_RETURN(const FaceSnapshot counts, repo_->Load({}));
   std::unique_lock<std::shared_mutex> lock(mu_);
   RemovePerson(p);
+  stored_faces_ = counts.face_count;
+  ++generation_;
   return image_keys;
 }
 
-Status FaceCollection::AddNegative(const std::string& person_id, const Embedding& e,
+Status FaceCollection::AddNegative(const std::string& person_id, const Descriptor& probe,
                                    const std::string& sighting_id) {
   RETURN_IF_ERROR(CheckText(sighting_id, "sighting id"));
-  ASSIGN_OR_RETURN(const Embedding unit, UnitVector(e, dims_));
+  Descriptor units;
+  for (const VectorSpace& space : spaces_) {
+    const Embedding* v = FindEmbedding(probe, space.model);
+    if (v == nullptr && units.empty())
+      return Status::InvalidArgument("the example has no embedding of model " + space.model);
+    if (v == nullptr) continue;
+    ASSIGN_OR_RETURN(Embedding unit, UnitVector(*v, space));
+    units.push_back({space.model, std::move(unit)});
+  }
   std::lock_guard<std::mutex> write(write_mu_);
   ASSIGN_OR_RETURN(const uint32_t p, PersonIndex(person_id));
-  RETURN_IF_ERROR(repo_->InsertNegative(person_id, unit, sighting_id, NowMs()).status());
+  RETURN_IF_ERROR(repo_->InsertNegatives(person_id, units, sighting_id, NowMs()).status());
   std::unique_lock<std::shared_mutex> lock(mu_);
-  AppendNegative(p, unit);
+  for (size_t s = 0; s < spaces_.size(); ++s) {
+    const Embedding* unit = FindEmbedding(units, spaces_[s].model);
+    if (unit == nullptr) continue;
+    Space& space = space_data_[s];
+    space.negative_person.push_back(p);
+    space.negatives.insert(space.negatives.end(), unit->begin(), unit->end());
+  }
+  ++generation_;
   return Status::Ok();
+}
+
+Result<std::vector<NegativeRecord>> FaceCollection::ListNegatives() const {
+  return repo_->ListNegatives();
+}
+
+Status FaceCollection::DeleteNegative(int64_t negative_id) {
+  std::lock_guard<std::mutex> write(write_mu_);
+  ASSIGN_OR_RETURN(const bool deleted, repo_->DeleteNegative(negative_id));
+  if (!deleted)
+    return Status::NotFound("negative " + std::to_string(negative_id) +
+                            " not found in collection " + Quoted(name_));
+  return Reload();  // negatives are few; the mirror keeps no ids for them
 }
 
 size_t FaceCollection::size() const {
@@ -351,40 +467,51 @@ size_t FaceCollection::size() const {
   return face_ids_.size();
 }
 
+size_t FaceCollection::stale_faces() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return static_cast<size_t>(std::max<int64_t>(0, stored_faces_ - int64_t(face_ids_.size())));
+}
+
 size_t FaceCollection::person_count() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return persons_.size();
 }
 
+size_t FaceCollection::persons_with_faces() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return static_cast<size_t>(std::count_if(persons_.begin(), persons_.end(),
+                                           [](const PersonEntry& p) { return !p.rows.empty(); }));
+}
+
 size_t FaceCollection::negative_count() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  return negative_person_.size();
+  return space_data_[0].negative_person.size();
 }
 
 // ---- memory mirror ----
 
-void FaceCollection::AppendRow(int64_t face_id, uint32_t person, const Embedding& unit) {
+void FaceCollection::AppendRow(int64_t face_id, uint32_t person,
+                               const std::vector<Embedding>& units) {
   persons_[person].rows.push_back(static_cast<uint32_t>(face_ids_.size()));
   face_ids_.push_back(face_id);
   face_person_.push_back(person);
-  matrix_.insert(matrix_.end(), unit.begin(), unit.end());
+  for (size_t s = 0; s < spaces_.size(); ++s)
+    space_data_[s].matrix.insert(space_data_[s].matrix.end(), units[s].begin(), units[s].end());
 }
 
-void FaceCollection::AppendNegative(uint32_t person, const Embedding& unit) {
-  negative_person_.push_back(person);
-  negatives_.insert(negatives_.end(), unit.begin(), unit.end());
-}
-
-// Swaps the last row into `row` so the matrix stays dense; the caller
+// Swaps the last row into `row` so the matrices stay dense; the caller
 // recomputes the owner's centroid.
 void FaceCollection::RemoveRow(uint32_t row) {
   const auto last = static_cast<uint32_t>(face_ids_.size() - 1);
-  const size_t d = static_cast<size_t>(dims_);
   auto& rows = persons_[face_person_[row]].rows;
   rows.erase(std::find(rows.begin(), rows.end(), row));
   if (row != last) {
-    std::copy_n(matrix_.begin() + static_cast<std::ptrdiff_t>(last * d), d,
-                matrix_.begin() + static_cast<std::ptrdiff_t>(row * d));
+    for (size_t s = 0; s < spaces_.size(); ++s) {
+      const size_t d = static_cast<size_t>(spaces_[s].dims);
+      auto& m = space_data_[s].matrix;
+      std::copy_n(m.begin() + static_cast<std::ptrdiff_t>(last * d), d,
+                  m.begin() + static_cast<std::ptrdiff_t>(row * d));
+    }
     face_ids_[row] = face_ids_[last];
     const uint32_t moved = face_person_[last];
     face_person_[row] = moved;
@@ -393,69 +520,100 @@ void FaceCollection::RemoveRow(uint32_t row) {
   }
   face_ids_.pop_back();
   face_person_.pop_back();
-  matrix_.resize(last * d);
+  for (size_t s = 0; s < spaces_.size(); ++s)
+    space_data_[s].matrix.resize(last * static_cast<size_t>(spaces_[s].dims));
 }
 
 // Drops the person's rows and negatives, then swaps the last person into its slot.
 void FaceCollection::RemovePerson(uint32_t person) {
   while (!persons_[person].rows.empty()) RemoveRow(persons_[person].rows.back());
   const auto last = static_cast<uint32_t>(persons_.size() - 1);
-  const size_t d = static_cast<size_t>(dims_);
-  size_t kept = 0;
-  for (size_t n = 0; n < negative_person_.size(); ++n) {
-    if (negative_person_[n] == person) continue;
-    negative_person_[kept] = negative_person_[n] == last ? person : negative_person_[n];
-    std::copy_n(negatives_.begin() + static_cast<std::ptrdiff_t>(n * d), d,
-                negatives_.begin() + static_cast<std::ptrdiff_t>(kept * d));
-    ++kept;
+  for (size_t s = 0; s < spaces_.size(); ++s) {
+    const size_t d = static_cast<size_t>(spaces_[s].dims);
+    Space& space = space_data_[s];
+    size_t kept = 0;
+    for (size_t n = 0; n < space.negative_person.size(); ++n) {
+      if (space.negative_person[n] == person) continue;
+      space.negative_person[kept] =
+          space.negative_person[n] == last ? person : space.negative_person[n];
+      std::copy_n(space.negatives.begin() + static_cast<std::ptrdiff_t>(n * d), d,
+                  space.negatives.begin() + static_cast<std::ptrdiff_t>(kept * d));
+      ++kept;
+    }
+    space.negative_person.resize(kept);
+    space.negatives.resize(kept * d);
+    if (person != last)
+      std::copy_n(space.centroids.begin() + static_cast<std::ptrdiff_t>(last * d), d,
+                  space.centroids.begin() + static_cast<std::ptrdiff_t>(person * d));
+    space.centroids.resize(last * d);
   }
-  negative_person_.resize(kept);
-  negatives_.resize(kept * d);
   person_index_.erase(persons_[person].person.id);
   if (person != last) {
     persons_[person] = std::move(persons_[last]);
     person_index_[persons_[person].person.id] = person;
     for (const uint32_t r : persons_[person].rows) face_person_[r] = person;
-    std::copy_n(centroids_.begin() + static_cast<std::ptrdiff_t>(last * d), d,
-                centroids_.begin() + static_cast<std::ptrdiff_t>(person * d));
   }
   persons_.pop_back();
-  centroids_.resize(last * d);
 }
 
 // Recomputed from the rows rather than updated incrementally, so deletes
 // never accumulate rounding drift.
 void FaceCollection::RecomputeCentroid(uint32_t person) {
-  const size_t d = static_cast<size_t>(dims_);
-  std::vector<double> sum(d, 0.0);
-  for (const uint32_t r : persons_[person].rows) {
-    const float* v = matrix_.data() + r * d;
-    for (size_t i = 0; i < d; ++i) sum[i] += v[i];
+  for (size_t s = 0; s < spaces_.size(); ++s) {
+    const size_t d = static_cast<size_t>(spaces_[s].dims);
+    std::vector<double> sum(d, 0.0);
+    for (const uint32_t r : persons_[person].rows) {
+      const float* v = space_data_[s].matrix.data() + r * d;
+      for (size_t i = 0; i < d; ++i) sum[i] += v[i];
+    }
+    double norm2 = 0;
+    for (const double x : sum) norm2 += x * x;
+    const double inv = norm2 > 0 ? 1.0 / std::sqrt(norm2) : 0.0;
+    float* out = space_data_[s].centroids.data() + person * d;
+    for (size_t i = 0; i < d; ++i) out[i] = static_cast<float>(sum[i] * inv);
   }
-  double norm2 = 0;
-  for (const double x : sum) norm2 += x * x;
-  const double inv = norm2 > 0 ? 1.0 / std::sqrt(norm2) : 0.0;
-  float* out = centroids_.data() + person * d;
-  for (size_t i = 0; i < d; ++i) out[i] = static_cast<float>(sum[i] * inv);
 }
 
 // ---- search ----
 
-std::vector<Match> FaceCollection::Search(const Embedding& probe, int k, SearchMode mode) const {
+float FaceCollection::PersonScore(size_t s, uint32_t p, const float* q, SearchMode mode,
+                                  int64_t* face) const {
+  const int dims = spaces_[s].dims;
+  const size_t d = static_cast<size_t>(dims);
+  if (mode == SearchMode::kCentroid) return Dot(space_data_[s].centroids.data() + p * d, q, dims);
+  float best = -std::numeric_limits<float>::infinity();
+  for (const uint32_t r : persons_[p].rows) {
+    const float v = Dot(space_data_[s].matrix.data() + r * d, q, dims);
+    if (v > best) {
+      best = v;
+      if (face) *face = face_ids_[r];
+    }
+  }
+  return best;
+}
+
+std::vector<Match> FaceCollection::Search(const Descriptor& probe, int k, SearchMode mode) const {
   if (k <= 0) return {};
-  const Result<Embedding> unit = UnitVector(probe, dims_);
-  if (!unit.ok()) return {};
-  const float* q = unit->data();
-  const size_t d = static_cast<size_t>(dims_);
+  std::vector<Embedding> units(spaces_.size());
+  for (size_t s = 0; s < spaces_.size(); ++s) {
+    const Embedding* v = FindEmbedding(probe, spaces_[s].model);
+    if (v == nullptr) continue;
+    Result<Embedding> unit = UnitVector(*v, spaces_[s]);
+    if (unit.ok()) units[s] = std::move(*unit);
+  }
+  if (units[0].empty()) return {};
+  const float* q = units[0].data();
+  const size_t d = static_cast<size_t>(spaces_[0].dims);
 
   std::shared_lock<std::shared_mutex> lock(mu_);
   const size_t n_persons = persons_.size();
   std::vector<float> score(n_persons, -std::numeric_limits<float>::infinity());
   std::vector<int64_t> face(n_persons, 0);
+  const Space& primary = space_data_[0];
   if (mode == SearchMode::kBestFace) {
-    const float* row = matrix_.data();
+    const float* row = primary.matrix.data();
     for (size_t r = 0; r < face_ids_.size(); ++r, row += d) {
-      const float s = Dot(row, q, dims_);
+      const float s = Dot(row, q, spaces_[0].dims);
       const uint32_t p = face_person_[r];
       if (s > score[p]) {
         score[p] = s;
@@ -464,15 +622,16 @@ std::vector<Match> FaceCollection::Search(const Embedding& probe, int k, SearchM
     }
   } else {
     for (size_t p = 0; p < n_persons; ++p)
-      if (!persons_[p].rows.empty()) score[p] = Dot(centroids_.data() + p * d, q, dims_);
+      if (!persons_[p].rows.empty())
+        score[p] = Dot(primary.centroids.data() + p * d, q, spaces_[0].dims);
   }
 
   // "Not me": a probe at least as close to one of P's negatives as to P is not P.
   std::vector<bool> vetoed(n_persons, false);
-  const float* negative = negatives_.data();
-  for (size_t n = 0; n < negative_person_.size(); ++n, negative += d) {
-    const uint32_t p = negative_person_[n];
-    if (!vetoed[p] && Dot(negative, q, dims_) >= score[p]) vetoed[p] = true;
+  const float* negative = primary.negatives.data();
+  for (size_t n = 0; n < primary.negative_person.size(); ++n, negative += d) {
+    const uint32_t p = primary.negative_person[n];
+    if (!vetoed[p] && Dot(negative, q, spaces_[0].dims) >= score[p]) vetoed[p] = true;
   }
 
   std::vector<uint32_t> ranked;
@@ -489,9 +648,66 @@ std::vector<Match> FaceCollection::Search(const Embedding& probe, int k, SearchM
   matches.reserve(top);
   for (size_t i = 0; i < top; ++i) {
     const uint32_t p = ranked[i];
-    matches.push_back({persons_[p].person.id, score[p], face[p]});
+    Match m{persons_[p].person.id, score[p], {score[p]}, face[p]};
+    for (size_t s = 1; s < spaces_.size(); ++s)
+      m.scores.push_back(units[s].empty() ? std::numeric_limits<float>::quiet_NaN()
+                                          : PersonScore(s, p, units[s].data(), mode, nullptr));
+    matches.push_back(std::move(m));
   }
   return matches;
+}
+
+std::vector<FaceCollection::LookAlike> FaceCollection::LookAlikes() const {
+  std::vector<LookAlike> out;
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  const size_t d = static_cast<size_t>(spaces_[0].dims);
+  const std::vector<float>& centroids = space_data_[0].centroids;
+  for (uint32_t p = 0; p < persons_.size(); ++p) {
+    if (persons_[p].rows.empty()) continue;
+    LookAlike best{persons_[p].person.id, "", -std::numeric_limits<float>::infinity()};
+    for (uint32_t q = 0; q < persons_.size(); ++q) {
+      if (q == p || persons_[q].rows.empty()) continue;
+      const float s = Dot(centroids.data() + p * d, centroids.data() + q * d, spaces_[0].dims);
+      if (s > best.similarity) best = {best.person_id, persons_[q].person.id, s};
+    }
+    if (!best.other_id.empty()) out.push_back(std::move(best));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const LookAlike& a, const LookAlike& b) { return a.person_id < b.person_id; });
+  return out;
+}
+
+uint64_t FaceCollection::generation() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return generation_;
+}
+
+std::vector<ImpostorScore> FaceCollection::ImpostorScores(size_t max_pairs,
+                                                          SearchMode mode) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<uint32_t> with_faces;
+  for (uint32_t p = 0; p < persons_.size(); ++p)
+    if (!persons_[p].rows.empty()) with_faces.push_back(p);
+  std::vector<ImpostorScore> out;
+  if (with_faces.size() < 2 || face_ids_.empty()) return out;
+  const size_t total = face_ids_.size() * (with_faces.size() - 1);
+  const size_t stride = std::max<size_t>(1, total / std::max<size_t>(max_pairs, 1));
+  // Pair n is (face n / (P-1), the (n mod (P-1))-th other person): stepping
+  // n by a stride visits faces and persons evenly.
+  std::vector<size_t> position(persons_.size(), 0);  // index in with_faces
+  for (size_t i = 0; i < with_faces.size(); ++i) position[with_faces[i]] = i;
+  for (size_t n = 0; n < total && out.size() < max_pairs; n += stride) {
+    const uint32_t row = static_cast<uint32_t>(n / (with_faces.size() - 1));
+    const size_t other = n % (with_faces.size() - 1);  // skips the owner's own slot
+    const uint32_t q = with_faces[other < position[face_person_[row]] ? other : other + 1];
+    ImpostorScore score;
+    for (size_t s = 0; s < spaces_.size(); ++s) {
+      const size_t d = static_cast<size_t>(spaces_[s].dims);
+      score.scores.push_back(PersonScore(s, q, space_data_[s].matrix.data() + row * d, mode, nullptr));
+    }
+    out.push_back(std::move(score));
+  }
+  return out;
 }
 
 }  // namespace concierge

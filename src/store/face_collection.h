@@ -1,6 +1,9 @@
-// A named face collection: persons, their face embeddings and their negative
-// examples, stored through a FaceRepository (SQLite or PostgreSQL) and mirrored
-// in memory as one contiguous matrix for exact search.
+// A named face collection: persons, their faces and their negative examples,
+// stored through a FaceRepository (SQLite or PostgreSQL) and mirrored in
+// memory as one contiguous matrix per embedding model for exact search.
+// A collection searches with a fixed list of models (the vision engine's
+// embedders, primary first). Only faces with a vector of every one of them
+// take part; faces made by other models wait for `concierge reindex`.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +34,12 @@ Result<SearchMode> ParseSearchMode(const std::string& text);
 // not "." or "..", so it is safe inside object keys such as known/<person>/...
 Status ValidateStoreId(const std::string& id);
 
+// For calibration: one face of a person against another person, scored in
+// every model space (the distribution a stranger's scores come from).
+struct ImpostorScore {
+  std::vector<float> scores;  // per space
+};
+
 // Thread safety: any number of concurrent readers (Search, Get*, List*,
 // size) with writers serialised among themselves. Writers go to the database
 // first and change memory only after the database accepted the change, so a
@@ -40,15 +49,15 @@ Status ValidateStoreId(const std::string& id);
 // another process to the same collection are seen after Refresh().
 class FaceCollection {
  public:
-  // Needs a repository for a valid collection name and 1 <= dims <= 65536.
-  // Creates the collection if missing (read-only stores work when it exists)
-  // and loads every embedding. Stored faces of another dimension yield
-  // kFailedPrecondition (the model changed).
+  // Needs a repository for a valid collection name and at least one space of
+  // 1..65536 dims with distinct model names. Creates the collection if missing
+  // (read-only stores work when it exists) and loads every face and negative
+  // vector of those models.
   static Result<std::unique_ptr<FaceCollection>> Open(std::unique_ptr<FaceRepository> repository,
-                                                      int dims);
+                                                      std::vector<VectorSpace> spaces);
   // Open() on the SQLite repository of `db`, which must outlive the collection.
   static Result<std::unique_ptr<FaceCollection>> Open(Database* db, const std::string& collection,
-                                                      int dims);
+                                                      std::vector<VectorSpace> spaces);
 
   // Reloads the mirror if another process changed the collection since the
   // last load (a cheap check otherwise); returns whether it reloaded. On error
@@ -69,84 +78,129 @@ class FaceCollection {
   // The person with this non-empty external id, or kNotFound.
   Result<Person> FindByExternalId(const std::string& external_id) const;
 
-  // Needs an existing person (else kNotFound) and a finite, non-zero
-  // embedding of dims() values (else kInvalidArgument); face.id is ignored and
-  // face.collection must be empty or this collection. Stores the embedding
-  // scaled to unit length and returns the new face id.
+  // Needs an existing person (else kNotFound) and, for every space, one
+  // finite, non-zero embedding of its dims (else kInvalidArgument naming the
+  // model); face.id is ignored and face.collection must be empty or this
+  // collection. Stores the embeddings scaled to unit length (vectors of
+  // other models are dropped) and returns the new face id.
   Result<int64_t> AddFace(const FaceRecord& face);
   // AddFace for many faces in one transaction: all are added or none.
   // Returns the new ids in input order.
   Result<std::vector<int64_t>> AddFaces(const std::vector<FaceRecord>& faces);
-  // The person's faces (with embeddings) ordered by id; kNotFound for an unknown person.
+  // The person's faces (with every stored embedding) ordered by id;
+  // kNotFound for an unknown person.
   Result<std::vector<FaceRecord>> ListFaces(const std::string& person_id) const;
+  // Every face of the collection, as ListFaces.
+  Result<std::vector<FaceRecord>> ListAllFaces() const;
   // Removes one face of this collection; kNotFound if it is not here.
   Status DeleteFace(int64_t face_id);
+  // Reindexing: makes `embeddings` (one per space, as AddFace checks them)
+  // the only embeddings of `face` (a record from ListFaces: its id and person
+  // are used). kNotFound if the face is not here.
+  Status ReplaceEmbeddings(const FaceRecord& face, const Descriptor& embeddings);
   // Removes the person with all their faces and negatives. Returns the
   // distinct non-empty image keys of the removed faces so the caller can
   // delete those pictures.
   Result<std::vector<std::string>> ForgetPerson(const std::string& id);
 
-  // Needs an existing person (else kNotFound) and a finite, non-zero embedding
-  // of dims() values (else kInvalidArgument). Stores it as a "not me" example:
-  // from then on Search never returns the person for a probe whose cosine to
-  // one of their negatives is at least its score for them. `sighting_id` (may
-  // be empty) records where the example came from.
-  Status AddNegative(const std::string& person_id, const Embedding& e,
+  // Needs an existing person (else kNotFound) and, in `probe`, a finite,
+  // non-zero vector of the primary model (else kInvalidArgument); vectors of
+  // other spaces are stored too, others dropped. Stores a "not me" example:
+  // from then on Search never returns the person for a probe whose primary
+  // cosine to one of their negatives is at least its score for them.
+  // `sighting_id` (may be empty) records where the example came from.
+  Status AddNegative(const std::string& person_id, const Descriptor& probe,
                      const std::string& sighting_id);
+  // Every negative (reindexing), and removing one (kNotFound if absent).
+  Result<std::vector<NegativeRecord>> ListNegatives() const;
+  Status DeleteNegative(int64_t negative_id);
 
-  // Number of faces.
+  // Faces that take part in search (a vector of every model).
   size_t size() const;
+  // Faces that do not (made by another model; `concierge reindex`).
+  size_t stale_faces() const;
   // Number of persons (with or without faces).
   size_t person_count() const;
-  // Number of negative examples.
+  // Number of persons with at least one face that takes part in search.
+  size_t persons_with_faces() const;
+  // Number of negative examples of the primary model.
   size_t negative_count() const;
   const std::string& name() const { return name_; }
-  int dims() const { return dims_; }
+  // The models searched with, primary first.
+  const std::vector<VectorSpace>& spaces() const { return spaces_; }
 
   // Exact cosine search. Returns at most k persons that have faces, one Match
-  // each, best first (ties by person id), leaving out persons vetoed by one of
-  // their negatives (see AddNegative). The probe is scaled to unit length;
-  // a probe of the wrong size, zero or non-finite, or k <= 0, gives no matches.
-  std::vector<Match> Search(const Embedding& probe, int k, SearchMode mode) const;
+  // each, best first by the primary model (ties by person id), leaving out
+  // persons vetoed by one of their negatives (see AddNegative). Each match
+  // carries the person's score in every space the probe has a vector of.
+  // A probe without a valid primary vector, or k <= 0, gives no matches.
+  std::vector<Match> Search(const Descriptor& probe, int k, SearchMode mode) const;
+
+  // Each person with faces and the other person whose centroid is most like
+  // theirs by the primary model (look-alikes), ordered by person id.
+  struct LookAlike {
+    std::string person_id, other_id;
+    float similarity = 0;
+  };
+  std::vector<LookAlike> LookAlikes() const;
+
+  // Counts every change of the mirror (writes, reloads): a cheap way for
+  // derived state (calibration) to notice it is out of date.
+  uint64_t generation() const;
+
+  // Up to `max_pairs` scores of a face against another person with faces
+  // (by `mode`: that person's best face or centroid), sampled evenly over
+  // persons; none with fewer than two persons. The impostor distribution the
+  // match threshold is calibrated on.
+  std::vector<ImpostorScore> ImpostorScores(size_t max_pairs, SearchMode mode) const;
 
  private:
   struct PersonEntry {
     Person person;
-    std::vector<uint32_t> rows;  // rows of matrix_ holding this person's faces
+    std::vector<uint32_t> rows;  // rows of the matrices holding this person's faces
+  };
+  // One model's vectors. Row r of every space's matrix is the same face.
+  struct Space {
+    std::vector<float> matrix;     // rows x dims, unit rows
+    std::vector<float> centroids;  // persons x dims; zero row when no faces
+    std::vector<float> negatives;  // negative examples, unit rows
+    std::vector<uint32_t> negative_person;  // per negative row: index into persons_
   };
 
-  FaceCollection(std::unique_ptr<FaceRepository> repository, int dims);
+  FaceCollection(std::unique_ptr<FaceRepository> repository, std::vector<VectorSpace> spaces);
   // Needs write_mu_. Reads the change token, then the snapshot, into a fresh
   // mirror and swaps it in.
   Status Reload();
   // Fills this (new, unshared) collection's mirror from a snapshot.
   Status Install(const FaceSnapshot& snapshot);
-  // Needs write_mu_. Validates a face and returns its unit embedding.
-  Result<Embedding> CheckFace(const FaceRecord& face) const;
+  // Needs write_mu_. The face's unit vectors, one per space in space order,
+  // or kInvalidArgument.
+  Result<std::vector<Embedding>> CheckFace(const FaceRecord& face) const;
+  Result<std::vector<Embedding>> CheckEmbeddings(const Descriptor& embeddings) const;
   // Need write_mu_ and an exclusive mu_.
-  void AppendRow(int64_t face_id, uint32_t person, const Embedding& unit);
+  void AppendRow(int64_t face_id, uint32_t person, const std::vector<Embedding>& units);
   void RemoveRow(uint32_t row);
   void RemovePerson(uint32_t person);
   void RecomputeCentroid(uint32_t person);
-  void AppendNegative(uint32_t person, const Embedding& unit);
   // Needs mu_ or write_mu_. kNotFound naming the id if absent.
   Result<uint32_t> PersonIndex(const std::string& id) const;
+  // Needs mu_. Person p's score against unit vector q in space s.
+  float PersonScore(size_t s, uint32_t p, const float* q, SearchMode mode, int64_t* face) const;
 
   const std::unique_ptr<FaceRepository> repo_;
   const std::string name_;
-  const int dims_;
+  const std::vector<VectorSpace> spaces_;
 
   std::mutex write_mu_;            // serialises writers, held across database I/O
   int64_t change_token_ = 0;       // repo_->ChangeToken() before the last load; write_mu_
   mutable std::shared_mutex mu_;   // guards everything below
   std::vector<PersonEntry> persons_;
   std::unordered_map<std::string, uint32_t> person_index_;
-  std::vector<float> centroids_;   // persons_.size() x dims_; zero row when no faces
-  std::vector<float> matrix_;      // size() x dims_, unit rows
+  std::vector<Space> space_data_;  // parallel to spaces_
   std::vector<int64_t> face_ids_;  // per row
   std::vector<uint32_t> face_person_;  // per row: index into persons_
-  std::vector<float> negatives_;       // negative examples, unit rows
-  std::vector<uint32_t> negative_person_;  // per negative row: index into persons_
+  int64_t stored_faces_ = 0;       // every face in the repository at the last load, plus ours
+  uint64_t generation_ = 0;
 };
 
 }  // namespace concierge

@@ -1,7 +1,8 @@
-// Where a face collection lives on disk: persons, their face embeddings and
-// their negative examples ("not me"). FaceCollection keeps the searchable
-// mirror in memory and writes through one of these; backends are SQLite
-// (sqlite_face_repository.h) and PostgreSQL (pg_face_repository.h).
+// Where a face collection lives on disk: persons, their faces (each with one
+// embedding per model that made one) and their negative examples ("not me").
+// FaceCollection keeps the searchable mirror in memory and writes through one
+// of these; backends are SQLite (sqlite_face_repository.h) and PostgreSQL
+// (pg_face_repository.h).
 #pragma once
 
 #include <cstdint>
@@ -13,19 +14,40 @@
 
 namespace concierge {
 
-// One stored vector (a face or a negative) with its owner, for the mirror.
+// One embedding model the collection searches with (EmbedderSpec::id, dims).
+struct VectorSpace {
+  std::string model;
+  int dims = 0;
+};
+
+// The model name under which embeddings stored before models were recorded
+// live; `concierge reindex` replaces them.
+inline constexpr char kUnrecordedModel[] = "unrecorded";
+
+// One stored vector (of a face or a negative) with its owner, for the mirror.
 struct StoredVector {
-  int64_t id = 0;
+  int64_t id = 0;  // the face's or the negative's id
   std::string person_id;
+  std::string model;
   Embedding unit;  // unit length, as written
 };
 
 // Everything the mirror needs, read in one snapshot so no face or negative
 // refers to a person that is missing from it.
 struct FaceSnapshot {
-  std::vector<Person> persons;        // ordered by id
-  std::vector<StoredVector> faces;    // ordered by id
-  std::vector<StoredVector> negatives;  // ordered by id
+  std::vector<Person> persons;          // ordered by id
+  std::vector<StoredVector> faces;      // vectors of the requested models, by face id
+  std::vector<StoredVector> negatives;  // vectors of the requested models, by id
+  int64_t face_count = 0;               // every face, whatever models it has vectors of
+};
+
+// A negative example as stored, for reindexing.
+struct NegativeRecord {
+  int64_t id = 0;
+  std::string person_id;
+  std::string model;
+  std::string sighting_id;
+  int64_t created_ms = 0;
 };
 
 // One collection's rows. Every write is atomic. Errors carry the backend's
@@ -45,9 +67,9 @@ class FaceRepository {
   // (process or connection) committed a change to this collection since; it
   // may also change for unrelated writes. Read it before Load().
   virtual Result<int64_t> ChangeToken() = 0;
-  // The whole collection. kFailedPrecondition when stored embeddings are not
-  // `dims` long (the model changed); kIoError for a corrupt embedding.
-  virtual Result<FaceSnapshot> Load(int dims) = 0;
+  // The persons, and the face and negative vectors of `spaces`' models.
+  // kIoError for a vector whose length is not its space's dims.
+  virtual Result<FaceSnapshot> Load(const std::vector<VectorSpace>& spaces) = 0;
 
   // Needs a validated person with a display name and created_ms set.
   virtual Status InsertPerson(const Person& person) = 0;
@@ -60,14 +82,25 @@ class FaceRepository {
   // Needs validated faces whose embeddings are unit length and whose
   // created_ms is set. All are stored or none; returns the ids in input order.
   virtual Result<std::vector<int64_t>> InsertFaces(const std::vector<FaceRecord>& faces) = 0;
-  // The person's faces ordered by id (embeddings as stored).
+  // The person's faces ordered by id, or with an empty id every face of the
+  // collection; with every stored embedding.
   virtual Result<std::vector<FaceRecord>> ListFaces(const std::string& person_id) = 0;
   // Removes one face; false if this collection has no such face.
   virtual Result<bool> DeleteFace(int64_t face_id) = 0;
+  // Makes `embeddings` (unit length) the face's only embeddings; false if
+  // this collection has no such face.
+  virtual Result<bool> ReplaceEmbeddings(int64_t face_id, const Descriptor& embeddings) = 0;
 
-  // Needs an existing person and a unit embedding; returns the negative's id.
-  virtual Result<int64_t> InsertNegative(const std::string& person_id, const Embedding& unit,
-                                         const std::string& sighting_id, int64_t created_ms) = 0;
+  // Needs an existing person and unit embeddings; stores one negative per
+  // embedding and returns their ids.
+  virtual Result<std::vector<int64_t>> InsertNegatives(const std::string& person_id,
+                                                       const Descriptor& embeddings,
+                                                       const std::string& sighting_id,
+                                                       int64_t created_ms) = 0;
+  // Every negative of the collection, ordered by id.
+  virtual Result<std::vector<NegativeRecord>> ListNegatives() = 0;
+  // Removes one negative; false if this collection has no such negative.
+  virtual Result<bool> DeleteNegative(int64_t negative_id) = 0;
 };
 
 }  // namespace concierge

@@ -1,5 +1,7 @@
 #include "store/pg_face_repository.h"
 
+#include <algorithm>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -58,6 +60,25 @@ CREATE TABLE face_negatives (
 );
 CREATE INDEX face_negatives_person ON face_negatives(collection, person_id);
 )sql",
+    // 2: several embedding models, as the SQLite backend's migration 7.
+    R"sql(
+CREATE TABLE face_embeddings (
+  face_id   BIGINT NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+  model     TEXT NOT NULL,
+  dims      INTEGER NOT NULL,
+  embedding BYTEA NOT NULL,
+  PRIMARY KEY (face_id, model)
+);
+INSERT INTO face_embeddings(face_id, model, dims, embedding)
+  SELECT id, 'unrecorded', dims, embedding FROM faces;
+ALTER TABLE faces DROP COLUMN embedding, DROP COLUMN dims,
+  ADD COLUMN box_x REAL NOT NULL DEFAULT 0, ADD COLUMN box_y REAL NOT NULL DEFAULT 0,
+  ADD COLUMN box_w REAL NOT NULL DEFAULT 0, ADD COLUMN box_h REAL NOT NULL DEFAULT 0,
+  ADD COLUMN sighting_id TEXT NOT NULL DEFAULT '',
+  DROP CONSTRAINT faces_origin_check,
+  ADD CONSTRAINT faces_origin_check CHECK (origin IN ('enrolled', 'tagged', 'learned'));
+ALTER TABLE face_negatives ADD COLUMN model TEXT NOT NULL DEFAULT 'unrecorded';
+)sql",
 };
 
 std::string Quoted(const std::string& s) { return "'" + s + "'"; }
@@ -97,7 +118,7 @@ class PgFaceRepository final : public FaceRepository {
     });
   }
 
-  Result<FaceSnapshot> Load(int dims) override {
+  Result<FaceSnapshot> Load(const std::vector<VectorSpace>& spaces) override {
     return client_.Run<FaceSnapshot>(
         "loading collection " + collection_, [&](pqxx::connection& c) -> Result<FaceSnapshot> {
           SnapshotTx tx(c);
@@ -107,9 +128,23 @@ class PgFaceRepository final : public FaceRepository {
                        "WHERE collection = $1 ORDER BY id COLLATE \"C\""))
             snap.persons.push_back({row[0].c_str(), row[1].c_str(), row[2].c_str(),
                                     row[3].as<int64_t>()});
-          ASSIGN_OR_RETURN(snap.faces, LoadVectors(tx, "faces", dims));
-          ASSIGN_OR_RETURN(snap.negatives, LoadVectors(tx, "face_negatives", dims));
+          snap.face_count = PgParams().Text(collection_).Exec(
+              tx, "SELECT COUNT(*) FROM faces WHERE collection = $1")[0][0].as<int64_t>();
+          for (const VectorSpace& space : spaces) {
+            RETURN_IF_ERROR(LoadVectors(
+                tx,
+                "SELECT e.face_id, f.person_id, e.dims, e.embedding FROM face_embeddings e "
+                "JOIN faces f ON f.id = e.face_id WHERE f.collection = $1 AND e.model = $2",
+                space, &snap.faces));
+            RETURN_IF_ERROR(LoadVectors(tx,
+                                        "SELECT id, person_id, dims, embedding FROM "
+                                        "face_negatives WHERE collection = $1 AND model = $2",
+                                        space, &snap.negatives));
+          }
           tx.commit();
+          auto by_id = [](const StoredVector& a, const StoredVector& b) { return a.id < b.id; };
+          std::stable_sort(snap.faces.begin(), snap.faces.end(), by_id);
+          std::stable_sort(snap.negatives.begin(), snap.negatives.end(), by_id);
           return snap;
         });
   }
@@ -159,13 +194,14 @@ class PgFaceRepository final : public FaceRepository {
       ids.clear();
       for (const FaceRecord& f : faces) {
         const pqxx::result r =
-            PgParams().Text(collection_).Text(f.person_id).Floats(f.embedding)
-                .Int(static_cast<int64_t>(f.embedding.size())).Text(f.image_key).Real(f.quality)
-                .Text(ToString(f.origin)).Int(f.created_ms)
-                .Exec(tx, "INSERT INTO faces(collection, person_id, embedding, dims, image_key, "
-                          "quality, origin, created_ms) VALUES($1, $2, $3, $4, $5, $6, $7, $8) "
-                          "RETURNING id");
+            PgParams().Text(collection_).Text(f.person_id).Text(f.image_key).Real(f.box.x)
+                .Real(f.box.y).Real(f.box.w).Real(f.box.h).Real(f.quality)
+                .Text(ToString(f.origin)).Text(f.sighting_id).Int(f.created_ms)
+                .Exec(tx, "INSERT INTO faces(collection, person_id, image_key, box_x, box_y, "
+                          "box_w, box_h, quality, origin, sighting_id, created_ms) "
+                          "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id");
         ids.push_back(r[0][0].as<int64_t>());
+        InsertEmbeddings(tx, ids.back(), f.embeddings);
       }
       return Status::Ok();
     }));
@@ -174,26 +210,39 @@ class PgFaceRepository final : public FaceRepository {
 
   Result<std::vector<FaceRecord>> ListFaces(const std::string& person_id) override {
     return client_.Run<std::vector<FaceRecord>>(
-        "listing faces of " + person_id,
+        "listing faces of " + (person_id.empty() ? collection_ : person_id),
         [&](pqxx::connection& c) -> Result<std::vector<FaceRecord>> {
-          pqxx::nontransaction tx(c);
+          SnapshotTx tx(c);
           std::vector<FaceRecord> out;
+          std::map<int64_t, size_t> index;
           for (const auto& row : PgParams().Text(collection_).Text(person_id).Exec(
-                   tx, "SELECT id, embedding, image_key, quality, origin, created_ms FROM faces "
-                       "WHERE collection = $1 AND person_id = $2 ORDER BY id")) {
+                   tx, "SELECT id, person_id, image_key, box_x, box_y, box_w, box_h, quality, "
+                       "origin, sighting_id, created_ms FROM faces WHERE collection = $1 "
+                       "AND ($2 = '' OR person_id = $2) ORDER BY id")) {
             FaceRecord f;
             f.id = row[0].as<int64_t>();
-            f.person_id = person_id;
+            f.person_id = row[1].c_str();
             f.collection = collection_;
-            ASSIGN_OR_RETURN(f.embedding,
-                             PgReadFloats(row[1], "face " + std::to_string(f.id)));
             f.image_key = row[2].c_str();
-            f.quality = PgReadReal(row[3]);
-            f.origin = std::string(row[4].c_str()) == "tagged" ? FaceOrigin::kTagged
-                                                                : FaceOrigin::kEnrolled;
-            f.created_ms = row[5].as<int64_t>();
+            f.box = {PgReadReal(row[3]), PgReadReal(row[4]), PgReadReal(row[5]), PgReadReal(row[6])};
+            f.quality = PgReadReal(row[7]);
+            ParseFaceOrigin(row[8].c_str(), &f.origin);
+            f.sighting_id = row[9].c_str();
+            f.created_ms = row[10].as<int64_t>();
+            index[f.id] = out.size();
             out.push_back(std::move(f));
           }
+          for (const auto& row : PgParams().Text(collection_).Text(person_id).Exec(
+                   tx, "SELECT e.face_id, e.model, e.embedding FROM face_embeddings e "
+                       "JOIN faces f ON f.id = e.face_id WHERE f.collection = $1 "
+                       "AND ($2 = '' OR f.person_id = $2) ORDER BY e.face_id, e.model")) {
+            const int64_t id = row[0].as<int64_t>();
+            const auto it = index.find(id);
+            if (it == index.end()) continue;
+            ASSIGN_OR_RETURN(Embedding v, PgReadFloats(row[2], "face " + std::to_string(id)));
+            out[it->second].embeddings.push_back({row[1].c_str(), std::move(v)});
+          }
+          tx.commit();
           return out;
         });
   }
@@ -209,18 +258,63 @@ class PgFaceRepository final : public FaceRepository {
     return deleted;
   }
 
-  Result<int64_t> InsertNegative(const std::string& person_id, const Embedding& unit,
-                                 const std::string& sighting_id, int64_t created_ms) override {
-    int64_t id = 0;
-    RETURN_IF_ERROR(Write("adding a negative of " + person_id, [&](pqxx::work& tx) {
-      id = PgParams().Text(collection_).Text(person_id).Floats(unit)
-               .Int(static_cast<int64_t>(unit.size())).Text(sighting_id).Int(created_ms)
-               .Exec(tx, "INSERT INTO face_negatives(collection, person_id, embedding, dims, "
-                         "sighting_id, created_ms) VALUES($1, $2, $3, $4, $5, $6) RETURNING id")
-               [0][0].as<int64_t>();
+  Result<bool> ReplaceEmbeddings(int64_t face_id, const Descriptor& embeddings) override {
+    bool found = false;
+    RETURN_IF_ERROR(Write("re-embedding face " + std::to_string(face_id), [&](pqxx::work& tx) {
+      found = !PgParams().Int(face_id).Text(collection_).Exec(
+                   tx, "SELECT 1 FROM faces WHERE id = $1 AND collection = $2 FOR UPDATE")
+                   .empty();
+      if (!found) return Status::Ok();
+      PgParams().Int(face_id).Exec(tx, "DELETE FROM face_embeddings WHERE face_id = $1");
+      InsertEmbeddings(tx, face_id, embeddings);
       return Status::Ok();
     }));
-    return id;
+    return found;
+  }
+
+  Result<std::vector<int64_t>> InsertNegatives(const std::string& person_id,
+                                               const Descriptor& embeddings,
+                                               const std::string& sighting_id,
+                                               int64_t created_ms) override {
+    std::vector<int64_t> ids;
+    RETURN_IF_ERROR(Write("adding a negative of " + person_id, [&](pqxx::work& tx) {
+      ids.clear();
+      for (const ModelEmbedding& e : embeddings)
+        ids.push_back(
+            PgParams().Text(collection_).Text(person_id).Text(e.model).Floats(e.vector)
+                .Int(static_cast<int64_t>(e.vector.size())).Text(sighting_id).Int(created_ms)
+                .Exec(tx, "INSERT INTO face_negatives(collection, person_id, model, embedding, "
+                          "dims, sighting_id, created_ms) VALUES($1, $2, $3, $4, $5, $6, $7) "
+                          "RETURNING id")[0][0]
+                .as<int64_t>());
+      return Status::Ok();
+    }));
+    return ids;
+  }
+
+  Result<std::vector<NegativeRecord>> ListNegatives() override {
+    return client_.Run<std::vector<NegativeRecord>>(
+        "listing negatives of " + collection_, [&](pqxx::connection& c) {
+          pqxx::nontransaction tx(c);
+          std::vector<NegativeRecord> out;
+          for (const auto& row : PgParams().Text(collection_).Exec(
+                   tx, "SELECT id, person_id, model, sighting_id, created_ms FROM "
+                       "face_negatives WHERE collection = $1 ORDER BY id"))
+            out.push_back({row[0].as<int64_t>(), row[1].c_str(), row[2].c_str(), row[3].c_str(),
+                           row[4].as<int64_t>()});
+          return out;
+        });
+  }
+
+  Result<bool> DeleteNegative(int64_t negative_id) override {
+    bool deleted = false;
+    RETURN_IF_ERROR(Write("deleting negative " + std::to_string(negative_id), [&](pqxx::work& tx) {
+      deleted = PgParams().Int(negative_id).Text(collection_).Exec(
+                    tx, "DELETE FROM face_negatives WHERE id = $1 AND collection = $2")
+                    .affected_rows() > 0;
+      return Status::Ok();
+    }));
+    return deleted;
   }
 
  private:
@@ -241,24 +335,27 @@ class PgFaceRepository final : public FaceRepository {
         .status();
   }
 
-  Result<std::vector<StoredVector>> LoadVectors(pqxx::transaction_base& tx,
-                                                const std::string& table, int dims) {
-    std::vector<StoredVector> out;
-    for (const auto& row : PgParams().Text(collection_).Exec(
-             tx, "SELECT id, person_id, dims, embedding FROM " + table +
-                     " WHERE collection = $1 ORDER BY id")) {
+  static void InsertEmbeddings(pqxx::work& tx, int64_t face_id, const Descriptor& embeddings) {
+    for (const ModelEmbedding& e : embeddings)
+      PgParams().Int(face_id).Text(e.model).Int(static_cast<int64_t>(e.vector.size()))
+          .Floats(e.vector)
+          .Exec(tx, "INSERT INTO face_embeddings(face_id, model, dims, embedding) "
+                    "VALUES($1, $2, $3, $4)");
+  }
+
+  // Appends id, person and vector of every row `sql` selects for this
+  // collection ($1) and the space's model ($2).
+  Status LoadVectors(pqxx::transaction_base& tx, const std::string& sql, const VectorSpace& space,
+                     std::vector<StoredVector>* out) {
+    for (const auto& row : PgParams().Text(collection_).Text(space.model).Exec(tx, sql)) {
       const int64_t id = row[0].as<int64_t>();
-      if (row[2].as<int>() != dims)
-        return Status::FailedPrecondition(
-            "collection " + Quoted(collection_) + " holds " + row[2].c_str() +
-            "-d embeddings but the model makes " + std::to_string(dims) +
-            "-d ones; re-enrol into a new collection");
-      ASSIGN_OR_RETURN(Embedding unit, PgReadFloats(row[3], table + " row " + std::to_string(id)));
-      if (unit.size() != static_cast<size_t>(dims))
-        return Status::IoError("corrupt embedding of " + table + " row " + std::to_string(id));
-      out.push_back({id, row[1].c_str(), std::move(unit)});
+      ASSIGN_OR_RETURN(Embedding unit, PgReadFloats(row[3], "vector " + std::to_string(id)));
+      if (row[2].as<int>() != space.dims || unit.size() != static_cast<size_t>(space.dims))
+        return Status::IoError("corrupt embedding of row " + std::to_string(id) +
+                               " in collection " + Quoted(collection_));
+      out->push_back({id, row[1].c_str(), space.model, std::move(unit)});
     }
-    return out;
+    return Status::Ok();
   }
 
   PgClient client_;

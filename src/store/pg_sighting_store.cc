@@ -65,13 +65,17 @@ CREATE INDEX sightings_person ON sightings(person_id, captured_ms);
 CREATE INDEX sightings_pending ON sightings(captured_ms) WHERE decision = 'pending';
 CREATE INDEX sightings_site_decision ON sightings(site, decision, captured_ms);
 )sql",
+    // 2: as the SQLite backend's migration 8.
+    R"sql(
+ALTER TABLE sightings ADD COLUMN views_json TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 constexpr char kSightingColumns[] =
     "id, camera, site, track, seq, captured_ms, received_ms, box_x, box_y, box_w, box_h, "
     "detector_score, quality_size_px, quality_sharpness, quality_yaw_deg, quality_pitch_deg, "
     "quality_brightness, quality_score, live_score, image_key, person_id, similarity, decision, "
-    "visit_id, decided_ms, embedding";
+    "visit_id, decided_ms, embedding, views_json";
 constexpr char kVisitColumns[] = "id, site, person_id, started_ms, last_ms, sightings";
 // Ties are ordered by bytes, as in SQLite, whatever the database's collation.
 constexpr char kNewestFirst[] = " ORDER BY captured_ms DESC, id COLLATE \"C\" DESC";
@@ -110,6 +114,7 @@ Result<SightingRecord> ReadSighting(const pqxx::row& row) {
   if (!row[25].is_null()) {
     ASSIGN_OR_RETURN(s.embedding, PgReadFloats(row[25], "sighting " + s.id));
   }
+  ParseViewsJson(row[26].c_str(), &s);
   return s;
 }
 
@@ -207,13 +212,13 @@ bool InsertSighting(pqxx::transaction_base& tx, const SightingRecord& s) {
           .Real(s.detector_score)
           .Real(s.quality.size_px).Real(s.quality.sharpness).Real(s.quality.yaw_deg)
           .Real(s.quality.pitch_deg).Real(s.quality.brightness).Real(s.quality.score)
-          .Real(s.live_score).Text(s.image_key)
+          .Real(s.live_score).Text(s.image_key).Text(ViewsJson(s))
           .Exec(tx,
                 "INSERT INTO sightings(id, camera, site, track, seq, captured_ms, "
                 "received_ms, box_x, box_y, box_w, box_h, detector_score, quality_size_px, "
                 "quality_sharpness, quality_yaw_deg, quality_pitch_deg, quality_brightness, "
-                "quality_score, live_score, image_key) VALUES($1, $2, $3, $4, $5, $6, $7, "
-                "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
+                "quality_score, live_score, image_key, views_json) VALUES($1, $2, $3, $4, $5, "
+                "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) "
                 "ON CONFLICT (id) DO NOTHING");
   return r.affected_rows() == 1;
 }

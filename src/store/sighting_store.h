@@ -38,6 +38,8 @@ struct SightingRecord {
   float detector_score = 0;
   FaceQuality quality;
   float live_score = -1;  // -1 when not measured
+  std::vector<Box> faces;  // the face in each view of the picture, best first; empty: not sent
+  float human_score = -1;  // the edge's human-face check; -1 when not sent
   std::string image_key;  // incoming/… while pending, then known/… or unknown/…
   std::optional<std::string> person_id;  // only for kKnown
   std::optional<float> similarity;       // best match's cosine, when a face was embedded
@@ -118,6 +120,12 @@ struct DecisionResult {
   std::optional<VisitRecord> visit;  // the visit it belongs to, if any
   bool visit_started = false;        // the call created that visit
 };
+
+// The picture's views as stored (the views_json column of both backends):
+// {"faces": [[x,y,w,h], ...], "human_score": s}, and its inverse, which reads
+// a missing or malformed document as "no views sent".
+std::string ViewsJson(const SightingRecord& sighting);
+void ParseViewsJson(const std::string& text, SightingRecord* sighting);
 
 // The rules of SightingStore::Relabel: OK when `current` may be relabelled
 // to `decision` with `person_id`; else kFailedPrecondition or kInvalidArgument.

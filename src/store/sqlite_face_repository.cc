@@ -1,5 +1,6 @@
 #include "store/sqlite_face_repository.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -45,7 +46,7 @@ class SqliteFaceRepository final : public FaceRepository {
     });
   }
 
-  Result<FaceSnapshot> Load(int dims) override {
+  Result<FaceSnapshot> Load(const std::vector<VectorSpace>& spaces) override {
     FaceSnapshot snap;
     RETURN_IF_ERROR(db_->ReadTransaction([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement persons,
@@ -56,9 +57,25 @@ class SqliteFaceRepository final : public FaceRepository {
             {row.ColumnText(0), row.ColumnText(1), row.ColumnText(2), row.ColumnInt(3)});
         return Status::Ok();
       }));
-      RETURN_IF_ERROR(LoadVectors(c, "faces", dims, &snap.faces));
-      return LoadVectors(c, "face_negatives", dims, &snap.negatives);
+      ASSIGN_OR_RETURN(Statement count, c.Prepare("SELECT COUNT(*) FROM faces WHERE collection = ?"));
+      ASSIGN_OR_RETURN(const bool counted, count.BindText(collection_).Step());
+      snap.face_count = counted ? count.ColumnInt(0) : 0;
+      for (const VectorSpace& space : spaces) {
+        RETURN_IF_ERROR(LoadVectors(
+            c,
+            "SELECT e.face_id, f.person_id, e.dims, e.embedding FROM face_embeddings e "
+            "JOIN faces f ON f.id = e.face_id WHERE f.collection = ? AND e.model = ?",
+            space, &snap.faces));
+        RETURN_IF_ERROR(LoadVectors(c,
+                                    "SELECT id, person_id, dims, embedding FROM face_negatives "
+                                    "WHERE collection = ? AND model = ?",
+                                    space, &snap.negatives));
+      }
+      return Status::Ok();
     }));
+    auto by_id = [](const StoredVector& a, const StoredVector& b) { return a.id < b.id; };
+    std::stable_sort(snap.faces.begin(), snap.faces.end(), by_id);
+    std::stable_sort(snap.negatives.begin(), snap.negatives.end(), by_id);
     return snap;
   }
 
@@ -111,21 +128,25 @@ class SqliteFaceRepository final : public FaceRepository {
     ids.reserve(faces.size());
     RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement st,
-                       c.Prepare("INSERT INTO faces(collection, person_id, embedding, dims, "
-                                 "image_key, quality, origin, created_ms) "
-                                 "VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
+                       c.Prepare("INSERT INTO faces(collection, person_id, image_key, box_x, "
+                                 "box_y, box_w, box_h, quality, origin, sighting_id, created_ms) "
+                                 "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
       for (const FaceRecord& f : faces) {
         st.Reset();
         RETURN_IF_ERROR(st.BindText(collection_)
                             .BindText(f.person_id)
-                            .BindBlob(Bytes(f.embedding), ByteSize(f.embedding))
-                            .BindInt(static_cast<int64_t>(f.embedding.size()))
                             .BindText(f.image_key)
+                            .BindDouble(f.box.x)
+                            .BindDouble(f.box.y)
+                            .BindDouble(f.box.w)
+                            .BindDouble(f.box.h)
                             .BindDouble(f.quality)
                             .BindText(ToString(f.origin))
+                            .BindText(f.sighting_id)
                             .BindInt(f.created_ms)
                             .Run());
         ids.push_back(c.LastInsertId());
+        RETURN_IF_ERROR(InsertEmbeddings(c, ids.back(), f.embeddings));
       }
       return Status::Ok();
     }));
@@ -134,26 +155,41 @@ class SqliteFaceRepository final : public FaceRepository {
 
   Result<std::vector<FaceRecord>> ListFaces(const std::string& person_id) override {
     std::vector<FaceRecord> out;
-    RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
+    RETURN_IF_ERROR(db_->ReadTransaction([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement st,
-                       c.Prepare("SELECT id, embedding, image_key, quality, origin, created_ms "
-                                 "FROM faces WHERE collection = ? AND person_id = ? ORDER BY id"));
-      return st.BindText(collection_).BindText(person_id).ForEach([&](const Statement& row) {
-        const std::string_view blob = row.ColumnBlob(1);
-        if (blob.size() % sizeof(float) != 0) return Corrupt(row.ColumnInt(0));
-        FaceRecord f;
-        f.id = row.ColumnInt(0);
-        f.person_id = person_id;
-        f.collection = collection_;
-        f.embedding.resize(blob.size() / sizeof(float));
-        std::memcpy(f.embedding.data(), blob.data(), blob.size());
-        f.image_key = row.ColumnText(2);
-        f.quality = static_cast<float>(row.ColumnDouble(3));
-        f.origin = row.ColumnText(4) == "tagged" ? FaceOrigin::kTagged : FaceOrigin::kEnrolled;
-        f.created_ms = row.ColumnInt(5);
-        out.push_back(std::move(f));
-        return Status::Ok();
-      });
+                       c.Prepare("SELECT id, person_id, image_key, box_x, box_y, box_w, box_h, "
+                                 "quality, origin, sighting_id, created_ms FROM faces WHERE collection = ? "
+                                 "AND (? = '' OR person_id = ?) ORDER BY id"));
+      RETURN_IF_ERROR(st.BindText(collection_).BindText(person_id).BindText(person_id).ForEach(
+          [&](const Statement& row) {
+            FaceRecord f;
+            f.id = row.ColumnInt(0);
+            f.person_id = row.ColumnText(1);
+            f.collection = collection_;
+            f.image_key = row.ColumnText(2);
+            f.box = {static_cast<float>(row.ColumnDouble(3)), static_cast<float>(row.ColumnDouble(4)),
+                     static_cast<float>(row.ColumnDouble(5)), static_cast<float>(row.ColumnDouble(6))};
+            f.quality = static_cast<float>(row.ColumnDouble(7));
+            ParseFaceOrigin(row.ColumnText(8), &f.origin);
+            f.sighting_id = row.ColumnText(9);
+            f.created_ms = row.ColumnInt(10);
+            out.push_back(std::move(f));
+            return Status::Ok();
+          }));
+      ASSIGN_OR_RETURN(Statement emb, c.Prepare("SELECT model, embedding FROM face_embeddings "
+                                                "WHERE face_id = ? ORDER BY model"));
+      for (FaceRecord& f : out) {
+        emb.Reset();
+        RETURN_IF_ERROR(emb.BindInt(f.id).ForEach([&](const Statement& row) -> Status {
+          const std::string_view blob = row.ColumnBlob(1);
+          if (blob.size() % sizeof(float) != 0) return Corrupt(f.id);
+          Embedding v(blob.size() / sizeof(float));
+          std::memcpy(v.data(), blob.data(), blob.size());
+          f.embeddings.push_back({row.ColumnText(0), std::move(v)});
+          return Status::Ok();
+        }));
+      }
+      return Status::Ok();
     }));
     return out;
   }
@@ -167,45 +203,102 @@ class SqliteFaceRepository final : public FaceRepository {
     });
   }
 
-  Result<int64_t> InsertNegative(const std::string& person_id, const Embedding& unit,
-                                 const std::string& sighting_id, int64_t created_ms) override {
-    return db_->WithConnection([&](Connection& c) -> Result<int64_t> {
+  Result<bool> ReplaceEmbeddings(int64_t face_id, const Descriptor& embeddings) override {
+    bool found = false;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
+      ASSIGN_OR_RETURN(Statement exists,
+                       c.Prepare("SELECT 1 FROM faces WHERE id = ? AND collection = ?"));
+      ASSIGN_OR_RETURN(found, exists.BindInt(face_id).BindText(collection_).Step());
+      if (!found) return Status::Ok();
+      ASSIGN_OR_RETURN(Statement del, c.Prepare("DELETE FROM face_embeddings WHERE face_id = ?"));
+      RETURN_IF_ERROR(del.BindInt(face_id).Run());
+      return InsertEmbeddings(c, face_id, embeddings);
+    }));
+    return found;
+  }
+
+  Result<std::vector<int64_t>> InsertNegatives(const std::string& person_id,
+                                               const Descriptor& embeddings,
+                                               const std::string& sighting_id,
+                                               int64_t created_ms) override {
+    std::vector<int64_t> ids;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement st,
-                       c.Prepare("INSERT INTO face_negatives(collection, person_id, embedding, "
-                                 "dims, sighting_id, created_ms) VALUES(?, ?, ?, ?, ?, ?)"));
-      RETURN_IF_ERROR(st.BindText(collection_)
-                          .BindText(person_id)
-                          .BindBlob(Bytes(unit), ByteSize(unit))
-                          .BindInt(static_cast<int64_t>(unit.size()))
-                          .BindText(sighting_id)
-                          .BindInt(created_ms)
-                          .Run());
-      return c.LastInsertId();
+                       c.Prepare("INSERT INTO face_negatives(collection, person_id, model, "
+                                 "embedding, dims, sighting_id, created_ms) "
+                                 "VALUES(?, ?, ?, ?, ?, ?, ?)"));
+      for (const ModelEmbedding& e : embeddings) {
+        st.Reset();
+        RETURN_IF_ERROR(st.BindText(collection_)
+                            .BindText(person_id)
+                            .BindText(e.model)
+                            .BindBlob(Bytes(e.vector), ByteSize(e.vector))
+                            .BindInt(static_cast<int64_t>(e.vector.size()))
+                            .BindText(sighting_id)
+                            .BindInt(created_ms)
+                            .Run());
+        ids.push_back(c.LastInsertId());
+      }
+      return Status::Ok();
+    }));
+    return ids;
+  }
+
+  Result<std::vector<NegativeRecord>> ListNegatives() override {
+    std::vector<NegativeRecord> out;
+    RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
+      ASSIGN_OR_RETURN(Statement st,
+                       c.Prepare("SELECT id, person_id, model, sighting_id, created_ms FROM "
+                                 "face_negatives WHERE collection = ? ORDER BY id"));
+      return st.BindText(collection_).ForEach([&](const Statement& row) {
+        out.push_back({row.ColumnInt(0), row.ColumnText(1), row.ColumnText(2), row.ColumnText(3),
+                       row.ColumnInt(4)});
+        return Status::Ok();
+      });
+    }));
+    return out;
+  }
+
+  Result<bool> DeleteNegative(int64_t negative_id) override {
+    return db_->WithConnection([&](Connection& c) -> Result<bool> {
+      ASSIGN_OR_RETURN(Statement st,
+                       c.Prepare("DELETE FROM face_negatives WHERE id = ? AND collection = ?"));
+      RETURN_IF_ERROR(st.BindInt(negative_id).BindText(collection_).Run());
+      return c.Changes() > 0;
     });
   }
 
  private:
-  // Reads id, person, embedding of every row of `table` in this collection.
-  Status LoadVectors(Connection& c, const std::string& table, int dims,
+  static Status InsertEmbeddings(Connection& c, int64_t face_id, const Descriptor& embeddings) {
+    ASSIGN_OR_RETURN(Statement st, c.Prepare("INSERT INTO face_embeddings(face_id, model, dims, "
+                                             "embedding) VALUES(?, ?, ?, ?)"));
+    for (const ModelEmbedding& e : embeddings) {
+      st.Reset();
+      RETURN_IF_ERROR(st.BindInt(face_id)
+                          .BindText(e.model)
+                          .BindInt(static_cast<int64_t>(e.vector.size()))
+                          .BindBlob(Bytes(e.vector), ByteSize(e.vector))
+                          .Run());
+    }
+    return Status::Ok();
+  }
+
+  // Appends id, person and vector of every row `sql` selects for this
+  // collection and the space's model.
+  Status LoadVectors(Connection& c, const std::string& sql, const VectorSpace& space,
                      std::vector<StoredVector>* out) {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("SELECT id, person_id, dims, embedding FROM " +
-                                             table + " WHERE collection = ? ORDER BY id"));
-    const size_t blob_bytes = static_cast<size_t>(dims) * sizeof(float);
-    return st.BindText(collection_).ForEach([&](const Statement& row) -> Status {
-      if (row.ColumnInt(2) != dims)
-        return Status::FailedPrecondition(
-            "collection " + Quoted(collection_) + " holds " + std::to_string(row.ColumnInt(2)) +
-            "-d embeddings but the model makes " + std::to_string(dims) +
-            "-d ones; re-enrol into a new collection");
+    ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
+    const size_t blob_bytes = static_cast<size_t>(space.dims) * sizeof(float);
+    return st.BindText(collection_).BindText(space.model).ForEach([&](const Statement& row) -> Status {
       const std::string_view blob = row.ColumnBlob(3);
-      if (blob.size() != blob_bytes) return Corrupt(row.ColumnInt(0));
-      StoredVector v{row.ColumnInt(0), row.ColumnText(1), Embedding(static_cast<size_t>(dims))};
+      if (row.ColumnInt(2) != space.dims || blob.size() != blob_bytes) return Corrupt(row.ColumnInt(0));
+      StoredVector v{row.ColumnInt(0), row.ColumnText(1), space.model,
+                     Embedding(static_cast<size_t>(space.dims))};
       std::memcpy(v.unit.data(), blob.data(), blob_bytes);
       out->push_back(std::move(v));
       return Status::Ok();
     });
   }
-
   Status Corrupt(int64_t id) const {
     return Status::IoError("corrupt embedding of row " + std::to_string(id) + " in " +
                            db_->path());

@@ -1,5 +1,5 @@
-// The SQLite backend of FaceRepository: the collections, persons, faces and
-// face_negatives tables of the Database (migrations 1 and 5).
+// The SQLite backend of FaceRepository: the collections, persons, faces,
+// face_embeddings and face_negatives tables of the Database (migrations 1, 5 and 7).
 #pragma once
 
 #include <memory>

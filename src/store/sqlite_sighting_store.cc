@@ -15,7 +15,7 @@ namespace {
 constexpr char kSightingColumns[] =
     "id, camera, site, track, seq, captured_ms, received_ms, box_x, box_y, box_w, box_h, "
     "detector_score, quality_json, live_score, image_key, person_id, similarity, decision, "
-    "visit_id, decided_ms, embedding";
+    "visit_id, decided_ms, embedding, views_json";
 constexpr char kVisitColumns[] = "id, site, person_id, started_ms, last_ms, sightings";
 
 std::string QualityJson(const FaceQuality& q) {
@@ -67,6 +67,7 @@ Result<SightingRecord> ReadSighting(const Statement& row) {
     return Status::Internal("sighting " + s.id + " has a malformed embedding");
   s.embedding.resize(blob.size() / sizeof(float));
   if (!blob.empty()) std::memcpy(s.embedding.data(), blob.data(), blob.size());
+  ParseViewsJson(row.ColumnText(21), &s);
   return s;
 }
 
@@ -167,7 +168,8 @@ Result<bool> InsertSighting(Connection& c, const SightingRecord& s) {
       Statement stmt,
       c.Prepare("INSERT INTO sightings(id, camera, site, track, seq, captured_ms, "
                 "received_ms, box_x, box_y, box_w, box_h, detector_score, quality_json, "
-                "live_score, image_key) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "live_score, image_key, views_json) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(id) DO NOTHING"));
   RETURN_IF_ERROR(stmt.BindText(s.id)
                       .BindText(s.camera)
@@ -184,6 +186,7 @@ Result<bool> InsertSighting(Connection& c, const SightingRecord& s) {
                       .BindText(QualityJson(s.quality))
                       .BindDouble(s.live_score)
                       .BindText(s.image_key)
+                      .BindText(ViewsJson(s))
                       .Run());
   return c.Changes() == 1;
 }

@@ -1,5 +1,7 @@
 #include "vision/aligner.h"
 
+#include <cmath>
+
 #include <opencv2/calib3d.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -14,11 +16,14 @@ const FivePoints& ArcFaceTemplate() {
   return kTemplate;
 }
 
-Result<cv::Mat> SimilarityToTemplate(const FivePoints& points) {
+Result<cv::Mat> SimilarityTransform(const std::vector<Point>& points,
+                                    const std::vector<Point>& target) {
+  if (points.size() != target.size() || points.size() < 2)
+    return Status::InvalidArgument("alignment needs as many landmarks as template points");
   std::vector<cv::Point2f> src, dst;
-  for (size_t i = 0; i < 5; ++i) {
+  for (size_t i = 0; i < points.size(); ++i) {
     src.emplace_back(points[i].x, points[i].y);
-    dst.emplace_back(ArcFaceTemplate()[i].x, ArcFaceTemplate()[i].y);
+    dst.emplace_back(target[i].x, target[i].y);
   }
   // A huge reprojection threshold makes every point an inlier, so RANSAC's
   // final Levenberg-Marquardt refinement is a plain least-squares fit.
@@ -27,10 +32,21 @@ Result<cv::Mat> SimilarityToTemplate(const FivePoints& points) {
   return m;
 }
 
-Result<cv::Mat> AlignFace(const cv::Mat& bgr, const FivePoints& points) {
-  ASSIGN_OR_RETURN(cv::Mat m, SimilarityToTemplate(points));
+Result<cv::Mat> AlignFace(const cv::Mat& bgr, const FivePoints& points, const AlignSpec& align) {
+  ASSIGN_OR_RETURN(cv::Mat m, SimilarityTransform({points.begin(), points.end()},
+                                                  align.template_points));
+  cv::Mat source = bgr;
+  double scale = std::hypot(m.at<double>(0, 0), m.at<double>(0, 1));
+  while (scale < 0.5 && source.cols >= 4 && source.rows >= 4) {
+    cv::Mat half;
+    cv::pyrDown(source, half);
+    source = half;
+    m(cv::Rect(0, 0, 2, 2)) *= 2.0;
+    scale *= 2;
+  }
   cv::Mat aligned;
-  cv::warpAffine(bgr, aligned, m, cv::Size(112, 112), cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+  cv::warpAffine(source, aligned, m, cv::Size(align.width, align.height), cv::INTER_LINEAR,
+                 cv::BORDER_CONSTANT);
   return aligned;
 }
 

@@ -28,7 +28,7 @@ class MiniFasNet : public AntiSpoof {
   Result<float> LiveScore(const cv::Mat& bgr, const Box& face) override {
     if (face.w < 2 || face.h < 2) return Status::InvalidArgument("face box is empty");
     const cv::Rect crop = ContextCrop(face, context_, bgr.size());
-    ASSIGN_OR_RETURN(auto outputs, model_.Run({bgr(crop)}, {"logits"}));
+    ASSIGN_OR_RETURN(auto outputs, model_.Run(bgr(crop), {"logits"}));
     const cv::Mat& logits = outputs[0];
     const float* v = logits.ptr<float>();
     const int n = static_cast<int>(logits.total());
@@ -47,11 +47,11 @@ class MiniFasNet : public AntiSpoof {
 
 }  // namespace
 
-Result<std::unique_ptr<AntiSpoof>> CreateAntiSpoof(const ModelPack& pack) {
+Result<std::unique_ptr<AntiSpoof>> CreateAntiSpoof(const ModelPack& pack, int threads) {
   ASSIGN_OR_RETURN(ModelSpec spec, pack.Get("anti_spoof"));
   if (spec.adapter != "minifasnet")
     return Status::InvalidArgument("no anti-spoof adapter named '" + spec.adapter + "'");
-  ASSIGN_OR_RETURN(OnnxModel model, OnnxModel::Load(spec));
+  ASSIGN_OR_RETURN(OnnxModel model, OnnxModel::Load(spec, threads));
   return std::unique_ptr<AntiSpoof>(new MiniFasNet(std::move(model), spec.extra.value("context", 2.7f),
                                                    spec.extra.value("live_class", 1)));
 }

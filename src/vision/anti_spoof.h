@@ -19,8 +19,9 @@ class AntiSpoof {
   virtual Result<float> LiveScore(const cv::Mat& bgr, const Box& face) = 0;
 };
 
-// Builds the model named by the pack's "anti_spoof" adapter.
-Result<std::unique_ptr<AntiSpoof>> CreateAntiSpoof(const ModelPack& pack);
+// Builds the model named by the pack's "anti_spoof" adapter, with `threads`
+// inference threads.
+Result<std::unique_ptr<AntiSpoof>> CreateAntiSpoof(const ModelPack& pack, int threads);
 
 // The box scaled by `context` around its centre, shifted and shrunk to fit
 // an image of `size` (the crop MiniFASNet-style models expect).

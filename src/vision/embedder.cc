@@ -24,28 +24,26 @@ float Dot(const Embedding& a, const Embedding& b) {
 
 namespace {
 
-// ArcFace-style: RGB, (x - 127.5) / 128-ish from the manifest, one output vector.
-class ArcFaceEmbedder : public FaceEmbedder {
+// ArcFace-style ONNX net: one output vector per face.
+class OnnxEmbedder : public FaceEmbedder {
  public:
-  ArcFaceEmbedder(OnnxModel model, int dims, bool flip)
-      : model_(std::move(model)), dims_(dims), flip_(flip) {}
+  OnnxEmbedder(EmbedderSpec spec, OnnxModel model, bool flip)
+      : FaceEmbedder(std::move(spec)), model_(std::move(model)), flip_(flip) {}
 
   Result<Embedding> Embed(const cv::Mat& aligned) override {
-    std::vector<cv::Mat> batch{aligned};
-    if (flip_) {
-      cv::Mat mirrored;
-      cv::flip(aligned, mirrored, 1);
-      batch.push_back(mirrored);
-    }
-    Embedding sum(static_cast<size_t>(dims_), 0.f);
-    for (const cv::Mat& image : batch) {
-      ASSIGN_OR_RETURN(auto outputs, model_.Run({image}, {"embedding"}));
+    const int dims = spec().dimensions;
+    Embedding sum(static_cast<size_t>(dims), 0.f);
+    std::vector<cv::Mat> views{aligned};
+    if (flip_) cv::flip(aligned, views.emplace_back(), 1);
+    for (const cv::Mat& view : views) {
+      ASSIGN_OR_RETURN(auto outputs, model_.Run(view, {"embedding"}));
       const cv::Mat& out = outputs[0];
-      if (static_cast<int>(out.total()) != dims_)
-        return Status::Internal("embedder returned " + std::to_string(out.total()) +
-                                " values, manifest says " + std::to_string(dims_));
+      if (static_cast<int>(out.total()) != dims)
+        return Status::Internal("embedder " + spec().model.name + " returned " +
+                                std::to_string(out.total()) + " values, manifest says " +
+                                std::to_string(dims));
       const float* v = out.ptr<float>();
-      Embedding one(v, v + dims_);
+      Embedding one(v, v + dims);
       L2Normalize(one);
       for (size_t i = 0; i < one.size(); ++i) sum[i] += one[i];
     }
@@ -53,23 +51,21 @@ class ArcFaceEmbedder : public FaceEmbedder {
     return sum;
   }
 
-  int dimensions() const override { return dims_; }
-
  private:
   OnnxModel model_;
-  int dims_;
   bool flip_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<FaceEmbedder>> CreateFaceEmbedder(const ModelPack& pack, bool flip_augment) {
-  ASSIGN_OR_RETURN(ModelSpec spec, pack.Get("embedder"));
-  if (spec.adapter != "arcface")
-    return Status::InvalidArgument("no embedder adapter named '" + spec.adapter + "'");
-  const int dims = spec.extra.value("dimensions", 512);
-  ASSIGN_OR_RETURN(OnnxModel model, OnnxModel::Load(spec));
-  return std::unique_ptr<FaceEmbedder>(new ArcFaceEmbedder(std::move(model), dims, flip_augment));
+Result<std::unique_ptr<FaceEmbedder>> CreateFaceEmbedder(const EmbedderSpec& spec, int threads,
+                                                         bool flip_augment) {
+  const std::string& adapter = spec.model.adapter;
+  if (adapter == "dlib_resnet") return CreateDlibResNetEmbedder(spec);
+  if (adapter != "arcface")
+    return Status::InvalidArgument("no embedder adapter named '" + adapter + "'");
+  ASSIGN_OR_RETURN(OnnxModel model, OnnxModel::Load(spec.model, threads));
+  return std::unique_ptr<FaceEmbedder>(new OnnxEmbedder(spec, std::move(model), flip_augment));
 }
 
 }  // namespace concierge

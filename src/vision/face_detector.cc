@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <opencv2/imgproc.hpp>
+
 #include "vision/onnx_model.h"
 
 namespace concierge {
@@ -52,17 +54,21 @@ class UltraFaceDetector : public FaceDetector {
 
   Result<std::vector<Detection>> Detect(const cv::Mat& bgr) override {
     if (bgr.empty() || bgr.type() != CV_8UC3) return Status::InvalidArgument("detector needs a BGR image");
-    std::vector<cv::Rect> regions{cv::Rect(0, 0, bgr.cols, bgr.rows)};
-    if (options_.tile_above_width > 0 && bgr.cols > options_.tile_above_width) {
-      // Tiles twice the detector input keep 10 px anchors near 20 px faces.
-      const cv::Size tile(model_.spec().input.width * 2, model_.spec().input.height * 2);
-      for (const auto& r : TileGrid(bgr.size(), tile, 0.25f)) regions.push_back(r);
-    }
+    // Tiles twice the detector input keep 10 px anchors near 20 px faces.
+    const cv::Size tile(model_.spec().input.width * 2, model_.spec().input.height * 2);
+    const bool upscale = std::max(bgr.cols, bgr.rows) < options_.upscale_below_px;
+    cv::Mat scanned = bgr;
+    if (upscale) cv::resize(bgr, scanned, cv::Size(), 2, 2, cv::INTER_LINEAR);
+    std::vector<cv::Rect> regions{cv::Rect(0, 0, scanned.cols, scanned.rows)};
+    if (upscale || (options_.tile_above_width > 0 && bgr.cols > options_.tile_above_width))
+      for (const auto& r : TileGrid(scanned.size(), tile, 0.25f)) regions.push_back(r);
     std::vector<Detection> all;
     for (const auto& region : regions) {
-      ASSIGN_OR_RETURN(auto outputs, model_.Run({bgr(region)}, {"scores", "boxes"}));
-      Collect(outputs[0], outputs[1], region, bgr.size(), all);
+      ASSIGN_OR_RETURN(auto outputs, model_.Run(scanned(region), {"scores", "boxes"}));
+      Collect(outputs[0], outputs[1], region, scanned.size(), all);
     }
+    if (upscale)
+      for (Detection& d : all) d.box = {d.box.x / 2, d.box.y / 2, d.box.w / 2, d.box.h / 2};
     auto kept = SuppressOverlaps(std::move(all), options_.nms_threshold);
     std::erase_if(kept, [&](const Detection& d) {
       return std::min(d.box.w, d.box.h) < static_cast<float>(options_.min_face_px);
@@ -99,7 +105,7 @@ Result<std::unique_ptr<FaceDetector>> CreateFaceDetector(const ModelPack& pack,
   ASSIGN_OR_RETURN(ModelSpec spec, pack.Get("detector"));
   if (spec.adapter != "ultraface")
     return Status::InvalidArgument("no detector adapter named '" + spec.adapter + "'");
-  ASSIGN_OR_RETURN(OnnxModel model, OnnxModel::Load(spec));
+  ASSIGN_OR_RETURN(OnnxModel model, OnnxModel::Load(spec, options.threads));
   return std::unique_ptr<FaceDetector>(new UltraFaceDetector(std::move(model), options));
 }
 

@@ -23,7 +23,11 @@ struct DetectorOptions {
   float score_threshold = 0.7f;
   float nms_threshold = 0.4f;
   int tile_above_width = 1280;  // 0 disables tiling
+  // Pictures whose longer side is below this are scanned at twice their size
+  // in tiles, so faces of 10-20 px in small photos are found; 0: never.
+  int upscale_below_px = 0;
   int min_face_px = 20;
+  int threads = 1;              // inference threads
 };
 
 class FaceDetector {

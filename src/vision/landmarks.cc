@@ -37,7 +37,7 @@ class Pfld68Detector : public LandmarkDetector {
  public:
   Pfld68Detector(OnnxModel model, int refine) : model_(std::move(model)), refine_(refine) {}
 
-  Result<Landmarks68> Locate(const cv::Mat& bgr, const Box& face) override {
+  Result<FivePoints> Locate(const cv::Mat& bgr, const Box& face) override {
     ASSIGN_OR_RETURN(Landmarks68 points, LocateOnce(bgr, face));
     // Detector boxes sit loosely on the face; re-centring the crop on the
     // first estimate gives the model the framing it was trained on.
@@ -49,14 +49,14 @@ class Pfld68Detector : public LandmarkDetector {
       const Box centred{(x0 + x1) / 2 - face.w / 2, (y0 + y1) / 2 - face.h / 2, face.w, face.h};
       ASSIGN_OR_RETURN(points, LocateOnce(bgr, centred));
     }
-    return points;
+    return ToFivePoints(points);
   }
 
  private:
   Result<Landmarks68> LocateOnce(const cv::Mat& bgr, const Box& face) {
     const cv::Rect crop = SquareCrop(face, bgr.size());
     if (crop.width < 2 || crop.height < 2) return Status::InvalidArgument("face box is outside the image");
-    ASSIGN_OR_RETURN(auto outputs, model_.Run({bgr(crop)}, {"points"}));
+    ASSIGN_OR_RETURN(auto outputs, model_.Run(bgr(crop), {"points"}));
     const cv::Mat& out = outputs[0];
     if (out.total() < 136) return Status::Internal("landmark model returned too few values");
     const float* v = out.ptr<float>();
@@ -72,11 +72,11 @@ class Pfld68Detector : public LandmarkDetector {
 
 }  // namespace
 
-Result<std::unique_ptr<LandmarkDetector>> CreateLandmarkDetector(const ModelPack& pack) {
+Result<std::unique_ptr<LandmarkDetector>> CreateLandmarkDetector(const ModelPack& pack, int threads) {
   ASSIGN_OR_RETURN(ModelSpec spec, pack.Get("landmarks"));
   if (spec.adapter != "pfld68")
     return Status::InvalidArgument("no landmark adapter named '" + spec.adapter + "'");
-  ASSIGN_OR_RETURN(OnnxModel model, OnnxModel::Load(spec));
+  ASSIGN_OR_RETURN(OnnxModel model, OnnxModel::Load(spec, threads));
   return std::unique_ptr<LandmarkDetector>(new Pfld68Detector(std::move(model), spec.extra.value("refine", 0)));
 }
 

@@ -1,5 +1,4 @@
-// Facial landmarks: 68 points from a square face crop, reduced to the five
-// points the aligner needs.
+// Facial landmarks: the five points the aligner needs, from a square face crop.
 #pragma once
 
 #include <array>
@@ -18,13 +17,14 @@ using Landmarks68 = std::array<Point, 68>;
 class LandmarkDetector {
  public:
   virtual ~LandmarkDetector() = default;
-  // Needs a BGR image and a face box inside it. Returns 68 points in image
-  // pixels (iBUG 300-W order).
-  virtual Result<Landmarks68> Locate(const cv::Mat& bgr, const Box& face) = 0;
+  // Needs a BGR image and a face box inside it. Returns the five alignment
+  // points in image pixels, in ArcFace order. Thread-safe.
+  virtual Result<FivePoints> Locate(const cv::Mat& bgr, const Box& face) = 0;
 };
 
-// Builds the landmark model named by the pack's "landmarks" adapter.
-Result<std::unique_ptr<LandmarkDetector>> CreateLandmarkDetector(const ModelPack& pack);
+// Builds the landmark model named by the pack's "landmarks" adapter, with
+// `threads` inference threads.
+Result<std::unique_ptr<LandmarkDetector>> CreateLandmarkDetector(const ModelPack& pack, int threads);
 
 // Eye centres (mean of the four lid points), nose tip and mouth corners
 // (mean of outer and inner lip corner), in ArcFace order.

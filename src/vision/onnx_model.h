@@ -1,40 +1,45 @@
-// One ONNX network run through OpenCV dnn, with the manifest's preprocessing.
-// All adapters use it, so colour order, mean and scale live in one place.
+// One ONNX network run through ONNX Runtime (CPU), with the manifest's
+// preprocessing. All ONNX adapters use it, so layout, colour order, mean and
+// scale live in one place.
 #pragma once
 
-#include <mutex>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
-#include <opencv2/dnn.hpp>
 
 #include "core/status.h"
 #include "vision/model_pack.h"
+
+namespace Ort {
+struct Session;
+}
 
 namespace concierge {
 
 class OnnxModel {
  public:
-  // Loads spec.path. Needs a verified spec (LoadModelPack); kFailedPrecondition
-  // if OpenCV cannot parse the graph.
-  static Result<OnnxModel> Load(const ModelSpec& spec);
+  // Loads spec.path with `threads` intra-op threads (>= 1). Needs a verified
+  // spec (LoadModelPack) of format "onnx"; kFailedPrecondition if ONNX Runtime
+  // cannot load the graph or its input is not one 4-d float tensor.
+  static Result<OnnxModel> Load(const ModelSpec& spec, int threads);
 
-  // Runs the net on `images` (8-bit BGR, any size: resized to the input size)
-  // as one batch and returns the outputs named by the logical `outputs` keys,
-  // in that order. Thread-safe: calls on one model are serialised.
-  Result<std::vector<cv::Mat>> Run(const std::vector<cv::Mat>& images,
-                                   const std::vector<std::string>& outputs);
+  // Runs the net on one 8-bit BGR image of any size (resized to the input
+  // size) and returns the outputs named by the logical `outputs` keys, in that
+  // order, as float Mats shaped like the tensors. Thread-safe.
+  Result<std::vector<cv::Mat>> Run(const cv::Mat& image, const std::vector<std::string>& outputs) const;
 
   const ModelSpec& spec() const { return spec_; }
 
  private:
   OnnxModel() = default;
-  cv::Mat MakeBlob(const std::vector<cv::Mat>& images) const;
+  // The input tensor's values in the manifest's layout, order, mean and scale.
+  std::vector<float> Prepare(const cv::Mat& image) const;
 
   ModelSpec spec_;
-  cv::dnn::Net net_;
-  std::unique_ptr<std::mutex> mu_ = std::make_unique<std::mutex>();
+  std::shared_ptr<Ort::Session> session_;
+  std::string input_name_;
 };
 
 }  // namespace concierge
