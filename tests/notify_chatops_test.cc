@@ -279,7 +279,11 @@ TEST_F(ChatOpsTest, TagThenANewSightingOfThatPersonProducesAGreeting) {
   ASSERT_TRUE(alice.ok()) << "the person is created from users.info";
   auto faces = faces_->ListFaces(alice->id);
   ASSERT_TRUE(faces.ok());
-  EXPECT_EQ(faces->size(), 1u);
+  ASSERT_EQ(faces->size(), 1u);
+  // The tagged face joins the gallery as such, with its own picture.
+  EXPECT_EQ(faces->front().origin, FaceOrigin::kTagged);
+  EXPECT_EQ(faces->front().sighting_id, first);
+  EXPECT_EQ(faces->front().image_key.rfind("faces/" + alice->id + "/", 0), 0u);
   const SightingRecord tagged = Record(first);
   EXPECT_EQ(tagged.decision, Decision::kKnown);
   EXPECT_EQ(tagged.image_key.rfind("known/" + alice->id + "/", 0), 0u) << tagged.image_key;

@@ -116,7 +116,7 @@ void RoundToFloat(nlohmann::json& doc) {
     for (auto& child : doc) RoundToFloat(child);
 }
 
-// Dotted paths ("recognition.match_threshold") of the settings that two
+// Dotted paths ("recognition.gallery_cap") of the settings that two
 // config files give different values, defaults filled in for absent keys.
 std::vector<std::string> ChangedKeys(const nlohmann::json& before_file,
                                      const nlohmann::json& after_file) {
