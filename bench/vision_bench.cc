@@ -17,6 +17,7 @@
 
 #include <benchmark/benchmark.h>
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
@@ -154,9 +155,12 @@ RecogniseStage* MakeRecogniseStage() {
   std::sort(people.begin(), people.end());
   const std::string db_path = (fs::temp_directory_path() / ("vision_bench_" +
                                std::to_string(::getpid()) + ".db")).string();
-  stage->db = std::move(*Database::OpenSqlite(db_path, 5000));
-  stage->faces = std::move(*FaceCollection::Open(stage->db.get(), "default",
-                                                 SpacesOf(engine.embedders())));
+  auto db = Database::OpenSqlite(db_path, 5000);
+  if (!db.ok()) return stage;
+  stage->db = std::move(*db);
+  auto faces = FaceCollection::Open(stage->db.get(), "default", SpacesOf(engine.embedders()));
+  if (!faces.ok()) return stage;
+  stage->faces = std::move(*faces);
   // The largest face of a photo and the photo as a sighting's JPEG.
   auto face_of = [&](const fs::path& photo, EmbedWith embed) -> std::optional<
                      std::pair<FaceObservation, std::string>> {

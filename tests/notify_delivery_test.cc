@@ -276,7 +276,7 @@ TEST_F(NotifyDeliveryTest, LowQualityStrangersAreRecordedButNotAskedAbout) {
 
 TEST_F(NotifyDeliveryTest, AfterHoursStrangersAlertWithAMentionAndSpoofsAreMarked) {
   notifier_ = MakeNotifier();
-  See(notifier_.get(), "", Noon() + 11 * 3600000, Axis(6), Good(), /*live=*/0.1f);
+  See(notifier_.get(), "", Noon() + 11 * 3600000, Axis(6), Good(), /*live=*/0.05f);
   ASSERT_TRUE(notifier_->outbox().WaitUntilIdle(30000));
   const auto alerts = Messages("outside office hours");
   ASSERT_EQ(alerts.size(), 1u);

@@ -1,4 +1,5 @@
 // `concierge eval lfw|detect|identify`: accuracy on the shared face data.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include <opencv2/videoio.hpp>
 #include <spdlog/spdlog.h>
 
 #include "cli/cli.h"
@@ -597,6 +599,118 @@ int RunEvalIdentify(Context& ctx, const std::string& data, size_t lfw_people, si
 
 }  // namespace
 
+// ---- live-face flag ----
+
+// Live scores of the human faces in a set of real, live photos and frames.
+struct LiveSet {
+  std::string name;
+  std::vector<float> scores;  // one per face (-1: not measured, left out)
+};
+
+void AddLiveScores(FaceEngine& engine, const cv::Mat& image, bool central_only, LiveSet& set) {
+  auto faces = engine.Analyze(image, {.embed = EmbedWith::kNone, .anti_spoof = true});
+  if (!faces.ok()) return;
+  const FaceObservation* central = nullptr;
+  float best = 1e9f;
+  for (const auto& f : *faces) {
+    if (!f.human || f.live_score < 0) continue;
+    if (!central_only) {
+      set.scores.push_back(f.live_score);
+      continue;
+    }
+    const float d = std::hypot(f.box.x + f.box.w / 2 - image.cols / 2.f,
+                               f.box.y + f.box.h / 2 - image.rows / 2.f);
+    if (d < best) best = d, central = &f;
+  }
+  if (central) set.scores.push_back(central->live_score);
+}
+
+double FlaggedShare(const std::vector<float>& scores, float threshold) {
+  if (scores.empty()) return 0;
+  return double(std::count_if(scores.begin(), scores.end(), [&](float s) { return s < threshold; })) /
+         double(scores.size());
+}
+
+// How often the "possible photo/screen" flag fires on live faces: LFW (the
+// central face of one photo of each of `lfw_people` people), the Hamilton
+// clip (every third frame) and group photos (dlib's test photos and
+// two_people.jpg), at the configured notify.spoof_live_threshold and others.
+int RunEvalLive(Context& ctx, const std::string& data, size_t lfw_people) {
+  auto config = ctx.config();
+  if (!config.ok()) return Fail(ctx, config.status());
+  auto engine = FaceEngine::Create((*config)->vision);
+  if (!engine.ok()) return Fail(ctx, engine.status());
+  const ImageLimits limits{(*config)->vision.max_image_bytes, (*config)->vision.max_image_pixels};
+  std::vector<LiveSet> sets(3);
+  sets[0].name = "lfw";
+  std::vector<fs::path> people;
+  for (const auto& e : fs::directory_iterator(fs::path(data) / "lfw" / "images"))
+    people.push_back(e.path());
+  std::sort(people.begin(), people.end());
+  const size_t step = std::max<size_t>(1, people.size() / std::max<size_t>(1, lfw_people));
+  for (size_t i = 0; i < people.size() && i / step < lfw_people; i += step) {
+    const auto photos = ExpandImageInputs({people[i].string()});
+    if (photos.empty()) continue;
+    auto image = ReadImageFile(photos.front(), limits);
+    if (image.ok()) AddLiveScores(**engine, *image, true, sets[0]);
+  }
+  sets[1].name = "hamilton_clip";
+  cv::VideoCapture video((fs::path(data) / "videos" / "short_hamilton_clip.mp4").string());
+  if (!video.isOpened()) return Fail(ctx, Status::NotFound("videos/short_hamilton_clip.mp4 not readable"));
+  cv::Mat frame;
+  for (int n = 0; video.read(frame); ++n)
+    if (n % 3 == 0) AddLiveScores(**engine, frame, false, sets[1]);
+  sets[2].name = "group_photos";
+  std::vector<std::string> group = ExpandImageInputs(
+      {(fs::path(data) / "detection" / "dlib_faces" / "examples" / "faces").string()});
+  group.push_back((fs::path(data) / "enroll" / "face_recognition" / "examples" / "two_people.jpg").string());
+  for (const auto& path : group) {
+    auto image = ReadImageFile(path, limits);
+    if (image.ok()) AddLiveScores(**engine, *image, false, sets[2]);
+  }
+
+  const float configured = (*config)->notify.spoof_live_threshold;
+  const std::vector<float> thresholds = {0.5f, 0.3f, 0.2f, 0.1f, 0.05f, 0.02f, 0.01f};
+  nlohmann::json out = {{"configured_threshold", configured}, {"sets", nlohmann::json::array()}};
+  // The highest threshold that flags at most 5% of the live faces of every set.
+  float highest_ok = 0;
+  for (float t : thresholds) {
+    bool ok = true;
+    for (const auto& set : sets) ok = ok && FlaggedShare(set.scores, t) <= 0.05;
+    if (ok) highest_ok = std::max(highest_ok, t);
+  }
+  for (auto& set : sets) {
+    std::sort(set.scores.begin(), set.scores.end());
+    auto quantile = [&](double q) {
+      return set.scores.empty() ? 0.f : set.scores[size_t(q * double(set.scores.size() - 1))];
+    };
+    nlohmann::json flagged;
+    for (float t : thresholds) {
+      char key[16];
+      std::snprintf(key, sizeof key, "%.2f", t);
+      flagged[key] = FlaggedShare(set.scores, t);
+    }
+    out["sets"].push_back({{"set", set.name},
+                           {"faces", set.scores.size()},
+                           {"flagged_at_configured", FlaggedShare(set.scores, configured)},
+                           {"flagged_below", flagged},
+                           {"live_score_p05", quantile(0.05)},
+                           {"live_score_median", quantile(0.5)}});
+  }
+  out["highest_threshold_flagging_at_most_5pct"] = highest_ok;
+  if (ctx.json()) {
+    PrintJson(out);
+    return kExitOk;
+  }
+  for (const auto& s : out["sets"])
+    std::printf("%s: %d faces, %.1f%% flagged at %.2f; live score 5th percentile %.3f, median %.3f\n",
+                s["set"].get<std::string>().c_str(), s["faces"].get<int>(),
+                100 * s["flagged_at_configured"].get<double>(), configured,
+                s["live_score_p05"].get<float>(), s["live_score_median"].get<float>());
+  std::printf("highest threshold flagging at most 5%% of live faces in every set: %.2f\n", highest_ok);
+  return kExitOk;
+}
+
 void RegisterEvalCommands(CLI::App& app, Context& ctx, Runner* slot) {
   CLI::App* eval = app.add_subcommand("eval", "Measure accuracy on the shared face data");
   eval->require_subcommand(1);
@@ -621,6 +735,12 @@ void RegisterEvalCommands(CLI::App& app, Context& ctx, Runner* slot) {
   identify->add_option("--per-person", per_person, "Photos enrolled per person");
   identify->add_option("--strangers", strangers,
                        "Photos of never-enrolled people to probe (0: every one there is)");
+
+  static size_t live_lfw_people = 1000;
+  CLI::App* live = AddCommand(*eval, "live", "How often live faces are flagged as photo/screen", slot,
+                              [&ctx] { return RunEvalLive(ctx, data, live_lfw_people); });
+  live->add_option("--data", data, "Face data folder (holds lfw/, videos/, detection/)");
+  live->add_option("--lfw-people", live_lfw_people, "LFW people (one photo each)");
 }
 
 }  // namespace concierge::cli

@@ -196,8 +196,10 @@ Result<std::optional<Sighting>> EdgeCamera::ToSighting(const TrackPublication& p
   const TrackedFace& best = publication.best;
   // The human-face check and anti-spoofing cost more than landmarks and
   // quality together, so they run on the views being sent, not on every detection.
+  // Liveness only on video: a still is a photo by nature, and the model flags
+  // half of the live faces in photos (BENCHMARKS.md, `eval live`).
   auto checked = engine_->Describe(best.frame, Detection{best.face.box, best.face.detector_score},
-                                   {.embed = EmbedWith::kNone, .anti_spoof = true});
+                                   {.embed = EmbedWith::kNone, .anti_spoof = !stills_});
   if (!checked.ok()) return checked.status();
   if (!checked->human) {
     ++stats_.not_human;
