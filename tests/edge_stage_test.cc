@@ -78,7 +78,8 @@ CameraStats RunOnce(const Config& config, Collector& collector) {
 
 // Checks what every sighting must hold: a decodable crop, a valid v1 payload,
 // unique ids, and seq numbers 0, 1, ... per track.
-void ExpectWellFormed(const std::vector<Sighting>& sightings) {
+// `video`: liveness is measured (on by default); photos never carry it.
+void ExpectWellFormed(const std::vector<Sighting>& sightings, bool video) {
   std::set<std::string> ids;
   std::map<std::string, std::set<int>> seqs;
   for (const auto& s : sightings) {
@@ -94,8 +95,12 @@ void ExpectWellFormed(const std::vector<Sighting>& sightings) {
     EXPECT_GT(s.detector_score, 0.f);
     EXPECT_GE(s.quality.score, 0.f) << "a profile view scores 0 but is still a sighting";
     EXPECT_LE(s.quality.score, 1.f);
-    EXPECT_GE(s.live_score, 0.f) << "anti-spoofing is on by default";
-    EXPECT_LE(s.live_score, 1.f);
+    if (video) {
+      EXPECT_GE(s.live_score, 0.f) << "anti-spoofing is on by default";
+      EXPECT_LE(s.live_score, 1.f);
+    } else {
+      EXPECT_EQ(s.live_score, -1.f) << "a photo is not checked for liveness";
+    }
     auto decoded = DecodeSighting(EncodeSighting(s), DecodeLimits{});
     ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
     EXPECT_EQ(decoded->id, s.id);
@@ -143,7 +148,7 @@ TEST(EdgeStage, VideoFileGivesAHandfulOfSightingsNotOnePerFrame) {
       << "every confirmed track is published";
   EXPECT_EQ(stats.sightings, static_cast<int64_t>(sightings.size()));
   EXPECT_EQ(stats.errors, 0) << stats.last_error;
-  ExpectWellFormed(sightings);
+  ExpectWellFormed(sightings, /*video=*/true);
   for (const auto& s : sightings) {
     EXPECT_LE(s.box.right(), 640.5f);
     EXPECT_LE(s.box.bottom(), 360.5f);
@@ -180,7 +185,7 @@ TEST(EdgeStage, DropFolderProcessesEachPhotoOnceAndRejectsCorruptOnes) {
   EXPECT_GE(sightings.size(), 4u);
   EXPECT_EQ(static_cast<int64_t>(sightings.size()), stats.faces);
   EXPECT_EQ(Tracks(sightings).size(), sightings.size());
-  ExpectWellFormed(sightings);
+  ExpectWellFormed(sightings, /*video=*/false);
   for (const auto& s : sightings) EXPECT_EQ(s.seq, 0);
 
   // A second run finds nothing new: every photo was processed exactly once.

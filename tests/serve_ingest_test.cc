@@ -190,6 +190,10 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
   path_id.id = "../../etc";
   Sighting truncated = testing::MakeSighting(crop.substr(0, crop.size() / 2));
   Sighting wrong_topic = testing::MakeSighting(crop, "office", "back");
+  Sighting face_outside = testing::MakeSighting(crop);
+  face_outside.faces = {Box{10, 10, 5000, 5000}};
+  nlohmann::json bad_human = nlohmann::json::parse(EncodeSighting(good));
+  bad_human["human_score"] = 7;
   std::map<std::string, double> rejected_before;
   for (const char* reason : {"json", "schema", "base64", "image", "size", "topic"})
     rejected_before[reason] =
@@ -197,18 +201,19 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
 
   for (const std::string& payload :
        {std::string("this is not json {"), missing.dump(), bad_base64.dump(), EncodeSighting(png),
-        EncodeSighting(huge), EncodeSighting(path_id), EncodeSighting(truncated)})
+        EncodeSighting(huge), EncodeSighting(path_id), EncodeSighting(truncated),
+        EncodeSighting(face_outside), bad_human.dump()})
     ASSERT_OK(publisher->Publish({topic, payload, 1}));
   ASSERT_OK(publisher->Publish({topic, EncodeSighting(wrong_topic), 1}));  // names "back"
   ASSERT_OK(publisher->Publish(ToMessage(good)));
   ASSERT_OK(publisher->Flush(30s));
 
   ASSERT_TRUE(Eventually([&] {
-    return server_->Stats().recorded == 1 && server_->Stats().rejected == 8;
+    return server_->Stats().recorded == 1 && server_->Stats().rejected == 10;
   })) << "recorded "
       << server_->Stats().recorded << ", rejected " << server_->Stats().rejected;
   const ServerStats stats = server_->Stats();
-  const std::map<std::string, uint64_t> expected = {{"json", 1},  {"schema", 2}, {"base64", 1},
+  const std::map<std::string, uint64_t> expected = {{"json", 1},  {"schema", 4}, {"base64", 1},
                                                     {"image", 2}, {"size", 1},   {"topic", 1}};
   EXPECT_EQ(stats.rejections, expected);
   for (const auto& [reason, count] : expected)
