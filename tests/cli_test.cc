@@ -94,11 +94,15 @@ TEST_F(CliTest, EnrollThenIdentifyNamesOnlyTheEnrolledPerson) {
   EXPECT_EQ(stranger.dump().find("obama"), std::string::npos) << "an unknown face must carry no person id";
 }
 
-TEST_F(CliTest, ThresholdFlagDecides) {
+TEST_F(CliTest, TargetRateFlagDecides) {
   ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama)}).exit_code, 0);
-  auto r = Run({"identify", DataPath(kObama2), "--threshold", "0.99", "--json"});
-  ASSERT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(Json(r)["faces"][0]["person"].is_null());
+  auto strict = Run({"identify", DataPath(kObama2), "--target-rate", "1e-9", "--json"});
+  ASSERT_EQ(strict.exit_code, 0) << strict.err;
+  EXPECT_TRUE(Json(strict)["faces"][0]["person"].is_null()) << strict.out;
+  auto usual = Run({"identify", DataPath(kObama2), "--json"});
+  ASSERT_EQ(usual.exit_code, 0) << usual.err;
+  EXPECT_EQ(Json(usual)["faces"][0]["person"], "obama") << usual.out;
+  EXPECT_EQ(Run({"identify", DataPath(kObama2), "--target-rate", "2"}).exit_code, 2);
 }
 
 TEST_F(CliTest, EnrollRefusesGroupPhotosUnlessLargest) {
