@@ -277,7 +277,7 @@ TEST(ModelPack, HashMismatchAndMissingFilesAreRefused) {
   ASSERT_TRUE(LoadModelPack(dir.path()).ok());
 
   nlohmann::json manifest = nlohmann::json::parse(std::ifstream(models + "/manifest.json"));
-  manifest["models"]["embedder"]["sha256"] = std::string(64, '0');
+  manifest["embedders"][0]["sha256"] = std::string(64, '0');
   fs::remove(dir.Sub("manifest.json"));
   std::ofstream(dir.Sub("manifest.json")) << manifest.dump();
   auto bad = LoadModelPack(dir.path());

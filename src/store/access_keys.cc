@@ -109,7 +109,7 @@ Result<std::vector<AccessKey>> AccessKeyStore::List() const {
   RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
     ASSIGN_OR_RETURN(Statement st,
                      c.Prepare("SELECT id, name, created_ms, last_used_ms, revoked_ms FROM "
-                               "aws_access_keys ORDER BY created_ms DESC, id"));
+                               "aws_access_keys ORDER BY created_ms DESC, rowid DESC"));
     return st.ForEach([&](const Statement& row) {
       keys.push_back(KeyFromRow(row));
       return Status::Ok();
