@@ -30,7 +30,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EdgeConfig, cameras, spool_dir, 
                                                 crop_margin, jpeg_quality, views_per_sighting)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServeConfig, max_payload_bytes, visit_window_s,
                                                 workers, collection_refresh_ms,
-                                                ingest_connections)
+                                                ingest_connections, stop_timeout_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ObjectStoreConfig, kind, root, s3_endpoint,
                                                 s3_bucket, s3_region, s3_access_key,
                                                 s3_secret_key)
