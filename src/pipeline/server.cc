@@ -25,6 +25,26 @@ bool Retryable(const Status& status) {
   return status.code() == Status::Code::kIoError || status.code() == Status::Code::kUnavailable;
 }
 
+// Deletes incoming/ pictures whose sighting was decided (and recorded under
+// another key) before a crash let recognition remove them. Pictures of
+// unrecorded sightings are left: their ingest may still be under way.
+void SweepDecidedLeftovers(ObjectStore& objects, SightingStore& sightings) {
+  auto keys = objects.List("incoming/");
+  if (!keys.ok()) {
+    spdlog::warn("serve: cannot list incoming/ for leftovers: {}", keys.status().message());
+    return;
+  }
+  for (const std::string& key : *keys) {
+    const size_t slash = key.rfind('/'), dot = key.rfind(".jpg");
+    if (dot == std::string::npos || dot <= slash + 1) continue;
+    auto s = sightings.Get(key.substr(slash + 1, dot - slash - 1));
+    if (!s.ok() || s->decision == Decision::kPending || s->image_key == key) continue;
+    if (Status gone = objects.Delete(key); gone.ok())
+      spdlog::info("serve: removed {}, left behind by a crash (sighting {} is at {})", key, s->id,
+                   s->image_key);
+  }
+}
+
 }  // namespace
 
 std::string SightingFilter(const BusConfig& config) {
@@ -75,6 +95,7 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config, ServerParts 
     spdlog::warn("serve: {} faces of collection {} were embedded by other models and are not "
                  "searched; run `concierge reindex`",
                  parts.faces->stale_faces(), parts.faces->name());
+  SweepDecidedLeftovers(*parts.objects, *parts.sightings);
   ASSIGN_OR_RETURN(auto pending, parts.sightings->ListPending());
   for (const auto& s : pending) server->Enqueue(s.id);
   for (auto& stage : server->stages_)
