@@ -218,9 +218,9 @@ class ServerPipeline {
     return Status::Ok();
   }
 
-  // The REST API, web UI and Slack endpoint unless http.enabled is false.
-  // An address that cannot be bound leaves the pipeline running without it
-  // (logged as an error): recognising and notifying matter more than the UI.
+  // The REST API, web UI and Slack endpoint unless http.enabled is false. An
+  // address that cannot be bound (a port taken by another instance) fails the
+  // start: a second instance must not run unnoticed behind the first's UI.
   Status StartHttp(Database* db, ObjectStore* objects, FaceCollection* faces) {
     if (!config_.http.enabled) return Status::Ok();
     auto engine = services_.engine();
@@ -247,12 +247,7 @@ class ServerPipeline {
                                  return bus ? bus->Ready()
                                             : Status::Unavailable("the bus is not open yet");
                                }});
-    auto http = HttpServer::Start(parts);
-    if (http.status().code() == Status::Code::kUnavailable) {
-      spdlog::error("http: {}; the web UI and API are off", http.status().message());
-      return Status::Ok();
-    }
-    ASSIGN_OR_RETURN(http_, std::move(http));
+    ASSIGN_OR_RETURN(http_, HttpServer::Start(parts));
     spdlog::info("http: serving url={} web_dir={}", http_->url(),
                  config_.http.web_dir.empty() ? "(built in)" : config_.http.web_dir);
     return Status::Ok();
