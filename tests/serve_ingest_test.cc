@@ -277,6 +277,7 @@ TEST_F(ServeTest, NamesTheEnrolledPersonFilesPicturesAndJoinsCamerasIntoOneVisit
   for (const auto& s : {front, back, stranger}) ASSERT_OK(publisher->Publish(ToMessage(s)));
   ASSERT_OK(publisher->Flush(30s));
   ASSERT_TRUE(Eventually([&] { return Decided() == 3; }));
+  ASSERT_OK(server_->WaitIdle(120s));  // the stages count a sighting after recording it
 
   auto f = sightings_->Get(front.id), b = sightings_->Get(back.id),
        x = sightings_->Get(stranger.id);

@@ -210,10 +210,10 @@ Result<SightingRecord> RecognitionStage::Decide(const std::string& sighting_id) 
     if (relocate) RETURN_IF_ERROR(objects_->Put(outcome.image_key, *bytes));
     ASSIGN_OR_RETURN(DecisionResult result, visits_->Record(s, outcome));
     if (result.applied) {
+      Announce(result);
       if (const Status gone = relocate ? objects_->Delete(from) : Status::Ok(); !gone.ok())
         spdlog::warn("recognise: id={} could not remove {} (swept at the next start): {}", s.id,
                      from, gone.message());
-      Announce(result);
       if (learner_ && !seen->views.empty()) {
         // Learning is a bonus: a failure costs the face, never the decision.
         auto learned =
