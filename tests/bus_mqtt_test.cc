@@ -160,6 +160,52 @@ TEST_P(MqttBusTest, PersistentSessionKeepsMessagesWhileSubscriberRestarts) {
   EXPECT_EQ(c.distinct(), Numbers(0, 20));
 }
 
+TEST_P(MqttBusTest, AMessageItsHandlerCouldNotKeepIsDeliveredAgain) {
+  MosquittoBroker broker;
+  ASSERT_OK(broker.Start());
+  const std::string id = "concierge-test-refuser-" + std::to_string(GetParam());
+  auto sub = OpenOrDie(broker.MakeBusConfig(id, GetParam()), "serve");
+  auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
+  ASSERT_TRUE(sub && pub);
+  std::atomic<int> calls{0};
+  ASSERT_OK(sub->Subscribe("crops/#", [&](const Message&) {
+    // The first time, as a server stopping during a storage outage would.
+    return ++calls == 1 ? Status::Unavailable("storage is down") : Status::Ok();
+  }));
+  ASSERT_OK(sub->WaitSubscribed(30s));
+  ASSERT_TRUE(Eventually([&] { return pub->IsConnected(); }));
+  ASSERT_OK(pub->Publish({"crops/door", "only one"}));
+  ASSERT_OK(pub->Flush(30s));
+  ASSERT_TRUE(Eventually([&] { return calls >= 2; })) << calls << "\n" << broker.Log();
+  EXPECT_EQ(sub->Stats().delivered, 1u);
+}
+
+TEST_P(MqttBusTest, AnEndedSessionNoLongerTakesAShareOfTheGroup) {
+  MosquittoBroker broker;
+  ASSERT_OK(broker.Start());
+  const std::string gone = "concierge-test-gone-" + std::to_string(GetParam());
+  const std::string filter = "$share/workers/crops/#";
+  {
+    auto sub = OpenOrDie(broker.MakeBusConfig(gone, GetParam()), "serve");
+    ASSERT_TRUE(sub);
+    ASSERT_OK(sub->Subscribe(filter, [](const Message&) { return Status::Ok(); }));
+    ASSERT_OK(sub->WaitSubscribed(30s));
+  }  // stopped; its persistent session stays in the group
+  ASSERT_OK(EndMqttSession(broker.MakeBusConfig("", GetParam()).mqtt, gone, 10s));
+
+  auto live = OpenOrDie(broker.MakeBusConfig("", GetParam()), "serve");
+  auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
+  ASSERT_TRUE(live && pub);
+  Collector c;
+  ASSERT_OK(live->Subscribe(filter, c.handler()));
+  ASSERT_OK(live->WaitSubscribed(30s));
+  ASSERT_TRUE(Eventually([&] { return pub->IsConnected(); }));
+  for (int i = 0; i < 20; ++i) ASSERT_OK(pub->Publish({"crops/door", std::to_string(i)}));
+  ASSERT_OK(pub->Flush(30s));
+  ASSERT_TRUE(Eventually([&] { return c.size() >= 20; })) << c.size() << "\n" << broker.Log();
+  EXPECT_EQ(c.distinct(), Numbers(0, 20));
+}
+
 TEST_P(MqttBusTest, SpooledPublisherSurvivesBrokerOutage) {
   MosquittoBroker broker(MosquittoOptions{.persistence = true});
   ASSERT_OK(broker.Start());

@@ -2,8 +2,12 @@
 // one-line errors, and no partial writes. Bad inputs covered: missing file,
 // 0-byte file, non-image, truncated JPEG, decompression bomb, no face, two
 // faces, unknown person id, locked database, read-only database.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -54,6 +58,31 @@ class CliTest : public ::testing::Test {
 
   testing::TempDir dir_;
 };
+
+TEST_F(CliTest, RunRefusesToStartWhenItsHttpPortIsTaken) {
+  // Another instance listening as cpp-httplib's default did: SO_REUSEADDR and SO_REUSEPORT.
+  const int other = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(other, 0);
+  const int yes = 1;
+  setsockopt(other, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  setsockopt(other, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof(yes));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(other, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(other, 8), 0);
+  ASSERT_EQ(getsockname(other, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  fs::create_directories(dir_.Sub("empty"));
+  auto r = Run({"run", "--once", "--source", dir_.Sub("empty")},
+               {"CONCIERGE_HTTP_PORT=" + port, "CONCIERGE_HTTP_BIND=127.0.0.1"});
+  close(other);
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  EXPECT_NE(r.err.find("error: port " + port + " on 127.0.0.1 is already in use"),
+            std::string::npos)
+      << r.err;
+}
 
 TEST_F(CliTest, DetectPrintsTheDocumentedJson) {
   auto r = Run({"detect", DataPath(kObama), "--json"});

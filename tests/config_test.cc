@@ -47,6 +47,26 @@ TEST(ConfigTest, WrongTypeAndBadJsonAreErrors) {
   EXPECT_EQ(config.status().code(), Status::Code::kInvalidArgument);
 }
 
+TEST(ConfigTest, AWrongTypeNamesTheKeyTheFileAndTheExpectedType) {
+  testing::TempDir dir;
+  std::ofstream(dir.Sub("config.json")) << R"({"serve":{"workers":"two"}})";
+  auto config = LoadConfig(dir.path(), "");
+  ASSERT_FALSE(config.ok());
+  const std::string why = config.status().message();
+  EXPECT_NE(why.find("'serve.workers'"), std::string::npos) << why;
+  EXPECT_NE(why.find(dir.Sub("config.json")), std::string::npos) << why;
+  EXPECT_NE(why.find("must be an integer, but is a string"), std::string::npos) << why;
+  for (const char* doc : {R"({"vision":{"detect_threshold":"high"}})", R"({"http":{"enabled":1}})",
+                          R"({"edge":{"cameras":[{"name":7}]}})", R"({"bus":[]})",
+                          R"({"serve":{"workers":2.5}})"}) {
+    auto bad = ConfigFromJson(nlohmann::json::parse(doc));
+    ASSERT_FALSE(bad.ok()) << doc;
+    EXPECT_NE(bad.status().message().find("config key '"), std::string::npos)
+        << doc << ": " << bad.status().message();
+  }
+  EXPECT_TRUE(ConfigFromJson(nlohmann::json::parse(R"({"vision":{"detect_threshold":1}})")).ok());
+}
+
 TEST(ConfigTest, SecretsAreRedacted) {
   Config config;
   config.bus.mqtt.password = "hunter2";

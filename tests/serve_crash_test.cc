@@ -4,6 +4,7 @@
 // every stored picture decodes.
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <set>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bus/mqtt_bus.h"
+#include "pipeline/server.h"
 #include "store/database.h"
 #include "support/child_process.h"
 #include "support/mosquitto_fixture.h"
@@ -41,7 +43,7 @@ class ServeCrashTest : public ::testing::Test {
     std::ofstream(dir_.Sub("config.json")) << nlohmann::json{
         {"bus",
          {{"mqtt", {{"port", broker_.port()}, {"client_id", "concierge-serve-crash-test"}}}}},
-        {"serve", {{"workers", 1}}}};
+        {"serve", {{"workers", 1}, {"stop_timeout_ms", 1000}}}};
   }
 
   // Starts `concierge serve` and waits until it has subscribed.
@@ -52,12 +54,14 @@ class ServeCrashTest : public ::testing::Test {
     ASSERT_TRUE(server_.WaitForLog("serve: ready", 120s, from)) << server_.Log();
   }
 
-  // Sightings in the database, read as any other reader would.
-  int64_t Recorded() {
+  // Sightings in the database (only the pending ones with `pending`), read as
+  // any other reader would.
+  int64_t Recorded(bool pending = false) {
     auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 5000, Database::Access::kReadOnly);
     if (!db.ok()) return 0;  // not created yet
-    return (*db)->WithConnection([](Connection& c) -> int64_t {
-      auto stmt = c.Prepare("SELECT COUNT(*) FROM sightings");
+    return (*db)->WithConnection([pending](Connection& c) -> int64_t {
+      auto stmt = c.Prepare(pending ? "SELECT COUNT(*) FROM sightings WHERE decision = 'pending'"
+                                    : "SELECT COUNT(*) FROM sightings");
       if (!stmt.ok()) return 0;
       auto row = stmt->Step();
       return row.ok() && *row ? stmt->ColumnInt(0) : 0;
@@ -157,6 +161,80 @@ TEST_F(ServeCrashTest, SigkillMidStreamThenRestartRecordsEverySightingOnce) {
   EXPECT_EQ(doc["sightings"].size(), static_cast<size_t>(kSightings));
   EXPECT_EQ(recorded, ids_);
   EXPECT_EQ(unreadable, 0u);
+}
+
+TEST_F(ServeCrashTest, SigtermWithARecognitionBacklogStopsWithinTheStopTimeout) {
+  crops_ = testing::LfwFaceCrops(8);
+  ASSERT_EQ(crops_.size(), 8u);
+  StartServer();
+  auto bus = MqttBus::Open(broker_.MakeBusConfig(), "edge");
+  ASSERT_TRUE(bus.ok());
+  publisher_ = std::move(*bus);
+  ASSERT_TRUE(publisher_->WaitSubscribed(30s).ok());
+  constexpr int kBacklog = 600;
+  Publish(0, kBacklog, /*paced=*/true);
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(WaitRecorded(kBacklog)) << server_.Log();
+  ASSERT_GT(Recorded(/*pending=*/true), 0) << "recognition caught up before the SIGTERM";
+
+  // One SIGTERM: the backlog gets serve.stop_timeout_ms (1 s), not all it needs.
+  server_.Signal(SIGTERM);
+  EXPECT_EQ(server_.Wait(60s), 0) << server_.Log();
+  EXPECT_NE(server_.Log().find("serve.stop_timeout_ms"), std::string::npos) << server_.Log();
+  const int64_t left = Recorded(/*pending=*/true);
+  EXPECT_GT(left, 0);
+
+  StartServer();  // resumes what was left
+  int64_t last = left;
+  auto last_change = std::chrono::steady_clock::now();
+  while (Recorded(/*pending=*/true) > 0) {
+    if (Recorded(true) != last) {
+      last = Recorded(true);
+      last_change = std::chrono::steady_clock::now();
+    }
+    ASSERT_LT(std::chrono::steady_clock::now() - last_change, 120s) << server_.Log();
+    std::this_thread::sleep_for(200ms);
+  }
+  server_.Signal(SIGTERM);
+  EXPECT_EQ(server_.Wait(60s), 0) << server_.Log();
+  EXPECT_EQ(Recorded(), kBacklog);
+}
+
+TEST_F(ServeCrashTest, RetireTakesWhatTheBrokerQueuedThenEndsTheSessions) {
+  crops_ = testing::LfwFaceCrops(8);
+  ASSERT_EQ(crops_.size(), 8u);
+  StartServer();
+  server_.Signal(SIGTERM);
+  ASSERT_EQ(server_.Wait(60s), 0) << server_.Log();
+  auto bus = MqttBus::Open(broker_.MakeBusConfig(), "edge");
+  ASSERT_TRUE(bus.ok());
+  publisher_ = std::move(*bus);
+  ASSERT_TRUE(publisher_->WaitSubscribed(30s).ok());
+  Publish(0, 100, /*paced=*/false);  // queued for the stopped server's sessions
+  if (HasFatalFailure()) return;
+
+  const auto retired = testing::RunCommand(
+      {testing::BinaryPath(), "--data-dir", dir_.path(), "serve", "--retire"});
+  ASSERT_EQ(retired.exit_code, 0) << retired.err;
+  EXPECT_EQ(Recorded(), 100) << retired.err;
+  EXPECT_NE(retired.err.find("ended the broker session of 'concierge-serve-crash-test-7'"),
+            std::string::npos)
+      << retired.err;
+
+  // Another server in the group now gets every sighting.
+  BusConfig live_config = broker_.MakeBusConfig();
+  live_config.kind = "mqtt";
+  auto live = MqttBus::Open(live_config, "serve");
+  ASSERT_TRUE(live.ok());
+  std::atomic<int> received{0};
+  ASSERT_TRUE((*live)->Subscribe(SightingFilter(live_config), [&](const Message&) {
+                       ++received;
+                       return Status::Ok();
+                     }).ok());
+  ASSERT_TRUE((*live)->WaitSubscribed(30s).ok());
+  Publish(100, 120, /*paced=*/false);
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(testing::Eventually([&] { return received == 20; })) << received;
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "pipeline/server.h"
 #include "store/fs_object_store.h"
 #include "store/sqlite_sighting_store.h"
+#include "support/faulty_object_store.h"
 #include "support/mosquitto_fixture.h"
 #include "support/sighting_crops.h"
 #include "support/models.h"
@@ -66,6 +67,7 @@ class ServeTest : public ::testing::Test {
     auto objects = FsObjectStore::Open(config_.ObjectRoot());
     ASSERT_TRUE(objects.ok()) << objects.status().ToString();
     objects_ = std::move(*objects);
+    faulty_ = std::make_unique<testing::FaultyObjectStore>(objects_.get());
     auto faces = FaceCollection::Open(db_.get(), "default", testing::ModelSpaces());
     ASSERT_TRUE(faces.ok()) << faces.status().ToString();
     faces_ = std::move(*faces);
@@ -83,7 +85,7 @@ class ServeTest : public ::testing::Test {
 
   void StartServer() {
     auto server =
-        Server::Start(config_, {sightings_.get(), objects_.get(), faces_.get(), &events_});
+        Server::Start(config_, {sightings_.get(), faulty_.get(), faces_.get(), &events_});
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
     auto bus = MqttBus::Open(config_.bus, "serve");
@@ -94,6 +96,7 @@ class ServeTest : public ::testing::Test {
   }
 
   void StopServer() {
+    if (server_) server_->StopIngesting();  // as `serve` does: handlers waiting on storage give up
     if (server_bus_) server_bus_->Stop();
     if (server_) server_->Stop();
   }
@@ -143,11 +146,14 @@ class ServeTest : public ::testing::Test {
     return static_cast<size_t>(std::count(event_names_.begin(), event_names_.end(), name));
   }
 
-  // Every object key in the store.
+  // Every sighting picture's key in the store (not the gallery's faces/).
   std::vector<std::string> Keys() {
     auto keys = objects_->List("");
     EXPECT_TRUE(keys.ok());
-    return keys.ok() ? *keys : std::vector<std::string>{};
+    std::vector<std::string> out;
+    for (const auto& key : keys.ok() ? *keys : std::vector<std::string>{})
+      if (key.rfind("faces/", 0) != 0) out.push_back(key);
+    return out;
   }
 
   testing::TempDir dir_;
@@ -155,6 +161,7 @@ class ServeTest : public ::testing::Test {
   Config config_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<FsObjectStore> objects_;
+  std::unique_ptr<testing::FaultyObjectStore> faulty_;  // the server's view of objects_
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<SightingStore> sightings_;
   EventStream events_;
@@ -275,6 +282,7 @@ TEST_F(ServeTest, NamesTheEnrolledPersonFilesPicturesAndJoinsCamerasIntoOneVisit
   for (const auto& s : {front, back, stranger}) ASSERT_OK(publisher->Publish(ToMessage(s)));
   ASSERT_OK(publisher->Flush(30s));
   ASSERT_TRUE(Eventually([&] { return Decided() == 3; }));
+  ASSERT_OK(server_->WaitIdle(120s));  // the stages count a sighting after recording it
 
   auto f = sightings_->Get(front.id), b = sightings_->Get(back.id),
        x = sightings_->Get(stranger.id);
@@ -352,6 +360,111 @@ TEST_F(ServeTest, ResumesSightingsACrashLeftAtEveryStep) {
         << "case " << i;
   }
   EXPECT_EQ(Keys().size(), cases.size());  // moved, never copied
+}
+
+TEST_F(ServeTest, StorageTroubleHoldsSightingsUnacknowledgedUntilStorageIsBack) {
+  StartServer();
+  auto publisher = Publisher();
+  ASSERT_TRUE(publisher);
+  faulty_->FailWrites(Status::IoError("No space left on device"));
+  const Sighting first = testing::MakeSighting(testing::FaceCrop(kStranger));
+  const Sighting second = testing::MakeSighting(testing::FaceCrop(kEnrolled));
+  ASSERT_OK(publisher->Publish(ToMessage(first)));
+  ASSERT_OK(publisher->Publish(ToMessage(second)));
+  ASSERT_OK(publisher->Flush(30s));
+  ASSERT_TRUE(Eventually([&] { return faulty_->failed_writes() > 0; }));
+  EXPECT_EQ(server_->StorageStatus().code(), Status::Code::kUnavailable);
+
+  // Longer than any give-up: the message stays unacknowledged and unreported,
+  // and the second is not taken meanwhile (one in flight per connection).
+  const auto outage_end = std::chrono::steady_clock::now() + 40s;
+  while (std::chrono::steady_clock::now() < outage_end) {
+    ASSERT_EQ(server_bus_->Stats().handler_errors, 0u) << "ingest gave up on a sighting";
+    ASSERT_EQ(server_->Stats().recorded, 0u);
+    std::this_thread::sleep_for(500ms);
+  }
+  const uint64_t attempts = faulty_->failed_writes();
+  EXPECT_LT(attempts, 40u) << "retries back off";
+
+  faulty_->FailWrites(Status::Ok());
+  ASSERT_TRUE(Eventually([&] { return server_->Stats().recorded == 2; }));
+  ASSERT_OK(server_->WaitIdle(120s));
+  EXPECT_TRUE(server_->StorageStatus().ok()) << server_->StorageStatus().ToString();
+  EXPECT_EQ(server_bus_->Stats().handler_errors, 0u);
+  EXPECT_EQ(Decided(), 2u);
+}
+
+TEST_F(ServeTest, AServerStoppedDuringStorageTroubleLeavesTheSightingWithTheBroker) {
+  StartServer();
+  auto publisher = Publisher();
+  ASSERT_TRUE(publisher);
+  faulty_->FailWrites(Status::Unavailable("the object store is down"));
+  const Sighting s = testing::MakeSighting(testing::FaceCrop(kStranger));
+  ASSERT_OK(publisher->Publish(ToMessage(s)));
+  ASSERT_OK(publisher->Flush(30s));
+  ASSERT_TRUE(Eventually([&] { return faulty_->failed_writes() > 0; }));
+  StopServer();  // returns although storage is still down
+  EXPECT_TRUE(All().empty());
+
+  faulty_->FailWrites(Status::Ok());
+  StartServer();  // the same client id: the broker still holds the sighting
+  ASSERT_TRUE(Eventually([&] { return Decided() == 1; }));
+  EXPECT_EQ(All().front().id, s.id);
+}
+
+TEST_F(ServeTest, EverySightingRowNamesAPictureThatExistsAtEveryStepOfDeciding) {
+  Enroll("colin", kEnrolled);
+  faulty_->PauseAfterEachWrite(true);
+  StartServer();
+  auto publisher = Publisher();
+  ASSERT_TRUE(publisher);
+  for (const char* photo : {kEnrolledAgain, kStranger})
+    ASSERT_OK(publisher->Publish(ToMessage(testing::MakeSighting(testing::FaceCrop(photo)))));
+  ASSERT_OK(publisher->Flush(30s));
+  // Each write is where a SIGKILL could land: what is stored then must be consistent.
+  int steps = 0;
+  const auto give_up = std::chrono::steady_clock::now() + 300s;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (!faulty_->WaitPaused(500ms)) {
+      if (Decided() == 2 && server_->WaitIdle(0ms).ok()) break;
+      continue;
+    }
+    for (const auto& row : All()) {
+      auto there = objects_->Exists(row.image_key);
+      ASSERT_TRUE(there.ok());
+      EXPECT_TRUE(*there) << "after write " << steps << " sighting " << row.id << " ("
+                          << ToString(row.decision) << ") names missing " << row.image_key;
+    }
+    ++steps;
+    faulty_->Step();
+  }
+  faulty_->PauseAfterEachWrite(false);
+  ASSERT_OK(server_->WaitIdle(120s));
+  EXPECT_GE(steps, 4);  // two stored, two decided
+  EXPECT_EQ(Decided(), 2u);
+  EXPECT_EQ(Keys().size(), 2u);  // nothing left in incoming/
+  for (const auto& key : Keys()) EXPECT_NE(key.rfind("incoming/", 0), 0u) << key;
+}
+
+TEST_F(ServeTest, APictureACrashLeftBehindInIncomingIsRemovedAtStart) {
+  const Sighting s = testing::MakeSighting(testing::FaceCrop(kStranger));
+  SightingRecord r;
+  r.id = s.id;
+  r.camera = s.camera;
+  r.site = s.site;
+  r.captured_ms = s.captured_ms;
+  r.image_key = SightingImageKey("incoming", s.id, s.captured_ms);
+  ASSERT_TRUE(sightings_->Insert(r).ok());
+  SightingOutcome decided;
+  decided.id = s.id;
+  decided.decision = Decision::kUnknown;
+  decided.image_key = SightingImageKey("unknown", s.id, s.captured_ms);
+  ASSERT_TRUE(sightings_->RecordDecision(decided, VisitChoice{}).ok());
+  // Copied and recorded; the crash came before the incoming/ copy was deleted.
+  ASSERT_OK(objects_->Put(r.image_key, s.jpeg));
+  ASSERT_OK(objects_->Put(decided.image_key, s.jpeg));
+  StartServer();
+  EXPECT_EQ(Keys(), std::vector<std::string>{decided.image_key});
 }
 
 TEST_F(ServeTest, AnEdgeSpoolCarriesSightingsThroughABrokerOutage) {

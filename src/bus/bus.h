@@ -24,10 +24,12 @@ struct Message {
 
 // Called once per delivered message on the bus's dispatcher thread, one call at a
 // time, in arrival order. A non-OK return is logged and counted in
-// BusStats::handler_errors; neither backend redelivers (InProcessBus has nobody else
-// to give it to, libmosquitto acks QoS 1 on receipt), so a handler must make its
-// effect durable and idempotent before it returns. A handler may Publish (never
-// blocks there) but must not call Flush or Stop.
+// BusStats::handler_errors. MqttBus acknowledges a QoS>0 message to the broker
+// when the handler returns, unless it returned kUnavailable ("could not keep
+// it"): then it drops the connection unacknowledged and the broker delivers the
+// message again. InProcessBus has nobody else to give it to. So a handler must
+// make its effect durable and idempotent before it returns OK. A handler may
+// Publish (never blocks there) but must not call Flush or Stop.
 using Handler = std::function<Status(const Message&)>;
 
 // Counters since the bus was opened.

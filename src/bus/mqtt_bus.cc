@@ -1,5 +1,6 @@
 #include "bus/mqtt_bus.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <climits>
@@ -186,6 +187,18 @@ Status MqttBus::Subscribe(const std::string& topic_filter, Handler handler) {
   return Status::Ok();
 }
 
+Status MqttBus::Unsubscribe(const std::string& topic_filter) {
+  std::lock_guard lock(mu_);
+  unsubscribed_.insert(topic_filter);
+  if (connected_) {
+    const int rc = mosquitto_unsubscribe(mosq_.get(), nullptr, topic_filter.c_str());
+    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN)
+      return Status::Unavailable("unsubscribing from '" + topic_filter +
+                                 "' failed: " + mosquitto_strerror(rc));
+  }
+  return Status::Ok();
+}
+
 void MqttBus::SendSubscribe(const std::string& filter, uint32_t id) {
   mosquitto_property* props = nullptr;
   if (config_.protocol == 5)
@@ -218,7 +231,9 @@ Status MqttBus::WaitSubscribed(std::chrono::milliseconds timeout) {
   const bool ready = sub_cv_.wait_for(lock, timeout, [&] {
     if (!connected_) return false;
     for (const auto& [filter, id] : table_.Filters())
-      if (!acked_filters_.contains(filter) && !refused_filters_.contains(filter)) return false;
+      if (!acked_filters_.contains(filter) && !refused_filters_.contains(filter) &&
+          !unsubscribed_.contains(filter))
+        return false;
     return true;
   });
   if (!ready)
@@ -308,7 +323,15 @@ void MqttBus::Run() {
         continue;
       }
     }
-    bus_internal::Deliver(handlers, in.message, delivered_, handler_errors_);
+    if (bus_internal::Deliver(handlers, in.message, delivered_, handler_errors_) &&
+        in.message.qos > 0) {
+      // libmosquitto sends the PUBACK when OnMessage returns; cutting the
+      // connection first keeps the message with the broker, which sends it
+      // again (to this session on reconnect, or to another group member).
+      spdlog::warn("bus: a handler could not keep a message on '{}'; reconnecting without "
+                   "acknowledging it", in.message.topic);
+      ::shutdown(mosquitto_socket(mosq_.get()), SHUT_RDWR);
+    }
     {
       std::lock_guard lock(q_mu_);
       handled_seq_ = in.seq;
@@ -337,7 +360,10 @@ void MqttBus::OnConnect(struct mosquitto* m, void* self_ptr, int rc, int flags,
     self->acked_filters_.clear();
     self->refused_filters_.clear();
     self->pending_subacks_.clear();
-    for (const auto& [filter, id] : self->table_.Filters()) self->SendSubscribe(filter, id);
+    for (const auto& [filter, id] : self->table_.Filters())
+      if (!self->unsubscribed_.contains(filter)) self->SendSubscribe(filter, id);
+    for (const auto& filter : self->unsubscribed_)
+      mosquitto_unsubscribe(m, nullptr, filter.c_str());  // a resumed session still has it
   }
   self->sub_cv_.notify_all();
   spdlog::info("bus: connected to {}:{} as '{}'{}", self->config_.host, self->config_.port,
@@ -422,6 +448,55 @@ Status MqttBus::Ready() const {
   if (connected_) return Status::Ok();
   return Status::Unavailable("not connected to the MQTT broker " + config_.host + ":" +
                              std::to_string(config_.port));
+}
+
+Status EndMqttSession(const MqttConfig& config, const std::string& client_id,
+                      std::chrono::milliseconds timeout) {
+  std::call_once(g_lib_init, [] { mosquitto_lib_init(); });
+  struct Outcome {
+    int connack = -1;  // -1 until the broker answers
+  } outcome;
+  std::unique_ptr<struct mosquitto, void (*)(struct mosquitto*)> m(
+      mosquitto_new(client_id.c_str(), /*clean_session=*/true, &outcome), mosquitto_destroy);
+  if (!m) return Status::Internal("mosquitto_new failed for client id '" + client_id + "'");
+  // Same protocol and credentials as the sessions' owner; a clean start with no
+  // session expiry makes the broker drop the old session now and this one at exit.
+  mosquitto_int_option(m.get(), MOSQ_OPT_PROTOCOL_VERSION,
+                       config.protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+  mosquitto_connect_v5_callback_set(
+      m.get(), [](struct mosquitto*, void* o, int rc, int, const mosquitto_property*) {
+        static_cast<Outcome*>(o)->connack = rc;
+      });
+  if (!config.username.empty())
+    mosquitto_username_pw_set(m.get(), config.username.c_str(),
+                              config.password.empty() ? nullptr : config.password.c_str());
+  if (!config.tls_ca_file.empty() &&
+      mosquitto_tls_set(m.get(), config.tls_ca_file.c_str(), nullptr, nullptr, nullptr,
+                        nullptr) != MOSQ_ERR_SUCCESS)
+    return Status::InvalidArgument("TLS setup with '" + config.tls_ca_file + "' failed");
+  const std::string broker = config.host + ":" + std::to_string(config.port);
+  int rc = mosquitto_connect(m.get(), config.host.c_str(), config.port,
+                             std::max(config.keepalive_s, 5));
+  if (rc != MOSQ_ERR_SUCCESS)
+    return Status::Unavailable("cannot reach the MQTT broker " + broker + ": " +
+                               mosquitto_strerror(rc));
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  while (outcome.connack < 0 && std::chrono::steady_clock::now() < give_up) {
+    rc = mosquitto_loop(m.get(), 100, 1);
+    if (rc != MOSQ_ERR_SUCCESS)
+      return Status::Unavailable("MQTT broker " + broker + " closed the connection: " +
+                                 mosquitto_strerror(rc));
+  }
+  if (outcome.connack < 0)
+    return Status::Unavailable("MQTT broker " + broker + " did not answer in time");
+  if (outcome.connack != 0)
+    return Status::PermissionDenied("MQTT broker " + broker + " refused client id '" +
+                                    client_id + "': " +
+                                    (config.protocol == 5 ? mosquitto_reason_string(outcome.connack)
+                                                          : mosquitto_connack_string(outcome.connack)));
+  mosquitto_disconnect(m.get());
+  mosquitto_loop(m.get(), 100, 1);  // sends the DISCONNECT
+  return Status::Ok();
 }
 
 }  // namespace concierge

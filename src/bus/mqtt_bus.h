@@ -7,10 +7,12 @@
 //   and resends them. Durability across process or broker restarts is the edge
 //   Spool's job (spool.h), not this class's.
 // - Receiving: libmosquitto has no manual acks; it PUBACKs a QoS 1 message
-//   around its receive callback. That callback returns only after the handler
+//   after its receive callback. That callback returns only after the handler
 //   has run, so a crash never loses messages queued in this process: the broker
-//   still holds them. Delivery is at least once; the server's handler must
-//   store each message durably and idempotently before returning.
+//   still holds them. A handler returning kUnavailable gets its connection cut
+//   before the PUBACK, so the broker keeps that message too. Delivery is at
+//   least once; the server's handler must store each message durably and
+//   idempotently before returning.
 // - Sessions: with a configured MqttConfig::client_id the client uses a persistent
 //   session (clean_session=false, MQTT 5 session expiry of 7 days), so messages
 //   published while a subscriber restarts are queued by the broker and delivered
@@ -68,6 +70,10 @@ class MqttBus final : public Bus {
   // Registers the handler; the subscription is sent now if connected and again on
   // every connect. Use WaitSubscribed to know when the broker has it.
   Status Subscribe(const std::string& topic_filter, Handler handler) override;
+  // Asks the broker to stop sending `topic_filter`'s messages on this connection
+  // (now and on every later connect) while its handler stays: messages the
+  // session had queued still reach it. For retiring a server's session.
+  Status Unsubscribe(const std::string& topic_filter);
   // Waits until no QoS>0 message published before or during the call awaits its PUBACK.
   Status Flush(std::chrono::milliseconds timeout) override;
   // Waits up to 2 s for outstanding PUBACKs, disconnects, then runs the handlers of
@@ -128,6 +134,7 @@ class MqttBus final : public Bus {
   std::condition_variable sub_cv_;
   std::map<int, std::string> pending_subacks_;  // SUBSCRIBE mid -> filter
   std::set<std::string> acked_filters_;         // on the current connection
+  std::set<std::string> unsubscribed_;          // handlers kept, broker told to stop sending
   std::set<std::string> refused_filters_;
 
   // Published messages awaiting their ack. Held across mosquitto_publish so an ack
@@ -156,5 +163,13 @@ class MqttBus final : public Bus {
   bool stopped_ = false;
   std::thread dispatcher_;
 };
+
+// Ends the broker's persistent session for `client_id` (what it queued and its
+// place in shared subscriptions) by connecting with a clean session and leaving.
+// Needs the client that used the id to be stopped: the broker would hand the id
+// over and cut it off. kUnavailable when the broker cannot be reached within
+// `timeout`; kPermissionDenied when it refuses the connection.
+Status EndMqttSession(const MqttConfig& config, const std::string& client_id,
+                      std::chrono::milliseconds timeout);
 
 }  // namespace concierge

@@ -104,8 +104,9 @@ std::vector<std::pair<std::string, uint32_t>> SubscriptionTable::Filters() const
   return out;
 }
 
-void Deliver(const std::vector<SubscriptionTable::HandlerPtr>& handlers, const Message& m,
+bool Deliver(const std::vector<SubscriptionTable::HandlerPtr>& handlers, const Message& m,
              std::atomic<uint64_t>& delivered, std::atomic<uint64_t>& errors) {
+  bool refused = false;
   for (const auto& handler : handlers) {
     Status st;
     try {
@@ -119,9 +120,11 @@ void Deliver(const std::vector<SubscriptionTable::HandlerPtr>& handlers, const M
       ++delivered;
     } else {
       ++errors;
+      refused = refused || st.code() == Status::Code::kUnavailable;
       spdlog::error("bus: handler for '{}' failed: {}", m.topic, st.ToString());
     }
   }
+  return refused;
 }
 
 }  // namespace concierge::bus_internal

@@ -65,7 +65,8 @@ class SubscriptionTable {
 
 // Calls each handler with `m`, counting OK returns in `delivered` and non-OK
 // returns or exceptions (caught here, never propagated) in `errors`, logged.
-void Deliver(const std::vector<SubscriptionTable::HandlerPtr>& handlers, const Message& m,
+// True when a handler returned kUnavailable: it could not keep the message.
+bool Deliver(const std::vector<SubscriptionTable::HandlerPtr>& handlers, const Message& m,
              std::atomic<uint64_t>& delivered, std::atomic<uint64_t>& errors);
 
 }  // namespace concierge::bus_internal

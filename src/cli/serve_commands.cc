@@ -149,9 +149,20 @@ class ServerPipeline {
   void Stop() {
     if (std::exchange(stopped_, true)) return;
     cameras_.Close();  // ends open previews
+    const auto deadline = std::chrono::steady_clock::now() +
+                          milliseconds(std::max(0, config_.serve.stop_timeout_ms));
     if (retention_) retention_->Stop();
+    // Handlers waiting out storage trouble give up, leaving their messages with the broker.
+    if (server_) server_->StopIngesting();
     if (bus_) bus_->Stop();
     if (server_) {
+      const auto left = std::chrono::duration_cast<milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (Status idle = server_->WaitIdle(std::max(left, milliseconds(0))); !idle.ok()) {
+        spdlog::warn("serve: serve.stop_timeout_ms ({}) passed with {}; they stay pending for "
+                     "the next start", config_.serve.stop_timeout_ms, idle.message());
+        server_->Hurry();
+      }
       server_->Stop();
       const ServerStats s = server_->Stats();
       spdlog::info(
@@ -207,9 +218,9 @@ class ServerPipeline {
     return Status::Ok();
   }
 
-  // The REST API, web UI and Slack endpoint unless http.enabled is false.
-  // An address that cannot be bound leaves the pipeline running without it
-  // (logged as an error): recognising and notifying matter more than the UI.
+  // The REST API, web UI and Slack endpoint unless http.enabled is false. An
+  // address that cannot be bound (a port taken by another instance) fails the
+  // start: a second instance must not run unnoticed behind the first's UI.
   Status StartHttp(Database* db, ObjectStore* objects, FaceCollection* faces) {
     if (!config_.http.enabled) return Status::Ok();
     auto engine = services_.engine();
@@ -230,17 +241,13 @@ class ServerPipeline {
     parts.slack = slack_interactions_.get();
     parts.cameras = &cameras_;
     // The HTTP server starts before the bus opens, so /readyz reads it through open_bus_.
+    parts.readiness.push_back({"storage", [this] { return server_->StorageStatus(); }});
     parts.readiness.push_back({"bus", [this]() -> Status {
                                  const Bus* bus = open_bus_.load();
                                  return bus ? bus->Ready()
                                             : Status::Unavailable("the bus is not open yet");
                                }});
-    auto http = HttpServer::Start(parts);
-    if (http.status().code() == Status::Code::kUnavailable) {
-      spdlog::error("http: {}; the web UI and API are off", http.status().message());
-      return Status::Ok();
-    }
-    ASSIGN_OR_RETURN(http_, std::move(http));
+    ASSIGN_OR_RETURN(http_, HttpServer::Start(parts));
     spdlog::info("http: serving url={} web_dir={}", http_->url(),
                  config_.http.web_dir.empty() ? "(built in)" : config_.http.web_dir);
     return Status::Ok();
@@ -274,7 +281,36 @@ std::string HostName() {
   return id;
 }
 
-int RunServe(Context& ctx, const std::string& client_id) {
+// How long `serve --retire` waits after the last message its sessions held.
+constexpr milliseconds kRetireQuiet{3'000};
+
+// Retiring: stop taking a share of new sightings, ingest what the sessions
+// queued until nothing came for kRetireQuiet, stop, then end the sessions.
+Status Retire(ServerPipeline& pipeline, const std::vector<MqttBus*>& connections,
+              const Config& config) {
+  const std::string filter = SightingFilter(config.bus);
+  for (MqttBus* connection : connections) RETURN_IF_ERROR(connection->Unsubscribe(filter));
+  spdlog::info("serve: retiring; taking what the broker queued for {} sessions",
+               connections.size());
+  uint64_t seen = ~uint64_t{0};
+  for (;;) {
+    const BusStats stats = pipeline.bus().Stats();
+    const uint64_t now = stats.delivered + stats.handler_errors + stats.dropped;
+    if (now == seen) break;
+    seen = now;
+    std::this_thread::sleep_for(kRetireQuiet);
+  }
+  std::vector<std::string> ids;
+  for (MqttBus* connection : connections) ids.push_back(connection->client_id());
+  pipeline.Stop();
+  for (const std::string& id : ids) {
+    RETURN_IF_ERROR(EndMqttSession(config.bus.mqtt, id, kReadyTimeout));
+    spdlog::info("serve: ended the broker session of '{}'", id);
+  }
+  return Status::Ok();
+}
+
+int RunServe(Context& ctx, const std::string& client_id, bool retire) {
   auto loaded = ctx.config();
   if (!loaded.ok()) return Fail(ctx, loaded.status());
   Config config = **loaded;
@@ -306,6 +342,11 @@ int RunServe(Context& ctx, const std::string& client_id) {
     if (!subscribed.ok()) break;
   }
   if (subscribed.code() == Status::Code::kPermissionDenied) return Fail(ctx, subscribed);
+  if (retire) {
+    if (!subscribed.ok()) return Fail(ctx, subscribed);
+    const Status retired = Retire(pipeline, connections, config);
+    return retired.ok() ? kExitOk : Fail(ctx, retired);
+  }
   if (subscribed.ok())
     spdlog::info("serve: ready client_id={} connections={} filter={}",
                  connections.front()->client_id(), connections.size(),
@@ -510,15 +551,19 @@ int RunVisits(Context& ctx, const ListOptions& opts) {
 
 void RegisterServeCommands(CLI::App& app, Context& ctx, Runner* slot) {
   static std::string client_id;
+  static bool retire = false;
   static RunOptions run;
   static ListOptions list;
 
   CLI::App* serve =
       AddCommand(app, "serve", "Ingest and recognise sightings from MQTT until stopped", slot,
-                 [&ctx] { return RunServe(ctx, client_id); });
+                 [&ctx] { return RunServe(ctx, client_id, retire); });
   serve->add_option(
       "--client-id", client_id,
       "MQTT client id; keep it stable across restarts (default concierge-serve-<host>)");
+  serve->add_flag("--retire", retire,
+                  "Retire a stopped server for good: take what the broker queued for its "
+                  "sessions, then end them so they no longer take a share of the sightings");
 
   CLI::App* run_cmd =
       AddCommand(app, "run", "Edge and server in one process (the embedded default)", slot,

@@ -30,7 +30,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EdgeConfig, cameras, spool_dir, 
                                                 crop_margin, jpeg_quality, views_per_sighting)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ServeConfig, max_payload_bytes, visit_window_s,
                                                 workers, collection_refresh_ms,
-                                                ingest_connections)
+                                                ingest_connections, stop_timeout_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ObjectStoreConfig, kind, root, s3_endpoint,
                                                 s3_bucket, s3_region, s3_access_key,
                                                 s3_secret_key)
@@ -62,9 +62,31 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Reports keys in `doc` that the schema (`shape`, the defaults as JSON) lacks.
+// What a value of the type of `v` is, for error messages.
+std::string TypeName(const nlohmann::json& v) {
+  if (v.is_number_integer()) return "an integer";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  if (v.is_boolean()) return "true or false";
+  if (v.is_array()) return "a list";
+  if (v.is_object()) return "an object";
+  return "null";
+}
+
+// Whether `v` may stand where the default `shape` stands (an integer may be a number).
+bool SameType(const nlohmann::json& v, const nlohmann::json& shape) {
+  if (shape.is_number_float()) return v.is_number();
+  if (shape.is_number_integer()) return v.is_number_integer();
+  return v.type() == shape.type();
+}
+
+// Reports keys in `doc` that the schema (`shape`, the defaults as JSON) lacks,
+// and values of another type than the schema's, naming the key.
 Status CheckKnownKeys(const nlohmann::json& doc, const nlohmann::json& shape,
                       const std::string& path) {
+  if (!SameType(doc, shape) && !path.empty())
+    return Status::InvalidArgument("config key '" + path + "' must be " + TypeName(shape) +
+                                   ", but is " + TypeName(doc) + " (" + doc.dump() + ")");
   if (!doc.is_object() || !shape.is_object()) return Status::Ok();
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     const std::string here = path.empty() ? it.key() : path + "." + it.key();
@@ -188,8 +210,10 @@ Result<Config> LoadConfig(const std::string& data_dir, const std::string& config
     if (!in) return Status::IoError("cannot read config file " + file);
     nlohmann::json from_file = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
     if (from_file.is_discarded()) return Status::InvalidArgument("config file " + file + " is not valid JSON");
-    ASSIGN_OR_RETURN(Config parsed, ConfigFromJson(from_file));
-    doc = nlohmann::json(parsed);
+    Result<Config> parsed = ConfigFromJson(from_file);
+    if (!parsed.ok())
+      return Status::InvalidArgument("config file " + file + ": " + parsed.status().message());
+    doc = nlohmann::json(*parsed);
   } else if (!config_file.empty()) {
     return Status::NotFound("config file " + file + " does not exist");
   }

@@ -111,6 +111,9 @@ struct ServeConfig {
   // `serve`: MQTT connections receiving sightings, each with one message in
   // flight (acknowledged after it is stored), so this many are ingested at once.
   int ingest_connections = 8;
+  // SIGTERM (or Ctrl-C) waits at most this long for the recognition backlog;
+  // what is left stays pending for the next start.
+  int stop_timeout_ms = 20000;
 };
 
 struct ObjectStoreConfig {

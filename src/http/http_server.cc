@@ -1,5 +1,8 @@
 #include "http/http_server.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -184,14 +187,26 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ApiContext parts) {
   server->Configure();
 
   httplib::Server& s = *server->server_;
+  // cpp-httplib's default also sets SO_REUSEPORT, which lets a second instance
+  // bind the same port and share its connections; SO_REUSEADDR alone only
+  // allows a restart while old connections linger in TIME_WAIT.
+  s.set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  errno = 0;
   if (http.port == 0) {
     server->port_ = s.bind_to_any_port(http.bind);
   } else {
     server->port_ = s.bind_to_port(http.bind, http.port) ? http.port : -1;
   }
+  if (server->port_ <= 0 && errno == EADDRINUSE)
+    return Status::Unavailable("port " + std::to_string(http.port) + " on " + http.bind +
+                               " is already in use (another concierge?); stop it or choose "
+                               "another http.port");
   if (server->port_ <= 0)
     return Status::Unavailable("cannot listen on " + http.bind + ":" + std::to_string(http.port) +
-                               " (address in use, not local, or not permitted)");
+                               " (address not local, or not permitted)");
   server->thread_ = std::thread([&s] { s.listen_after_bind(); });
   // stop() is a no-op until the accept loop runs, so Stop() must not race ahead of it.
   while (!s.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));

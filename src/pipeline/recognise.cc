@@ -204,14 +204,16 @@ Result<SightingRecord> RecognitionStage::Decide(const std::string& sighting_id) 
     outcome.live_score = s.live_score;
     outcome.embedding = std::move(seen->embedding);
     outcome.image_key = DecidedImageKey(s, outcome.decision, outcome.person_id);
-    if (from != outcome.image_key) {
-      const Status moved = objects_->Move(from, outcome.image_key);
-      if (moved.code() == Status::Code::kNotFound) continue;
-      RETURN_IF_ERROR(moved);
-    }
+    // Copy, record, then delete: after a crash at any point the row names a
+    // picture that exists. A copy left behind is swept at the next start.
+    const bool relocate = from != outcome.image_key;
+    if (relocate) RETURN_IF_ERROR(objects_->Put(outcome.image_key, *bytes));
     ASSIGN_OR_RETURN(DecisionResult result, visits_->Record(s, outcome));
     if (result.applied) {
       Announce(result);
+      if (const Status gone = relocate ? objects_->Delete(from) : Status::Ok(); !gone.ok())
+        spdlog::warn("recognise: id={} could not remove {} (swept at the next start): {}", s.id,
+                     from, gone.message());
       if (learner_ && !seen->views.empty()) {
         // Learning is a bonus: a failure costs the face, never the decision.
         auto learned =
@@ -220,10 +222,9 @@ Result<SightingRecord> RecognitionStage::Decide(const std::string& sighting_id) 
           spdlog::warn("gallery: could not learn from sighting {}: {}", s.id,
                        learned.status().message());
       }
-    } else if (result.sighting.image_key != outcome.image_key) {
-      // Another server decided first, differently: put the picture where its record says.
-      const Status back = objects_->Move(outcome.image_key, result.sighting.image_key);
-      if (!back.ok() && back.code() != Status::Code::kNotFound) return back;
+    } else if (relocate && result.sighting.image_key != outcome.image_key) {
+      // Another server decided first, differently: its copy is the one recorded.
+      RETURN_IF_ERROR(objects_->Delete(outcome.image_key));
     }
     return std::move(result.sighting);
   }

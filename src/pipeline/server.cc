@@ -13,14 +13,36 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// The bus acknowledges a message once its handler returns, whatever it returns,
-// so on storage trouble the handler keeps trying for a while before giving up.
-constexpr milliseconds kIngestRetryFor{30'000};
+// The bus acknowledges a message once its handler returns OK, so on storage
+// trouble the handler keeps the message and retries until storage is back (or
+// the server stops): with one message in flight per connection that also stops
+// the broker sending more.
 constexpr milliseconds kFirstRetry{100}, kMaxRetry{2'000};
-constexpr int kRecogniseAttempts = 3;
+// Storage trouble is logged when it starts, then at most this often, then when it ends.
+constexpr std::chrono::seconds kTroubleLogEvery{60};
 
 bool Retryable(const Status& status) {
   return status.code() == Status::Code::kIoError || status.code() == Status::Code::kUnavailable;
+}
+
+// Deletes incoming/ pictures whose sighting was decided (and recorded under
+// another key) before a crash let recognition remove them. Pictures of
+// unrecorded sightings are left: their ingest may still be under way.
+void SweepDecidedLeftovers(ObjectStore& objects, SightingStore& sightings) {
+  auto keys = objects.List("incoming/");
+  if (!keys.ok()) {
+    spdlog::warn("serve: cannot list incoming/ for leftovers: {}", keys.status().message());
+    return;
+  }
+  for (const std::string& key : *keys) {
+    const size_t slash = key.rfind('/'), dot = key.rfind(".jpg");
+    if (dot == std::string::npos || dot <= slash + 1) continue;
+    auto s = sightings.Get(key.substr(slash + 1, dot - slash - 1));
+    if (!s.ok() || s->decision == Decision::kPending || s->image_key == key) continue;
+    if (Status gone = objects.Delete(key); gone.ok())
+      spdlog::info("serve: removed {}, left behind by a crash (sighting {} is at {})", key, s->id,
+                   s->image_key);
+  }
 }
 
 }  // namespace
@@ -73,6 +95,7 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config, ServerParts 
     spdlog::warn("serve: {} faces of collection {} were embedded by other models and are not "
                  "searched; run `concierge reindex`",
                  parts.faces->stale_faces(), parts.faces->name());
+  SweepDecidedLeftovers(*parts.objects, *parts.sightings);
   ASSIGN_OR_RETURN(auto pending, parts.sightings->ListPending());
   for (const auto& s : pending) server->Enqueue(s.id);
   for (auto& stage : server->stages_)
@@ -99,30 +122,59 @@ Status Server::Subscribe(Bus* bus) {
 
 Status Server::HandleMessage(const Message& message) {
   auto delay = kFirstRetry;
-  const auto give_up = Clock::now() + kIngestRetryFor;
   for (;;) {
     auto result = ingest_.Ingest(message);
     if (result.ok()) {
+      StorageRecovered();
       if (result->kind == IngestResult::Kind::kRecorded) ++recorded_;
       if (result->kind == IngestResult::Kind::kDuplicate) ++duplicates_;
       if (result->pending) Enqueue(result->sighting_id);
       return Status::Ok();
     }
-    bool stopping;
-    {
-      std::lock_guard lock(mu_);
-      stopping = stopping_;
-    }
-    if (stopping || Clock::now() + delay > give_up) {
-      spdlog::error("ingest: giving up on a message on {}: {}", message.topic,
-                    result.status().ToString());
-      return result.status();
-    }
-    spdlog::warn("ingest: storage trouble, retrying in {} ms: {}", delay.count(),
-                 result.status().ToString());
-    std::this_thread::sleep_for(delay);
+    // Ingest's errors are storage trouble only (bad input is a kRejected result).
+    StorageFailed("ingest", result.status());
+    std::unique_lock lock(mu_);
+    if (retry_cv_.wait_for(lock, delay, [&] { return ingest_stopped_; }))
+      return Status::Unavailable("not stored, left with the broker: the server is stopping (" +
+                                 result.status().message() + ")");
     delay = std::min(delay * 2, kMaxRetry);
   }
+}
+
+void Server::StorageFailed(const char* stage, const Status& status) {
+  const auto now = Clock::now();
+  std::lock_guard lock(trouble_mu_);
+  if (!trouble_since_) {
+    trouble_since_ = now;
+    trouble_logged_ = now;
+    spdlog::error("{}: storage is failing; holding sightings (unacknowledged, taking no more) "
+                  "until it is back: {}", stage, status.ToString());
+  } else if (now - trouble_logged_ >= kTroubleLogEvery) {
+    trouble_logged_ = now;
+    spdlog::error("{}: storage still failing after {} s; holding sightings: {}", stage,
+                  std::chrono::duration_cast<std::chrono::seconds>(now - *trouble_since_).count(),
+                  status.ToString());
+  }
+}
+
+void Server::StorageRecovered() {
+  std::lock_guard lock(trouble_mu_);
+  if (!trouble_since_) return;
+  spdlog::info("serve: storage is back after {} s", std::chrono::duration_cast<std::chrono::seconds>(
+                                                         Clock::now() - *trouble_since_)
+                                                         .count());
+  trouble_since_.reset();
+}
+
+Status Server::StorageStatus() const {
+  std::lock_guard lock(trouble_mu_);
+  if (!trouble_since_) return Status::Ok();
+  return Status::Unavailable(
+      "storing sightings has failed for " +
+      std::to_string(
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - *trouble_since_)
+              .count()) +
+      " s (the cause is in the log)");
 }
 
 void Server::Enqueue(const std::string& id) {
@@ -145,14 +197,18 @@ void Server::Work(RecognitionStage& stage) {
       queue_.pop_front();
       ++busy_;
     }
+    // Storage trouble is waited out like ingest's; Hurry (or the stop timeout) ends the wait.
     Status status;
     auto delay = kFirstRetry;
-    for (int attempt = 1; attempt <= kRecogniseAttempts; ++attempt) {
+    for (;;) {
       status = stage.Process(id).status();
-      if (status.ok() || !Retryable(status) || attempt == kRecogniseAttempts) break;
-      std::this_thread::sleep_for(delay);
-      delay *= 2;
+      if (!Retryable(status)) break;
+      StorageFailed("recognise", status);
+      std::unique_lock lock(mu_);
+      if (work_cv_.wait_for(lock, delay, [&] { return hurry_; })) break;
+      delay = std::min(delay * 2, kMaxRetry);
     }
+    if (status.ok()) StorageRecovered();
     if (status.ok()) {
       ++decided_;
     } else {
@@ -219,6 +275,14 @@ void Server::Hurry() {
     hurry_ = true;
   }
   work_cv_.notify_all();
+}
+
+void Server::StopIngesting() {
+  {
+    std::lock_guard lock(mu_);
+    ingest_stopped_ = true;
+  }
+  retry_cv_.notify_all();
 }
 
 Status Server::WaitIdle(milliseconds timeout) {

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -78,6 +79,13 @@ class Server {
   // Makes the workers stop after their current sighting, leaving the queued
   // ones pending (recognised at the next start): a running Stop returns soon.
   void Hurry();
+  // Makes a handler waiting out storage trouble give up with kUnavailable,
+  // which the bus answers by leaving the message with the broker. Call it
+  // before stopping the bus during an outage, so that the bus can stop.
+  void StopIngesting();
+  // OK unless storing sightings (ingest or recognition) is failing now; then
+  // kUnavailable saying for how long. For readiness probes.
+  Status StorageStatus() const;
   // Waits until nothing is queued or being recognised; kUnavailable on timeout.
   Status WaitIdle(std::chrono::milliseconds timeout);
   ServerStats Stats() const;
@@ -87,8 +95,13 @@ class Server {
 
  private:
   Server(const Config& config, ServerParts parts);
-  // The bus handler: ingests durably (retrying storage trouble), then queues.
+  // The bus handler: ingests durably, then queues. On storage trouble it keeps
+  // the message (does not return) until storage is back or StopIngesting.
   Status HandleMessage(const Message& message);
+  // Notes that `stage` could not store; logs it at the start and once a minute.
+  void StorageFailed(const char* stage, const Status& status);
+  // Notes that storing works (again).
+  void StorageRecovered();
   // Queues a sighting for recognition unless it is queued already or we stopped.
   void Enqueue(const std::string& id);
   // A worker thread's loop: recognises queued sightings until stopped.
@@ -108,12 +121,16 @@ class Server {
   std::vector<std::unique_ptr<RecognitionStage>> stages_;
 
   mutable std::mutex mu_;
-  std::condition_variable work_cv_, idle_cv_, refresh_cv_;
+  std::condition_variable work_cv_, idle_cv_, refresh_cv_, retry_cv_;
   std::deque<std::string> queue_;
   std::set<std::string> queued_;  // in queue_ or being recognised
   size_t busy_ = 0;
   bool stopping_ = false;
   bool hurry_ = false;
+  bool ingest_stopped_ = false;
+  mutable std::mutex trouble_mu_;
+  std::optional<std::chrono::steady_clock::time_point> trouble_since_;  // storage failing since
+  std::chrono::steady_clock::time_point trouble_logged_;
   std::mutex stop_mu_;
   std::vector<std::thread> workers_;
   std::thread refresher_;

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <thread>
 
+#include "support/test_env.h"
+
 namespace concierge::testing {
 
 ChildProcess::~ChildProcess() {
@@ -32,7 +34,7 @@ bool ChildProcess::Start(const std::vector<std::string>& args, const std::vector
     dup2(devnull, 0);
     dup2(log, 1);
     dup2(log, 2);
-    for (const auto& kv : env) putenv(const_cast<char*>(kv.c_str()));
+    ApplyChildEnvironment(env);
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

@@ -187,7 +187,23 @@ Status PgCluster::Stop() {
 
 Status PgCluster::Kill() {
   if (!running()) return Status::Ok();
+  // The whole server, as a machine crash would take it: a backend outliving the
+  // postmaster for a moment would still answer its client's next query.
+  std::vector<pid_t> backends;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const size_t paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(line.substr(paren + 1));
+    std::string state;
+    pid_t parent = 0;
+    rest >> state >> parent;
+    if (parent == pid_) backends.push_back(static_cast<pid_t>(std::stol(entry.path().filename())));
+  }
   kill(pid_, SIGKILL);
+  for (pid_t backend : backends) kill(backend, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
   return Status::Ok();

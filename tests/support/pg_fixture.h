@@ -32,7 +32,8 @@ class PgCluster {
   Status Start();
   // Fast shutdown (SIGINT): sessions are ended, the server exits cleanly.
   Status Stop();
-  // SIGKILL: a crash; the next Start recovers from the WAL.
+  // SIGKILL to the postmaster and its backends: a crash; the next Start
+  // recovers from the WAL.
   Status Kill();
 
   // Creates database `name`; needs a running cluster.

@@ -47,6 +47,11 @@ std::string Drain(int fd) {
 }
 }  // namespace
 
+void ApplyChildEnvironment(const std::vector<std::string>& env) {
+  setenv("CONCIERGE_HTTP_PORT", "0", /*overwrite=*/0);
+  for (const auto& kv : env) putenv(const_cast<char*>(kv.c_str()));
+}
+
 CommandResult RunCommand(const std::vector<std::string>& args, const std::vector<std::string>& env) {
   int out_pipe[2], err_pipe[2];
   if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) return {};
@@ -58,7 +63,7 @@ CommandResult RunCommand(const std::vector<std::string>& args, const std::vector
     close(err_pipe[0]);
     const int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
-    for (const auto& kv : env) putenv(const_cast<char*>(kv.c_str()));
+    ApplyChildEnvironment(env);
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

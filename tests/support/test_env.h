@@ -46,6 +46,11 @@ struct CommandResult {
   std::string err;
 };
 
+// In a forked child before exec: sets the extra `env` entries ("NAME=value")
+// after making HTTP servers bind port 0 unless told otherwise, since a test
+// must never take a fixed port (another may hold 8080); they log the bound one.
+void ApplyChildEnvironment(const std::vector<std::string>& env);
+
 // Runs `args` (argv[0] first) without a shell, with extra `env` entries
 // ("NAME=value"), and captures its output.
 CommandResult RunCommand(const std::vector<std::string>& args,
