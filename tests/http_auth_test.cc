@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <tuple>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -570,6 +572,117 @@ TEST_F(HttpAuthTest, BadTlsFilesAreReported) {
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.status().code(), Status::Code::kInvalidArgument);
   EXPECT_NE(server.status().message().find("missing.pem"), std::string::npos);
+}
+
+TEST_F(HttpAuthTest, DeepJsonBodiesAre400AndTheServerStaysUp) {
+  config_.http.max_body_bytes = 2 * 1024 * 1024;  // let the bodies reach the JSON parser
+  StartServer();
+  const LoggedIn admin = Login("admin", kAdminPassword);
+  std::string deep;
+  for (int i = 0; i < 50'000; ++i) deep += "{\"a\":";
+  deep += "1" + std::string(50'000, '}');
+  ASSERT_GT(deep.size(), 250'000u);
+  for (const char* path : {"/api/v1/settings", "/api/v1/login", "/api/v1/tokens"}) {
+    auto r = std::string(path) == "/api/v1/settings"
+                 ? client_->Put(path, Cookie(admin), deep, "application/json")
+                 : client_->Post(path, Cookie(admin), deep, "application/json");
+    ASSERT_TRUE(r) << path << ": the server went down";
+    EXPECT_EQ(r->status, 400) << path;
+    EXPECT_NE(BodyJson(r)["error"]["message"].get<std::string>().find("nested deeper"),
+              std::string::npos)
+        << r->body;
+  }
+  auto huge = client_->Post("/api/v1/login", std::string(1100 * 1024, ' ') + "{}",
+                            "application/json");
+  ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->status, 413) << "over the 1 MiB JSON limit";
+  auto health = client_->Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(HttpAuthTest, WrongTypesInBodiesAre400NamingTheField) {
+  StartServer();
+  const LoggedIn admin = Login("admin", kAdminPassword);
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"/api/v1/login", R"({"name": 5, "password": "x"})", "name"},
+      {"/api/v1/login", R"({"name": "admin", "password": ["x"]})", "password"},
+      {"/api/v1/users", R"({"name": "olga", "password": "long enough", "role": 1})", "role"},
+      {"/api/v1/users", R"({"name": {"a": 1}, "password": "long enough", "role": "viewer"})",
+       "name"},
+      {"/api/v1/tokens", R"({"name": 3.5})", "name"},
+      {"/api/v1/tokens", R"({"name": "ci", "user": false})", "user"},
+      {"/api/v1/settings", R"({"recognition": {"gallery_cap": "high"}})", "gallery_cap"},
+      {"/api/v1/settings", R"({"recognition": 7})", "recognition"},
+  };
+  for (const auto& [path, body, field] : cases) {
+    auto r = path == "/api/v1/settings"
+                 ? client_->Put(path.c_str(), Cookie(admin), body, "application/json")
+                 : client_->Post(path.c_str(), Cookie(admin), body, "application/json");
+    ASSERT_TRUE(r) << path << " " << body;
+    EXPECT_EQ(r->status, 400) << path << " " << body << " -> " << r->body;
+    EXPECT_NE(r->body.find(field), std::string::npos) << path << " " << body << " -> " << r->body;
+  }
+}
+
+TEST_F(HttpAuthTest, PathsAddressesAndSecretDestinationsAreNotSettableOverHttp) {
+  StartServer();
+  const LoggedIn admin = Login("admin", kAdminPassword);
+  auto get = client_->Get("/api/v1/settings", Cookie(admin));
+  ASSERT_TRUE(get);
+  const Json file_only = BodyJson(get)["file_only"];
+  for (const char* key :
+       {"http.web_dir", "notify.slack_api_url", "notify.webhook_url", "http.bind"})
+    EXPECT_NE(std::find(file_only.begin(), file_only.end(), key), file_only.end()) << key;
+
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"({"http": {"web_dir": "/"}})", "http.web_dir"},
+      {R"({"notify": {"slack_api_url": "https://collector.example/api"}})",
+       "notify.slack_api_url"},
+      {R"({"notify": {"webhook_url": "https://collector.example/hook"}})", "notify.webhook_url"},
+      {R"({"notify": {"webhook_secret": "new"}})", "notify.webhook_secret"},
+      {R"({"http": {"bind": "0.0.0.0"}})", "http.bind"},
+      {R"({"vision": {"models_dir": "/tmp"}})", "vision.models_dir"},
+      {R"({"objects": {"s3_endpoint": "http://collector.example"}})", "objects.s3_endpoint"},
+      {R"({"database": {"sqlite_path": "/etc/passwd"}})", "database.sqlite_path"},
+      {R"({"edge": {"cameras": [{"name": "x", "source": "/etc/shadow"}]}})", "edge.cameras"},
+      {R"({"bus": {"mqtt": {"host": "collector.example"}}})", "bus.mqtt.host"},
+      {R"({"data_dir": "/tmp"})", "data_dir"},
+  };
+  for (const auto& [body, key] : refused) {
+    auto r = client_->Put("/api/v1/settings", Cookie(admin), body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << body;
+    EXPECT_NE(BodyJson(r)["error"]["message"].get<std::string>().find(key), std::string::npos)
+        << r->body;
+  }
+  EXPECT_FALSE(std::filesystem::exists(config_.ConfigFilePath())) << "nothing was written";
+
+  // The UI sends back what it was shown: unchanged file-only values pass.
+  auto resend = client_->Put("/api/v1/settings", Cookie(admin),
+                             BodyJson(get)["settings"].dump(), "application/json");
+  ASSERT_TRUE(resend);
+  EXPECT_EQ(resend->status, 200) << resend->body;
+}
+
+TEST_F(HttpAuthTest, MetricsNeedTheMetricsTokenOrALogin) {
+  config_.auth.metrics_token = "scrape-me-0123456789";
+  StartServer();
+  auto anonymous = client_->Get("/metrics");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  EXPECT_EQ(BodyJson(anonymous)["error"]["code"], "unauthorized");
+  auto wrong = client_->Get("/metrics", Bearer("scrape-me-wrong"));
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto scraper = client_->Get("/metrics", Bearer("scrape-me-0123456789"));
+  ASSERT_TRUE(scraper);
+  EXPECT_EQ(scraper->status, 200) << scraper->body;
+  EXPECT_NE(scraper->get_header_value("Content-Type").find("text/plain"), std::string::npos);
+  const LoggedIn viewer = Login("vera", kViewerPassword);
+  auto user = client_->Get("/metrics", Cookie(viewer));
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->status, 200);
 }
 
 }  // namespace

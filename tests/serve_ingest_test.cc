@@ -177,6 +177,8 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
   missing.erase("captured_ms");
   nlohmann::json bad_base64 = nlohmann::json::parse(EncodeSighting(good));
   bad_base64["jpeg"] = "not*base64!";
+  nlohmann::json out_of_range = nlohmann::json::parse(EncodeSighting(good));
+  out_of_range["box"] = {0, 0, 1e308, -5};
   Sighting png = testing::MakeSighting("");
   {
     std::vector<uchar> bytes;
@@ -196,7 +198,8 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
         CounterValue("concierge_rejected_messages_total", {{"reason", reason}});
 
   for (const std::string& payload :
-       {std::string("this is not json {"), missing.dump(), bad_base64.dump(), EncodeSighting(png),
+       {std::string("this is not json {"), missing.dump(), bad_base64.dump(),
+        out_of_range.dump(), EncodeSighting(png),
         EncodeSighting(huge), EncodeSighting(path_id), EncodeSighting(truncated)})
     ASSERT_OK(publisher->Publish({topic, payload, 1}));
   ASSERT_OK(publisher->Publish({topic, EncodeSighting(wrong_topic), 1}));  // names "back"
@@ -204,11 +207,11 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
   ASSERT_OK(publisher->Flush(30s));
 
   ASSERT_TRUE(Eventually([&] {
-    return server_->Stats().recorded == 1 && server_->Stats().rejected == 8;
+    return server_->Stats().recorded == 1 && server_->Stats().rejected == 9;
   })) << "recorded "
       << server_->Stats().recorded << ", rejected " << server_->Stats().rejected;
   const ServerStats stats = server_->Stats();
-  const std::map<std::string, uint64_t> expected = {{"json", 1},  {"schema", 2}, {"base64", 1},
+  const std::map<std::string, uint64_t> expected = {{"json", 1},  {"schema", 3}, {"base64", 1},
                                                     {"image", 2}, {"size", 1},   {"topic", 1}};
   EXPECT_EQ(stats.rejections, expected);
   for (const auto& [reason, count] : expected)

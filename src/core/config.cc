@@ -2,9 +2,10 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
+
+#include "core/json_limits.h"
 
 namespace concierge {
 
@@ -49,7 +50,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NotifyConfig, slack_api_url, sla
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HttpConfig, enabled, bind, port, tls_cert_file,
                                                 tls_key_file, web_dir, max_body_bytes, threads)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AuthConfig, session_ttl_hours, login_max_failures,
-                                                login_window_s)
+                                                login_window_s, metrics_token)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AwsConfig, enabled, key_encryption_secret,
                                                 office_collection_id, s3_bucket, max_clock_skew_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RetentionConfig, unknown_crops_days,
@@ -62,10 +63,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Reports keys in `doc` that the schema (`shape`, the defaults as JSON) lacks.
-Status CheckKnownKeys(const nlohmann::json& doc, const nlohmann::json& shape,
-                      const std::string& path) {
-  if (!doc.is_object() || !shape.is_object()) return Status::Ok();
+const char* TypeName(const nlohmann::json& shape) {
+  if (shape.is_object()) return "an object";
+  if (shape.is_array()) return "a list";
+  if (shape.is_boolean()) return "true or false";
+  if (shape.is_number_integer()) return "a whole number";
+  if (shape.is_number()) return "a number";
+  return "a string";
+}
+
+bool SameType(const nlohmann::json& value, const nlohmann::json& shape) {
+  if (shape.is_number_integer()) return value.is_number_integer();
+  if (shape.is_number()) return value.is_number();
+  return value.type() == shape.type();
+}
+
+// Reports keys in `doc` that the schema (`shape`, the defaults as JSON) lacks,
+// and values of another type than the schema's, naming the key.
+Status CheckShape(const nlohmann::json& doc, const nlohmann::json& shape, const std::string& path) {
+  if (!doc.is_object()) return Status::Ok();
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     const std::string here = path.empty() ? it.key() : path + "." + it.key();
     if (here == "recognition.match_threshold")
@@ -74,7 +90,18 @@ Status CheckKnownKeys(const nlohmann::json& doc, const nlohmann::json& shape,
           "'recognition.target_false_welcome_rate': the threshold is now calibrated to the "
           "gallery (see `concierge calibrate`)");
     if (!shape.contains(it.key())) return Status::InvalidArgument("unknown config key '" + here + "'");
-    RETURN_IF_ERROR(CheckKnownKeys(it.value(), shape.at(it.key()), here));
+    const nlohmann::json& expected = shape.at(it.key());
+    if (!SameType(it.value(), expected))
+      return Status::InvalidArgument("config key '" + here + "' must be " + TypeName(expected));
+    if (here == "edge.cameras") {
+      const nlohmann::json camera_shape = CameraConfig{};
+      for (const auto& camera : it.value()) {
+        if (!camera.is_object())
+          return Status::InvalidArgument("config key 'edge.cameras' must be a list of objects");
+        RETURN_IF_ERROR(CheckShape(camera, camera_shape, "edge.cameras[]"));
+      }
+    }
+    RETURN_IF_ERROR(CheckShape(it.value(), expected, here));
   }
   return Status::Ok();
 }
@@ -149,15 +176,19 @@ std::string DefaultModelsDir() {
   return base + "/concierge/models/concierge-models-2";
 }
 
+bool IsFileOnlySetting(const std::string& dotted_key) {
+  for (const std::string_view key : kFileOnlySettings) {
+    if (dotted_key.rfind(key, 0) == 0 &&
+        (dotted_key.size() == key.size() || dotted_key[key.size()] == '.'))
+      return true;
+  }
+  return false;
+}
+
 Result<Config> ConfigFromJson(const nlohmann::json& doc) {
   if (!doc.is_object()) return Status::InvalidArgument("config must be a JSON object");
   const nlohmann::json shape = Config{};
-  RETURN_IF_ERROR(CheckKnownKeys(doc, shape, ""));
-  if (doc.contains("edge") && doc["edge"].contains("cameras")) {
-    const nlohmann::json camera_shape = CameraConfig{};
-    for (const auto& cam : doc["edge"]["cameras"])
-      RETURN_IF_ERROR(CheckKnownKeys(cam, camera_shape, "edge.cameras[]"));
-  }
+  RETURN_IF_ERROR(CheckShape(doc, shape, ""));
   Config config;
   try {
     config = doc.get<Config>();
@@ -184,11 +215,12 @@ Result<Config> LoadConfig(const std::string& data_dir, const std::string& config
   const std::string file = config_file.empty() ? (fs::path(dir) / "config.json").string() : config_file;
   std::error_code ec;
   if (fs::exists(file, ec)) {
-    std::ifstream in(file);
-    if (!in) return Status::IoError("cannot read config file " + file);
-    nlohmann::json from_file = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (from_file.is_discarded()) return Status::InvalidArgument("config file " + file + " is not valid JSON");
-    ASSIGN_OR_RETURN(Config parsed, ConfigFromJson(from_file));
+    auto from_file = ReadBoundedJsonFile(file);
+    if (!from_file.ok()) {
+      if (from_file.status().code() == Status::Code::kIoError) return from_file.status();
+      return Status::InvalidArgument("config file " + from_file.status().message());
+    }
+    ASSIGN_OR_RETURN(Config parsed, ConfigFromJson(*from_file));
     doc = nlohmann::json(parsed);
   } else if (!config_file.empty()) {
     return Status::NotFound("config file " + file + " does not exist");
