@@ -6,9 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -43,22 +46,42 @@ std::string ReadFile(const std::string& path) {
 
 Json BodyJson(const httplib::Result& r) { return Json::parse(r->body, nullptr, false); }
 
-// Sends `request` as is over a plain socket and returns the whole response,
-// so paths reach the server exactly as written (no client normalisation).
-std::string RawRequest(int port, const std::string& request) {
+// A socket connected to 127.0.0.1:`port` from `source` (any 127.x address
+// works on Linux), with a 10 s receive timeout; -1 when it cannot connect.
+int ConnectFrom(const char* source, int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &from.sin_addr);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  const timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
-    return "";
+    return -1;
   }
-  (void)!::write(fd, request.data(), request.size());
+  return fd;
+}
+
+// Reads until the peer closes (or 10 s pass without data).
+std::string ReadToEnd(int fd) {
   std::string response;
   char buf[4096];
   for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) response.append(buf, n);
+  return response;
+}
+
+// Sends `request` as is over a plain socket and returns the whole response,
+// so paths reach the server exactly as written (no client normalisation).
+std::string RawRequest(int port, const std::string& request, const char* source = "127.0.0.1") {
+  const int fd = ConnectFrom(source, port);
+  if (fd < 0) return "";
+  (void)!::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string response = ReadToEnd(fd);
   ::close(fd);
   return response;
 }
@@ -683,6 +706,56 @@ TEST_F(HttpAuthTest, MetricsNeedTheMetricsTokenOrALogin) {
   auto user = client_->Get("/metrics", Cookie(viewer));
   ASSERT_TRUE(user);
   EXPECT_EQ(user->status, 200);
+}
+
+TEST_F(HttpAuthTest, SlowHeaderClientsCannotHoldTheServer) {
+  config_.http.header_timeout_s = 4;
+  StartServer();
+  // 64 clients from one address send a request head one line at a time.
+  std::vector<int> slow;
+  for (int i = 0; i < 64; ++i) {
+    const int fd = ConnectFrom("127.0.0.1", server_->port());
+    ASSERT_GE(fd, 0);
+    const std::string start = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    (void)!::send(fd, start.data(), start.size(), MSG_NOSIGNAL);
+    slow.push_back(fd);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> rounds{0};
+  std::thread dribble([&] {
+    for (int line = 0; !stop; ++line) {
+      const std::string header = "X-Slow-" + std::to_string(line) + ": 1\r\n";
+      for (const int fd : slow) (void)!::send(fd, header.data(), header.size(), MSG_NOSIGNAL);
+      ++rounds;
+      for (int i = 0; i < 10 && !stop; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  ASSERT_TRUE(testing::Eventually([&] { return rounds >= 2; }));
+
+  // Another client is still served at once ...
+  const auto asked = std::chrono::steady_clock::now();
+  const std::string health = RawRequest(
+      server_->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "127.0.0.2");
+  const auto waited = std::chrono::steady_clock::now() - asked;
+  EXPECT_EQ(health.rfind("HTTP/1.1 200", 0), 0u) << health;
+  EXPECT_LT(waited, std::chrono::seconds(2)) << "the target is well under 1 s";
+  // ... while the slow address has no more connections to spare.
+  const std::string refused = RawRequest(
+      server_->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(refused.rfind("HTTP/1.1 503", 0), 0u) << refused;
+
+  // Every slow client is cut off once its head is late, though it keeps sending.
+  const auto since = std::chrono::steady_clock::now();
+  for (const int fd : slow) {
+    if (std::chrono::steady_clock::now() - since > std::chrono::seconds(10)) break;
+    ReadToEnd(fd);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - since, std::chrono::seconds(8));
+  stop = true;
+  dribble.join();
+  for (const int fd : slow) ::close(fd);
 }
 
 }  // namespace

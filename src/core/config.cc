@@ -48,7 +48,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NotifyConfig, slack_api_url, sla
                                                 office_hours, alert_channel, alert_mention,
                                                 spoof_live_threshold)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HttpConfig, enabled, bind, port, tls_cert_file,
-                                                tls_key_file, web_dir, max_body_bytes, threads)
+                                                tls_key_file, web_dir, max_body_bytes, threads,
+                                                header_timeout_s, request_timeout_s,
+                                                max_connections_per_client)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AuthConfig, session_ttl_hours, login_max_failures,
                                                 login_window_s, metrics_token)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AwsConfig, enabled, key_encryption_secret,

@@ -171,7 +171,14 @@ struct HttpConfig {
   std::string tls_key_file;
   std::string web_dir;              // built UI; default: web/dist of the source tree
   int64_t max_body_bytes = 20 * 1024 * 1024;  // uploads (enrol, recognize) above this get 413
-  int threads = 8;
+  // Worker threads: each open connection holds one. Slow clients cannot hold
+  // them all: a request's head must arrive within header_timeout_s and all
+  // of it within request_timeout_s, and one client address may hold at most
+  // max_connections_per_client (more get 503).
+  int threads = 64;
+  int header_timeout_s = 10;
+  int request_timeout_s = 60;
+  int max_connections_per_client = 16;
 };
 
 // Logins, sessions and API tokens for the HTTP server.
