@@ -6,9 +6,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <thread>
+#include <tuple>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -41,22 +46,42 @@ std::string ReadFile(const std::string& path) {
 
 Json BodyJson(const httplib::Result& r) { return Json::parse(r->body, nullptr, false); }
 
-// Sends `request` as is over a plain socket and returns the whole response,
-// so paths reach the server exactly as written (no client normalisation).
-std::string RawRequest(int port, const std::string& request) {
+// A socket connected to 127.0.0.1:`port` from `source` (any 127.x address
+// works on Linux), with a 10 s receive timeout; -1 when it cannot connect.
+int ConnectFrom(const char* source, int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &from.sin_addr);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  const timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
-    return "";
+    return -1;
   }
-  (void)!::write(fd, request.data(), request.size());
+  return fd;
+}
+
+// Reads until the peer closes (or 10 s pass without data).
+std::string ReadToEnd(int fd) {
   std::string response;
   char buf[4096];
   for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) response.append(buf, n);
+  return response;
+}
+
+// Sends `request` as is over a plain socket and returns the whole response,
+// so paths reach the server exactly as written (no client normalisation).
+std::string RawRequest(int port, const std::string& request, const char* source = "127.0.0.1") {
+  const int fd = ConnectFrom(source, port);
+  if (fd < 0) return "";
+  (void)!::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string response = ReadToEnd(fd);
   ::close(fd);
   return response;
 }
@@ -570,6 +595,167 @@ TEST_F(HttpAuthTest, BadTlsFilesAreReported) {
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.status().code(), Status::Code::kInvalidArgument);
   EXPECT_NE(server.status().message().find("missing.pem"), std::string::npos);
+}
+
+TEST_F(HttpAuthTest, DeepJsonBodiesAre400AndTheServerStaysUp) {
+  config_.http.max_body_bytes = 2 * 1024 * 1024;  // let the bodies reach the JSON parser
+  StartServer();
+  const LoggedIn admin = Login("admin", kAdminPassword);
+  std::string deep;
+  for (int i = 0; i < 50'000; ++i) deep += "{\"a\":";
+  deep += "1" + std::string(50'000, '}');
+  ASSERT_GT(deep.size(), 250'000u);
+  for (const char* path : {"/api/v1/settings", "/api/v1/login", "/api/v1/tokens"}) {
+    auto r = std::string(path) == "/api/v1/settings"
+                 ? client_->Put(path, Cookie(admin), deep, "application/json")
+                 : client_->Post(path, Cookie(admin), deep, "application/json");
+    ASSERT_TRUE(r) << path << ": the server went down";
+    EXPECT_EQ(r->status, 400) << path;
+    EXPECT_NE(BodyJson(r)["error"]["message"].get<std::string>().find("nested deeper"),
+              std::string::npos)
+        << r->body;
+  }
+  auto huge = client_->Post("/api/v1/login", std::string(1100 * 1024, ' ') + "{}",
+                            "application/json");
+  ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->status, 413) << "over the 1 MiB JSON limit";
+  auto health = client_->Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(HttpAuthTest, WrongTypesInBodiesAre400NamingTheField) {
+  StartServer();
+  const LoggedIn admin = Login("admin", kAdminPassword);
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"/api/v1/login", R"({"name": 5, "password": "x"})", "name"},
+      {"/api/v1/login", R"({"name": "admin", "password": ["x"]})", "password"},
+      {"/api/v1/users", R"({"name": "olga", "password": "long enough", "role": 1})", "role"},
+      {"/api/v1/users", R"({"name": {"a": 1}, "password": "long enough", "role": "viewer"})",
+       "name"},
+      {"/api/v1/tokens", R"({"name": 3.5})", "name"},
+      {"/api/v1/tokens", R"({"name": "ci", "user": false})", "user"},
+      {"/api/v1/settings", R"({"recognition": {"gallery_cap": "high"}})", "gallery_cap"},
+      {"/api/v1/settings", R"({"recognition": 7})", "recognition"},
+  };
+  for (const auto& [path, body, field] : cases) {
+    auto r = path == "/api/v1/settings"
+                 ? client_->Put(path.c_str(), Cookie(admin), body, "application/json")
+                 : client_->Post(path.c_str(), Cookie(admin), body, "application/json");
+    ASSERT_TRUE(r) << path << " " << body;
+    EXPECT_EQ(r->status, 400) << path << " " << body << " -> " << r->body;
+    EXPECT_NE(r->body.find(field), std::string::npos) << path << " " << body << " -> " << r->body;
+  }
+}
+
+TEST_F(HttpAuthTest, PathsAddressesAndSecretDestinationsAreNotSettableOverHttp) {
+  StartServer();
+  const LoggedIn admin = Login("admin", kAdminPassword);
+  auto get = client_->Get("/api/v1/settings", Cookie(admin));
+  ASSERT_TRUE(get);
+  const Json file_only = BodyJson(get)["file_only"];
+  for (const char* key :
+       {"http.web_dir", "notify.slack_api_url", "notify.webhook_url", "http.bind"})
+    EXPECT_NE(std::find(file_only.begin(), file_only.end(), key), file_only.end()) << key;
+
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"({"http": {"web_dir": "/"}})", "http.web_dir"},
+      {R"({"notify": {"slack_api_url": "https://collector.example/api"}})",
+       "notify.slack_api_url"},
+      {R"({"notify": {"webhook_url": "https://collector.example/hook"}})", "notify.webhook_url"},
+      {R"({"notify": {"webhook_secret": "new"}})", "notify.webhook_secret"},
+      {R"({"http": {"bind": "0.0.0.0"}})", "http.bind"},
+      {R"({"vision": {"models_dir": "/tmp"}})", "vision.models_dir"},
+      {R"({"objects": {"s3_endpoint": "http://collector.example"}})", "objects.s3_endpoint"},
+      {R"({"database": {"sqlite_path": "/etc/passwd"}})", "database.sqlite_path"},
+      {R"({"edge": {"cameras": [{"name": "x", "source": "/etc/shadow"}]}})", "edge.cameras"},
+      {R"({"bus": {"mqtt": {"host": "collector.example"}}})", "bus.mqtt.host"},
+      {R"({"data_dir": "/tmp"})", "data_dir"},
+  };
+  for (const auto& [body, key] : refused) {
+    auto r = client_->Put("/api/v1/settings", Cookie(admin), body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << body;
+    EXPECT_NE(BodyJson(r)["error"]["message"].get<std::string>().find(key), std::string::npos)
+        << r->body;
+  }
+  EXPECT_FALSE(std::filesystem::exists(config_.ConfigFilePath())) << "nothing was written";
+
+  // The UI sends back what it was shown: unchanged file-only values pass.
+  auto resend = client_->Put("/api/v1/settings", Cookie(admin),
+                             BodyJson(get)["settings"].dump(), "application/json");
+  ASSERT_TRUE(resend);
+  EXPECT_EQ(resend->status, 200) << resend->body;
+}
+
+TEST_F(HttpAuthTest, MetricsNeedTheMetricsTokenOrALogin) {
+  config_.auth.metrics_token = "scrape-me-0123456789";
+  StartServer();
+  auto anonymous = client_->Get("/metrics");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  EXPECT_EQ(BodyJson(anonymous)["error"]["code"], "unauthorized");
+  auto wrong = client_->Get("/metrics", Bearer("scrape-me-wrong"));
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto scraper = client_->Get("/metrics", Bearer("scrape-me-0123456789"));
+  ASSERT_TRUE(scraper);
+  EXPECT_EQ(scraper->status, 200) << scraper->body;
+  EXPECT_NE(scraper->get_header_value("Content-Type").find("text/plain"), std::string::npos);
+  const LoggedIn viewer = Login("vera", kViewerPassword);
+  auto user = client_->Get("/metrics", Cookie(viewer));
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->status, 200);
+}
+
+TEST_F(HttpAuthTest, SlowHeaderClientsCannotHoldTheServer) {
+  config_.http.header_timeout_s = 4;
+  StartServer();
+  // 64 clients from one address send a request head one line at a time.
+  std::vector<int> slow;
+  for (int i = 0; i < 64; ++i) {
+    const int fd = ConnectFrom("127.0.0.1", server_->port());
+    ASSERT_GE(fd, 0);
+    const std::string start = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    (void)!::send(fd, start.data(), start.size(), MSG_NOSIGNAL);
+    slow.push_back(fd);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> rounds{0};
+  std::thread dribble([&] {
+    for (int line = 0; !stop; ++line) {
+      const std::string header = "X-Slow-" + std::to_string(line) + ": 1\r\n";
+      for (const int fd : slow) (void)!::send(fd, header.data(), header.size(), MSG_NOSIGNAL);
+      ++rounds;
+      for (int i = 0; i < 10 && !stop; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  ASSERT_TRUE(testing::Eventually([&] { return rounds >= 2; }));
+
+  // Another client is still served at once ...
+  const auto asked = std::chrono::steady_clock::now();
+  const std::string health = RawRequest(
+      server_->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "127.0.0.2");
+  const auto waited = std::chrono::steady_clock::now() - asked;
+  EXPECT_EQ(health.rfind("HTTP/1.1 200", 0), 0u) << health;
+  EXPECT_LT(waited, std::chrono::seconds(2)) << "the target is well under 1 s";
+  // ... while the slow address has no more connections to spare.
+  const std::string refused = RawRequest(
+      server_->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(refused.rfind("HTTP/1.1 503", 0), 0u) << refused;
+
+  // Every slow client is cut off once its head is late, though it keeps sending.
+  const auto since = std::chrono::steady_clock::now();
+  for (const int fd : slow) {
+    if (std::chrono::steady_clock::now() - since > std::chrono::seconds(10)) break;
+    ReadToEnd(fd);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - since, std::chrono::seconds(8));
+  stop = true;
+  dribble.join();
+  for (const int fd : slow) ::close(fd);
 }
 
 }  // namespace

@@ -8,8 +8,10 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -445,6 +447,72 @@ TEST_F(HttpDataTest, StoppingTheServerEndsOpenEventStreams) {
   EXPECT_TRUE(receiving);
   server_->Stop();  // returns only once the stream ended
   client.join();
+}
+
+// Opens /api/v1/events with `headers` on a thread, waits until it carries an
+// event, runs `end_access`, and returns how long the stream then stayed open
+// (or nullopt when it was still open after 15 s).
+std::optional<std::chrono::milliseconds> StreamLifeAfter(
+    int port, const httplib::Headers& headers, EventStream& events, const SightingRecord& s,
+    const std::function<void()>& end_access, HttpServer& server) {
+  std::atomic<bool> receiving{false}, ended{false};
+  std::thread client([&] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(60, 0);
+    c.Get("/api/v1/events", headers, [&](const char*, size_t) {
+      receiving = true;
+      return true;  // never leaves by itself
+    });
+    ended = true;
+  });
+  for (int i = 0; i < 300 && !receiving; ++i) {
+    events.Publish(SightingEvent{SightingEvent::Kind::kDecided, s});
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(receiving);
+  end_access();
+  const auto start = std::chrono::steady_clock::now();
+  while (!ended && std::chrono::steady_clock::now() - start < 15s) {
+    events.Publish(SightingEvent{SightingEvent::Kind::kDecided, s});
+    std::this_thread::sleep_for(50ms);
+  }
+  const auto life = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  const bool ended_by_itself = ended;
+  if (!ended_by_itself) server.Stop();  // so the thread can be joined
+  client.join();
+  if (!ended_by_itself) return std::nullopt;
+  return life;
+}
+
+TEST_F(HttpDataTest, EventStreamsEndWithinSecondsOfRevocationOrLogout) {
+  SightingRecord s = Seen("rev-1", kT0, kBiden, "obama");
+  auto token = auth_->CreateToken("dashboard", "vic");
+  ASSERT_OK(token);
+  auto by_token = StreamLifeAfter(
+      server_->port(), As(token->token), events_, s,
+      [&] { ASSERT_OK(auth_->RevokeToken(token->id)); }, *server_);
+  ASSERT_TRUE(by_token.has_value()) << "the stream outlived its revoked token";
+  EXPECT_LT(by_token->count(), 5000);
+
+  auto login = auth_->Login("vic", "correct horse battery", "127.0.0.1");
+  ASSERT_OK(login);
+  ASSERT_EQ(login->outcome, LoginResult::Outcome::kOk);
+  const Session session = login->session;
+  const httplib::Headers cookie = {
+      {"Cookie", std::string(kSessionCookie) + "=" + session.session_id}};
+  auto by_session = StreamLifeAfter(
+      server_->port(), cookie, events_, s,
+      [&] {
+        httplib::Headers logout = cookie;
+        logout.emplace(kCsrfHeader, session.csrf_token);
+        auto r = Client().Post("/api/v1/logout", logout, "", "application/json");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 204);
+      },
+      *server_);
+  ASSERT_TRUE(by_session.has_value()) << "the stream outlived its session";
+  EXPECT_LT(by_session->count(), 5000);
 }
 
 TEST_F(HttpDataTest, PeopleCreateRenameEnrolFacesAndRecognize) {

@@ -147,7 +147,7 @@ TEST_F(HttpOpsTest, PreviewCamerasHealthAndMetricsAfterTheHamiltonClip) {
   std::map<std::string, double> metrics;
   while (steady_clock::now() < deadline + 180s) {
     const nlohmann::json camera = GetJson("/api/v1/cameras/door");
-    auto res = client_->Get("/metrics");
+    auto res = client_->Get("/metrics", Bearer());
     ASSERT_TRUE(res);
     metrics = ParseMetrics(res->body);
     const double published =
@@ -182,7 +182,7 @@ TEST_F(HttpOpsTest, PreviewCamerasHealthAndMetricsAfterTheHamiltonClip) {
   EXPECT_GE(Value(metrics, "concierge_gallery_faces"), 1);
   EXPECT_EQ(Value(metrics, R"(concierge_camera_up{camera="door"})"), 0) << "the clip ended";
 
-  auto text = client_->Get("/metrics");
+  auto text = client_->Get("/metrics", Bearer());
   ASSERT_TRUE(text);
   EXPECT_EQ(text->body.find("lin-manuel"), std::string::npos) << "no names in metrics";
   EXPECT_NE(text->get_header_value("Content-Type").find("text/plain"), std::string::npos);

@@ -3,8 +3,18 @@
 // decompression bomb, oversize file, missing file.
 #include "vision/image_io.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "support/face_images.h"
 #include "support/test_env.h"
@@ -93,6 +103,68 @@ TEST(ImageIo, JpegRoundTrip) {
   auto back = DecodeImage(*jpeg, {});
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->size(), image.size());
+}
+
+// Resident memory of this process now, in MiB.
+double RssMib() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * (::sysconf(_SC_PAGESIZE) / 1024.0) / 1024.0;
+}
+
+TEST(ImageIo, ConcurrentLargeDecodesShareOneMemoryBudget) {
+  // A 6000x6000 PNG compresses to a few hundred KB and decodes to 103 MiB.
+  std::string bytes;
+  {
+    cv::Mat flat(6000, 6000, CV_8UC3, cv::Scalar(40, 90, 200));
+    std::vector<uchar> png;
+    ASSERT_TRUE(cv::imencode(".png", flat, png));
+    bytes.assign(png.begin(), png.end());
+  }
+  ASSERT_LT(bytes.size(), 4u * 1024 * 1024);
+  // The limit admits one such picture at a time.
+  const ImageLimits limits{30 * 1024 * 1024, 6000 * 6000};
+  ASSERT_TRUE(DecodeImage(bytes, limits).ok());  // warm up the codec once
+  const double before = RssMib();
+  std::atomic<bool> done{false};
+  double peak = before;
+  std::thread sampler([&] {
+    while (!done) {
+      peak = std::max(peak, RssMib());
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::vector<std::thread> decoders;
+  std::atomic<int> decoded{0};
+  for (int i = 0; i < 4; ++i)
+    decoders.emplace_back([&] {
+      auto image = DecodeImage(bytes, limits);
+      if (image.ok() && image->cols == 6000) ++decoded;
+    });
+  for (auto& t : decoders) t.join();
+  done = true;
+  sampler.join();
+  EXPECT_EQ(decoded, 4);
+  // Four at once would hold up to 4 x 103 MiB; one at a time holds one.
+  EXPECT_LT(peak - before, 180.0) << "resident before " << before << " MiB, peak " << peak;
+}
+
+TEST(ImageIo, LargeJpegsDecodeReducedWhenTheCallerNeedsLess) {
+  cv::Mat big(3000, 4000, CV_8UC3, cv::Scalar(10, 20, 30));
+  cv::rectangle(big, {1000, 1000, 800, 600}, cv::Scalar(250, 250, 250), cv::FILLED);
+  auto jpeg = EncodeJpeg(big, 90);
+  ASSERT_TRUE(jpeg.ok());
+  auto full = DecodeImage(*jpeg, {});
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->cols, 4000);
+  auto reduced = DecodeImage(*jpeg, {30 * 1024 * 1024, 50'000'000, 1000});
+  ASSERT_TRUE(reduced.ok());
+  EXPECT_EQ(reduced->cols, 1000) << "4000 / 4 still reaches 1000";
+  EXPECT_EQ(reduced->rows, 750);
+  auto half = DecodeImage(*jpeg, {30 * 1024 * 1024, 50'000'000, 1500});
+  ASSERT_TRUE(half.ok());
+  EXPECT_EQ(half->cols, 2000);
 }
 
 }  // namespace

@@ -184,6 +184,8 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
   missing.erase("captured_ms");
   nlohmann::json bad_base64 = nlohmann::json::parse(EncodeSighting(good));
   bad_base64["jpeg"] = "not*base64!";
+  nlohmann::json out_of_range = nlohmann::json::parse(EncodeSighting(good));
+  out_of_range["box"] = {0, 0, 1e308, -5};
   Sighting png = testing::MakeSighting("");
   {
     std::vector<uchar> bytes;
@@ -207,20 +209,20 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
         CounterValue("concierge_rejected_messages_total", {{"reason", reason}});
 
   for (const std::string& payload :
-       {std::string("this is not json {"), missing.dump(), bad_base64.dump(), EncodeSighting(png),
-        EncodeSighting(huge), EncodeSighting(path_id), EncodeSighting(truncated),
-        EncodeSighting(face_outside), bad_human.dump()})
+       {std::string("this is not json {"), missing.dump(), bad_base64.dump(),
+        out_of_range.dump(), EncodeSighting(png), EncodeSighting(huge), EncodeSighting(path_id),
+        EncodeSighting(truncated), EncodeSighting(face_outside), bad_human.dump()})
     ASSERT_OK(publisher->Publish({topic, payload, 1}));
   ASSERT_OK(publisher->Publish({topic, EncodeSighting(wrong_topic), 1}));  // names "back"
   ASSERT_OK(publisher->Publish(ToMessage(good)));
   ASSERT_OK(publisher->Flush(30s));
 
   ASSERT_TRUE(Eventually([&] {
-    return server_->Stats().recorded == 1 && server_->Stats().rejected == 10;
+    return server_->Stats().recorded == 1 && server_->Stats().rejected == 11;
   })) << "recorded "
       << server_->Stats().recorded << ", rejected " << server_->Stats().rejected;
   const ServerStats stats = server_->Stats();
-  const std::map<std::string, uint64_t> expected = {{"json", 1},  {"schema", 4}, {"base64", 1},
+  const std::map<std::string, uint64_t> expected = {{"json", 1},  {"schema", 5}, {"base64", 1},
                                                     {"image", 2}, {"size", 1},   {"topic", 1}};
   EXPECT_EQ(stats.rejections, expected);
   for (const auto& [reason, count] : expected)

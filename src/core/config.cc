@@ -2,9 +2,10 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
+
+#include "core/json_limits.h"
 
 namespace concierge {
 
@@ -47,9 +48,11 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NotifyConfig, slack_api_url, sla
                                                 office_hours, alert_channel, alert_mention,
                                                 spoof_live_threshold)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HttpConfig, enabled, bind, port, tls_cert_file,
-                                                tls_key_file, web_dir, max_body_bytes, threads)
+                                                tls_key_file, web_dir, max_body_bytes, threads,
+                                                header_timeout_s, request_timeout_s,
+                                                max_connections_per_client)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AuthConfig, session_ttl_hours, login_max_failures,
-                                                login_window_s)
+                                                login_window_s, metrics_token)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AwsConfig, enabled, key_encryption_secret,
                                                 office_collection_id, s3_bucket, max_clock_skew_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RetentionConfig, unknown_crops_days,
@@ -82,12 +85,8 @@ bool SameType(const nlohmann::json& v, const nlohmann::json& shape) {
 
 // Reports keys in `doc` that the schema (`shape`, the defaults as JSON) lacks,
 // and values of another type than the schema's, naming the key.
-Status CheckKnownKeys(const nlohmann::json& doc, const nlohmann::json& shape,
-                      const std::string& path) {
-  if (!SameType(doc, shape) && !path.empty())
-    return Status::InvalidArgument("config key '" + path + "' must be " + TypeName(shape) +
-                                   ", but is " + TypeName(doc) + " (" + doc.dump() + ")");
-  if (!doc.is_object() || !shape.is_object()) return Status::Ok();
+Status CheckShape(const nlohmann::json& doc, const nlohmann::json& shape, const std::string& path) {
+  if (!doc.is_object()) return Status::Ok();
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     const std::string here = path.empty() ? it.key() : path + "." + it.key();
     if (here == "recognition.match_threshold")
@@ -96,7 +95,22 @@ Status CheckKnownKeys(const nlohmann::json& doc, const nlohmann::json& shape,
           "'recognition.target_false_welcome_rate': the threshold is now calibrated to the "
           "gallery (see `concierge calibrate`)");
     if (!shape.contains(it.key())) return Status::InvalidArgument("unknown config key '" + here + "'");
-    RETURN_IF_ERROR(CheckKnownKeys(it.value(), shape.at(it.key()), here));
+    const nlohmann::json& expected = shape.at(it.key());
+    if (!SameType(it.value(), expected)) {
+      std::string shown = it.value().dump();
+      if (shown.size() > 40) shown = shown.substr(0, 37) + "...";
+      return Status::InvalidArgument("config key '" + here + "' must be " + TypeName(expected) +
+                                     ", but is " + TypeName(it.value()) + " (" + shown + ")");
+    }
+    if (here == "edge.cameras") {
+      const nlohmann::json camera_shape = CameraConfig{};
+      for (const auto& camera : it.value()) {
+        if (!camera.is_object())
+          return Status::InvalidArgument("config key 'edge.cameras' must be a list of objects");
+        RETURN_IF_ERROR(CheckShape(camera, camera_shape, "edge.cameras[]"));
+      }
+    }
+    RETURN_IF_ERROR(CheckShape(it.value(), expected, here));
   }
   return Status::Ok();
 }
@@ -171,15 +185,19 @@ std::string DefaultModelsDir() {
   return base + "/concierge/models/concierge-models-2";
 }
 
+bool IsFileOnlySetting(const std::string& dotted_key) {
+  for (const std::string_view key : kFileOnlySettings) {
+    if (dotted_key.rfind(key, 0) == 0 &&
+        (dotted_key.size() == key.size() || dotted_key[key.size()] == '.'))
+      return true;
+  }
+  return false;
+}
+
 Result<Config> ConfigFromJson(const nlohmann::json& doc) {
   if (!doc.is_object()) return Status::InvalidArgument("config must be a JSON object");
   const nlohmann::json shape = Config{};
-  RETURN_IF_ERROR(CheckKnownKeys(doc, shape, ""));
-  if (doc.contains("edge") && doc["edge"].contains("cameras")) {
-    const nlohmann::json camera_shape = CameraConfig{};
-    for (const auto& cam : doc["edge"]["cameras"])
-      RETURN_IF_ERROR(CheckKnownKeys(cam, camera_shape, "edge.cameras[]"));
-  }
+  RETURN_IF_ERROR(CheckShape(doc, shape, ""));
   Config config;
   try {
     config = doc.get<Config>();
@@ -206,11 +224,12 @@ Result<Config> LoadConfig(const std::string& data_dir, const std::string& config
   const std::string file = config_file.empty() ? (fs::path(dir) / "config.json").string() : config_file;
   std::error_code ec;
   if (fs::exists(file, ec)) {
-    std::ifstream in(file);
-    if (!in) return Status::IoError("cannot read config file " + file);
-    nlohmann::json from_file = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (from_file.is_discarded()) return Status::InvalidArgument("config file " + file + " is not valid JSON");
-    Result<Config> parsed = ConfigFromJson(from_file);
+    auto from_file = ReadBoundedJsonFile(file);
+    if (!from_file.ok()) {
+      if (from_file.status().code() == Status::Code::kIoError) return from_file.status();
+      return Status::InvalidArgument("config file " + from_file.status().message());
+    }
+    Result<Config> parsed = ConfigFromJson(*from_file);
     if (!parsed.ok())
       return Status::InvalidArgument("config file " + file + ": " + parsed.status().message());
     doc = nlohmann::json(*parsed);

@@ -176,7 +176,14 @@ struct HttpConfig {
   std::string tls_key_file;
   std::string web_dir;              // built UI; default: web/dist of the source tree
   int64_t max_body_bytes = 20 * 1024 * 1024;  // uploads (enrol, recognize) above this get 413
-  int threads = 8;
+  // Worker threads: each open connection holds one. Slow clients cannot hold
+  // them all: a request's head must arrive within header_timeout_s and all
+  // of it within request_timeout_s, and one client address may hold at most
+  // max_connections_per_client (more get 503).
+  int threads = 64;
+  int header_timeout_s = 10;
+  int request_timeout_s = 60;
+  int max_connections_per_client = 16;
 };
 
 // Logins, sessions and API tokens for the HTTP server.
@@ -184,6 +191,10 @@ struct AuthConfig {
   int session_ttl_hours = 12;
   int login_max_failures = 5;       // per user name and per client address ...
   int login_window_s = 300;         // ... within this window, then 429
+  // Secret: lets a Prometheus scraper read GET /metrics with
+  // `Authorization: Bearer <metrics_token>`. Empty: only logged-in users and
+  // API tokens may (metrics name the cameras).
+  std::string metrics_token;
 };
 
 // The Rekognition-compatible API on the HTTP server (POST / with X-Amz-Target;
@@ -235,6 +246,23 @@ struct Config {
   std::string SpoolDir() const;
   std::string ConfigFilePath() const;  // <data_dir>/config.json
 };
+
+// Settings that name files, hosts that receive secrets, or listening
+// addresses. They come only from the config file or the environment; the
+// settings API refuses to change them, so an admin login cannot serve /etc
+// through http.web_dir or send the bot token to another host. Dotted paths;
+// each covers everything under it.
+inline constexpr const char* kFileOnlySettings[] = {
+    "data_dir",           "vision.models_dir",     "bus.mqtt.host",
+    "bus.mqtt.port",      "bus.mqtt.tls_ca_file",  "edge.cameras",
+    "edge.spool_dir",     "objects.root",          "objects.s3_endpoint",
+    "database.sqlite_path", "database.postgres_url", "notify.slack_api_url",
+    "notify.webhook_url", "notify.webhook_secret", "http.bind",
+    "http.port",          "http.web_dir",          "http.tls_cert_file",
+    "http.tls_key_file"};
+
+// True when the dotted key is, or lies under, one of kFileOnlySettings.
+bool IsFileOnlySetting(const std::string& dotted_key);
 
 // Loads the layered config. `data_dir` comes from the flag (may be empty, then
 // CONCIERGE_DATA_DIR, then ./concierge-data). `config_file` may be empty: then

@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include "core/json_limits.h"
 #include "store/face_collection.h"
 
 namespace concierge {
@@ -70,16 +71,13 @@ std::optional<nlohmann::json> ReadJsonObject(const httplib::Request& req, httpli
     SendErrorCode(res, 415, "Content-Type must be application/json");
     return std::nullopt;
   }
-  if (req.body.size() > kMaxJsonBodyBytes) {
-    SendErrorCode(res, 413, "JSON body is larger than " + std::to_string(kMaxJsonBodyBytes) +
-                                " bytes");
+  auto parsed = ParseBoundedJson(req.body, {kMaxJsonBodyBytes, kDefaultMaxJsonDepth});
+  if (!parsed.ok()) {
+    SendErrorCode(res, HttpStatusFor(parsed.status().code()),
+                  "request body: " + parsed.status().message());
     return std::nullopt;
   }
-  nlohmann::json doc = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    SendErrorCode(res, 400, "request body is not valid JSON");
-    return std::nullopt;
-  }
+  nlohmann::json doc = std::move(*parsed);
   if (!doc.is_object()) {
     SendErrorCode(res, 400, "request body must be a JSON object");
     return std::nullopt;

@@ -44,7 +44,8 @@ void SendError(httplib::Response& res, const Status& status);
 void SendErrorCode(httplib::Response& res, int http_status, std::string_view message);
 
 // Needs a request with Content-Type application/json and a body that is one
-// JSON object of at most kMaxJsonBodyBytes. Returns the object, or answers
+// JSON object of at most kMaxJsonBodyBytes, nested at most
+// kDefaultMaxJsonDepth deep (ParseBoundedJson). Returns the object, or answers
 // 415 / 413 / 400 and returns nullopt.
 std::optional<nlohmann::json> ReadJsonObject(const httplib::Request& req, httplib::Response& res);
 

@@ -315,13 +315,38 @@ Result<std::optional<Principal>> Authenticator::FromToken(const std::string& tok
     ASSIGN_OR_RETURN(const bool has_row, st.BindText(Sha256Hex(token)).Step());
     if (!has_row) return Status::Ok();
     const int64_t token_id = st.ColumnInt(4);
-    principal = Principal{UserFromRow(st, 0), "token:" + std::to_string(token_id), "", ""};
+    principal =
+        Principal{UserFromRow(st, 0), "token:" + std::to_string(token_id), "", "", token_id};
     if (now - st.ColumnInt(5) < kTokenUseResolutionMs) return Status::Ok();
     ASSIGN_OR_RETURN(Statement used,
                      c.Prepare("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?"));
     return used.BindInt(now).BindInt(token_id).Run();
   }));
   return principal;
+}
+
+bool Authenticator::RequireMetricsReader(const httplib::Request& req,
+                                         httplib::Response& res) const {
+  if (!config_.metrics_token.empty() &&
+      ConstantTimeEqual(req.get_header_value("Authorization"), "Bearer " + config_.metrics_token))
+    return true;
+  return Require(req, res, Role::kViewer).has_value();
+}
+
+Result<bool> Authenticator::StillValid(const Principal& principal) const {
+  bool valid = false;
+  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
+    const bool by_session = !principal.session_hash.empty();
+    ASSIGN_OR_RETURN(Statement st,
+                     c.Prepare(by_session
+                                   ? "SELECT 1 FROM sessions WHERE id_hash = ? AND expires_ms > ?"
+                                   : "SELECT 1 FROM api_tokens WHERE id = ? AND revoked_ms = 0"));
+    if (by_session) st.BindText(principal.session_hash).BindInt(NowMs());
+    else st.BindInt(principal.token_id);
+    ASSIGN_OR_RETURN(valid, st.Step());
+    return Status::Ok();
+  }));
+  return valid;
 }
 
 std::optional<Principal> Authenticator::Require(const httplib::Request& req,

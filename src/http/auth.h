@@ -49,6 +49,7 @@ struct Principal {
   std::string actor;         // "user:<name>" or "token:<id>", for the audit log
   std::string session_hash;  // sha256 of the session id; empty for token calls
   std::string csrf_token;    // the session's CSRF token; empty for token calls
+  int64_t token_id = 0;      // the API token's id; 0 for session calls
 };
 
 // A new browser session; `session_id` goes only into the cookie.
@@ -118,6 +119,16 @@ class Authenticator {
   // (unauthenticated) or 403 (CSRF, role) JSON error and returns nullopt.
   std::optional<Principal> Require(const httplib::Request& req, httplib::Response& res,
                                    Role role) const;
+
+  // For GET /metrics: true when the request carries `Authorization: Bearer
+  // <auth.metrics_token>` (if one is configured) or passes Require(kViewer);
+  // otherwise writes the 401/403 and returns false.
+  bool RequireMetricsReader(const httplib::Request& req, httplib::Response& res) const;
+
+  // Whether the session or token behind `principal` (from Require) still
+  // lets it in: false once the session ended (logout, expiry, user removed)
+  // or the token was revoked. Long requests (event streams) ask again.
+  Result<bool> StillValid(const Principal& principal) const;
 
   // Set-Cookie value carrying `session` (HttpOnly, SameSite=Strict, Path=/,
   // Max-Age of the session, Secure with TLS).

@@ -6,12 +6,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"
+#include "core/json_limits.h"
 #include "http/api_support.h"
 #include "http/auth.h"
 #include "store/audit_log.h"
@@ -62,12 +62,10 @@ void Audit(const ApiContext& ctx, const std::string& actor, const std::string& a
 Result<nlohmann::json> ReadConfigFile(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return nlohmann::json::object();
-  std::ifstream in(path);
-  if (!in) return Status::IoError("cannot read " + path);
-  nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object())
-    return Status::FailedPrecondition(path + " is not a JSON object; fix it by hand");
-  return doc;
+  auto doc = ReadBoundedJsonFile(path);
+  if (doc.ok() && doc->is_object()) return doc;
+  if (!doc.ok() && doc.status().code() == Status::Code::kIoError) return doc.status();
+  return Status::FailedPrecondition(path + " is not a JSON object; fix it by hand");
 }
 
 // Writes `doc` to `path` through a synced temporary file and a rename, so a
@@ -153,7 +151,8 @@ class SettingsRoutes {
     auto stored = StoredConfig();
     if (!stored.ok()) return SendError(res, stored.status());
     SendJson(res, {{"settings", SettingsJson(stored->second)},
-                   {"file", ctx_.config->ConfigFilePath()}});
+                   {"file", ctx_.config->ConfigFilePath()},
+                   {"file_only", kFileOnlySettings}});
   }
 
   void Put(const httplib::Request& req, httplib::Response& res) {
@@ -161,8 +160,6 @@ class SettingsRoutes {
     if (!principal) return;
     auto patch = ReadJsonObject(req, res);
     if (!patch) return;
-    if (patch->contains("data_dir"))
-      return SendErrorCode(res, 400, "data_dir cannot be changed through the API");
     DropRedacted(*patch);
 
     std::lock_guard<std::mutex> lock(mu_);
@@ -173,6 +170,11 @@ class SettingsRoutes {
     auto updated = ConfigFromJson(file_doc);
     if (!updated.ok()) return SendError(res, updated.status());
     const std::vector<std::string> changed = ChangedKeys(stored->first, file_doc);
+    for (const std::string& key : changed) {
+      if (IsFileOnlySetting(key))
+        return SendErrorCode(res, 400, key + " can be set only in the config file or the "
+                                             "environment, not through the API");
+    }
     if (!changed.empty()) {
       const std::string path = ctx_.config->ConfigFilePath();
       if (Status s = WriteFileAtomically(path, file_doc.dump(2) + "\n"); !s.ok())

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/json_limits.h"
 #include "http/rekognition_model.h"
 
 namespace concierge {
@@ -20,26 +21,6 @@ constexpr size_t kMaxEchoedChars = 64;
 
 AwsError Serialization(std::string message) {
   return MakeAwsError("SerializationException", std::move(message));
-}
-
-// The deepest nesting of arrays and objects in `body`, stopping early once
-// past `limit`; strings (with escapes) are skipped.
-int NestingDepth(std::string_view body, int limit) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : body) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') deepest = std::max(deepest, ++depth);
-    else if (c == '}' || c == ']') --depth;
-    if (deepest > limit) break;
-  }
-  return deepest;
 }
 
 // AWS names members in errors in lowerCamelCase: "CollectionId" -> "collectionId".
@@ -84,11 +65,10 @@ AwsResult<json> ParseAwsJsonBody(std::string_view body, size_t max_bytes) {
     return Serialization("Request body is " + std::to_string(body.size()) +
                          " bytes; the limit is " + std::to_string(max_bytes));
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return json::object();
-  if (NestingDepth(body, kMaxAwsJsonDepth) > kMaxAwsJsonDepth)
-    return Serialization("JSON is nested deeper than " + std::to_string(kMaxAwsJsonDepth) +
-                         " levels");
-  json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Serialization("Request body is not valid JSON");
+  auto parsed = ParseBoundedJson(body, {max_bytes, kMaxAwsJsonDepth});
+  if (!parsed.ok())
+    return Serialization("Malformed request body: " + parsed.status().message());
+  json doc = std::move(*parsed);
   if (!doc.is_object())
     return Serialization("Start of structure or map found where not expected: the request "
                          "body must be a JSON object");

@@ -489,7 +489,7 @@ std::string DataRoutes::EventMessage(const Event& event) const {
   return "event: visit\ndata: " + body->dump() + "\n\n";
 }
 
-void DataRoutes::Events(const Request&, Response& res, const Principal&) {
+void DataRoutes::Events(const Request&, Response& res, const Principal& who) {
   if (!Have(ctx_.events, "the event stream", res)) return;
   // Each stream holds one server thread for its whole life: keep half for requests.
   const int max_streams = std::max(1, ctx_.config->http.threads / 2);
@@ -506,13 +506,26 @@ void DataRoutes::Events(const Request&, Response& res, const Principal&) {
   res.set_header("Cache-Control", "no-store");
   res.set_header("X-Accel-Buffering", "no");
   auto last_write = std::make_shared<std::chrono::steady_clock::time_point>();
+  auto last_check = std::make_shared<std::chrono::steady_clock::time_point>(
+      std::chrono::steady_clock::now());
+  const Authenticator* auth = ctx_.auth;
   res.set_chunked_content_provider(
       "text/event-stream",
-      [queue, last_write](size_t, httplib::DataSink& sink) {
+      [queue, last_write, last_check, auth, who](size_t, httplib::DataSink& sink) {
         // Returning true without data polls again; the server checks for
         // shutdown between calls, so waits stay short.
         std::optional<std::string> message = queue->Pop(kEventPoll);
         const auto now = std::chrono::steady_clock::now();
+        // A revoked token or an ended session ends the stream, not just new requests.
+        if (now - *last_check >= kEventPoll) {
+          *last_check = now;
+          const Result<bool> valid = auth->StillValid(who);
+          if (valid.ok() && !*valid) {
+            spdlog::info("api: event stream of {} ended: signed out or revoked", who.actor);
+            sink.done();
+            return true;
+          }
+        }
         if (!message) {
           if (now - *last_write < kEventKeepAlive) return true;
           message = ": keep-alive\n\n";  // also finds out when the client left

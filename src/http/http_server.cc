@@ -15,6 +15,7 @@
 #include "http/auth.h"
 #include "http/auth_routes.h"
 #include "http/data_routes.h"
+#include "http/guarded_server.h"
 #include "http/ops_routes.h"
 #include "http/rekognition_routes.h"
 #include "notify/slack_interactions.h"
@@ -164,15 +165,15 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ApiContext parts) {
       if (!fs::is_regular_file(file, ec))
         return Status::InvalidArgument("TLS file " + file + " does not exist");
     }
-    auto ssl = std::make_unique<httplib::SSLServer>(http.tls_cert_file.c_str(),
-                                                    http.tls_key_file.c_str());
-    if (!ssl->is_valid())
-      return Status::InvalidArgument("cannot load the TLS certificate " + http.tls_cert_file +
-                                     " with key " + http.tls_key_file);
-    server->server_ = std::move(ssl);
-  } else {
-    server->server_ = std::make_unique<httplib::Server>();
   }
+  SSL_CTX* tls = nullptr;
+  if (server->tls_) {
+    ASSIGN_OR_RETURN(tls, GuardedServer::LoadTls(http.tls_cert_file, http.tls_key_file));
+  }
+  const ConnectionLimits limits{std::chrono::seconds(std::max(1, http.header_timeout_s)),
+                                std::chrono::seconds(std::max(1, http.request_timeout_s)),
+                                std::max(1, http.max_connections_per_client)};
+  server->server_ = std::make_unique<GuardedServer>(limits, tls);
 
   server->context_ = parts;
   if (server->context_.auth == nullptr) {

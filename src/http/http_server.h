@@ -6,7 +6,9 @@
 //
 // Every answer is safe to show: errors are JSON {"error": {"code","message"}},
 // exceptions from handlers become 500 JSON, bodies above http.max_body_bytes
-// get 413, unknown /api paths get 404 JSON. The access log names method,
+// get 413, unknown /api paths get 404 JSON. Slow or greedy clients cannot hold
+// the worker threads (GuardedServer: head and request deadlines, a cap per
+// client address). The access log names method,
 // path, status, size and time; never query strings, headers or bodies.
 #pragma once
 

@@ -151,7 +151,11 @@ void RegisterOpsRoutes(httplib::Server& server, const ApiContext& ctx) {
              ready ? 200 : 503);
   });
 
-  server.Get("/metrics", [ctx](const httplib::Request&, httplib::Response& res) {
+  server.Get("/metrics", [ctx](const httplib::Request& req, httplib::Response& res) {
+    // Metrics name the cameras and show when people come: not public.
+    if (ctx.auth == nullptr)
+      return SendError(res, Status::Unavailable("authentication is not configured"));
+    if (!ctx.auth->RequireMetricsReader(req, res)) return;
     RecordCameraGauges(ctx);
     res.set_header("Cache-Control", "no-store");
     res.set_content(Metrics().RenderPrometheus(), "text/plain; version=0.0.4; charset=utf-8");

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/json_limits.h"
 #include "notify/communicator.h"
 
 namespace concierge {
@@ -102,11 +103,13 @@ Result<nlohmann::json> SlackClient::Call(const std::string& method, const std::s
       last = Status::Unavailable("slack " + method + ": HTTP " + std::to_string(reply->status));
       continue;
     }
-    nlohmann::json doc = nlohmann::json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded() || !doc.is_object())
+    // users.list pages of a large workspace run to megabytes.
+    auto parsed = ParseBoundedJson(reply->body, {16 * 1024 * 1024, 64});
+    if (!parsed.ok() || !parsed->is_object())
       return Status::InvalidArgument("slack " + method + ": HTTP " +
                                      std::to_string(reply->status) + " with a non-JSON body");
-    if (doc.value("ok", false)) return doc;
+    nlohmann::json doc = std::move(*parsed);
+    if (const auto ok = doc.find("ok"); ok != doc.end() && *ok == true) return doc;
     const std::string error = StringField(doc, "error");
     Status status = SlackErrorStatus(method, error.empty() ? "unknown_error" : error);
     if (!IsTransient(status)) return status;

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"
+#include "core/json_limits.h"
 #include "notify/http_post.h"
 #include "pipeline/train.h"
 
@@ -31,6 +32,21 @@ Result<int64_t> ClusterOfBlock(const std::string& block_id) {
   if (ec != std::errc() || ptr == begin || (ptr != end && *ptr != ':') || id <= 0)
     return Status::InvalidArgument("block '" + block_id + "' names no stranger");
   return id;
+}
+
+// The string member `key` of `object`: "" when absent or null, an error
+// naming the key when it has another type.
+Result<std::string> OptionalString(const nlohmann::json& object, const char* key) {
+  const auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return Status::InvalidArgument(std::string(key) + " must be a string");
+  return it->get<std::string>();
+}
+
+// OptionalString, "" for a member of another type (Handle refused those already).
+std::string StringOr(const nlohmann::json& object, const char* key) {
+  auto text = OptionalString(object, key);
+  return text.ok() ? *text : std::string();
 }
 
 std::string Trim(const std::string& s) {
@@ -65,43 +81,54 @@ InteractionReply SlackInteractions::Handle(const std::string& timestamp_header,
   }
   const auto form = FormDecode(raw_body);
   const auto field = form.find("payload");
-  const nlohmann::json payload =
-      field == form.end() ? nlohmann::json()
-                          : nlohmann::json::parse(field->second, nullptr, false);
-  if (!payload.is_object()) return Reply(400, "no JSON payload");
-  const std::string type = payload.value("type", "");
-  if (type != "block_actions") {
-    spdlog::info("slack interactive: ignoring a {} payload", type);
+  if (field == form.end()) return Reply(400, "no JSON payload");
+  // Slack nests messages' blocks a few levels; 64 leaves room and bounds the walk.
+  auto parsed = ParseBoundedJson(field->second, {kDefaultMaxJsonBytes, 64});
+  if (!parsed.ok() || !parsed->is_object()) return Reply(400, "no JSON payload");
+  const nlohmann::json& payload = *parsed;
+  auto type = OptionalString(payload, "type");
+  if (!type.ok()) return Reply(400, type.status().message());
+  if (*type != "block_actions") {
+    spdlog::info("slack interactive: ignoring a {} payload", type->substr(0, 64));
     return Reply(200);
   }
   const auto user = payload.find("user");
-  const std::string user_id =
-      user != payload.end() && user->is_object() ? user->value("id", "") : "";
+  if (user == payload.end() || !user->is_object())
+    return Reply(400, "block_actions without a user object");
+  auto user_id = OptionalString(*user, "id");
+  if (!user_id.ok()) return Reply(400, "user." + user_id.status().message());
   const auto actions = payload.find("actions");
-  if (user_id.empty() || actions == payload.end() || !actions->is_array())
+  if (user_id->empty() || actions == payload.end() || !actions->is_array())
     return Reply(400, "block_actions without a user or actions");
-  const std::string actor = "slack:" + user_id;
+  // Every action is checked before any is performed, so a bad one changes nothing.
   for (const auto& action : *actions) {
-    if (!action.is_object()) continue;
+    if (!action.is_object()) return Reply(400, "actions must be objects");
+    for (const char* key : {"action_id", "block_id", "value", "selected_user"})
+      if (auto ok = OptionalString(action, key); !ok.ok())
+        return Reply(400, "actions[]." + ok.status().message());
+  }
+  const std::string actor = "slack:" + *user_id;
+  for (const auto& action : *actions) {
     if (Status st = Act(action, actor); !st.ok())
-      spdlog::warn("slack interactive: action={} actor={}: {}", action.value("action_id", ""),
-                   actor, st.ToString());
+      spdlog::warn("slack interactive: action={} actor={}: {}",
+                   StringOr(action, "action_id").substr(0, 64), actor, st.ToString());
   }
   return Reply(200);
 }
 
 Status SlackInteractions::Act(const nlohmann::json& action, const std::string& actor) {
-  const std::string id = action.value("action_id", "");
-  const std::string block = action.value("block_id", "");
+  const std::string id = StringOr(action, "action_id");
+  const std::string block = StringOr(action, "block_id");
+  const std::string value = StringOr(action, "value");
   if (id == kActionTagUser) {
     ASSIGN_OR_RETURN(const int64_t cluster, ClusterOfBlock(block));
-    const std::string user = action.value("selected_user", "");
+    const std::string user = StringOr(action, "selected_user");
     if (user.empty()) return Status::InvalidArgument("users_select without a user");
     return trainer_->TagCluster(cluster, PersonChoice{"", "", user}, actor).status();
   }
   if (id == kActionTagName) {
     ASSIGN_OR_RETURN(const int64_t cluster, ClusterOfBlock(block));
-    const std::string name = Trim(action.value("value", ""));
+    const std::string name = Trim(value);
     if (name.empty()) return Status::InvalidArgument("an empty name");
     return trainer_->TagCluster(cluster, PersonChoice{"", name, ""}, actor).status();
   }
@@ -110,11 +137,10 @@ Status SlackInteractions::Act(const nlohmann::json& action, const std::string& a
     return trainer_->IgnoreCluster(cluster, actor);
   }
   if (id == kActionNotMe) {
-    const std::string sighting = action.value("value", "");
-    if (sighting.empty()) return Status::InvalidArgument("not_me without a sighting");
-    return trainer_->NotMe(sighting, actor);
+    if (value.empty()) return Status::InvalidArgument("not_me without a sighting");
+    return trainer_->NotMe(value, actor);
   }
-  spdlog::info("slack interactive: ignoring action '{}'", id);
+  spdlog::info("slack interactive: ignoring action '{}'", id.substr(0, 64));
   return Status::Ok();
 }
 

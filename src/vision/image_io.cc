@@ -1,7 +1,10 @@
 #include "vision/image_io.h"
 
+#include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -34,6 +37,47 @@ Result<ImageHeader> JpegHeader(const std::string& b) {
     i += 2 + len;
   }
   return Status::InvalidArgument("JPEG has no frame header (truncated?)");
+}
+
+// The pixels being decoded right now, process-wide (see DecodeImage).
+class DecodeBudget {
+ public:
+  // Waits until `pixels` more fit within `limit` (or nothing else is decoding).
+  void Acquire(int64_t pixels, int64_t limit) {
+    std::unique_lock<std::mutex> lock(mu_);
+    freed_.wait(lock, [&] { return in_flight_ == 0 || in_flight_ + pixels <= limit; });
+    in_flight_ += pixels;
+  }
+  void Release(int64_t pixels) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      in_flight_ -= pixels;
+    }
+    freed_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable freed_;
+  int64_t in_flight_ = 0;
+};
+
+DecodeBudget& Budget() {
+  static DecodeBudget budget;
+  return budget;
+}
+
+// The imdecode flag: a reduced JPEG decode when the image is at least twice
+// `max_side` (0: never); `divisor` gets the reduction.
+int DecodeFlag(const ImageHeader& header, int max_side, int& divisor) {
+  divisor = 1;
+  if (header.format != "jpeg" || max_side <= 0) return cv::IMREAD_COLOR;
+  const int side = std::max(header.width, header.height);
+  while (divisor < 8 && side / (divisor * 2) >= max_side) divisor *= 2;
+  return divisor == 8   ? cv::IMREAD_REDUCED_COLOR_8
+         : divisor == 4 ? cv::IMREAD_REDUCED_COLOR_4
+         : divisor == 2 ? cv::IMREAD_REDUCED_COLOR_2
+                        : cv::IMREAD_COLOR;
 }
 
 bool HasSuffixMarker(const std::string& b, const std::string& marker, size_t window) {
@@ -87,12 +131,18 @@ Result<cv::Mat> DecodeImage(const std::string& bytes, const ImageLimits& limits)
   if (header.format == "png" && !HasSuffixMarker(bytes, "IEND", 64))
     return Status::InvalidArgument("PNG is truncated (no IEND chunk)");
   cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
+  int divisor = 1;
+  const int flag = DecodeFlag(header, limits.max_side, divisor);
+  const int64_t decoded_pixels = pixels / (int64_t{divisor} * divisor);
+  Budget().Acquire(decoded_pixels, limits.max_pixels);
   cv::Mat image;
   try {
-    image = cv::imdecode(buf, cv::IMREAD_COLOR);
+    image = cv::imdecode(buf, flag);
   } catch (const cv::Exception& e) {
+    Budget().Release(decoded_pixels);
     return Status::InvalidArgument(std::string("image cannot be decoded: ") + e.what());
   }
+  Budget().Release(decoded_pixels);
   if (image.empty()) return Status::InvalidArgument(header.format + " data cannot be decoded");
   return image;
 }

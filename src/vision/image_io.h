@@ -14,6 +14,10 @@ namespace concierge {
 struct ImageLimits {
   int64_t max_bytes = 30 * 1024 * 1024;
   int64_t max_pixels = 50'000'000;
+  // 0: decode at full size. Otherwise the longer side the caller needs: a
+  // larger JPEG is decoded reduced by 2, 4 or 8 (much faster and smaller) as
+  // long as it stays at least this large; other formats come back full size.
+  int max_side = 0;
 };
 
 struct ImageHeader {
@@ -28,7 +32,10 @@ Result<ImageHeader> PeekImageHeader(const std::string& bytes);
 
 // Decodes `bytes` into an 8-bit BGR image. Checks size and header dimensions
 // against `limits` before decoding (kTooLarge), and rejects truncated JPEG/PNG
-// data (kInvalidArgument) instead of returning a half-grey picture.
+// data (kInvalidArgument) instead of returning a half-grey picture. Decodes
+// across the process share one budget: one waits while the pixels being
+// decoded plus its own would exceed limits.max_pixels, so memory stays
+// bounded however many arrive at once (a single image always proceeds).
 Result<cv::Mat> DecodeImage(const std::string& bytes, const ImageLimits& limits);
 
 // Reads a whole file (kNotFound if missing, kInvalidArgument if empty, kTooLarge

@@ -29,7 +29,28 @@ interface Field {
   read: () => Json | undefined; // undefined: not parseable
 }
 
-function fieldFor(path: string[], value: Json, fields: Field[]): HTMLElement {
+// Settings the server takes only from its config file or environment (paths,
+// addresses, hosts that receive secrets): shown, never sent.
+function isFileOnly(path: string[], fileOnly: string[]): boolean {
+  const dotted = path.join('.');
+  return fileOnly.some((key) => dotted === key || dotted.startsWith(key + '.'));
+}
+
+function readOnlyField(path: string[], value: Json): HTMLElement {
+  const id = 'setting-' + path.join('-');
+  const input = h('input', {
+    type: 'text',
+    id,
+    value: typeof value === 'string' ? value : JSON.stringify(value),
+    name: path.join('.'),
+    readonly: true,
+    title: 'Set in the config file or the environment',
+  });
+  return h('label', { class: 'field', for: id }, `${label(path[path.length - 1])} (config file only)`, input);
+}
+
+function fieldFor(path: string[], value: Json, fields: Field[], fileOnly: string[]): HTMLElement {
+  if (isFileOnly(path, fileOnly)) return readOnlyField(path, value);
   const key = path[path.length - 1];
   const id = 'setting-' + path.join('-');
   if (typeof value === 'boolean') {
@@ -81,7 +102,7 @@ function fieldFor(path: string[], value: Json, fields: Field[]): HTMLElement {
     'fieldset',
     { class: 'subsection' },
     h('legend', {}, label(key)),
-    Object.entries(value).map(([k, v]) => fieldFor([...path, k], v, fields)),
+    Object.entries(value).map(([k, v]) => fieldFor([...path, k], v, fields, fileOnly)),
   );
 }
 
@@ -102,7 +123,7 @@ function sectionRank(key: string): number {
   return rank < 0 ? PRIMARY_SECTIONS.length : rank;
 }
 
-function settingsForm(settings: JsonObject, file: string | null, host: HTMLElement): void {
+function settingsForm(settings: JsonObject, file: string | null, fileOnly: string[], host: HTMLElement): void {
   const fields: Field[] = [];
   const entries = Object.entries(settings).sort(([a], [b]) => sectionRank(a) - sectionRank(b));
   const sections = entries.map(([key, value]) =>
@@ -111,9 +132,9 @@ function settingsForm(settings: JsonObject, file: string | null, host: HTMLEleme
           'details',
           { class: 'card section', open: PRIMARY_SECTIONS.includes(key) },
           h('summary', {}, label(key)),
-          h('div', { class: 'fields' }, Object.entries(value).map(([k, v]) => fieldFor([key, k], v, fields))),
+          h('div', { class: 'fields' }, Object.entries(value).map(([k, v]) => fieldFor([key, k], v, fields, fileOnly))),
         )
-      : h('div', { class: 'card section' }, fieldFor([key], value, fields)),
+      : h('div', { class: 'card section' }, fieldFor([key], value, fields, fileOnly)),
   );
   const status = h('p', { class: 'small', role: 'status' });
   const save = h('button', { class: 'btn btn-primary', type: 'submit' }, 'Save settings');
@@ -345,12 +366,13 @@ export function settingsPage(root: HTMLElement): void {
   }
   const form = h('div', {}, loading());
   root.append(form, usersSection(), tokensSection());
-  // GET answers {"settings": {...}, "file": path}; PUT takes a partial of "settings".
+  // GET answers {"settings": {...}, "file": path, "file_only": [keys]}; PUT takes a partial of "settings".
   api<JsonObject>('GET', '/api/v1/settings')
-    .then((reply) =>
-      isObject(reply.settings)
-        ? settingsForm(reply.settings, typeof reply.file === 'string' ? reply.file : null, form)
-        : settingsForm(reply, null, form),
-    )
+    .then((reply) => {
+      const fileOnly = Array.isArray(reply.file_only) ? reply.file_only.filter((k): k is string => typeof k === 'string') : [];
+      if (isObject(reply.settings))
+        settingsForm(reply.settings, typeof reply.file === 'string' ? reply.file : null, fileOnly, form);
+      else settingsForm(reply, null, fileOnly, form);
+    })
     .catch((err) => replace(form, errorBox(err)));
 }
