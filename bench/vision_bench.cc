@@ -120,10 +120,22 @@ void RunDescribe(benchmark::State& state, AnalyzeOptions options) {
   }
   state.counters["peak_rss_mb"] = PeakRssMb();
 }
-void BM_LandmarksAlignEmbed(benchmark::State& state) { RunDescribe(state, {.embed = EmbedWith::kPrimary, .anti_spoof = false}); }
-void BM_LandmarksAlignOnly(benchmark::State& state) { RunDescribe(state, {.embed = EmbedWith::kNone, .anti_spoof = false}); }
+void BM_LandmarksAlignOnly(benchmark::State& state) {
+  RunDescribe(state, {.embed = EmbedWith::kNone, .anti_spoof = false, .check_human = false});
+}
+void BM_LandmarksAlignEmbed(benchmark::State& state) {
+  RunDescribe(state, {.embed = EmbedWith::kPrimary, .anti_spoof = false, .check_human = false});
+}
+void BM_LandmarksAlignEmbedBoth(benchmark::State& state) {
+  RunDescribe(state, {.embed = EmbedWith::kAll, .anti_spoof = false, .check_human = false});
+}
 void BM_LandmarksAlignEmbedAntiSpoof(benchmark::State& state) {
-  RunDescribe(state, {.embed = EmbedWith::kPrimary, .anti_spoof = true});
+  RunDescribe(state, {.embed = EmbedWith::kPrimary, .anti_spoof = true, .check_human = false});
+}
+// Landmarks and alignment plus the human-face check (BlazeFace, and dlib's
+// MMOD where BlazeFace is unsure).
+void BM_LandmarksAlignHumanCheck(benchmark::State& state) {
+  RunDescribe(state, {.embed = EmbedWith::kNone, .anti_spoof = false, .check_human = true});
 }
 
 // The server's recognise stage per sighting, as `serve` runs it: decode the
@@ -233,7 +245,9 @@ BENCHMARK(BM_Detect1080pTiled)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Detect1080pFullFrameOnly)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LandmarksAlignOnly)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LandmarksAlignEmbed)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LandmarksAlignEmbedBoth)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LandmarksAlignEmbedAntiSpoof)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LandmarksAlignHumanCheck)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RecogniseStagePerSighting)->Unit(benchmark::kMillisecond)->MinTime(5);
 
 }  // namespace
