@@ -193,9 +193,9 @@ TEST_F(CliTest, BombLimitIsConfigurable) {
 
 TEST_F(CliTest, UnknownPersonIdIsNotFound) {
   // rename first: it creates the database that the read-only show needs.
-  for (std::vector<std::string> args : {std::vector<std::string>{"people", "rename", "nobody", "Name"},
-                                        {"people", "show", "nobody"},
-                                        {"people", "forget", "nobody"}}) {
+  using Args = std::vector<std::string>;
+  for (const Args& args : {Args{"people", "rename", "nobody", "Name"},
+                           Args{"people", "show", "nobody"}, Args{"people", "forget", "nobody"}}) {
     auto r = Run(args);
     EXPECT_EQ(r.exit_code, 3) << args[1];
     ExpectOneLineError(r, "nobody");
@@ -226,11 +226,10 @@ TEST_F(CliTest, DataDirsNeverShareState) {
   ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama)}).exit_code, 0);
   testing::TempDir other;
   const std::vector<std::string> env = {"CONCIERGE_DATA_DIR=" + other.path()};
-  ASSERT_EQ(testing::RunCommand({testing::BinaryPath(), "enroll", "--person", "alex", DataPath(kAlex)},
-                                env)
-                .exit_code,
-            0);
-  auto r = testing::RunCommand({testing::BinaryPath(), "identify", DataPath(kObama2), "--json"}, env);
+  const std::string bin = testing::BinaryPath();
+  const auto alex = testing::RunCommand({bin, "enroll", "--person", "alex", DataPath(kAlex)}, env);
+  ASSERT_EQ(alex.exit_code, 0) << alex.err;
+  auto r = testing::RunCommand({bin, "identify", DataPath(kObama2), "--json"}, env);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Json(r)["faces"][0]["person"].is_null());
   EXPECT_TRUE(fs::exists(other.Sub("concierge.db")));
