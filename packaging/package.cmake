@@ -1,4 +1,5 @@
-# Installation layout and the .deb (`cmake --build build --target package`).
+# Installation layout and the .deb (`cmake --build build --target concierge_cli
+# package`).
 # The package runs offline: it carries ONNX Runtime (found by the binary's
 # RPATH), the model pack verified by scripts/fetch-models.sh, and the built web
 # UI. Config in /etc/concierge (a conffile), data in /var/lib/concierge, systemd
@@ -30,6 +31,9 @@ install(FILES ${CMAKE_SOURCE_DIR}/packaging/systemd/concierge-run.service
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/config.json DESTINATION /etc/concierge)
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION share/doc/concierge)
 
+# The package needs only the binary: build it first (`cmake --build build`), so
+# `package` does not build every test and benchmark on the way.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME concierge)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})

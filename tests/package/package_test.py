@@ -19,8 +19,9 @@ UNITS = ["concierge-run.service", "concierge-serve.service", "concierge-edge@.se
 failures = []
 
 
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
+def check(ok, what, detail=""):
+    """Prints one line per check; `detail` only when it fails."""
+    print(("ok   " if ok else "FAIL ") + what + ("" if ok or not detail else ":\n" + detail))
     if not ok:
         failures.append(what)
 
@@ -88,8 +89,16 @@ with tempfile.TemporaryDirectory(prefix="concierge-package-") as tmp:
                      "--config /etc/concierge/"):
             check(line in text, f"{unit} has {line}")
 
-    # systemd-analyze checks ExecStart against the unpacked tree; a template is
-    # verified through one instance of it.
+    # systemd-analyze checks ExecStart against the unpacked tree, which needs the
+    # system's targets and slices beside the units; a template is verified
+    # through one instance of it. Warnings print but exit 0, so stderr must be empty.
+    for host_dir in ("/usr/lib/systemd/system", "/lib/systemd/system"):
+        if not os.path.isdir(host_dir):
+            continue
+        for name in os.listdir(host_dir):
+            target = os.path.join(unit_dir, name)
+            if name.endswith((".target", ".slice")) and not os.path.lexists(target):
+                shutil.copy(os.path.join(host_dir, name), target)
     shutil.copy(os.path.join(unit_dir, "concierge-edge@.service"),
                 os.path.join(unit_dir, "concierge-edge@front.service"))
     verify = run(["systemd-analyze", "verify", "--root", root, "--man=no"] +
@@ -97,7 +106,7 @@ with tempfile.TemporaryDirectory(prefix="concierge-package-") as tmp:
                   ("concierge-run.service", "concierge-serve.service",
                    "concierge-edge@front.service")])
     check(verify.returncode == 0 and verify.stderr.strip() == "",
-          "systemd-analyze verify is clean:\n" + verify.stderr)
+          "systemd-analyze verify is clean", verify.stderr)
 
     # Offline and unpacked: the binary finds libonnxruntime.so.1 beside it.
     binary = os.path.join(root, "usr/bin/concierge")
@@ -105,8 +114,10 @@ with tempfile.TemporaryDirectory(prefix="concierge-package-") as tmp:
     env.update({"CONCIERGE_VISION_MODELS_DIR": os.path.join(root, "usr/share/concierge/models"),
                 "CONCIERGE_HTTP_PORT": "0"})
     ldd = run(["ldd", binary], env=env).stdout
-    check(os.path.join(root, "usr/lib/concierge/libonnxruntime.so.1") in ldd,
-          "the binary loads the shipped libonnxruntime.so.1:\n" + ldd)
+    onnx = [l.split("=>")[1].split()[0] for l in ldd.splitlines() if "libonnxruntime" in l]
+    check([os.path.realpath(p) for p in onnx] ==
+          [os.path.realpath(os.path.join(root, "usr/lib/concierge/libonnxruntime.so.1"))],
+          "the binary loads the shipped libonnxruntime.so.1", ldd)
     doctor = run([binary, "--data-dir", os.path.join(tmp, "data"), "--config",
                   os.path.join(root, "etc/concierge/config.json"), "--log-level", "off",
                   "--json", "doctor"], env=env)
@@ -115,8 +126,8 @@ with tempfile.TemporaryDirectory(prefix="concierge-package-") as tmp:
     except (ValueError, KeyError):
         checks = {}
     check(checks.get("models", {}).get("ok") is True,
-          "the shipped models match their pinned hashes: " + doctor.stdout + doctor.stderr)
-    check(doctor.returncode == 0, "doctor passes on the unpacked package: " + doctor.stdout)
+          "the shipped models match their pinned hashes", doctor.stdout + doctor.stderr)
+    check(doctor.returncode == 0, "doctor passes on the unpacked package", doctor.stdout)
 
 if failures:
     print(f"{len(failures)} check(s) failed")
