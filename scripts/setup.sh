@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libhnswlib-dev
   libgtest-dev libgmock-dev libbenchmark-dev wrk curl
   libdlib-dev libopenblas0-serial  # dlib embedder; the serial BLAS starts no threads before main
+  systemd  # systemd-analyze, for the package test (tests/package)
   chromium  # headless, for the browser tests (tests/browser); never a downloaded browser
 )
 

@@ -1,7 +1,8 @@
 // The `concierge` binary as a user meets it: JSON shapes, exit codes, clear
 // one-line errors, and no partial writes. Bad inputs covered: missing file,
 // 0-byte file, non-image, truncated JPEG, decompression bomb, no face, two
-// faces, unknown person id, locked database, read-only database.
+// faces, unknown person id, locked database, read-only database, a read-only
+// command run where there is no data dir or database.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sqlite3.h>
@@ -177,11 +178,12 @@ TEST_F(CliTest, BadPicturesGetOneLineErrorsAndExitCodes) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.file);
+    // enroll first: it creates the database that the read-only identify needs.
+    auto e = Run({"enroll", "--person", "p1", c.file});
+    EXPECT_EQ(e.exit_code, c.exit_code) << e.out;
     auto r = Run({"identify", c.file});
     EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
     ExpectOneLineError(r, c.says);
-    auto e = Run({"enroll", "--person", "p1", c.file});
-    EXPECT_EQ(e.exit_code, c.exit_code) << e.out;
   }
   EXPECT_EQ(PeopleCount(), 0u) << "failed enrolments must write nothing";
   EXPECT_FALSE(fs::exists(dir_.Sub("objects/faces"))) << "failed enrolments must store no picture";
@@ -194,9 +196,10 @@ TEST_F(CliTest, BombLimitIsConfigurable) {
 }
 
 TEST_F(CliTest, UnknownPersonIdIsNotFound) {
-  for (std::vector<std::string> args : {std::vector<std::string>{"people", "show", "nobody"},
-                                        {"people", "rename", "nobody", "Name"},
-                                        {"people", "forget", "nobody"}}) {
+  // rename first: it creates the database that the read-only show needs.
+  using Args = std::vector<std::string>;
+  for (const Args& args : {Args{"people", "rename", "nobody", "Name"},
+                           Args{"people", "show", "nobody"}, Args{"people", "forget", "nobody"}}) {
     auto r = Run(args);
     EXPECT_EQ(r.exit_code, 3) << args[1];
     ExpectOneLineError(r, "nobody");
@@ -226,11 +229,54 @@ TEST_F(CliTest, PeopleRenameShowAndForgetEverything) {
 TEST_F(CliTest, DataDirsNeverShareState) {
   ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama)}).exit_code, 0);
   testing::TempDir other;
-  auto r = testing::RunCommand({testing::BinaryPath(), "identify", DataPath(kObama2), "--json"},
-                               {"CONCIERGE_DATA_DIR=" + other.path()});
+  const std::vector<std::string> env = {"CONCIERGE_DATA_DIR=" + other.path()};
+  const std::string bin = testing::BinaryPath();
+  const auto alex = testing::RunCommand({bin, "enroll", "--person", "alex", DataPath(kAlex)}, env);
+  ASSERT_EQ(alex.exit_code, 0) << alex.err;
+  auto r = testing::RunCommand({bin, "identify", DataPath(kObama2), "--json"}, env);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Json(r)["faces"][0]["person"].is_null());
   EXPECT_TRUE(fs::exists(other.Sub("concierge.db")));
+}
+
+// Every command that only reads, as a user runs it in the wrong folder.
+std::vector<std::vector<std::string>> ReadOnlyCommands() {
+  return {{"user", "list"},  {"token", "list"}, {"aws-key", "list"},
+          {"people", "list"}, {"people", "show", "obama"}, {"sightings"},
+          {"visits"},         {"calibrate"},      {"identify", DataPath(kObama)}};
+}
+
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) names.push_back(e.path().string());
+  return names;
+}
+
+TEST_F(CliTest, ReadOnlyCommandsNeverCreateADataDirAndSayWhereTheyLooked) {
+  testing::TempDir folder;
+  const std::string looked = folder.Sub("concierge-data");
+  for (auto args : ReadOnlyCommands()) {
+    SCOPED_TRACE(args[0] + " " + (args.size() > 1 ? args[1] : ""));
+    args.insert(args.begin(), {testing::BinaryPath(), "--log-level", "error"});
+    // No --data-dir and no CONCIERGE_DATA_DIR: ./concierge-data of the folder.
+    auto r = testing::RunCommand(args, {"CONCIERGE_DATA_DIR="}, folder.path());
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    ExpectOneLineError(r, "no data dir at " + looked);
+    EXPECT_EQ(Entries(folder.path()), std::vector<std::string>{});
+  }
+}
+
+TEST_F(CliTest, ReadOnlyCommandsNeverCreateADatabaseAndSayWhereTheyLooked) {
+  for (const auto& args : ReadOnlyCommands()) {
+    SCOPED_TRACE(args[0] + " " + (args.size() > 1 ? args[1] : ""));
+    auto r = Run(args);
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    ExpectOneLineError(r, "no database at " + dir_.Sub("concierge.db"));
+    EXPECT_EQ(Entries(dir_.path()), std::vector<std::string>{});
+  }
+  // The JSON error says the same.
+  auto r = Run({"people", "list", "--json"});
+  EXPECT_EQ(Json(r)["error"]["code"], "not_found") << r.out;
 }
 
 TEST_F(CliTest, LockedDatabaseIsAClearStorageError) {

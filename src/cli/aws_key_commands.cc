@@ -19,12 +19,12 @@ struct AwsKeyOptions {
   std::string id;
 };
 
-// Runs `body(keys, audit)` over the opened database.
+// Runs `body(keys, audit)` over the database opened with `access`.
 template <typename Body>
-int WithKeys(Context& ctx, Body body) {
+int WithKeys(Context& ctx, Database::Access access, Body body) {
   auto config = ctx.config();
   if (!config.ok()) return Fail(ctx, config.status());
-  Services services(**config);
+  Services services(**config, access);
   auto db = services.database();
   if (!db.ok()) return Fail(ctx, db.status());
   auto keys = AccessKeyStore::Open(*db, (*config)->aws.key_encryption_secret);
@@ -43,7 +43,7 @@ nlohmann::json OptionalTime(int64_t ms) {
 }
 
 int RunCreate(Context& ctx, const AwsKeyOptions& o) {
-  return WithKeys(ctx, [&](AccessKeyStore& keys, AuditLog& audit) {
+  return WithKeys(ctx, Database::Access::kReadWrite, [&](AccessKeyStore& keys, AuditLog& audit) {
     auto created = keys.Create(o.name);
     if (!created.ok()) return Fail(ctx, created.status());
     Audit(audit, "aws_key_create", created->key.id);
@@ -62,7 +62,7 @@ int RunCreate(Context& ctx, const AwsKeyOptions& o) {
 }
 
 int RunList(Context& ctx) {
-  return WithKeys(ctx, [&](AccessKeyStore& keys, AuditLog&) {
+  return WithKeys(ctx, Database::Access::kReadOnly, [&](AccessKeyStore& keys, AuditLog&) {
     auto list = keys.List();
     if (!list.ok()) return Fail(ctx, list.status());
     nlohmann::json out = nlohmann::json::array();
@@ -82,7 +82,7 @@ int RunList(Context& ctx) {
 }
 
 int RunRevoke(Context& ctx, const AwsKeyOptions& o) {
-  return WithKeys(ctx, [&](AccessKeyStore& keys, AuditLog& audit) {
+  return WithKeys(ctx, Database::Access::kReadWrite, [&](AccessKeyStore& keys, AuditLog& audit) {
     if (Status s = keys.Revoke(o.id); !s.ok()) return Fail(ctx, s);
     Audit(audit, "aws_key_revoke", o.id);
     if (ctx.json()) PrintJson({{"revoked", o.id}});

@@ -83,5 +83,6 @@ void RegisterEdgeCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterUserCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterAwsKeyCommands(CLI::App& app, Context& ctx, Runner* slot);
 void RegisterRecognitionCommands(CLI::App& app, Context& ctx, Runner* slot);
+void RegisterDoctorCommand(CLI::App& app, Context& ctx, Runner* slot);
 
 }  // namespace concierge::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   RegisterUserCommands(app, ctx, &runner);
   RegisterAwsKeyCommands(app, ctx, &runner);
   RegisterRecognitionCommands(app, ctx, &runner);
+  RegisterDoctorCommand(app, ctx, &runner);
 
   try {
     app.parse(argc, argv);

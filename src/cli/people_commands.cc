@@ -15,19 +15,19 @@ nlohmann::json PersonJson(const Person& p) {
           {"created", FormatIsoUtc(p.created_ms)}};
 }
 
-// Runs `body` with the opened face collection, reporting open errors.
+// Runs `body` with the face collection opened with `access`, reporting open errors.
 template <typename Body>
-int WithCollection(Context& ctx, Body body) {
+int WithCollection(Context& ctx, Database::Access access, Body body) {
   auto config = ctx.config();
   if (!config.ok()) return Fail(ctx, config.status());
-  Services services(**config);
+  Services services(**config, access);
   auto collection = services.faces();
   if (!collection.ok()) return Fail(ctx, collection.status());
   return body(services, **collection);
 }
 
 int RunList(Context& ctx) {
-  return WithCollection(ctx, [&](Services&, FaceCollection& faces) {
+  return WithCollection(ctx, Database::Access::kReadOnly, [&](Services&, FaceCollection& faces) {
     auto people = faces.ListPersons();
     if (!people.ok()) return Fail(ctx, people.status());
     nlohmann::json out = nlohmann::json::array();
@@ -45,7 +45,7 @@ int RunList(Context& ctx) {
 }
 
 int RunShow(Context& ctx, const std::string& id) {
-  return WithCollection(ctx, [&](Services&, FaceCollection& faces) {
+  return WithCollection(ctx, Database::Access::kReadOnly, [&](Services&, FaceCollection& faces) {
     auto person = faces.GetPerson(id);
     if (!person.ok()) return Fail(ctx, person.status());
     auto list = faces.ListFaces(id);
@@ -68,7 +68,7 @@ int RunShow(Context& ctx, const std::string& id) {
 }
 
 int RunRename(Context& ctx, const std::string& id, const std::string& name) {
-  return WithCollection(ctx, [&](Services&, FaceCollection& faces) {
+  return WithCollection(ctx, Database::Access::kReadWrite, [&](Services&, FaceCollection& faces) {
     if (Status s = faces.RenamePerson(id, name); !s.ok()) return Fail(ctx, s);
     if (ctx.json()) PrintJson({{"id", id}, {"name", name}});
     else std::printf("renamed %s to %s\n", id.c_str(), name.c_str());
@@ -77,7 +77,7 @@ int RunRename(Context& ctx, const std::string& id, const std::string& name) {
 }
 
 int RunForget(Context& ctx, const std::string& id) {
-  return WithCollection(ctx, [&](Services& services, FaceCollection& faces) {
+  return WithCollection(ctx, Database::Access::kReadWrite, [&](Services& services, FaceCollection& faces) {
     auto keys = faces.ForgetPerson(id);
     if (!keys.ok()) return Fail(ctx, keys.status());
     auto objects = services.objects();

@@ -55,7 +55,7 @@ int RunReindex(Context& ctx) {
 int RunCalibrate(Context& ctx, double proposed_rate, int days, size_t look_alikes) {
   auto config = ctx.config();
   if (!config.ok()) return Fail(ctx, config.status());
-  Services services(**config);
+  Services services(**config, Database::Access::kReadOnly);
   auto matcher = services.matcher();
   if (!matcher.ok()) return Fail(ctx, matcher.status());
   auto sightings = services.sightings();

@@ -496,14 +496,14 @@ struct ListOptions {
   bool unknown = false;
 };
 
-// Runs `body` with the opened sighting store, reporting open errors.
+// Runs `body` with the sighting store opened read-only, reporting open errors.
 template <typename Body>
 int WithSightings(Context& ctx, const ListOptions& opts, Body body) {
   auto config = ctx.config();
   if (!config.ok()) return Fail(ctx, config.status());
   auto since = ParseSince(opts.since, NowMs());
   if (!since.ok()) return Fail(ctx, since.status());
-  Services services(**config);
+  Services services(**config, Database::Access::kReadOnly);
   auto store = services.sightings();
   if (!store.ok()) return Fail(ctx, store.status());
   return body(**store, *since);

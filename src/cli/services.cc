@@ -1,5 +1,6 @@
 #include "cli/services.h"
 
+#include <filesystem>
 #include <utility>
 
 #include "store/open_face_repository.h"
@@ -8,10 +9,43 @@
 
 namespace concierge::cli {
 
+namespace {
+
+// kNotFound unless the database file exists, naming where it looked, so a
+// read-only command run in the wrong folder says so instead of finding nothing.
+Status RequireDatabaseFile(const Config& config) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path db = fs::absolute(config.DatabasePath(), ec);
+  if (fs::exists(db, ec)) return Status::Ok();
+  const fs::path dir = fs::absolute(config.data_dir, ec);
+  const std::string hint = "; pass --data-dir or set CONCIERGE_DATA_DIR";
+  if (config.database.sqlite_path.empty() && !fs::exists(dir, ec))
+    return Status::NotFound("no data dir at " + dir.string() + " (looked for the database " +
+                            db.string() + ")" + hint);
+  return Status::NotFound("no database at " + db.string() + hint);
+}
+
+}  // namespace
+
+Status Services::RequireCollection(Database& db) const {
+  const std::string& name = config_.recognition.collection;
+  bool exists = false;
+  RETURN_IF_ERROR(db.WithConnection([&](Connection& c) -> Status {
+    ASSIGN_OR_RETURN(Statement st, c.Prepare("SELECT 1 FROM collections WHERE name = ?"));
+    ASSIGN_OR_RETURN(exists, st.BindText(name).Step());
+    return Status::Ok();
+  }));
+  if (exists) return Status::Ok();
+  return Status::NotFound("no face collection '" + name + "' in " + db.path() +
+                          ": nobody has been enrolled yet");
+}
+
 Result<Database*> Services::database() {
   if (!db_) {
+    if (access_ == Database::Access::kReadOnly) RETURN_IF_ERROR(RequireDatabaseFile(config_));
     ASSIGN_OR_RETURN(db_, Database::OpenSqlite(config_.DatabasePath(),
-                                               config_.database.busy_timeout_ms));
+                                               config_.database.busy_timeout_ms, access_));
   }
   return db_.get();
 }
@@ -20,6 +54,8 @@ Result<std::unique_ptr<FaceRepository>> Services::OpenFaceRepository() {
   Database* sqlite = nullptr;
   if (config_.database.kind == "sqlite") {
     ASSIGN_OR_RETURN(sqlite, database());
+    // Opening would create the collection; read-only, say it is not there instead.
+    if (access_ == Database::Access::kReadOnly) RETURN_IF_ERROR(RequireCollection(*sqlite));
   }
   return concierge::OpenFaceRepository(config_.database, sqlite, config_.recognition.collection);
 }

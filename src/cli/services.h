@@ -1,5 +1,7 @@
 // Opens the parts a command needs (database, face collection, object store,
 // vision engine) from the config, each at most once and only when asked.
+// Commands that only read open with Access::kReadOnly: they create nothing and
+// fail with kNotFound naming the path when the database is not there.
 #pragma once
 
 #include <memory>
@@ -17,9 +19,11 @@ namespace concierge::cli {
 
 class Services {
  public:
-  explicit Services(const Config& config) : config_(config) {}
+  explicit Services(const Config& config, Database::Access access = Database::Access::kReadWrite)
+      : config_(config), access_(access) {}
 
   // The SQLite database (database.sqlite_path), whatever database.kind says.
+  // Read-only: kNotFound naming the data dir or the database file when missing.
   Result<Database*> database();
   // The recognition collection on the backend database.kind names (sqlite or postgres).
   Result<FaceCollection*> faces();
@@ -36,8 +40,11 @@ class Services {
 
  private:
   Result<std::unique_ptr<FaceRepository>> OpenFaceRepository();
+  // kNotFound unless recognition.collection exists in `db`.
+  Status RequireCollection(Database& db) const;
 
   const Config& config_;
+  const Database::Access access_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<SightingStore> sightings_;  // may use db_
   std::unique_ptr<FaceCollection> faces_;

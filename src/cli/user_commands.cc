@@ -58,12 +58,12 @@ Result<std::string> ReadNewPassword(bool from_stdin) {
   return first;
 }
 
-// Runs `body(authenticator, audit)` over the opened database.
+// Runs `body(authenticator, audit)` over the database opened with `access`.
 template <typename Body>
-int WithAuth(Context& ctx, Body body) {
+int WithAuth(Context& ctx, Database::Access access, Body body) {
   auto config = ctx.config();
   if (!config.ok()) return Fail(ctx, config.status());
-  Services services(**config);
+  Services services(**config, access);
   auto db = services.database();
   if (!db.ok()) return Fail(ctx, db.status());
   Authenticator auth(*db, (*config)->auth);
@@ -81,7 +81,7 @@ int RunUserAdd(Context& ctx, const UserOptions& o) {
   if (!role.ok()) return Fail(ctx, role.status());
   auto password = ReadNewPassword(o.password_stdin);
   if (!password.ok()) return Fail(ctx, password.status());
-  return WithAuth(ctx, [&](Authenticator& auth, AuditLog& audit) {
+  return WithAuth(ctx, Database::Access::kReadWrite, [&](Authenticator& auth, AuditLog& audit) {
     auto user = auth.AddUser(o.name, *password, *role);
     if (!user.ok()) return Fail(ctx, user.status());
     AuditFromCli(audit, "user_add", "user:" + user->name);
@@ -92,7 +92,7 @@ int RunUserAdd(Context& ctx, const UserOptions& o) {
 }
 
 int RunUserList(Context& ctx) {
-  return WithAuth(ctx, [&](Authenticator& auth, AuditLog&) {
+  return WithAuth(ctx, Database::Access::kReadOnly, [&](Authenticator& auth, AuditLog&) {
     auto users = auth.ListUsers();
     if (!users.ok()) return Fail(ctx, users.status());
     nlohmann::json out = nlohmann::json::array();
@@ -109,7 +109,7 @@ int RunUserList(Context& ctx) {
 }
 
 int RunUserRemove(Context& ctx, const UserOptions& o) {
-  return WithAuth(ctx, [&](Authenticator& auth, AuditLog& audit) {
+  return WithAuth(ctx, Database::Access::kReadWrite, [&](Authenticator& auth, AuditLog& audit) {
     if (Status s = auth.RemoveUser(o.name); !s.ok()) return Fail(ctx, s);
     AuditFromCli(audit, "user_remove", "user:" + o.name);
     if (ctx.json()) PrintJson({{"removed", o.name}});
@@ -119,7 +119,7 @@ int RunUserRemove(Context& ctx, const UserOptions& o) {
 }
 
 int RunTokenCreate(Context& ctx, const UserOptions& o) {
-  return WithAuth(ctx, [&](Authenticator& auth, AuditLog& audit) {
+  return WithAuth(ctx, Database::Access::kReadWrite, [&](Authenticator& auth, AuditLog& audit) {
     auto token = auth.CreateToken(o.name, o.token_user);
     if (!token.ok()) return Fail(ctx, token.status());
     AuditFromCli(audit, "token_create", "token:" + std::to_string(token->id));
@@ -136,7 +136,7 @@ int RunTokenCreate(Context& ctx, const UserOptions& o) {
 }
 
 int RunTokenList(Context& ctx) {
-  return WithAuth(ctx, [&](Authenticator& auth, AuditLog&) {
+  return WithAuth(ctx, Database::Access::kReadOnly, [&](Authenticator& auth, AuditLog&) {
     auto tokens = auth.ListTokens();
     if (!tokens.ok()) return Fail(ctx, tokens.status());
     nlohmann::json out = nlohmann::json::array();
@@ -156,7 +156,7 @@ int RunTokenList(Context& ctx) {
 }
 
 int RunTokenRevoke(Context& ctx, const UserOptions& o) {
-  return WithAuth(ctx, [&](Authenticator& auth, AuditLog& audit) {
+  return WithAuth(ctx, Database::Access::kReadWrite, [&](Authenticator& auth, AuditLog& audit) {
     if (Status s = auth.RevokeToken(o.token_id); !s.ok()) return Fail(ctx, s);
     AuditFromCli(audit, "token_revoke", "token:" + std::to_string(o.token_id));
     if (ctx.json()) PrintJson({{"revoked", o.token_id}});

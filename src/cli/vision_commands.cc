@@ -102,7 +102,7 @@ int RunIdentify(Context& ctx, const std::vector<std::string>& inputs, double tar
   if (!config.ok()) return Fail(ctx, config.status());
   Config tuned = **config;
   if (target_rate > 0) tuned.recognition.target_false_welcome_rate = target_rate;
-  Services services(tuned);
+  Services services(tuned, Database::Access::kReadOnly);
   auto matcher = services.matcher();
   if (!matcher.ok()) return Fail(ctx, matcher.status());
   auto collection = services.faces();

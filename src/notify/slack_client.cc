@@ -218,6 +218,11 @@ Result<std::optional<nlohmann::json>> SlackClient::FindMessage(const std::string
   return std::optional<nlohmann::json>();
 }
 
+Result<std::string> SlackClient::AuthTest() {
+  ASSIGN_OR_RETURN(nlohmann::json reply, Call("auth.test", "", false));
+  return StringField(reply, "user") + " in " + StringField(reply, "team");
+}
+
 Result<SlackUser> SlackClient::UsersInfo(const std::string& user) {
   if (user.empty()) return Status::InvalidArgument("slack users.info: no user id");
   ASSIGN_OR_RETURN(nlohmann::json reply, Call("users.info", FormEncode({{"user", user}}), false));

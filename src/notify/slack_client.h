@@ -75,6 +75,9 @@ class SlackClient {
                                                     int limit = 100);
   // users.info. Needs a user id ("U...").
   Result<SlackUser> UsersInfo(const std::string& user);
+  // auth.test: "<bot user> in <team>" when the token is good; kPermissionDenied
+  // for a bad or revoked one.
+  Result<std::string> AuthTest();
 
   // Makes waits in current and later calls end at once with kUnavailable. Idempotent.
   void Cancel() { sleep_.Cancel(); }

@@ -356,7 +356,11 @@ TestHttpResponse FakeSlack::Answer(const TestHttpRequest& req) {
         if (id == ch || n == name) return id;
       return "";
     };
-    if (method == "chat.postMessage") {
+    if (method == "auth.test") {
+      reply = {{"ok", true},         {"url", "https://fake.slack.com/"}, {"team", "Fake Office"},
+               {"user", "concierge"}, {"team_id", "T0FAKE"},              {"user_id", "U0CONCIERGE"},
+               {"bot_id", "B0FAKE"}};
+    } else if (method == "chat.postMessage") {
       const std::string channel = resolve(Str(args, "channel"));
       if (channel.empty()) {
         reply = Error("channel_not_found");

@@ -1,7 +1,7 @@
 // A fake Slack Web API on 127.0.0.1 for notify tests: chat.postMessage,
 // chat.update, files.getUploadURLExternal (+ the upload URL),
 // files.completeUploadExternal, conversations.history (newest first, message
-// metadata with include_all_metadata) and users.info with Slack's JSON shapes and
+// metadata with include_all_metadata), users.info and auth.test with Slack's JSON shapes and
 // errors. It can rate-limit (429 + Retry-After), be down (503) or closed
 // (connection refused), records every call, and can send signed
 // block_actions payloads the way Slack's interactivity does.

@@ -52,7 +52,8 @@ void ApplyChildEnvironment(const std::vector<std::string>& env) {
   for (const auto& kv : env) putenv(const_cast<char*>(kv.c_str()));
 }
 
-CommandResult RunCommand(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+CommandResult RunCommand(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                         const std::string& cwd) {
   int out_pipe[2], err_pipe[2];
   if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) return {};
   const pid_t pid = fork();
@@ -64,6 +65,7 @@ CommandResult RunCommand(const std::vector<std::string>& args, const std::vector
     const int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
     ApplyChildEnvironment(env);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

@@ -52,9 +52,9 @@ struct CommandResult {
 void ApplyChildEnvironment(const std::vector<std::string>& env);
 
 // Runs `args` (argv[0] first) without a shell, with extra `env` entries
-// ("NAME=value"), and captures its output.
+// ("NAME=value"), in `cwd` when given, and captures its output.
 CommandResult RunCommand(const std::vector<std::string>& args,
-                         const std::vector<std::string>& env = {});
+                         const std::vector<std::string>& env = {}, const std::string& cwd = "");
 
 // The Status of a Status or a Result, for ASSERT_OK.
 inline Status StatusOf(const Status& s) { return s; }
