@@ -148,7 +148,8 @@ TEST_F(RecognitionTest, AChihuahuaIsNotEnrolledAndAnimalPhotosNeverBecomeSightin
   EXPECT_EQ(enrol.exit_code, 4) << enrol.out << enrol.err;
   EXPECT_NE(enrol.out.find("not a human face"), std::string::npos) << enrol.out;
   const auto people = run({"people", "list", "--json"});
-  ASSERT_EQ(people.exit_code, 0) << people.err;
+  // 3: the refused photo left no collection behind at all.
+  EXPECT_TRUE(people.exit_code == 0 || people.exit_code == 3) << people.err;
   EXPECT_EQ(people.out.find("bella"), std::string::npos) << people.out;
 
   // Every animal (ImageNet's n01-n02 classes) through the edge and the server.
