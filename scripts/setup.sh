@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libmosquitto-dev mosquitto mosquitto-clients libpqxx-dev postgresql
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libhnswlib-dev
   libgtest-dev libgmock-dev libbenchmark-dev wrk curl
+  clang libclang-rt-14-dev  # the sanitizer and libFuzzer build (scripts/fuzz.sh)
   chromium  # headless, for the browser tests (tests/browser); never a downloaded browser
 )
 
