@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev wrk curl
   libdlib-dev libopenblas0-serial  # dlib embedder; the serial BLAS starts no threads before main
   systemd  # systemd-analyze, for the package test (tests/package)
+  clang libclang-rt-14-dev  # the sanitizer and libFuzzer build (scripts/fuzz.sh)
   chromium  # headless, for the browser tests (tests/browser); never a downloaded browser
 )
 

@@ -117,6 +117,7 @@ InteractionReply SlackInteractions::Handle(const std::string& timestamp_header,
 }
 
 Status SlackInteractions::Act(const nlohmann::json& action, const std::string& actor) {
+  if (trainer_ == nullptr) return Status::Unavailable("training is not running in this process");
   const std::string id = StringOr(action, "action_id");
   const std::string block = StringOr(action, "block_id");
   const std::string value = StringOr(action, "value");

@@ -35,7 +35,8 @@ class SlackInteractions {
   using Clock = std::function<int64_t()>;  // Unix seconds
 
   // Needs the app's signing secret (an empty one rejects everything) and a
-  // Trainer that outlives this. `now_s` defaults to the system clock.
+  // Trainer that outlives this (null: actions are checked, then refused as
+  // Unavailable). `now_s` defaults to the system clock.
   SlackInteractions(std::string signing_secret, Trainer* trainer, Clock now_s = nullptr);
 
   // Needs the X-Slack-Request-Timestamp and X-Slack-Signature header values
