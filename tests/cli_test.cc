@@ -124,14 +124,23 @@ TEST_F(CliTest, EnrollThenIdentifyNamesOnlyTheEnrolledPerson) {
   EXPECT_EQ(stranger.dump().find("obama"), std::string::npos) << "an unknown face must carry no person id";
 }
 
-TEST_F(CliTest, TargetRateFlagDecides) {
+TEST_F(CliTest, TargetRateSetsTheThreshold) {
   ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama)}).exit_code, 0);
-  auto strict = Run({"identify", DataPath(kObama2), "--target-rate", "1e-9", "--json"});
-  ASSERT_EQ(strict.exit_code, 0) << strict.err;
-  EXPECT_TRUE(Json(strict)["faces"][0]["person"].is_null()) << strict.out;
   auto usual = Run({"identify", DataPath(kObama2), "--json"});
   ASSERT_EQ(usual.exit_code, 0) << usual.err;
   EXPECT_EQ(Json(usual)["faces"][0]["person"], "obama") << usual.out;
+  // A stricter rate means a higher threshold, a looser one a lower; the
+  // configured one is in force.
+  auto threshold = [&](const std::string& rate) {
+    auto r = Run({"calibrate", "--json", "--target-rate", rate});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const auto doc = Json(r);
+    EXPECT_EQ(doc["in_force"]["target_false_welcome_rate"], 0.001);
+    return doc["replay"]["proposed"]["primary_threshold"].get<double>();
+  };
+  const double strict = threshold("1e-9"), usual_rate = threshold("0.001"), loose = threshold("0.1");
+  EXPECT_GT(strict, usual_rate);
+  EXPECT_GT(usual_rate, loose);
   EXPECT_EQ(Run({"identify", DataPath(kObama2), "--target-rate", "2"}).exit_code, 2);
 }
 
