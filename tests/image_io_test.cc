@@ -167,5 +167,18 @@ TEST(ImageIo, LargeJpegsDecodeReducedWhenTheCallerNeedsLess) {
   EXPECT_EQ(half->cols, 2000);
 }
 
+TEST(ImageIo, BmpHeightOfMinusTwoToThe31IsTooLargeNotUndefined) {
+  // Found by tests/fuzz/image_header_fuzz: negating INT32_MIN was undefined.
+  std::string bmp = "BM" + std::string(24, '\0');
+  bmp[18] = 100;      // width 100
+  bmp[25] = '\x80';  // height 0x80000000 = -2^31
+  auto header = PeekImageHeader(bmp);
+  ASSERT_TRUE(header.ok());
+  EXPECT_EQ(header->height, INT32_MAX);
+  auto image = DecodeImage(bmp, {});
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().code(), Status::Code::kTooLarge);
+}
+
 }  // namespace
 }  // namespace concierge

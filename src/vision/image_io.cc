@@ -1,6 +1,7 @@
 #include "vision/image_io.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -93,8 +94,10 @@ Result<ImageHeader> PeekImageHeader(const std::string& b) {
   if (b.size() >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0 && b.compare(12, 4, "IHDR") == 0)
     return ImageHeader{"png", static_cast<int>(Be32(b, 16)), static_cast<int>(Be32(b, 20))};
   if (b.size() >= 26 && b.compare(0, 2, "BM") == 0) {
-    const int32_t h = static_cast<int32_t>(Le32(b, 22));
-    return ImageHeader{"bmp", static_cast<int>(Le32(b, 18)), h < 0 ? -h : h};
+    // Negative heights mean top-down rows; -2^31 has no positive int, so clamp.
+    const int64_t h = static_cast<int32_t>(Le32(b, 22));
+    return ImageHeader{"bmp", static_cast<int>(Le32(b, 18)),
+                       static_cast<int>(std::min<int64_t>(h < 0 ? -h : h, INT32_MAX))};
   }
   if (b.size() >= 30 && b.compare(0, 4, "RIFF") == 0 && b.compare(8, 4, "WEBP") == 0) {
     const std::string chunk = b.substr(12, 4);
