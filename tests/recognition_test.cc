@@ -273,10 +273,9 @@ TEST_F(RecognitionTest, ReindexAfterAModelChangeLeavesNoVectorOfTheOldModel) {
     const auto faces = nlohmann::json::parse(r.out)["faces"];
     return !faces.empty() && faces[0]["person"] == "obama";
   };
-  for (const char* person : {"obama", "biden"}) {
-    const auto r = run({"enroll", "--person", person,
-                        DataPath(kExamples) + person + (std::string(person) == "obama" ? "2.jpg" : ".jpg")},
-                       installed);
+  for (const auto& [person, photo] : std::vector<std::pair<std::string, std::string>>{
+           {"obama", "obama2.jpg"}, {"biden", "biden.jpg"}}) {
+    const auto r = run({"enroll", "--person", person, DataPath(kExamples) + photo}, installed);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   EXPECT_TRUE(named(installed));
