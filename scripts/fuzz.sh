@@ -14,12 +14,11 @@ SECONDS_EACH=${1:-60}
 shift || true
 BUILD_DIR=${CONCIERGE_SANITIZE_BUILD_DIR:-$ROOT/build-sanitize}
 
-"$ROOT/scripts/sanitize-build.sh" "$BUILD_DIR" fuzz
-
 targets=("$@")
 if ((${#targets[@]} == 0)); then
   for src in "$ROOT"/tests/fuzz/*_fuzz.cc; do targets+=("$(basename "$src" .cc)"); done
 fi
+"$ROOT/scripts/sanitize-build.sh" "$BUILD_DIR" fuzz "${targets[@]}"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 for t in "${targets[@]}"; do

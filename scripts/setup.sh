@@ -11,10 +11,12 @@ APT_PACKAGES=(
   libopencv-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libsodium-dev
   libmosquitto-dev mosquitto mosquitto-clients libpqxx-dev postgresql
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libhnswlib-dev
+  libzip-dev  # person data export (GDPR access request ZIP)
   libgtest-dev libgmock-dev libbenchmark-dev wrk curl
   libdlib-dev libopenblas0-serial  # dlib embedder; the serial BLAS starts no threads before main
   systemd  # systemd-analyze, for the package test (tests/package)
   clang libclang-rt-14-dev  # the sanitizer and libFuzzer build (scripts/fuzz.sh)
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad  # RTSP camera in tests
   chromium  # headless, for the browser tests (tests/browser); never a downloaded browser
 )
 

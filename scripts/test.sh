@@ -23,21 +23,25 @@ fi
 
 (cd "$BUILD_DIR" && ctest --output-on-failure --timeout 900 -j"$(nproc)" "$@")
 
-# AddressSanitizer + UBSan (clang, its own build dir): the fast unit tests of the
-# parsers, HTTP, stores and signatures, then each fuzz target for a few seconds.
-# Any finding fails the run. CONCIERGE_SANITIZE=0 skips this part.
+# AddressSanitizer + UBSan (clang, its own build dir of just the parser modules):
+# the unit tests of the parsers, stores and signatures, then each fuzz target that
+# needs no more than those for a few seconds. Any finding fails the run.
+# CONCIERGE_SANITIZE=0 skips this part; scripts/fuzz.sh fuzzes every target, the
+# whole-API one included, on a whole-library sanitizer build.
 if [ "${CONCIERGE_SANITIZE:-1}" != 0 ]; then
-  SANITIZE_DIR=${CONCIERGE_SANITIZE_BUILD_DIR:-$ROOT/build-sanitize}
-  SANITIZED_TESTS=(input_bounds_test config_test http_auth_test rekognition_model_test
-                   rekognition_sigv4_test notify_signature_test store_database_test
-                   bus_topic_test image_io_test)
+  SANITIZE_DIR=${CONCIERGE_SANITIZE_BUILD_DIR:-$ROOT/build-sanitize-parsers}
+  SANITIZED_TESTS=(config_test rekognition_model_test rekognition_sigv4_test notify_signature_test
+                   store_database_test bus_topic_test image_io_test)
+  FUZZ_TARGETS=(config_fuzz aws_request_fuzz image_header_fuzz sighting_fuzz)
   echo "[test] sanitizer build: ${SANITIZED_TESTS[*]}" >&2
-  "$ROOT/scripts/sanitize-build.sh" "$SANITIZE_DIR" tests "${SANITIZED_TESTS[@]}"
+  CONCIERGE_SANITIZE_PARSERS_ONLY=1 "$ROOT/scripts/sanitize-build.sh" "$SANITIZE_DIR" tests \
+    "${SANITIZED_TESTS[@]}"
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   for t in "${SANITIZED_TESTS[@]}"; do
     echo "[test] $t (ASan + UBSan)" >&2
     "$SANITIZE_DIR/tests/$t" --gtest_brief=1
   done
-  CONCIERGE_SANITIZE_BUILD_DIR=$SANITIZE_DIR "$ROOT/scripts/fuzz.sh" "${CONCIERGE_FUZZ_SECONDS:-5}"
+  CONCIERGE_SANITIZE_PARSERS_ONLY=1 CONCIERGE_SANITIZE_BUILD_DIR=$SANITIZE_DIR \
+    "$ROOT/scripts/fuzz.sh" "${CONCIERGE_FUZZ_SECONDS:-5}" "${FUZZ_TARGETS[@]}"
 fi

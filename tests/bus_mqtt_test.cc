@@ -291,6 +291,29 @@ TEST_P(MqttBusTest, FlushWaitsForAcksAcrossReconnect) {
   EXPECT_EQ(pub->Stats().published, 10u);
 }
 
+TEST_P(MqttBusTest, ABrokerDownAtOpenIsReachedWhenItComesUp) {
+  MosquittoBroker broker;
+  ASSERT_OK(broker.Start());  // picks the port it comes back on
+  ASSERT_OK(broker.Stop());
+  // A persistent-session subscriber and a clean-session publisher, both opened
+  // while nothing listens.
+  auto sub = OpenOrDie(broker.MakeBusConfig("late-server", GetParam()), "serve");
+  auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
+  ASSERT_TRUE(sub && pub);
+  Collector c;
+  ASSERT_OK(sub->Subscribe("crops/#", c.handler()));
+  EXPECT_EQ(pub->Publish({"crops/door", "early"}).code(), Status::Code::kUnavailable);
+  ASSERT_OK(broker.Start());
+  ASSERT_OK(sub->WaitSubscribed(120s));
+  ASSERT_TRUE(Eventually([&] { return pub->IsConnected(); }, 120s));
+  ASSERT_OK(pub->Publish({"crops/door", "late"}));
+  ASSERT_OK(pub->Flush(60s));
+  ASSERT_TRUE(Eventually([&] { return c.size() >= 1; }));
+  EXPECT_EQ(c.distinct(), std::vector<std::string>{"late"});
+  sub->Stop();
+  pub->Stop();
+}
+
 TEST_P(MqttBusTest, HandlerErrorsAreCountedAndDeliveryContinues) {
   MosquittoBroker broker;
   ASSERT_OK(broker.Start());

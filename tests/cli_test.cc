@@ -252,7 +252,8 @@ TEST_F(CliTest, DataDirsNeverShareState) {
 std::vector<std::vector<std::string>> ReadOnlyCommands() {
   return {{"user", "list"},  {"token", "list"}, {"aws-key", "list"},
           {"people", "list"}, {"people", "show", "obama"}, {"sightings"},
-          {"visits"},         {"calibrate"},      {"identify", DataPath(kObama)}};
+          {"visits"},         {"calibrate"},      {"identify", DataPath(kObama)},
+          {"search", DataPath(kObama)}};
 }
 
 std::vector<std::string> Entries(const std::string& dir) {

@@ -32,6 +32,19 @@ TEST(ConfigTest, FileThenEnvironmentOverride) {
   EXPECT_EQ(config->bus.mqtt.port, 2001);
 }
 
+TEST(ConfigTest, SearchIndexSettingsAreCheckedAndReachTheCollection) {
+  auto config = ConfigFromJson(
+      nlohmann::json::parse(R"({"recognition":{"ann_min_faces":1000,"ann_ef_search":200}})"));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->recognition.ann_min_faces, 1000);
+  EXPECT_EQ(config->recognition.ann_ef_search, 200);
+  auto negative = ConfigFromJson(nlohmann::json::parse(R"({"recognition":{"ann_min_faces":-1}})"));
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.status().message().find("recognition.ann_min_faces"), std::string::npos);
+  EXPECT_FALSE(
+      ConfigFromJson(nlohmann::json::parse(R"({"recognition":{"ann_ef_search":0}})")).ok());
+}
+
 TEST(ConfigTest, UnknownKeyIsAnError) {
   auto config = ConfigFromJson(nlohmann::json::parse(R"({"recognition":{"treshold":0.5}})"));
   ASSERT_FALSE(config.ok());

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -15,6 +16,7 @@
 
 #include "core/config.h"
 #include "store/database.h"
+#include "support/child_process.h"
 #include "support/fake_slack.h"
 #include "support/mosquitto_fixture.h"
 #include "support/test_env.h"
@@ -24,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::CommandResult;
+using namespace std::chrono_literals;
 
 const char* kVideo = "videos/short_hamilton_clip.mp4";
 
@@ -179,6 +182,36 @@ TEST_F(DoctorTest, EachBrokenPartIsOneFailLineNamingItAndANonZeroExit) {
     EXPECT_NE(fails[0].find("; fix: "), std::string::npos) << fails[0];
     EXPECT_EQ(r.out.find("xoxb-revoked"), std::string::npos) << "a token must never be shown";
   }
+}
+
+}  // namespace
+}  // namespace concierge
+
+namespace concierge {
+namespace {
+
+// Not `doctor` itself, but the same check where an operator looks first: the
+// server's log says at start whether Slack works, and as whom.
+TEST_F(DoctorTest, ServeSaysAtStartWhetherSlackWorksAndAsWhom) {
+  auto serve_log = [&](const nlohmann::json& config, const std::string& name,
+                       const std::string& needle) {
+    std::ofstream(dir_.Sub("config.json")) << config.dump(2);
+    testing::ChildProcess serve;
+    EXPECT_TRUE(serve.Start({testing::BinaryPath(), "--data-dir", dir_.path(), "serve",
+                             "--client-id", "concierge-serve-" + name},
+                            {"CONCIERGE_HTTP_PORT=" + std::to_string(http_port_)},
+                            dir_.Sub(name + ".log")));
+    EXPECT_TRUE(serve.WaitForLog(needle, 120s)) << serve.Log();
+    EXPECT_TRUE(serve.Stop(SIGTERM, 60s)) << serve.Log();
+    return serve.Log();
+  };
+  const std::string good = serve_log(config_, "good", "slack: enabled as ");
+  EXPECT_EQ(good.find("slack: auth.test failed"), std::string::npos) << good;
+
+  nlohmann::json revoked = config_;
+  revoked["notify"]["slack_bot_token"] = "xoxb-revoked";
+  const std::string bad = serve_log(revoked, "bad", "slack: auth.test failed");
+  EXPECT_EQ(bad.find("xoxb-revoked"), std::string::npos) << "the token reached the log";
 }
 
 }  // namespace

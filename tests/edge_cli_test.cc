@@ -1,17 +1,12 @@
 // `concierge edge` as a process against a real mosquitto: bad setups fail
 // clearly, sightings reach the broker, a broker outage spools to disk and the
 // next start sends the spool first, and SIGTERM flushes and drains.
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -21,6 +16,7 @@
 
 #include "bus/mqtt_bus.h"
 #include "pipeline/sighting.h"
+#include "support/child_process.h"
 #include "support/mosquitto_fixture.h"
 #include "support/test_env.h"
 #include "vision/image_io.h"
@@ -29,6 +25,7 @@ namespace concierge {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::ChildProcess;
 using testing::DataPath;
 using testing::MosquittoBroker;
 using testing::RunCommand;
@@ -184,37 +181,16 @@ TEST(EdgeCli, SigtermFlushesTracksDrainsAndExitsCleanly) {
     for (int i = 0; i < 300; ++i) writer.write(frame);
   }
 
-  // Everything the child needs is built before fork: other threads are running.
-  const std::string err_path = dir.Sub("stderr.txt");
-  const auto args = EdgeArgs(dir, video, {"--realtime"});
-  std::vector<std::string> env = MqttEnv(broker.port());
-  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
-  std::vector<char*> argv, envp;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-  argv.push_back(nullptr);
-  envp.push_back(nullptr);
-  const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ASSERT_GE(err_fd, 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(err_fd, 2);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  close(err_fd);
-  ASSERT_GT(pid, 0);
-  std::this_thread::sleep_for(3s);  // models load, then a couple of seconds play
+  ChildProcess edge;
+  ASSERT_TRUE(edge.Start(EdgeArgs(dir, video, {"--realtime"}), MqttEnv(broker.port()),
+                         dir.Sub("edge.log")));
+  ASSERT_TRUE(edge.WaitForLog("following a face", 120s)) << edge.Log();
   EXPECT_TRUE(subscriber.WaitFor(0).empty()) << "the blurred face's track is still open";
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  std::ifstream in(err_path);
-  std::stringstream err;
-  err << in.rdbuf();
-  ASSERT_TRUE(WIFEXITED(status)) << err.str();
-  EXPECT_EQ(WEXITSTATUS(status), 0) << err.str();
-  EXPECT_NE(err.str().find("frames"), std::string::npos) << "the summary is printed" << err.str();
+  edge.Signal(SIGTERM);
+  const int exit_code = edge.Wait(120s);
+  const std::string log = edge.Log();
+  EXPECT_EQ(exit_code, 0) << log;
+  EXPECT_NE(log.find("frames"), std::string::npos) << "the summary is printed" << log;
   const auto got = subscriber.WaitFor(1);
   ASSERT_EQ(got.size(), 1u) << "the open track was flushed and sent before exit";
   EXPECT_LT(got[0].quality.score, 0.75f);

@@ -1,22 +1,28 @@
 // A network camera that drops out: an MJPEG-over-HTTP stream (what many IP
-// cameras serve) from a server on 127.0.0.1 that is stopped and started again.
-// The edge must reconnect by itself and keep going.
+// cameras serve) and a real RTSP server (what office cameras speak), each on
+// 127.0.0.1, stopped and started again. The edge must reconnect by itself and
+// keep going.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "core/clock.h"
 #include "core/config.h"
+#include "pipeline/camera_registry.h"
 #include "pipeline/edge.h"
+#include "support/child_process.h"
 #include "support/face_images.h"
 #include "support/test_env.h"
 
@@ -24,6 +30,8 @@ namespace concierge {
 namespace {
 
 using testing::DataPath;
+using testing::Eventually;
+using namespace std::chrono_literals;
 
 // Serves an endless multipart JPEG stream (the same picture at ~25 fps) to
 // one client at a time, on a plain socket so the test needs no HTTP library.
@@ -94,16 +102,6 @@ class MjpegCamera {
   std::thread thread_;
 };
 
-// Polls `done` every 50 ms for up to `seconds`.
-bool WaitFor(const std::function<bool()>& done, int seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
-
 TEST(EdgeStream, HttpCameraThatDropsOutIsReconnected) {
   REQUIRE_TEST_DATA();
   MjpegCamera camera(testing::ReadFile(DataPath("enroll/face_recognition/examples/obama.jpg")));
@@ -130,21 +128,118 @@ TEST(EdgeStream, HttpCameraThatDropsOutIsReconnected) {
   ASSERT_TRUE(stage.ok()) << stage.status().ToString();
   auto stats = [&] { return (*stage)->Stats()[0]; };
 
-  ASSERT_TRUE(WaitFor([&] { return stats().frames >= 10; }, 20)) << "no frames from the stream";
+  ASSERT_TRUE(Eventually([&] { return stats().frames >= 10; })) << "no frames from the stream";
   camera.Stop();  // the camera drops off the network
-  ASSERT_TRUE(WaitFor([&] { return stats().errors >= 1; }, 10)) << "the drop went unnoticed";
+  ASSERT_TRUE(Eventually([&] {
+    return stats().errors >= 1 && stats().last_error.find("127.0.0.1") != std::string::npos;
+  })) << "the drop went unnoticed: " << stats().last_error;
   const int64_t frames_before = stats().frames;
 
   ASSERT_EQ(camera.Start(port), port);  // back on the same address
-  EXPECT_TRUE(WaitFor([&] { return stats().frames >= frames_before + 10; }, 20))
+  EXPECT_TRUE(Eventually([&] { return stats().frames >= frames_before + 10; }))
       << "never reconnected";
+  // The error goes once frames flow again; the count stays.
+  EXPECT_TRUE(Eventually([&] { return stats().last_error.empty(); })) << stats().last_error;
   (*stage)->Stop();
   const CameraStats final_stats = stats();
   EXPECT_FALSE(final_stats.finished);
   EXPECT_GE(final_stats.errors, 1);
-  EXPECT_NE(final_stats.last_error.find("127.0.0.1"), std::string::npos) << final_stats.last_error;
   std::lock_guard lock(mu);
   EXPECT_GE(sightings, 1) << "the face in view was published (at the latest when Stop flushed it)";
+}
+
+// An RTSP camera: GStreamer's RTSP server (tests/rtsp/serve_clip.py) streaming
+// a video file at its own pace, in a child process that can die like a camera.
+class RtspCamera {
+ public:
+  RtspCamera(std::string clip, std::string log_path)
+      : clip_(std::move(clip)), log_path_(std::move(log_path)) {}
+
+  // Serves on 127.0.0.1:`port` (0: any free port); the bound port, or -1.
+  int Start(int port) {
+    const size_t mark = server_.Log().size();
+    if (!server_.Start({"/usr/bin/python3", std::string(CONCIERGE_SOURCE_DIR) +
+                                                "/tests/rtsp/serve_clip.py",
+                        std::to_string(port), clip_},
+                       {}, log_path_))
+      return -1;
+    const std::string ready = "rtsp: serving on ";
+    if (!server_.WaitForLog(ready, 60s, mark)) return -1;
+    const std::string log = server_.Log();
+    return std::atoi(log.c_str() + log.find(ready, mark) + ready.size());
+  }
+  // The camera loses power mid-stream.
+  void Kill() { server_.Kill(); }
+  std::string Log() const { return server_.Log(); }
+
+ private:
+  const std::string clip_;
+  const std::string log_path_;
+  testing::ChildProcess server_;
+};
+
+TEST(EdgeStream, RtspCameraThatStopsMidStreamReconnectsAndSightsFacesAfterTheGap) {
+  REQUIRE_TEST_DATA();
+  testing::TempDir dir;
+  RtspCamera camera(DataPath("videos/short_hamilton_clip.mp4"), dir.Sub("rtsp.log"));
+  const int port = camera.Start(0);
+  ASSERT_GT(port, 0) << "the RTSP server did not start (setup installs "
+                        "gir1.2-gst-rtsp-server-1.0): "
+                     << camera.Log();
+
+  Config config;
+  config.vision.models_dir = DefaultModelsDir();
+  CameraConfig cam;
+  cam.name = "door";
+  cam.site = "hq";
+  cam.source = "rtsp://127.0.0.1:" + std::to_string(port) + "/live";
+  config.edge.cameras.push_back(cam);
+  std::mutex mu;
+  std::vector<Sighting> sightings;
+  CameraRegistry cameras;
+  const int64_t started_ms = NowMs();
+  auto stage = EdgeStage::Start(
+      config,
+      [&](const Sighting& s) {
+        std::lock_guard lock(mu);
+        sightings.push_back(s);
+        return Status::Ok();
+      },
+      /*once=*/false, &cameras);
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  auto state = [&] { return cameras.Find("door")->status().state; };
+  auto stats = [&] { return (*stage)->Stats()[0]; };
+  // Sightings captured after `ms` (capture time of a live camera: the clock).
+  auto sighted_after = [&](int64_t ms) {
+    std::lock_guard lock(mu);
+    return std::count_if(sightings.begin(), sightings.end(),
+                         [&](const Sighting& s) { return s.captured_ms > ms; });
+  };
+
+  ASSERT_TRUE(Eventually([&] { return stats().frames >= 25; })) << "no frames: " << camera.Log();
+  EXPECT_EQ(state(), CameraState::kRunning);
+  camera.Kill();
+  ASSERT_TRUE(Eventually([&] { return state() == CameraState::kReconnecting; }))
+      << "the camera never showed the drop: " << stats().last_error;
+  EXPECT_GE(stats().errors, 1);
+  EXPECT_NE(stats().last_error.find("rtsp://127.0.0.1"), std::string::npos) << stats().last_error;
+
+  const int64_t back_ms = NowMs();
+  ASSERT_EQ(camera.Start(port), port) << "the camera came back elsewhere: " << camera.Log();
+  ASSERT_TRUE(Eventually([&] { return sighted_after(back_ms) >= 1; }, 120s))
+      << "no face sighted after the camera came back";
+  EXPECT_EQ(state(), CameraState::kRunning);
+  EXPECT_TRUE(Eventually([&] { return stats().last_error.empty(); }))
+      << "the error stayed after the camera came back: " << stats().last_error;
+  (*stage)->Stop();
+
+  std::lock_guard lock(mu);
+  for (const Sighting& s : sightings) {
+    // A live camera's sighting carries when it was captured, by this machine's clock.
+    EXPECT_GE(s.captured_ms, started_ms);
+    EXPECT_LE(s.captured_ms, NowMs());
+    EXPECT_EQ(s.camera, "door");
+  }
 }
 
 }  // namespace

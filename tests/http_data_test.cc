@@ -96,8 +96,8 @@ class HttpDataTest : public ::testing::Test {
     ASSERT_OK(faces);
     faces_ = std::move(*faces);
     sightings_ = NewSqliteSightingStore(db_.get());
-    audit_ = std::make_unique<AuditLog>(db_.get());
-    clusters_ = std::make_unique<StrangerClusters>(db_.get(), 0.5f, 3'600'000);
+    audit_ = NewSqliteAuditLog(db_.get());
+    clusters_ = NewSqliteStrangerClusters(db_.get(), 0.5f, 3'600'000);
     trainer_ = std::make_unique<Trainer>(
         config_.quality, ImageLimits{},
         TrainerParts{engine_, sightings_.get(), objects_.get(), faces_.get(), clusters_.get(),
@@ -105,6 +105,7 @@ class HttpDataTest : public ::testing::Test {
     matcher_ = std::make_unique<Matcher>(engine_->pack(), faces_.get(),
                                          config_.recognition.target_false_welcome_rate,
                                          SearchMode::kCentroid);
+    trainer_->SetMatcher(matcher_.get());
     auth_ = std::make_unique<Authenticator>(db_.get(), config_.auth);
     ASSERT_OK(auth_->AddUser("ada", "correct horse battery", Role::kAdmin));
     ASSERT_OK(auth_->AddUser("vic", "correct horse battery", Role::kViewer));
@@ -702,6 +703,64 @@ TEST_F(HttpDataTest, UnknownIsTaggedAsANewPersonAndThenRecognised) {
   ASSERT_EQ(ignored.doc()["items"].size(), 1u);
   EXPECT_TRUE(ignored.doc()["items"][0]["image_url"].is_null());
   EXPECT_TRUE(objects_->List("unknown/")->empty());
+}
+
+TEST_F(HttpDataTest, EnrollingSomeoneAnswersTheOpenQuestionsThatWereThem) {
+  SightingRecord blair = Seen("u-1", kT0, kBlair, std::nullopt, "door", Face(kBlair));
+  auto cluster = clusters_->Assign(blair);
+  ASSERT_OK(cluster);
+  SightingRecord biden = Seen("u-2", kT0 + 1000, kBiden, std::nullopt, "door", Face(kBiden));
+  auto other = clusters_->Assign(biden);
+  ASSERT_OK(other);
+
+  ASSERT_EQ(Post("/api/v1/people", admin_, json{{"name", "Tony Blair"}}.dump()).status, 201);
+  Reply enrolled =
+      PostPhotos("/api/v1/people/tony-blair/faces", admin_, {testing::DataPath(kBlair2)});
+  ASSERT_EQ(enrolled.status, 200) << enrolled.body;
+  EXPECT_EQ(enrolled.doc()["strangers_resolved"], json::array({cluster->cluster.id}));
+  Reply tagged = Get("/api/v1/unknowns?state=tagged", viewer_);
+  ASSERT_EQ(tagged.status, 200) << tagged.body;
+  ASSERT_EQ(tagged.doc()["items"].size(), 1u);
+  EXPECT_EQ(tagged.doc()["items"][0]["id"], cluster->cluster.id);
+  EXPECT_EQ(tagged.doc()["items"][0]["person"]["id"], "tony-blair");
+  EXPECT_EQ(sightings_->Get("u-1")->person_id.value_or(""), "tony-blair");
+  EXPECT_FALSE(sightings_->Get("u-2")->person_id.has_value()) << "Biden is still a stranger";
+  Reply open = Get("/api/v1/unknowns?state=open", viewer_);
+  ASSERT_EQ(open.doc()["items"].size(), 1u);
+}
+
+TEST_F(HttpDataTest, SearchByPhotoFindsEveryVisitOfThatFaceNewestFirst) {
+  ASSERT_OK(faces_->AddPerson({"tony", "Tony Blair", "", 0}));
+  Seen("s-1", kT0, kBlair, std::nullopt, "door", Face(kBlair));                // a stranger then
+  Seen("s-2", kT0 + 3'600'000, kBlair2, "tony", "lobby", Face(kBlair2));   // named later
+  Seen("s-3", kT0 + 7'200'000, kBiden, std::nullopt, "door", Face(kBiden));  // someone else
+  Reply found = PostPhotos("/api/v1/search", viewer_, {testing::DataPath(kBlair2)});
+  ASSERT_EQ(found.status, 200) << found.body;
+  const json items = found.doc()["items"];
+  ASSERT_EQ(items.size(), 2u) << items.dump(2);
+  EXPECT_EQ(items[0]["matched_sighting_id"], "s-2");
+  EXPECT_EQ(items[0]["person"]["id"], "tony");
+  EXPECT_EQ(items[0]["camera"], "lobby");
+  EXPECT_GT(items[0]["similarity"].get<double>(), 0.99);  // the very photo
+  EXPECT_EQ(items[1]["matched_sighting_id"], "s-1");
+  EXPECT_TRUE(items[1]["person"].is_null());
+  EXPECT_GT(items[0]["started_ms"].get<int64_t>(), items[1]["started_ms"].get<int64_t>());
+  EXPECT_LT(items[1]["similarity"].get<double>(), items[0]["similarity"].get<double>());
+
+  // Someone never seen: no visits. Bad input: a clear error.
+  Reply nobody = PostPhotos("/api/v1/search", viewer_, {testing::DataPath(kObama)});
+  ASSERT_EQ(nobody.status, 200) << nobody.body;
+  EXPECT_TRUE(nobody.doc()["items"].empty());
+  EXPECT_EQ(PostPhotos("/api/v1/search", viewer_, {testing::DataPath(kNoFace)}).status, 400);
+  EXPECT_EQ(Post("/api/v1/search", viewer_, "not an image", "image/jpeg").status, 415);
+  EXPECT_EQ(Post("/api/v1/search", viewer_, "{}", "application/json").status, 415);
+  EXPECT_EQ(PostPhotos("/api/v1/search", viewer_,
+                       {testing::DataPath(kBlair), testing::DataPath(kBlair2)})
+                .status,
+            400);
+  EXPECT_EQ(Post("/api/v1/search", "", testing::ReadFile(testing::DataPath(kBlair)), "image/jpeg")
+                .status,
+            401);
 }
 
 TEST_F(HttpDataTest, MergeMovesFacesAndSightingsToTheSurvivor) {

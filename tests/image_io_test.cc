@@ -64,6 +64,45 @@ TEST(ImageIo, TruncatedJpegIsRefused) {
   EXPECT_FALSE(DecodeImage(bytes.substr(0, 40), {}).ok());
 }
 
+// What ingest checks instead of a decode: the header and the segment
+// structure, never the pixels.
+TEST(ImageIo, StructureCheckPassesRealJpegsAndRefusesBrokenSegments) {
+  REQUIRE_TEST_DATA();
+  const std::string bytes = testing::ReadFile(DataPath("enroll/face_recognition/examples/obama.jpg"));
+  auto header = CheckImageStructure(bytes, {});
+  ASSERT_TRUE(header.ok()) << header.status().ToString();
+  auto image = DecodeImage(bytes, {});
+  ASSERT_TRUE(image.ok());
+  EXPECT_EQ(header->width, image->cols);
+  EXPECT_EQ(header->height, image->rows);
+  std::vector<uchar> encoded;
+  ASSERT_TRUE(cv::imencode(".jpg", *image, encoded, {cv::IMWRITE_JPEG_QUALITY, 90}));
+  const std::string crop(encoded.begin(), encoded.end());
+  EXPECT_TRUE(CheckImageStructure(crop, {}).ok());
+
+  // The first segment after SOI (APP0 from OpenCV) claims to run past the end.
+  std::string overlong = crop;
+  overlong[4] = '\xFF';
+  overlong[5] = '\xF0';
+  auto refused = CheckImageStructure(overlong, {});
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("corrupt JPEG"), std::string::npos)
+      << refused.status().message();
+  // A scan header before any frame header: SOS where APP0 was.
+  std::string no_frame = crop;
+  no_frame[3] = '\xDA';
+  EXPECT_EQ(CheckImageStructure(no_frame, {}).status().code(), Status::Code::kInvalidArgument);
+  // Truncated, and over the pixel limit: as DecodeImage says.
+  EXPECT_NE(CheckImageStructure(crop.substr(0, crop.size() / 2), {})
+                .status().message().find("truncated"),
+            std::string::npos);
+  ImageLimits small;
+  small.max_pixels = 100;
+  EXPECT_EQ(CheckImageStructure(crop, small).status().code(), Status::Code::kTooLarge);
+  EXPECT_EQ(CheckImageStructure("not an image", {}).status().code(),
+            Status::Code::kInvalidArgument);
+}
+
 TEST(ImageIo, TruncatedPngIsRefused) {
   REQUIRE_TEST_DATA();
   const std::string bytes = testing::ReadFile(DataPath("enroll/face_recognition/examples/alex-lacamoire.png"));

@@ -2,8 +2,10 @@
 // server (ingest, recognise, visits) on an in-process bus, the notifier posts
 // to a fake Slack, and signed block_actions from the fake come back through an
 // httplib server into SlackInteractions and the Trainer.
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,6 +25,7 @@
 #include "store/sqlite_sighting_store.h"
 #include "store/stranger_clusters.h"
 #include "support/fake_slack.h"
+#include "support/faulty_object_store.h"
 #include "support/models.h"
 #include "support/sighting_crops.h"
 #include "support/test_env.h"
@@ -73,8 +76,9 @@ class ChatOpsTest : public ::testing::Test {
     ASSERT_TRUE(faces.ok());
     faces_ = std::move(*faces);
     sightings_ = NewSqliteSightingStore(db_.get());
-    audit_ = std::make_unique<AuditLog>(db_.get());
-    clusters_ = std::make_unique<StrangerClusters>(db_.get(), n.cluster_threshold, 3600000);
+    outbox_ = NewSqliteOutboxStore(db_.get());
+    audit_ = NewSqliteAuditLog(db_.get());
+    clusters_ = NewSqliteStrangerClusters(db_.get(), n.cluster_threshold, 3600000);
     slack_client_ = std::make_shared<SlackClient>(SlackClientOptionsFromConfig(n));
     trainer_ = std::make_unique<Trainer>(
         config_.quality, ImageLimits{},
@@ -94,6 +98,7 @@ class ChatOpsTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (trainer_) trainer_->SetMatcher(nullptr);
     if (bus_) bus_->Stop();
     if (server_) server_->Stop();
     if (events_) events_->Stop();
@@ -106,7 +111,7 @@ class ChatOpsTest : public ::testing::Test {
   void StartPipeline() {
     events_ = std::make_unique<EventStream>();
     auto notifier =
-        Notifier::Create(config_, NotifierParts{db_.get(), sightings_.get(), objects_.get(),
+        Notifier::Create(config_, NotifierParts{outbox_.get(), sightings_.get(), objects_.get(),
                                                 faces_.get(), clusters_.get(), events_.get(),
                                                 slack_client_});
     ASSERT_TRUE(notifier.ok()) << notifier.status().ToString();
@@ -117,6 +122,7 @@ class ChatOpsTest : public ::testing::Test {
         Server::Start(config_, {sightings_.get(), objects_.get(), faces_.get(), events_.get()});
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
+    trainer_->SetMatcher(server_->matcher());
     bus_ = std::make_unique<InProcessBus>(256);
     notifier_->Start(bus_.get());
     ASSERT_OK(server_->Subscribe(bus_.get()));
@@ -148,6 +154,7 @@ class ChatOpsTest : public ::testing::Test {
   }
 
   void StopPipeline() {
+    trainer_->SetMatcher(nullptr);
     bus_->Stop();
     server_->Stop();
     events_->Stop();
@@ -214,6 +221,7 @@ class ChatOpsTest : public ::testing::Test {
   std::unique_ptr<SightingStore> sightings_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<StrangerClusters> clusters_;
+  std::unique_ptr<OutboxStore> outbox_;
   std::shared_ptr<SlackClient> slack_client_;
   std::unique_ptr<FaceEngine> engine_;
   std::unique_ptr<Trainer> trainer_;
@@ -240,6 +248,111 @@ TEST_F(ChatOpsTest, AKnownVisitProducesExactlyOneGreetingAcrossManySightings) {
   EXPECT_NE(blocks.find("\"not_me\""), std::string::npos);
   EXPECT_NE(blocks.find("slack_file"), std::string::npos) << "the crop is attached";
   EXPECT_EQ(slack_.Files().size(), 1u);
+}
+
+TEST_F(ChatOpsTest, PeopleArrivingTogetherGetOneGreetingNamingEveryone) {
+  config_.notify.group_greeting_s = 10;
+  Enroll("colin", "U0ALICE", kColin);
+  Enroll("tony", "U0BOB", kStranger);
+  StartPipeline();
+  const int64_t t0 = NowMs() - 600000;
+  const std::string colin = See(kColin, t0);
+  ASSERT_OK(bus_->Flush(60s));
+  ASSERT_TRUE(Eventually([&] { return !MessagesContaining("Welcome in").empty(); }));
+  const std::string tony = See(kStranger, t0 + 4000);  // 4 s later: the same group
+  Settle();
+  ASSERT_EQ(slack_.Messages().size(), 1u) << "one message for the two of them";
+  const auto group = MessagesContaining("Welcome in, <@U0ALICE> and <@U0BOB>!");
+  ASSERT_EQ(group.size(), 1u) << slack_.Messages()[0].text;
+  EXPECT_EQ(group[0].edits, 1);
+  const std::string blocks = group[0].blocks.dump();
+  EXPECT_NE(blocks.find("sighting:" + colin), std::string::npos);
+  EXPECT_NE(blocks.find("sighting:" + tony), std::string::npos);
+  EXPECT_NE(blocks.find("Not tony"), std::string::npos) << blocks;
+
+  // Tony's "Not me" takes him out of the greeting; Colin stays greeted.
+  EXPECT_EQ(Click("U0BOB", group[0],
+                  FakeSlack::ButtonAction("sighting:" + tony, kActionNotMe, tony, "Not tony")),
+            200);
+  EXPECT_EQ(Record(tony).decision, Decision::kUnknown);
+  EXPECT_EQ(Record(colin).person_id.value_or(""), "colin");
+  ASSERT_TRUE(Eventually([&] {
+    const auto now = slack_.Messages();
+    return now.size() == 1u && now[0].text.find("Welcome in, <@U0ALICE>!") == 0 &&
+           now[0].blocks.dump().find("Not <@U0BOB>") != std::string::npos;
+  })) << slack_.Messages()[0].text << slack_.Messages()[0].blocks.dump();
+}
+
+TEST_F(ChatOpsTest, ArrivalsFurtherApartThanTheGroupWindowAreGreetedApart) {
+  config_.notify.group_greeting_s = 10;
+  Enroll("colin", "U0ALICE", kColin);
+  Enroll("tony", "U0BOB", kStranger);
+  StartPipeline();
+  const int64_t t0 = NowMs() - 600000;
+  See(kColin, t0);
+  See(kStranger, t0 + 30000);
+  Settle();
+  EXPECT_EQ(MessagesContaining("Welcome in, <@U0ALICE>!").size(), 1u);
+  EXPECT_EQ(MessagesContaining("Welcome in, <@U0BOB>!").size(), 1u);
+  EXPECT_EQ(slack_.Messages().size(), 2u);
+}
+
+TEST_F(ChatOpsTest, EnrollingAPersonAnswersTheirOpenQuestionAndRelabelsTheirSightings) {
+  StartPipeline();
+  const std::string seen = See(kStranger, NowMs() - 600000);
+  Settle();
+  ASSERT_EQ(MessagesContaining("I don't know who this is").size(), 1u);
+  const int64_t cluster = OnlyCluster();
+
+  Enroll("tony", "U0BOB", kStranger);
+  auto resolved = trainer_->ResolveOpenStrangers("tony", "admin enrolled tony");
+  ASSERT_OK(resolved);
+  EXPECT_EQ(*resolved, std::vector<int64_t>{cluster});
+  EXPECT_EQ(Record(seen).decision, Decision::kKnown);
+  EXPECT_EQ(Record(seen).person_id.value_or(""), "tony");
+  EXPECT_EQ(Record(seen).image_key.rfind("known/tony/", 0), 0u) << Record(seen).image_key;
+  ASSERT_TRUE(Eventually(
+      [&] { return MessagesContaining("Resolved: this was <@U0BOB>").size() == 1u; }))
+      << slack_.Messages()[0].text;
+  EXPECT_EQ(slack_.Messages().size(), 1u) << "the question was updated, not asked again";
+  bool audited = false;
+  for (const auto& e : Audit())
+    audited |= e.action == "tag" && e.actor == "concierge" &&
+               e.detail.value("because", "") == "admin enrolled tony";
+  EXPECT_TRUE(audited);
+  // Asking again changes nothing.
+  auto again = trainer_->ResolveOpenStrangers("tony", "admin enrolled tony");
+  ASSERT_OK(again);
+  EXPECT_TRUE(again->empty());
+}
+
+TEST_F(ChatOpsTest, TaggingOneStrangerAnswersTheOtherQuestionsAboutThem) {
+  // Two photos of Colin kept apart as two strangers (a strict clustering).
+  clusters_ = NewSqliteStrangerClusters(db_.get(), 0.99f, 3600000);
+  trainer_ = std::make_unique<Trainer>(
+      config_.quality, ImageLimits{},
+      TrainerParts{engine_.get(), sightings_.get(), objects_.get(), faces_.get(), clusters_.get(),
+                   audit_.get(), slack_client_.get()});
+  interactions_ = std::make_unique<SlackInteractions>(kSecret, trainer_.get());
+  StartPipeline();
+  const int64_t t0 = NowMs() - 6 * 3600000;
+  const std::string first = See(kColin, t0);
+  const std::string second = See(kColinAgain, t0 + 3 * 3600000);
+  Settle();
+  ASSERT_EQ(MessagesContaining("I don't know who this is").size(), 2u);
+  auto a = clusters_->ClusterOf(first);
+  auto b = clusters_->ClusterOf(second);
+  ASSERT_TRUE(a.ok() && *a && b.ok() && *b);
+  ASSERT_NE(**a, **b);
+
+  auto tagged = trainer_->TagCluster(**a, {.display_name = "Colin"}, "slack:U0BOB");
+  ASSERT_OK(tagged);
+  EXPECT_EQ(tagged->also_resolved, std::vector<int64_t>{**b});
+  EXPECT_EQ(Record(second).person_id.value_or(""), tagged->person_id);
+  ASSERT_TRUE(Eventually([&] {
+    return MessagesContaining("Trained as Colin by <@U0BOB>").size() == 1u &&
+           MessagesContaining("Resolved: this was Colin").size() == 1u;
+  }));
 }
 
 TEST_F(ChatOpsTest, AStrangerSeenFiveTimesProducesOneQuestionUpdated) {
@@ -277,6 +390,7 @@ TEST_F(ChatOpsTest, TagThenANewSightingOfThatPersonProducesAGreeting) {
   EXPECT_EQ(Click("U0BOB", questions[0], again_pick), 200);
   auto alice = faces_->FindByExternalId("U0ALICE");
   ASSERT_TRUE(alice.ok()) << "the person is created from users.info";
+  EXPECT_EQ(alice->display_name, "Alice Liddell") << "named by the profile's real name";
   auto faces = faces_->ListFaces(alice->id);
   ASSERT_TRUE(faces.ok());
   ASSERT_EQ(faces->size(), 1u);
@@ -358,6 +472,28 @@ TEST_F(ChatOpsTest, NotMeStopsTheWrongMatch) {
   EXPECT_TRUE(faces_->Search({{testing::ModelSpaces().front().model, disowned.embedding}}, 1, SearchMode::kCentroid).empty());
   bool audited = false;
   for (const auto& e : Audit()) audited |= e.action == "not_me" && e.target == "sighting:" + wrong;
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(ChatOpsTest, OnlyThePersonGreetedOrAnAdminMaySayNotMe) {
+  Enroll("colin", "U0ALICE", kStranger);
+  StartPipeline();
+  const std::string seen = See(kStranger, NowMs() - 600000);
+  Settle();
+  const auto greetings = MessagesContaining("Welcome in, <@U0ALICE>!");
+  ASSERT_EQ(greetings.size(), 1u);
+  const nlohmann::json not_me =
+      FakeSlack::ButtonAction("sighting:" + seen, kActionNotMe, seen, "Not me");
+  // Bob is neither Alice nor an admin: refused, nothing changes.
+  EXPECT_EQ(Click("U0BOB", greetings[0], not_me), 200);
+  EXPECT_EQ(Record(seen).person_id.value_or(""), "colin");
+  EXPECT_EQ(faces_->negative_count(), 0u);
+  for (const auto& e : Audit()) EXPECT_NE(e.action, "not_me") << e.actor;
+  // Ada administers the workspace: she may.
+  EXPECT_EQ(Click("U0ADA", greetings[0], not_me), 200);
+  EXPECT_EQ(Record(seen).decision, Decision::kUnknown);
+  bool audited = false;
+  for (const auto& e : Audit()) audited |= e.action == "not_me" && e.actor == "slack:U0ADA";
   EXPECT_TRUE(audited);
 }
 
@@ -459,6 +595,63 @@ TEST_F(ChatOpsTest, ForgetLeavesNothingOfThePersonInTheDatabaseOrTheObjectStore)
   bool audited = false;
   for (const auto& e : Audit()) audited |= e.action == "forget" && e.actor == "user:admin";
   EXPECT_TRUE(audited);
+}
+
+// Tagging and "not me" copy each picture, relabel, then delete the old one:
+// wherever a SIGKILL lands, every row names a picture that exists.
+TEST_F(ChatOpsTest, EveryRowNamesAPictureThatExistsAtEveryStepOfATagAndANotMe) {
+  StartPipeline();
+  const int64_t t0 = NowMs() - 600000;
+  const std::vector<std::string> ids = {See(kStranger, t0), See(kStranger, t0 + 1000)};
+  Settle();
+  const int64_t cluster = OnlyCluster();
+  testing::FaultyObjectStore faulty(objects_.get());
+  Trainer trainer(config_.quality, ImageLimits{},
+                  TrainerParts{engine_.get(), sightings_.get(), &faulty, faces_.get(),
+                               clusters_.get(), audit_.get(), slack_client_.get()});
+  // Runs `action` on another thread, checking the rows at each write it makes.
+  const auto step_through = [&](const std::function<Status()>& action) {
+    faulty.PauseAfterEachWrite(true);
+    Status result = Status::Unavailable("not run");
+    std::atomic<bool> done{false};
+    std::thread worker([&] {
+      result = action();
+      done = true;
+    });
+    int steps = 0;
+    const auto give_up = std::chrono::steady_clock::now() + 300s;
+    while (!done && std::chrono::steady_clock::now() < give_up) {
+      if (!faulty.WaitPaused(200ms)) continue;
+      for (const std::string& id : ids) {
+        const SightingRecord row = Record(id);
+        auto there = objects_->Exists(row.image_key);
+        EXPECT_TRUE(there.ok() && *there) << "after write " << steps << " sighting " << id << " names missing "
+                            << row.image_key;
+      }
+      ++steps;
+      faulty.Step();
+    }
+    faulty.PauseAfterEachWrite(false);
+    worker.join();
+    EXPECT_TRUE(result.ok()) << result.ToString();
+    return steps;
+  };
+
+  const int tag_steps = step_through([&] {
+    return trainer.TagCluster(cluster, PersonChoice{"", "Tony", ""}, "test").status();
+  });
+  EXPECT_GE(tag_steps, 4);  // two copies, two deletes (and the gallery face)
+  for (const std::string& id : ids) EXPECT_EQ(Record(id).decision, Decision::kKnown);
+  auto unknown = objects_->List("unknown/");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_TRUE(unknown->empty()) << "the old pictures are removed once relabelled";
+
+  EXPECT_GE(step_through([&] { return trainer.NotMe(ids[0], "test"); }), 2);
+  const SightingRecord disowned = Record(ids[0]);
+  EXPECT_EQ(disowned.decision, Decision::kUnknown);
+  auto known = objects_->List("known/");
+  ASSERT_TRUE(known.ok());
+  EXPECT_EQ(known->size(), 1u) << "only the other sighting's picture stays under known/";
 }
 
 }  // namespace

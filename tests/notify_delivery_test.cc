@@ -73,6 +73,7 @@ class NotifyDeliveryTest : public ::testing::Test {
     n.max_retry_after_s = 0;  // take the 429s without waiting whole seconds
     n.outbox_max_attempts = 0;
     n.greet_cooldown_min = 0;
+    n.group_greeting_s = 0;  // one message per arrival here; grouping is notify_chatops_test's
     n.office_hours = "07:00-19:00";
     n.alert_channel = "C0ALERTS";
     slack_.AddChannel("C0ALERTS", "alerts");
@@ -86,7 +87,8 @@ class NotifyDeliveryTest : public ::testing::Test {
     ASSERT_TRUE(faces.ok());
     faces_ = std::move(*faces);
     sightings_ = NewSqliteSightingStore(db_.get());
-    clusters_ = std::make_unique<StrangerClusters>(db_.get(), 0.5f, 24 * 3600000LL);
+    outbox_ = NewSqliteOutboxStore(db_.get());
+    clusters_ = NewSqliteStrangerClusters(db_.get(), 0.5f, 24 * 3600000LL);
     crop_ = testing::FaceCrop(kCrop);
   }
 
@@ -95,7 +97,7 @@ class NotifyDeliveryTest : public ::testing::Test {
   }
 
   std::unique_ptr<Notifier> MakeNotifier(Bus* bus = nullptr, bool start = true) {
-    auto n = Notifier::Create(config_, NotifierParts{db_.get(), sightings_.get(), objects_.get(),
+    auto n = Notifier::Create(config_, NotifierParts{outbox_.get(), sightings_.get(), objects_.get(),
                                                      faces_.get(), clusters_.get(), nullptr,
                                                      nullptr});
     EXPECT_TRUE(n.ok()) << n.status().ToString();
@@ -158,6 +160,7 @@ class NotifyDeliveryTest : public ::testing::Test {
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<SightingStore> sightings_;
   std::unique_ptr<StrangerClusters> clusters_;
+  std::unique_ptr<OutboxStore> outbox_;
   std::unique_ptr<Notifier> notifier_;
   std::string crop_;
   int next_id_ = 0;

@@ -1,6 +1,8 @@
-// The durable outbox: idempotent enqueue, exactly-once delivery through a 429
-// storm and an outage, restart with a full outbox, crash-in-flight rows,
-// permanent failures, strict order.
+// The durable outbox over each backend (one suite, SQLite and PostgreSQL):
+// idempotent enqueue, exactly-once delivery through a 429 storm and an
+// outage, restart with a full outbox, crash-in-flight rows, permanent
+// failures, strict order; and across workers sharing one outbox: each row
+// delivered once, a dead worker's claim taken over after its lease.
 #include <atomic>
 #include <set>
 #include <thread>
@@ -11,8 +13,9 @@
 #include "notify/outbox.h"
 #include "notify/slack_client.h"
 #include "notify/slack_communicator.h"
-#include "store/database.h"
+#include "core/clock.h"
 #include "support/fake_slack.h"
+#include "support/store_backend.h"
 #include "support/test_env.h"
 
 namespace concierge {
@@ -20,11 +23,8 @@ namespace {
 
 using testing::FakeSlack;
 
-std::unique_ptr<Database> OpenDb(const std::string& path) {
-  auto db = Database::OpenSqlite(path, 5000);
-  EXPECT_TRUE(db.ok()) << db.status().ToString();
-  return db.ok() ? std::move(db).value() : nullptr;
-}
+class OutboxTest : public testing::StoreBackendTest {};
+CONCIERGE_ALL_STORE_BACKENDS(OutboxTest);
 
 Notification Greeting(int i) {
   Notification n;
@@ -70,11 +70,10 @@ int SuccessfulPosts(const FakeSlack& slack) {
   return n;
 }
 
-TEST(Outbox, EnqueueIsIdempotentPerKey) {
-  testing::TempDir dir;
-  auto db = OpenDb(dir.Sub("c.db"));
-  ASSERT_NE(db, nullptr);
-  Outbox outbox(*db, [](const OutboxItem&) -> Result<std::string> { return std::string("r"); });
+TEST_P(OutboxTest, EnqueueIsIdempotentPerKey) {
+  auto store = OpenOutbox();
+  ASSERT_NE(store, nullptr);
+  Outbox outbox(*store, [](const OutboxItem&) -> Result<std::string> { return std::string("r"); });
   auto a = outbox.Enqueue(Greeting(1));
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_TRUE(a->inserted);
@@ -92,15 +91,14 @@ TEST(Outbox, EnqueueIsIdempotentPerKey) {
   EXPECT_EQ(outbox.Enqueue(no_key).status().code(), Status::Code::kInvalidArgument);
 }
 
-TEST(Outbox, DeliversFiftyExactlyOnceThroughA429StormAndAnOutage) {
-  testing::TempDir dir;
-  auto db = OpenDb(dir.Sub("c.db"));
-  ASSERT_NE(db, nullptr);
+TEST_P(OutboxTest, DeliversFiftyExactlyOnceThroughA429StormAndAnOutage) {
+  auto store = OpenOutbox();
+  ASSERT_NE(store, nullptr);
   FakeSlack slack;
   auto slack_comm =
       std::make_shared<SlackCommunicator>(std::make_shared<SlackClient>(FastClient(slack)), "");
   Outbox outbox(
-      *db, [&](const OutboxItem& item) { return slack_comm->Publish(item.notification); },
+      *store, [&](const OutboxItem& item) { return slack_comm->Publish(item.notification); },
       FastOutbox());
 
   slack.RateLimitNext(7, 1);  // longer than one call's attempts: the outbox must reschedule
@@ -138,17 +136,15 @@ TEST(Outbox, DeliversFiftyExactlyOnceThroughA429StormAndAnOutage) {
   EXPECT_GE(first->attempts, 2);  // the storm outlasted its first delivery
 }
 
-TEST(Outbox, RestartWithAFullOutboxLosesAndDuplicatesNothing) {
-  testing::TempDir dir;
-  const std::string path = dir.Sub("c.db");
+TEST_P(OutboxTest, RestartWithAFullOutboxLosesAndDuplicatesNothing) {
   FakeSlack slack;
   slack.Close();  // Slack unreachable: everything stays queued
   {
-    auto db = OpenDb(path);
-    ASSERT_NE(db, nullptr);
+    auto store = OpenOutbox();
+    ASSERT_NE(store, nullptr);
     auto client = std::make_shared<SlackClient>(FastClient(slack));
     SlackCommunicator comm(client, "");
-    Outbox outbox(*db, [&](const OutboxItem& item) { return comm.Publish(item.notification); },
+    Outbox outbox(*store, [&](const OutboxItem& item) { return comm.Publish(item.notification); },
                   FastOutbox());
     for (int i = 0; i < 20; ++i) ASSERT_TRUE(outbox.Enqueue(Greeting(i)).ok());
     outbox.Start();
@@ -164,12 +160,12 @@ TEST(Outbox, RestartWithAFullOutboxLosesAndDuplicatesNothing) {
     for (int i = 0; i < 20; ++i) EXPECT_FALSE(outbox.Enqueue(Greeting(i))->inserted);
   }
   slack.Reopen();
-  auto db = OpenDb(path);
-  ASSERT_NE(db, nullptr);
+  auto store = OpenOutbox();
+  ASSERT_NE(store, nullptr);
   SlackCommunicator comm(std::make_shared<SlackClient>(FastClient(slack)), "");
   std::atomic<int> maybe_delivered{0};
   Outbox outbox(
-      *db,
+      *store,
       [&](const OutboxItem& item) {
         maybe_delivered += item.maybe_delivered;
         return comm.Publish(item.notification);
@@ -185,32 +181,30 @@ TEST(Outbox, RestartWithAFullOutboxLosesAndDuplicatesNothing) {
   EXPECT_EQ(maybe_delivered.load(), 0);  // a clean stop leaves nothing in flight
 }
 
-TEST(Outbox, ARowCutOffMidDeliveryIsRetriedAndFlaggedMaybeDelivered) {
-  testing::TempDir dir;
-  const std::string path = dir.Sub("c.db");
+TEST_P(OutboxTest, ARowCutOffMidDeliveryIsRetriedAndFlaggedMaybeDelivered) {
   FakeSlack slack;
   SlackCommunicator comm(std::make_shared<SlackClient>(FastClient(slack)), "");
   {
-    auto db = OpenDb(path);
-    ASSERT_NE(db, nullptr);
-    Outbox outbox(*db, [](const OutboxItem&) -> Result<std::string> { return std::string(); });
+    auto store = OpenOutbox();
+    ASSERT_NE(store, nullptr);
+    Outbox outbox(*store, [](const OutboxItem&) -> Result<std::string> { return std::string(); });
     ASSERT_TRUE(outbox.Enqueue(Greeting(1)).ok());
     ASSERT_TRUE(outbox.Enqueue(Greeting(2)).ok());
     // Simulate a crash after Slack accepted greet:1 but before it was marked
-    // sent: the message exists and the row is stuck in 'sending'.
+    // sent: the message exists and the row stays claimed ('sending').
+    auto claim = store->ClaimHead(NowMs(), 1);
+    ASSERT_OK(claim);
+    ASSERT_EQ(claim->kind, OutboxClaim::Kind::kClaimed);
+    ASSERT_EQ(claim->entry.idempotency_key, "greet:1");
     ASSERT_TRUE(comm.Publish(Greeting(1)).ok());
-    ASSERT_TRUE(db->WithConnection([](Connection& c) {
-                    return c.Exec("UPDATE notify_outbox SET state = 'sending', attempts = 1 "
-                                  "WHERE idempotency_key = 'greet:1'");
-                  }).ok());
   }
-  auto db = OpenDb(path);
-  ASSERT_NE(db, nullptr);
+  auto store = OpenOutbox();
+  ASSERT_NE(store, nullptr);
   std::vector<std::pair<std::string, bool>> seen;
   // A delivery function that uses the flag the way the Slack integration
   // should: look for its own message (by metadata key) before posting again.
   Outbox outbox(
-      *db,
+      *store,
       [&](const OutboxItem& item) -> Result<std::string> {
         seen.emplace_back(item.notification.idempotency_key, item.maybe_delivered);
         if (item.maybe_delivered)
@@ -234,17 +228,16 @@ TEST(Outbox, ARowCutOffMidDeliveryIsRetriedAndFlaggedMaybeDelivered) {
   EXPECT_EQ(row->attempts, 2);
 }
 
-TEST(Outbox, PermanentFailuresAreMarkedFailedAndDoNotBlockTheRest) {
-  testing::TempDir dir;
-  auto db = OpenDb(dir.Sub("c.db"));
-  ASSERT_NE(db, nullptr);
+TEST_P(OutboxTest, PermanentFailuresAreMarkedFailedAndDoNotBlockTheRest) {
+  auto store = OpenOutbox();
+  ASSERT_NE(store, nullptr);
   FakeSlack slack;
   SlackCommunicator comm(std::make_shared<SlackClient>(FastClient(slack)), "");
   OutboxOptions options = FastOutbox();
   options.max_attempts = 3;
   std::atomic<int> flaky_calls{0};
   Outbox outbox(
-      *db,
+      *store,
       [&](const OutboxItem& item) -> Result<std::string> {
         if (item.notification.kind == "flaky") {
           ++flaky_calls;
@@ -274,6 +267,125 @@ TEST(Outbox, PermanentFailuresAreMarkedFailedAndDoNotBlockTheRest) {
   EXPECT_EQ(second->attempts, 3);
   EXPECT_EQ(flaky_calls.load(), 3);
   EXPECT_EQ(PostedKeys(slack), (std::vector<std::string>{"greet:3"}));
+}
+
+// Two workers on one outbox, as two servers on one PostgreSQL: each row goes
+// out once and in enqueue order, whichever worker claims it.
+TEST_P(OutboxTest, TwoWorkersDeliverEachRowOnceInOrder) {
+  if (!postgres()) GTEST_SKIP() << "a SQLite outbox has one worker by contract";
+  auto store_a = OpenOutbox();
+  auto store_b = OpenOutbox();
+  ASSERT_NE(store_a, nullptr);
+  ASSERT_NE(store_b, nullptr);
+  FakeSlack slack;
+  SlackCommunicator comm(std::make_shared<SlackClient>(FastClient(slack)), "");
+  std::atomic<int> by_a{0}, by_b{0};
+  Outbox a(*store_a, [&](const OutboxItem& item) {
+    ++by_a;
+    return comm.Publish(item.notification);
+  }, FastOutbox());
+  Outbox b(*store_b, [&](const OutboxItem& item) {
+    ++by_b;
+    return comm.Publish(item.notification);
+  }, FastOutbox());
+  a.Start();
+  b.Start();
+  std::vector<std::string> expected;
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_OK((i % 2 ? a : b).Enqueue(Greeting(i)));
+    expected.push_back("greet:" + std::to_string(i));
+  }
+  ASSERT_TRUE(a.WaitUntilIdle(60000));
+  a.Stop();
+  b.Stop();
+  EXPECT_EQ(PostedKeys(slack), expected);  // each once, in enqueue order
+  EXPECT_EQ(SuccessfulPosts(slack), 40);
+  EXPECT_EQ(by_a.load() + by_b.load(), 40);
+  auto counts = store_b->Counts();
+  ASSERT_OK(counts);
+  EXPECT_EQ((*counts)[OutboxState::kSent], 40);
+}
+
+// A worker that claimed the head and died: another takes the row over once
+// the lease ran out (PostgreSQL) or at its start (SQLite, one worker), flagged
+// maybe_delivered, and the dead worker's late outcome changes nothing.
+TEST_P(OutboxTest, ADeadWorkersClaimIsTakenOverAfterItsLease) {
+  auto dead = OpenOutbox();
+  ASSERT_NE(dead, nullptr);
+  ASSERT_OK(dead->Enqueue({"greeting", "C0CONCIERGE", R"({"text":"hi"})", "greet:1"}, NowMs()));
+  ASSERT_OK(dead->Enqueue({"greeting", "C0CONCIERGE", R"({"text":"ho"})", "greet:2"}, NowMs()));
+  auto claim = dead->ClaimHead(NowMs(), 400);
+  ASSERT_OK(claim);
+  ASSERT_EQ(claim->kind, OutboxClaim::Kind::kClaimed);
+  EXPECT_EQ(claim->entry.attempts, 1);
+  EXPECT_FALSE(claim->maybe_delivered);
+  const int64_t lease_until = claim->entry.lease_until_ms;
+
+  // While the lease runs, the head (and so every later row) is not claimable.
+  auto other = OpenOutbox();
+  ASSERT_NE(other, nullptr);
+  if (postgres()) {
+    auto blocked = other->ClaimHead(NowMs(), 400);
+    ASSERT_OK(blocked);
+    if (NowMs() < lease_until) {
+      EXPECT_EQ(blocked->kind, OutboxClaim::Kind::kWait);
+      EXPECT_EQ(blocked->wait_until_ms, lease_until);
+    }
+  }
+
+  std::vector<std::pair<std::string, bool>> seen;
+  std::vector<int64_t> first_delivery_ms;
+  Outbox taker(*other, [&](const OutboxItem& item) -> Result<std::string> {
+    seen.emplace_back(item.notification.idempotency_key, item.maybe_delivered);
+    first_delivery_ms.push_back(NowMs());
+    return std::string("r");
+  }, FastOutbox());
+  taker.Start();
+  ASSERT_TRUE(taker.WaitUntilIdle(30000));
+  taker.Stop();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], std::make_pair(std::string("greet:1"), true));
+  EXPECT_EQ(seen[1], std::make_pair(std::string("greet:2"), false));
+  EXPECT_TRUE(!postgres() || first_delivery_ms[0] >= lease_until)
+      << "taken over " << lease_until - first_delivery_ms[0] << " ms before the lease ran out";
+
+  // The dead worker wakes up and reports: its claim is gone, nothing changes.
+  auto late = dead->Finish(claim->entry.id, 1, OutboxState::kFailed, 0, "", "late", NowMs());
+  ASSERT_OK(late);
+  EXPECT_FALSE(*late);
+  auto row = other->Find("greet:1");
+  ASSERT_OK(row);
+  EXPECT_EQ(row->state, OutboxState::kSent);
+  EXPECT_EQ(row->attempts, 2);
+  EXPECT_EQ(row->receipt, "r");
+}
+
+TEST_P(OutboxTest, PayloadQueriesAndRetention) {
+  auto store = OpenOutbox();
+  ASSERT_NE(store, nullptr);
+  const auto add = [&](const std::string& key, const std::string& kind, const std::string& payload,
+                       int64_t at) { ASSERT_OK(store->Enqueue({kind, "", payload, key}, at)); };
+  add("g1", "greeting", R"({"person_id":"alice","at_ms":100})", 1000);
+  add("g2", "greeting", R"({"person_id":"alice","at_ms":300})", 2000);
+  add("g3", "greeting", R"({"person_id":"bob","at_ms":900})", 3000);
+  add("q1", "question", R"({"person_id":"alice","at_ms":5000,"cluster_id":7})", 4000);
+  auto last = store->MaxPayloadInt("greeting", "person_id", "alice", "at_ms");
+  ASSERT_OK(last);
+  EXPECT_EQ(*last, std::optional<int64_t>(300));
+  auto none = store->MaxPayloadInt("greeting", "person_id", "carol", "at_ms");
+  ASSERT_OK(none);
+  EXPECT_EQ(*none, std::nullopt);
+  auto about = store->DeleteAbout("cluster_id", "7");  // a number, compared as text
+  ASSERT_OK(about);
+  EXPECT_EQ(*about, 1);
+  auto old = store->DeleteCreatedBefore(2500);
+  ASSERT_OK(old);
+  EXPECT_EQ(*old, 2);
+  auto counts = store->Counts();
+  ASSERT_OK(counts);
+  EXPECT_EQ(*counts, (std::map<OutboxState, int64_t>{{OutboxState::kPending, 1}}));
+  EXPECT_TRUE(store->Find("g3").ok());
+  EXPECT_EQ(store->Find("g1").status().code(), Status::Code::kNotFound);
 }
 
 }  // namespace

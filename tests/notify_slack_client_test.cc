@@ -118,11 +118,18 @@ TEST(SlackClient, LooksUpUsers) {
   ASSERT_TRUE(alice.ok()) << alice.status().ToString();
   EXPECT_EQ(alice->name, "alice");
   EXPECT_EQ(alice->real_name, "Alice Liddell");
-  EXPECT_EQ(alice->PreferredName(), "Alice");
-  auto bob = client.UsersInfo("U0BOB");
-  ASSERT_TRUE(bob.ok());
-  EXPECT_EQ(bob->PreferredName(), "Bob Builder");  // no display name set
+  EXPECT_EQ(alice->display_name, "Alice");
+  EXPECT_FALSE(alice->admin);
+  // A person made from a Slack user is named by the profile's real name, not the handle.
+  auto alice_in_chat = client.LookUp("U0ALICE");
+  ASSERT_TRUE(alice_in_chat.ok()) << alice_in_chat.status().ToString();
+  EXPECT_EQ(alice_in_chat->real_name, "Alice Liddell");
+  EXPECT_FALSE(alice_in_chat->admin);
+  auto ada = client.LookUp("U0ADA");
+  ASSERT_TRUE(ada.ok());
+  EXPECT_TRUE(ada->admin);
   EXPECT_EQ(client.UsersInfo("U0NOBODY").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(client.LookUp("U0NOBODY").status().code(), Status::Code::kNotFound);
 }
 
 TEST(SlackClient, MapsPermanentErrorsWithoutRetrying) {

@@ -46,8 +46,11 @@ class RetentionTest : public ::testing::Test {
     faces_ = std::move(*faces);
     ASSERT_OK(faces_->AddPerson({"alice", "Alice", "", 0}));
     // A window of a year: every stranger sighting here joins one cluster.
-    clusters_ = std::make_unique<StrangerClusters>(db_.get(), 0.5f, 365 * kDay);
-    parts_ = {store_.get(), objects_.get(), faces_.get(), db_.get(), clusters_.get()};
+    clusters_ = NewSqliteStrangerClusters(db_.get(), 0.5f, 365 * kDay);
+    outbox_ = NewSqliteOutboxStore(db_.get());
+    audit_ = NewSqliteAuditLog(db_.get());
+    parts_ = {store_.get(), objects_.get(), faces_.get(), clusters_.get(), outbox_.get(),
+              audit_.get()};
   }
 
   // A sighting `age_days` old with its picture stored, decided as `decision`
@@ -115,6 +118,8 @@ class RetentionTest : public ::testing::Test {
   std::unique_ptr<ObjectStore> objects_;
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<StrangerClusters> clusters_;
+  std::unique_ptr<OutboxStore> outbox_;
+  std::unique_ptr<AuditLog> audit_;
   RetentionParts parts_;
   RetentionConfig config_;  // defaults: 7 / 30 / 90 days
 };

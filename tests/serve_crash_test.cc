@@ -54,6 +54,18 @@ class ServeCrashTest : public ::testing::Test {
     ASSERT_TRUE(server_.WaitForLog("serve: ready", 120s, from)) << server_.Log();
   }
 
+  // Eight face crops to publish, the server, and an edge publisher it listens to.
+  void StartServerAndPublisher() {
+    crops_ = testing::LfwFaceCrops(8);
+    ASSERT_EQ(crops_.size(), 8u);
+    StartServer();
+    if (HasFatalFailure()) return;
+    auto bus = MqttBus::Open(broker_.MakeBusConfig(), "edge");
+    ASSERT_TRUE(bus.ok());
+    publisher_ = std::move(*bus);
+    ASSERT_TRUE(publisher_->WaitSubscribed(30s).ok());
+  }
+
   // Sightings in the database (only the pending ones with `pending`), read as
   // any other reader would.
   int64_t Recorded(bool pending = false) {
@@ -111,13 +123,8 @@ class ServeCrashTest : public ::testing::Test {
 };
 
 TEST_F(ServeCrashTest, SigkillMidStreamThenRestartRecordsEverySightingOnce) {
-  crops_ = testing::LfwFaceCrops(8);
-  ASSERT_EQ(crops_.size(), 8u);
-  StartServer();
-  auto bus = MqttBus::Open(broker_.MakeBusConfig(), "edge");
-  ASSERT_TRUE(bus.ok());
-  publisher_ = std::move(*bus);
-  ASSERT_TRUE(publisher_->WaitSubscribed(30s).ok());
+  StartServerAndPublisher();
+  if (HasFatalFailure()) return;
 
   // Kill it while it is busy ingesting, with messages in flight.
   Publish(0, 1200, /*paced=*/true);
@@ -164,13 +171,8 @@ TEST_F(ServeCrashTest, SigkillMidStreamThenRestartRecordsEverySightingOnce) {
 }
 
 TEST_F(ServeCrashTest, SigtermWithARecognitionBacklogStopsWithinTheStopTimeout) {
-  crops_ = testing::LfwFaceCrops(8);
-  ASSERT_EQ(crops_.size(), 8u);
-  StartServer();
-  auto bus = MqttBus::Open(broker_.MakeBusConfig(), "edge");
-  ASSERT_TRUE(bus.ok());
-  publisher_ = std::move(*bus);
-  ASSERT_TRUE(publisher_->WaitSubscribed(30s).ok());
+  StartServerAndPublisher();
+  if (HasFatalFailure()) return;
   constexpr int kBacklog = 600;
   Publish(0, kBacklog, /*paced=*/true);
   if (HasFatalFailure()) return;

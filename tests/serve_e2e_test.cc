@@ -182,6 +182,23 @@ TEST_F(EndToEndTest, RunOnceInOneProcessFromTheVideo) {
   const auto bad = Run({"sightings", "--since", "yesterday"});
   EXPECT_EQ(bad.exit_code, 4);
   EXPECT_NE(bad.err.find("--since 'yesterday'"), std::string::npos) << bad.err;
+
+  // Search by his enrolment photo finds his visits in the clip, newest first.
+  const auto found =
+      Run({"--json", "search", DataPath(std::string(kExamples) + "lin-manuel-miranda.png")});
+  ASSERT_EQ(found.exit_code, 0) << found.err;
+  const auto items = nlohmann::json::parse(found.out)["items"];
+  ASSERT_GE(items.size(), 1u) << found.out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    EXPECT_TRUE(items[i].contains("similarity") && items[i].contains("matched_sighting_id"));
+    if (i > 0) {
+      EXPECT_GE(items[i - 1]["started_ms"], items[i]["started_ms"]);
+    }
+  }
+  const auto no_face =
+      Run({"search", DataPath("negatives/imagenet_samples/n02086240_Shih-Tzu.JPEG")});
+  EXPECT_EQ(no_face.exit_code, 5) << no_face.err;
+  EXPECT_NE(no_face.err.find("no human face"), std::string::npos) << no_face.err;
 }
 
 TEST_F(EndToEndTest, RunOnceFromTheDefaultDropFolder) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -237,6 +238,38 @@ TEST_F(ServeTest, BadMessagesAreRejectedAndCountedAndTheNextGoodOneGoesThrough) 
   EXPECT_EQ(all[0].decision, Decision::kUnknown);
   EXPECT_EQ(Keys(), std::vector<std::string>{all[0].image_key});
   EXPECT_FALSE(fs::exists(fs::path(dir_.path()) / "etc"));
+}
+
+// Ingest checks a crop's structure, not its pixels, so a crop whose
+// entropy-coded data is garbage is stored; recognition then decodes it and
+// rejects the sighting instead of failing or retrying, and goes on.
+TEST_F(ServeTest, ACropWithGarbageImageDataIsStoredThenRejectedByRecognition) {
+  StartServer();
+  auto publisher = Publisher();
+  ASSERT_TRUE(publisher);
+  const std::string crop = testing::FaceCrop(kStranger);
+  std::string garbage = crop;
+  const size_t sos = garbage.find("\xFF\xDA");
+  ASSERT_NE(sos, std::string::npos);
+  const size_t data = sos + 2 + ((uint8_t(garbage[sos + 2]) << 8) | uint8_t(garbage[sos + 3]));
+  std::mt19937 rng(5);
+  for (size_t i = data; i + 2 < garbage.size(); ++i)
+    garbage[i] = static_cast<char>(rng() % 0xFF);  // never 0xFF: no markers inside
+  ASSERT_TRUE(CheckImageStructure(garbage, {}).ok());
+  const Sighting bad = testing::MakeSighting(garbage);
+  const Sighting good = testing::MakeSighting(crop);
+  ASSERT_OK(publisher->Publish(ToMessage(bad)));
+  ASSERT_OK(publisher->Publish(ToMessage(good)));
+  ASSERT_OK(publisher->Flush(30s));
+  ASSERT_TRUE(Eventually([&] { return Decided() == 2; })) << "decided " << Decided();
+  ASSERT_OK(server_->WaitIdle(120s));
+  auto stored_bad = sightings_->Get(bad.id);
+  ASSERT_TRUE(stored_bad.ok()) << stored_bad.status().ToString();
+  EXPECT_EQ(stored_bad->decision, Decision::kRejected);
+  auto stored_good = sightings_->Get(good.id);
+  ASSERT_TRUE(stored_good.ok());
+  EXPECT_EQ(stored_good->decision, Decision::kUnknown);
+  EXPECT_EQ(server_->Stats().recorded, 2u);
 }
 
 TEST_F(ServeTest, ASightingPublishedThreeTimesIsRecordedOnce) {

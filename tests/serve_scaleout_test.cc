@@ -187,7 +187,10 @@ TEST_F(ScaleOutTest, RunningServerSeesPeopleEnrolledAndForgottenElsewhere) {
 
   const size_t mark = server.Log().size();
   Enrol("powell", kEnrolPhotos);
-  ASSERT_TRUE(server.WaitForLog("face collection changed elsewhere", 60s, mark)) << server.Log();
+  // The enrolment adds its faces one by one; wait for the reload that saw all of them.
+  const std::string all_faces =
+      "reloaded people=1 faces=" + std::to_string(kEnrolPhotos.size());
+  ASSERT_TRUE(server.WaitForLog(all_faces, 60s, mark)) << server.Log();
   const std::string after = Publish(crop);
   ASSERT_TRUE(publisher_->Flush(30s).ok());
   auto listed = WaitDecided({after});
@@ -197,7 +200,7 @@ TEST_F(ScaleOutTest, RunningServerSeesPeopleEnrolledAndForgottenElsewhere) {
   const size_t forgotten_mark = server.Log().size();
   const CommandResult forget = Cli({"people", "forget", "powell"});
   ASSERT_EQ(forget.exit_code, 0) << forget.err;
-  ASSERT_TRUE(server.WaitForLog("face collection changed elsewhere", 60s, forgotten_mark))
+  ASSERT_TRUE(server.WaitForLog("reloaded people=0 faces=0", 60s, forgotten_mark))
       << server.Log();
   const std::string gone = Publish(crop);
   ASSERT_TRUE(publisher_->Flush(30s).ok());

@@ -126,16 +126,17 @@ class FaceCollectionTest : public ::testing::TestWithParam<Backend> {
 
   // Another collection object on the same store, as another process would
   // open it: for SQLite on its own connection.
-  Result<std::unique_ptr<FaceCollection>> OpenCollection(const std::string& name, int dims) {
+  Result<std::unique_ptr<FaceCollection>> OpenCollection(const std::string& name, int dims,
+                                                          SearchIndexOptions index = {}) {
     if (GetParam() == Backend::kPostgres) {
       ASSIGN_OR_RETURN(auto repo, OpenPgFaceRepository(pg_url_, name));
-      return FaceCollection::Open(std::move(repo), Spaces(dims));
+      return FaceCollection::Open(std::move(repo), Spaces(dims), index);
     }
-    if (!db_) return FaceCollection::Open(nullptr, name, Spaces(dims));
-    if (fc_ == nullptr) return FaceCollection::Open(db_.get(), name, Spaces(dims));
+    if (!db_) return FaceCollection::Open(nullptr, name, Spaces(dims), index);
+    if (fc_ == nullptr) return FaceCollection::Open(db_.get(), name, Spaces(dims), index);
     ASSIGN_OR_RETURN(auto db, Database::OpenSqlite(dir_.Sub("concierge.db"), 2000));
     other_dbs_.push_back(std::move(db));
-    return FaceCollection::Open(other_dbs_.back().get(), name, Spaces(dims));
+    return FaceCollection::Open(other_dbs_.back().get(), name, Spaces(dims), index);
   }
 
   void AddPersonOrDie(const std::string& id, const std::string& name = "") {
@@ -815,6 +816,127 @@ TEST_P(FaceCollectionTest, RefreshSeesAnotherWritersChanges) {
   EXPECT_EQ(fc_->person_count(), 1u);
   EXPECT_EQ(fc_->negative_count(), 1u);
   EXPECT_EQ(fc_->Search(D(a), 1, SearchMode::kBestFace)[0].person_id, "alice");
+}
+
+// A face collection as embedders make them: each person's faces scattered
+// around their own centre (same-person cosine ~0.65 at 128-d), not uniform noise.
+struct Gallery {
+  std::vector<FaceRecord> faces;
+  std::vector<Embedding> centres;
+};
+constexpr int kAnnDims = 128;
+constexpr float kAnnSigma = 0.065f;
+Gallery ClusteredGallery(std::mt19937& rng, int persons, int per_person, int first = 0) {
+  Gallery g;
+  for (int p = 0; p < persons; ++p) {
+    g.centres.push_back(RandomUnit(rng, kAnnDims));
+    for (int f = 0; f < per_person; ++f)
+      g.faces.push_back(Face(Id("p", first + p), Near(rng, g.centres.back(), kAnnSigma)));
+  }
+  return g;
+}
+
+// The share of probes whose top person is the same with the index as exactly.
+double AgreementWithExact(const FaceCollection& fc, const std::vector<Descriptor>& probes,
+                          SearchMode mode) {
+  size_t same = 0;
+  for (const auto& probe : probes) {
+    const auto ann = fc.Search(probe, 5, mode);
+    const auto exact = fc.SearchExact(probe, 5, mode);
+    same += !ann.empty() && !exact.empty() && ann[0].person_id == exact[0].person_id &&
+            ann[0].similarity == exact[0].similarity && ann[0].face_id == exact[0].face_id;
+  }
+  return double(same) / double(probes.size());
+}
+
+TEST_P(FaceCollectionTest, AnnIndexIsUsedAboveItsThresholdAndAgreesWithExact) {
+  SearchIndexOptions index;
+  index.ann_min_faces = 2000;
+  auto fc = OpenCollection("ann", kAnnDims, index);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  std::mt19937 rng(21);
+  const Gallery g = ClusteredGallery(rng, 500, 4);  // 2,000 faces
+  for (int p = 0; p < 500; ++p) ASSERT_TRUE((*fc)->AddPerson({Id("p", p), "", "", 0}).ok());
+  const std::vector<FaceRecord> first(g.faces.begin(), g.faces.end() - 100);
+  ASSERT_TRUE((*fc)->AddFaces(first).ok());
+  EXPECT_STREQ((*fc)->search_index(), "exact") << "1,900 faces are below the threshold";
+  ASSERT_TRUE((*fc)->AddFaces({g.faces.end() - 100, g.faces.end()}).ok());
+  EXPECT_STREQ((*fc)->search_index(), "hnsw");
+
+  std::vector<Descriptor> probes;
+  for (int i = 0; i < 400; ++i)
+    probes.push_back(D(Near(rng, g.centres[static_cast<size_t>(i) % g.centres.size()], kAnnSigma)));
+  EXPECT_GE(AgreementWithExact(**fc, probes, SearchMode::kBestFace), 0.99);
+  EXPECT_GE(AgreementWithExact(**fc, probes, SearchMode::kCentroid), 0.99);
+  // The right person, too: the probe was made from their centre.
+  size_t right = 0;
+  for (int i = 0; i < 400; ++i)
+    right += (*fc)->Search(probes[static_cast<size_t>(i)], 1, SearchMode::kBestFace)[0].person_id ==
+             Id("p", i % 500);
+  EXPECT_GE(right, 396u);
+
+  // Reopened (a server start): rebuilt from the store.
+  fc->reset();
+  fc = OpenCollection("ann", kAnnDims, index);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  EXPECT_STREQ((*fc)->search_index(), "hnsw");
+  EXPECT_GE(AgreementWithExact(**fc, probes, SearchMode::kBestFace), 0.99);
+}
+
+TEST_P(FaceCollectionTest, AnnIndexFollowsAddDeleteForgetAndRefresh) {
+  SearchIndexOptions index;
+  index.ann_min_faces = 1000;
+  auto fc = OpenCollection("ann", kAnnDims, index);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  std::mt19937 rng(22);
+  const Gallery g = ClusteredGallery(rng, 300, 4);  // 1,200 faces
+  for (int p = 0; p < 300; ++p) ASSERT_TRUE((*fc)->AddPerson({Id("p", p), "", "", 0}).ok());
+  auto ids = (*fc)->AddFaces(g.faces);
+  ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+  ASSERT_STREQ((*fc)->search_index(), "hnsw");
+  const auto best = [&](const FaceCollection& c, const Embedding& v) {
+    return c.Search(D(v), 1, SearchMode::kBestFace).at(0);
+  };
+
+  // Tag: a new person's face is found at once.
+  const Embedding newcomer = RandomUnit(rng, kAnnDims);
+  ASSERT_TRUE((*fc)->AddPerson({"newcomer", "", "", 0}).ok());
+  auto added = (*fc)->AddFace(Face("newcomer", newcomer));
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(best(**fc, newcomer).person_id, "newcomer");
+  EXPECT_EQ(best(**fc, newcomer).face_id, *added);
+
+  // Delete: the face is never returned again; its person still is, by another face.
+  const Embedding& deleted = Vec(g.faces[0]);
+  ASSERT_TRUE((*fc)->DeleteFace((*ids)[0]).ok());
+  EXPECT_EQ(best(**fc, deleted).person_id, "p0");
+  EXPECT_NE(best(**fc, deleted).face_id, (*ids)[0]);
+
+  // Forget: the person is gone from the index's answers.
+  ASSERT_TRUE((*fc)->ForgetPerson("p1").ok());
+  EXPECT_NE(best(**fc, Vec(g.faces[4])).person_id, "p1");
+
+  // Refresh: another process's enrolment and forgetting reach this index.
+  auto other = OpenCollection("ann", kAnnDims);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  const Embedding visitor = RandomUnit(rng, kAnnDims);
+  ASSERT_TRUE((*other)->AddPerson({"visitor", "", "", 0}).ok());
+  ASSERT_TRUE((*other)->AddFace(Face("visitor", visitor)).ok());
+  ASSERT_TRUE((*other)->ForgetPerson("p2").ok());
+  ASSERT_TRUE((*fc)->Refresh().ok());
+  EXPECT_STREQ((*fc)->search_index(), "hnsw");
+  EXPECT_EQ(best(**fc, visitor).person_id, "visitor");
+  EXPECT_NE(best(**fc, Vec(g.faces[8])).person_id, "p2");
+
+  std::vector<Descriptor> probes;
+  for (int i = 3; i < 300; ++i)
+    probes.push_back(D(Near(rng, g.centres[static_cast<size_t>(i)], kAnnSigma)));
+  EXPECT_GE(AgreementWithExact(**fc, probes, SearchMode::kBestFace), 0.99);
+
+  // Under half the threshold the index is dropped; search stays right.
+  for (int p = 3; p < 200; ++p) ASSERT_TRUE((*fc)->ForgetPerson(Id("p", p)).ok());
+  EXPECT_STREQ((*fc)->search_index(), "exact");
+  EXPECT_EQ(best(**fc, Vec(g.faces[250 * 4])).person_id, "p250");
 }
 
 TEST_P(FaceCollectionTest, ConcurrentReadersWithAWriterStayConsistent) {

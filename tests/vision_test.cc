@@ -138,6 +138,18 @@ class VisionEngineTest : public ::testing::Test {
     EXPECT_TRUE(image.ok()) << image.status().ToString();
     return image.ok() ? *image : cv::Mat();
   }
+  // Adds to `total` how many of `truth` the detector finds in `image` (IoU 0.4).
+  static void CountMatches(const cv::Mat& image, const std::vector<Box>& truth,
+                           MatchCount& total) {
+    auto dets = engine_->detector().Detect(image);
+    ASSERT_TRUE(dets.ok());
+    std::vector<Box> found;
+    for (const auto& d : *dets) found.push_back(d.box);
+    const MatchCount m = MatchBoxes(truth, found, 0.4f);
+    total.truths += m.truths;
+    total.found += m.found;
+  }
+
   static FaceEngine* engine_;
 };
 FaceEngine* VisionEngineTest::engine_ = nullptr;
@@ -149,13 +161,7 @@ TEST_F(VisionEngineTest, DlibTestingRecallFloor) {
   for (const auto& [path, boxes] : *truth) {
     auto image = ReadImageFile(path, {});
     ASSERT_TRUE(image.ok());
-    auto dets = engine_->detector().Detect(*image);
-    ASSERT_TRUE(dets.ok());
-    std::vector<Box> found;
-    for (const auto& d : *dets) found.push_back(d.box);
-    const MatchCount m = MatchBoxes(boxes, found, 0.4f);
-    total.truths += m.truths;
-    total.found += m.found;
+    ASSERT_NO_FATAL_FAILURE(CountMatches(*image, boxes, total));
   }
   EXPECT_EQ(total.truths, 25);
   EXPECT_GE(total.recall(), 0.95);
@@ -171,13 +177,7 @@ TEST_F(VisionEngineTest, FddbRecallFloor) {
     if (++images % 2) continue;  // every other image keeps the suite fast
     auto image = ReadImageFile(path, {});
     ASSERT_TRUE(image.ok()) << path;
-    auto dets = engine_->detector().Detect(*image);
-    ASSERT_TRUE(dets.ok());
-    std::vector<Box> found;
-    for (const auto& d : *dets) found.push_back(d.box);
-    const MatchCount m = MatchBoxes(boxes, found, 0.4f);
-    total.truths += m.truths;
-    total.found += m.found;
+    ASSERT_NO_FATAL_FAILURE(CountMatches(*image, boxes, total));
   }
   EXPECT_GT(total.truths, 400);
   EXPECT_GE(total.recall(), 0.80) << total.found << "/" << total.truths;

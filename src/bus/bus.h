@@ -20,6 +20,7 @@ struct Message {
   std::string topic;
   std::string payload;
   int qos = 1;  // 0, 1 or 2; MqttBus tracks broker acks for 1 and 2
+  bool retain = false;  // MqttBus: the broker keeps it for later subscribers (empty: clears)
 };
 
 // Called once per delivered message on the bus's dispatcher thread, one call at a

@@ -3,7 +3,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <climits>
+#include <condition_variable>
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
@@ -93,28 +96,47 @@ Status MqttBus::Connect() {
                config_.host, config_.port, client_id_, v5 ? "5" : "3.1.1",
                persistent_ ? "persistent" : "clean", config_.username,
                config_.tls_ca_file.empty() ? "off" : "on");
-  int rc;
-  if (persistent_ && v5) {
-    // Without a session expiry an MQTT 5 session ends at disconnect, whatever clean_start says.
-    mosquitto_property* props = nullptr;
-    mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, kSessionExpiryS);
-    rc = mosquitto_connect_bind_v5(m, config_.host.c_str(), config_.port, config_.keepalive_s,
-                                   nullptr, props);
-    mosquitto_property_free_all(&props);
-  } else {
-    rc = mosquitto_connect_bind_async(m, config_.host.c_str(), config_.port, config_.keepalive_s,
-                                      nullptr);
-  }
+  int rc = ConnectOnce();
   if (rc == MOSQ_ERR_INVAL || rc == MOSQ_ERR_NOT_SUPPORTED)
     return Status::InvalidArgument(std::string("MQTT connect settings rejected: ") +
                                    mosquitto_strerror(rc));
-  if (rc != MOSQ_ERR_SUCCESS)
-    spdlog::warn("bus: broker {}:{} not reachable yet ({}); retrying in the background",
-                 config_.host, config_.port, mosquitto_strerror(rc));
-  rc = mosquitto_loop_start(m);
-  if (rc != MOSQ_ERR_SUCCESS)
-    return Status::Internal(std::string("mosquitto_loop_start: ") + mosquitto_strerror(rc));
+  if (rc == MOSQ_ERR_SUCCESS) {
+    rc = mosquitto_loop_start(m);
+    if (rc != MOSQ_ERR_SUCCESS)
+      return Status::Internal(std::string("mosquitto_loop_start: ") + mosquitto_strerror(rc));
+    return Status::Ok();
+  }
+  spdlog::warn("bus: broker {}:{} not reachable yet ({}); retrying in the background",
+               config_.host, config_.port, mosquitto_strerror(rc));
+  first_connect_ = std::jthread([this](std::stop_token stop) {
+    std::mutex mu;
+    std::condition_variable_any wake;  // woken by a stop request
+    std::unique_lock lock(mu);
+    for (unsigned delay_s = kReconnectMinS;; delay_s = std::min(delay_s * 2, kReconnectMaxS)) {
+      wake.wait_for(lock, stop, std::chrono::seconds(delay_s), [] { return false; });
+      if (stop.stop_requested()) return;
+      if (ConnectOnce() != MOSQ_ERR_SUCCESS) continue;
+      if (const int rc = mosquitto_loop_start(mosq_.get()); rc != MOSQ_ERR_SUCCESS)
+        spdlog::error("bus: mosquitto_loop_start: {}", mosquitto_strerror(rc));
+      return;
+    }
+  });
   return Status::Ok();
+}
+
+int MqttBus::ConnectOnce() {
+  struct mosquitto* m = mosq_.get();
+  if (persistent_ && config_.protocol == 5) {
+    // Without a session expiry an MQTT 5 session ends at disconnect, whatever clean_start says.
+    mosquitto_property* props = nullptr;
+    mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, kSessionExpiryS);
+    const int rc = mosquitto_connect_bind_v5(m, config_.host.c_str(), config_.port,
+                                             config_.keepalive_s, nullptr, props);
+    mosquitto_property_free_all(&props);
+    return rc;
+  }
+  return mosquitto_connect_bind_async(m, config_.host.c_str(), config_.port, config_.keepalive_s,
+                                      nullptr);
 }
 
 Status MqttBus::Publish(const Message& m) {
@@ -133,7 +155,7 @@ Status MqttBus::Publish(const Message& m) {
   int mid = 0;
   const int rc = mosquitto_publish_v5(mosq_.get(), &mid, m.topic.c_str(),
                                       static_cast<int>(m.payload.size()), m.payload.data(), m.qos,
-                                      false, nullptr);
+                                      m.retain, nullptr);
   switch (rc) {
     case MOSQ_ERR_SUCCESS:
       break;
@@ -262,6 +284,8 @@ void MqttBus::Stop() {
     if (Status st = Flush(kStopFlushTimeout); !st.ok())
       spdlog::warn("bus: stopping with {}", st.message());
   }
+  first_connect_.request_stop();
+  if (first_connect_.joinable()) first_connect_.join();
   if (mosq_) {
     mosquitto_disconnect(mosq_.get());
     mosquitto_loop_stop(mosq_.get(), false);

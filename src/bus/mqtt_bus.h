@@ -27,10 +27,11 @@
 //   message reaches exactly the handlers of the subscriptions it was sent for.
 //   MQTT 3.1.1 has none: messages are routed by topic, so overlapping filters on
 //   one bus (including a shared and a plain one) can see a message twice.
-// - Reconnect: automatic, backing off from 1 s to 10 s; subscriptions are sent
-//   again on every connect. libmosquitto's thread gives up on errors it deems fatal
-//   (e.g. a host name that does not resolve); that is logged and Publish keeps
-//   returning kUnavailable.
+// - Reconnect: automatic, backing off from 1 s to 10 s, also when the broker is
+//   down at Open; subscriptions are sent again on every connect. Once connected,
+//   libmosquitto's thread gives up on errors it deems fatal (e.g. a host name
+//   that no longer resolves); that is logged and Publish keeps returning
+//   kUnavailable.
 #pragma once
 
 #include <atomic>
@@ -105,6 +106,8 @@ class MqttBus final : public Bus {
 
   MqttBus(const BusConfig& config, std::string client_id, bool persistent);
   Status Connect();
+  // One TCP connect + CONNECT as configured; a libmosquitto error code.
+  int ConnectOnce();
   void SendSubscribe(const std::string& filter, uint32_t id);  // needs mu_ held
   void Run();
   bool OnDispatcher() const;
@@ -162,6 +165,9 @@ class MqttBus final : public Bus {
   std::mutex stop_mu_;
   bool stopped_ = false;
   std::thread dispatcher_;
+  // Retries a first connect that failed: libmosquitto's loop thread (2.0.11)
+  // never does, so a broker that was down at Open would never be reached.
+  std::jthread first_connect_;
 };
 
 // Ends the broker's persistent session for `client_id` (what it queued and its

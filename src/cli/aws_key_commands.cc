@@ -29,8 +29,9 @@ int WithKeys(Context& ctx, Database::Access access, Body body) {
   if (!db.ok()) return Fail(ctx, db.status());
   auto keys = AccessKeyStore::Open(*db, (*config)->aws.key_encryption_secret);
   if (!keys.ok()) return Fail(ctx, keys.status());
-  AuditLog audit(*db);
-  return body(**keys, audit);
+  auto audit = services.audit();
+  if (!audit.ok()) return Fail(ctx, audit.status());
+  return body(**keys, **audit);
 }
 
 void Audit(AuditLog& audit, const std::string& action, const std::string& id) {

@@ -1,9 +1,11 @@
-// `concierge people list|show|rename|forget`.
+// `concierge people list|show|rename|forget|export`.
 #include <cstdio>
 
 #include "cli/cli.h"
 #include "cli/services.h"
 #include "core/clock.h"
+#include "pipeline/person_export.h"
+#include "store/audit_log.h"
 
 namespace concierge::cli {
 
@@ -93,10 +95,30 @@ int RunForget(Context& ctx, const std::string& id) {
   });
 }
 
+// A person's data as a ZIP (GDPR access request), audited as done by "cli".
+int RunExport(Context& ctx, const std::string& id, const std::string& file) {
+  return WithCollection(ctx, Database::Access::kReadWrite, [&](Services& services,
+                                                               FaceCollection& faces) {
+    auto sightings = services.sightings();
+    if (!sightings.ok()) return Fail(ctx, sightings.status());
+    auto objects = services.objects();
+    if (!objects.ok()) return Fail(ctx, objects.status());
+    auto audit = services.audit();
+    if (!audit.ok()) return Fail(ctx, audit.status());
+    if (Status s = ExportPerson({&faces, *sightings, *objects, *audit}, id, file); !s.ok())
+      return Fail(ctx, s);
+    if (Status s = (*audit)->Record("cli", "person.export", "person:" + id); !s.ok())
+      return Fail(ctx, s);
+    if (ctx.json()) PrintJson({{"exported", id}, {"file", file}});
+    else std::printf("exported %s to %s\n", id.c_str(), file.c_str());
+    return int(kExitOk);
+  });
+}
+
 }  // namespace
 
 void RegisterPeopleCommands(CLI::App& app, Context& ctx, Runner* slot) {
-  static std::string id, name;
+  static std::string id, name, file;
   CLI::App* people = app.add_subcommand("people", "List and manage enrolled people");
   people->require_subcommand(1);
   AddCommand(*people, "list", "List people", slot, [&ctx] { return RunList(ctx); });
@@ -109,6 +131,12 @@ void RegisterPeopleCommands(CLI::App& app, Context& ctx, Runner* slot) {
   AddCommand(*people, "forget", "Erase a person: faces, embeddings and pictures", slot,
              [&ctx] { return RunForget(ctx, id); })
       ->add_option("id", id, "Person id")->required();
+  CLI::App* exported = AddCommand(*people, "export",
+                                  "Write a person's faces, sightings, visits and audit entries "
+                                  "to a ZIP (access request)",
+                                  slot, [&ctx] { return RunExport(ctx, id, file); });
+  exported->add_option("id", id, "Person id")->required();
+  exported->add_option("file", file, "The ZIP to write")->required();
 }
 
 }  // namespace concierge::cli

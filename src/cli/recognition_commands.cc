@@ -5,7 +5,9 @@
 #include "cli/cli.h"
 #include "cli/services.h"
 #include "core/clock.h"
+#include "http/resource_json.h"
 #include "pipeline/calibration_report.h"
+#include "pipeline/face_search.h"
 #include "pipeline/reindex.h"
 
 namespace concierge::cli {
@@ -97,6 +99,47 @@ int RunCalibrate(Context& ctx, double proposed_rate, int days, size_t look_alike
   return kExitOk;
 }
 
+// Every visit of the face in `photo`, newest first: the same items as
+// POST /api/v1/search.
+int RunSearch(Context& ctx, const std::string& photo) {
+  auto config = ctx.config();
+  if (!config.ok()) return Fail(ctx, config.status());
+  Services services(**config, Database::Access::kReadOnly);
+  auto matcher = services.matcher();
+  if (!matcher.ok()) return Fail(ctx, matcher.status());
+  auto sightings = services.sightings();
+  if (!sightings.ok()) return Fail(ctx, sightings.status());
+  auto image = ReadImageFile(photo, services.image_limits());
+  if (!image.ok()) return Fail(ctx, image.status());
+  auto probe = SearchProbe(**services.engine(), *image);
+  if (!probe.ok()) return Fail(ctx, probe.status());
+  auto hits = FindVisitsOfFace(**sightings, *probe,
+                               (*matcher)->calibration().same_person_threshold, 0, 0);
+  if (!hits.ok()) return Fail(ctx, hits.status());
+  ApiContext api;
+  api.sightings = *sightings;
+  api.faces = *services.faces();
+  nlohmann::json items = nlohmann::json::array();
+  for (const VisitHit& hit : *hits) {
+    auto visit = VisitHitJson(api, hit);
+    if (!visit.ok()) return Fail(ctx, visit.status());
+    items.push_back(std::move(*visit));
+  }
+  if (ctx.json()) {
+    PrintJson({{"items", items}});
+    return kExitOk;
+  }
+  if (items.empty()) std::printf("no visit of this face\n");
+  for (const auto& v : items)
+    std::printf("%s  %-10s %-12s %-24s similarity %.2f  visit %lld\n",
+                v["started"].get<std::string>().c_str(), v["site"].get<std::string>().c_str(),
+                v["camera"].is_string() ? v["camera"].get<std::string>().c_str() : "-",
+                v["person"].is_object() ? v["person"]["name"].get<std::string>().c_str()
+                                        : "(stranger)",
+                v["similarity"].get<double>(), static_cast<long long>(v["id"].get<int64_t>()));
+  return kExitOk;
+}
+
 }  // namespace
 
 void RegisterRecognitionCommands(CLI::App& app, Context& ctx, Runner* slot) {
@@ -116,6 +159,13 @@ void RegisterRecognitionCommands(CLI::App& app, Context& ctx, Runner* slot) {
   calibrate->add_option("--days", days, "How many days of sightings to replay")
       ->check(CLI::Range(1, 3650));
   calibrate->add_option("--look-alikes", look_alikes, "How many look-alike pairs to list");
+
+  static std::string photo;
+  CLI::App* search =
+      AddCommand(app, "search", "List every visit of the face in a photo, newest first", slot,
+                 [&ctx] { return RunSearch(ctx, photo); });
+  search->add_option("photo", photo, "A JPEG or PNG showing the face (the largest one is used)")
+      ->required();
 }
 
 }  // namespace concierge::cli

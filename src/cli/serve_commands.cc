@@ -29,6 +29,8 @@
 #include "cli/services.h"
 #include "core/clock.h"
 #include "http/http_server.h"
+#include "notify/daily_digest.h"
+#include "notify/home_assistant.h"
 #include "notify/notifier.h"
 #include "notify/slack_interactions.h"
 #include "pipeline/camera_registry.h"
@@ -135,14 +137,21 @@ class ServerPipeline {
     RETURN_IF_ERROR(StartChatOps(objects, faces));
     ASSIGN_OR_RETURN(server_,
                      Server::Start(config_, ServerParts{store_, objects, faces, &events_}));
-    ASSIGN_OR_RETURN(Database * db, services_.database());
+    trainer_->SetMatcher(server_->matcher());
+    ASSIGN_OR_RETURN(OutboxStore * outbox, services_.outbox());
     ASSIGN_OR_RETURN(retention_,
-                     RetentionJob::Start(config_.retention, {store_, objects, faces, db,
-                                                             clusters_.get()}));
+                     RetentionJob::Start(config_.retention, {store_, objects, faces, clusters_,
+                                                             outbox, audit_}));
+    ASSIGN_OR_RETURN(Database * db, services_.database());
     RETURN_IF_ERROR(StartHttp(db, objects, faces));
     ASSIGN_OR_RETURN(bus_, open_bus());
     open_bus_ = bus_.get();
     notifier_->Start(bus_.get());
+    if (!config_.notify.digest_time.empty()) {
+      ASSIGN_OR_RETURN(digest_, DailyDigest::Create(config_, {store_, faces, notifier_.get()}));
+      digest_->Start();
+    }
+    RETURN_IF_ERROR(StartHomeAssistant(faces));
     return server_->Subscribe(bus_.get());
   }
   // Lets everything already received through, then stops. Idempotent.
@@ -152,6 +161,7 @@ class ServerPipeline {
     const auto deadline = std::chrono::steady_clock::now() +
                           milliseconds(std::max(0, config_.serve.stop_timeout_ms));
     if (retention_) retention_->Stop();
+    if (digest_) digest_->Stop();
     // Handlers waiting out storage trouble give up, leaving their messages with the broker.
     if (server_) server_->StopIngesting();
     if (bus_) bus_->Stop();
@@ -172,7 +182,14 @@ class ServerPipeline {
     }
     events_.Stop();
     if (http_) http_->Stop();  // after the event stream, so no client waits on it
+    if (home_assistant_) {  // after the last event and the last forget reached it
+      trainer_->SetObserver(notifier_.get());
+      home_assistant_->Stop();
+      home_assistant_bus_->Stop();
+    }
     if (notifier_) notifier_->Stop();  // after the events drained into the outbox
+    if (slack_) slack_->Cancel();
+    if (slack_check_.joinable()) slack_check_.join();
   }
 
   // The web UI and API address, or "" when the HTTP server is off.
@@ -186,8 +203,8 @@ class ServerPipeline {
   CameraRegistry& cameras() { return cameras_; }
   // Chat-ops parts for the HTTP API; valid after Start. slack_interactions()
   // is null without a Slack signing secret.
-  AuditLog* audit() { return audit_.get(); }
-  StrangerClusters* clusters() { return clusters_.get(); }
+  AuditLog* audit() { return audit_; }
+  StrangerClusters* clusters() { return clusters_; }
   Trainer* trainer() { return trainer_.get(); }
   SlackInteractions* slack_interactions() { return slack_interactions_.get(); }
 
@@ -195,26 +212,64 @@ class ServerPipeline {
   // The audit log, stranger clusters, trainer, Slack endpoint and notifier.
   // Before the server starts, so the notifier sees every decision.
   Status StartChatOps(ObjectStore* objects, FaceCollection* faces) {
-    ASSIGN_OR_RETURN(Database * db, services_.database());
     ASSIGN_OR_RETURN(FaceEngine * engine, services_.engine());
+    ASSIGN_OR_RETURN(audit_, services_.audit());
+    ASSIGN_OR_RETURN(clusters_, services_.clusters());
+    ASSIGN_OR_RETURN(OutboxStore * outbox, services_.outbox());
     const NotifyConfig& n = config_.notify;
-    audit_ = std::make_unique<AuditLog>(db);
-    clusters_ = std::make_unique<StrangerClusters>(db, n.cluster_threshold,
-                                                   int64_t{n.cluster_window_hours} * 3600000);
-    if (!n.slack_bot_token.empty())
+    if (!n.slack_bot_token.empty()) {
       slack_ = std::make_shared<SlackClient>(SlackClientOptionsFromConfig(n));
+      // Says at start whether Slack works and as whom; off the start path, so a
+      // slow Slack does not hold the server up.
+      slack_check_ = std::jthread([slack = slack_] {
+        const Result<std::string> who = slack->AuthTest();
+        if (who.ok())
+          spdlog::info("slack: enabled as {}", *who);
+        else
+          spdlog::error("slack: auth.test failed ({}); greetings and questions will not reach "
+                        "Slack until notify.slack_bot_token works (concierge doctor)",
+                        who.status().ToString());
+      });
+    } else {
+      spdlog::info("slack: off (no notify.slack_bot_token)");
+    }
     trainer_ = std::make_unique<Trainer>(
         config_.quality, services_.image_limits(),
-        TrainerParts{engine, store_, objects, faces, clusters_.get(), audit_.get(),
+        TrainerParts{engine, store_, objects, faces, clusters_, audit_,
                      slack_.get()});
     if (!n.slack_signing_secret.empty())
       slack_interactions_ = std::make_unique<SlackInteractions>(n.slack_signing_secret,
                                                                 trainer_.get());
-    ASSIGN_OR_RETURN(notifier_, Notifier::Create(config_, NotifierParts{db, store_, objects,
-                                                                        faces, clusters_.get(),
+    ASSIGN_OR_RETURN(notifier_, Notifier::Create(config_, NotifierParts{outbox, store_, objects,
+                                                                        faces, clusters_,
                                                                         &events_, slack_}));
     trainer_->SetObserver(notifier_.get());
     notifier_->Listen();
+    return Status::Ok();
+  }
+
+  // Home Assistant discovery (notify.home_assistant) on the bus.mqtt broker,
+  // over a connection of its own: `run`'s bus is in-process, and retained
+  // entity state is no sighting. A broker that is down is no error: the
+  // discovery sends when it comes.
+  Status StartHomeAssistant(FaceCollection* faces) {
+    if (!config_.notify.home_assistant) return Status::Ok();
+    BusConfig broker = config_.bus;
+    broker.kind = "mqtt";
+    broker.mqtt.client_id.clear();  // a clean session: retained state is all HA needs
+    ASSIGN_OR_RETURN(home_assistant_bus_, MqttBus::Open(broker, "home-assistant"));
+    home_assistant_ = std::make_unique<HomeAssistantDiscovery>(
+        config_, home_assistant_bus_.get(), faces, notifier_.get());
+    std::vector<std::string> cameras;
+    for (const CameraConfig& c : config_.edge.cameras) cameras.push_back(c.name);
+    RETURN_IF_ERROR(home_assistant_->Start(cameras));
+    trainer_->SetObserver(home_assistant_.get());
+    events_.Subscribe([ha = home_assistant_.get()](const Event& event) {
+      if (Status s = ha->HandleEvent(event); !s.ok())
+        spdlog::warn("home assistant: event={} error={}", EventName(event), s.ToString());
+    });
+    spdlog::info("home assistant: discovery on {}:{} prefix={}", broker.mqtt.host,
+                 broker.mqtt.port, config_.notify.home_assistant_prefix);
     return Status::Ok();
   }
 
@@ -235,8 +290,8 @@ class ServerPipeline {
     parts.engine = engine.ok() ? *engine : nullptr;
     parts.matcher = server_->matcher();
     parts.events = &events_;
-    parts.audit = audit_.get();
-    parts.clusters = clusters_.get();
+    parts.audit = audit_;
+    parts.clusters = clusters_;
     parts.trainer = trainer_.get();
     parts.slack = slack_interactions_.get();
     parts.cameras = &cameras_;
@@ -257,18 +312,22 @@ class ServerPipeline {
   Services services_;
   SightingStore* store_ = nullptr;  // services_'s
   EventStream events_;
-  std::unique_ptr<AuditLog> audit_;
-  std::unique_ptr<StrangerClusters> clusters_;
+  AuditLog* audit_ = nullptr;             // services_'s
+  StrangerClusters* clusters_ = nullptr;  // services_'s
   std::shared_ptr<SlackClient> slack_;
+  std::jthread slack_check_;  // the auth.test at start
   std::unique_ptr<Trainer> trainer_;
   std::unique_ptr<SlackInteractions> slack_interactions_;
   std::unique_ptr<Notifier> notifier_;
+  std::unique_ptr<DailyDigest> digest_;
   std::unique_ptr<Bus> bus_;
   std::atomic<const Bus*> open_bus_{nullptr};  // bus_, once open; read by /readyz
   std::unique_ptr<Server> server_;
   std::unique_ptr<RetentionJob> retention_;
   CameraRegistry cameras_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<MqttBus> home_assistant_bus_;
+  std::unique_ptr<HomeAssistantDiscovery> home_assistant_;  // publishes on home_assistant_bus_
   bool stopped_ = false;
 };
 

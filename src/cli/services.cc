@@ -66,7 +66,8 @@ Result<FaceCollection*> Services::faces() {
     // The manifest alone names the models; no need to load the nets.
     ASSIGN_OR_RETURN(ModelPack pack, LoadModelPack(config_.vision.models_dir));
     ASSIGN_OR_RETURN(faces_,
-                     FaceCollection::Open(std::move(repository), SpacesOf(pack.embedders)));
+                     FaceCollection::Open(std::move(repository), SpacesOf(pack.embedders),
+                                          SearchIndexOptionsFor(config_.recognition)));
   }
   return faces_.get();
 }
@@ -85,6 +86,38 @@ Result<SightingStore*> Services::sightings() {
     }
   }
   return sightings_.get();
+}
+
+Result<Database*> Services::SqliteIfUsed() {
+  if (config_.database.kind != "sqlite") return static_cast<Database*>(nullptr);
+  return database();
+}
+
+Result<StrangerClusters*> Services::clusters() {
+  if (!clusters_) {
+    ASSIGN_OR_RETURN(Database * sqlite, SqliteIfUsed());
+    const NotifyConfig& n = config_.notify;
+    ASSIGN_OR_RETURN(clusters_,
+                     OpenStrangerClusters(config_.database, sqlite, n.cluster_threshold,
+                                          int64_t{n.cluster_window_hours} * 3600000));
+  }
+  return clusters_.get();
+}
+
+Result<OutboxStore*> Services::outbox() {
+  if (!outbox_) {
+    ASSIGN_OR_RETURN(Database * sqlite, SqliteIfUsed());
+    ASSIGN_OR_RETURN(outbox_, OpenOutboxStore(config_.database, sqlite));
+  }
+  return outbox_.get();
+}
+
+Result<AuditLog*> Services::audit() {
+  if (!audit_) {
+    ASSIGN_OR_RETURN(Database * sqlite, SqliteIfUsed());
+    ASSIGN_OR_RETURN(audit_, OpenAuditLog(config_.database, sqlite));
+  }
+  return audit_.get();
 }
 
 Result<ObjectStore*> Services::objects() {

@@ -8,10 +8,13 @@
 
 #include "core/config.h"
 #include "pipeline/matcher.h"
+#include "store/audit_log.h"
 #include "store/database.h"
 #include "store/face_collection.h"
 #include "store/object_store.h"
+#include "store/outbox_store.h"
 #include "store/sighting_store.h"
+#include "store/stranger_clusters.h"
 #include "vision/face_engine.h"
 #include "vision/image_io.h"
 
@@ -29,6 +32,11 @@ class Services {
   Result<FaceCollection*> faces();
   // The sightings and visits, on the backend database.kind names.
   Result<SightingStore*> sightings();
+  // Stranger clusters (notify.cluster_*), the notification outbox and the
+  // audit log, on the backend database.kind names.
+  Result<StrangerClusters*> clusters();
+  Result<OutboxStore*> outbox();
+  Result<AuditLog*> audit();
   Result<ObjectStore*> objects();
   Result<FaceEngine*> engine();
   // Decides who a face is with the gallery's calibrated threshold.
@@ -40,13 +48,18 @@ class Services {
 
  private:
   Result<std::unique_ptr<FaceRepository>> OpenFaceRepository();
+  // database() when database.kind is "sqlite", else null (opens no file).
+  Result<Database*> SqliteIfUsed();
   // kNotFound unless recognition.collection exists in `db`.
   Status RequireCollection(Database& db) const;
 
   const Config& config_;
   const Database::Access access_;
   std::unique_ptr<Database> db_;
-  std::unique_ptr<SightingStore> sightings_;  // may use db_
+  std::unique_ptr<SightingStore> sightings_;  // these may use db_
+  std::unique_ptr<StrangerClusters> clusters_;
+  std::unique_ptr<OutboxStore> outbox_;
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<ObjectStore> objects_;
   std::unique_ptr<FaceEngine> engine_;

@@ -67,8 +67,9 @@ int WithAuth(Context& ctx, Database::Access access, Body body) {
   auto db = services.database();
   if (!db.ok()) return Fail(ctx, db.status());
   Authenticator auth(*db, (*config)->auth);
-  AuditLog audit(*db);
-  return body(auth, audit);
+  auto audit = services.audit();
+  if (!audit.ok()) return Fail(ctx, audit.status());
+  return body(auth, **audit);
 }
 
 void AuditFromCli(AuditLog& audit, const std::string& action, const std::string& target) {

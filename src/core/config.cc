@@ -19,7 +19,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(QualityGate, min_face_px, min_sh
                                                 min_brightness, max_brightness)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RecognitionConfig, collection,
                                                 target_false_welcome_rate, search_mode,
-                                                learn_faces, gallery_cap)
+                                                learn_faces, gallery_cap, ann_min_faces,
+                                                ann_ef_search)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MqttConfig, host, port, username, password,
                                                 tls_ca_file, client_id, protocol, keepalive_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BusConfig, kind, topic_prefix, share_group,
@@ -42,11 +43,15 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NotifyConfig, slack_api_url, sla
                                                 webhook_secret, request_timeout_ms, call_attempts,
                                                 backoff_initial_ms, backoff_max_ms,
                                                 max_retry_after_s, outbox_max_attempts,
+                                                outbox_lease_s,
                                                 mqtt_events, cluster_threshold,
                                                 cluster_window_hours, greet, greet_cooldown_min,
-                                                greet_first_of_day_only, quiet_hours, ask_unknown,
+                                                greet_first_of_day_only, group_greeting_s,
+                                                quiet_hours, ask_unknown,
                                                 office_hours, alert_channel, alert_mention,
-                                                spoof_live_threshold)
+                                                spoof_live_threshold, digest_time,
+                                                digest_channel, home_assistant,
+                                                home_assistant_prefix)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HttpConfig, enabled, bind, port, tls_cert_file,
                                                 tls_key_file, web_dir, max_body_bytes, threads,
                                                 header_timeout_s, request_timeout_s,
@@ -209,8 +214,17 @@ Result<Config> ConfigFromJson(const nlohmann::json& doc) {
     return Status::InvalidArgument(
         "recognition.target_false_welcome_rate must be between 0 and 1 (e.g. 0.001 for 0.1%)");
   if (r.gallery_cap < 1) return Status::InvalidArgument("recognition.gallery_cap must be at least 1");
+  if (r.ann_min_faces < 0)
+    return Status::InvalidArgument("recognition.ann_min_faces must be 0 (never) or more");
+  if (r.ann_ef_search < 1 || r.ann_ef_search > 10000)
+    return Status::InvalidArgument("recognition.ann_ef_search must be 1 to 10000");
   if (config.edge.views_per_sighting < 1 || config.edge.views_per_sighting > 4)
     return Status::InvalidArgument("edge.views_per_sighting must be 1 to 4");
+  if (config.notify.group_greeting_s < 0 || config.notify.group_greeting_s > 600)
+    return Status::InvalidArgument(
+        "notify.group_greeting_s must be 0 (greet one by one) to 600 seconds");
+  if (config.notify.outbox_lease_s < 1)
+    return Status::InvalidArgument("notify.outbox_lease_s must be at least 1");
   return config;
 }
 

@@ -56,6 +56,11 @@ struct RecognitionConfig {
   // (the most diverse are kept; enrolled faces always stay).
   bool learn_faces = true;
   int gallery_cap = 20;
+  // From this many searchable faces on, search finds candidates in an HNSW
+  // index instead of scanning every face (0: always scan). Exploring more
+  // candidates (ann_ef_search) costs time and misses fewer faces.
+  int ann_min_faces = 50000;
+  int ann_ef_search = 128;
 };
 
 struct MqttConfig {
@@ -148,6 +153,7 @@ struct NotifyConfig {
   int backoff_max_ms = 60000;
   int max_retry_after_s = 120;        // a longer Slack Retry-After is capped to this
   int outbox_max_attempts = 30;       // deliveries per notification before it is marked failed
+  int outbox_lease_s = 60;            // a dead server's claimed notification waits this long
   bool mqtt_events = false;           // publish concierge/<site>/events/... on the bus
   // Stranger clusters: a sighting joins a cluster whose centroid is at least
   // this similar (cosine) and was seen within the window.
@@ -157,6 +163,10 @@ struct NotifyConfig {
   bool greet = true;
   int greet_cooldown_min = 240;       // per person; 0: one greeting per visit only
   bool greet_first_of_day_only = false;
+  // People arriving within this many seconds of a greeted arrival at the same
+  // site are named in that greeting (the message is edited), not greeted one by
+  // one; 0: one message per person.
+  int group_greeting_s = 10;
   std::string quiet_hours;            // "HH:MM-HH:MM" without greetings; may wrap midnight
   bool ask_unknown = true;            // "who is this?" for strangers passing the quality gate
   std::string office_hours = "07:00-19:00";  // a stranger outside them raises an alert
@@ -165,6 +175,14 @@ struct NotifyConfig {
   // A live score below this is "possible photo/screen". Measured by `eval live`:
   // 0.1 flags 3.6% of live faces in video (BENCHMARKS.md).
   float spoof_live_threshold = 0.1f;
+  // The daily digest (arrivals, strangers still untagged, after-hours events)
+  // posted to Slack at this local time "HH:MM"; empty: no digest.
+  std::string digest_time;
+  std::string digest_channel;         // channel id; empty: slack_channel
+  // Home Assistant MQTT discovery on the bus.mqtt broker: a presence entity
+  // per person and a "last stranger" sensor per camera.
+  bool home_assistant = false;
+  std::string home_assistant_prefix = "homeassistant";  // HA's discovery prefix
 };
 
 // The HTTP server in `run` and `serve`: REST API, web UI, Slack endpoint.

@@ -21,7 +21,9 @@
 #include "core/clock.h"
 #include "http/api_support.h"
 #include "http/auth.h"
+#include "http/resource_json.h"
 #include "pipeline/enrol.h"
+#include "pipeline/face_search.h"
 #include "pipeline/matcher.h"
 #include "pipeline/events.h"
 #include "pipeline/train.h"
@@ -235,6 +237,8 @@ class DataRoutes {
   json ClusterJson(const StrangerCluster& c) const;
   std::string EventMessage(const Event& event) const;
   std::optional<std::vector<Upload>> ReadUploads(const Request& req, Response& res) const;
+  // The one decoded image of a recognize or search request, or nullopt after an error.
+  std::optional<cv::Mat> ReadOneImage(const Request& req, Response& res) const;
 
   void ListSightings(const Request& req, Response& res, const Principal& who);
   void GetSighting(const Request& req, Response& res, const Principal& who);
@@ -256,6 +260,7 @@ class DataRoutes {
   void FaceImage(const Request& req, Response& res, const Principal& who);
   void ForgetPerson(const Request& req, Response& res, const Principal& who);
   void Recognize(const Request& req, Response& res, const Principal& who);
+  void SearchByPhoto(const Request& req, Response& res, const Principal& who);
 
   const ApiContext ctx_;
   std::atomic<int> streams_{0};  // open /events connections, each holding a server thread
@@ -285,17 +290,13 @@ void DataRoutes::Register(httplib::Server& server, const std::shared_ptr<DataRou
   server.Get("/api/v1/faces/([^/]+)/image", Route(self, viewer, &DataRoutes::FaceImage));
   server.Post("/api/v1/people/([^/]+)/forget", Route(self, admin, &DataRoutes::ForgetPerson));
   server.Post("/api/v1/recognize", Route(self, viewer, &DataRoutes::Recognize));
+  server.Post("/api/v1/search", Route(self, viewer, &DataRoutes::SearchByPhoto));
 }
 
 // ---- JSON shapes (docs/openapi.yaml) ----
 
 json DataRoutes::PersonRef(const std::optional<std::string>& person_id) const {
-  if (!person_id) return nullptr;
-  std::string name = *person_id;
-  if (ctx_.faces) {
-    if (auto p = ctx_.faces->GetPerson(*person_id); p.ok()) name = p->display_name;
-  }
-  return {{"id", *person_id}, {"name", name}};
+  return PersonRefJson(ctx_, person_id);
 }
 
 json DataRoutes::PersonJson(const Person& p) const {
@@ -309,50 +310,16 @@ json DataRoutes::PersonJson(const Person& p) const {
 }
 
 json DataRoutes::SightingJson(const SightingRecord& s) const {
-  return {{"id", s.id},
-          {"camera", s.camera},
-          {"site", s.site},
-          {"time", Ms(s.captured_ms)},
-          {"captured_ms", s.captured_ms},
-          {"person", PersonRef(s.person_id)},
-          {"similarity", s.similarity ? json(*s.similarity) : json(nullptr)},
-          {"live_score", LiveScore(s.live_score)},
-          {"quality", s.quality.score},
-          {"decision", ToString(s.decision)},
-          {"visit", s.visit_id ? json(*s.visit_id) : json(nullptr)},
-          {"image_url",
-           s.image_key.empty() ? json(nullptr) : json("/api/v1/sightings/" + s.id + "/image")}};
+  return SightingResourceJson(ctx_, s);
 }
 
 Result<std::vector<SightingRecord>> DataRoutes::VisitSightings(const VisitRecord& v) const {
-  // The visit's sightings lie in [started_ms, last_ms]: that range keeps the
-  // lookup on the captured_ms index.
-  return ctx_.sightings->List(
-      {.since_ms = v.started_ms, .limit = 0, .until_ms = v.last_ms + 1, .visit_id = v.id});
+  return VisitMembers(ctx_, v);
 }
 
 Result<json> DataRoutes::VisitJson(const VisitRecord& v,
                                    const std::vector<SightingRecord>* known_members) const {
-  std::vector<SightingRecord> fetched;
-  if (!known_members) {
-    ASSIGN_OR_RETURN(fetched, VisitSightings(v));
-  }
-  const std::vector<SightingRecord>& members = known_members ? *known_members : fetched;
-  const SightingRecord* best = nullptr;
-  for (const auto& s : members)
-    if (!s.image_key.empty() && (!best || s.quality.score > best->quality.score)) best = &s;
-  return json{
-      {"id", v.id},
-      {"site", v.site},
-      {"person", PersonRef(v.person_id)},
-      {"started", Ms(v.started_ms)},
-      {"last", Ms(v.last_ms)},
-      {"started_ms", v.started_ms},
-      {"last_ms", v.last_ms},
-      {"sightings", v.sightings},
-      {"camera", best ? json(best->camera) : json(nullptr)},
-      {"best_sighting_id", best ? json(best->id) : json(nullptr)},
-      {"image_url", best ? json("/api/v1/sightings/" + best->id + "/image") : json(nullptr)}};
+  return VisitResourceJson(ctx_, v, known_members);
 }
 
 json DataRoutes::ClusterJson(const StrangerCluster& c) const {
@@ -798,8 +765,17 @@ void DataRoutes::EnrolFaces(const Request& req, Response& res, const Principal& 
     }
     results.push_back(std::move(result));
   }
-  if (accepted > 0) Audit(who, "face.enrol", "person:" + *id, {{"faces", accepted}});
-  SendJson(res, {{"results", std::move(results)}});
+  json resolved = json::array();
+  if (accepted > 0) {
+    Audit(who, "face.enrol", "person:" + *id, {{"faces", accepted}});
+    // Open "who is this?" questions that were this person are answered now.
+    if (ctx_.trainer) {
+      auto strangers = ctx_.trainer->ResolveOpenStrangers(*id, who.actor + " enrolled " + *id);
+      if (!strangers.ok()) return SendError(res, strangers.status());
+      resolved = *strangers;
+    }
+  }
+  SendJson(res, {{"results", std::move(results)}, {"strangers_resolved", std::move(resolved)}});
 }
 
 void DataRoutes::ListFaces(const Request& req, Response& res, const Principal&) {
@@ -884,15 +860,26 @@ void DataRoutes::ForgetPerson(const Request& req, Response& res, const Principal
 
 // ---- recognition ----
 
+std::optional<cv::Mat> DataRoutes::ReadOneImage(const Request& req, Response& res) const {
+  auto uploads = ReadUploads(req, res);
+  if (!uploads) return std::nullopt;
+  if (uploads->size() != 1) {
+    SendError(res, Status::InvalidArgument("send exactly one image"));
+    return std::nullopt;
+  }
+  auto image = DecodeImage(uploads->front().bytes, Limits());
+  if (!image.ok()) {
+    SendError(res, image.status());
+    return std::nullopt;
+  }
+  return std::move(*image);
+}
+
 void DataRoutes::Recognize(const Request& req, Response& res, const Principal&) {
   if (!Have(ctx_.matcher, "the face collection", res) || !Have(ctx_.engine, "face analysis", res))
     return;
-  auto uploads = ReadUploads(req, res);
-  if (!uploads) return;
-  if (uploads->size() != 1)
-    return SendError(res, Status::InvalidArgument("send exactly one image"));
-  auto image = DecodeImage(uploads->front().bytes, Limits());
-  if (!image.ok()) return SendError(res, image.status());
+  auto image = ReadOneImage(req, res);
+  if (!image) return;
   auto faces = ctx_.engine->Analyze(*image, {.embed = EmbedWith::kPrimary, .anti_spoof = true});
   if (!faces.ok()) return SendError(res, faces.status());
   json out = json::array();
@@ -919,6 +906,26 @@ void DataRoutes::Recognize(const Request& req, Response& res, const Principal&) 
     out.push_back(std::move(face));
   }
   SendJson(res, {{"faces", std::move(out)}});
+}
+
+void DataRoutes::SearchByPhoto(const Request& req, Response& res, const Principal&) {
+  if (!Have(ctx_.matcher, "the face collection", res) || !Have(ctx_.engine, "face analysis", res) ||
+      !Have(ctx_.sightings, "the sighting store", res))
+    return;
+  auto image = ReadOneImage(req, res);
+  if (!image) return;
+  auto probe = SearchProbe(*ctx_.engine, *image);
+  if (!probe.ok()) return SendError(res, probe.status());
+  auto hits = FindVisitsOfFace(*ctx_.sightings, *probe,
+                               ctx_.matcher->calibration().same_person_threshold, 0, 0);
+  if (!hits.ok()) return SendError(res, hits.status());
+  json items = json::array();
+  for (const VisitHit& hit : *hits) {
+    auto visit = VisitHitJson(ctx_, hit);
+    if (!visit.ok()) return SendError(res, visit.status());
+    items.push_back(std::move(*visit));
+  }
+  SendJson(res, {{"items", std::move(items)}});
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "http/auth.h"
 #include "http/auth_routes.h"
 #include "http/data_routes.h"
+#include "http/presence_routes.h"
 #include "http/guarded_server.h"
 #include "http/ops_routes.h"
 #include "http/rekognition_routes.h"
@@ -182,7 +183,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ApiContext parts) {
     server->context_.auth = server->own_auth_.get();
   }
   if (server->context_.audit == nullptr) {
-    server->own_audit_ = std::make_unique<AuditLog>(parts.db);
+    server->own_audit_ = NewSqliteAuditLog(parts.db);
     server->context_.audit = server->own_audit_.get();
   }
   server->Configure();
@@ -280,6 +281,7 @@ void HttpServer::Configure() {
 
   RegisterAuthRoutes(s, context_);
   RegisterDataRoutes(s, context_);
+  RegisterPresenceRoutes(s, context_);
   RegisterOpsRoutes(s, context_);
   RegisterRekognitionRoutes(s, context_);
   SlackInteractions* slack = context_.slack;

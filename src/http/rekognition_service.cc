@@ -232,7 +232,8 @@ AwsResult<RekognitionService::CollectionPtr> RekognitionService::Collection(
   if (!spaces.ok()) return spaces.error();
   auto repository = OpenFaceRepository(parts_.config->database, parts_.db, id);
   if (!repository.ok()) return ServerError(repository.status());
-  auto opened = FaceCollection::Open(std::move(*repository), *spaces);
+  auto opened = FaceCollection::Open(std::move(*repository), *spaces,
+                                     SearchIndexOptionsFor(parts_.config->recognition));
   if (!opened.ok()) return ServerError(opened.status());
   CollectionPtr collection(std::move(*opened));
   open_[id] = collection;

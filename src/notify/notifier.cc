@@ -1,7 +1,9 @@
 #include "notify/notifier.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <tuple>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -26,6 +28,13 @@ int LocalMinuteOfDay(int64_t ms) {
 }
 
 bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
+
+// Outbox keys: a visit's greeting, and a later visit joining it (an update
+// of that message naming one more person).
+std::string GreetKey(int64_t visit_id) { return "slack:greet:" + std::to_string(visit_id); }
+std::string JoinKey(int64_t greeted_visit_id, int64_t joining_visit_id) {
+  return GreetKey(greeted_visit_id) + ":with:" + std::to_string(joining_visit_id);
+}
 
 // Renders fail permanently when what they show is gone (ignored, forgotten).
 Status Gone(const Status& s) {
@@ -73,7 +82,7 @@ bool Notifier::Wanted(const Config& config) {
 }
 
 Result<std::unique_ptr<Notifier>> Notifier::Create(const Config& config, NotifierParts parts) {
-  if (!parts.db || !parts.sightings || !parts.objects || !parts.faces || !parts.clusters)
+  if (!parts.outbox || !parts.sightings || !parts.objects || !parts.faces || !parts.clusters)
     return Status::InvalidArgument("notifier: missing parts");
   Windows windows;
   ASSIGN_OR_RETURN(windows.quiet, ParseDailyWindow(config.notify.quiet_hours));
@@ -103,7 +112,7 @@ Notifier::Notifier(const Config& config, NotifierParts parts, Windows windows)
     dispatcher_.Add(
         std::make_shared<WebhookCommunicator>(WebhookOptionsFromConfig(config_.notify)));
   outbox_ = std::make_unique<Outbox>(
-      *parts_.db, [this](const OutboxItem& item) { return Deliver(item); },
+      *parts_.outbox, [this](const OutboxItem& item) { return Deliver(item); },
       OutboxOptionsFromConfig(config_.notify));
 }
 
@@ -154,6 +163,17 @@ Status Notifier::Enqueue(const std::string& kind, const std::string& channel,
   ASSIGN_OR_RETURN(const Outbox::Enqueued queued, outbox_->Enqueue(n));
   if (queued.inserted) spdlog::info("notify: queued kind={} key={}", kind, key);
   return Status::Ok();
+}
+
+Result<bool> Notifier::EnqueueDigest(const std::string& date, const std::string& text) {
+  if (!parts_.slack) return Status::FailedPrecondition("Slack is not configured");
+  const NotifyConfig& n = config_.notify;
+  const std::string channel = n.digest_channel.empty() ? n.slack_channel : n.digest_channel;
+  Notification note{"digest", channel, "slack:digest:" + date,
+                    {{"via", "slack"}, {"render", "digest"}, {"text", text}}};
+  ASSIGN_OR_RETURN(const Outbox::Enqueued queued, outbox_->Enqueue(note));
+  if (queued.inserted) spdlog::info("notify: queued the daily digest for {}", date);
+  return queued.inserted;
 }
 
 Status Notifier::EnqueueSlackUpdate(const std::string& original_key, const std::string& key,
@@ -238,7 +258,20 @@ Status Notifier::MaybeGreet(const VisitRecord& v, const SightingRecord& s) {
     if (last && v.started_ms - *last < int64_t{n.greet_cooldown_min} * 60000)
       return skip("cooldown");
   }
-  return Enqueue("greeting", n.slack_channel, "slack:greet:" + std::to_string(v.id),
+  if (n.group_greeting_s > 0) {
+    ASSIGN_OR_RETURN(const std::optional<int64_t> group, GroupToJoin(v));
+    if (group) {
+      spdlog::info("notify: visit={} person={} joins the greeting of visit={}", v.id, person_id,
+                   *group);
+      return EnqueueSlackUpdate(GreetKey(*group), JoinKey(*group, v.id), "greeting",
+                                {{"render", "greeting"},
+                                 {"visit_id", *group},
+                                 {"person_id", person_id},
+                                 {"member_sighting_id", s.id},
+                                 {"at_ms", v.started_ms}});
+    }
+  }
+  return Enqueue("greeting", n.slack_channel, GreetKey(v.id),
                  {{"via", "slack"},
                   {"render", "greeting"},
                   {"sighting_id", s.id},
@@ -247,17 +280,102 @@ Status Notifier::MaybeGreet(const VisitRecord& v, const SightingRecord& s) {
                   {"at_ms", v.started_ms}});
 }
 
-Result<std::optional<int64_t>> Notifier::LastGreetingMs(const std::string& person_id) {
-  return parts_.db->WithConnection([&](Connection& conn) -> Result<std::optional<int64_t>> {
-    ASSIGN_OR_RETURN(Statement q,
-                     conn.Prepare("SELECT MAX(json_extract(payload, '$.at_ms')) FROM "
-                                  "notify_outbox WHERE kind = 'greeting' AND "
-                                  "json_extract(payload, '$.person_id') = ?"));
-    q.BindText(person_id);
-    ASSIGN_OR_RETURN(const bool row, q.Step());
-    if (!row || q.ColumnIsNull(0)) return std::optional<int64_t>();
-    return std::optional<int64_t>(q.ColumnInt(0));
+Result<std::vector<VisitRecord>> Notifier::VisitsStarting(const std::string& site,
+                                                          int64_t from_ms, int64_t to_ms) {
+  VisitQuery q;
+  q.since_ms = from_ms;
+  q.until_ms = to_ms + 1;
+  q.limit = 0;
+  ASSIGN_OR_RETURN(std::vector<VisitRecord> visits, parts_.sightings->ListVisits(q));
+  std::erase_if(visits, [&](const VisitRecord& v) {
+    return v.site != site || v.started_ms < from_ms || v.started_ms > to_ms;
   });
+  std::sort(visits.begin(), visits.end(), [](const VisitRecord& a, const VisitRecord& b) {
+    return std::tie(a.started_ms, a.id) < std::tie(b.started_ms, b.id);
+  });
+  return visits;
+}
+
+Result<std::optional<int64_t>> Notifier::GroupToJoin(const VisitRecord& v) {
+  const int64_t window_ms = int64_t{config_.notify.group_greeting_s} * 1000;
+  ASSIGN_OR_RETURN(const auto earlier,
+                   VisitsStarting(v.site, v.started_ms - window_ms, v.started_ms));
+  for (const VisitRecord& other : earlier) {
+    if (other.id == v.id) continue;
+    Result<OutboxEntry> greeted = outbox_->Find(GreetKey(other.id));
+    if (greeted.ok()) return std::optional<int64_t>(other.id);
+    if (!IsNotFound(greeted.status())) return greeted.status();
+  }
+  return std::optional<int64_t>();
+}
+
+Result<std::optional<int64_t>> Notifier::GreetedIn(int64_t visit_id) {
+  Result<OutboxEntry> own = outbox_->Find(GreetKey(visit_id));
+  if (own.ok()) return std::optional<int64_t>(visit_id);
+  if (!IsNotFound(own.status())) return own.status();
+  Result<VisitRecord> visit = parts_.sightings->GetVisit(visit_id);
+  if (IsNotFound(visit.status())) return std::optional<int64_t>();
+  RETURN_IF_ERROR(visit.status());
+  const VisitRecord& v = *visit;
+  const int64_t window_ms = int64_t{config_.notify.group_greeting_s} * 1000;
+  ASSIGN_OR_RETURN(const auto earlier,
+                   VisitsStarting(v.site, v.started_ms - window_ms, v.started_ms));
+  for (const VisitRecord& other : earlier) {
+    Result<OutboxEntry> joined = outbox_->Find(JoinKey(other.id, v.id));
+    if (joined.ok()) return std::optional<int64_t>(other.id);
+    if (!IsNotFound(joined.status())) return joined.status();
+  }
+  return std::optional<int64_t>();
+}
+
+Result<std::vector<Notifier::GreetingMember>> Notifier::GreetingGroup(int64_t visit_id) {
+  ASSIGN_OR_RETURN(const OutboxEntry greeting, outbox_->Find(GreetKey(visit_id)));
+  const json head = json::parse(greeting.payload, nullptr, false);
+  std::vector<GreetingMember> members{
+      {head.value("person_id", ""), head.value("sighting_id", "")}};
+  if (config_.notify.group_greeting_s <= 0) return members;
+  ASSIGN_OR_RETURN(const VisitRecord visit, parts_.sightings->GetVisit(visit_id));
+  const int64_t window_ms = int64_t{config_.notify.group_greeting_s} * 1000;
+  ASSIGN_OR_RETURN(const auto later,
+                   VisitsStarting(visit.site, visit.started_ms, visit.started_ms + window_ms));
+  for (const VisitRecord& other : later) {
+    if (other.id == visit_id) continue;
+    Result<OutboxEntry> joined = outbox_->Find(JoinKey(visit_id, other.id));
+    if (IsNotFound(joined.status())) continue;
+    RETURN_IF_ERROR(joined.status());
+    const json p = json::parse(joined->payload, nullptr, false);
+    members.push_back({p.value("person_id", ""), p.value("member_sighting_id", "")});
+  }
+  return members;
+}
+
+Result<SlackContent> Notifier::RenderGreeting(int64_t visit_id, std::string* image_key) {
+  ASSIGN_OR_RETURN(const std::vector<GreetingMember> members, GreetingGroup(visit_id));
+  std::vector<GreetedFace> named;
+  std::vector<std::string> disowned;
+  std::optional<SeenAt> first;
+  for (const GreetingMember& m : members) {
+    Result<SightingRecord> s = parts_.sightings->Get(m.sighting_id);
+    if (IsNotFound(s.status())) continue;  // forgotten, or gone with retention
+    RETURN_IF_ERROR(s.status());
+    if (!first) {
+      first = SeenFrom(*s);
+      *image_key = s->image_key;
+    }
+    Result<Person> p = parts_.faces->GetPerson(m.person_id);
+    const std::string mention =
+        p.ok() ? MentionOrName(p->external_id, p->display_name) : m.person_id;
+    if (s->person_id == m.person_id)
+      named.push_back({mention, p.ok() ? p->display_name : m.person_id, s->id});
+    else
+      disowned.push_back(mention);  // a "Not me" took them out
+  }
+  if (named.empty()) return Status::NotFound("nobody of the greeting is left");
+  return GroupGreetingMessage(named, disowned, *first);
+}
+
+Result<std::optional<int64_t>> Notifier::LastGreetingMs(const std::string& person_id) {
+  return parts_.outbox->MaxPayloadInt("greeting", "person_id", person_id, "at_ms");
 }
 
 Status Notifier::EnqueueVisitEvents(const std::string& kind, const VisitRecord& v,
@@ -318,15 +436,23 @@ void Notifier::ClusterResolved(const StrangerCluster& c, const std::string& acto
 void Notifier::SightingDisowned(const SightingRecord& s, const std::string& person_id,
                                 const std::string& actor) {
   if (!s.visit_id) return;
-  const std::string greet_key = "slack:greet:" + std::to_string(*s.visit_id);
-  Result<Person> person = parts_.faces->GetPerson(person_id);
-  Status st = EnqueueSlackUpdate(
-      greet_key, greet_key + ":not_me:" + s.id, "greeting_update",
-      {{"render", "disowned"},
-       {"sighting_id", s.id},
-       {"person_id", person_id},
-       {"who", person.ok() ? MentionOrName(person->external_id, person->display_name) : person_id},
-       {"actor", actor}});
+  const Status st = [&]() -> Status {
+    ASSIGN_OR_RETURN(const std::optional<int64_t> greeted, GreetedIn(*s.visit_id));
+    if (!greeted) return Status::Ok();  // never greeted: nothing to update
+    ASSIGN_OR_RETURN(const std::vector<GreetingMember> group, GreetingGroup(*greeted));
+    json payload = {{"sighting_id", s.id},
+                    {"person_id", person_id},
+                    {"visit_id", *greeted},
+                    {"actor", actor}};
+    if (group.size() > 1) {
+      payload["render"] = "greeting";  // the others stay greeted; the message says who is not
+    } else {
+      payload["render"] = "disowned";
+      payload["who"] = PersonMention(person_id);
+    }
+    const std::string key = GreetKey(*greeted);
+    return EnqueueSlackUpdate(key, key + ":not_me:" + s.id, "greeting_update", std::move(payload));
+  }();
   if (!st.ok()) spdlog::error("notify: sighting={} not-me update: {}", s.id, st.ToString());
 }
 
@@ -360,12 +486,14 @@ Result<json> Notifier::Render(const json& p) {
   const std::string what = p.value("render", "");
   SlackContent content;
   std::string image_key;
-  if (what == "greeting" || what == "disowned" || what == "alert") {
+  if (what == "greeting") {
+    Result<SlackContent> greeting = RenderGreeting(p.value("visit_id", int64_t{0}), &image_key);
+    if (!greeting.ok()) return Gone(greeting.status());
+    content = std::move(*greeting);
+  } else if (what == "disowned" || what == "alert") {
     Result<SightingRecord> s = parts_.sightings->Get(p.value("sighting_id", ""));
     if (!s.ok()) return Gone(s.status());
-    if (what == "greeting") {
-      content = GreetingMessage(PersonMention(p.value("person_id", "")), SeenFrom(*s), s->id);
-    } else if (what == "disowned") {
+    if (what == "disowned") {
       content = DisownedMessage(p.value("who", ""), SeenFrom(*s), p.value("actor", ""));
     } else {
       content = AfterHoursAlert(config_.notify.alert_mention, SeenFrom(*s));
@@ -384,11 +512,18 @@ Result<json> Notifier::Render(const json& p) {
       content = StrangerQuestion(c->id, seen, today, c->sightings);
       image_key = best->image_key;
     } else if (c->state == ClusterState::kTagged) {
-      content = StrangerTagged(PersonMention(c->person_id.value_or("")), c->resolved_by, seen);
+      const std::string who = PersonMention(c->person_id.value_or(""));
+      content = c->resolved_by == kConciergeActor ? StrangerRecognised(who, seen)
+                                                  : StrangerTagged(who, c->resolved_by, seen);
       image_key = best->image_key;
     } else {
       content = StrangerIgnored(c->resolved_by, c->sightings);
     }
+  } else if (what == "digest") {
+    const std::string text = p.value("text", "");
+    content.text = text;
+    content.blocks = json::array(
+        {{{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", text}}}}});
   } else {
     return Status::InvalidArgument("slack notification with unknown render '" + what + "'");
   }

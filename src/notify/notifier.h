@@ -25,7 +25,6 @@
 #include "notify/slack_messages.h"
 #include "pipeline/events.h"
 #include "pipeline/train.h"
-#include "store/database.h"
 #include "store/face_collection.h"
 #include "store/object_store.h"
 #include "store/sighting_store.h"
@@ -37,7 +36,7 @@ namespace concierge {
 // (then only HandleEvent feeds it); `slack` null means no Slack (unless the
 // config has a bot token: then the notifier makes its own client).
 struct NotifierParts {
-  Database* db = nullptr;  // the outbox table
+  OutboxStore* outbox = nullptr;
   SightingStore* sightings = nullptr;
   ObjectStore* objects = nullptr;
   const FaceCollection* faces = nullptr;
@@ -89,6 +88,11 @@ class Notifier : public TrainingObserver {
   // trouble; the event is then lost for notifications (the record is kept).
   Status HandleEvent(const Event& event);
 
+  // Queues the daily digest `text` for `date` to the digest channel (else
+  // slack_channel); the same date again is a no-op. Returns whether it was
+  // queued now; kFailedPrecondition without Slack.
+  Result<bool> EnqueueDigest(const std::string& date, const std::string& text);
+
   // The outbox every notification goes through (for tests and status).
   Outbox& outbox() { return *outbox_; }
 
@@ -117,6 +121,26 @@ class Notifier : public TrainingObserver {
                             const std::string& kind, nlohmann::json payload);
   Status Enqueue(const std::string& kind, const std::string& channel, const std::string& key,
                  nlohmann::json payload);
+  // A greeting message as the people it names: its visit's person first, then
+  // those whose visits joined it (notify.group_greeting_s).
+  struct GreetingMember {
+    std::string person_id;
+    std::string sighting_id;
+  };
+  Result<std::vector<GreetingMember>> GreetingGroup(int64_t visit_id);
+  // Visits at `site` that started in [from_ms, to_ms], earliest first (a
+  // greeted visit may have lost its name to a "Not me" since).
+  Result<std::vector<VisitRecord>> VisitsStarting(const std::string& site, int64_t from_ms,
+                                                  int64_t to_ms);
+  // The earliest greeted visit at `visit`'s site that started up to
+  // group_greeting_s before it, whose message it can join; nullopt if none.
+  Result<std::optional<int64_t>> GroupToJoin(const VisitRecord& visit);
+  // The visit whose message greets visit `visit_id`: its own, or the group's
+  // it joined; nullopt if it was not greeted.
+  Result<std::optional<int64_t>> GreetedIn(int64_t visit_id);
+  // The greeting of visit `visit_id` as it stands: everyone still named, with
+  // the first face's crop (its key in `image_key`).
+  Result<SlackContent> RenderGreeting(int64_t visit_id, std::string* image_key);
   // The latest greeting's visit start for a person, if any.
   Result<std::optional<int64_t>> LastGreetingMs(const std::string& person_id);
 

@@ -1,5 +1,6 @@
 #include "notify/outbox.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -10,88 +11,30 @@
 
 namespace concierge {
 
-namespace {
-
-Result<OutboxState> ParseState(const std::string& s) {
-  if (s == "pending") return OutboxState::kPending;
-  if (s == "sending") return OutboxState::kSending;
-  if (s == "sent") return OutboxState::kSent;
-  if (s == "failed") return OutboxState::kFailed;
-  return Status::Internal("notify_outbox: unknown state '" + s + "'");
-}
-
-constexpr const char* kColumns =
-    "id, kind, channel, idempotency_key, state, attempts, next_attempt_ms, receipt, last_error, "
-    "payload";
-
-Result<OutboxEntry> ReadEntry(const Statement& row, std::string* payload) {
-  OutboxEntry e;
-  e.id = row.ColumnInt(0);
-  e.kind = row.ColumnText(1);
-  e.channel = row.ColumnText(2);
-  e.idempotency_key = row.ColumnText(3);
-  ASSIGN_OR_RETURN(e.state, ParseState(row.ColumnText(4)));
-  e.attempts = static_cast<int>(row.ColumnInt(5));
-  e.next_attempt_ms = row.ColumnInt(6);
-  e.receipt = row.ColumnText(7);
-  e.last_error = row.ColumnText(8);
-  if (payload) *payload = row.ColumnText(9);
-  return e;
-}
-
-}  // namespace
-
-const char* ToString(OutboxState state) {
-  switch (state) {
-    case OutboxState::kPending: return "pending";
-    case OutboxState::kSending: return "sending";
-    case OutboxState::kSent: return "sent";
-    case OutboxState::kFailed: return "failed";
-  }
-  return "pending";
-}
-
 OutboxOptions OutboxOptionsFromConfig(const NotifyConfig& config) {
   OutboxOptions o;
   o.max_attempts = config.outbox_max_attempts;
   o.backoff_initial_ms = config.backoff_initial_ms;
   o.backoff_max_ms = config.backoff_max_ms;
+  o.lease_ms = config.outbox_lease_s * 1000;
   return o;
 }
 
-Outbox::Outbox(Database& db, Deliver deliver, OutboxOptions options)
-    : db_(db), deliver_(std::move(deliver)), options_(options) {}
+Outbox::Outbox(OutboxStore& store, Deliver deliver, OutboxOptions options)
+    : store_(store), deliver_(std::move(deliver)), options_(options) {}
 
 Outbox::~Outbox() { Stop(); }
 
 Result<Outbox::Enqueued> Outbox::Enqueue(const Notification& n) {
-  if (n.kind.empty() || n.idempotency_key.empty())
-    return Status::InvalidArgument("outbox: a notification needs a kind and an idempotency key");
-  const int64_t now = NowMs();
-  Enqueued out;
-  RETURN_IF_ERROR(db_.Transaction([&](Connection& conn) -> Status {
-    ASSIGN_OR_RETURN(Statement insert,
-                     conn.Prepare("INSERT INTO notify_outbox (kind, channel, payload, "
-                                  "idempotency_key, created_ms, updated_ms) VALUES (?,?,?,?,?,?) "
-                                  "ON CONFLICT(idempotency_key) DO NOTHING"));
-    insert.BindText(n.kind).BindText(n.channel).BindText(n.payload.dump()).BindText(
-        n.idempotency_key).BindInt(now).BindInt(now);
-    RETURN_IF_ERROR(insert.Run());
-    out.inserted = conn.Changes() == 1;
-    ASSIGN_OR_RETURN(Statement find,
-                     conn.Prepare("SELECT id FROM notify_outbox WHERE idempotency_key = ?"));
-    find.BindText(n.idempotency_key);
-    ASSIGN_OR_RETURN(bool found, find.Step());
-    if (!found) return Status::Internal("outbox: row vanished after insert");
-    out.id = find.ColumnInt(0);
-    return Status::Ok();
-  }));
-  if (out.inserted) {
+  ASSIGN_OR_RETURN(const OutboxEnqueued queued,
+                   store_.Enqueue({n.kind, n.channel, n.payload.dump(), n.idempotency_key},
+                                  NowMs()));
+  if (queued.inserted) {
     std::lock_guard<std::mutex> lock(mu_);
     ++enqueued_;
     cv_.notify_all();
   }
-  return out;
+  return Enqueued{queued.id, queued.inserted};
 }
 
 void Outbox::Start() {
@@ -118,144 +61,90 @@ void Outbox::Wait(int64_t ms, bool wake_on_enqueue) {
                [&] { return stopping_ || (wake_on_enqueue && enqueued_ != seen); });
 }
 
-Result<bool> Outbox::LoadHead(Head* head) {
-  return db_.WithConnection([&](Connection& conn) -> Result<bool> {
-    ASSIGN_OR_RETURN(Statement q, conn.Prepare(std::string("SELECT ") + kColumns +
-                                               " FROM notify_outbox WHERE state IN "
-                                               "('pending', 'sending') ORDER BY id LIMIT 1"));
-    ASSIGN_OR_RETURN(bool found, q.Step());
-    if (!found) return false;
-    ASSIGN_OR_RETURN(head->entry, ReadEntry(q, &head->payload));
-    return true;
-  });
-}
-
-Status Outbox::MarkSending(int64_t id) {
-  return db_.WithConnection([&](Connection& conn) -> Status {
-    ASSIGN_OR_RETURN(Statement u, conn.Prepare("UPDATE notify_outbox SET state = 'sending', "
-                                               "attempts = attempts + 1, updated_ms = ? "
-                                               "WHERE id = ?"));
-    u.BindInt(NowMs()).BindInt(id);
-    return u.Run();
-  });
-}
-
-Status Outbox::Finish(int64_t id, OutboxState state, int64_t next_attempt_ms,
-                      const std::string& receipt, const std::string& error) {
-  return db_.WithConnection([&](Connection& conn) -> Status {
-    ASSIGN_OR_RETURN(Statement u, conn.Prepare("UPDATE notify_outbox SET state = ?, "
-                                               "next_attempt_ms = ?, receipt = ?, last_error = ?, "
-                                               "updated_ms = ? WHERE id = ?"));
-    u.BindText(ToString(state)).BindInt(next_attempt_ms).BindText(receipt).BindText(error).BindInt(
-        NowMs()).BindInt(id);
-    return u.Run();
-  });
-}
-
 void Outbox::Run() {
   auto stopping = [this] {
     std::lock_guard<std::mutex> lock(mu_);
     return stopping_;
   };
+  if (Status st = store_.ReleaseClaimsOfDeadWorkers(); !st.ok())
+    spdlog::error("outbox: {}", st.ToString());
   while (!stopping()) {
-    Head head;
-    Result<bool> found = LoadHead(&head);
-    if (!found.ok()) {
-      spdlog::error("outbox: {}", found.status().ToString());
+    Result<OutboxClaim> claim = store_.ClaimHead(NowMs(), options_.lease_ms);
+    if (!claim.ok()) {
+      spdlog::error("outbox: {}", claim.status().ToString());
       Wait(options_.poll_ms, false);
       continue;
     }
-    if (!*found) {
-      Wait(options_.poll_ms, true);
-      continue;
-    }
-    // Strict id order: a later row never overtakes one waiting for its retry,
-    // so e.g. an update is never delivered before the post it edits.
-    const int64_t due_in = head.entry.next_attempt_ms - NowMs();
-    if (due_in > 0) {
-      Wait(due_in, false);
-      continue;
-    }
-    OutboxItem item;
-    item.id = head.entry.id;
-    item.attempt = head.entry.attempts + 1;
-    item.maybe_delivered = head.entry.state == OutboxState::kSending;
-    item.notification.kind = head.entry.kind;
-    item.notification.channel = head.entry.channel;
-    item.notification.idempotency_key = head.entry.idempotency_key;
-    item.notification.payload = nlohmann::json::parse(head.payload, nullptr, false);
-    if (item.notification.payload.is_discarded()) {
-      Status st = Finish(item.id, OutboxState::kFailed, 0, "", "payload is not valid JSON");
-      if (!st.ok()) spdlog::error("outbox: {}", st.ToString());
-      continue;
-    }
-    if (Status st = MarkSending(item.id); !st.ok()) {
-      spdlog::error("outbox: {}", st.ToString());
-      Wait(options_.poll_ms, false);
-      continue;
-    }
-    Result<std::string> result = deliver_(item);
-    OutboxState state = OutboxState::kSent;
-    int64_t next_ms = 0;
-    std::string error;
-    if (!result.ok()) {
-      error = result.status().ToString();
-      const bool retry = IsTransient(result.status()) &&
-                         (options_.max_attempts <= 0 || item.attempt < options_.max_attempts);
-      state = retry ? OutboxState::kPending : OutboxState::kFailed;
-      if (retry)
-        next_ms = NowMs() + BackoffMs(item.attempt - 1, options_.backoff_initial_ms,
-                                      options_.backoff_max_ms);
-      spdlog::warn("outbox: {} '{}' attempt {}: {}{}", item.notification.kind,
-                   item.notification.idempotency_key, item.attempt, error,
-                   retry ? "; will retry" : "; giving up");
-    }
-    const std::string receipt = result.ok() ? *result : std::string();
-    // Recording the outcome must not be skipped: re-delivering a sent row is
-    // exactly the duplicate the outbox exists to prevent.
-    for (Status st = Finish(item.id, state, next_ms, receipt, error); !st.ok();
-         st = Finish(item.id, state, next_ms, receipt, error)) {
-      spdlog::error("outbox: recording row {}: {}", item.id, st.ToString());
-      if (stopping()) return;
-      Wait(options_.poll_ms, false);
+    switch (claim->kind) {
+      case OutboxClaim::Kind::kIdle: Wait(options_.poll_ms, true); break;
+      // Strict id order: a later row never overtakes one waiting for its retry
+      // or claimed by another worker, so e.g. an update is never delivered
+      // before the post it edits. Another worker may finish the head early.
+      case OutboxClaim::Kind::kWait:
+        Wait(std::min<int64_t>(claim->wait_until_ms - NowMs(), options_.poll_ms), false);
+        break;
+      case OutboxClaim::Kind::kClaimed: DeliverClaimed(*claim); break;
     }
   }
 }
 
-Result<OutboxEntry> Outbox::Find(const std::string& idempotency_key) {
-  return db_.WithConnection([&](Connection& conn) -> Result<OutboxEntry> {
-    ASSIGN_OR_RETURN(Statement q, conn.Prepare(std::string("SELECT ") + kColumns +
-                                               " FROM notify_outbox WHERE idempotency_key = ?"));
-    q.BindText(idempotency_key);
-    ASSIGN_OR_RETURN(bool found, q.Step());
-    if (!found) return Status::NotFound("outbox: no notification with key " + idempotency_key);
-    return ReadEntry(q, nullptr);
-  });
+void Outbox::DeliverClaimed(const OutboxClaim& claim) {
+  OutboxItem item;
+  item.id = claim.entry.id;
+  item.attempt = claim.entry.attempts;
+  item.maybe_delivered = claim.maybe_delivered;
+  item.notification.kind = claim.entry.kind;
+  item.notification.channel = claim.entry.channel;
+  item.notification.idempotency_key = claim.entry.idempotency_key;
+  item.notification.payload = nlohmann::json::parse(claim.entry.payload, nullptr, false);
+  OutboxState state = OutboxState::kSent;
+  int64_t next_ms = 0;
+  std::string error, receipt;
+  if (item.notification.payload.is_discarded()) {
+    state = OutboxState::kFailed;
+    error = "payload is not valid JSON";
+  } else if (Result<std::string> result = deliver_(item); result.ok()) {
+    receipt = *result;
+  } else {
+    error = result.status().ToString();
+    const bool retry = IsTransient(result.status()) &&
+                       (options_.max_attempts <= 0 || item.attempt < options_.max_attempts);
+    state = retry ? OutboxState::kPending : OutboxState::kFailed;
+    if (retry)
+      next_ms = NowMs() + BackoffMs(item.attempt - 1, options_.backoff_initial_ms,
+                                    options_.backoff_max_ms);
+    spdlog::warn("outbox: {} '{}' attempt {}: {}{}", item.notification.kind,
+                 item.notification.idempotency_key, item.attempt, error,
+                 retry ? "; will retry" : "; giving up");
+  }
+  // Recording the outcome must not be skipped: re-delivering a sent row is
+  // exactly the duplicate the outbox exists to prevent.
+  while (true) {
+    Result<bool> held = store_.Finish(item.id, item.attempt, state, next_ms, receipt, error,
+                                      NowMs());
+    if (held.ok()) {
+      if (!*held)
+        spdlog::warn("outbox: row {} attempt {} outlived its lease; another worker took it over",
+                     item.id, item.attempt);
+      return;
+    }
+    spdlog::error("outbox: recording row {}: {}", item.id, held.status().ToString());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    Wait(options_.poll_ms, false);
+  }
 }
 
-Result<std::map<OutboxState, int64_t>> Outbox::Counts() {
-  return db_.WithConnection([&](Connection& conn) -> Result<std::map<OutboxState, int64_t>> {
-    std::map<OutboxState, int64_t> counts;
-    ASSIGN_OR_RETURN(Statement q,
-                     conn.Prepare("SELECT state, COUNT(*) FROM notify_outbox GROUP BY state"));
-    RETURN_IF_ERROR(q.ForEach([&](const Statement& row) -> Status {
-      ASSIGN_OR_RETURN(OutboxState s, ParseState(row.ColumnText(0)));
-      counts[s] = row.ColumnInt(1);
-      return Status::Ok();
-    }));
-    return counts;
-  });
+Result<OutboxEntry> Outbox::Find(const std::string& idempotency_key) {
+  return store_.Find(idempotency_key);
 }
+
+Result<std::map<OutboxState, int64_t>> Outbox::Counts() { return store_.Counts(); }
 
 Result<int64_t> Outbox::DeleteAbout(const std::string& field, const std::string& value) {
-  return db_.WithConnection([&](Connection& conn) -> Result<int64_t> {
-    ASSIGN_OR_RETURN(Statement d,
-                     conn.Prepare("DELETE FROM notify_outbox WHERE "
-                                  "CAST(json_extract(payload, '$.' || ?) AS TEXT) = ?"));
-    d.BindText(field).BindText(value);
-    RETURN_IF_ERROR(d.Run());
-    return conn.Changes();
-  });
+  return store_.DeleteAbout(field, value);
 }
 
 bool Outbox::WaitUntilIdle(int64_t timeout_ms) {

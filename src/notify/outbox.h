@@ -1,20 +1,22 @@
-// The durable notification outbox (table notify_outbox, migration 4). Every
-// notification is written here first; one worker thread delivers open rows in
-// id order through a delivery function and records the outcome, so an outage
-// or a restart loses nothing and an idempotency key is delivered at most once
-// as far as the database can know.
+// The durable notification outbox. Every notification is written to an
+// OutboxStore first; one worker thread per Outbox claims the head row, delivers
+// it through a delivery function and records the outcome, so an outage or a
+// restart loses nothing and an idempotency key is delivered at most once as
+// far as the database can know.
 //
-// Crash window, honestly: a row is marked 'sending' (committed) before the
-// delivery call and 'sent' with its receipt (e.g. the Slack ts) right after.
-// If the process dies between the receiver accepting the message and that
-// second commit, the row is still 'sending' on restart: it is delivered again
-// with OutboxItem::maybe_delivered set, and only the delivery function can
-// avoid a duplicate (e.g. look for the key in the Slack message metadata).
-// Everything else (crash before the call, transient failure, restart with a
-// full outbox, enqueueing a key twice) never duplicates.
+// Crash window, honestly: a row is claimed ('sending', committed) before the
+// delivery call and marked 'sent' with its receipt (e.g. the Slack ts) right
+// after. If the process dies between the receiver accepting the message and
+// that second commit, the row is delivered again (on restart with SQLite; by
+// any server once the claim's lease ran out with PostgreSQL) with
+// OutboxItem::maybe_delivered set, and only the delivery function can avoid a
+// duplicate (e.g. look for the key in the Slack message metadata). Everything
+// else (crash before the call, transient failure, restart with a full outbox,
+// enqueueing a key twice, several servers draining one PostgreSQL outbox)
+// never duplicates.
 //
-// One Outbox worker per database: two processes draining the same table may
-// both deliver a row.
+// Several Outbox workers may share a PostgreSQL outbox (they take turns on the
+// head row); a SQLite outbox has one worker.
 #pragma once
 
 #include <condition_variable>
@@ -28,14 +30,9 @@
 #include "core/config.h"
 #include "core/status.h"
 #include "notify/communicator.h"
-#include "store/database.h"
+#include "store/outbox_store.h"
 
 namespace concierge {
-
-enum class OutboxState { kPending, kSending, kSent, kFailed };
-
-// "pending", "sending", "sent" or "failed".
-const char* ToString(OutboxState state);
 
 // What the delivery function gets.
 struct OutboxItem {
@@ -45,24 +42,12 @@ struct OutboxItem {
   bool maybe_delivered = false;  // an earlier attempt was cut off by a crash mid-delivery
 };
 
-// A row as stored.
-struct OutboxEntry {
-  int64_t id = 0;
-  std::string kind;
-  std::string channel;
-  std::string idempotency_key;
-  OutboxState state = OutboxState::kPending;
-  int attempts = 0;
-  int64_t next_attempt_ms = 0;
-  std::string receipt;     // what delivery returned, e.g. "<channel>:<ts>"
-  std::string last_error;
-};
-
 struct OutboxOptions {
   int max_attempts = 30;           // then failed; <= 0 retries transient failures forever
   int backoff_initial_ms = 1000;   // after the first transient failure; doubles
   int backoff_max_ms = 300000;
   int poll_ms = 2000;              // re-read the table this often when idle
+  int lease_ms = 60000;            // a claim's lease: longer than any one delivery takes
 };
 
 // Options from the notify section of the config.
@@ -74,9 +59,9 @@ class Outbox {
   // are rescheduled with backoff, others mark the row failed.
   using Deliver = std::function<Result<std::string>(const OutboxItem&)>;
 
-  // Needs an open database (migration 4 applied) that outlives this, and a
-  // delivery function. Does not start the worker.
-  Outbox(Database& db, Deliver deliver, OutboxOptions options = {});
+  // Needs a store that outlives this and a delivery function. Does not start
+  // the worker.
+  Outbox(OutboxStore& store, Deliver deliver, OutboxOptions options = {});
   ~Outbox();  // Stop()
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
@@ -91,8 +76,8 @@ class Outbox {
 
   // Starts the worker thread. Rows go out in strict id order: one waiting for
   // its retry holds back later rows (an update never overtakes its post).
-  // Rows left 'sending' by a crash are retried with maybe_delivered. Calling
-  // it twice is a no-op.
+  // Rows left 'sending' by a dead worker are retried with maybe_delivered
+  // (see OutboxStore::ReleaseClaimsOfDeadWorkers). Calling it twice is a no-op.
   void Start();
   // Lets the current delivery finish (callers should Stop their communicators
   // first to cut retries short), then joins the worker. Idempotent.
@@ -110,19 +95,13 @@ class Outbox {
   bool WaitUntilIdle(int64_t timeout_ms);
 
  private:
-  struct Head {
-    OutboxEntry entry;
-    std::string payload;
-  };
   void Run();
-  Result<bool> LoadHead(Head* head);
-  Status MarkSending(int64_t id);
-  Status Finish(int64_t id, OutboxState state, int64_t next_attempt_ms, const std::string& receipt,
-                const std::string& error);
+  // Delivers one claimed row and records the outcome.
+  void DeliverClaimed(const OutboxClaim& claim);
   // Sleeps up to ms unless stopped or (when wake_on_enqueue) a row is added.
   void Wait(int64_t ms, bool wake_on_enqueue);
 
-  Database& db_;
+  OutboxStore& store_;
   Deliver deliver_;
   OutboxOptions options_;
   std::mutex mu_;

@@ -36,12 +36,6 @@ SlackClientOptions SlackClientOptionsFromConfig(const NotifyConfig& config) {
   return o;
 }
 
-std::string SlackUser::PreferredName() const {
-  if (!display_name.empty()) return display_name;
-  if (!real_name.empty()) return real_name;
-  return name;
-}
-
 Status SlackErrorStatus(const std::string& method, const std::string& error) {
   const std::string what = "slack " + method + ": " + error;
   if (IsOneOf(error, {"ratelimited", "rate_limited", "internal_error", "fatal_error",
@@ -235,8 +229,24 @@ Result<SlackUser> SlackClient::UsersInfo(const std::string& user) {
   out.real_name = StringField(*u, "real_name");
   if (auto p = u->find("profile"); p != u->end() && p->is_object()) {
     out.display_name = StringField(*p, "display_name");
-    if (out.real_name.empty()) out.real_name = StringField(*p, "real_name");
+    // The profile's real name is the one the user edits; the top-level copy can lag.
+    if (const std::string profile_name = StringField(*p, "real_name"); !profile_name.empty())
+      out.real_name = profile_name;
   }
+  for (const char* flag : {"is_admin", "is_owner"})
+    if (auto f = u->find(flag); f != u->end() && f->is_boolean() && f->get<bool>()) out.admin = true;
+  return out;
+}
+
+Result<ChatUser> SlackClient::LookUp(const std::string& user_id) {
+  ASSIGN_OR_RETURN(const SlackUser user, UsersInfo(user_id));
+  ChatUser out;
+  out.id = user.id.empty() ? user_id : user.id;
+  out.real_name = !user.real_name.empty()      ? user.real_name
+                  : !user.display_name.empty() ? user.display_name
+                                               : user.name;
+  if (out.real_name.empty()) out.real_name = out.id;
+  out.admin = user.admin;
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/status.h"
 #include "notify/http_post.h"
+#include "pipeline/chat_directory.h"
 
 namespace concierge {
 
@@ -38,9 +39,8 @@ struct SlackUser {
   std::string id;
   std::string name;          // the handle
   std::string real_name;
-  std::string display_name;  // may be empty; see PreferredName
-  // display_name, else real_name, else name.
-  std::string PreferredName() const;
+  std::string display_name;  // may be empty
+  bool admin = false;        // is_admin or is_owner of the workspace
 };
 
 // Maps a Slack "error" string to a Status: ratelimited and Slack-side
@@ -48,7 +48,7 @@ struct SlackUser {
 // channel/user/message -> kNotFound; anything else -> kInvalidArgument.
 Status SlackErrorStatus(const std::string& method, const std::string& error);
 
-class SlackClient {
+class SlackClient : public ChatDirectory {
  public:
   // Needs a bot token for real use (calls fail with kPermissionDenied without one).
   explicit SlackClient(SlackClientOptions options);
@@ -75,6 +75,9 @@ class SlackClient {
                                                     int limit = 100);
   // users.info. Needs a user id ("U...").
   Result<SlackUser> UsersInfo(const std::string& user);
+  // ChatDirectory through users.info: the profile's real name (else the
+  // display name, else the handle) and whether the user is an admin or owner.
+  Result<ChatUser> LookUp(const std::string& user_id) override;
   // auth.test: "<bot user> in <team>" when the token is good; kPermissionDenied
   // for a bad or revoked one.
   Result<std::string> AuthTest();

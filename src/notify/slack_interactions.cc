@@ -107,17 +107,17 @@ InteractionReply SlackInteractions::Handle(const std::string& timestamp_header,
       if (auto ok = OptionalString(action, key); !ok.ok())
         return Reply(400, "actions[]." + ok.status().message());
   }
-  const std::string actor = "slack:" + *user_id;
   for (const auto& action : *actions) {
-    if (Status st = Act(action, actor); !st.ok())
-      spdlog::warn("slack interactive: action={} actor={}: {}",
-                   StringOr(action, "action_id").substr(0, 64), actor, st.ToString());
+    if (Status st = Act(action, *user_id); !st.ok())
+      spdlog::warn("slack interactive: action={} actor=slack:{}: {}",
+                   StringOr(action, "action_id").substr(0, 64), *user_id, st.ToString());
   }
   return Reply(200);
 }
 
-Status SlackInteractions::Act(const nlohmann::json& action, const std::string& actor) {
+Status SlackInteractions::Act(const nlohmann::json& action, const std::string& user_id) {
   if (trainer_ == nullptr) return Status::Unavailable("training is not running in this process");
+  const std::string actor = "slack:" + user_id;
   const std::string id = StringOr(action, "action_id");
   const std::string block = StringOr(action, "block_id");
   const std::string value = StringOr(action, "value");
@@ -139,7 +139,7 @@ Status SlackInteractions::Act(const nlohmann::json& action, const std::string& a
   }
   if (id == kActionNotMe) {
     if (value.empty()) return Status::InvalidArgument("not_me without a sighting");
-    return trainer_->NotMe(value, actor);
+    return trainer_->NotMeInChat(value, user_id, actor);
   }
   spdlog::info("slack interactive: ignoring action '{}'", id.substr(0, 64));
   return Status::Ok();

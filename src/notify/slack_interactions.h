@@ -49,8 +49,9 @@ class SlackInteractions {
                           const std::string& signature_header, const std::string& raw_body);
 
  private:
-  // Performs one block_actions action for `actor` ("slack:<user id>").
-  Status Act(const nlohmann::json& action, const std::string& actor);
+  // Performs one block_actions action pressed by Slack user `user_id`
+  // (audited as "slack:<user id>").
+  Status Act(const nlohmann::json& action, const std::string& user_id);
 
   const std::string signing_secret_;
   Trainer* const trainer_;

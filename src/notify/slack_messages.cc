@@ -79,6 +79,39 @@ SlackContent GreetingMessage(const std::string& who, const SeenAt& seen,
   return c;
 }
 
+SlackContent GroupGreetingMessage(const std::vector<GreetedFace>& named,
+                                  const std::vector<std::string>& disowned, const SeenAt& seen) {
+  if (named.size() == 1 && disowned.empty())
+    return GreetingMessage(named[0].mention, seen, named[0].sighting_id);
+  std::string who;
+  for (size_t i = 0; i < named.size(); ++i)
+    who += (i == 0 ? "" : i + 1 == named.size() ? " and " : ", ") + named[i].mention;
+  SlackContent c;
+  c.text = "Welcome in, " + who + "! (" + Where(seen) + ", " + LocalClock(seen.at_ms) + ")";
+  c.blocks.push_back(Section(c.text));
+  c.blocks.push_back(CropBlock("The first face Concierge recognised"));
+  MarkSpoof(seen, &c);
+  for (const std::string& gone : disowned)
+    c.blocks.push_back(Context("Not " + gone + ": someone said so, and Concierge unlearned it."));
+  for (const GreetedFace& face : named) {
+    // Slack caps button text at 75 characters; cut on a UTF-8 character boundary.
+    std::string label = "Not " + face.name;
+    if (label.size() > 70) {
+      size_t cut = 67;
+      while (cut > 0 && (static_cast<unsigned char>(label[cut]) & 0xC0) == 0x80) --cut;
+      label = label.substr(0, cut) + "...";
+    }
+    json not_me = {{"type", "button"},
+                   {"action_id", kActionNotMe},
+                   {"text", PlainText(label)},
+                   {"value", face.sighting_id}};
+    c.blocks.push_back({{"type", "actions"},
+                        {"block_id", "sighting:" + face.sighting_id},
+                        {"elements", {not_me}}});
+  }
+  return c;
+}
+
 SlackContent DisownedMessage(const std::string& who, const SeenAt& seen,
                              const std::string& actor) {
   SlackContent c;
@@ -138,6 +171,15 @@ SlackContent StrangerTagged(const std::string& who, const std::string& actor,
   c.text = "Trained as " + who + " by " + ActorMention(actor);
   c.blocks.push_back(Section(c.text));
   c.blocks.push_back(CropBlock("The face Concierge learned"));
+  MarkSpoof(last_seen, &c);
+  return c;
+}
+
+SlackContent StrangerRecognised(const std::string& who, const SeenAt& last_seen) {
+  SlackContent c;
+  c.text = "Resolved: this was " + who + " (recognised once Concierge learned their face)";
+  c.blocks.push_back(Section(c.text));
+  c.blocks.push_back(CropBlock("The face Concierge recognised"));
   MarkSpoof(last_seen, &c);
   return c;
 }

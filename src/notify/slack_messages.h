@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,18 @@ std::string ActorMention(const std::string& actor);
 // (block_id "sighting:<id>", value the sighting id).
 SlackContent GreetingMessage(const std::string& who, const SeenAt& seen,
                              const std::string& sighting_id);
+// One face of a group greeting.
+struct GreetedFace {
+  std::string mention;  // <@U…> or the name
+  std::string name;     // for the button
+  std::string sighting_id;
+};
+// People who arrived together: "Welcome in, A, B and C! (door, 08:59)" with
+// the first one's crop and a "Not <name>" button per face (block_id
+// "sighting:<id>"); `disowned` are the people a "Not me" took out of it. With
+// one face and nobody disowned, exactly GreetingMessage.
+SlackContent GroupGreetingMessage(const std::vector<GreetedFace>& named,
+                                  const std::vector<std::string>& disowned, const SeenAt& seen);
 // The greeting after "Not me": no buttons, says who disowned it.
 SlackContent DisownedMessage(const std::string& who, const SeenAt& seen,
                              const std::string& actor);
@@ -48,6 +61,9 @@ SlackContent StrangerQuestion(int64_t cluster_id, const SeenAt& last_seen, int s
 // The question once answered: "Trained as <who> by <actor>" (with the crop).
 SlackContent StrangerTagged(const std::string& who, const std::string& actor,
                             const SeenAt& last_seen);
+// The question once Concierge itself matched the stranger to someone it
+// learned later (an enrolment or another tag): "Resolved: this was <who>".
+SlackContent StrangerRecognised(const std::string& who, const SeenAt& last_seen);
 // The question once ignored: the pictures are gone, so no crop.
 SlackContent StrangerIgnored(const std::string& actor, int seen_total);
 // After-hours alert: "<mention> Unknown person at door (site) at 23:12".

@@ -60,6 +60,8 @@ struct Worker {
   std::unique_ptr<FrameSource> source;
   std::unique_ptr<EdgeCamera> pipeline;
   CameraFeed* feed = nullptr;  // null without a registry
+  // The source's error count at its latest frame: errors beyond it are current.
+  int64_t source_errors_at_frame = 0;  // the camera thread's
   std::jthread thread;
   // Guarded by EdgeStageImpl::mu_.
   CameraStats stats;
@@ -109,10 +111,12 @@ class EdgeStageImpl final : public EdgeStage {
   // Copies the pipeline's counters (plus source errors) into the worker and its feed.
   void Snapshot(Worker& w, bool finished, CameraState state) {
     CameraStats stats = w.pipeline->stats();
-    // Source trouble (reconnects, rejected photos) counts as camera errors too.
+    // Source trouble (reconnects, rejected photos) counts as camera errors too,
+    // and shows until the source delivers a frame again.
     if (const int64_t source_errors = w.source->errors(); source_errors > 0) {
       stats.errors += source_errors;
-      if (stats.last_error.empty()) stats.last_error = w.source->last_error();
+      if (stats.last_error.empty() && source_errors > w.source_errors_at_frame)
+        stats.last_error = w.source->last_error();
     }
     if (w.feed) w.feed->Update(stats, state);
     std::lock_guard lock(mu_);
@@ -126,7 +130,6 @@ class EdgeStageImpl final : public EdgeStage {
     Status result;
     bool ended = false;
     CameraState state = CameraState::kStarting;
-    int64_t source_errors = 0;  // at the latest frame: more since then means reconnecting
     while (!stop.stop_requested()) {
       Frame frame;
       auto read = w.source->Next(frame, stop);
@@ -143,10 +146,10 @@ class EdgeStageImpl final : public EdgeStage {
         const Status processed = w.pipeline->Process(frame);
         w.source->Done(frame, processed);
         state = CameraState::kRunning;
-        source_errors = w.source->errors();
+        w.source_errors_at_frame = w.source->errors();
       } else {
         w.pipeline->Idle();
-        if (w.source->errors() > source_errors) state = CameraState::kReconnecting;
+        if (w.source->errors() > w.source_errors_at_frame) state = CameraState::kReconnecting;
       }
       Snapshot(w, false, state);
     }

@@ -34,7 +34,7 @@ struct CameraStats {
   int64_t last_frame_ms = 0;
   double fps = 0;                // recent frames per second
   double decode_ms = 0, detect_ms = 0, track_ms = 0;  // mean per frame
-  std::string last_error;
+  std::string last_error;        // the current trouble; cleared by the next good frame
   bool finished = false;         // file or folder source reached its end (--once)
 };
 

@@ -160,6 +160,9 @@ Status EdgeCamera::Process(const Frame& frame) {
   auto ended = stills_ ? tracker_.Flush() : tracker_.Expire(frame.captured_ms);
   due.insert(due.end(), std::make_move_iterator(ended.begin()),
              std::make_move_iterator(ended.end()));
+  if (tracker_.confirmed_tracks() > stats_.tracks)
+    spdlog::info("{}: following a face (track {} of this run)", camera_.name,
+                 tracker_.confirmed_tracks());
   stats_.tracks = tracker_.confirmed_tracks();
   const Status published = Publish(std::move(due));
   if (status.ok()) status = published;
@@ -181,6 +184,7 @@ Status EdgeCamera::Process(const Frame& frame) {
     fps_window_frames_ = 0;
   }
   if (feed_ && feed_->PreviewDue()) feed_->PutPreview(frame.bgr, tracker_.OpenBoxes());
+  if (status.ok()) stats_.last_error.clear();  // an error shows until a frame goes through
   return status;
 }
 

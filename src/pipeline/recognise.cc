@@ -185,11 +185,14 @@ Result<SightingRecord> RecognitionStage::Decide(const std::string& sighting_id) 
 
     auto seen = recogniser_.Recognise(*bytes, s.faces, s.human_score);
     const Status::Code code = seen.status().code();
-    // Ingest checked the picture, so a bad one now means it was damaged at rest.
+    // Ingest checks the picture's structure, not its pixels: a crop whose
+    // image data does not decode (or was damaged at rest) is rejected here.
     if (code == Status::Code::kInvalidArgument || code == Status::Code::kTooLarge) {
-      spdlog::error("recognise: id={} stored picture {} is unreadable: {}", s.id, from,
-                    seen.status().message());
-      seen = CropRecognition{};
+      spdlog::warn("recognise: id={} stored picture {} is unreadable: {}", s.id, from,
+                   seen.status().message());
+      CropRecognition unreadable;
+      unreadable.rejection = "picture cannot be decoded: " + seen.status().message();
+      seen = std::move(unreadable);
     }
     if (!seen.ok()) return seen.status();
     if (!seen->rejection.empty())

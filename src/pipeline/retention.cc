@@ -86,16 +86,11 @@ Status ExpireSightings(Pass& pass, int64_t before_ms) {
   return Status::Ok();
 }
 
-// Deletes rows of `table` whose `column` is before `before_ms`; returns how many.
-Result<int64_t> DeleteRowsBefore(Database* db, const char* table, const char* column,
-                                 int64_t before_ms) {
-  if (db == nullptr || before_ms <= 0) return int64_t{0};
-  return db->WithConnection([&](Connection& c) -> Result<int64_t> {
-    ASSIGN_OR_RETURN(Statement stmt, c.Prepare(std::string("DELETE FROM ") + table + " WHERE " +
-                                               column + " < ?"));
-    RETURN_IF_ERROR(stmt.BindInt(before_ms).Run());
-    return c.Changes();
-  });
+// Runs `purge(before_ms)` on a store that is there, when anything expires.
+template <typename Store, typename Purge>
+Result<int64_t> PurgeBefore(Store* store, int64_t before_ms, Purge purge) {
+  if (store == nullptr || before_ms <= 0) return int64_t{0};
+  return purge(*store, before_ms);
 }
 
 Status CheckParts(const RetentionParts& parts) {
@@ -129,10 +124,17 @@ Result<RetentionReport> ApplyRetention(const RetentionConfig& config, const Rete
   RETURN_IF_ERROR(ExpireSightings(pass, events_before));
   // A cluster's members are all older than its last_ms, so they are gone too.
   ASSIGN_OR_RETURN(report.clusters,
-                   DeleteRowsBefore(parts.db, "stranger_clusters", "last_ms", events_before));
+                   PurgeBefore(parts.clusters, events_before, [](StrangerClusters& c, int64_t t) {
+                     return c.DeleteSeenBefore(t);
+                   }));
   ASSIGN_OR_RETURN(report.outbox,
-                   DeleteRowsBefore(parts.db, "notify_outbox", "created_ms", events_before));
-  ASSIGN_OR_RETURN(report.audit, DeleteRowsBefore(parts.db, "audit_log", "at_ms", events_before));
+                   PurgeBefore(parts.outbox, events_before, [](OutboxStore& o, int64_t t) {
+                     return o.DeleteCreatedBefore(t);
+                   }));
+  ASSIGN_OR_RETURN(report.audit, PurgeBefore(parts.audit, events_before,
+                                             [](AuditLog& a, int64_t t) {
+                                               return a.DeleteBefore(t);
+                                             }));
   return report;
 }
 

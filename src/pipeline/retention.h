@@ -21,23 +21,26 @@
 
 #include "core/config.h"
 #include "core/status.h"
-#include "store/database.h"
+#include "store/audit_log.h"
 #include "store/face_collection.h"
 #include "store/object_store.h"
+#include "store/outbox_store.h"
 #include "store/sighting_store.h"
 #include "store/stranger_clusters.h"
 
 namespace concierge {
 
-// What retention works on. sightings, objects and faces (whose pictures are
-// kept) are needed; `db` (outbox, audit log, stranger clusters) and `clusters`
-// (memberships of deleted sightings) may be null, then those are left alone.
+// What retention works on, each through its store interface, so it purges
+// whichever backend is configured. sightings, objects and faces (whose
+// pictures are kept) are needed; clusters, outbox and audit may be null, then
+// those are left alone.
 struct RetentionParts {
   SightingStore* sightings = nullptr;
   ObjectStore* objects = nullptr;
   const FaceCollection* faces = nullptr;
-  Database* db = nullptr;
   StrangerClusters* clusters = nullptr;
+  OutboxStore* outbox = nullptr;
+  AuditLog* audit = nullptr;
 };
 
 // What one pass removed.

@@ -4,7 +4,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "notify/slack_client.h"
 #include "pipeline/enrol.h"
 #include "pipeline/gallery.h"
 #include "pipeline/recognise.h"
@@ -14,21 +13,34 @@ namespace concierge {
 
 namespace {
 
-// A person id from a display name: lower-case ASCII letters and digits with
-// '-' between words; "person" when nothing is left.
 bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
 
-// Moves a picture, tolerating a move that already happened (a retried
-// action). Returns the key the picture is at now, or "" when it is gone.
-Result<std::string> MovePicture(ObjectStore* objects, const std::string& from,
+// Copies a picture to the key its new label gives it, tolerating a copy that
+// already happened (a retried action). Returns the key the picture is at now,
+// or "" when it is gone. Copy, relabel, then RemoveRelabelledPicture: after a
+// crash at any point the row names a picture that exists.
+Result<std::string> CopyPicture(ObjectStore* objects, const std::string& from,
                                 const std::string& to) {
   if (from.empty()) return std::string();
   if (from == to) return to;
-  Status moved = objects->Move(from, to);
-  if (moved.ok()) return to;
-  if (!IsNotFound(moved)) return moved;
+  Result<std::string> bytes = objects->Get(from);
+  if (bytes.ok()) {
+    RETURN_IF_ERROR(objects->Put(to, *bytes));
+    return to;
+  }
+  if (!IsNotFound(bytes.status())) return bytes.status();
   ASSIGN_OR_RETURN(const bool there, objects->Exists(to));
   return there ? to : std::string();
+}
+
+// The old picture of a relabelled sighting. A failure leaves a copy that no
+// row names (space, never a lost picture), so it is logged, not returned.
+void RemoveRelabelledPicture(ObjectStore* objects, const std::string& sighting_id,
+                             const std::string& from, const std::string& to) {
+  if (from.empty() || to.empty() || from == to) return;
+  if (const Status gone = objects->Delete(from); !gone.ok())
+    spdlog::warn("train: sighting={} could not remove its old picture {}: {}", sighting_id, from,
+                 gone.message());
 }
 
 }  // namespace
@@ -39,6 +51,11 @@ Trainer::Trainer(const QualityGate& quality, const ImageLimits& limits, TrainerP
 void Trainer::SetObserver(TrainingObserver* observer) {
   std::lock_guard<std::mutex> lock(mu_);
   parts_.observer = observer;
+}
+
+void Trainer::SetMatcher(Matcher* matcher) {
+  std::lock_guard<std::mutex> lock(mu_);
+  parts_.matcher = matcher;
 }
 
 bool Trainer::Names(const PersonChoice& who, const std::string& person_id) const {
@@ -64,10 +81,9 @@ Result<std::string> Trainer::ResolvePerson(const PersonChoice& who, bool* create
     if (!IsNotFound(p.status())) return p.status();
   }
   std::string name = who.display_name;
-  if (name.empty() && parts_.slack) {
-    Result<SlackUser> user = parts_.slack->UsersInfo(who.external_id);
-    if (!user.ok()) return user.status();
-    name = user->PreferredName();
+  if (name.empty() && parts_.chat) {
+    ASSIGN_OR_RETURN(const ChatUser user, parts_.chat->LookUp(who.external_id));
+    name = user.real_name;
   }
   if (name.empty()) name = who.external_id;
   Result<std::string> id = AddPersonNamed(*parts_.faces, name, who.external_id);
@@ -86,6 +102,65 @@ Result<std::string> Trainer::ResolvePerson(const PersonChoice& who, bool* create
 Result<TagOutcome> Trainer::TagCluster(int64_t cluster_id, const PersonChoice& who,
                                        const std::string& actor) {
   std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(TagOutcome out, TagClusterLocked(cluster_id, who, actor, ""));
+  if (out.already_done) return out;
+  // The tag stands either way; a failed re-check leaves those questions open.
+  Result<std::vector<int64_t>> resolved =
+      ResolveOpenStrangersLocked(out.person_id, actor + " tagged stranger " +
+                                                    std::to_string(cluster_id));
+  if (resolved.ok())
+    out.also_resolved = std::move(*resolved);
+  else
+    spdlog::error("train: re-checking open strangers after a tag: {}",
+                  resolved.status().ToString());
+  return out;
+}
+
+Result<std::vector<int64_t>> Trainer::ResolveOpenStrangers(const std::string& person_id,
+                                                           const std::string& because) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ResolveOpenStrangersLocked(person_id, because);
+}
+
+Result<std::vector<int64_t>> Trainer::ResolveOpenStrangersLocked(const std::string& person_id,
+                                                                 const std::string& because) {
+  std::vector<int64_t> resolved;
+  if (!parts_.matcher) return resolved;
+  const std::string& primary = parts_.engine->embedders().front().id;
+  std::vector<int64_t> matching;
+  std::string cursor;
+  do {
+    ASSIGN_OR_RETURN(const ClusterPage page,
+                     parts_.clusters->List(ClusterState::kOpen, 500, cursor));
+    for (const StrangerCluster& c : page.items) {
+      Result<SightingRecord> best = parts_.sightings->Get(c.best_sighting_id);
+      if (IsNotFound(best.status())) continue;
+      RETURN_IF_ERROR(best.status());
+      if (best->embedding.empty()) continue;
+      FaceView view;
+      view.face.human = true;
+      view.face.embeddings = {{primary, best->embedding}};
+      std::vector<FaceView> views{std::move(view)};
+      ASSIGN_OR_RETURN(const MatchDecision d, parts_.matcher->Decide(*parts_.engine, views));
+      if (d.person_id == person_id) matching.push_back(c.id);
+    }
+    cursor = page.next_cursor;
+  } while (!cursor.empty());
+  // Tagged after the listing: tagging grows the gallery, which moves the pages.
+  for (int64_t id : matching) {
+    Result<TagOutcome> tagged =
+        TagClusterLocked(id, {.person_id = person_id}, kConciergeActor, because);
+    // Resolved meanwhile (another server, a click): nothing to do.
+    if (tagged.status().code() == Status::Code::kFailedPrecondition) continue;
+    RETURN_IF_ERROR(tagged.status());
+    resolved.push_back(id);
+  }
+  return resolved;
+}
+
+Result<TagOutcome> Trainer::TagClusterLocked(int64_t cluster_id, const PersonChoice& who,
+                                             const std::string& actor,
+                                             const std::string& because) {
   ASSIGN_OR_RETURN(const StrangerCluster cluster, parts_.clusters->Get(cluster_id));
   TagOutcome out;
   if (cluster.state == ClusterState::kIgnored)
@@ -114,7 +189,7 @@ Result<TagOutcome> Trainer::TagCluster(int64_t cluster_id, const PersonChoice& w
     const SightingRecord& s = *found;
     if (s.decision != Decision::kUnknown) continue;  // relabelled by an earlier run
     ASSIGN_OR_RETURN(const std::string key,
-                     MovePicture(parts_.objects, s.image_key,
+                     CopyPicture(parts_.objects, s.image_key,
                                  DecidedImageKey(s, Decision::kKnown, out.person_id)));
     bool passes = !key.empty() && QualityRejection(s.quality, quality_).empty();
     if (passes && !indexed.count(s.id)) {
@@ -130,14 +205,17 @@ Result<TagOutcome> Trainer::TagCluster(int64_t cluster_id, const PersonChoice& w
     }
     ++(passes ? out.faces_indexed : out.faces_skipped);
     RETURN_IF_ERROR(parts_.sightings->Relabel(s.id, Decision::kKnown, out.person_id, key));
+    RemoveRelabelledPicture(parts_.objects, s.id, s.image_key, key);
   }
   ASSIGN_OR_RETURN(const bool changed, parts_.clusters->Resolve(cluster_id, ClusterState::kTagged,
                                                                 out.person_id, actor));
+  nlohmann::json details = {{"person_id", out.person_id},
+                            {"person_created", out.person_created},
+                            {"faces_indexed", out.faces_indexed},
+                            {"faces_skipped", out.faces_skipped}};
+  if (!because.empty()) details["because"] = because;
   RETURN_IF_ERROR(parts_.audit->Record(actor, "tag", "cluster:" + std::to_string(cluster_id),
-                                       {{"person_id", out.person_id},
-                                        {"person_created", out.person_created},
-                                        {"faces_indexed", out.faces_indexed},
-                                        {"faces_skipped", out.faces_skipped}}));
+                                       std::move(details)));
   spdlog::info("train: tag cluster={} person={} indexed={} skipped={} actor={}", cluster_id,
                out.person_id, out.faces_indexed, out.faces_skipped, actor);
   if (changed && parts_.observer) {
@@ -178,6 +256,25 @@ Status Trainer::IgnoreCluster(int64_t cluster_id, const std::string& actor) {
   return Status::Ok();
 }
 
+Status Trainer::NotMeInChat(const std::string& sighting_id, const std::string& chat_user,
+                            const std::string& actor) {
+  ASSIGN_OR_RETURN(const SightingRecord s, parts_.sightings->Get(sighting_id));
+  if (s.decision == Decision::kKnown && s.person_id) {
+    ASSIGN_OR_RETURN(const Person greeted, parts_.faces->GetPerson(*s.person_id));
+    if (greeted.external_id.empty() || greeted.external_id != chat_user) {
+      bool admin = false;
+      if (parts_.chat) {
+        ASSIGN_OR_RETURN(const ChatUser user, parts_.chat->LookUp(chat_user));
+        admin = user.admin;
+      }
+      if (!admin)
+        return Status::PermissionDenied(
+            "only the person greeted or a workspace admin can say this was someone else");
+    }
+  }
+  return NotMe(sighting_id, actor);
+}
+
 Status Trainer::NotMe(const std::string& sighting_id, const std::string& actor) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(const SightingRecord s, parts_.sightings->Get(sighting_id));
@@ -208,9 +305,10 @@ Status Trainer::NotMe(const std::string& sighting_id, const std::string& actor) 
     return faces.status();
   }
   ASSIGN_OR_RETURN(const std::string key,
-                   MovePicture(parts_.objects, s.image_key,
+                   CopyPicture(parts_.objects, s.image_key,
                                DecidedImageKey(s, Decision::kUnknown, std::nullopt)));
   RETURN_IF_ERROR(parts_.sightings->Relabel(s.id, Decision::kUnknown, std::nullopt, key));
+  RemoveRelabelledPicture(parts_.objects, s.id, s.image_key, key);
   RETURN_IF_ERROR(parts_.audit->Record(actor, "not_me", "sighting:" + s.id,
                                        {{"person_id", person_id},
                                         {"faces_removed", faces_removed}}));

@@ -12,6 +12,8 @@
 
 #include "core/config.h"
 #include "core/status.h"
+#include "pipeline/chat_directory.h"
+#include "pipeline/matcher.h"
 #include "store/audit_log.h"
 #include "store/face_collection.h"
 #include "store/object_store.h"
@@ -22,7 +24,6 @@
 
 namespace concierge {
 
-class SlackClient;
 
 // Who a stranger is: an existing person, or a new one named by a Slack user id
 // (external_id; the name comes from users.info) and/or a typed display name.
@@ -33,12 +34,17 @@ struct PersonChoice {
   std::string external_id;   // Slack user id, "U..."
 };
 
+// The actor of what Concierge does by itself (ResolveOpenStrangers).
+inline constexpr char kConciergeActor[] = "concierge";
+
 struct TagOutcome {
   std::string person_id;
   bool person_created = false;
   int faces_indexed = 0;  // sightings that passed the quality gate
   int faces_skipped = 0;  // below the gate or without an embedding: kept as sightings only
   bool already_done = false;  // the cluster was tagged as this person before; nothing changed
+  // Other open strangers that now match the person and were tagged as them.
+  std::vector<int64_t> also_resolved;
 };
 
 struct ForgetOutcome {
@@ -62,8 +68,9 @@ class TrainingObserver {
                                const std::vector<int64_t>& clusters) = 0;
 };
 
-// What the Trainer works on; all must outlive it. `slack` may be null (new
-// people are then named by their external id); `observer` may be null.
+// What the Trainer works on; all must outlive it. `chat` may be null (new
+// people are then named by their external id, and only the CLI and API may
+// say "not me"); `observer` may be null.
 struct TrainerParts {
   FaceEngine* engine = nullptr;  // embeds tagged faces with every model
   SightingStore* sightings = nullptr;
@@ -71,8 +78,11 @@ struct TrainerParts {
   FaceCollection* faces = nullptr;
   StrangerClusters* clusters = nullptr;
   AuditLog* audit = nullptr;
-  SlackClient* slack = nullptr;
+  ChatDirectory* chat = nullptr;
   TrainingObserver* observer = nullptr;
+  // Decides whether open strangers now match a person (ResolveOpenStrangers);
+  // null: no re-check.
+  Matcher* matcher = nullptr;
 };
 
 // Thread-safe: actions are serialised.
@@ -84,6 +94,9 @@ class Trainer {
 
   // Later results go to `observer` (may be null). Call before actions start.
   void SetObserver(TrainingObserver* observer);
+  // Open strangers are re-checked with `matcher` (may be null: never). It
+  // must outlive this.
+  void SetMatcher(Matcher* matcher);
 
   // Needs an open (or already tagged as the same person) cluster and a choice
   // naming someone. Indexes every cluster face that passes the quality gate
@@ -91,8 +104,16 @@ class Trainer {
   // known/<person>/..., marks the sightings known and the cluster tagged, and
   // audits it as `actor`. kFailedPrecondition if the cluster was ignored or
   // tagged as someone else; kNotFound for an unknown cluster or person id.
+  // Then re-checks the other open strangers (ResolveOpenStrangers).
   Result<TagOutcome> TagCluster(int64_t cluster_id, const PersonChoice& who,
                                 const std::string& actor);
+  // After `person_id` learned faces (enrolment, a tag): every open stranger
+  // whose best face the matcher now names as them is tagged as them, as the
+  // actor "concierge" (audited with `because`, e.g. who enrolled them), so
+  // its question is resolved and its sightings relabelled. Returns the
+  // clusters tagged; none without a matcher.
+  Result<std::vector<int64_t>> ResolveOpenStrangers(const std::string& person_id,
+                                                    const std::string& because);
   // Needs an open or ignored cluster. Deletes the pictures of all its
   // sightings, marks the cluster ignored and audits it. Repeating it is OK.
   Status IgnoreCluster(int64_t cluster_id, const std::string& actor);
@@ -101,6 +122,11 @@ class Trainer {
   // it (and its picture) to unknown and audits it. Already unknown: OK,
   // nothing changes.
   Status NotMe(const std::string& sighting_id, const std::string& actor);
+  // NotMe pressed in the chat by `chat_user`: allowed to the person the
+  // sighting names (their external id) and to chat admins (ChatDirectory),
+  // else kPermissionDenied and nothing changes.
+  Status NotMeInChat(const std::string& sighting_id, const std::string& chat_user,
+                     const std::string& actor);
   // Needs an existing person. Removes their faces, negatives, sightings,
   // visits, clusters, notifications and every picture of them; audits it
   // with the id and counts only (not the display name). kNotFound if there is
@@ -109,6 +135,11 @@ class Trainer {
   Result<ForgetOutcome> ForgetPerson(const std::string& person_id, const std::string& actor);
 
  private:
+  // TagCluster and ResolveOpenStrangers with mu_ held.
+  Result<TagOutcome> TagClusterLocked(int64_t cluster_id, const PersonChoice& who,
+                                      const std::string& actor, const std::string& because);
+  Result<std::vector<int64_t>> ResolveOpenStrangersLocked(const std::string& person_id,
+                                                          const std::string& because);
   // The person a choice names, created when it is new.
   Result<std::string> ResolvePerson(const PersonChoice& who, bool* created);
   // Whether the choice names `person_id` (without creating anyone).

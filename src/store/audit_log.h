@@ -1,15 +1,17 @@
-// The audit log (table audit_log, migration 5): who did what to what, when.
-// Every tag, ignore, "not me", forget, login and settings change is recorded
-// here; entries are never edited, only listed (newest first) and aged out by
-// retention.
+// The audit log (table audit_log): who did what to what, when. Every tag,
+// ignore, "not me", forget, login and settings change is recorded here;
+// entries are never edited, only listed (newest first) and aged out by
+// retention. One interface, a SQLite and a PostgreSQL backend.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/config.h"
 #include "core/status.h"
 #include "store/database.h"
 
@@ -29,27 +31,44 @@ struct AuditPage {
   std::string next_cursor;        // empty when there is nothing older
 };
 
-// Thread-safe (the Database serialises statements).
+// Thread-safe.
 class AuditLog {
  public:
-  // Needs an open database (migration 5 applied) that outlives this.
-  explicit AuditLog(Database* db);
+  virtual ~AuditLog() = default;
 
   // Needs a non-empty actor and action; detail must be a JSON object (or
   // null, stored as {}). Durable once it returns OK; at_ms is now.
-  Status Record(const std::string& actor, const std::string& action, const std::string& target,
-                const nlohmann::json& detail = nlohmann::json::object());
-  // The same inside a caller's transaction, so an action and its audit entry
-  // commit together.
-  static Status RecordIn(Connection& conn, const std::string& actor, const std::string& action,
-                         const std::string& target, const nlohmann::json& detail);
+  virtual Status Record(const std::string& actor, const std::string& action,
+                        const std::string& target,
+                        const nlohmann::json& detail = nlohmann::json::object()) = 0;
 
   // Needs 1 <= limit <= 500 and a cursor that is empty (start at the newest)
   // or a next_cursor from an earlier page; else kInvalidArgument.
-  Result<AuditPage> List(int limit, const std::string& cursor = "");
+  virtual Result<AuditPage> List(int limit, const std::string& cursor = "") = 0;
 
- private:
-  Database* const db_;
+  // Deletes entries made before `before_ms` (retention); returns how many.
+  virtual Result<int64_t> DeleteBefore(int64_t before_ms) = 0;
+
+ protected:
+  // For the backends, so both check alike.
+  static Status CheckEntry(const std::string& actor, const std::string& action,
+                           const nlohmann::json& detail);
+  // The id to list below: the cursor's, or the largest for an empty one.
+  static Result<int64_t> ParseCursor(const std::string& cursor);
+  static Status CheckLimit(int limit);
+  // Trims a page read with limit + 1 rows and sets its next cursor.
+  static void FinishPage(int limit, AuditPage* page);
+  // The stored detail text as JSON ({} when unreadable).
+  static nlohmann::json ParseDetail(const std::string& text);
 };
+
+// The SQLite backend; needs an open database (migrations applied) that
+// outlives it.
+std::unique_ptr<AuditLog> NewSqliteAuditLog(Database* db);
+// The PostgreSQL backend: connects and applies its migrations (component
+// "audit"). Errors as OpenPgSightingStore.
+Result<std::unique_ptr<AuditLog>> OpenPgAuditLog(const std::string& url);
+// The backend database.kind names; `sqlite` is used (and needed) for "sqlite".
+Result<std::unique_ptr<AuditLog>> OpenAuditLog(const DatabaseConfig& config, Database* sqlite);
 
 }  // namespace concierge

@@ -278,6 +278,11 @@ ALTER TABLE face_negatives ADD COLUMN model TEXT NOT NULL DEFAULT 'unrecorded';
     R"sql(
 ALTER TABLE sightings ADD COLUMN views_json TEXT NOT NULL DEFAULT '{}';
 )sql",
+    // 10: outbox claims with a lease (store/outbox_store.h), so a worker that
+    // dies mid-delivery leaves its row to the next one.
+    R"sql(
+ALTER TABLE notify_outbox ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and

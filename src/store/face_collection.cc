@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <set>
 #include <unordered_map>
 #include <utility>
+
+#include <spdlog/spdlog.h>
 
 #include "core/clock.h"
 #include "store/sqlite_face_repository.h"
@@ -74,6 +77,13 @@ Descriptor ToDescriptor(const std::vector<VectorSpace>& spaces,
 
 }  // namespace
 
+SearchIndexOptions SearchIndexOptionsFor(const RecognitionConfig& config) {
+  SearchIndexOptions options;
+  options.ann_min_faces = static_cast<size_t>(std::max(0, config.ann_min_faces));
+  options.ann.ef_search = std::max(1, config.ann_ef_search);
+  return options;
+}
+
 Result<SearchMode> ParseSearchMode(const std::string& text) {
   if (text == "best") return SearchMode::kBestFace;
   if (text == "centroid") return SearchMode::kCentroid;
@@ -96,14 +106,16 @@ Status ValidateStoreId(const std::string& id) {
 }
 
 FaceCollection::FaceCollection(std::unique_ptr<FaceRepository> repository,
-                               std::vector<VectorSpace> spaces)
+                               std::vector<VectorSpace> spaces, SearchIndexOptions index)
     : repo_(std::move(repository)),
       name_(repo_ ? repo_->collection() : ""),
       spaces_(std::move(spaces)),
+      index_options_(index),
       space_data_(spaces_.size()) {}
 
 Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(
-    std::unique_ptr<FaceRepository> repository, std::vector<VectorSpace> spaces) {
+    std::unique_ptr<FaceRepository> repository, std::vector<VectorSpace> spaces,
+    SearchIndexOptions index) {
   if (repository == nullptr) return Status::InvalidArgument("no face repository given");
   if (Status st = ValidateStoreId(repository->collection()); !st.ok())
     return Status::InvalidArgument("collection name: " + st.message());
@@ -116,7 +128,9 @@ Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(
     if (space.model.empty() || !names.insert(space.model).second)
       return Status::InvalidArgument("model names must be distinct and non-empty");
   }
-  std::unique_ptr<FaceCollection> fc(new FaceCollection(std::move(repository), std::move(spaces)));
+  if (index.ann_min_faces > 0) RETURN_IF_ERROR(AnnIndex::Create(1, index.ann).status());
+  std::unique_ptr<FaceCollection> fc(
+      new FaceCollection(std::move(repository), std::move(spaces), index));
   RETURN_IF_ERROR(fc->repo_->EnsureCollection());
   std::lock_guard<std::mutex> write(fc->write_mu_);
   RETURN_IF_ERROR(fc->Reload());
@@ -125,9 +139,10 @@ Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(
 
 Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(Database* db,
                                                              const std::string& collection,
-                                                             std::vector<VectorSpace> spaces) {
+                                                             std::vector<VectorSpace> spaces,
+                                                             SearchIndexOptions index) {
   if (db == nullptr) return Status::InvalidArgument("no database given");
-  return Open(NewSqliteFaceRepository(db, collection), std::move(spaces));
+  return Open(NewSqliteFaceRepository(db, collection), std::move(spaces), index);
 }
 
 Result<bool> FaceCollection::Refresh() {
@@ -142,18 +157,84 @@ Status FaceCollection::Reload() {
   // The token first: a change committed during the load shows at the next Refresh.
   ASSIGN_OR_RETURN(const int64_t token, repo_->ChangeToken());
   ASSIGN_OR_RETURN(const FaceSnapshot snapshot, repo_->Load(spaces_));
-  FaceCollection fresh(nullptr, spaces_);
+  FaceCollection fresh(nullptr, spaces_, {});
   RETURN_IF_ERROR(fresh.Install(snapshot));
+
+  // The index follows the new rows: faces gone are removed, new or
+  // re-embedded ones added. Worked out before taking the lock (under
+  // write_mu_ neither mirror changes); when most of it changed, a fresh
+  // build is cheaper than the edits.
+  std::vector<int64_t> gone;
+  std::vector<uint32_t> changed;  // rows of `fresh`
+  if (ann_) {
+    const size_t d = static_cast<size_t>(spaces_[0].dims);
+    for (const int64_t id : face_ids_)
+      if (!fresh.row_of_.count(id)) gone.push_back(id);
+    for (uint32_t r = 0; r < fresh.face_ids_.size(); ++r) {
+      const auto old = row_of_.find(fresh.face_ids_[r]);
+      if (old == row_of_.end() ||
+          !std::equal(fresh.space_data_[0].matrix.begin() + r * d,
+                      fresh.space_data_[0].matrix.begin() + (r + 1) * d,
+                      space_data_[0].matrix.begin() + old->second * d))
+        changed.push_back(r);
+    }
+  }
   std::unique_lock<std::shared_mutex> lock(mu_);
   persons_.swap(fresh.persons_);
   person_index_.swap(fresh.person_index_);
   space_data_.swap(fresh.space_data_);
   face_ids_.swap(fresh.face_ids_);
   face_person_.swap(fresh.face_person_);
+  row_of_.swap(fresh.row_of_);
   stored_faces_ = fresh.stored_faces_;
   change_token_ = token;
   ++generation_;
+  if (ann_ && (gone.size() + changed.size()) * 4 > face_ids_.size()) ann_.reset();
+  if (ann_) {
+    const size_t d = static_cast<size_t>(spaces_[0].dims);
+    for (const int64_t id : gone) ann_->Remove(id);
+    for (const uint32_t r : changed) {
+      if (Status st = ann_->Add(face_ids_[r], space_data_[0].matrix.data() + r * d); !st.ok()) {
+        spdlog::warn("collection {}: {}; searching exactly", name_, st.message());
+        ann_.reset();
+        break;
+      }
+    }
+  }
+  lock.unlock();
+  UpdateIndex();
   return Status::Ok();
+}
+
+void FaceCollection::UpdateIndex() {
+  // Only writers change the mirror and ann_, and they hold write_mu_: reading without mu_ is safe.
+  const size_t faces = face_ids_.size();
+  const size_t threshold = index_options_.ann_min_faces;
+  if (ann_ && (threshold == 0 || faces * 2 < threshold)) {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    ann_.reset();
+    return;
+  }
+  const bool wanted = threshold > 0 && faces >= threshold;
+  const bool worn = ann_ && ann_->removed() > std::max<size_t>(ann_->size(), 1024);
+  if (!(wanted && !ann_) && !worn) return;
+  // Built without mu_: searches go on (exactly, or on the old index) meanwhile.
+  const auto start = std::chrono::steady_clock::now();
+  Result<std::unique_ptr<AnnIndex>> built = AnnIndex::Create(spaces_[0].dims, index_options_.ann);
+  if (built.ok()) {
+    if (Status st = (*built)->Build(space_data_[0].matrix.data(), face_ids_.data(), faces);
+        !st.ok())
+      built = st;
+  }
+  if (!built.ok()) {
+    spdlog::warn("collection {}: no HNSW index ({}); searching exactly", name_,
+                 built.status().message());
+    return;
+  }
+  spdlog::info("collection {}: HNSW index of {} faces built in {:.1f} s", name_, faces,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  ann_ = std::move(built).value();
 }
 
 Status FaceCollection::Install(const FaceSnapshot& snapshot) {
@@ -354,6 +435,8 @@ Result<std::vector<int64_t>> FaceCollection::AddFaces(const std::vector<FaceReco
   for (const uint32_t p : touched) RecomputeCentroid(p);
   stored_faces_ += static_cast<int64_t>(faces.size());
   ++generation_;
+  lock.unlock();
+  UpdateIndex();
   return ids;
 }
 
@@ -378,12 +461,14 @@ Status FaceCollection::DeleteFace(int64_t face_id) {
   std::unique_lock<std::shared_mutex> lock(mu_);
   --stored_faces_;
   ++generation_;
-  const auto it = std::find(face_ids_.begin(), face_ids_.end(), face_id);
-  if (it == face_ids_.end()) return Status::Ok();  // stale, or added by another process
-  const auto row = static_cast<uint32_t>(it - face_ids_.begin());
+  const auto it = row_of_.find(face_id);
+  if (it == row_of_.end()) return Status::Ok();  // stale, or added by another process
+  const uint32_t row = it->second;
   const uint32_t p = face_person_[row];
   RemoveRow(row);
   RecomputeCentroid(p);
+  lock.unlock();
+  UpdateIndex();
   return Status::Ok();
 }
 
@@ -397,9 +482,8 @@ Status FaceCollection::ReplaceEmbeddings(const FaceRecord& face, const Descripto
     return Status::NotFound("face " + std::to_string(face.id) + " not found in collection " +
                             Quoted(name_));
   std::unique_lock<std::shared_mutex> lock(mu_);
-  const auto it = std::find(face_ids_.begin(), face_ids_.end(), face.id);
-  if (it != face_ids_.end()) {
-    const auto row = static_cast<uint32_t>(it - face_ids_.begin());
+  if (const auto it = row_of_.find(face.id); it != row_of_.end()) {
+    const uint32_t row = it->second;
     const uint32_t owner = face_person_[row];
     RemoveRow(row);
     if (owner != p) RecomputeCentroid(owner);
@@ -407,6 +491,8 @@ Status FaceCollection::ReplaceEmbeddings(const FaceRecord& face, const Descripto
   AppendRow(face.id, p, units);
   RecomputeCentroid(p);
   ++generation_;
+  lock.unlock();
+  UpdateIndex();
   return Status::Ok();
 }
 
@@ -419,6 +505,8 @@ Result<std::vector<std::string>> FaceCollection::ForgetPerson(const std::string&
   RemovePerson(p);
   stored_faces_ = counts.face_count;
   ++generation_;
+  lock.unlock();
+  UpdateIndex();
   return image_keys;
 }
 
@@ -492,11 +580,19 @@ size_t FaceCollection::negative_count() const {
 
 void FaceCollection::AppendRow(int64_t face_id, uint32_t person,
                                const std::vector<Embedding>& units) {
-  persons_[person].rows.push_back(static_cast<uint32_t>(face_ids_.size()));
+  const auto row = static_cast<uint32_t>(face_ids_.size());
+  persons_[person].rows.push_back(row);
   face_ids_.push_back(face_id);
   face_person_.push_back(person);
+  row_of_[face_id] = row;
   for (size_t s = 0; s < spaces_.size(); ++s)
     space_data_[s].matrix.insert(space_data_[s].matrix.end(), units[s].begin(), units[s].end());
+  if (ann_) {
+    if (Status st = ann_->Add(face_id, units[0].data()); !st.ok()) {
+      spdlog::warn("collection {}: {}; searching exactly", name_, st.message());
+      ann_.reset();
+    }
+  }
 }
 
 // Swaps the last row into `row` so the matrices stay dense; the caller
@@ -505,6 +601,8 @@ void FaceCollection::RemoveRow(uint32_t row) {
   const auto last = static_cast<uint32_t>(face_ids_.size() - 1);
   auto& rows = persons_[face_person_[row]].rows;
   rows.erase(std::find(rows.begin(), rows.end(), row));
+  row_of_.erase(face_ids_[row]);
+  if (ann_) ann_->Remove(face_ids_[row]);
   if (row != last) {
     for (size_t s = 0; s < spaces_.size(); ++s) {
       const size_t d = static_cast<size_t>(spaces_[s].dims);
@@ -513,6 +611,7 @@ void FaceCollection::RemoveRow(uint32_t row) {
                   m.begin() + static_cast<std::ptrdiff_t>(row * d));
     }
     face_ids_[row] = face_ids_[last];
+    row_of_[face_ids_[row]] = row;
     const uint32_t moved = face_person_[last];
     face_person_[row] = moved;
     auto& moved_rows = persons_[moved].rows;
@@ -593,24 +692,28 @@ float FaceCollection::PersonScore(size_t s, uint32_t p, const float* q, SearchMo
 }
 
 std::vector<Match> FaceCollection::Search(const Descriptor& probe, int k, SearchMode mode) const {
-  if (k <= 0) return {};
-  std::vector<Embedding> units(spaces_.size());
-  for (size_t s = 0; s < spaces_.size(); ++s) {
-    const Embedding* v = FindEmbedding(probe, spaces_[s].model);
-    if (v == nullptr) continue;
-    Result<Embedding> unit = UnitVector(*v, spaces_[s]);
-    if (unit.ok()) units[s] = std::move(*unit);
-  }
-  if (units[0].empty()) return {};
-  const float* q = units[0].data();
-  const size_t d = static_cast<size_t>(spaces_[0].dims);
+  return SearchWith(probe, k, mode, true);
+}
 
+std::vector<Match> FaceCollection::SearchExact(const Descriptor& probe, int k,
+                                               SearchMode mode) const {
+  return SearchWith(probe, k, mode, false);
+}
+
+const char* FaceCollection::search_index() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
+  return ann_ ? "hnsw" : "exact";
+}
+
+std::vector<FaceCollection::Scored> FaceCollection::ScoreAll(const float* q,
+                                                             SearchMode mode) const {
+  const size_t d = static_cast<size_t>(spaces_[0].dims);
   const size_t n_persons = persons_.size();
-  std::vector<float> score(n_persons, -std::numeric_limits<float>::infinity());
-  std::vector<int64_t> face(n_persons, 0);
   const Space& primary = space_data_[0];
+  std::vector<Scored> out;
   if (mode == SearchMode::kBestFace) {
+    std::vector<float> score(n_persons, -std::numeric_limits<float>::infinity());
+    std::vector<int64_t> face(n_persons, 0);
     const float* row = primary.matrix.data();
     for (size_t r = 0; r < face_ids_.size(); ++r, row += d) {
       const float s = Dot(row, q, spaces_[0].dims);
@@ -620,41 +723,93 @@ std::vector<Match> FaceCollection::Search(const Descriptor& probe, int k, Search
         face[p] = face_ids_[r];
       }
     }
+    for (uint32_t p = 0; p < n_persons; ++p)
+      if (!persons_[p].rows.empty()) out.push_back({p, score[p], face[p]});
   } else {
-    for (size_t p = 0; p < n_persons; ++p)
+    for (uint32_t p = 0; p < n_persons; ++p)
       if (!persons_[p].rows.empty())
-        score[p] = Dot(primary.centroids.data() + p * d, q, spaces_[0].dims);
+        out.push_back({p, Dot(primary.centroids.data() + p * d, q, spaces_[0].dims), 0});
   }
+  return out;
+}
 
+std::vector<FaceCollection::Scored> FaceCollection::ScoreCandidates(const float* q, int k,
+                                                                    SearchMode mode) const {
+  // Several faces per person are near the probe, so ask for more faces than
+  // persons wanted; ef_search bounds the work either way.
+  constexpr size_t kMinCandidateFaces = 32;
+  const size_t wanted = std::max(kMinCandidateFaces, static_cast<size_t>(k) * 8);
+  std::vector<uint32_t> persons;
+  for (const auto& [face_id, cosine] : ann_->Search(q, wanted)) {
+    const auto it = row_of_.find(face_id);
+    if (it != row_of_.end()) persons.push_back(face_person_[it->second]);
+  }
+  std::sort(persons.begin(), persons.end());
+  persons.erase(std::unique(persons.begin(), persons.end()), persons.end());
+  // Each candidate is scored exactly over all their faces, as ScoreAll does.
+  std::vector<Scored> out;
+  out.reserve(persons.size());
+  for (const uint32_t p : persons) {
+    int64_t face = 0;
+    const float score = PersonScore(0, p, q, mode, &face);
+    out.push_back({p, score, mode == SearchMode::kBestFace ? face : 0});
+  }
+  return out;
+}
+
+std::vector<Match> FaceCollection::Rank(std::vector<Scored> scored,
+                                        const std::vector<Embedding>& units, int k,
+                                        SearchMode mode) const {
   // "Not me": a probe at least as close to one of P's negatives as to P is not P.
-  std::vector<bool> vetoed(n_persons, false);
+  const float* q = units[0].data();
+  const size_t d = static_cast<size_t>(spaces_[0].dims);
+  const Space& primary = space_data_[0];
+  const auto by_person = [](const Scored& a, uint32_t p) { return a.person < p; };
   const float* negative = primary.negatives.data();
   for (size_t n = 0; n < primary.negative_person.size(); ++n, negative += d) {
     const uint32_t p = primary.negative_person[n];
-    if (!vetoed[p] && Dot(negative, q, spaces_[0].dims) >= score[p]) vetoed[p] = true;
+    const auto it = std::lower_bound(scored.begin(), scored.end(), p, by_person);
+    if (it == scored.end() || it->person != p || std::isnan(it->score)) continue;
+    if (Dot(negative, q, spaces_[0].dims) >= it->score)
+      it->score = std::numeric_limits<float>::quiet_NaN();  // vetoed
   }
+  std::erase_if(scored, [](const Scored& c) { return std::isnan(c.score); });
 
-  std::vector<uint32_t> ranked;
-  ranked.reserve(n_persons);
-  for (uint32_t p = 0; p < n_persons; ++p)
-    if (!persons_[p].rows.empty() && !vetoed[p]) ranked.push_back(p);
-  const size_t top = std::min(ranked.size(), static_cast<size_t>(k));
-  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(top),
-                    ranked.end(), [&](uint32_t a, uint32_t b) {
-                      if (score[a] != score[b]) return score[a] > score[b];
-                      return persons_[a].person.id < persons_[b].person.id;
+  const size_t top = std::min(scored.size(), static_cast<size_t>(k));
+  std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(top),
+                    scored.end(), [&](const Scored& a, const Scored& b) {
+                      if (a.score != b.score) return a.score > b.score;
+                      return persons_[a.person].person.id < persons_[b.person].person.id;
                     });
   std::vector<Match> matches;
   matches.reserve(top);
   for (size_t i = 0; i < top; ++i) {
-    const uint32_t p = ranked[i];
-    Match m{persons_[p].person.id, score[p], {score[p]}, face[p]};
+    const Scored& c = scored[i];
+    Match m{persons_[c.person].person.id, c.score, {c.score}, c.face};
     for (size_t s = 1; s < spaces_.size(); ++s)
-      m.scores.push_back(units[s].empty() ? std::numeric_limits<float>::quiet_NaN()
-                                          : PersonScore(s, p, units[s].data(), mode, nullptr));
+      m.scores.push_back(units[s].empty()
+                             ? std::numeric_limits<float>::quiet_NaN()
+                             : PersonScore(s, c.person, units[s].data(), mode, nullptr));
     matches.push_back(std::move(m));
   }
   return matches;
+}
+
+std::vector<Match> FaceCollection::SearchWith(const Descriptor& probe, int k, SearchMode mode,
+                                              bool allow_index) const {
+  if (k <= 0) return {};
+  std::vector<Embedding> units(spaces_.size());
+  for (size_t s = 0; s < spaces_.size(); ++s) {
+    const Embedding* v = FindEmbedding(probe, spaces_[s].model);
+    if (v == nullptr) continue;
+    Result<Embedding> unit = UnitVector(*v, spaces_[s]);
+    if (unit.ok()) units[s] = std::move(*unit);
+  }
+  if (units[0].empty()) return {};
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<Scored> scored = allow_index && ann_ ? ScoreCandidates(units[0].data(), k, mode)
+                                                   : ScoreAll(units[0].data(), mode);
+  return Rank(std::move(scored), units, k, mode);
 }
 
 std::vector<FaceCollection::LookAlike> FaceCollection::LookAlikes() const {

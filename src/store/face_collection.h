@@ -1,6 +1,8 @@
 // A named face collection: persons, their faces and their negative examples,
 // stored through a FaceRepository (SQLite or PostgreSQL) and mirrored in
-// memory as one contiguous matrix per embedding model for exact search.
+// memory as one contiguous matrix per embedding model for exact search. A
+// large collection also keeps an HNSW index of the primary model's face
+// vectors (SearchIndexOptions) to find candidates without a full scan.
 // A collection searches with a fixed list of models (the vision engine's
 // embedders, primary first). Only faces with a vector of every one of them
 // take part; faces made by other models wait for `concierge reindex`.
@@ -15,8 +17,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/config.h"
 #include "core/status.h"
 #include "core/types.h"
+#include "store/ann_index.h"
 #include "store/database.h"
 #include "store/face_repository.h"
 
@@ -26,6 +30,20 @@ enum class SearchMode {
   kBestFace,  // a person scores their best face
   kCentroid,  // a person scores the normalised mean of their faces
 };
+
+// How Search finds candidates. With ann_min_faces > 0 a collection of at
+// least that many searchable faces keeps an HNSW index beside the exact
+// matrix (built at Open, on growing past it, after a Refresh that changed
+// much, and when removed slots outnumber live ones); it is dropped again
+// below half of it, so a collection near the threshold does not rebuild on
+// every write. 0: always exact.
+struct SearchIndexOptions {
+  size_t ann_min_faces = 0;
+  AnnOptions ann;
+};
+
+// The options recognition.ann_min_faces and ann_ef_search configure.
+SearchIndexOptions SearchIndexOptionsFor(const RecognitionConfig& config);
 
 // Accepts "best" or "centroid" (RecognitionConfig::search_mode); else kInvalidArgument.
 Result<SearchMode> ParseSearchMode(const std::string& text);
@@ -54,10 +72,12 @@ class FaceCollection {
   // (read-only stores work when it exists) and loads every face and negative
   // vector of those models.
   static Result<std::unique_ptr<FaceCollection>> Open(std::unique_ptr<FaceRepository> repository,
-                                                      std::vector<VectorSpace> spaces);
+                                                      std::vector<VectorSpace> spaces,
+                                                      SearchIndexOptions index = {});
   // Open() on the SQLite repository of `db`, which must outlive the collection.
   static Result<std::unique_ptr<FaceCollection>> Open(Database* db, const std::string& collection,
-                                                      std::vector<VectorSpace> spaces);
+                                                      std::vector<VectorSpace> spaces,
+                                                      SearchIndexOptions index = {});
 
   // Reloads the mirror if another process changed the collection since the
   // last load (a cheap check otherwise); returns whether it reloaded. On error
@@ -129,12 +149,18 @@ class FaceCollection {
   // The models searched with, primary first.
   const std::vector<VectorSpace>& spaces() const { return spaces_; }
 
-  // Exact cosine search. Returns at most k persons that have faces, one Match
+  // Cosine search. Returns at most k persons that have faces, one Match
   // each, best first by the primary model (ties by person id), leaving out
   // persons vetoed by one of their negatives (see AddNegative). Each match
   // carries the person's score in every space the probe has a vector of.
   // A probe without a valid primary vector, or k <= 0, gives no matches.
+  // Scores are exact; with the HNSW index only the persons owning the
+  // nearest faces it finds are scored, so a person may rarely be missed.
   std::vector<Match> Search(const Descriptor& probe, int k, SearchMode mode) const;
+  // Search over every person, whatever index is kept (tests, benchmarks).
+  std::vector<Match> SearchExact(const Descriptor& probe, int k, SearchMode mode) const;
+  // "hnsw" while the approximate index is kept, else "exact".
+  const char* search_index() const;
 
   // Each person with faces and the other person whose centroid is most like
   // theirs by the primary model (look-alikes), ordered by person id.
@@ -167,7 +193,26 @@ class FaceCollection {
     std::vector<uint32_t> negative_person;  // per negative row: index into persons_
   };
 
-  FaceCollection(std::unique_ptr<FaceRepository> repository, std::vector<VectorSpace> spaces);
+  // A person's exact score for a probe (Search's candidates).
+  struct Scored {
+    uint32_t person;
+    float score;
+    int64_t face;
+  };
+
+  FaceCollection(std::unique_ptr<FaceRepository> repository, std::vector<VectorSpace> spaces,
+                 SearchIndexOptions index);
+  // Needs write_mu_ and not mu_. Builds, rebuilds or drops the HNSW index as
+  // SearchIndexOptions says; a failed build leaves search exact.
+  void UpdateIndex();
+  // Need mu_. Every person with faces, or the owners of the nearest faces
+  // the index finds, ordered by person index.
+  std::vector<Scored> ScoreAll(const float* q, SearchMode mode) const;
+  std::vector<Scored> ScoreCandidates(const float* q, int k, SearchMode mode) const;
+  std::vector<Match> Rank(std::vector<Scored> scored, const std::vector<Embedding>& units, int k,
+                          SearchMode mode) const;
+  std::vector<Match> SearchWith(const Descriptor& probe, int k, SearchMode mode,
+                                bool allow_index) const;
   // Needs write_mu_. Reads the change token, then the snapshot, into a fresh
   // mirror and swaps it in.
   Status Reload();
@@ -190,6 +235,7 @@ class FaceCollection {
   const std::unique_ptr<FaceRepository> repo_;
   const std::string name_;
   const std::vector<VectorSpace> spaces_;
+  const SearchIndexOptions index_options_;
 
   std::mutex write_mu_;            // serialises writers, held across database I/O
   int64_t change_token_ = 0;       // repo_->ChangeToken() before the last load; write_mu_
@@ -199,6 +245,8 @@ class FaceCollection {
   std::vector<Space> space_data_;  // parallel to spaces_
   std::vector<int64_t> face_ids_;  // per row
   std::vector<uint32_t> face_person_;  // per row: index into persons_
+  std::unordered_map<int64_t, uint32_t> row_of_;  // face id -> row
+  std::unique_ptr<AnnIndex> ann_;  // primary space, by face id; null: exact only
   int64_t stored_faces_ = 0;       // every face in the repository at the last load, plus ours
   uint64_t generation_ = 0;
 };

@@ -133,9 +133,31 @@ Status FsObjectStore::Put(const std::string& key, std::string_view bytes) {
     ::unlink(temp.c_str());
     return ErrnoStatus(err, "writing object " + Quoted(key) + " under " + root_.string());
   }
-  if (const int sync_err = SyncDir(dir); sync_err != 0)
+  if (const int sync_err = SyncDirShared(dir); sync_err != 0)
     return ErrnoStatus(sync_err, "syncing directory " + dir.string());
   return Status::Ok();
+}
+
+int FsObjectStore::SyncDirShared(const fs::path& dir) {
+  std::unique_lock<std::mutex> lock(sync_mu_);
+  DirSync& state = dir_syncs_[dir.string()];  // unordered_map references stay valid
+  const uint64_t mine = ++state.requested;
+  for (;;) {
+    // A finished fsync that began after our change covers it, failed or not.
+    if (state.synced >= mine) return state.error;
+    if (!state.running) break;
+    synced_.wait(lock);
+  }
+  state.running = true;
+  const uint64_t covers = state.requested;
+  lock.unlock();
+  const int err = SyncDir(dir);
+  lock.lock();
+  state.running = false;
+  state.synced = covers;
+  state.error = err;
+  synced_.notify_all();
+  return err;
 }
 
 Result<std::string> FsObjectStore::Get(const std::string& key) {
@@ -169,7 +191,7 @@ Status FsObjectStore::Delete(const std::string& key) {
     if (err == ENOENT || err == ENOTDIR || err == EISDIR) return Status::Ok();
     return ErrnoStatus(err, "deleting object " + Quoted(key));
   }
-  if (const int err = SyncDir(path.parent_path()); err != 0)
+  if (const int err = SyncDirShared(path.parent_path()); err != 0)
     return ErrnoStatus(err, "syncing directory " + path.parent_path().string());
   return Status::Ok();
 }
@@ -191,7 +213,7 @@ Status FsObjectStore::Move(const std::string& from, const std::string& to) {
   std::vector<fs::path> dirs = {dst.parent_path()};
   if (src.parent_path() != dst.parent_path()) dirs.push_back(src.parent_path());
   for (const fs::path& dir : dirs) {
-    if (const int sync_err = SyncDir(dir); sync_err != 0)
+    if (const int sync_err = SyncDirShared(dir); sync_err != 0)
       return ErrnoStatus(sync_err, "syncing directory " + dir.string());
   }
   return Status::Ok();

@@ -492,6 +492,8 @@ class PgSightingStore final : public SightingStore {
                          .Exec(tx,
                                "UPDATE sightings SET decision = $1, person_id = $2, "
                                "image_key = $3 WHERE id = $4");
+                     if (current.visit_id)
+                       PgParams().Int(*current.visit_id).Exec(tx, kRebuildVisitPerson);
                      tx.commit();
                      return true;
                    })

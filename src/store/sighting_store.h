@@ -132,6 +132,14 @@ void ParseViewsJson(const std::string& text, SightingRecord* sighting);
 Status CheckRelabel(const SightingRecord& current, Decision decision,
                     const std::optional<std::string>& person_id);
 
+// What both backends run, in Relabel's transaction, on the visit ($1) of the
+// relabelled sighting: the visit is the one person's its known sightings name,
+// else nobody's (a stranger's visit). So a tag names a stranger's past visits
+// and a "Not me" on a visit's only known face unnames it.
+inline constexpr char kRebuildVisitPerson[] =
+    "UPDATE visits SET person_id = (SELECT CASE WHEN COUNT(DISTINCT person_id) = 1 THEN "
+    "MIN(person_id) END FROM sightings WHERE visit_id = $1 AND decision = 'known') WHERE id = $1";
+
 // All methods are safe from many threads. Errors: kInvalidArgument (bad
 // record), kNotFound, kIoError (storage trouble, naming the cause).
 class SightingStore {
@@ -198,7 +206,8 @@ class SightingStore {
   // For training. Needs a sighting decided kKnown or kUnknown (else
   // kFailedPrecondition; kNotFound when absent) and a person exactly when the
   // new decision is kKnown (else kInvalidArgument). Sets its decision, person
-  // and image key (empty: its picture was deleted); its visit stays.
+  // and image key (empty: its picture was deleted). It stays in its visit,
+  // which is renamed after its known sightings (kRebuildVisitPerson).
   virtual Status Relabel(const std::string& id, Decision decision,
                          const std::optional<std::string>& person_id,
                          const std::string& image_key) = 0;

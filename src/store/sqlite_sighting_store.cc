@@ -424,7 +424,10 @@ class SqliteSightingStore final : public SightingStore {
       } else {
         stmt.BindNull();
       }
-      return stmt.BindText(image_key).BindText(id).Run();
+      RETURN_IF_ERROR(stmt.BindText(image_key).BindText(id).Run());
+      if (!current.visit_id) return Status::Ok();
+      ASSIGN_OR_RETURN(Statement visit, c.Prepare(kRebuildVisitPerson));
+      return visit.BindInt(*current.visit_id).Run();
     });
   }
 

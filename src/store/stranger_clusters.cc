@@ -1,5 +1,6 @@
 #include "store/stranger_clusters.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -103,220 +104,296 @@ Result<ClusterState> ParseClusterState(const std::string& text) {
   return Status::InvalidArgument("unknown cluster state '" + text + "'");
 }
 
-StrangerClusters::StrangerClusters(Database* db, float threshold, int64_t window_ms)
-    : db_(db), threshold_(threshold), window_ms_(window_ms) {}
-
-Result<ClusterAssignment> StrangerClusters::Assign(const SightingRecord& s) {
+Result<Embedding> StrangerClusters::Probe(const SightingRecord& s) {
   if (s.decision != Decision::kUnknown || s.embedding.empty() || s.id.empty())
     return Status::InvalidArgument("sighting " + s.id +
                                    " is not a decided unknown face with an embedding");
-  const Embedding probe = Unit(s.embedding);
-  ClusterAssignment out;
-  RETURN_IF_ERROR(db_->Transaction([&](Connection& conn) -> Status {
-    ASSIGN_OR_RETURN(const std::optional<int64_t> member, ClusterOfIn(conn, s.id));
-    if (member) {
-      ASSIGN_OR_RETURN(out.cluster, GetIn(conn, *member));
-      return Status::Ok();
+  return Unit(s.embedding);
+}
+
+StrangerClusters::Placement StrangerClusters::Place(
+    const SightingRecord& s, const Embedding& probe,
+    const std::vector<StrangerCluster>& candidates) const {
+  const StrangerCluster* best = nullptr;
+  float best_similarity = threshold_;
+  for (const StrangerCluster& c : candidates) {
+    if (c.centroid.size() != probe.size()) continue;
+    const float similarity = Cosine(c.centroid, probe);
+    if (similarity >= best_similarity) {
+      best_similarity = similarity;
+      best = &c;
     }
-    ASSIGN_OR_RETURN(Statement candidates,
-                     conn.Prepare(Select("WHERE site = ? AND state IN ('open', 'ignored') AND "
-                                         "last_ms >= ? AND first_ms <= ?")));
-    candidates.BindText(s.site).BindInt(s.captured_ms - window_ms_).BindInt(
-        s.captured_ms + window_ms_);
-    std::optional<StrangerCluster> best;
-    float best_similarity = threshold_;
-    RETURN_IF_ERROR(candidates.ForEach([&](const Statement& row) -> Status {
-      ASSIGN_OR_RETURN(StrangerCluster c, ReadCluster(row));
-      if (c.centroid.size() != probe.size()) return Status::Ok();
-      const float similarity = Cosine(c.centroid, probe);
-      if (similarity >= best_similarity) {
-        best_similarity = similarity;
-        best = std::move(c);
-      }
-      return Status::Ok();
-    }));
-    const float quality = s.quality.score;
-    int64_t cluster_id = 0;
-    if (best) {
-      // Running mean of unit vectors, re-normalised.
-      Embedding centroid = best->centroid;
-      for (size_t i = 0; i < centroid.size(); ++i)
-        centroid[i] = centroid[i] * static_cast<float>(best->sightings) + probe[i];
-      centroid = Unit(std::move(centroid));
-      const bool better = best->best_sighting_id.empty() || quality > best->best_quality;
-      ASSIGN_OR_RETURN(Statement update,
-                       conn.Prepare("UPDATE stranger_clusters SET centroid = ?, "
-                                    "best_sighting_id = ?, best_quality = ? WHERE id = ?"));
-      update.BindBlob(centroid.data(), centroid.size() * sizeof(float))
-          .BindText(better ? s.id : best->best_sighting_id)
-          .BindDouble(better ? quality : best->best_quality)
-          .BindInt(best->id);
-      RETURN_IF_ERROR(update.Run());
-      cluster_id = best->id;
-    } else {
-      ASSIGN_OR_RETURN(Statement insert,
-                       conn.Prepare("INSERT INTO stranger_clusters (site, centroid, dims, "
-                                    "sightings, best_sighting_id, best_quality, first_ms, "
-                                    "last_ms) VALUES (?, ?, ?, 0, ?, ?, ?, ?)"));
-      insert.BindText(s.site)
-          .BindBlob(probe.data(), probe.size() * sizeof(float))
-          .BindInt(static_cast<int64_t>(probe.size()))
-          .BindText(s.id)
-          .BindDouble(quality)
-          .BindInt(s.captured_ms)
-          .BindInt(s.captured_ms);
-      RETURN_IF_ERROR(insert.Run());
-      cluster_id = conn.LastInsertId();
-      out.created = true;
-    }
-    ASSIGN_OR_RETURN(Statement add,
-                     conn.Prepare("INSERT INTO cluster_sightings (sighting_id, cluster_id, "
-                                  "captured_ms) VALUES (?, ?, ?)"));
-    add.BindText(s.id).BindInt(cluster_id).BindInt(s.captured_ms);
-    RETURN_IF_ERROR(add.Run());
-    RETURN_IF_ERROR(Recount(conn, cluster_id));
-    out.added = true;
-    ASSIGN_OR_RETURN(out.cluster, GetIn(conn, cluster_id));
-    return Status::Ok();
-  }));
+  }
+  Placement out;
+  const float quality = s.quality.score;
+  if (!best) {
+    out.centroid = probe;
+    out.best_sighting_id = s.id;
+    out.best_quality = quality;
+    return out;
+  }
+  // Running mean of unit vectors, re-normalised.
+  Embedding centroid = best->centroid;
+  for (size_t i = 0; i < centroid.size(); ++i)
+    centroid[i] = centroid[i] * static_cast<float>(best->sightings) + probe[i];
+  const bool better = best->best_sighting_id.empty() || quality > best->best_quality;
+  out.join = best->id;
+  out.centroid = Unit(std::move(centroid));
+  out.best_sighting_id = better ? s.id : best->best_sighting_id;
+  out.best_quality = better ? quality : best->best_quality;
   return out;
 }
 
-Result<StrangerCluster> StrangerClusters::Get(int64_t id) {
-  return db_->WithConnection([&](Connection& conn) { return GetIn(conn, id); });
-}
-
-Result<ClusterPage> StrangerClusters::List(std::optional<ClusterState> state, int limit,
-                                           const std::string& cursor) {
+Status StrangerClusters::CheckLimit(int limit) {
   if (limit < 1 || limit > kMaxPage)
     return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxPage));
-  // Cursor: "<last_ms>.<id>" of the previous page's last cluster.
-  int64_t before_ms = INT64_MAX, before_id = INT64_MAX;
-  if (!cursor.empty()) {
-    const size_t dot = cursor.find('.');
-    const char* end = cursor.data() + cursor.size();
-    const auto a = std::from_chars(cursor.data(), cursor.data() + std::min(dot, cursor.size()),
-                                   before_ms);
-    const auto b = dot == std::string::npos
-                       ? std::from_chars_result{cursor.data(), std::errc::invalid_argument}
-                       : std::from_chars(cursor.data() + dot + 1, end, before_id);
-    if (a.ec != std::errc() || b.ec != std::errc() || b.ptr != end)
-      return Status::InvalidArgument("bad cluster cursor '" + cursor + "'");
-  }
-  ClusterPage page;
-  RETURN_IF_ERROR(db_->ReadTransaction([&](Connection& conn) -> Status {
-    ASSIGN_OR_RETURN(Statement select,
-                     conn.Prepare(Select("WHERE (?1 = '' OR state = ?1) AND (last_ms < ?2 OR "
-                                         "(last_ms = ?2 AND id < ?3)) ORDER BY last_ms DESC, "
-                                         "id DESC LIMIT ?4")));
-    select.BindText(state ? ToString(*state) : "").BindInt(before_ms).BindInt(before_id).BindInt(
-        limit + 1);
-    return select.ForEach([&](const Statement& row) -> Status {
-      ASSIGN_OR_RETURN(StrangerCluster c, ReadCluster(row));
-      page.items.push_back(std::move(c));
-      return Status::Ok();
-    });
-  }));
-  if (static_cast<int>(page.items.size()) > limit) {
-    page.items.pop_back();
-    page.next_cursor =
-        std::to_string(page.items.back().last_ms) + "." + std::to_string(page.items.back().id);
-  }
-  return page;
+  return Status::Ok();
 }
 
-Result<std::vector<ClusterMember>> StrangerClusters::Sightings(int64_t cluster_id) {
-  std::vector<ClusterMember> members;
-  RETURN_IF_ERROR(db_->ReadTransaction([&](Connection& conn) -> Status {
-    RETURN_IF_ERROR(GetIn(conn, cluster_id).status());
-    ASSIGN_OR_RETURN(Statement select,
-                     conn.Prepare("SELECT sighting_id, captured_ms FROM cluster_sightings WHERE "
-                                  "cluster_id = ? ORDER BY captured_ms, sighting_id"));
-    select.BindInt(cluster_id);
-    return select.ForEach([&](const Statement& row) {
-      members.push_back({row.ColumnText(0), row.ColumnInt(1)});
-      return Status::Ok();
-    });
-  }));
-  return members;
+Result<StrangerClusters::Cursor> StrangerClusters::ParseCursor(const std::string& cursor) {
+  Cursor out;
+  if (cursor.empty()) return out;
+  const size_t dot = cursor.find('.');
+  const char* end = cursor.data() + cursor.size();
+  const auto a = std::from_chars(cursor.data(), cursor.data() + std::min(dot, cursor.size()),
+                                 out.last_ms);
+  const auto b = dot == std::string::npos
+                     ? std::from_chars_result{cursor.data(), std::errc::invalid_argument}
+                     : std::from_chars(cursor.data() + dot + 1, end, out.id);
+  if (a.ec != std::errc() || b.ec != std::errc() || b.ptr != end)
+    return Status::InvalidArgument("bad cluster cursor '" + cursor + "'");
+  return out;
 }
 
-Result<int> StrangerClusters::CountSightings(int64_t cluster_id, int64_t from_ms, int64_t to_ms) {
-  return db_->WithConnection([&](Connection& conn) -> Result<int> {
-    ASSIGN_OR_RETURN(Statement count,
-                     conn.Prepare("SELECT COUNT(*) FROM cluster_sightings WHERE cluster_id = ? "
-                                  "AND captured_ms BETWEEN ? AND ?"));
-    count.BindInt(cluster_id).BindInt(from_ms).BindInt(to_ms);
-    ASSIGN_OR_RETURN(const bool row, count.Step());
-    return row ? static_cast<int>(count.ColumnInt(0)) : 0;
-  });
+void StrangerClusters::FinishPage(int limit, ClusterPage* page) {
+  if (static_cast<int>(page->items.size()) <= limit) return;
+  page->items.pop_back();
+  page->next_cursor =
+      std::to_string(page->items.back().last_ms) + "." + std::to_string(page->items.back().id);
 }
 
-Result<std::optional<int64_t>> StrangerClusters::ClusterOf(const std::string& sighting_id) {
-  return db_->WithConnection([&](Connection& conn) { return ClusterOfIn(conn, sighting_id); });
-}
-
-Result<bool> StrangerClusters::Resolve(int64_t id, ClusterState state,
-                                       const std::optional<std::string>& person_id,
-                                       const std::string& actor) {
+Status StrangerClusters::CheckResolution(ClusterState state,
+                                         const std::optional<std::string>& person_id) {
   if (state == ClusterState::kOpen || (state == ClusterState::kTagged) != person_id.has_value())
     return Status::InvalidArgument("a cluster is resolved as tagged (with a person) or ignored");
-  bool changed = false;
-  RETURN_IF_ERROR(db_->Transaction([&](Connection& conn) -> Status {
-    ASSIGN_OR_RETURN(StrangerCluster c, GetIn(conn, id));
-    if (c.state == state && c.person_id == person_id) return Status::Ok();
-    if (c.state != ClusterState::kOpen)
-      return Status::FailedPrecondition("cluster " + std::to_string(id) + " is already " +
-                                        ToString(c.state));
-    ASSIGN_OR_RETURN(Statement update,
-                     conn.Prepare("UPDATE stranger_clusters SET state = ?, person_id = ?, "
-                                  "resolved_by = ?, resolved_ms = ? WHERE id = ?"));
-    update.BindText(ToString(state));
-    if (person_id) {
-      update.BindText(*person_id);
-    } else {
-      update.BindNull();
-    }
-    update.BindText(actor).BindInt(NowMs()).BindInt(id);
-    RETURN_IF_ERROR(update.Run());
-    changed = true;
-    return Status::Ok();
-  }));
-  return changed;
+  return Status::Ok();
 }
 
-Status StrangerClusters::RemoveSighting(const std::string& sighting_id) {
-  return db_->Transaction([&](Connection& conn) -> Status {
-    ASSIGN_OR_RETURN(const std::optional<int64_t> cluster_id, ClusterOfIn(conn, sighting_id));
-    if (!cluster_id) return Status::Ok();
-    ASSIGN_OR_RETURN(Statement drop,
-                     conn.Prepare("DELETE FROM cluster_sightings WHERE sighting_id = ?"));
-    drop.BindText(sighting_id);
-    RETURN_IF_ERROR(drop.Run());
-    RETURN_IF_ERROR(Recount(conn, *cluster_id));
-    ASSIGN_OR_RETURN(Statement empty, conn.Prepare("DELETE FROM stranger_clusters WHERE id = ? "
-                                                   "AND sightings = 0"));
-    empty.BindInt(*cluster_id);
-    return empty.Run();
-  });
+Result<bool> StrangerClusters::NeedsResolving(const StrangerCluster& c, ClusterState state,
+                                              const std::optional<std::string>& person_id) {
+  if (c.state == state && c.person_id == person_id) return false;
+  if (c.state != ClusterState::kOpen)
+    return Status::FailedPrecondition("cluster " + std::to_string(c.id) + " is already " +
+                                      ToString(c.state));
+  return true;
 }
 
-Result<std::vector<int64_t>> StrangerClusters::DeleteForPerson(const std::string& person_id) {
-  std::vector<int64_t> ids;
-  RETURN_IF_ERROR(db_->Transaction([&](Connection& conn) -> Status {
-    ASSIGN_OR_RETURN(Statement select,
-                     conn.Prepare("SELECT id FROM stranger_clusters WHERE person_id = ?"));
-    select.BindText(person_id);
-    RETURN_IF_ERROR(select.ForEach([&](const Statement& row) {
-      ids.push_back(row.ColumnInt(0));
+namespace {
+
+class SqliteStrangerClusters final : public StrangerClusters {
+ public:
+  SqliteStrangerClusters(Database* db, float threshold, int64_t window_ms)
+      : StrangerClusters(threshold, window_ms), db_(db) {}
+
+  Result<ClusterAssignment> Assign(const SightingRecord& s) override {
+    ASSIGN_OR_RETURN(const Embedding probe, Probe(s));
+    ClusterAssignment out;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& conn) -> Status {
+      ASSIGN_OR_RETURN(const std::optional<int64_t> member, ClusterOfIn(conn, s.id));
+      if (member) {
+        ASSIGN_OR_RETURN(out.cluster, GetIn(conn, *member));
+        return Status::Ok();
+      }
+      ASSIGN_OR_RETURN(Statement select,
+                       conn.Prepare(Select("WHERE site = ? AND state IN ('open', 'ignored') AND "
+                                           "last_ms >= ? AND first_ms <= ?")));
+      select.BindText(s.site).BindInt(WindowFrom(s.captured_ms)).BindInt(WindowTo(s.captured_ms));
+      std::vector<StrangerCluster> candidates;
+      RETURN_IF_ERROR(select.ForEach([&](const Statement& row) -> Status {
+        ASSIGN_OR_RETURN(StrangerCluster c, ReadCluster(row));
+        candidates.push_back(std::move(c));
+        return Status::Ok();
+      }));
+      const Placement place = Place(s, probe, candidates);
+      int64_t cluster_id = 0;
+      if (place.join) {
+        ASSIGN_OR_RETURN(Statement update,
+                         conn.Prepare("UPDATE stranger_clusters SET centroid = ?, "
+                                      "best_sighting_id = ?, best_quality = ? WHERE id = ?"));
+        update.BindBlob(place.centroid.data(), place.centroid.size() * sizeof(float))
+            .BindText(place.best_sighting_id)
+            .BindDouble(place.best_quality)
+            .BindInt(*place.join);
+        RETURN_IF_ERROR(update.Run());
+        cluster_id = *place.join;
+      } else {
+        ASSIGN_OR_RETURN(Statement insert,
+                         conn.Prepare("INSERT INTO stranger_clusters (site, centroid, dims, "
+                                      "sightings, best_sighting_id, best_quality, first_ms, "
+                                      "last_ms) VALUES (?, ?, ?, 0, ?, ?, ?, ?)"));
+        insert.BindText(s.site)
+            .BindBlob(place.centroid.data(), place.centroid.size() * sizeof(float))
+            .BindInt(static_cast<int64_t>(place.centroid.size()))
+            .BindText(place.best_sighting_id)
+            .BindDouble(place.best_quality)
+            .BindInt(s.captured_ms)
+            .BindInt(s.captured_ms);
+        RETURN_IF_ERROR(insert.Run());
+        cluster_id = conn.LastInsertId();
+        out.created = true;
+      }
+      ASSIGN_OR_RETURN(Statement add,
+                       conn.Prepare("INSERT INTO cluster_sightings (sighting_id, cluster_id, "
+                                    "captured_ms) VALUES (?, ?, ?)"));
+      add.BindText(s.id).BindInt(cluster_id).BindInt(s.captured_ms);
+      RETURN_IF_ERROR(add.Run());
+      RETURN_IF_ERROR(Recount(conn, cluster_id));
+      out.added = true;
+      ASSIGN_OR_RETURN(out.cluster, GetIn(conn, cluster_id));
       return Status::Ok();
     }));
-    ASSIGN_OR_RETURN(Statement drop,
-                     conn.Prepare("DELETE FROM stranger_clusters WHERE person_id = ?"));
-    drop.BindText(person_id);
-    return drop.Run();
-  }));
-  return ids;
+    return out;
+  }
+
+  Result<StrangerCluster> Get(int64_t id) override {
+    return db_->WithConnection([&](Connection& conn) { return GetIn(conn, id); });
+  }
+
+  Result<ClusterPage> List(std::optional<ClusterState> state, int limit,
+                           const std::string& cursor) override {
+    RETURN_IF_ERROR(CheckLimit(limit));
+    ASSIGN_OR_RETURN(const Cursor before, ParseCursor(cursor));
+    ClusterPage page;
+    RETURN_IF_ERROR(db_->ReadTransaction([&](Connection& conn) -> Status {
+      ASSIGN_OR_RETURN(Statement select,
+                       conn.Prepare(Select("WHERE (?1 = '' OR state = ?1) AND (last_ms < ?2 OR "
+                                           "(last_ms = ?2 AND id < ?3)) ORDER BY last_ms DESC, "
+                                           "id DESC LIMIT ?4")));
+      select.BindText(state ? ToString(*state) : "").BindInt(before.last_ms).BindInt(before.id)
+          .BindInt(limit + 1);
+      return select.ForEach([&](const Statement& row) -> Status {
+        ASSIGN_OR_RETURN(StrangerCluster c, ReadCluster(row));
+        page.items.push_back(std::move(c));
+        return Status::Ok();
+      });
+    }));
+    FinishPage(limit, &page);
+    return page;
+  }
+
+  Result<std::vector<ClusterMember>> Sightings(int64_t cluster_id) override {
+    std::vector<ClusterMember> members;
+    RETURN_IF_ERROR(db_->ReadTransaction([&](Connection& conn) -> Status {
+      RETURN_IF_ERROR(GetIn(conn, cluster_id).status());
+      ASSIGN_OR_RETURN(Statement select,
+                       conn.Prepare("SELECT sighting_id, captured_ms FROM cluster_sightings "
+                                    "WHERE cluster_id = ? ORDER BY captured_ms, sighting_id"));
+      select.BindInt(cluster_id);
+      return select.ForEach([&](const Statement& row) {
+        members.push_back({row.ColumnText(0), row.ColumnInt(1)});
+        return Status::Ok();
+      });
+    }));
+    return members;
+  }
+
+  Result<int> CountSightings(int64_t cluster_id, int64_t from_ms, int64_t to_ms) override {
+    return db_->WithConnection([&](Connection& conn) -> Result<int> {
+      ASSIGN_OR_RETURN(Statement count,
+                       conn.Prepare("SELECT COUNT(*) FROM cluster_sightings WHERE cluster_id = "
+                                    "? AND captured_ms BETWEEN ? AND ?"));
+      count.BindInt(cluster_id).BindInt(from_ms).BindInt(to_ms);
+      ASSIGN_OR_RETURN(const bool row, count.Step());
+      return row ? static_cast<int>(count.ColumnInt(0)) : 0;
+    });
+  }
+
+  Result<std::optional<int64_t>> ClusterOf(const std::string& sighting_id) override {
+    return db_->WithConnection([&](Connection& conn) { return ClusterOfIn(conn, sighting_id); });
+  }
+
+  Result<bool> Resolve(int64_t id, ClusterState state, const std::optional<std::string>& person_id,
+                       const std::string& actor) override {
+    RETURN_IF_ERROR(CheckResolution(state, person_id));
+    bool changed = false;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& conn) -> Status {
+      ASSIGN_OR_RETURN(const StrangerCluster c, GetIn(conn, id));
+      ASSIGN_OR_RETURN(changed, NeedsResolving(c, state, person_id));
+      if (!changed) return Status::Ok();
+      ASSIGN_OR_RETURN(Statement update,
+                       conn.Prepare("UPDATE stranger_clusters SET state = ?, person_id = ?, "
+                                    "resolved_by = ?, resolved_ms = ? WHERE id = ?"));
+      update.BindText(ToString(state));
+      if (person_id) {
+        update.BindText(*person_id);
+      } else {
+        update.BindNull();
+      }
+      return update.BindText(actor).BindInt(NowMs()).BindInt(id).Run();
+    }));
+    return changed;
+  }
+
+  Status RemoveSighting(const std::string& sighting_id) override {
+    return db_->Transaction([&](Connection& conn) -> Status {
+      ASSIGN_OR_RETURN(const std::optional<int64_t> cluster_id, ClusterOfIn(conn, sighting_id));
+      if (!cluster_id) return Status::Ok();
+      ASSIGN_OR_RETURN(Statement drop,
+                       conn.Prepare("DELETE FROM cluster_sightings WHERE sighting_id = ?"));
+      RETURN_IF_ERROR(drop.BindText(sighting_id).Run());
+      RETURN_IF_ERROR(Recount(conn, *cluster_id));
+      ASSIGN_OR_RETURN(Statement empty, conn.Prepare("DELETE FROM stranger_clusters WHERE id = "
+                                                     "? AND sightings = 0"));
+      return empty.BindInt(*cluster_id).Run();
+    });
+  }
+
+  Result<std::vector<int64_t>> DeleteForPerson(const std::string& person_id) override {
+    std::vector<int64_t> ids;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& conn) -> Status {
+      ASSIGN_OR_RETURN(Statement select,
+                       conn.Prepare("SELECT id FROM stranger_clusters WHERE person_id = ?"));
+      select.BindText(person_id);
+      RETURN_IF_ERROR(select.ForEach([&](const Statement& row) {
+        ids.push_back(row.ColumnInt(0));
+        return Status::Ok();
+      }));
+      ASSIGN_OR_RETURN(Statement drop,
+                       conn.Prepare("DELETE FROM stranger_clusters WHERE person_id = ?"));
+      return drop.BindText(person_id).Run();
+    }));
+    return ids;
+  }
+
+  Result<int64_t> DeleteSeenBefore(int64_t before_ms) override {
+    return db_->WithConnection([&](Connection& conn) -> Result<int64_t> {
+      ASSIGN_OR_RETURN(Statement drop,
+                       conn.Prepare("DELETE FROM stranger_clusters WHERE last_ms < ?"));
+      RETURN_IF_ERROR(drop.BindInt(before_ms).Run());
+      return conn.Changes();
+    });
+  }
+
+ private:
+  Database* const db_;
+};
+
+}  // namespace
+
+std::unique_ptr<StrangerClusters> NewSqliteStrangerClusters(Database* db, float threshold,
+                                                            int64_t window_ms) {
+  return std::make_unique<SqliteStrangerClusters>(db, threshold, window_ms);
+}
+
+Result<std::unique_ptr<StrangerClusters>> OpenStrangerClusters(const DatabaseConfig& config,
+                                                               Database* sqlite, float threshold,
+                                                               int64_t window_ms) {
+  if (config.kind == "postgres")
+    return OpenPgStrangerClusters(config.postgres_url, threshold, window_ms);
+  if (config.kind == "sqlite" && sqlite != nullptr)
+    return NewSqliteStrangerClusters(sqlite, threshold, window_ms);
+  return Status::InvalidArgument("database.kind '" + config.kind +
+                                 "' is not sqlite (with its database) or postgres");
 }
 
 }  // namespace concierge

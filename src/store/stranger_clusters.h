@@ -1,5 +1,5 @@
-// Stranger clusters (tables stranger_clusters + cluster_sightings, migration
-// 5): unknown sightings grouped by embedding, so one stranger is one "who is
+// Stranger clusters (tables stranger_clusters + cluster_sightings): unknown
+// sightings grouped by embedding, so one stranger is one "who is
 // this?" question that is updated as they are seen again, and one tag trains
 // on all of their faces.
 //
@@ -7,13 +7,21 @@
 // `window_ms` of it, whose centroid is most similar to its embedding, when
 // that cosine is at least `threshold`; otherwise it starts a new cluster. Ignored clusters
 // still absorb their stranger, so an ignored face is not asked about again.
+//
+// One interface, a SQLite and a PostgreSQL backend; the clustering itself
+// (which cluster a face joins, the new centroid, the best picture, resolving)
+// is decided once, here, and only stored by the backends. On PostgreSQL,
+// assignments of one site are serialised across servers, so two servers
+// seeing one stranger at once still make one cluster.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "core/status.h"
 #include "core/types.h"
 #include "store/database.h"
@@ -62,44 +70,96 @@ struct ClusterPage {
 // Thread-safe: each call is one database transaction.
 class StrangerClusters {
  public:
-  // Needs an open database (migration 5 applied) that outlives this, a
-  // threshold in (-1, 1] and window_ms > 0.
-  StrangerClusters(Database* db, float threshold, int64_t window_ms);
+  virtual ~StrangerClusters() = default;
 
   // Needs a decided kUnknown sighting with a non-empty embedding (else
   // kInvalidArgument). Adds it to a cluster as described above, all or
   // nothing; a sighting already in a cluster changes nothing (added=false).
-  Result<ClusterAssignment> Assign(const SightingRecord& sighting);
+  virtual Result<ClusterAssignment> Assign(const SightingRecord& sighting) = 0;
 
   // The cluster, or kNotFound.
-  Result<StrangerCluster> Get(int64_t id);
+  virtual Result<StrangerCluster> Get(int64_t id) = 0;
   // Clusters in `state` (any when nullopt), latest activity first. Needs
   // 1 <= limit <= 500 and an empty cursor or an earlier next_cursor.
-  Result<ClusterPage> List(std::optional<ClusterState> state, int limit,
-                           const std::string& cursor = "");
+  virtual Result<ClusterPage> List(std::optional<ClusterState> state, int limit,
+                                   const std::string& cursor = "") = 0;
   // The cluster's sightings, oldest first; kNotFound for an unknown cluster.
-  Result<std::vector<ClusterMember>> Sightings(int64_t cluster_id);
+  virtual Result<std::vector<ClusterMember>> Sightings(int64_t cluster_id) = 0;
   // Its sightings captured in [from_ms, to_ms].
-  Result<int> CountSightings(int64_t cluster_id, int64_t from_ms, int64_t to_ms);
+  virtual Result<int> CountSightings(int64_t cluster_id, int64_t from_ms, int64_t to_ms) = 0;
   // The cluster holding this sighting, or nullopt.
-  Result<std::optional<int64_t>> ClusterOf(const std::string& sighting_id);
+  virtual Result<std::optional<int64_t>> ClusterOf(const std::string& sighting_id) = 0;
 
   // Moves an open cluster to kTagged (with person_id) or kIgnored, recording
   // who and when. Returns true when it changed; false when it was already in
   // that state (with that person). kFailedPrecondition when it was resolved
   // differently, kNotFound when absent.
-  Result<bool> Resolve(int64_t id, ClusterState state, const std::optional<std::string>& person_id,
-                       const std::string& actor);
+  virtual Result<bool> Resolve(int64_t id, ClusterState state,
+                               const std::optional<std::string>& person_id,
+                               const std::string& actor) = 0;
   // Removes one sighting from whatever cluster holds it (its count and time
   // span follow; a cluster left empty is deleted). OK when absent.
-  Status RemoveSighting(const std::string& sighting_id);
+  virtual Status RemoveSighting(const std::string& sighting_id) = 0;
   // Deletes every cluster tagged as this person; returns their ids.
-  Result<std::vector<int64_t>> DeleteForPerson(const std::string& person_id);
+  virtual Result<std::vector<int64_t>> DeleteForPerson(const std::string& person_id) = 0;
+  // Deletes clusters last seen before `before_ms` with their memberships
+  // (retention); returns how many clusters went.
+  virtual Result<int64_t> DeleteSeenBefore(int64_t before_ms) = 0;
+
+ protected:
+  // Needs a threshold in (-1, 1] and window_ms > 0.
+  StrangerClusters(float threshold, int64_t window_ms)
+      : threshold_(threshold), window_ms_(window_ms) {}
+
+  // What Assign writes, decided from the probe and the candidates (clusters of
+  // its site, open or ignored, active within the window of its capture).
+  struct Placement {
+    std::optional<int64_t> join;  // the cluster it joins; nullopt: a new cluster
+    Embedding centroid;           // the joined cluster's new centroid, or the new one's
+    std::string best_sighting_id;
+    float best_quality = 0;
+  };
+  // kInvalidArgument unless the sighting can be clustered; else its unit embedding.
+  static Result<Embedding> Probe(const SightingRecord& sighting);
+  Placement Place(const SightingRecord& sighting, const Embedding& probe,
+                  const std::vector<StrangerCluster>& candidates) const;
+  // The time range of candidates for a capture time: [from, to].
+  int64_t WindowFrom(int64_t captured_ms) const { return captured_ms - window_ms_; }
+  int64_t WindowTo(int64_t captured_ms) const { return captured_ms + window_ms_; }
+
+  // List's cursor "<last_ms>.<id>" as {last_ms, id}; {max, max} when empty.
+  struct Cursor {
+    int64_t last_ms = INT64_MAX;
+    int64_t id = INT64_MAX;
+  };
+  static Result<Cursor> ParseCursor(const std::string& cursor);
+  static Status CheckLimit(int limit);
+  // Trims a page read with limit + 1 rows and sets its next cursor.
+  static void FinishPage(int limit, ClusterPage* page);
+
+  // Resolve's decision for the cluster as stored: Ok(true) to write the
+  // change, Ok(false) when nothing changes, else the error to return.
+  static Status CheckResolution(ClusterState state, const std::optional<std::string>& person_id);
+  static Result<bool> NeedsResolving(const StrangerCluster& current, ClusterState state,
+                                     const std::optional<std::string>& person_id);
 
  private:
-  Database* const db_;
   const float threshold_;
   const int64_t window_ms_;
 };
+
+// The SQLite backend; needs an open database (migrations applied) that
+// outlives it, a threshold in (-1, 1] and window_ms > 0.
+std::unique_ptr<StrangerClusters> NewSqliteStrangerClusters(Database* db, float threshold,
+                                                            int64_t window_ms);
+// The PostgreSQL backend: connects and applies its migrations (component
+// "clusters"). Errors as OpenPgSightingStore.
+Result<std::unique_ptr<StrangerClusters>> OpenPgStrangerClusters(const std::string& url,
+                                                                 float threshold,
+                                                                 int64_t window_ms);
+// The backend database.kind names; `sqlite` is used (and needed) for "sqlite".
+Result<std::unique_ptr<StrangerClusters>> OpenStrangerClusters(const DatabaseConfig& config,
+                                                               Database* sqlite, float threshold,
+                                                               int64_t window_ms);
 
 }  // namespace concierge

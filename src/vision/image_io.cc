@@ -40,6 +40,47 @@ Result<ImageHeader> JpegHeader(const std::string& b) {
   return Status::InvalidArgument("JPEG has no frame header (truncated?)");
 }
 
+// Walks a JPEG's segments from SOI to the first SOS: every length in bounds,
+// a frame header (SOF) whose length matches its component count before the
+// scan, a scan header naming 1..4 components and entropy data after it.
+Status CheckJpegSegments(const std::string& b) {
+  const auto corrupt = [](const std::string& what) {
+    return Status::InvalidArgument("corrupt JPEG: " + what);
+  };
+  bool frame = false;
+  size_t i = 2;
+  while (i + 4 <= b.size()) {
+    if (static_cast<uint8_t>(b[i]) != 0xFF) return corrupt("no marker where a segment starts");
+    const uint8_t marker = static_cast<uint8_t>(b[i + 1]);
+    if (marker == 0xFF) { ++i; continue; }  // fill byte
+    if (marker == 0x01) { i += 2; continue; }  // TEM: no length
+    if (marker == 0xD8 || marker == 0xD9 || (marker >= 0xD0 && marker <= 0xD7))
+      return corrupt("unexpected marker before the scan");
+    const size_t len = Be16(b, i + 2);
+    if (len < 2 || i + 2 + len > b.size()) return corrupt("a segment runs past the end");
+    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
+                     marker != 0xCC;
+    if (sof) {
+      if (len < 8) return corrupt("short frame header");
+      const size_t components = static_cast<uint8_t>(b[i + 9]);
+      if (components < 1 || components > 4 || len != 8 + 3 * components)
+        return corrupt("bad frame header");
+      frame = true;
+    }
+    if (marker == 0xDA) {  // start of scan: the header is followed by entropy-coded data
+      if (!frame) return corrupt("scan before the frame header");
+      const size_t components = len >= 3 ? static_cast<uint8_t>(b[i + 4]) : 0;
+      if (components < 1 || components > 4 || len != 6 + 2 * components)
+        return corrupt("bad scan header");
+      // Entropy data, then at least the end-of-image marker.
+      if (i + 2 + len + 2 >= b.size()) return corrupt("no image data after the scan header");
+      return Status::Ok();
+    }
+    i += 2 + len;
+  }
+  return corrupt("no scan (truncated?)");
+}
+
 // The pixels being decoded right now, process-wide (see DecodeImage).
 class DecodeBudget {
  public:
@@ -116,7 +157,10 @@ Result<ImageHeader> PeekImageHeader(const std::string& b) {
   return Status::InvalidArgument("not a supported image (JPEG, PNG, BMP or WebP)");
 }
 
-Result<cv::Mat> DecodeImage(const std::string& bytes, const ImageLimits& limits) {
+namespace {
+
+// Size, dimensions and completeness: what DecodeImage needs before a decode.
+Result<ImageHeader> CheckImageBounds(const std::string& bytes, const ImageLimits& limits) {
   if (static_cast<int64_t>(bytes.size()) > limits.max_bytes)
     return Status::TooLarge("image is " + std::to_string(bytes.size()) + " bytes, limit " +
                             std::to_string(limits.max_bytes));
@@ -133,6 +177,23 @@ Result<cv::Mat> DecodeImage(const std::string& bytes, const ImageLimits& limits)
     return Status::InvalidArgument("JPEG is truncated (no end-of-image marker)");
   if (header.format == "png" && !HasSuffixMarker(bytes, "IEND", 64))
     return Status::InvalidArgument("PNG is truncated (no IEND chunk)");
+  return header;
+}
+
+}  // namespace
+
+Result<ImageHeader> CheckImageStructure(const std::string& bytes, const ImageLimits& limits) {
+  // Not ASSIGN_OR_RETURN: GCC 12 warns falsely (maybe-uninitialized) on the copy.
+  Result<ImageHeader> header = CheckImageBounds(bytes, limits);
+  if (header.ok() && header->format == "jpeg") RETURN_IF_ERROR(CheckJpegSegments(bytes));
+  return header;
+}
+
+// Not the segment walk: libjpeg tolerates stray bytes between segments in
+// photos people enrol from, and the decode below finds real damage anyway.
+Result<cv::Mat> DecodeImage(const std::string& bytes, const ImageLimits& limits) {
+  ASSIGN_OR_RETURN(const ImageHeader header, CheckImageBounds(bytes, limits));
+  const int64_t pixels = static_cast<int64_t>(header.width) * header.height;
   cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
   int divisor = 1;
   const int flag = DecodeFlag(header, limits.max_side, divisor);

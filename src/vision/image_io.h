@@ -30,9 +30,19 @@ struct ImageHeader {
 // Guarantees kInvalidArgument for empty, unrecognised or malformed headers.
 Result<ImageHeader> PeekImageHeader(const std::string& bytes);
 
+// Checks what can be checked without decoding pixels: size (kTooLarge),
+// header dimensions against the pixel limit (kTooLarge), a complete file
+// (JPEG end-of-image, PNG IEND) and, for JPEG, well-formed segments from the
+// start of the file through the scan header with a frame header before it
+// (kInvalidArgument). About a microsecond, where a decode takes hundreds: the
+// ingest stage uses it, and whatever decodes later still handles a corrupt
+// scan as an error (DecodeImage).
+Result<ImageHeader> CheckImageStructure(const std::string& bytes, const ImageLimits& limits);
+
 // Decodes `bytes` into an 8-bit BGR image. Checks size and header dimensions
 // against `limits` before decoding (kTooLarge), and rejects truncated JPEG/PNG
-// data (kInvalidArgument) instead of returning a half-grey picture. Decodes
+// data (kInvalidArgument) instead of returning a half-grey picture; data that
+// does not decode is kInvalidArgument. Decodes
 // across the process share one budget: one waits while the pixels being
 // decoded plus its own would exceed limits.max_pixels, so memory stays
 // bounded however many arrive at once (a single image always proceeds).

@@ -5,9 +5,10 @@
 // The flow of issue 5: sign in; drop a photo of a stranger into the inbox; see
 // them on "Who is this?"; tag them with a new name; drop another photo of the
 // same person; see the recognised visit arrive on the timeline without a reload.
-// Also: after signing out an image URL answers 401. Every page is screenshotted
-// (desktop and 375 px phone) into $CONCIERGE_ARTIFACTS_DIR and must render: not
-// blank, no console errors, no horizontal scroll on the phone.
+// Also: search by photo, the audit log as sentences, and after signing out an
+// image URL answers 401. Every page is screenshotted (desktop and 375 px phone)
+// into $CONCIERGE_ARTIFACTS_DIR and must render: not blank, no console errors,
+// no horizontal scroll on the phone, no serious or critical axe-core violation.
 //
 // Environment (set by tests/CMakeLists.txt): CONCIERGE_BINARY, CONCIERGE_SOURCE_DIR,
 // CONCIERGE_TEST_DATA (default ../shared/data), CONCIERGE_ARTIFACTS_DIR,
@@ -125,10 +126,27 @@ async function pixelStats(helperPage, png) {
   }, png.toString('base64'));
 }
 
-// Screenshots the current page at desktop and phone width and checks it renders.
+// axe-core (web/node_modules) on the current page: no serious or critical
+// accessibility violation.
+let axeSource = null;
+async function checkAccessibility(page, name) {
+  // Evaluated over the DevTools protocol: the UI's CSP rightly refuses inline scripts.
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}, ${v.nodes.length}x: ${v.nodes[0]?.target?.join(' ')})`);
+  });
+  check(violations.length === 0, `${name}: no serious or critical axe violations${violations.length ? ': ' + violations.join(' | ') : ''}`);
+}
+
+// Screenshots the current page at desktop and phone width, checks it renders
+// and runs axe-core on it.
 async function capture(page, helperPage, name, consoleErrors) {
   await page.waitForLoadState('domcontentloaded');
   await page.evaluate(() => document.fonts.ready);
+  await checkAccessibility(page, name);
   for (const [label, viewport] of [
     ['desktop', { width: 1280, height: 900 }],
     ['phone', { width: 375, height: 812 }],
@@ -182,14 +200,15 @@ async function main() {
   let chromium;
   try {
     ({ chromium } = webRequire('playwright-core'));
+    axeSource = fs.readFileSync(webRequire.resolve('axe-core/axe.min.js'), 'utf8');
   } catch {
-    unavailable('playwright-core is not installed in web/node_modules (run scripts/setup.sh)');
+    unavailable('playwright-core or axe-core is not installed in web/node_modules (run scripts/setup.sh)');
   }
   const webDir = path.join(sourceDir, 'web', 'dist');
   if (!fs.existsSync(path.join(webDir, 'index.html'))) unavailable('web/dist is not built (run scripts/setup.sh)');
   if (!fs.existsSync(binary)) unavailable(`no concierge binary at ${binary}`);
 
-  const [firstPhoto, secondPhoto, thirdPhoto] = fs.readdirSync(path.join(testData, PERSON_DIR)).sort();
+  const [firstPhoto, secondPhoto, thirdPhoto, fourthPhoto] = fs.readdirSync(path.join(testData, PERSON_DIR)).sort();
   fs.mkdirSync(artifacts, { recursive: true });
   tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'concierge-browser-'));
   const dataDir = path.join(tempDir, 'data');
@@ -285,6 +304,24 @@ async function main() {
   check(await page.evaluate(() => window.__noReload === true), `the visit ${arrived} arrived without a reload (SSE)`);
   await capture(page, helperPage, '03-timeline', consoleErrors);
 
+  // Search by a photo of him the server has never seen: his visits, newest first.
+  await page.getByLabel('Search by photo').setInputFiles(path.join(testData, PERSON_DIR, thirdPhoto));
+  const hits = page.locator('li.visit.search-hit');
+  await hits.first().waitFor({ timeout: WAIT_MS });
+  const hitPeople = await hits.evaluateAll((els) => els.map((el) => el.dataset.person));
+  check(
+    hitPeople.length >= 1 && hitPeople.every((p) => p === NEW_NAME),
+    `search by photo lists his visits (${hitPeople.join(', ')})`,
+  );
+  check(
+    /similarity 0\.\d\d|similarity 1\.00/.test(await hits.first().locator('.similarity').textContent()),
+    'each search hit shows its similarity',
+  );
+  await capture(page, helperPage, '03b-search', consoleErrors);
+  await page.getByRole('button', { name: 'Show all visits' }).click();
+  await page.locator('li.visit:not(.search-hit)').first().waitFor();
+  check(true, '"Show all visits" brings the timeline back');
+
   // The other pages render.
   await page.goto(`${base}/#/people`);
   const personLink = page.locator(`a.person-card[data-person="${NEW_NAME}"]`);
@@ -295,11 +332,21 @@ async function main() {
   await page.locator('figure.face img').first().waitFor();
   await page.locator('figure.face img').first().evaluate((img) => img.decode());
   check(true, 'the person page shows their faces');
-  await page.locator('input[type=file]').setInputFiles(path.join(testData, PERSON_DIR, thirdPhoto));
+  await page
+    .locator('input[type=file]')
+    .setInputFiles([thirdPhoto, fourthPhoto].map((f) => path.join(testData, PERSON_DIR, f)));
   await page.getByRole('button', { name: 'Upload' }).click();
   const verdict = await page.locator('.results .result .badge').first();
   await verdict.waitFor({ timeout: WAIT_MS });
   check(/accepted|rejected/.test(await verdict.textContent()), `enrolling ${thirdPhoto} shows a verdict (${await verdict.textContent()})`);
+  const words = await page.locator('.results .result dl.stats dt').allTextContents();
+  check(words.includes('face size') && words.includes('head turned'), `the quality is in words (${words.join(', ')})`);
+  // A quality rejection is in words, its numbers on hover.
+  for (const reason of await page.locator('.results .result .reason[title]').all()) {
+    const text = await reason.textContent();
+    const title = await reason.getAttribute('title');
+    check(!/\d/.test(text) && /\d/.test(title), `a rejection reads "${text}", its numbers on hover ("${title}")`);
+  }
   await capture(page, helperPage, '05-person', consoleErrors);
 
   await page.goto(`${base}/#/live`);
@@ -321,6 +368,13 @@ async function main() {
   check(
     actions.some((a) => /tag/i.test(a)) && actions.some((a) => /setting/i.test(a)),
     `the audit log shows the tag and the settings change (${actions.join(', ')})`,
+  );
+  const sentences = await page.locator('.audit-row .audit-sentence').allTextContents();
+  check(
+    sentences.some((t) => new RegExp(`^${ADMIN.name} tagged stranger #\\d+ as ${NEW_NAME}$`).test(t)) &&
+      sentences.some((t) => t.startsWith(`${ADMIN.name} changed settings: retention.events_days`)) &&
+      sentences.some((t) => t === `${ADMIN.name} signed in`),
+    `the audit log reads as sentences (${sentences.slice(0, 4).join(' | ')})`,
   );
   await capture(page, helperPage, '08-audit', consoleErrors);
 

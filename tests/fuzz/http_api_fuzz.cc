@@ -77,8 +77,8 @@ struct Harness {
     objects = std::move(FsObjectStore::Open(config.ObjectRoot()).value());
     faces = std::move(FaceCollection::Open(db.get(), "default", {{"fuzz", 4}}).value());
     sightings = NewSqliteSightingStore(db.get());
-    audit = std::make_unique<AuditLog>(db.get());
-    clusters = std::make_unique<StrangerClusters>(db.get(), 0.5f, 3'600'000);
+    audit = NewSqliteAuditLog(db.get());
+    clusters = NewSqliteStrangerClusters(db.get(), 0.5f, 3'600'000);
     trainer = std::make_unique<Trainer>(
         config.quality, ImageLimits{},
         TrainerParts{nullptr, sightings.get(), objects.get(), faces.get(), clusters.get(),

@@ -3,13 +3,12 @@
 
 #include <string>
 
+#include "support/test_env.h"  // ReadFile
+
 namespace concierge::testing {
 
 // Writes `bytes` to `path`, replacing it.
 void WriteFile(const std::string& path, const std::string& bytes);
-
-// Reads a whole file.
-std::string ReadFile(const std::string& path);
 
 // A valid PNG header (signature + IHDR with a correct CRC) claiming
 // width x height, followed by a tiny IDAT and IEND: a decompression bomb as

@@ -213,6 +213,7 @@ FakeSlack::FakeSlack(std::string token)
   AddChannel("C0CONCIERGE", "concierge");
   AddUser("U0ALICE", "alice", "Alice Liddell", "Alice");
   AddUser("U0BOB", "bob", "Bob Builder", "");
+  AddUser("U0ADA", "ada", "Ada Admin", "ada", /*admin=*/true);
   Serve();
 }
 
@@ -228,7 +229,8 @@ void FakeSlack::AddChannel(const std::string& id, const std::string& name) {
 }
 
 void FakeSlack::AddUser(const std::string& id, const std::string& name,
-                        const std::string& real_name, const std::string& display_name) {
+                        const std::string& real_name, const std::string& display_name,
+                        bool admin) {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->users[id] = {{"id", id},
                        {"team_id", "T0FAKE"},
@@ -236,6 +238,8 @@ void FakeSlack::AddUser(const std::string& id, const std::string& name,
                        {"deleted", false},
                        {"real_name", real_name},
                        {"is_bot", false},
+                       {"is_admin", admin},
+                       {"is_owner", false},
                        {"profile",
                         {{"real_name", real_name},
                          {"display_name", display_name},

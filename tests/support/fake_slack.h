@@ -101,8 +101,9 @@ class FakeSlack {
   const std::string& token() const { return token_; }
 
   void AddChannel(const std::string& id, const std::string& name);
+  // `admin`: a workspace admin (users.info's is_admin).
   void AddUser(const std::string& id, const std::string& name, const std::string& real_name,
-               const std::string& display_name);
+               const std::string& display_name, bool admin = false);
 
   // The next `calls` Web API calls get HTTP 429, Retry-After: retry_after_s
   // and {"ok":false,"error":"ratelimited"}.

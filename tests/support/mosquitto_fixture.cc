@@ -1,19 +1,15 @@
 #include "support/mosquitto_fixture.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 namespace concierge::testing {
@@ -22,22 +18,6 @@ namespace {
 
 constexpr char kBroker[] = "/usr/sbin/mosquitto";
 constexpr char kPasswdTool[] = "/usr/bin/mosquitto_passwd";
-
-// A port the kernel just handed out; free unless someone takes it meanwhile.
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
 
 bool Accepts(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -50,23 +30,11 @@ bool Accepts(int port) {
   return ok;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 MosquittoBroker::MosquittoBroker(MosquittoOptions options) : options_(std::move(options)) {}
 
-MosquittoBroker::~MosquittoBroker() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-}
+MosquittoBroker::~MosquittoBroker() = default;
 
 bool MosquittoBroker::Available() { return access(kBroker, X_OK) == 0; }
 
@@ -130,69 +98,39 @@ Status MosquittoBroker::StartOnce() {
   const std::string log_path = dir_.Sub("mosquitto.log");
   const size_t log_start = ReadFile(log_path).size();
 
-  const pid_t pid = fork();
-  if (pid < 0) return Status::Internal("fork failed");
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
-    const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    const int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
-    dup2(log, 1);
-    dup2(log, 2);
-    execl(kBroker, "mosquitto", "-c", conf.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  pid_ = pid;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+  if (!broker_.Start({kBroker, "-c", conf}, log_path, {}))
+    return Status::Internal("fork failed");
+  // "running" is logged once every listener is open, so the port is ours.
+  switch (broker_.WaitUntil(
+      [&] {
+        return ReadFile(log_path).find(" running", log_start) != std::string::npos &&
+               Accepts(port_);
+      },
+      std::chrono::seconds(20))) {
+    case ChildProcess::Readiness::kReady:
+      return Status::Ok();
+    case ChildProcess::Readiness::kExited:
       return Status::Unavailable("mosquitto exited on port " + std::to_string(port_) + ": " +
                                  ReadFile(log_path).substr(log_start));
-    }
-    // "running" is logged once every listener is open, so the port is ours.
-    if (ReadFile(log_path).find(" running", log_start) != std::string::npos && Accepts(port_))
-      return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    case ChildProcess::Readiness::kTimedOut:
+      break;
   }
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
+  broker_.Kill();
   return Status::Unavailable("mosquitto did not come up on port " + std::to_string(port_));
 }
 
 Status MosquittoBroker::Stop() {
-  if (!running()) return Status::Ok();
-  kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
-      return Status::Ok();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
+  if (broker_.Stop(SIGTERM, std::chrono::seconds(20))) return Status::Ok();
   return Status::Internal("mosquitto ignored SIGTERM; killed");
 }
 
 Status MosquittoBroker::Kill() {
-  if (!running()) return Status::Ok();
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
+  broker_.Kill();
   return Status::Ok();
 }
 
-void MosquittoBroker::Pause() {
-  if (running()) kill(pid_, SIGSTOP);
-}
+void MosquittoBroker::Pause() { broker_.Signal(SIGSTOP); }
 
-void MosquittoBroker::Resume() {
-  if (running()) kill(pid_, SIGCONT);
-}
+void MosquittoBroker::Resume() { broker_.Signal(SIGCONT); }
 
 }  // namespace concierge::testing

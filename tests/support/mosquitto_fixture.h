@@ -3,12 +3,11 @@
 // to simulate an outage.
 #pragma once
 
-#include <sys/types.h>
-
 #include <string>
 
 #include "core/config.h"
 #include "core/status.h"
+#include "support/child_process.h"
 #include "support/test_env.h"
 
 namespace concierge::testing {
@@ -44,7 +43,7 @@ class MosquittoBroker {
   void Pause();
   void Resume();
 
-  bool running() const { return pid_ > 0; }
+  bool running() const { return broker_.running(); }
   int port() const { return port_; }
   // The broker's log so far, for failure messages.
   std::string Log() const;
@@ -57,7 +56,7 @@ class MosquittoBroker {
   MosquittoOptions options_;
   TempDir dir_;
   int port_ = 0;
-  pid_t pid_ = -1;
+  ChildProcess broker_;
 };
 
 }  // namespace concierge::testing

@@ -1,14 +1,7 @@
 #include "support/pg_fixture.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -42,50 +35,12 @@ std::string BinDir() {
 // As root, the account the server runs as; nullptr when none is needed or found.
 const passwd* ServerUser() { return geteuid() == 0 ? getpwnam("postgres") : nullptr; }
 
-// A port the kernel just handed out; free unless someone takes it meanwhile.
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// In a forked child: become the server user (when root), send output to
-// `log_path`, start in `dir` and exec `args`. Never returns.
-[[noreturn]] void ExecAsServerUser(const std::vector<std::string>& args,
-                                   const std::string& log_path, const std::string& dir,
-                                   bool die_with_parent) {
-  if (const passwd* user = ServerUser()) {
-    if (setgroups(0, nullptr) != 0 || setgid(user->pw_gid) != 0 || setuid(user->pw_uid) != 0)
-      _exit(126);
-  }
-  // After setuid, which clears it: never outlive a crashed test.
-  if (die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL);
-  const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  const int devnull = open("/dev/null", O_RDONLY);
-  dup2(devnull, 0);
-  dup2(log, 1);
-  dup2(log, 2);
-  if (chdir(dir.c_str()) != 0) _exit(126);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  execv(argv[0], argv.data());
-  _exit(127);
+// Where and as whom the server's programs run.
+ChildOptions AsServerUser(const std::string& dir) {
+  ChildOptions options;
+  options.cwd = dir;
+  options.user = ServerUser();
+  return options;
 }
 
 }  // namespace
@@ -118,16 +73,12 @@ Status PgCluster::Start() {
     if (const passwd* user = ServerUser(); user && chown(dir_.path().c_str(), user->pw_uid,
                                                           user->pw_gid) != 0)
       return Status::IoError("cannot hand " + dir_.path() + " to user postgres");
-    const pid_t pid = fork();
-    if (pid < 0) return Status::Internal("fork failed");
-    if (pid == 0)
-      ExecAsServerUser({BinDir() + "/initdb", "-D", dir_.Sub("data"), "-U", kUser,
-                        "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync",
-                        "--no-instructions"},
-                       dir_.Sub("initdb.log"), dir_.path(), true);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    ChildProcess initdb;
+    if (!initdb.Start({BinDir() + "/initdb", "-D", dir_.Sub("data"), "-U", kUser, "--auth=trust",
+                       "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"},
+                      dir_.Sub("initdb.log"), AsServerUser(dir_.path())))
+      return Status::Internal("fork failed");
+    if (initdb.Wait(std::chrono::minutes(5)) != 0)
       return Status::Internal("initdb failed: " + ReadFile(dir_.Sub("initdb.log")));
     initialised_ = true;
   }
@@ -147,40 +98,29 @@ Status PgCluster::Start() {
 Status PgCluster::StartOnce() {
   const std::string log_path = dir_.Sub("postgres.log");
   const size_t log_start = ReadFile(log_path).size();
-  const pid_t pid = fork();
-  if (pid < 0) return Status::Internal("fork failed");
-  if (pid == 0)
-    ExecAsServerUser({BinDir() + "/postgres", "-D", dir_.Sub("data"), "-p",
-                      std::to_string(port_), "-k", dir_.path(), "-c",
-                      "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                      "max_connections=40"},
-                     log_path, dir_.path(), true);
-  pid_ = pid;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
+  if (!server_.Start({BinDir() + "/postgres", "-D", dir_.Sub("data"), "-p", std::to_string(port_),
+                      "-k", dir_.path(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                      "-c", "max_connections=40"},
+                     log_path, AsServerUser(dir_.path())))
+    return Status::Internal("fork failed");
+  switch (server_.WaitUntil(
+      [&] { return ReadFile(log_path).find(kReady, log_start) != std::string::npos; },
+      std::chrono::seconds(60))) {
+    case ChildProcess::Readiness::kReady:
+      return Status::Ok();
+    case ChildProcess::Readiness::kExited:
       return Status::Unavailable("postgres exited on port " + std::to_string(port_) + ": " +
                                  ReadFile(log_path).substr(log_start));
-    }
-    if (ReadFile(log_path).find(kReady, log_start) != std::string::npos) return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    case ChildProcess::Readiness::kTimedOut:
+      break;
   }
   Kill();
   return Status::Unavailable("postgres did not come up on port " + std::to_string(port_));
 }
 
 Status PgCluster::Stop() {
-  if (!running()) return Status::Ok();
-  kill(pid_, SIGINT);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
-      return Status::Ok();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  // Fast shutdown: sessions are ended, the server exits cleanly.
+  if (server_.Stop(SIGINT, std::chrono::seconds(60))) return Status::Ok();
   Kill();
   return Status::Internal("postgres ignored a fast shutdown; killed");
 }
@@ -200,12 +140,12 @@ Status PgCluster::Kill() {
     std::string state;
     pid_t parent = 0;
     rest >> state >> parent;
-    if (parent == pid_) backends.push_back(static_cast<pid_t>(std::stol(entry.path().filename())));
+    if (parent == server_.pid())
+      backends.push_back(static_cast<pid_t>(std::stol(entry.path().filename())));
   }
-  kill(pid_, SIGKILL);
+  server_.Signal(SIGKILL);
   for (pid_t backend : backends) kill(backend, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
+  server_.Kill();  // reaps it
   return Status::Ok();
 }
 

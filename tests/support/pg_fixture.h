@@ -5,11 +5,10 @@
 // since PostgreSQL refuses to run as root.
 #pragma once
 
-#include <sys/types.h>
-
 #include <string>
 
 #include "core/status.h"
+#include "support/child_process.h"
 #include "support/test_env.h"
 
 namespace concierge::testing {
@@ -41,7 +40,7 @@ class PgCluster {
   // postgresql://concierge@127.0.0.1:<port>/<database>
   std::string Url(const std::string& database) const;
 
-  bool running() const { return pid_ > 0; }
+  bool running() const { return server_.running(); }
   int port() const { return port_; }
   // The server's log so far, for failure messages.
   std::string Log() const;
@@ -52,7 +51,7 @@ class PgCluster {
   TempDir dir_;
   bool initialised_ = false;
   int port_ = 0;
-  pid_t pid_ = -1;
+  ChildProcess server_;
 };
 
 }  // namespace concierge::testing

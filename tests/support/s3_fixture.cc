@@ -1,14 +1,10 @@
 #include "support/s3_fixture.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -36,22 +32,9 @@ std::string NodeBinary() {
   return "";
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
-S3rverServer::~S3rverServer() {
-  if (pid_ > 0) {
-    kill(pid_, SIGCONT);
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-}
+S3rverServer::~S3rverServer() = default;
 
 bool S3rverServer::Available() { return MissingWhat().empty(); }
 
@@ -97,68 +80,40 @@ Status S3rverServer::StartOnce() {
   const std::string log_path = dir_.Sub("s3rver.log");
   const size_t log_start = ReadFile(log_path).size();
 
-  const pid_t pid = fork();
-  if (pid < 0) return Status::Internal("fork failed");
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
-    const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    const int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
-    dup2(log, 1);
-    dup2(log, 2);
-    // s3rver makes continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider.
-    execl(node.c_str(), "node", "--openssl-legacy-provider", cli.c_str(), "--directory",
-          data.c_str(), "--address", "127.0.0.1", "--port", port.c_str(), "--silent",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  pid_ = pid;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return Status::Unavailable("s3rver exited: " + ReadFile(log_path).substr(log_start));
-    }
-    // Printed once the socket listens; with port 0 it names the port chosen.
-    const std::string log = ReadFile(log_path);
-    const size_t at = log.find(kListening, log_start);
-    if (at != std::string::npos && log.find('\n', at) != std::string::npos) {
-      port_ = std::atoi(log.c_str() + at + sizeof(kListening) - 1);
+  // s3rver makes continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider.
+  if (!server_.Start({node, "--openssl-legacy-provider", cli, "--directory", data, "--address",
+                      "127.0.0.1", "--port", port, "--silent"},
+                     log_path, {}))
+    return Status::Internal("fork failed");
+  // Printed once the socket listens; with port 0 it names the port chosen.
+  size_t at = std::string::npos;
+  switch (server_.WaitUntil(
+      [&] {
+        const std::string log = ReadFile(log_path);
+        at = log.find(kListening, log_start);
+        return at != std::string::npos && log.find('\n', at) != std::string::npos;
+      },
+      std::chrono::seconds(30))) {
+    case ChildProcess::Readiness::kReady:
+      port_ = std::atoi(ReadFile(log_path).c_str() + at + sizeof(kListening) - 1);
       return Status::Ok();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    case ChildProcess::Readiness::kExited:
+      return Status::Unavailable("s3rver exited: " + ReadFile(log_path).substr(log_start));
+    case ChildProcess::Readiness::kTimedOut:
+      break;
   }
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
+  server_.Kill();
   return Status::Unavailable("s3rver did not come up: " + ReadFile(log_path).substr(log_start));
 }
 
 Status S3rverServer::Stop() {
-  if (!running()) return Status::Ok();
-  kill(pid_, SIGCONT);
-  kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
-      return Status::Ok();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
+  server_.Signal(SIGCONT);  // a paused server cannot act on SIGTERM
+  if (server_.Stop(SIGTERM, std::chrono::seconds(20))) return Status::Ok();
   return Status::Internal("s3rver ignored SIGTERM; killed");
 }
 
-void S3rverServer::Pause() {
-  if (running()) kill(pid_, SIGSTOP);
-}
+void S3rverServer::Pause() { server_.Signal(SIGSTOP); }
 
-void S3rverServer::Resume() {
-  if (running()) kill(pid_, SIGCONT);
-}
+void S3rverServer::Resume() { server_.Signal(SIGCONT); }
 
 }  // namespace concierge::testing

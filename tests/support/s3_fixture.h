@@ -5,12 +5,11 @@
 // Runs as `node --openssl-legacy-provider` (node >= 17) for s3rver's DES tokens.
 #pragma once
 
-#include <sys/types.h>
-
 #include <string>
 
 #include "core/config.h"
 #include "core/status.h"
+#include "support/child_process.h"
 #include "support/test_env.h"
 
 namespace concierge::testing {
@@ -40,7 +39,7 @@ class S3rverServer {
   void Pause();
   void Resume();
 
-  bool running() const { return pid_ > 0; }
+  bool running() const { return server_.running(); }
   int port() const { return port_; }
   std::string Endpoint() const;
   // The server's output so far, for failure messages.
@@ -53,7 +52,7 @@ class S3rverServer {
 
   TempDir dir_;
   int port_ = 0;
-  pid_t pid_ = -1;
+  ChildProcess server_;
 };
 
 }  // namespace concierge::testing

@@ -39,6 +39,13 @@ class TempDir {
   std::string path_;
 };
 
+// Reads a whole file ("" when it cannot be read).
+std::string ReadFile(const std::string& path);
+
+// A 127.0.0.1 TCP port the kernel just handed out; free unless someone takes it
+// meanwhile, so servers started on it retry on a collision.
+int FreePort();
+
 // Exit code plus captured stdout and stderr of a finished command.
 struct CommandResult {
   int exit_code = -1;

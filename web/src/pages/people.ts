@@ -85,17 +85,37 @@ function initials(name: string): string {
     .join('');
 }
 
+// The measured quality in plain words, each number on hover.
+const QUALITY_WORDS: Record<string, [string, (v: number) => string]> = {
+  size_px: ['face size', (v) => `${Math.round(v)} px wide`],
+  sharpness: ['sharpness', (v) => v.toFixed(0)],
+  yaw: ['head turned', (v) => `${Math.abs(v).toFixed(0)}°`],
+  pitch: ['head tilted', (v) => `${Math.abs(v).toFixed(0)}°`],
+  brightness: ['brightness', (v) => `${v.toFixed(0)} of 255`],
+  score: ['overall', (v) => `${Math.round(v * 100)}%`],
+};
+
 function qualityList(quality: unknown): HTMLElement | null {
   if (quality === null || quality === undefined) return null;
   if (typeof quality !== 'object') return h('span', { class: 'small muted' }, `quality ${formatValue(quality)}`);
   return h(
     'dl',
     { class: 'stats small' },
-    Object.entries(quality as Record<string, unknown>).flatMap(([key, value]) => [
-      h('dt', {}, key.replace(/_/g, ' ')),
-      h('dd', {}, formatValue(value)),
-    ]),
+    Object.entries(quality as Record<string, unknown>)
+      .filter(([key, value]) => key in QUALITY_WORDS && typeof value === 'number')
+      .flatMap(([key, value]) => {
+        const [word, show] = QUALITY_WORDS[key]!;
+        return [h('dt', {}, word), h('dd', {}, show(value as number))];
+      }),
   );
+}
+
+// A rejection reason such as "too blurry (12 < 40)": the words, the numbers on hover.
+function reasonText(reason: string): HTMLElement {
+  const m = /^(.*?) \((.*)\)$/.exec(reason);
+  return m
+    ? h('span', { class: 'reason', title: `${m[2]} (measured vs limit)` }, m[1])
+    : h('span', { class: 'reason' }, reason);
 }
 
 export function personPage(root: HTMLElement, params: Params): void {
@@ -207,7 +227,9 @@ function renderPerson(root: HTMLElement, person: Person): void {
       { class: result.accepted ? 'result ok' : 'result bad' },
       h('span', { class: result.accepted ? 'badge badge-ok' : 'badge badge-bad' }, result.accepted ? 'accepted' : 'rejected'),
       h('strong', {}, result.file || 'photo'),
-      result.reasons?.length ? h('span', { class: 'small' }, result.reasons.join('; ')) : null,
+      result.reasons?.length
+        ? h('span', { class: 'small' }, result.reasons.flatMap((r, i) => (i ? ['; ', reasonText(r)] : [reasonText(r)])))
+        : null,
       qualityList(result.quality),
     );
   }

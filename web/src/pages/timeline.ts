@@ -1,6 +1,8 @@
 // Timeline: visits newest first, each with its best crop, who it was (or
 // "Unknown"), when and where. New and growing visits arrive over SSE
-// (/api/v1/events) and are merged in place without a reload.
+// (/api/v1/events) and are merged in place without a reload. "Search by
+// photo" lists every visit of the face in an uploaded photo instead
+// (POST /api/v1/search).
 
 import {
   api,
@@ -14,6 +16,7 @@ import {
 import { errorBox, formatTime, h, replace } from '../dom';
 
 type Filter = 'all' | 'known' | 'unknown';
+type SearchHit = Visit & { similarity: number };
 
 export function timelinePage(root: HTMLElement): () => void {
   const list = h('ol', { class: 'timeline', 'aria-live': 'polite' });
@@ -23,6 +26,14 @@ export function timelinePage(root: HTMLElement): () => void {
   let filter: Filter = 'all';
   let cursor: string | null = null;
   let generation = 0;
+  let searching = false;  // the list shows search results: live updates wait
+  const searchInput = h('input', {
+    type: 'file',
+    accept: 'image/jpeg,image/png',
+    id: 'search-photo',
+  }) as HTMLInputElement;
+  const searchStatus = h('span', { class: 'muted small', 'aria-live': 'polite' });
+  const showAll = h('button', { class: 'btn', type: 'button', hidden: true }, 'Show all visits');
 
   const filterButtons = (['all', 'known', 'unknown'] as Filter[]).map((value) =>
     h(
@@ -79,6 +90,7 @@ export function timelinePage(root: HTMLElement): () => void {
 
   // Inserts or refreshes a visit, keeping newest-first order by start time.
   function upsert(visit: Visit): void {
+    if (searching) return;
     const key = String(visit.id);
     const old = rows.get(key);
     if (!matchesFilter(visit)) {
@@ -101,9 +113,49 @@ export function timelinePage(root: HTMLElement): () => void {
     fresh.classList.add('flash');
   }
 
+  async function search(): Promise<void> {
+    const file = searchInput.files?.[0];
+    if (!file) return;
+    const mine = ++generation;
+    searching = true;
+    rows.clear();
+    more.hidden = true;
+    showAll.hidden = false;
+    searchStatus.textContent = '';
+    replace(list, h('li', { class: 'muted' }, 'Searching…'));
+    const form = new FormData();
+    form.append('image', file);
+    try {
+      const found = await api<{ items: SearchHit[] }>('POST', '/api/v1/search', form);
+      if (mine !== generation) return;
+      replace(list);
+      for (const hit of found.items) {
+        const el = row(hit);
+        el.classList.add('search-hit');
+        el.querySelector('.visit-body')?.appendChild(
+          h(
+            'div',
+            { class: 'muted small similarity', title: 'Cosine similarity to the photo (1 is identical)' },
+            `similarity ${hit.similarity.toFixed(2)}`,
+          ),
+        );
+        list.appendChild(el);
+      }
+      const n = found.items.length;
+      searchStatus.textContent = `${n} visit${n === 1 ? '' : 's'} of this face`;
+      if (!n) replace(list, h('li', { class: 'empty' }, 'No visit of this face.'));
+    } catch (err) {
+      if (mine === generation) replace(list, h('li', {}, errorBox(err)));
+    }
+  }
+
   async function load(reset: boolean): Promise<void> {
     const mine = ++generation;
     if (reset) {
+      searching = false;
+      showAll.hidden = true;
+      searchStatus.textContent = '';
+      searchInput.value = '';
       cursor = null;
       rows.clear();
       replace(list, h('li', { class: 'muted' }, 'Loading…'));
@@ -133,6 +185,8 @@ export function timelinePage(root: HTMLElement): () => void {
   }
 
   more.addEventListener('click', () => void load(false));
+  searchInput.addEventListener('change', () => void search());
+  showAll.addEventListener('click', () => void load(true));
 
   const events = new EventSource('/api/v1/events');
   events.addEventListener('open', () => {
@@ -168,6 +222,14 @@ export function timelinePage(root: HTMLElement): () => void {
     root,
     h('div', { class: 'page-head' }, h('h1', {}, 'Timeline'), liveBadge),
     h('div', { class: 'chips', role: 'group', 'aria-label': 'Filter' }, filterButtons),
+    h(
+      'div',
+      { class: 'row search' },
+      h('label', { for: 'search-photo' }, 'Search by photo'),
+      searchInput,
+      showAll,
+      searchStatus,
+    ),
     list,
     h('div', { class: 'row center' }, more),
   );

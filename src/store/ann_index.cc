@@ -1,0 +1,128 @@
+#include "store/ann_index.h"
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <hnswlib/hnswlib.h>
+
+namespace concierge {
+
+struct AnnIndex::Impl {
+  explicit Impl(int dims) : space(static_cast<size_t>(dims)) {}
+  hnswlib::InnerProductSpace space;  // distance 1 - dot: cosine on unit rows
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph;
+  AnnOptions options;
+  size_t live = 0;
+  size_t removed = 0;
+
+  // Room for `more` additions: doubles the capacity when full.
+  void Reserve(size_t more) {
+    const size_t used = graph->cur_element_count;
+    if (used + more <= graph->max_elements_) return;
+    graph->resizeIndex(std::max(used + more, graph->max_elements_ * 2));
+  }
+};
+
+AnnIndex::AnnIndex(int dims, std::unique_ptr<Impl> impl) : dims_(dims), impl_(std::move(impl)) {}
+AnnIndex::~AnnIndex() = default;
+
+Result<std::unique_ptr<AnnIndex>> AnnIndex::Create(int dims, const AnnOptions& options) {
+  if (dims < 1) return Status::InvalidArgument("an ANN index needs at least one dimension");
+  if (options.m < 2 || options.ef_construction < 1 || options.ef_search < 1)
+    return Status::InvalidArgument("ANN options need m >= 2, ef_construction >= 1, ef_search >= 1");
+  auto impl = std::make_unique<Impl>(dims);
+  impl->options = options;
+  try {
+    impl->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        &impl->space, 1024, static_cast<size_t>(options.m),
+        static_cast<size_t>(options.ef_construction));
+    impl->graph->setEf(static_cast<size_t>(options.ef_search));
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("cannot create the ANN index: ") + e.what());
+  }
+  return std::unique_ptr<AnnIndex>(new AnnIndex(dims, std::move(impl)));
+}
+
+Status AnnIndex::Build(const float* vectors, const int64_t* ids, size_t count) {
+  try {
+    impl_->Reserve(count);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("ANN index: ") + e.what());
+  }
+  // hnswlib's addPoint is safe from several threads (per-node locks).
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::string error;
+  std::mutex error_mu;
+  const auto work = [&] {
+    for (size_t i = next++; i < count && !failed; i = next++) {
+      try {
+        impl_->graph->addPoint(vectors + i * static_cast<size_t>(dims_),
+                               static_cast<hnswlib::labeltype>(ids[i]));
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        error = e.what();
+        failed = true;
+      }
+    }
+  };
+  const int threads = std::max(1, impl_->options.build_threads);
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads && count > 1024; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (failed) return Status::Internal("ANN index: " + error);
+  impl_->live += count;
+  return Status::Ok();
+}
+
+Status AnnIndex::Add(int64_t id, const float* unit) {
+  const auto label = static_cast<hnswlib::labeltype>(id);
+  try {
+    auto& lookup = impl_->graph->label_lookup_;
+    const auto it = lookup.find(label);
+    if (it != lookup.end()) {
+      // hnswlib revives a removed label when it is added again.
+      if (impl_->graph->isMarkedDeleted(it->second)) {
+        --impl_->removed;
+        ++impl_->live;
+      }
+    } else {
+      impl_->Reserve(1);
+      ++impl_->live;
+    }
+    impl_->graph->addPoint(unit, label);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("ANN index: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+void AnnIndex::Remove(int64_t id) {
+  auto& lookup = impl_->graph->label_lookup_;
+  const auto it = lookup.find(static_cast<hnswlib::labeltype>(id));
+  if (it == lookup.end() || impl_->graph->isMarkedDeleted(it->second)) return;
+  impl_->graph->markDeletedInternal(it->second);
+  --impl_->live;
+  ++impl_->removed;
+}
+
+std::vector<std::pair<int64_t, float>> AnnIndex::Search(const float* q, size_t k) const {
+  std::vector<std::pair<int64_t, float>> out;
+  if (k == 0 || impl_->live == 0) return out;
+  auto found = impl_->graph->searchKnn(q, std::min(k, impl_->live));
+  out.resize(found.size());
+  // The queue pops the farthest first.
+  for (size_t i = out.size(); i-- > 0; found.pop())
+    out[i] = {static_cast<int64_t>(found.top().second), 1.f - found.top().first};
+  return out;
+}
+
+size_t AnnIndex::size() const { return impl_->live; }
+size_t AnnIndex::removed() const { return impl_->removed; }
+
+}  // namespace concierge

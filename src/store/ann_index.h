@@ -1,0 +1,63 @@
+// An approximate nearest-neighbour index (HNSW, Debian libhnswlib) over unit
+// vectors of one model, keyed by face id, scored by cosine (inner product).
+// FaceCollection keeps one beside its exact matrix once the collection is
+// large (recognition.ann_min_faces) and asks it for candidates only; the
+// scores it returns are then recomputed exactly.
+// Thread safety: Search may run concurrently with other Searches; Add,
+// Remove and Build need exclusive access (FaceCollection holds its lock).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace concierge {
+
+// HNSW parameters. M and ef_construction trade build time and memory for
+// recall; ef_search trades query time for recall (see BENCHMARKS.md).
+struct AnnOptions {
+  int m = 16;
+  int ef_construction = 100;
+  int ef_search = 128;
+  int build_threads = 2;  // Build only; the box this runs on has 2 cores
+};
+
+class AnnIndex {
+ public:
+  // Needs dims >= 1 and options with m >= 2, ef_construction >= 1, ef_search >= 1.
+  static Result<std::unique_ptr<AnnIndex>> Create(int dims, const AnnOptions& options);
+  ~AnnIndex();
+  AnnIndex(const AnnIndex&) = delete;
+  AnnIndex& operator=(const AnnIndex&) = delete;
+
+  // Adds `count` rows of `vectors` (count x dims, unit rows) with their ids,
+  // in options.build_threads threads. Ids must be new. On an error (kInternal,
+  // e.g. out of memory) the index is unusable: drop it.
+  Status Build(const float* vectors, const int64_t* ids, size_t count);
+  // Adds one vector under `id`, or replaces the vector of a present id.
+  // kInternal as Build.
+  Status Add(int64_t id, const float* unit);
+  // Removes `id` from results (a no-op for an unknown or removed id). The
+  // slot stays in the graph; removed() counts them so the owner can rebuild.
+  void Remove(int64_t id);
+
+  // Up to k ids nearest to the unit vector q, with their cosine, best first.
+  // Explores max(k, ef_search) candidates.
+  std::vector<std::pair<int64_t, float>> Search(const float* q, size_t k) const;
+
+  size_t size() const;     // ids present
+  size_t removed() const;  // removed slots still in the graph
+  int dims() const { return dims_; }
+
+ private:
+  struct Impl;
+  AnnIndex(int dims, std::unique_ptr<Impl> impl);
+  const int dims_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace concierge

@@ -1,0 +1,88 @@
+#include "support/store_backend.h"
+
+#include <atomic>
+
+#include "store/pg_sighting_store.h"
+#include "store/sqlite_sighting_store.h"
+#include "support/pg_fixture.h"
+
+namespace concierge::testing {
+
+namespace {
+
+// The program's PostgreSQL cluster, started on first use (initdb is slow).
+PgCluster* cluster = nullptr;
+Status cluster_status;
+
+Status StartCluster() {
+  if (cluster == nullptr) {
+    cluster = new PgCluster();
+    cluster_status = cluster->Start();
+  }
+  return cluster_status;
+}
+
+// Unwraps `opened`, failing the test (and returning null) on an error.
+template <typename T>
+std::unique_ptr<T> Take(Result<std::unique_ptr<T>> opened, const char* what) {
+  EXPECT_TRUE(opened.ok()) << what << ": " << opened.status().ToString();
+  return opened.ok() ? std::move(*opened) : nullptr;
+}
+
+}  // namespace
+
+std::string StoreBackendName(const ::testing::TestParamInfo<StoreBackend>& info) {
+  return info.param == StoreBackend::kSqlite ? "Sqlite" : "Postgres";
+}
+
+void StoreBackendTest::SetUp() {
+  if (!postgres()) {
+    config_.kind = "sqlite";
+    config_.sqlite_path = dir_.Sub("concierge.db");
+    return;
+  }
+  REQUIRE_POSTGRES();
+  const Status started = StartCluster();
+  ASSERT_TRUE(started.ok()) << started.ToString() << "\n" << cluster->Log();
+  static std::atomic<int> counter{0};
+  const std::string name = "backend_" + std::to_string(counter.fetch_add(1));
+  ASSERT_TRUE(cluster->CreateDatabase(name).ok());
+  config_.kind = "postgres";
+  config_.postgres_url = cluster->Url(name);
+}
+
+void StoreBackendTest::TearDownTestSuite() {
+  delete cluster;
+  cluster = nullptr;
+}
+
+Database* StoreBackendTest::NewSqlite() {
+  if (postgres()) return nullptr;
+  auto db = Database::OpenSqlite(config_.sqlite_path, 5000);
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  if (!db.ok()) return nullptr;
+  sqlite_.push_back(std::move(*db));
+  return sqlite_.back().get();
+}
+
+std::unique_ptr<OutboxStore> StoreBackendTest::OpenOutbox() {
+  return Take(OpenOutboxStore(config_, NewSqlite()), "opening the outbox");
+}
+
+std::unique_ptr<StrangerClusters> StoreBackendTest::OpenClusters(float threshold,
+                                                                 int64_t window_ms) {
+  return Take(OpenStrangerClusters(config_, NewSqlite(), threshold, window_ms),
+              "opening the stranger clusters");
+}
+
+std::unique_ptr<AuditLog> StoreBackendTest::OpenAudit() {
+  return Take(OpenAuditLog(config_, NewSqlite()), "opening the audit log");
+}
+
+std::unique_ptr<SightingStore> StoreBackendTest::OpenSightings() {
+  if (postgres()) return Take(OpenPgSightingStore(config_.postgres_url), "opening sightings");
+  Database* db = NewSqlite();
+  return db ? NewSqliteSightingStore(db) : nullptr;
+}
+
+}  // namespace concierge::testing
