@@ -108,12 +108,14 @@ class HttpAuthTest : public ::testing::Test {
     auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(*db);
+    accounts_ = NewSqliteAccountStore(db_.get());
   }
 
   void StartServer() {
     ApiContext parts;
     parts.config = &config_;
     parts.db = db_.get();
+    parts.accounts = accounts_.get();
     auto server = HttpServer::Start(parts);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
@@ -148,6 +150,7 @@ class HttpAuthTest : public ::testing::Test {
   TempDir dir_;
   Config config_;
   std::unique_ptr<Database> db_;
+  std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<httplib::Client> client_;
 };

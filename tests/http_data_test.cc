@@ -106,7 +106,8 @@ class HttpDataTest : public ::testing::Test {
                                          config_.recognition.target_false_welcome_rate,
                                          SearchMode::kCentroid);
     trainer_->SetMatcher(matcher_.get());
-    auth_ = std::make_unique<Authenticator>(db_.get(), config_.auth);
+    accounts_ = NewSqliteAccountStore(db_.get());
+    auth_ = std::make_unique<Authenticator>(accounts_.get(), config_.auth);
     ASSERT_OK(auth_->AddUser("ada", "correct horse battery", Role::kAdmin));
     ASSERT_OK(auth_->AddUser("vic", "correct horse battery", Role::kViewer));
     auto admin = auth_->CreateToken("test-admin", "ada");
@@ -258,6 +259,7 @@ class HttpDataTest : public ::testing::Test {
   std::unique_ptr<StrangerClusters> clusters_;
   std::unique_ptr<Matcher> matcher_;
   std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<Authenticator> auth_;
   EventStream events_;
   std::unique_ptr<HttpServer> server_;

@@ -66,7 +66,8 @@ class HttpOpsTest : public ::testing::Test {
     {
       auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 5000);
       ASSERT_TRUE(db.ok()) << db.status().ToString();
-      Authenticator auth(db->get(), AuthConfig{});
+      auto accounts = NewSqliteAccountStore(db->get());
+      Authenticator auth(accounts.get(), AuthConfig{});
       ASSERT_TRUE(auth.AddUser("watcher", "watcher-password", Role::kViewer).ok());
       auto token = auth.CreateToken("ops-test", "watcher");
       ASSERT_TRUE(token.ok()) << token.status().ToString();

@@ -84,7 +84,8 @@ class HttpPresenceTest : public ::testing::Test {
     faces_ = std::move(*faces);
     sightings_ = NewSqliteSightingStore(db_.get());
     audit_ = NewSqliteAuditLog(db_.get());
-    auth_ = std::make_unique<Authenticator>(db_.get(), config_.auth);
+    accounts_ = NewSqliteAccountStore(db_.get());
+    auth_ = std::make_unique<Authenticator>(accounts_.get(), config_.auth);
     ASSERT_OK(auth_->AddUser("ada", "correct horse battery", Role::kAdmin));
     ASSERT_OK(auth_->AddUser("vic", "correct horse battery", Role::kViewer));
     auto admin = auth_->CreateToken("test-admin", "ada");
@@ -160,6 +161,7 @@ class HttpPresenceTest : public ::testing::Test {
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<SightingStore> sightings_;
   std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<HttpServer> server_;
   std::string admin_, viewer_, crop_;

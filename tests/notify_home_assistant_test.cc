@@ -219,7 +219,8 @@ TEST(HomeAssistantRunTest, RunAnnouncesPeopleAndCamerasAndRetractsTheForgotten) 
   {
     auto db = Database::OpenSqlite(dir.Sub("concierge.db"), 5000);
     ASSERT_OK(db);
-    Authenticator auth(db->get(), AuthConfig{});
+    auto accounts = NewSqliteAccountStore(db->get());
+    Authenticator auth(accounts.get(), AuthConfig{});
     ASSERT_OK(auth.AddUser("boss", "boss-password", Role::kAdmin));
     auto created = auth.CreateToken("ha-test", "boss");
     ASSERT_OK(created);

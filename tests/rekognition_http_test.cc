@@ -85,10 +85,11 @@ class RekognitionHttpTest : public ::testing::Test {
     auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
     ASSERT_OK(db);
     db_ = std::move(*db);
+    accounts_ = NewSqliteAccountStore(db_.get());
     auto faces = FaceCollection::Open(db_.get(), "default", SpacesOf(engine_->embedders()));
     ASSERT_OK(faces);
     faces_ = std::move(*faces);
-    auto keys = AccessKeyStore::Open(db_.get(), config_.aws.key_encryption_secret);
+    auto keys = AccessKeyStore::Open(accounts_.get(), config_.aws.key_encryption_secret);
     ASSERT_OK(keys);
     auto key = (*keys)->Create("http-test");
     ASSERT_OK(key);
@@ -100,6 +101,7 @@ class RekognitionHttpTest : public ::testing::Test {
     ApiContext ctx;
     ctx.config = &config_;
     ctx.db = db_.get();
+    ctx.accounts = accounts_.get();
     ctx.faces = faces_.get();
     ctx.engine = engine_;
     ctx.objects = objects;
@@ -149,6 +151,7 @@ class RekognitionHttpTest : public ::testing::Test {
   testing::TempDir dir_;
   Config config_;
   std::unique_ptr<Database> db_;
+  std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<HttpServer> server_;
   std::string key_id_, secret_;
@@ -193,7 +196,7 @@ TEST_F(RekognitionHttpTest, RefusalsAreAwsShapedEvenFromTheServerItself) {
   EXPECT_EQ(faces_->size(), 0u);
 
   // Revoked at once, while the server runs.
-  auto keys = AccessKeyStore::Open(db_.get(), config_.aws.key_encryption_secret);
+  auto keys = AccessKeyStore::Open(accounts_.get(), config_.aws.key_encryption_secret);
   ASSERT_OK(keys);
   ASSERT_OK((*keys)->Revoke(key_id_));
   EXPECT_EQ(Call("ListCollections", "{}").type(), "UnrecognizedClientException");

@@ -31,23 +31,25 @@ class RekognitionStoreTest : public ::testing::Test {
     auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 5000);
     ASSERT_OK(db);
     db_ = std::move(*db);
+    accounts_ = NewSqliteAccountStore(db_.get());
   }
   testing::TempDir dir_;
   std::unique_ptr<Database> db_;
+  std::unique_ptr<AccountStore> accounts_;
 };
 
 TEST_F(RekognitionStoreTest, AccessKeysNeedALongEnoughEncryptionSecret) {
   for (const std::string& secret : {std::string(), std::string(31, 'x')}) {
-    auto keys = AccessKeyStore::Open(db_.get(), secret);
+    auto keys = AccessKeyStore::Open(accounts_.get(), secret);
     ASSERT_FALSE(keys.ok());
     EXPECT_EQ(keys.status().code(), Status::Code::kFailedPrecondition);
     EXPECT_NE(keys.status().message().find("aws.key_encryption_secret"), std::string::npos);
   }
-  EXPECT_TRUE(AccessKeyStore::Open(db_.get(), std::string(32, 'x')).ok());
+  EXPECT_TRUE(AccessKeyStore::Open(accounts_.get(), std::string(32, 'x')).ok());
 }
 
 TEST_F(RekognitionStoreTest, SecretsAreEncryptedAtRestAndShownOnlyOnCreation) {
-  auto keys = AccessKeyStore::Open(db_.get(), kSecret);
+  auto keys = AccessKeyStore::Open(accounts_.get(), kSecret);
   ASSERT_OK(keys);
   auto created = (*keys)->Create("doorman lambda");
   ASSERT_OK(created);
@@ -77,11 +79,11 @@ TEST_F(RekognitionStoreTest, SecretsAreEncryptedAtRestAndShownOnlyOnCreation) {
 }
 
 TEST_F(RekognitionStoreTest, AnotherEncryptionSecretCannotReadTheKeys) {
-  auto keys = AccessKeyStore::Open(db_.get(), kSecret);
+  auto keys = AccessKeyStore::Open(accounts_.get(), kSecret);
   ASSERT_OK(keys);
   auto created = (*keys)->Create("k");
   ASSERT_OK(created);
-  auto other = AccessKeyStore::Open(db_.get(), std::string(kSecret) + "!");
+  auto other = AccessKeyStore::Open(accounts_.get(), std::string(kSecret) + "!");
   ASSERT_OK(other);
   auto secret = (*other)->SecretFor(created->key.id);
   ASSERT_FALSE(secret.ok());
@@ -90,7 +92,7 @@ TEST_F(RekognitionStoreTest, AnotherEncryptionSecretCannotReadTheKeys) {
 }
 
 TEST_F(RekognitionStoreTest, ACiphertextMovedToAnotherKeyDoesNotDecrypt) {
-  auto keys = AccessKeyStore::Open(db_.get(), kSecret);
+  auto keys = AccessKeyStore::Open(accounts_.get(), kSecret);
   ASSERT_OK(keys);
   auto a = (*keys)->Create("a");
   auto b = (*keys)->Create("b");
@@ -107,7 +109,7 @@ TEST_F(RekognitionStoreTest, ACiphertextMovedToAnotherKeyDoesNotDecrypt) {
 }
 
 TEST_F(RekognitionStoreTest, RevokedAndUnknownKeysHaveNoSecret) {
-  auto keys = AccessKeyStore::Open(db_.get(), kSecret);
+  auto keys = AccessKeyStore::Open(accounts_.get(), kSecret);
   ASSERT_OK(keys);
   auto created = (*keys)->Create("k");
   ASSERT_OK(created);

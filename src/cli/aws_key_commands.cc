@@ -19,15 +19,15 @@ struct AwsKeyOptions {
   std::string id;
 };
 
-// Runs `body(keys, audit)` over the database opened with `access`.
+// Runs `body(keys, audit)` over the stores opened with `access`.
 template <typename Body>
 int WithKeys(Context& ctx, Database::Access access, Body body) {
   auto config = ctx.config();
   if (!config.ok()) return Fail(ctx, config.status());
   Services services(**config, access);
-  auto db = services.database();
-  if (!db.ok()) return Fail(ctx, db.status());
-  auto keys = AccessKeyStore::Open(*db, (*config)->aws.key_encryption_secret);
+  auto accounts = services.accounts();
+  if (!accounts.ok()) return Fail(ctx, accounts.status());
+  auto keys = AccessKeyStore::Open(*accounts, (*config)->aws.key_encryption_secret);
   if (!keys.ok()) return Fail(ctx, keys.status());
   auto audit = services.audit();
   if (!audit.ok()) return Fail(ctx, audit.status());

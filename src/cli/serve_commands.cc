@@ -284,6 +284,7 @@ class ServerPipeline {
     ApiContext parts;
     parts.config = &config_;
     parts.db = db;
+    ASSIGN_OR_RETURN(parts.accounts, services_.accounts());
     parts.sightings = store_;
     parts.objects = objects;
     parts.faces = faces;

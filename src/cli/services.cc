@@ -120,6 +120,14 @@ Result<AuditLog*> Services::audit() {
   return audit_.get();
 }
 
+Result<AccountStore*> Services::accounts() {
+  if (!accounts_) {
+    ASSIGN_OR_RETURN(Database * sqlite, SqliteIfUsed());
+    ASSIGN_OR_RETURN(accounts_, OpenAccountStore(config_.database, sqlite));
+  }
+  return accounts_.get();
+}
+
 Result<ObjectStore*> Services::objects() {
   if (!objects_) {
     ASSIGN_OR_RETURN(objects_, OpenObjectStore(config_.objects, config_.ObjectRoot()));

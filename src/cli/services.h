@@ -8,6 +8,7 @@
 
 #include "core/config.h"
 #include "pipeline/matcher.h"
+#include "store/account_store.h"
 #include "store/audit_log.h"
 #include "store/database.h"
 #include "store/face_collection.h"
@@ -37,6 +38,8 @@ class Services {
   Result<StrangerClusters*> clusters();
   Result<OutboxStore*> outbox();
   Result<AuditLog*> audit();
+  // Users, sessions and API tokens, on the backend database.kind names.
+  Result<AccountStore*> accounts();
   Result<ObjectStore*> objects();
   Result<FaceEngine*> engine();
   // Decides who a face is with the gallery's calibrated threshold.
@@ -60,6 +63,7 @@ class Services {
   std::unique_ptr<StrangerClusters> clusters_;
   std::unique_ptr<OutboxStore> outbox_;
   std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<ObjectStore> objects_;
   std::unique_ptr<FaceEngine> engine_;

@@ -58,15 +58,15 @@ Result<std::string> ReadNewPassword(bool from_stdin) {
   return first;
 }
 
-// Runs `body(authenticator, audit)` over the database opened with `access`.
+// Runs `body(authenticator, audit)` over the stores opened with `access`.
 template <typename Body>
 int WithAuth(Context& ctx, Database::Access access, Body body) {
   auto config = ctx.config();
   if (!config.ok()) return Fail(ctx, config.status());
   Services services(**config, access);
-  auto db = services.database();
-  if (!db.ok()) return Fail(ctx, db.status());
-  Authenticator auth(*db, (*config)->auth);
+  auto accounts = services.accounts();
+  if (!accounts.ok()) return Fail(ctx, accounts.status());
+  Authenticator auth(*accounts, (*config)->auth);
   auto audit = services.audit();
   if (!audit.ok()) return Fail(ctx, audit.status());
   return body(auth, **audit);

@@ -18,6 +18,7 @@
 
 namespace concierge {
 
+class AccountStore;
 class Authenticator;
 class AuditLog;
 class CameraRegistry;
@@ -41,7 +42,8 @@ struct ReadinessCheck {
 
 struct ApiContext {
   const Config* config = nullptr;
-  Database* db = nullptr;  // users, sessions, tokens, clusters, audit, outbox
+  Database* db = nullptr;  // the SQLite file: Rekognition collections and access keys
+  AccountStore* accounts = nullptr;  // users, sessions, tokens (unless auth is given)
   SightingStore* sightings = nullptr;
   ObjectStore* objects = nullptr;
   FaceCollection* faces = nullptr;

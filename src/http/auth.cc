@@ -9,7 +9,6 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "http/api_support.h"
-#include "store/database.h"
 
 namespace concierge {
 
@@ -76,15 +75,6 @@ const std::string& DummyHash() {
   return hash;
 }
 
-User UserFromRow(const Statement& st, int first) {
-  User u;
-  u.id = st.ColumnInt(first);
-  u.name = st.ColumnText(first + 1);
-  u.role = st.ColumnText(first + 2) == "admin" ? Role::kAdmin : Role::kViewer;
-  u.created_ms = st.ColumnInt(first + 3);
-  return u;
-}
-
 // The value of cookie `name` in the request's Cookie header, or "".
 std::string CookieValue(const httplib::Request& req, std::string_view name) {
   const std::string header = req.get_header_value("Cookie");
@@ -108,16 +98,8 @@ bool IsUnsafeMethod(const std::string& method) {
 
 }  // namespace
 
-const char* ToString(Role role) { return role == Role::kAdmin ? "admin" : "viewer"; }
-
-Result<Role> ParseRole(std::string_view text) {
-  if (text == "admin") return Role::kAdmin;
-  if (text == "viewer") return Role::kViewer;
-  return Status::InvalidArgument("role must be 'admin' or 'viewer'");
-}
-
-Authenticator::Authenticator(Database* db, AuthConfig config, bool secure_cookies)
-    : db_(db), config_(config), secure_cookies_(secure_cookies), limiter_(config_) {
+Authenticator::Authenticator(AccountStore* accounts, AuthConfig config, bool secure_cookies)
+    : accounts_(accounts), config_(config), secure_cookies_(secure_cookies), limiter_(config_) {
   if (sodium_init() < 0) spdlog::critical("auth: libsodium failed to initialise");
 }
 
@@ -127,63 +109,12 @@ Result<User> Authenticator::AddUser(const std::string& name, const std::string& 
   if (password.size() < kMinPasswordBytes || password.size() > kMaxPasswordBytes)
     return Status::InvalidArgument("password must be 8 to 1024 bytes long");
   ASSIGN_OR_RETURN(const std::string hash, HashPassword(password));
-  User user{0, name, role, NowMs()};
-  Status s = db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("INSERT INTO users(name, role, password_hash, "
-                                             "created_ms) VALUES(?, ?, ?, ?)"));
-    RETURN_IF_ERROR(st.BindText(name).BindText(ToString(role)).BindText(hash)
-                        .BindInt(user.created_ms).Run());
-    user.id = c.LastInsertId();
-    return Status::Ok();
-  });
-  if (s.code() == Status::Code::kAlreadyExists)
-    return Status::AlreadyExists("user '" + name + "' already exists");
-  RETURN_IF_ERROR(s);
-  return user;
+  return accounts_->AddUser(User{0, name, role, NowMs()}, hash);
 }
 
-Status Authenticator::RemoveUser(const std::string& name) {
-  return db_->Transaction([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement find, c.Prepare("SELECT role FROM users WHERE name = ?"));
-    ASSIGN_OR_RETURN(const bool found, find.BindText(name).Step());
-    if (!found) return Status::NotFound("no user named '" + name + "'");
-    if (find.ColumnText(0) == "admin") {
-      ASSIGN_OR_RETURN(Statement count,
-                       c.Prepare("SELECT COUNT(*) FROM users WHERE role = 'admin'"));
-      ASSIGN_OR_RETURN(const bool has_row, count.Step());
-      if (has_row && count.ColumnInt(0) <= 1)
-        return Status::FailedPrecondition("'" + name + "' is the last admin; add another first");
-    }
-    ASSIGN_OR_RETURN(Statement del, c.Prepare("DELETE FROM users WHERE name = ?"));
-    return del.BindText(name).Run();
-  });
-}
+Status Authenticator::RemoveUser(const std::string& name) { return accounts_->RemoveUser(name); }
 
-Result<std::vector<User>> Authenticator::ListUsers() const {
-  std::vector<User> users;
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st,
-                     c.Prepare("SELECT id, name, role, created_ms FROM users ORDER BY name"));
-    return st.ForEach([&](const Statement& row) {
-      users.push_back(UserFromRow(row, 0));
-      return Status::Ok();
-    });
-  }));
-  return users;
-}
-
-Result<std::optional<std::pair<User, std::string>>> Authenticator::FindUserWithHash(
-    const std::string& name) const {
-  std::optional<std::pair<User, std::string>> found;
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("SELECT id, name, role, created_ms, password_hash "
-                                             "FROM users WHERE name = ?"));
-    ASSIGN_OR_RETURN(const bool has_row, st.BindText(name).Step());
-    if (has_row) found.emplace(UserFromRow(st, 0), st.ColumnText(4));
-    return Status::Ok();
-  }));
-  return found;
-}
+Result<std::vector<User>> Authenticator::ListUsers() const { return accounts_->ListUsers(); }
 
 Result<LoginResult> Authenticator::Login(const std::string& name, const std::string& password,
                                          const std::string& client_address) {
@@ -196,11 +127,11 @@ Result<LoginResult> Authenticator::Login(const std::string& name, const std::str
     result.retry_after_s = wait;
     return result;
   }
-  std::optional<std::pair<User, std::string>> found;
+  std::optional<UserWithPassword> found;
   if (ValidateUserName(name).ok() && password.size() <= kMaxPasswordBytes) {
-    ASSIGN_OR_RETURN(found, FindUserWithHash(name));
+    ASSIGN_OR_RETURN(found, accounts_->FindUser(name));
   }
-  const bool verified = found ? VerifyPassword(found->second, password)
+  const bool verified = found ? VerifyPassword(found->password_hash, password)
                               : (VerifyPassword(DummyHash(), password), false);
   if (!verified) {
     limiter_.RecordFailure(keys, now);
@@ -210,75 +141,36 @@ Result<LoginResult> Authenticator::Login(const std::string& name, const std::str
   limiter_.Clear(name_key);
 
   Session& session = result.session;
-  session.user = found->first;
+  session.user = found->user;
   session.session_id = RandomHex(kSecretBytes);
   session.csrf_token = RandomHex(kSecretBytes);
   session.expires_ms = now + int64_t{config_.session_ttl_hours} * 3600 * 1000;
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement sweep, c.Prepare("DELETE FROM sessions WHERE expires_ms <= ?"));
-    RETURN_IF_ERROR(sweep.BindInt(now).Run());
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("INSERT INTO sessions(id_hash, user_id, csrf_token, "
-                                             "created_ms, expires_ms) VALUES(?, ?, ?, ?, ?)"));
-    return st.BindText(Sha256Hex(session.session_id)).BindInt(session.user.id)
-        .BindText(session.csrf_token).BindInt(now).BindInt(session.expires_ms).Run();
-  }));
+  RETURN_IF_ERROR(accounts_->AddSession(Sha256Hex(session.session_id), session.user.id,
+                                        session.csrf_token, now, session.expires_ms));
   result.outcome = LoginResult::Outcome::kOk;
   return result;
 }
 
 Status Authenticator::Logout(const std::string& session_hash) {
-  return db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("DELETE FROM sessions WHERE id_hash = ?"));
-    return st.BindText(session_hash).Run();
-  });
+  return accounts_->DeleteSession(session_hash);
 }
 
 Result<NewApiToken> Authenticator::CreateToken(const std::string& name, const std::string& user) {
   if (name.empty() || name.size() > 128)
     return Status::InvalidArgument("token name must be 1-128 characters");
   NewApiToken created{0, name, kTokenPrefix + RandomHex(kSecretBytes)};
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement find, c.Prepare("SELECT id FROM users WHERE name = ?"));
-    ASSIGN_OR_RETURN(const bool found, find.BindText(user).Step());
-    if (!found) return Status::NotFound("no user named '" + user + "'");
-    const int64_t user_id = find.ColumnInt(0);
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("INSERT INTO api_tokens(user_id, name, token_hash, "
-                                             "created_ms) VALUES(?, ?, ?, ?)"));
-    RETURN_IF_ERROR(
-        st.BindInt(user_id).BindText(name).BindText(Sha256Hex(created.token)).BindInt(NowMs())
-            .Run());
-    created.id = c.LastInsertId();
-    return Status::Ok();
-  }));
+  ASSIGN_OR_RETURN(created.id,
+                   accounts_->AddToken(user, name, Sha256Hex(created.token), NowMs()));
   return created;
 }
 
 Result<std::vector<ApiToken>> Authenticator::ListTokens() const {
-  std::vector<ApiToken> tokens;
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st,
-                     c.Prepare("SELECT t.id, t.name, u.name, t.created_ms, t.last_used_ms, "
-                               "t.revoked_ms FROM api_tokens t JOIN users u ON u.id = t.user_id "
-                               "ORDER BY t.id DESC"));
-    return st.ForEach([&](const Statement& row) {
-      tokens.push_back({row.ColumnInt(0), row.ColumnText(1), row.ColumnText(2), row.ColumnInt(3),
-                        row.ColumnInt(4), row.ColumnInt(5)});
-      return Status::Ok();
-    });
-  }));
-  return tokens;
+  return accounts_->ListTokens();
 }
 
 Status Authenticator::RevokeToken(int64_t id) {
-  int64_t changed = 0;
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("UPDATE api_tokens SET revoked_ms = ? "
-                                             "WHERE id = ? AND revoked_ms = 0"));
-    RETURN_IF_ERROR(st.BindInt(NowMs()).BindInt(id).Run());
-    changed = c.Changes();
-    return Status::Ok();
-  }));
-  if (changed == 0) return Status::NotFound("no active API token with id " + std::to_string(id));
+  ASSIGN_OR_RETURN(const bool revoked, accounts_->RevokeToken(id, NowMs()));
+  if (!revoked) return Status::NotFound("no active API token with id " + std::to_string(id));
   return Status::Ok();
 }
 
@@ -286,18 +178,9 @@ Result<std::optional<Principal>> Authenticator::FromSession(const std::string& s
   std::optional<Principal> principal;
   if (!IsLowerHex(session_id, kSecretBytes * 2)) return principal;
   const std::string hash = Sha256Hex(session_id);
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st,
-                     c.Prepare("SELECT u.id, u.name, u.role, u.created_ms, s.csrf_token "
-                               "FROM sessions s JOIN users u ON u.id = s.user_id "
-                               "WHERE s.id_hash = ? AND s.expires_ms > ?"));
-    ASSIGN_OR_RETURN(const bool has_row, st.BindText(hash).BindInt(NowMs()).Step());
-    if (has_row) {
-      User user = UserFromRow(st, 0);
-      principal = Principal{user, "user:" + user.name, hash, st.ColumnText(4)};
-    }
-    return Status::Ok();
-  }));
+  ASSIGN_OR_RETURN(const std::optional<SessionOwner> owner, accounts_->FindSession(hash, NowMs()));
+  if (owner)
+    principal = Principal{owner->user, "user:" + owner->user.name, hash, owner->csrf_token};
   return principal;
 }
 
@@ -306,22 +189,15 @@ Result<std::optional<Principal>> Authenticator::FromToken(const std::string& tok
   const std::string_view prefix = kTokenPrefix;
   if (token.rfind(prefix, 0) != 0 || !IsLowerHex(token.substr(prefix.size()), kSecretBytes * 2))
     return principal;
+  ASSIGN_OR_RETURN(const std::optional<TokenOwner> owner,
+                   accounts_->FindToken(Sha256Hex(token)));
+  if (!owner) return principal;
+  principal = Principal{owner->user, "token:" + std::to_string(owner->token_id), "", "",
+                        owner->token_id};
   const int64_t now = NowMs();
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st,
-                     c.Prepare("SELECT u.id, u.name, u.role, u.created_ms, t.id, t.last_used_ms "
-                               "FROM api_tokens t JOIN users u ON u.id = t.user_id "
-                               "WHERE t.token_hash = ? AND t.revoked_ms = 0"));
-    ASSIGN_OR_RETURN(const bool has_row, st.BindText(Sha256Hex(token)).Step());
-    if (!has_row) return Status::Ok();
-    const int64_t token_id = st.ColumnInt(4);
-    principal =
-        Principal{UserFromRow(st, 0), "token:" + std::to_string(token_id), "", "", token_id};
-    if (now - st.ColumnInt(5) < kTokenUseResolutionMs) return Status::Ok();
-    ASSIGN_OR_RETURN(Statement used,
-                     c.Prepare("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?"));
-    return used.BindInt(now).BindInt(token_id).Run();
-  }));
+  if (now - owner->last_used_ms >= kTokenUseResolutionMs) {
+    RETURN_IF_ERROR(accounts_->TouchToken(owner->token_id, now));
+  }
   return principal;
 }
 
@@ -334,19 +210,9 @@ bool Authenticator::RequireMetricsReader(const httplib::Request& req,
 }
 
 Result<bool> Authenticator::StillValid(const Principal& principal) const {
-  bool valid = false;
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    const bool by_session = !principal.session_hash.empty();
-    ASSIGN_OR_RETURN(Statement st,
-                     c.Prepare(by_session
-                                   ? "SELECT 1 FROM sessions WHERE id_hash = ? AND expires_ms > ?"
-                                   : "SELECT 1 FROM api_tokens WHERE id = ? AND revoked_ms = 0"));
-    if (by_session) st.BindText(principal.session_hash).BindInt(NowMs());
-    else st.BindInt(principal.token_id);
-    ASSIGN_OR_RETURN(valid, st.Step());
-    return Status::Ok();
-  }));
-  return valid;
+  if (!principal.session_hash.empty())
+    return accounts_->SessionValid(principal.session_hash, NowMs());
+  return accounts_->TokenValid(principal.token_id);
 }
 
 std::optional<Principal> Authenticator::Require(const httplib::Request& req,

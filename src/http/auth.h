@@ -4,8 +4,12 @@
 // tokens are random 256-bit values stored only as sha256, so a copy of the
 // database lets nobody in.
 //
-// Thread safety: every method may be called from any thread (the Database
-// serialises its statements; the login limiter has its own mutex).
+// Users, sessions and tokens live in an AccountStore, so with PostgreSQL a
+// login or token works on every server and a logout or revocation stops it
+// everywhere. The login rate limit is per server.
+//
+// Thread safety: every method may be called from any thread (the store is
+// thread-safe; the login limiter has its own mutex).
 #pragma once
 
 #include <cstdint>
@@ -21,27 +25,12 @@
 
 #include "core/config.h"
 #include "core/status.h"
+#include "store/account_store.h"
 
 namespace concierge {
 
-class Database;
-
-enum class Role { kViewer, kAdmin };
-
-// "admin" / "viewer".
-const char* ToString(Role role);
-// Parses "admin" or "viewer"; InvalidArgument otherwise.
-Result<Role> ParseRole(std::string_view text);
-
 inline constexpr const char* kSessionCookie = "concierge_session";
 inline constexpr const char* kCsrfHeader = "X-CSRF-Token";
-
-struct User {
-  int64_t id = 0;
-  std::string name;
-  Role role = Role::kViewer;
-  int64_t created_ms = 0;
-};
 
 // An authenticated caller of one request.
 struct Principal {
@@ -67,14 +56,6 @@ struct LoginResult {
   int retry_after_s = 0;    // set when kRateLimited
 };
 
-struct ApiToken {
-  int64_t id = 0;
-  std::string name;
-  std::string user;
-  int64_t created_ms = 0;
-  int64_t last_used_ms = 0;  // 0: never used
-  int64_t revoked_ms = 0;    // 0: still valid
-};
 
 // A token just created; `token` is shown once and never stored.
 struct NewApiToken {
@@ -85,9 +66,9 @@ struct NewApiToken {
 
 class Authenticator {
  public:
-  // Needs a migrated database that outlives this object. `secure_cookies`
-  // adds the Secure attribute (set it when the server speaks TLS).
-  Authenticator(Database* db, AuthConfig config, bool secure_cookies = false);
+  // Needs `accounts` to outlive this object. `secure_cookies` adds the Secure
+  // attribute (set it when the server speaks TLS).
+  Authenticator(AccountStore* accounts, AuthConfig config, bool secure_cookies = false);
 
   // Needs a name of 1..64 of [A-Za-z0-9._@-] and a password of 8..1024 bytes.
   // AlreadyExists when the name is taken.
@@ -156,10 +137,8 @@ class Authenticator {
   // The principal for a session id or token, or nullopt (expired, revoked, unknown).
   Result<std::optional<Principal>> FromSession(const std::string& session_id) const;
   Result<std::optional<Principal>> FromToken(const std::string& token) const;
-  Result<std::optional<std::pair<User, std::string>>> FindUserWithHash(
-      const std::string& name) const;
 
-  Database* db_;
+  AccountStore* const accounts_;
   const AuthConfig config_;
   const bool secure_cookies_;
   LoginLimiter limiter_;

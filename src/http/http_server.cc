@@ -153,8 +153,9 @@ void LogAccess(const httplib::Request& req, const httplib::Response& res) {
 }  // namespace
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(ApiContext parts) {
-  if (parts.config == nullptr || parts.db == nullptr)
-    return Status::InvalidArgument("the HTTP server needs a config and a database");
+  if (parts.config == nullptr || parts.db == nullptr ||
+      (parts.auth == nullptr && parts.accounts == nullptr))
+    return Status::InvalidArgument("the HTTP server needs a config, a database and accounts");
   const HttpConfig& http = parts.config->http;
   std::unique_ptr<HttpServer> server(new HttpServer());
   if (http.tls_cert_file.empty() != http.tls_key_file.empty())
@@ -179,7 +180,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ApiContext parts) {
   server->context_ = parts;
   if (server->context_.auth == nullptr) {
     server->own_auth_ =
-        std::make_unique<Authenticator>(parts.db, parts.config->auth, server->tls_);
+        std::make_unique<Authenticator>(parts.accounts, parts.config->auth, server->tls_);
     server->context_.auth = server->own_auth_.get();
   }
   if (server->context_.audit == nullptr) {

@@ -27,8 +27,8 @@ namespace concierge {
 
 class HttpServer {
  public:
-  // Needs parts.config and parts.db (users, sessions, tokens) that outlive the
-  // server; other null parts make their routes answer 503. Creates the
+  // Needs parts.config, parts.db and parts.accounts (or parts.auth) that outlive
+  // the server; other null parts make their routes answer 503. Creates the
   // Authenticator (unless parts.auth is set) and the AuditLog (unless
   // parts.audit is set), binds http.bind:http.port (0 picks a free port) and
   // serves on a background thread once this returns OK. Fails with

@@ -51,7 +51,10 @@ class RekognitionApi {
       : ctx_(ctx),
         service_(RekognitionParts{ctx.config, ctx.db, ctx.faces, ctx.engine, ctx.objects,
                                   ctx.matcher}) {
-    auto keys = AccessKeyStore::Open(ctx.db, ctx.config->aws.key_encryption_secret);
+    auto keys = ctx.accounts
+                    ? AccessKeyStore::Open(ctx.accounts, ctx.config->aws.key_encryption_secret)
+                    : Result<std::unique_ptr<AccessKeyStore>>(
+                          Status::FailedPrecondition("this server keeps no access keys"));
     if (keys.ok()) {
       keys_ = std::move(*keys);
     } else {

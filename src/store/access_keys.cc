@@ -36,14 +36,9 @@ std::string RandomSecret() {
   return out;
 }
 
-AccessKey KeyFromRow(const Statement& row) {
-  return AccessKey{row.ColumnText(0), row.ColumnText(1), row.ColumnInt(2), row.ColumnInt(3),
-                   row.ColumnInt(4)};
-}
-
 }  // namespace
 
-Result<std::unique_ptr<AccessKeyStore>> AccessKeyStore::Open(Database* db,
+Result<std::unique_ptr<AccessKeyStore>> AccessKeyStore::Open(AccountStore* accounts,
                                                              const std::string& encryption_secret) {
   if (sodium_init() < 0) return Status::Internal("libsodium failed to initialise");
   if (encryption_secret.size() < kMinKeyEncryptionSecretBytes)
@@ -61,13 +56,13 @@ Result<std::unique_ptr<AccessKeyStore>> AccessKeyStore::Open(Database* db,
                             reinterpret_cast<const unsigned char*>(encryption_secret.data()),
                             encryption_secret.size());
   crypto_generichash_final(&state, key.data(), key.size());
-  std::unique_ptr<AccessKeyStore> store(new AccessKeyStore(db, key));
+  std::unique_ptr<AccessKeyStore> store(new AccessKeyStore(accounts, key));
   sodium_memzero(key.data(), key.size());
   return store;
 }
 
-AccessKeyStore::AccessKeyStore(Database* db, const std::array<unsigned char, 32>& key)
-    : db_(db), key_(key) {}
+AccessKeyStore::AccessKeyStore(AccountStore* accounts, const std::array<unsigned char, 32>& key)
+    : accounts_(accounts), key_(key) {}
 
 AccessKeyStore::~AccessKeyStore() { sodium_memzero(key_.data(), key_.size()); }
 
@@ -95,54 +90,24 @@ Result<NewAccessKey> AccessKeyStore::Create(const std::string& name) {
       reinterpret_cast<const unsigned char*>(created.key.id.data()), created.key.id.size(),
       nullptr, nonce, key_.data());
   box.resize(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + sealed);
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("INSERT INTO aws_access_keys(id, name, secret_box, "
-                                             "created_ms) VALUES(?, ?, ?, ?)"));
-    return st.BindText(created.key.id).BindText(name).BindBlob(box.data(), box.size())
-        .BindInt(created.key.created_ms).Run();
-  }));
+  RETURN_IF_ERROR(accounts_->AddAccessKey(created.key, box));
   return created;
 }
 
 Result<std::vector<AccessKey>> AccessKeyStore::List() const {
-  std::vector<AccessKey> keys;
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st,
-                     c.Prepare("SELECT id, name, created_ms, last_used_ms, revoked_ms FROM "
-                               "aws_access_keys ORDER BY created_ms DESC, rowid DESC"));
-    return st.ForEach([&](const Statement& row) {
-      keys.push_back(KeyFromRow(row));
-      return Status::Ok();
-    });
-  }));
-  return keys;
+  return accounts_->ListAccessKeys();
 }
 
 Status AccessKeyStore::Revoke(const std::string& id) {
-  return db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("UPDATE aws_access_keys SET revoked_ms = ? WHERE "
-                                             "id = ? AND revoked_ms = 0"));
-    RETURN_IF_ERROR(st.BindInt(NowMs()).BindText(id).Run());
-    if (c.Changes() == 0) return Status::NotFound("no active access key '" + id + "'");
-    return Status::Ok();
-  });
+  ASSIGN_OR_RETURN(const bool revoked, accounts_->RevokeAccessKey(id, NowMs()));
+  if (!revoked) return Status::NotFound("no active access key '" + id + "'");
+  return Status::Ok();
 }
 
 Result<std::string> AccessKeyStore::SecretFor(const std::string& id) {
-  std::string box;
-  int64_t last_used_ms = 0;
-  bool found = false;
-  RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare("SELECT secret_box, last_used_ms FROM "
-                                             "aws_access_keys WHERE id = ? AND revoked_ms = 0"));
-    ASSIGN_OR_RETURN(found, st.BindText(id).Step());
-    if (found) {
-      box = std::string(st.ColumnBlob(0));
-      last_used_ms = st.ColumnInt(1);
-    }
-    return Status::Ok();
-  }));
+  ASSIGN_OR_RETURN(const std::optional<SealedAccessKey> found, accounts_->FindAccessKey(id));
   if (!found) return Status::NotFound("no active access key with that id");
+  const std::string& box = found->secret_box;
   constexpr size_t kOverhead =
       crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES;
   std::string secret(box.size() > kOverhead ? box.size() - kOverhead : 0, '\0');
@@ -159,12 +124,8 @@ Result<std::string> AccessKeyStore::SecretFor(const std::string& id) {
                                       "since it was created; create a new key");
   secret.resize(opened);
   const int64_t now = NowMs();
-  if (now - last_used_ms >= kUseResolutionMs) {
-    RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
-      ASSIGN_OR_RETURN(Statement st,
-                       c.Prepare("UPDATE aws_access_keys SET last_used_ms = ? WHERE id = ?"));
-      return st.BindInt(now).BindText(id).Run();
-    }));
+  if (now - found->last_used_ms >= kUseResolutionMs) {
+    RETURN_IF_ERROR(accounts_->TouchAccessKey(id, now));
   }
   return secret;
 }

@@ -1,12 +1,12 @@
-// AWS-style access keys for the Rekognition-compatible API (table
-// aws_access_keys, migration 7). SigV4 needs the secret itself on every
+// AWS-style access keys for the Rekognition-compatible API, kept in the
+// AccountStore (so on PostgreSQL every server knows them). SigV4 needs the secret itself on every
 // request, so it cannot be stored as a hash: it is encrypted with
 // XChaCha20-Poly1305 under a key derived from aws.key_encryption_secret (the
 // config file or CONCIERGE_AWS_KEY_ENCRYPTION_SECRET), with the access key id as
 // associated data. A copy of the database alone yields no secret, and a
 // ciphertext moved to another row does not decrypt.
 //
-// Thread-safe (the Database serialises statements).
+// Thread-safe (the AccountStore is).
 #pragma once
 
 #include <array>
@@ -16,20 +16,12 @@
 #include <vector>
 
 #include "core/status.h"
-#include "store/database.h"
+#include "store/account_store.h"
 
 namespace concierge {
 
 // The shortest aws.key_encryption_secret accepted (e.g. `openssl rand -hex 32`).
 inline constexpr size_t kMinKeyEncryptionSecretBytes = 32;
-
-struct AccessKey {
-  std::string id;            // "AKCC" + 16 characters of [A-Z2-7]
-  std::string name;          // a label for people, e.g. "doorman-lambda"
-  int64_t created_ms = 0;
-  int64_t last_used_ms = 0;  // 0: never used; updated at most once a minute
-  int64_t revoked_ms = 0;    // 0: still valid
-};
 
 // A key just created; the secret is shown once and stored only encrypted.
 struct NewAccessKey {
@@ -39,10 +31,10 @@ struct NewAccessKey {
 
 class AccessKeyStore {
  public:
-  // Needs a migrated database that outlives the store and an encryption
+  // Needs `accounts` to outlive the store and an encryption
   // secret of at least kMinKeyEncryptionSecretBytes; else kFailedPrecondition
   // saying how to set aws.key_encryption_secret.
-  static Result<std::unique_ptr<AccessKeyStore>> Open(Database* db,
+  static Result<std::unique_ptr<AccessKeyStore>> Open(AccountStore* accounts,
                                                       const std::string& encryption_secret);
   ~AccessKeyStore();
   AccessKeyStore(const AccessKeyStore&) = delete;
@@ -61,9 +53,9 @@ class AccessKeyStore {
   Result<std::string> SecretFor(const std::string& id);
 
  private:
-  AccessKeyStore(Database* db, const std::array<unsigned char, 32>& key);
+  AccessKeyStore(AccountStore* accounts, const std::array<unsigned char, 32>& key);
 
-  Database* const db_;
+  AccountStore* const accounts_;
   std::array<unsigned char, 32> key_;  // wiped on destruction
 };
 

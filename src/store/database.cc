@@ -2,9 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -483,9 +485,27 @@ Result<std::unique_ptr<Database>> Database::OpenSqlite(const std::string& path,
 
   RETURN_IF_ERROR(db->conn_.Exec("PRAGMA foreign_keys = ON"));
   if (!read_only) {
-    ASSIGN_OR_RETURN(Statement wal, db->conn_.Prepare("PRAGMA journal_mode = WAL"));
-    ASSIGN_OR_RETURN(const bool has_row, wal.Step());
-    const std::string mode = has_row ? wal.ColumnText(0) : "";
+    // Switching to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at
+    // once, without the busy handler, when another opener holds the file (it could
+    // deadlock otherwise); so concurrent openers retry within the busy timeout.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+    std::string mode;
+    for (;;) {
+      Result<std::string> switched = [&]() -> Result<std::string> {
+        ASSIGN_OR_RETURN(Statement wal, db->conn_.Prepare("PRAGMA journal_mode = WAL"));
+        ASSIGN_OR_RETURN(const bool has_row, wal.Step());
+        return has_row ? wal.ColumnText(0) : std::string();
+      }();
+      if (switched.ok()) {
+        mode = *switched;
+        break;
+      }
+      const bool locked = switched.status().message().rfind("database is locked", 0) == 0;
+      if (!locked || std::chrono::steady_clock::now() >= deadline)
+        return switched.status();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     // An in-memory database has no journal file, so it can never be WAL.
     if (mode != "wal" && !(path == ":memory:" && mode == "memory"))
       return Status::IoError("cannot enable WAL journal on " + path + " (mode is '" + mode + "')");

@@ -88,16 +88,22 @@ PgParams& PgParams::OptReal(const std::optional<float>& value) {
 
 PgParams& PgParams::Limit(int64_t limit) { return limit < 0 ? Null() : Int(limit); }
 
-PgParams& PgParams::Floats(const Embedding& values) {
-  if (values.empty()) return Null();
+PgParams& PgParams::Bytes(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string hex = "\\x";
-  const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
-  for (size_t i = 0; i < values.size() * sizeof(float); ++i) {
-    hex += kDigits[bytes[i] >> 4];
-    hex += kDigits[bytes[i] & 0xf];
+  hex.reserve(2 + bytes.size() * 2);
+  for (const char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    hex += kDigits[b >> 4];
+    hex += kDigits[b & 0xf];
   }
   return Text(std::move(hex));
+}
+
+PgParams& PgParams::Floats(const Embedding& values) {
+  if (values.empty()) return Null();
+  return Bytes(std::string_view(reinterpret_cast<const char*>(values.data()),
+                                values.size() * sizeof(float)));
 }
 
 pqxx::result PgParams::Exec(pqxx::transaction_base& tx, const std::string& sql) const {
@@ -111,6 +117,11 @@ float PgReadReal(const pqxx::field& f) {
   const char* text = f.c_str();
   std::from_chars(text, text + std::strlen(text), value);
   return value;
+}
+
+std::string PgReadBytes(const pqxx::field& f) {
+  const pqxx::binarystring blob(f);
+  return blob.str();
 }
 
 Result<Embedding> PgReadFloats(const pqxx::field& f, const std::string& what) {

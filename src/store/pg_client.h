@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -30,6 +31,8 @@ class PgParams {
   PgParams& OptReal(const std::optional<float>& value);
   // A limit below zero means none (LIMIT NULL), as SQLite reads LIMIT -1.
   PgParams& Limit(int64_t limit);
+  // bytea in its hex text form.
+  PgParams& Bytes(std::string_view bytes);
   // bytea (float32 little-endian) in its hex text form; NULL when empty.
   PgParams& Floats(const Embedding& values);
 
@@ -42,6 +45,8 @@ class PgParams {
 
 // A REAL column as float (0 when unreadable).
 float PgReadReal(const pqxx::field& f);
+// A bytea column's bytes.
+std::string PgReadBytes(const pqxx::field& f);
 // A bytea column of float32 values; kInternal naming `what` if malformed.
 Result<Embedding> PgReadFloats(const pqxx::field& f, const std::string& what);
 

@@ -83,7 +83,8 @@ struct Harness {
         config.quality, ImageLimits{},
         TrainerParts{nullptr, sightings.get(), objects.get(), faces.get(), clusters.get(),
                      audit.get(), nullptr, nullptr});
-    auth = std::make_unique<Authenticator>(db.get(), config.auth);
+    accounts = NewSqliteAccountStore(db.get());
+    auth = std::make_unique<Authenticator>(accounts.get(), config.auth);
     if (!auth->AddUser("admin", "fuzz password", Role::kAdmin).ok()) std::abort();
     token = auth->CreateToken("fuzz", "admin").value().token;
     ctx.config = &config;
@@ -110,6 +111,7 @@ struct Harness {
   std::unique_ptr<AuditLog> audit;
   std::unique_ptr<StrangerClusters> clusters;
   std::unique_ptr<Trainer> trainer;
+  std::unique_ptr<AccountStore> accounts;
   std::unique_ptr<Authenticator> auth;
   std::string token;
   ApiContext ctx;

@@ -11,7 +11,10 @@ void FaultyObjectStore::PauseAfterEachWrite(bool on) {
   {
     std::lock_guard lock(mu_);
     pause_ = on;
-    if (!on) ++steps_;  // releases a waiting write
+    if (!on) {  // releases a waiting write
+      ++steps_;
+      paused_ = false;
+    }
   }
   cv_.notify_all();
 }
@@ -25,6 +28,7 @@ void FaultyObjectStore::Step() {
   {
     std::lock_guard lock(mu_);
     ++steps_;
+    paused_ = false;  // now, so the next WaitPaused waits for the next write
   }
   cv_.notify_all();
 }
@@ -36,6 +40,10 @@ uint64_t FaultyObjectStore::failed_writes() const {
 
 template <typename WriteFn>
 Status FaultyObjectStore::Write(WriteFn write) {
+  // One write at a time, its pause included: while the test looks at a paused
+  // write no other write is under way or can start, so what it sees is what a
+  // crash at that point would leave, whatever the other threads are doing.
+  std::lock_guard serial(write_mu_);
   {
     std::lock_guard lock(mu_);
     if (!failure_.ok()) {
@@ -46,15 +54,10 @@ Status FaultyObjectStore::Write(WriteFn write) {
   const Status status = write();
   std::unique_lock lock(mu_);
   if (!pause_) return status;
-  // One write at a time waits; others queue behind it.
-  cv_.wait(lock, [&] { return !paused_ || !pause_; });
-  if (!pause_) return status;
   paused_ = true;
   const uint64_t step = steps_;
   cv_.notify_all();
   cv_.wait(lock, [&] { return steps_ != step; });
-  paused_ = false;
-  cv_.notify_all();
   return status;
 }
 

@@ -20,7 +20,8 @@ class FaultyObjectStore final : public ObjectStore {
   // Every later Put, Move and Delete fails with `status` without touching the
   // inner store; Status::Ok() lets them through again.
   void FailWrites(Status status);
-  // While on, each write that went through then waits for Step().
+  // While on, each write that went through then waits for Step(), and no other
+  // write starts meanwhile.
   void PauseAfterEachWrite(bool on);
   // Waits up to `timeout` for a write to wait; true if one does.
   bool WaitPaused(std::chrono::milliseconds timeout);
@@ -44,6 +45,7 @@ class FaultyObjectStore final : public ObjectStore {
   Status Write(WriteFn write);
 
   ObjectStore* const inner_;
+  std::mutex write_mu_;  // held through each write and its pause
   mutable std::mutex mu_;
   std::condition_variable cv_;
   Status failure_;

@@ -79,6 +79,10 @@ std::unique_ptr<AuditLog> StoreBackendTest::OpenAudit() {
   return Take(OpenAuditLog(config_, NewSqlite()), "opening the audit log");
 }
 
+std::unique_ptr<AccountStore> StoreBackendTest::OpenAccounts() {
+  return Take(OpenAccountStore(config_, NewSqlite()), "opening the accounts");
+}
+
 std::unique_ptr<SightingStore> StoreBackendTest::OpenSightings() {
   if (postgres()) return Take(OpenPgSightingStore(config_.postgres_url), "opening sightings");
   Database* db = NewSqlite();

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "core/config.h"
+#include "store/account_store.h"
 #include "store/audit_log.h"
 #include "store/database.h"
 #include "store/outbox_store.h"
@@ -44,6 +45,7 @@ class StoreBackendTest : public ::testing::TestWithParam<StoreBackend> {
   std::unique_ptr<OutboxStore> OpenOutbox();
   std::unique_ptr<StrangerClusters> OpenClusters(float threshold, int64_t window_ms);
   std::unique_ptr<AuditLog> OpenAudit();
+  std::unique_ptr<AccountStore> OpenAccounts();
   std::unique_ptr<SightingStore> OpenSightings();
 
  private:
