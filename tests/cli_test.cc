@@ -235,6 +235,28 @@ TEST_F(CliTest, PeopleRenameShowAndForgetEverything) {
   EXPECT_TRUE(Json(r)["faces"][0]["person"].is_null()) << "a forgotten face must not match";
 }
 
+TEST_F(CliTest, PeopleMergeGivesTheDuplicatesFacesToTheSurvivor) {
+  ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama)}).exit_code, 0);
+  ASSERT_EQ(Run({"enroll", "--person", "barack", DataPath(kObama2)}).exit_code, 0);
+  EXPECT_EQ(Run({"people", "merge", "obama", "nobody"}).exit_code, 3);
+  EXPECT_EQ(Run({"people", "merge", "obama", "obama"}).exit_code, 4);
+  EXPECT_EQ(PeopleCount(), 2u);
+
+  auto merged = Run({"people", "merge", "obama", "barack", "--json"});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_EQ(Json(merged)["faces"], 1);
+  EXPECT_EQ(PeopleCount(), 1u);
+  auto show = Json(Run({"people", "show", "obama", "--json"}));
+  ASSERT_EQ(show["faces"].size(), 2u);
+  for (const auto& face : show["faces"]) {
+    const std::string key = face["image_key"];
+    EXPECT_EQ(key.rfind("faces/obama/", 0), 0u) << key;
+    EXPECT_TRUE(fs::exists(dir_.Sub("objects/" + key))) << key;
+  }
+  auto r = Run({"identify", DataPath(kObama2), "--json"});
+  EXPECT_EQ(Json(r)["faces"][0]["person"], "obama");
+}
+
 TEST_F(CliTest, DataDirsNeverShareState) {
   ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama)}).exit_code, 0);
   testing::TempDir other;

@@ -595,6 +595,7 @@ TEST_F(HttpAuthTest, BadTlsFilesAreReported) {
   ApiContext parts;
   parts.config = &config_;
   parts.db = db_.get();
+  parts.accounts = accounts_.get();
   auto server = HttpServer::Start(parts);
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.status().code(), Status::Code::kInvalidArgument);

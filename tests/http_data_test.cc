@@ -770,7 +770,9 @@ TEST_F(HttpDataTest, MergeMovesFacesAndSightingsToTheSurvivor) {
   ASSERT_OK(faces_->AddPerson({"barack", "Barack", "", 0}));
   ASSERT_EQ(PostPhotos("/api/v1/people/barack/faces", admin_, {testing::DataPath(kObama)}).status,
             200);
-  Seen("m-1", kT0, kObama, "barack");
+  ASSERT_OK(faces_->SetExternalId("barack", "U0BARACK"));
+  const SightingRecord seen = Seen("m-1", kT0, kObama, "barack");
+  ASSERT_EQ(seen.image_key, "known/barack/m-1.jpg");
   EXPECT_EQ(Post("/api/v1/people/obama/merge", admin_, json{{"from", "obama"}}.dump()).status, 400);
   EXPECT_EQ(Post("/api/v1/people/obama/merge", admin_, json{{"from", "ghost"}}.dump()).status, 404);
   EXPECT_EQ(Post("/api/v1/people/obama/merge", admin_, json{{"from", 3}}.dump()).status, 400);
@@ -778,9 +780,23 @@ TEST_F(HttpDataTest, MergeMovesFacesAndSightingsToTheSurvivor) {
   ASSERT_EQ(merged.status, 200) << merged.body;
   EXPECT_EQ(merged.doc()["faces"], 1);
   EXPECT_EQ(Get("/api/v1/people/barack", viewer_).status, 404);
-  EXPECT_EQ(sightings_->Get("m-1")->person_id, "obama");
+  const SightingRecord relabelled = *sightings_->Get("m-1");
+  EXPECT_EQ(relabelled.person_id, "obama");
+  // The sighting's picture moved with it (none is left under the duplicate's name).
+  EXPECT_EQ(relabelled.image_key.rfind("known/obama/", 0), 0u) << relabelled.image_key;
+  EXPECT_TRUE(*objects_->Exists(relabelled.image_key));
+  EXPECT_TRUE(objects_->List("known/barack/")->empty());
+  Reply visit = Get("/api/v1/visits/" + std::to_string(*relabelled.visit_id), viewer_);
+  ASSERT_EQ(visit.status, 200) << visit.body;
+  EXPECT_EQ(visit.doc()["person"]["id"], "obama");
   EXPECT_TRUE(objects_->List("faces/barack/")->empty());
   EXPECT_EQ(objects_->List("faces/obama/")->size(), 1u);
+  EXPECT_EQ(faces_->GetPerson("obama")->external_id, "U0BARACK");  // the survivor had none
+  auto audit = audit_->List(1, "");
+  ASSERT_OK(audit);
+  EXPECT_EQ(audit->items.at(0).action, "person.merge");
+  EXPECT_EQ(audit->items.at(0).detail["from"], "barack");
+  EXPECT_EQ(audit->items.at(0).detail["sightings"], 1);
   Reply recognised = Post("/api/v1/recognize", viewer_,
                           testing::ReadFile(testing::DataPath(kObama2)), "image/jpeg");
   ASSERT_EQ(recognised.status, 200);

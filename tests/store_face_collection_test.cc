@@ -366,6 +366,46 @@ TEST_P(FaceCollectionTest, AddFaceStoresAUnitVectorAndAllFields) {
   EXPECT_NEAR(centroid[0].similarity, 1.f, 1e-6);
 }
 
+TEST_P(FaceCollectionTest, MergeGivesEveryFaceAndNegativeToTheSurvivorAtOnce) {
+  AddPersonOrDie("obama");
+  AddPersonOrDie("barack");
+  std::mt19937 rng(11);
+  const Embedding a = RandomUnit(rng, kDims), b = RandomUnit(rng, kDims);
+  ASSERT_TRUE(fc_->AddFaces({Face("obama", a, "faces/obama/1.jpg"),
+                             Face("barack", b, "faces/barack/2.jpg")})
+                  .ok());
+  ASSERT_TRUE(fc_->AddNegative("barack", D(RandomUnit(rng, kDims)), "s-1").ok());
+
+  // A missing person or merging into oneself changes nothing.
+  EXPECT_EQ(fc_->MergePerson("ghost", "obama", {}).status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(fc_->MergePerson("barack", "ghost", {}).status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(fc_->MergePerson("obama", "obama", {}).status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(fc_->ListFaces("barack")->size(), 1u);
+
+  auto moved = fc_->MergePerson("barack", "obama", {{"faces/barack/2.jpg", "faces/obama/2.jpg"}});
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_EQ(*moved, 1);
+  EXPECT_EQ(fc_->GetPerson("barack").status().code(), Status::Code::kNotFound);
+  auto faces = fc_->ListFaces("obama");
+  ASSERT_TRUE(faces.ok());
+  ASSERT_EQ(faces->size(), 2u);
+  EXPECT_EQ((*faces)[1].image_key, "faces/obama/2.jpg");
+  auto negatives = fc_->ListNegatives();
+  ASSERT_TRUE(negatives.ok());
+  ASSERT_EQ(negatives->size(), 1u);
+  EXPECT_EQ(negatives->front().person_id, "obama");
+  EXPECT_EQ(fc_->Search(D(b), 1, SearchMode::kBestFace)[0].person_id, "obama");
+
+  // Another process sees the same after a refresh, and so does a restart.
+  auto other = OpenCollection("default", kDims);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ((*other)->Search(D(b), 1, SearchMode::kBestFace)[0].person_id, "obama");
+  Reopen();
+  EXPECT_EQ(fc_->ListFaces("obama")->size(), 2u);
+  EXPECT_EQ(CountRows("SELECT COUNT(*) FROM persons WHERE id = 'barack'"), 0);
+}
+
 TEST_P(FaceCollectionTest, DeleteFaceRemovesItFromDatabaseAndSearch) {
   AddPersonOrDie("alice");
   AddPersonOrDie("bob");

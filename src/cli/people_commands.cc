@@ -1,4 +1,4 @@
-// `concierge people list|show|rename|forget|export`.
+// `concierge people list|show|rename|merge|forget|export`.
 #include <cstdio>
 
 #include "cli/cli.h"
@@ -78,6 +78,27 @@ int RunRename(Context& ctx, const std::string& id, const std::string& name) {
   });
 }
 
+// As POST /api/v1/people/{into}/merge, audited as done by "cli".
+int RunMerge(Context& ctx, const std::string& into, const std::string& from) {
+  return WithCollection(ctx, Database::Access::kReadWrite, [&](Services& services,
+                                                               FaceCollection&) {
+    auto trainer = services.trainer();
+    if (!trainer.ok()) return Fail(ctx, trainer.status());
+    auto merged = (*trainer)->MergePeople(into, from, "cli");
+    if (!merged.ok()) return Fail(ctx, merged.status());
+    if (ctx.json())
+      PrintJson({{"merged", from},
+                 {"into", into},
+                 {"faces", merged->faces},
+                 {"sightings", merged->sightings}});
+    else
+      std::printf("merged %s into %s: %lld faces, %lld sightings\n", from.c_str(), into.c_str(),
+                  static_cast<long long>(merged->faces),
+                  static_cast<long long>(merged->sightings));
+    return int(kExitOk);
+  });
+}
+
 int RunForget(Context& ctx, const std::string& id) {
   return WithCollection(ctx, Database::Access::kReadWrite, [&](Services& services, FaceCollection& faces) {
     auto keys = faces.ForgetPerson(id);
@@ -118,7 +139,7 @@ int RunExport(Context& ctx, const std::string& id, const std::string& file) {
 }  // namespace
 
 void RegisterPeopleCommands(CLI::App& app, Context& ctx, Runner* slot) {
-  static std::string id, name, file;
+  static std::string id, name, file, from;
   CLI::App* people = app.add_subcommand("people", "List and manage enrolled people");
   people->require_subcommand(1);
   AddCommand(*people, "list", "List people", slot, [&ctx] { return RunList(ctx); });
@@ -128,6 +149,11 @@ void RegisterPeopleCommands(CLI::App& app, Context& ctx, Runner* slot) {
                                 [&ctx] { return RunRename(ctx, id, name); });
   rename->add_option("id", id, "Person id")->required();
   rename->add_option("name", name, "New display name")->required();
+  CLI::App* merge = AddCommand(*people, "merge",
+                               "Merge a duplicate into a person: its faces, sightings and visits",
+                               slot, [&ctx] { return RunMerge(ctx, id, from); });
+  merge->add_option("into", id, "The person who stays")->required();
+  merge->add_option("from", from, "The duplicate, removed after the merge")->required();
   AddCommand(*people, "forget", "Erase a person: faces, embeddings and pictures", slot,
              [&ctx] { return RunForget(ctx, id); })
       ->add_option("id", id, "Person id")->required();

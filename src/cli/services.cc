@@ -153,4 +153,18 @@ Result<Matcher*> Services::matcher() {
   return matcher_.get();
 }
 
+Result<Trainer*> Services::trainer() {
+  if (!trainer_) {
+    TrainerParts parts;
+    ASSIGN_OR_RETURN(parts.engine, engine());
+    ASSIGN_OR_RETURN(parts.sightings, sightings());
+    ASSIGN_OR_RETURN(parts.objects, objects());
+    ASSIGN_OR_RETURN(parts.faces, faces());
+    ASSIGN_OR_RETURN(parts.clusters, clusters());
+    ASSIGN_OR_RETURN(parts.audit, audit());
+    trainer_ = std::make_unique<Trainer>(config_.quality, image_limits(), parts);
+  }
+  return trainer_.get();
+}
+
 }  // namespace concierge::cli

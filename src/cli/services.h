@@ -8,6 +8,7 @@
 
 #include "core/config.h"
 #include "pipeline/matcher.h"
+#include "pipeline/train.h"
 #include "store/account_store.h"
 #include "store/audit_log.h"
 #include "store/database.h"
@@ -44,6 +45,9 @@ class Services {
   Result<FaceEngine*> engine();
   // Decides who a face is with the gallery's calibrated threshold.
   Result<Matcher*> matcher();
+  // Training actions (tag, merge, forget) on the parts above, as the server
+  // does them but without chat and notifications; audited as their actor.
+  Result<Trainer*> trainer();
   ImageLimits image_limits() const {
     return {config_.vision.max_image_bytes, config_.vision.max_image_pixels};
   }
@@ -68,6 +72,7 @@ class Services {
   std::unique_ptr<ObjectStore> objects_;
   std::unique_ptr<FaceEngine> engine_;
   std::unique_ptr<Matcher> matcher_;
+  std::unique_ptr<Trainer> trainer_;
 };
 
 }  // namespace concierge::cli

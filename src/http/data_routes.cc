@@ -646,9 +646,7 @@ void DataRoutes::RenamePerson(const Request& req, Response& res, const Principal
 }
 
 void DataRoutes::MergePerson(const Request& req, Response& res, const Principal& who) {
-  if (!Have(ctx_.faces, "the face collection", res) ||
-      !Have(ctx_.objects, "the object store", res) ||
-      !Have(ctx_.sightings, "the sighting store", res) || !Have(ctx_.trainer, "training", res))
+  if (!Have(ctx_.faces, "the face collection", res) || !Have(ctx_.trainer, "training", res))
     return;
   auto into = ReadPathId(req, res);
   if (!into) return;
@@ -659,25 +657,8 @@ void DataRoutes::MergePerson(const Request& req, Response& res, const Principal&
     return SendError(res, Status::InvalidArgument("from must be a person id"));
   const std::string from = from_json.get<std::string>();
   if (Status s = ValidateStoreId(from); !s.ok()) return SendError(res, s);
-  if (from == *into)
-    return SendError(res, Status::InvalidArgument("a person cannot be merged into themselves"));
-  for (const std::string& id : {*into, from}) {
-    if (auto p = ctx_.faces->GetPerson(id); !p.ok()) return SendError(res, p.status());
-  }
-  auto faces = MergeFaces(*ctx_.faces, *ctx_.objects, from, *into);
-  if (!faces.ok()) return SendError(res, faces.status());
-  // Their sightings now name the survivor; their visits, clusters and the
-  // rest go with the forgotten duplicate.
-  auto sightings = ctx_.sightings->List({.limit = 0, .person_id = from});
-  if (!sightings.ok()) return SendError(res, sightings.status());
-  for (const auto& s : *sightings) {
-    Status relabelled = ctx_.sightings->Relabel(s.id, Decision::kKnown, *into, s.image_key);
-    if (!relabelled.ok()) return SendError(res, relabelled);
-  }
-  auto forgotten = ctx_.trainer->ForgetPerson(from, who.actor);
-  if (!forgotten.ok()) return SendError(res, forgotten.status());
-  Audit(who, "person.merge", "person:" + *into,
-        {{"from", from}, {"faces", *faces}, {"sightings", sightings->size()}});
+  auto merged = ctx_.trainer->MergePeople(*into, from, who.actor);
+  if (!merged.ok()) return SendError(res, merged.status());
   auto person = ctx_.faces->GetPerson(*into);
   if (!person.ok()) return SendError(res, person.status());
   SendJson(res, PersonJson(*person));

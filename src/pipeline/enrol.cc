@@ -99,42 +99,6 @@ Result<std::string> AddPersonNamed(FaceCollection& faces, const std::string& dis
   return Status::AlreadyExists("no free person id for '" + display_name + "'");
 }
 
-Result<int> MergeFaces(FaceCollection& faces, ObjectStore& objects, const std::string& from,
-                       const std::string& into) {
-  if (from == into) return Status::InvalidArgument("cannot merge a person into themselves");
-  RETURN_IF_ERROR(faces.GetPerson(into).status());
-  ASSIGN_OR_RETURN(std::vector<FaceRecord> moving, faces.ListFaces(from));
-  const std::string old_prefix = "faces/" + from + "/";
-  std::vector<std::pair<std::string, std::string>> moved;  // from key, to key
-  auto undo = [&] {
-    for (const auto& [old_key, new_key] : moved) objects.Move(new_key, old_key);
-  };
-  for (auto& face : moving) {
-    face.person_id = into;
-    face.id = 0;
-    if (face.image_key.rfind(old_prefix, 0) != 0) continue;  // not a picture we own
-    const std::string new_key = "faces/" + into + "/" + face.image_key.substr(old_prefix.size());
-    Status s = objects.Move(face.image_key, new_key);
-    if (s.code() == Status::Code::kNotFound) {
-      face.image_key.clear();  // the picture was already gone
-      continue;
-    }
-    if (!s.ok()) {
-      undo();
-      return s;
-    }
-    moved.emplace_back(face.image_key, new_key);
-    face.image_key = new_key;
-  }
-  if (moving.empty()) return 0;
-  auto added = faces.AddFaces(moving);
-  if (!added.ok()) {
-    undo();
-    return added.status();
-  }
-  return static_cast<int>(added->size());
-}
-
 Result<std::string> FindFaceImageKey(const FaceCollection& faces, int64_t face_id) {
   ASSIGN_OR_RETURN(std::vector<Person> people, faces.ListPersons());
   for (const auto& person : people) {

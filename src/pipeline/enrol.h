@@ -63,12 +63,6 @@ Result<EnrolOutcome> EnrolPhoto(const EnrolParts& parts, const EnrolRequest& req
 Result<std::string> AddPersonNamed(FaceCollection& faces, const std::string& display_name,
                                    const std::string& external_id = "");
 
-// Needs two different existing persons. Copies every face of `from` to `into`
-// (pictures move to faces/<into>/...), all or nothing; `from` keeps its own
-// face rows for the caller to remove. Returns how many faces moved.
-Result<int> MergeFaces(FaceCollection& faces, ObjectStore& objects, const std::string& from,
-                       const std::string& into);
-
 // The picture key of face `face_id`, or kNotFound (no such face, or no picture).
 // Walks the persons: fine for an office gallery, not for millions of faces.
 Result<std::string> FindFaceImageKey(const FaceCollection& faces, int64_t face_id);

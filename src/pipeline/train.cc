@@ -1,5 +1,6 @@
 #include "pipeline/train.h"
 
+#include <map>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -316,6 +317,58 @@ Status Trainer::NotMe(const std::string& sighting_id, const std::string& actor) 
                faces_removed, actor);
   if (parts_.observer) parts_.observer->SightingDisowned(s, person_id, actor);
   return Status::Ok();
+}
+
+Result<MergeOutcome> Trainer::MergePeople(const std::string& into, const std::string& from,
+                                          const std::string& actor) {
+  if (from == into) return Status::InvalidArgument("a person cannot be merged into themselves");
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(const Person survivor, parts_.faces->GetPerson(into));
+  ASSIGN_OR_RETURN(const Person duplicate, parts_.faces->GetPerson(from));
+  MergeOutcome out;
+  // Sightings first: until the collection step they may name `into` while the
+  // faces are still `from`'s, which a repeat of the merge completes.
+  SightingQuery query;
+  query.limit = 0;
+  query.person_id = from;
+  ASSIGN_OR_RETURN(const std::vector<SightingRecord> sightings, parts_.sightings->List(query));
+  for (const SightingRecord& s : sightings) {
+    ASSIGN_OR_RETURN(const std::string key,
+                     CopyPicture(parts_.objects, s.image_key,
+                                 DecidedImageKey(s, Decision::kKnown, into)));
+    RETURN_IF_ERROR(parts_.sightings->Relabel(s.id, Decision::kKnown, into, key));
+    RemoveRelabelledPicture(parts_.objects, s.id, s.image_key, key);
+  }
+  out.sightings = static_cast<int64_t>(sightings.size());
+
+  // Face pictures are copied before the collection names the copies, and the
+  // originals removed after.
+  const std::string old_prefix = "faces/" + from + "/";
+  std::map<std::string, std::string> rekeyed;
+  ASSIGN_OR_RETURN(const std::vector<FaceRecord> faces, parts_.faces->ListFaces(from));
+  for (const FaceRecord& face : faces) {
+    if (face.image_key.rfind(old_prefix, 0) != 0 || rekeyed.count(face.image_key)) continue;
+    const std::string to = "faces/" + into + "/" + face.image_key.substr(old_prefix.size());
+    ASSIGN_OR_RETURN(const std::string key, CopyPicture(parts_.objects, face.image_key, to));
+    rekeyed[face.image_key] = key;
+  }
+  ASSIGN_OR_RETURN(out.faces, parts_.faces->MergePerson(from, into, rekeyed));
+  for (const auto& [old_key, new_key] : rekeyed)
+    RemoveRelabelledPicture(parts_.objects, "(face of " + from + ")", old_key, new_key);
+  if (survivor.external_id.empty() && !duplicate.external_id.empty())
+    RETURN_IF_ERROR(parts_.faces->SetExternalId(into, duplicate.external_id));
+
+  ASSIGN_OR_RETURN(const auto clusters, parts_.clusters->DeleteForPerson(from));
+  out.clusters = static_cast<int64_t>(clusters.size());
+  if (parts_.observer) parts_.observer->PersonForgotten(from, clusters);
+  RETURN_IF_ERROR(parts_.audit->Record(actor, "person.merge", "person:" + into,
+                                       {{"from", from},
+                                        {"faces", out.faces},
+                                        {"sightings", out.sightings},
+                                        {"clusters", out.clusters}}));
+  spdlog::info("train: merged person {} into {} faces={} sightings={} actor={}", from, into,
+               out.faces, out.sightings, actor);
+  return out;
 }
 
 Result<ForgetOutcome> Trainer::ForgetPerson(const std::string& person_id,

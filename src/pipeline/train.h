@@ -47,6 +47,12 @@ struct TagOutcome {
   std::vector<int64_t> also_resolved;
 };
 
+struct MergeOutcome {
+  int64_t faces = 0;      // training faces moved to the survivor
+  int64_t sightings = 0;  // sightings relabelled as the survivor
+  int64_t clusters = 0;   // clusters tagged as the duplicate, removed
+};
+
 struct ForgetOutcome {
   int64_t faces = 0;      // training faces removed
   int64_t sightings = 0;  // sightings (and their visits) removed
@@ -133,6 +139,16 @@ class Trainer {
   // no such person. Earlier audit entries about them are kept (the record).
   // Slack messages already posted are not deleted.
   Result<ForgetOutcome> ForgetPerson(const std::string& person_id, const std::string& actor);
+  // Needs two different existing people. `from` was a duplicate of `into`:
+  // their sightings are relabelled as `into` (pictures moved to
+  // known/<into>/..., visits renamed), their faces and "not me" negatives
+  // become `into`'s in one collection transaction that also removes `from`
+  // (face pictures move to faces/<into>/...), `into` takes their external id
+  // if it had none, clusters tagged as them are removed (as forgetting does),
+  // and it is audited as "person.merge". After a crash at any point every row
+  // names a picture that exists, and running it again finishes the merge.
+  Result<MergeOutcome> MergePeople(const std::string& into, const std::string& from,
+                                   const std::string& actor);
 
  private:
   // TagCluster and ResolveOpenStrangers with mu_ held.

@@ -510,6 +510,16 @@ Result<std::vector<std::string>> FaceCollection::ForgetPerson(const std::string&
   return image_keys;
 }
 
+Result<int64_t> FaceCollection::MergePerson(const std::string& from, const std::string& into,
+                                            const std::map<std::string, std::string>& image_keys) {
+  if (from == into) return Status::InvalidArgument("cannot merge a person into themselves");
+  std::lock_guard<std::mutex> write(write_mu_);
+  ASSIGN_OR_RETURN(const int64_t moved, repo_->MergePerson(from, into, image_keys));
+  // Rare enough that reloading beats editing every space's rows in place.
+  RETURN_IF_ERROR(Reload());
+  return moved;
+}
+
 Status FaceCollection::AddNegative(const std::string& person_id, const Descriptor& probe,
                                    const std::string& sighting_id) {
   RETURN_IF_ERROR(CheckText(sighting_id, "sighting id"));

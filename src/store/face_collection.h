@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -122,6 +123,11 @@ class FaceCollection {
   // distinct non-empty image keys of the removed faces so the caller can
   // delete those pictures.
   Result<std::vector<std::string>> ForgetPerson(const std::string& id);
+  // Atomically gives every face and negative of `from` to `into` (renaming
+  // face image keys as `image_keys` maps them) and removes `from`. Returns how
+  // many faces moved; kNotFound, changing nothing, if either is missing.
+  Result<int64_t> MergePerson(const std::string& from, const std::string& into,
+                              const std::map<std::string, std::string>& image_keys);
 
   // Needs an existing person (else kNotFound) and, in `probe`, a finite,
   // non-zero vector of the primary model (else kInvalidArgument); vectors of

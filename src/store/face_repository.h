@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,12 @@ class FaceRepository {
   // Removes the person with their faces and negatives (none is no error).
   // Returns the distinct non-empty image keys of the removed faces, sorted.
   virtual Result<std::vector<std::string>> DeletePerson(const std::string& person_id) = 0;
+  // In one transaction: the faces and negatives of `from` become `into`'s,
+  // each face whose image key is a key of `image_keys` takes its value, and
+  // `from` is deleted. Returns how many faces moved; kNotFound (changing
+  // nothing) when either person is missing.
+  virtual Result<int64_t> MergePerson(const std::string& from, const std::string& into,
+                                      const std::map<std::string, std::string>& image_keys) = 0;
 
   // Needs validated faces whose embeddings are unit length and whose
   // created_ms is set. All are stored or none; returns the ids in input order.

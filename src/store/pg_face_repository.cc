@@ -188,6 +188,35 @@ class PgFaceRepository final : public FaceRepository {
     return keys;
   }
 
+  Result<int64_t> MergePerson(const std::string& from, const std::string& into,
+                              const std::map<std::string, std::string>& image_keys) override {
+    int64_t moved = 0;
+    RETURN_IF_ERROR(Write("merging person " + from + " into " + into,
+                          [&](pqxx::work& tx) -> Status {
+      for (const std::string& id : {from, into}) {
+        if (PgParams().Text(collection_).Text(id)
+                .Exec(tx, "SELECT 1 FROM persons WHERE collection = $1 AND id = $2 FOR UPDATE")
+                .empty())
+          return Status::NotFound("person " + Quoted(id) + " not found in collection " +
+                                  Quoted(collection_));
+      }
+      for (const auto& [old_key, new_key] : image_keys)
+        PgParams().Text(new_key).Text(collection_).Text(from).Text(old_key).Exec(
+            tx, "UPDATE faces SET image_key = $1 WHERE collection = $2 AND person_id = $3 "
+                "AND image_key = $4");
+      moved = static_cast<int64_t>(
+          PgParams().Text(into).Text(collection_).Text(from)
+              .Exec(tx, "UPDATE faces SET person_id = $1 WHERE collection = $2 AND person_id = $3")
+              .affected_rows());
+      PgParams().Text(into).Text(collection_).Text(from).Exec(
+          tx, "UPDATE face_negatives SET person_id = $1 WHERE collection = $2 AND person_id = $3");
+      PgParams().Text(collection_).Text(from).Exec(
+          tx, "DELETE FROM persons WHERE collection = $1 AND id = $2");
+      return Status::Ok();
+    }));
+    return moved;
+  }
+
   Result<std::vector<int64_t>> InsertFaces(const std::vector<FaceRecord>& faces) override {
     std::vector<int64_t> ids;
     RETURN_IF_ERROR(Write("adding faces", [&](pqxx::work& tx) -> Status {

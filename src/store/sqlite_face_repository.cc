@@ -123,6 +123,38 @@ class SqliteFaceRepository final : public FaceRepository {
     return image_keys;
   }
 
+  Result<int64_t> MergePerson(const std::string& from, const std::string& into,
+                              const std::map<std::string, std::string>& image_keys) override {
+    int64_t moved = 0;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
+      for (const std::string& id : {from, into}) {
+        ASSIGN_OR_RETURN(Statement find,
+                         c.Prepare("SELECT 1 FROM persons WHERE collection = ? AND id = ?"));
+        ASSIGN_OR_RETURN(const bool found, find.BindText(collection_).BindText(id).Step());
+        if (!found) return MissingPerson(id);
+      }
+      for (const auto& [old_key, new_key] : image_keys) {
+        ASSIGN_OR_RETURN(Statement rekey,
+                         c.Prepare("UPDATE faces SET image_key = ? WHERE collection = ? AND "
+                                   "person_id = ? AND image_key = ?"));
+        RETURN_IF_ERROR(
+            rekey.BindText(new_key).BindText(collection_).BindText(from).BindText(old_key).Run());
+      }
+      ASSIGN_OR_RETURN(Statement faces, c.Prepare("UPDATE faces SET person_id = ? WHERE "
+                                                  "collection = ? AND person_id = ?"));
+      RETURN_IF_ERROR(faces.BindText(into).BindText(collection_).BindText(from).Run());
+      moved = c.Changes();
+      ASSIGN_OR_RETURN(Statement negatives,
+                       c.Prepare("UPDATE face_negatives SET person_id = ? WHERE collection = ? "
+                                 "AND person_id = ?"));
+      RETURN_IF_ERROR(negatives.BindText(into).BindText(collection_).BindText(from).Run());
+      ASSIGN_OR_RETURN(Statement del,
+                       c.Prepare("DELETE FROM persons WHERE collection = ? AND id = ?"));
+      return del.BindText(collection_).BindText(from).Run();
+    }));
+    return moved;
+  }
+
   Result<std::vector<int64_t>> InsertFaces(const std::vector<FaceRecord>& faces) override {
     std::vector<int64_t> ids;
     ids.reserve(faces.size());
