@@ -99,19 +99,24 @@ int RunMerge(Context& ctx, const std::string& into, const std::string& from) {
   });
 }
 
+// As POST /api/v1/people/{id}/forget, audited as done by "cli".
 int RunForget(Context& ctx, const std::string& id) {
-  return WithCollection(ctx, Database::Access::kReadWrite, [&](Services& services, FaceCollection& faces) {
-    auto keys = faces.ForgetPerson(id);
-    if (!keys.ok()) return Fail(ctx, keys.status());
-    auto objects = services.objects();
-    if (!objects.ok()) return Fail(ctx, objects.status());
-    // The database rows are gone first, so a crash here leaves only unreferenced files.
-    for (const auto& key : *keys)
-      if (!key.empty()) {
-        if (Status s = (*objects)->Delete(key); !s.ok()) return Fail(ctx, s);
-      }
-    if (ctx.json()) PrintJson({{"forgotten", id}, {"faces", keys->size()}});
-    else std::printf("forgot %s: %zu faces and their pictures erased\n", id.c_str(), keys->size());
+  return WithCollection(ctx, Database::Access::kReadWrite, [&](Services& services,
+                                                               FaceCollection&) {
+    auto trainer = services.trainer();
+    if (!trainer.ok()) return Fail(ctx, trainer.status());
+    auto forgotten = (*trainer)->ForgetPerson(id, "cli");
+    if (!forgotten.ok()) return Fail(ctx, forgotten.status());
+    if (ctx.json())
+      PrintJson({{"forgotten", id},
+                 {"faces", forgotten->faces},
+                 {"sightings", forgotten->sightings},
+                 {"images", forgotten->images}});
+    else
+      std::printf("forgot %s: %lld faces, %lld sightings and %lld pictures erased\n", id.c_str(),
+                  static_cast<long long>(forgotten->faces),
+                  static_cast<long long>(forgotten->sightings),
+                  static_cast<long long>(forgotten->images));
     return int(kExitOk);
   });
 }
