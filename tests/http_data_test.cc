@@ -165,6 +165,9 @@ class HttpDataTest : public ::testing::Test {
   Reply Patch(const std::string& path, const std::string& token, const json& body) const {
     return From(Client().Patch(path.c_str(), As(token), body.dump(), "application/json"));
   }
+  Reply Put(const std::string& path, const std::string& token, const std::string& body) const {
+    return From(Client().Put(path.c_str(), As(token), body, "application/json"));
+  }
   Reply Delete(const std::string& path, const std::string& token) const {
     return From(Client().Delete(path.c_str(), As(token)));
   }
@@ -185,6 +188,7 @@ class HttpDataTest : public ::testing::Test {
       if (method == "GET") return Get(path, token);
       if (method == "PATCH") return Patch(path, token, json{{"name", "x"}});
       if (method == "DELETE") return Delete(path, token);
+      if (method == "PUT") return Put(path, token, "{}");
       return Post(path, token);
     };
     Reply anonymous = call("");
@@ -283,6 +287,7 @@ TEST_F(HttpDataTest, EveryEndpointNeedsAuthenticationAndAdminForChanges) {
   ExpectGuarded("GET", "/api/v1/people/obama", false);
   ExpectGuarded("PATCH", "/api/v1/people/obama", true);
   ExpectGuarded("POST", "/api/v1/people/obama/merge", true);
+  ExpectGuarded("PUT", "/api/v1/people/obama/preferences", true);
   ExpectGuarded("POST", "/api/v1/people/obama/faces", true);
   ExpectGuarded("GET", "/api/v1/people/obama/faces", false);
   ExpectGuarded("DELETE", "/api/v1/people/obama/faces/1", true);
@@ -763,6 +768,50 @@ TEST_F(HttpDataTest, SearchByPhotoFindsEveryVisitOfThatFaceNewestFirst) {
   EXPECT_EQ(Post("/api/v1/search", "", testing::ReadFile(testing::DataPath(kBlair)), "image/jpeg")
                 .status,
             401);
+}
+
+TEST_F(HttpDataTest, PreferencesAreSetWholeCheckedAndAudited) {
+  ASSERT_OK(faces_->AddPerson({"obama", "Obama", "", 0}));
+  ASSERT_OK(faces_->AddPerson({"ana", "Ana", "U0ANA", 0}));
+  Reply fresh = Get("/api/v1/people/obama", viewer_);
+  ASSERT_EQ(fresh.status, 200);
+  EXPECT_EQ(fresh.doc()["preferences"],
+            (json{{"greeting", "usual"}, {"alerts", "none"}, {"host", nullptr}}));
+
+  const json wanted = {{"greeting", "once_a_day"}, {"alerts", "strangers"}, {"host", "ana"}};
+  Reply set = Put("/api/v1/people/obama/preferences", admin_, wanted.dump());
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(set.doc()["preferences"], wanted);
+  EXPECT_EQ(Get("/api/v1/people/obama", viewer_).doc()["preferences"], wanted);
+  EXPECT_EQ(faces_->GetPerson("obama")->preferences.host, "ana");
+  auto audit = audit_->List(1, "");
+  ASSERT_OK(audit);
+  EXPECT_EQ(audit->items.at(0).action, "person.preferences");
+  EXPECT_EQ(audit->items.at(0).detail, wanted);
+
+  // Bad input: a clear error, and nothing changes.
+  for (const auto& [body, status] : std::vector<std::pair<std::string, int>>{
+           {R"({"greeting": "loudly"})", 400},
+           {R"({"greeting": 1})", 400},
+           {R"({"alerts": ["strangers"]})", 400},
+           {R"({"host": 5})", 400},
+           {R"({"host": "../etc"})", 400},
+           {R"({"colour": "red"})", 400},
+           {R"([])", 400},
+           {R"({"host": "obama"})", 400},
+           {R"({"host": "ghost"})", 404}}) {
+    Reply bad = Put("/api/v1/people/obama/preferences", admin_, body);
+    EXPECT_EQ(bad.status, status) << body << " -> " << bad.body;
+  }
+  EXPECT_EQ(Put("/api/v1/people/ghost/preferences", admin_, "{}").status, 404);
+  EXPECT_EQ(Put("/api/v1/people/obama/preferences", viewer_, "{}").status, 403);
+  EXPECT_EQ(Get("/api/v1/people/obama", viewer_).doc()["preferences"], wanted);
+
+  // Missing keys take their defaults: the body is the whole preference set.
+  Reply reset = Put("/api/v1/people/obama/preferences", admin_, "{}");
+  ASSERT_EQ(reset.status, 200);
+  EXPECT_EQ(reset.doc()["preferences"]["greeting"], "usual");
+  EXPECT_TRUE(reset.doc()["preferences"]["host"].is_null());
 }
 
 TEST_F(HttpDataTest, MergeMovesFacesAndSightingsToTheSurvivor) {

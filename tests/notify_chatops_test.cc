@@ -2,6 +2,7 @@
 // server (ingest, recognise, visits) on an in-process bus, the notifier posts
 // to a fake Slack, and signed block_actions from the fake come back through an
 // httplib server into SlackInteractions and the Trainer.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -281,6 +282,37 @@ TEST_F(ChatOpsTest, PeopleArrivingTogetherGetOneGreetingNamingEveryone) {
     return now.size() == 1u && now[0].text.find("Welcome in, <@U0ALICE>!") == 0 &&
            now[0].blocks.dump().find("Not <@U0BOB>") != std::string::npos;
   })) << slack_.Messages()[0].text << slack_.Messages()[0].blocks.dump();
+}
+
+TEST_F(ChatOpsTest, PersonPreferencesMuteGreetingsTellTheHostAndAlertWhoAskedForStrangers) {
+  config_.notify.group_greeting_s = 0;
+  Enroll("colin", "U0ALICE", kColin);
+  ASSERT_OK(faces_->AddPerson({"ana", "Ana", "U0BOB", 0}));  // no face: only a host
+  PersonPreferences guest;
+  guest.greeting = PersonPreferences::Greeting::kMuted;
+  guest.host = "ana";
+  ASSERT_OK(faces_->SetPreferences("colin", guest));
+  PersonPreferences host;
+  host.alerts = PersonPreferences::Alerts::kStrangers;
+  ASSERT_OK(faces_->SetPreferences("ana", host));
+  EXPECT_EQ(faces_->SetPreferences("ana", {.host = "ana"}).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(faces_->SetPreferences("ana", {.host = "ghost"}).code(), Status::Code::kNotFound);
+
+  StartPipeline();
+  const int64_t t0 = NowMs() - 600000;
+  See(kColin, t0);
+  See(kStranger, t0 + 60000);
+  Settle();
+  EXPECT_TRUE(MessagesContaining("Welcome").empty()) << "colin's greetings are muted";
+  ASSERT_EQ(MessagesContaining("I don't know who this is").size(), 1u);
+  std::vector<std::string> direct;
+  for (const auto& m : slack_.Messages())
+    if (m.channel == "D0BOB") direct.push_back(m.text);
+  ASSERT_EQ(direct.size(), 2u);
+  std::sort(direct.begin(), direct.end());  // the two sightings are decided in either order
+  EXPECT_EQ(direct[0].find(":eyes: Someone I don't know is at door (office)"), 0u) << direct[0];
+  EXPECT_EQ(direct[1].find(":wave: colin has arrived at door (office)"), 0u) << direct[1];
+  EXPECT_EQ(slack_.Messages().size(), 3u);
 }
 
 TEST_F(ChatOpsTest, ArrivalsFurtherApartThanTheGroupWindowAreGreetedApart) {

@@ -366,6 +366,28 @@ TEST_P(FaceCollectionTest, AddFaceStoresAUnitVectorAndAllFields) {
   EXPECT_NEAR(centroid[0].similarity, 1.f, 1e-6);
 }
 
+TEST_P(FaceCollectionTest, PreferencesAreStoredAndSeenByOthersAndAfterARestart) {
+  AddPersonOrDie("ana");
+  AddPersonOrDie("bo");
+  PersonPreferences wanted;
+  wanted.greeting = PersonPreferences::Greeting::kOncePerDay;
+  wanted.alerts = PersonPreferences::Alerts::kStrangers;
+  wanted.host = "ana";
+  ASSERT_TRUE(fc_->SetPreferences("bo", wanted).ok());
+  EXPECT_EQ(fc_->GetPerson("bo")->preferences, wanted);
+  EXPECT_EQ(fc_->SetPreferences("bo", {.host = "bo"}).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(fc_->SetPreferences("bo", {.host = "ghost"}).code(), Status::Code::kNotFound);
+  EXPECT_EQ(fc_->SetPreferences("ghost", {}).code(), Status::Code::kNotFound);
+  // A rename keeps them.
+  ASSERT_TRUE(fc_->RenamePerson("bo", "Bo B.").ok());
+  auto other = OpenCollection("default", kDims);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ((*other)->GetPerson("bo")->preferences, wanted);
+  Reopen();
+  EXPECT_EQ(fc_->GetPerson("bo")->preferences, wanted);
+  EXPECT_EQ(fc_->GetPerson("ana")->preferences, PersonPreferences());
+}
+
 TEST_P(FaceCollectionTest, MergeGivesEveryFaceAndNegativeToTheSurvivorAtOnce) {
   AddPersonOrDie("obama");
   AddPersonOrDie("barack");

@@ -67,11 +67,32 @@ struct FaceObservation {
   Descriptor embeddings;  // as asked: none, the primary model's, or every model's
 };
 
+// How a person wants the notifier to treat them (core/person_preferences.h
+// has the JSON form the API and the stores share).
+struct PersonPreferences {
+  enum class Greeting {
+    kUsual,     // as notify.greet_* say
+    kMuted,     // never greeted
+    kOncePerDay // only their first arrival of the (local) day
+  };
+  // Direct messages the person gets in chat (needs their external id).
+  enum class Alerts {
+    kNone,
+    kStrangers  // each stranger asked about ("alert me only for strangers")
+  };
+  Greeting greeting = Greeting::kUsual;
+  Alerts alerts = Alerts::kNone;
+  std::string host;  // a person told (direct message) when this one arrives; "" none
+
+  bool operator==(const PersonPreferences&) const = default;
+};
+
 struct Person {
   std::string id;            // stable id chosen by the user or derived from a name
   std::string display_name;
   std::string external_id;   // e.g. a Slack user id; may be empty
   int64_t created_ms = 0;
+  PersonPreferences preferences;
 };
 
 // How a face came into a person's gallery: enrolled from a photo, tagged from

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/person_preferences.h"
 #include "http/api_support.h"
 #include "http/auth.h"
 #include "http/resource_json.h"
@@ -254,6 +255,7 @@ class DataRoutes {
   void GetPerson(const Request& req, Response& res, const Principal& who);
   void RenamePerson(const Request& req, Response& res, const Principal& who);
   void MergePerson(const Request& req, Response& res, const Principal& who);
+  void SetPreferences(const Request& req, Response& res, const Principal& who);
   void EnrolFaces(const Request& req, Response& res, const Principal& who);
   void ListFaces(const Request& req, Response& res, const Principal& who);
   void DeleteFace(const Request& req, Response& res, const Principal& who);
@@ -283,6 +285,8 @@ void DataRoutes::Register(httplib::Server& server, const std::shared_ptr<DataRou
   server.Get("/api/v1/people/([^/]+)", Route(self, viewer, &DataRoutes::GetPerson));
   server.Patch("/api/v1/people/([^/]+)", Route(self, admin, &DataRoutes::RenamePerson));
   server.Post("/api/v1/people/([^/]+)/merge", Route(self, admin, &DataRoutes::MergePerson));
+  server.Put("/api/v1/people/([^/]+)/preferences",
+             Route(self, admin, &DataRoutes::SetPreferences));
   server.Post("/api/v1/people/([^/]+)/faces", Route(self, admin, &DataRoutes::EnrolFaces));
   server.Get("/api/v1/people/([^/]+)/faces", Route(self, viewer, &DataRoutes::ListFaces));
   server.Delete("/api/v1/people/([^/]+)/faces/([^/]+)",
@@ -305,6 +309,7 @@ json DataRoutes::PersonJson(const Person& p) const {
           {"name", p.display_name},
           {"external_id", p.external_id.empty() ? json(nullptr) : json(p.external_id)},
           {"faces", faces.ok() ? faces->size() : 0},
+          {"preferences", ToJson(p.preferences)},
           {"created", Ms(p.created_ms)},
           {"created_ms", p.created_ms}};
 }
@@ -660,6 +665,24 @@ void DataRoutes::MergePerson(const Request& req, Response& res, const Principal&
   auto merged = ctx_.trainer->MergePeople(*into, from, who.actor);
   if (!merged.ok()) return SendError(res, merged.status());
   auto person = ctx_.faces->GetPerson(*into);
+  if (!person.ok()) return SendError(res, person.status());
+  SendJson(res, PersonJson(*person));
+}
+
+void DataRoutes::SetPreferences(const Request& req, Response& res, const Principal& who) {
+  if (!Have(ctx_.faces, "the face collection", res)) return;
+  auto id = ReadPathId(req, res);
+  if (!id) return;
+  auto body = ReadJsonObject(req, res);
+  if (!body) return;
+  auto preferences = PersonPreferencesFromJson(*body);
+  if (!preferences.ok()) return SendError(res, preferences.status());
+  if (!preferences->host.empty()) {
+    if (Status s = ValidateStoreId(preferences->host); !s.ok()) return SendError(res, s);
+  }
+  if (Status s = ctx_.faces->SetPreferences(*id, *preferences); !s.ok()) return SendError(res, s);
+  Audit(who, "person.preferences", "person:" + *id, ToJson(*preferences));
+  auto person = ctx_.faces->GetPerson(*id);
   if (!person.ok()) return SendError(res, person.status());
   SendJson(res, PersonJson(*person));
 }

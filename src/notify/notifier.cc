@@ -207,7 +207,9 @@ Status Notifier::OnStranger(const SightingRecord& s) {
     }
     json ask = payload;
     ask["via"] = "slack";
-    return Enqueue("unknown_face", config_.notify.slack_channel, ask_key, std::move(ask));
+    RETURN_IF_ERROR(
+        Enqueue("unknown_face", config_.notify.slack_channel, ask_key, std::move(ask)));
+    return AlertSubscribers(c, s);
   }
   RETURN_IF_ERROR(asked.status());
   return EnqueueSlackUpdate(ask_key, ask_key + ":seen:" + std::to_string(c.sightings),
@@ -218,7 +220,8 @@ Status Notifier::OnVisitStarted(const VisitRecord& v, const std::string& sightin
   ASSIGN_OR_RETURN(const SightingRecord s, parts_.sightings->Get(sighting_id));
   if (v.person_id) {
     RETURN_IF_ERROR(EnqueueVisitEvents("arrival", v, s));
-    return MaybeGreet(v, s);
+    RETURN_IF_ERROR(MaybeGreet(v, s));
+    return TellHost(v, s);
   }
   RETURN_IF_ERROR(EnqueueVisitEvents("unknown", v, s));
   const bool after_hours = windows_.office && !windows_.office->Contains(v.started_ms);
@@ -246,7 +249,9 @@ Status Notifier::MaybeGreet(const VisitRecord& v, const SightingRecord& s) {
   RETURN_IF_ERROR(person.status());
   if (!person->external_id.empty() && person->external_id == n.slack_channel)
     return skip("the channel is their own DM");
-  if (n.greet_first_of_day_only) {
+  const PersonPreferences::Greeting mode = person->preferences.greeting;
+  if (mode == PersonPreferences::Greeting::kMuted) return skip("their greetings are muted");
+  if (n.greet_first_of_day_only || mode == PersonPreferences::Greeting::kOncePerDay) {
     ASSIGN_OR_RETURN(auto earlier,
                      parts_.sightings->PersonVisits(v.site, person_id,
                                                     LocalDayStartMs(v.started_ms),
@@ -278,6 +283,47 @@ Status Notifier::MaybeGreet(const VisitRecord& v, const SightingRecord& s) {
                   {"person_id", person_id},
                   {"visit_id", v.id},
                   {"at_ms", v.started_ms}});
+}
+
+Status Notifier::TellHost(const VisitRecord& v, const SightingRecord& s) {
+  if (!parts_.slack) return Status::Ok();
+  Result<Person> guest = parts_.faces->GetPerson(*v.person_id);
+  if (IsNotFound(guest.status())) return Status::Ok();
+  RETURN_IF_ERROR(guest.status());
+  const std::string& host_id = guest->preferences.host;
+  if (host_id.empty()) return Status::Ok();
+  Result<Person> host = parts_.faces->GetPerson(host_id);
+  if (IsNotFound(host.status()) || (host.ok() && host->external_id.empty())) {
+    spdlog::info("notify: visit={} person={}: host {} has no chat account; not told", v.id,
+                 guest->id, host_id);
+    return Status::Ok();
+  }
+  RETURN_IF_ERROR(host.status());
+  // A direct message: Slack posts to the app's conversation with that user.
+  return Enqueue("host_notice", host->external_id, "slack:host:" + std::to_string(v.id),
+                 {{"via", "slack"},
+                  {"render", "host"},
+                  {"sighting_id", s.id},
+                  {"person_id", guest->id},
+                  {"visit_id", v.id},
+                  {"at_ms", v.started_ms}});
+}
+
+Status Notifier::AlertSubscribers(const StrangerCluster& c, const SightingRecord& s) {
+  ASSIGN_OR_RETURN(const std::vector<Person> people, parts_.faces->ListPersons());
+  for (const Person& p : people) {
+    if (p.preferences.alerts != PersonPreferences::Alerts::kStrangers || p.external_id.empty())
+      continue;
+    RETURN_IF_ERROR(Enqueue("stranger_alert", p.external_id,
+                            "slack:stranger-alert:" + std::to_string(c.id) + ":" + p.id,
+                            {{"via", "slack"},
+                             {"render", "stranger_alert"},
+                             {"cluster_id", c.id},
+                             {"sighting_id", s.id},
+                             {"subscriber_id", p.id},
+                             {"at_ms", s.captured_ms}}));
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<VisitRecord>> Notifier::VisitsStarting(const std::string& site,
@@ -468,6 +514,7 @@ void Notifier::PersonForgotten(const std::string& person_id,
     }
   };
   forget("person_id", person_id);
+  forget("subscriber_id", person_id);
   for (int64_t c : clusters) forget("cluster_id", std::to_string(c));
   spdlog::info("notify: forgot a person; {} outbox rows removed", removed);
 }
@@ -519,6 +566,24 @@ Result<json> Notifier::Render(const json& p) {
     } else {
       content = StrangerIgnored(c->resolved_by, c->sightings);
     }
+  } else if (what == "host") {
+    Result<SightingRecord> s = parts_.sightings->Get(p.value("sighting_id", ""));
+    if (!s.ok()) return Gone(s.status());
+    Result<Person> guest = parts_.faces->GetPerson(p.value("person_id", ""));
+    if (!guest.ok()) return Gone(guest.status());
+    content = HostArrivalNotice(guest->display_name, SeenFrom(*s));
+    image_key = s->image_key;
+  } else if (what == "stranger_alert") {
+    // Only while the question is open: once answered, the alert is news no more.
+    Result<StrangerCluster> c = parts_.clusters->Get(p.value("cluster_id", int64_t{0}));
+    if (!c.ok()) return Gone(c.status());
+    if (c->state != ClusterState::kOpen)
+      return Status::FailedPrecondition("the stranger was already " +
+                                        std::string(ToString(c->state)));
+    Result<SightingRecord> s = parts_.sightings->Get(p.value("sighting_id", ""));
+    if (!s.ok()) return Gone(s.status());
+    content = StrangerAlertNotice(SeenFrom(*s), config_.notify.slack_channel);
+    image_key = s->image_key;
   } else if (what == "digest") {
     const std::string text = p.value("text", "");
     content.text = text;

@@ -112,6 +112,10 @@ class Notifier : public TrainingObserver {
   Status OnStranger(const SightingRecord& sighting);
   Status OnVisitStarted(const VisitRecord& visit, const std::string& sighting_id);
   Status MaybeGreet(const VisitRecord& visit, const SightingRecord& sighting);
+  // A direct message to the person's host (PersonPreferences::host), if any.
+  Status TellHost(const VisitRecord& visit, const SightingRecord& sighting);
+  // A direct message about a newly asked stranger to everyone who wants one.
+  Status AlertSubscribers(const StrangerCluster& cluster, const SightingRecord& sighting);
   // MQTT and webhook events about a visit: "arrival" or "unknown".
   Status EnqueueVisitEvents(const std::string& kind, const VisitRecord& visit,
                             const SightingRecord& sighting);

@@ -1,5 +1,7 @@
 #include "notify/slack_messages.h"
 
+#include <algorithm>
+#include <cctype>
 #include <ctime>
 
 #include "notify/slack_interactions.h"
@@ -29,6 +31,17 @@ json CropBlock(const std::string& alt) {
 
 std::string Where(const SeenAt& seen) {
   return seen.camera + (seen.site.empty() ? "" : " (" + seen.site + ")");
+}
+
+// A channel as Slack links it: an id ("C0123") as <#C0123>, a name as #name.
+std::string ChannelMention(const std::string& channel) {
+  const bool id = channel.size() > 1 && (channel[0] == 'C' || channel[0] == 'G') &&
+                  std::all_of(channel.begin(), channel.end(), [](char ch) {
+                    return std::isupper(static_cast<unsigned char>(ch)) ||
+                           std::isdigit(static_cast<unsigned char>(ch));
+                  });
+  if (id) return "<#" + channel + ">";
+  return channel.rfind('#', 0) == 0 ? channel : "#" + channel;
 }
 
 const char* kSpoofWarning = ":warning: possible photo/screen";
@@ -196,6 +209,26 @@ SlackContent AfterHoursAlert(const std::string& mention, const SeenAt& seen) {
   SlackContent c;
   c.text = (mention.empty() ? "" : mention + " ") + ":rotating_light: Unknown person at " +
            Where(seen) + " at " + LocalClock(seen.at_ms) + ", outside office hours.";
+  c.blocks.push_back(Section(c.text));
+  c.blocks.push_back(CropBlock("The unknown face"));
+  MarkSpoof(seen, &c);
+  return c;
+}
+
+SlackContent HostArrivalNotice(const std::string& guest, const SeenAt& seen) {
+  SlackContent c;
+  c.text = ":wave: " + guest + " has arrived at " + Where(seen) + " at " + LocalClock(seen.at_ms) +
+           ".";
+  c.blocks.push_back(Section(c.text));
+  c.blocks.push_back(CropBlock("Your guest"));
+  MarkSpoof(seen, &c);
+  return c;
+}
+
+SlackContent StrangerAlertNotice(const SeenAt& seen, const std::string& channel) {
+  SlackContent c;
+  c.text = ":eyes: Someone I don't know is at " + Where(seen) + " at " + LocalClock(seen.at_ms) +
+           "; the question is in " + ChannelMention(channel) + ".";
   c.blocks.push_back(Section(c.text));
   c.blocks.push_back(CropBlock("The unknown face"));
   MarkSpoof(seen, &c);

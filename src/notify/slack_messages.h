@@ -68,5 +68,10 @@ SlackContent StrangerRecognised(const std::string& who, const SeenAt& last_seen)
 SlackContent StrangerIgnored(const std::string& actor, int seen_total);
 // After-hours alert: "<mention> Unknown person at door (site) at 23:12".
 SlackContent AfterHoursAlert(const std::string& mention, const SeenAt& seen);
+// A host's direct message: "Bo has arrived at door (site) at 10:42."
+SlackContent HostArrivalNotice(const std::string& guest, const SeenAt& seen);
+// A direct message to someone who asked for stranger alerts: "Someone I
+// don't know is at door (site) at 10:42; the question is in <channel>."
+SlackContent StrangerAlertNotice(const SeenAt& seen, const std::string& channel);
 
 }  // namespace concierge

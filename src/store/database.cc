@@ -285,6 +285,10 @@ ALTER TABLE sightings ADD COLUMN views_json TEXT NOT NULL DEFAULT '{}';
     R"sql(
 ALTER TABLE notify_outbox ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 11: per-person notification preferences (core/person_preferences.h), JSON.
+    R"sql(
+ALTER TABLE persons ADD COLUMN preferences TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and

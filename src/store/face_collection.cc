@@ -349,6 +349,21 @@ Status FaceCollection::RenamePerson(const std::string& id, const std::string& di
   return Status::Ok();
 }
 
+Status FaceCollection::SetPreferences(const std::string& id,
+                                      const PersonPreferences& preferences) {
+  if (preferences.host == id)
+    return Status::InvalidArgument("a person cannot be their own host");
+  std::lock_guard<std::mutex> write(write_mu_);
+  ASSIGN_OR_RETURN(const uint32_t p, PersonIndex(id));
+  if (!preferences.host.empty()) RETURN_IF_ERROR(PersonIndex(preferences.host).status());
+  Person updated = persons_[p].person;
+  updated.preferences = preferences;
+  RETURN_IF_ERROR(repo_->UpdatePerson(updated));
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  persons_[p].person.preferences = preferences;
+  return Status::Ok();
+}
+
 Status FaceCollection::SetExternalId(const std::string& id, const std::string& external_id) {
   RETURN_IF_ERROR(CheckText(external_id, "external id"));
   std::lock_guard<std::mutex> write(write_mu_);

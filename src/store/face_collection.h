@@ -96,6 +96,9 @@ class FaceCollection {
   Status RenamePerson(const std::string& id, const std::string& display_name);
   // Sets (or with "" clears) the external id; kAlreadyExists if another person has it.
   Status SetExternalId(const std::string& id, const std::string& external_id);
+  // Replaces the person's notification preferences. kNotFound for an unknown
+  // person or host; kInvalidArgument when they would host themselves.
+  Status SetPreferences(const std::string& id, const PersonPreferences& preferences);
   // The person with this non-empty external id, or kNotFound.
   Result<Person> FindByExternalId(const std::string& external_id) const;
 

@@ -74,7 +74,7 @@ class FaceRepository {
 
   // Needs a validated person with a display name and created_ms set.
   virtual Status InsertPerson(const Person& person) = 0;
-  // Stores the person's display name and external id; kNotFound if missing.
+  // Stores the person's display name, external id and preferences; kNotFound if missing.
   virtual Status UpdatePerson(const Person& person) = 0;
   // Removes the person with their faces and negatives (none is no error).
   // Returns the distinct non-empty image keys of the removed faces, sorted.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/person_preferences.h"
 #include "store/pg_client.h"
 
 namespace concierge {
@@ -79,6 +80,10 @@ ALTER TABLE faces DROP COLUMN embedding, DROP COLUMN dims,
   ADD CONSTRAINT faces_origin_check CHECK (origin IN ('enrolled', 'tagged', 'learned'));
 ALTER TABLE face_negatives ADD COLUMN model TEXT NOT NULL DEFAULT 'unrecorded';
 )sql",
+    // 3: per-person notification preferences, as the SQLite backend's migration 11.
+    R"sql(
+ALTER TABLE persons ADD COLUMN preferences TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 std::string Quoted(const std::string& s) { return "'" + s + "'"; }
@@ -124,10 +129,13 @@ class PgFaceRepository final : public FaceRepository {
           SnapshotTx tx(c);
           FaceSnapshot snap;
           for (const auto& row : PgParams().Text(collection_).Exec(
-                   tx, "SELECT id, display_name, external_id, created_ms FROM persons "
-                       "WHERE collection = $1 ORDER BY id COLLATE \"C\""))
+                   tx, "SELECT id, display_name, external_id, created_ms, preferences "
+                       "FROM persons WHERE collection = $1 ORDER BY id COLLATE \"C\"")) {
+            ASSIGN_OR_RETURN(PersonPreferences preferences,
+                             ParsePersonPreferencesText(row[4].c_str()));
             snap.persons.push_back({row[0].c_str(), row[1].c_str(), row[2].c_str(),
-                                    row[3].as<int64_t>()});
+                                    row[3].as<int64_t>(), std::move(preferences)});
+          }
           snap.face_count = PgParams().Text(collection_).Exec(
               tx, "SELECT COUNT(*) FROM faces WHERE collection = $1")[0][0].as<int64_t>();
           for (const VectorSpace& space : spaces) {
@@ -152,9 +160,9 @@ class PgFaceRepository final : public FaceRepository {
   Status InsertPerson(const Person& p) override {
     return Write("adding person " + p.id, [&](pqxx::work& tx) -> Status {
       PgParams().Text(collection_).Text(p.id).Text(p.display_name).Text(p.external_id)
-          .Int(p.created_ms)
-          .Exec(tx, "INSERT INTO persons(collection, id, display_name, external_id, created_ms) "
-                    "VALUES($1, $2, $3, $4, $5)");
+          .Int(p.created_ms).Text(PersonPreferencesText(p.preferences))
+          .Exec(tx, "INSERT INTO persons(collection, id, display_name, external_id, created_ms, "
+                    "preferences) VALUES($1, $2, $3, $4, $5, $6)");
       return Status::Ok();
     });
   }
@@ -162,9 +170,10 @@ class PgFaceRepository final : public FaceRepository {
   Status UpdatePerson(const Person& p) override {
     return Write("updating person " + p.id, [&](pqxx::work& tx) -> Status {
       const pqxx::result r =
-          PgParams().Text(p.display_name).Text(p.external_id).Text(collection_).Text(p.id).Exec(
-              tx, "UPDATE persons SET display_name = $1, external_id = $2 "
-                  "WHERE collection = $3 AND id = $4");
+          PgParams().Text(p.display_name).Text(p.external_id).Text(collection_).Text(p.id)
+              .Text(PersonPreferencesText(p.preferences))
+              .Exec(tx, "UPDATE persons SET display_name = $1, external_id = $2, preferences = $5 "
+                        "WHERE collection = $3 AND id = $4");
       if (r.affected_rows() == 0)
         return Status::NotFound("person " + Quoted(p.id) + " not found in collection " +
                                 Quoted(collection_));

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/clock.h"
+#include "core/person_preferences.h"
 
 namespace concierge {
 
@@ -50,11 +51,13 @@ class SqliteFaceRepository final : public FaceRepository {
     FaceSnapshot snap;
     RETURN_IF_ERROR(db_->ReadTransaction([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement persons,
-                       c.Prepare("SELECT id, display_name, external_id, created_ms FROM persons "
-                                 "WHERE collection = ? ORDER BY id"));
-      RETURN_IF_ERROR(persons.BindText(collection_).ForEach([&](const Statement& row) {
-        snap.persons.push_back(
-            {row.ColumnText(0), row.ColumnText(1), row.ColumnText(2), row.ColumnInt(3)});
+                       c.Prepare("SELECT id, display_name, external_id, created_ms, preferences "
+                                 "FROM persons WHERE collection = ? ORDER BY id"));
+      RETURN_IF_ERROR(persons.BindText(collection_).ForEach([&](const Statement& row) -> Status {
+        ASSIGN_OR_RETURN(PersonPreferences preferences,
+                         ParsePersonPreferencesText(row.ColumnText(4)));
+        snap.persons.push_back({row.ColumnText(0), row.ColumnText(1), row.ColumnText(2),
+                                row.ColumnInt(3), std::move(preferences)});
         return Status::Ok();
       }));
       ASSIGN_OR_RETURN(Statement count, c.Prepare("SELECT COUNT(*) FROM faces WHERE collection = ?"));
@@ -83,23 +86,25 @@ class SqliteFaceRepository final : public FaceRepository {
     return db_->WithConnection([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement st,
                        c.Prepare("INSERT INTO persons(collection, id, display_name, external_id, "
-                                 "created_ms) VALUES(?, ?, ?, ?, ?)"));
+                                 "created_ms, preferences) VALUES(?, ?, ?, ?, ?, ?)"));
       return st.BindText(collection_)
           .BindText(p.id)
           .BindText(p.display_name)
           .BindText(p.external_id)
           .BindInt(p.created_ms)
+          .BindText(PersonPreferencesText(p.preferences))
           .Run();
     });
   }
 
   Status UpdatePerson(const Person& p) override {
     return db_->WithConnection([&](Connection& c) -> Status {
-      ASSIGN_OR_RETURN(Statement st, c.Prepare("UPDATE persons SET display_name = ?, "
-                                               "external_id = ? WHERE collection = ? AND id = ?"));
-      RETURN_IF_ERROR(
-          st.BindText(p.display_name).BindText(p.external_id).BindText(collection_).BindText(p.id)
-              .Run());
+      ASSIGN_OR_RETURN(Statement st,
+                       c.Prepare("UPDATE persons SET display_name = ?, external_id = ?, "
+                                 "preferences = ? WHERE collection = ? AND id = ?"));
+      RETURN_IF_ERROR(st.BindText(p.display_name).BindText(p.external_id)
+                          .BindText(PersonPreferencesText(p.preferences)).BindText(collection_)
+                          .BindText(p.id).Run());
       if (c.Changes() == 0) return MissingPerson(p.id);
       return Status::Ok();
     });

@@ -347,6 +347,20 @@ async function main() {
     const title = await reason.getAttribute('title');
     check(!/\d/.test(text) && /\d/.test(title), `a rejection reads "${text}", its numbers on hover ("${title}")`);
   }
+  // Notification preferences: muted greetings, saved and read back through the API.
+  await page.locator('#pref-greeting').selectOption('muted');
+  await page.locator('#pref-alerts').selectOption('strangers');
+  await page.getByRole('button', { name: 'Save preferences' }).click();
+  await page.getByText('Preferences saved.').waitFor({ timeout: WAIT_MS });
+  const personId = decodeURIComponent(new URL(page.url()).hash.split('/').pop());
+  const saved = await page.evaluate(
+    async (id) => (await fetch(`/api/v1/people/${encodeURIComponent(id)}`)).json(),
+    personId,
+  );
+  check(
+    saved.preferences?.greeting === 'muted' && saved.preferences?.alerts === 'strangers',
+    `the preferences form saves greeting and alerts (${JSON.stringify(saved.preferences)})`,
+  );
   await capture(page, helperPage, '05-person', consoleErrors);
 
   await page.goto(`${base}/#/live`);

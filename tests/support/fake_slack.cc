@@ -358,6 +358,12 @@ TestHttpResponse FakeSlack::Answer(const TestHttpRequest& req) {
       const std::string name = (!ch.empty() && ch[0] == '#') ? ch.substr(1) : ch;
       for (const auto& [id, n] : st->channels)
         if (id == ch || n == name) return id;
+      // A user id posts to the app's direct conversation with them, "D...".
+      if (st->users.count(ch)) {
+        const std::string dm = "D" + ch.substr(1);
+        st->channels[dm] = "dm-" + ch;
+        return dm;
+      }
       return "";
     };
     if (method == "auth.test") {

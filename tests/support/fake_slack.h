@@ -90,7 +90,8 @@ struct FakeSlackMessage {
 class FakeSlack {
  public:
   // Starts serving on a free port. Knows channel C0CONCIERGE ("concierge")
-  // and users U0ALICE and U0BOB. Calls must carry "Bearer <token>".
+  // and users U0ALICE and U0BOB; posting to a user id posts to their direct
+  // conversation "D" + the id without its "U". Calls must carry "Bearer <token>".
   explicit FakeSlack(std::string token = "xoxb-fake-token");
   ~FakeSlack();
   FakeSlack(const FakeSlack&) = delete;

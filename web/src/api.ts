@@ -67,11 +67,18 @@ export interface UnknownCluster {
   person: PersonRef | string | null;
 }
 
+export interface PersonPreferences {
+  greeting: 'usual' | 'muted' | 'once_a_day';
+  alerts: 'none' | 'strangers';
+  host: string | null;
+}
+
 export interface Person {
   id: string;
   name: string;
   external_id?: string | null;
   faces: number;
+  preferences?: PersonPreferences;
   created: string;
   created_ms?: number;
 }

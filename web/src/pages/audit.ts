@@ -71,6 +71,8 @@ export function auditSentence(item: AuditEntry, names: Map<string, string>): str
       return `${who} added ${target}`;
     case 'person.rename':
       return `${who} renamed ${target}`;
+    case 'person.preferences':
+      return `${who} changed the notification preferences of ${target}`;
     case 'person.merge':
       return `${who} merged ${String(detail.from ?? 'a duplicate')} into ${target}`;
     case 'person.export':

@@ -1,6 +1,6 @@
 // People: the list (with "add person") and one person's page: enrol photos with
-// a quality verdict per photo, rename, merge another person in, see and remove
-// faces, and forget the person after typing their name.
+// a quality verdict per photo, notification preferences, rename, merge another
+// person in, see and remove faces, and forget the person after typing their name.
 
 import {
   api,
@@ -10,6 +10,7 @@ import {
   type Face,
   type Page,
   type Person,
+  type PersonPreferences,
 } from '../api';
 import {
   confirmDialog,
@@ -296,6 +297,63 @@ function renderPerson(root: HTMLElement, person: Person): void {
     );
   }
 
+  // How the notifier treats this person: greetings, a host told on arrival,
+  // and direct alerts about strangers (needs their chat account).
+  function preferencesForm(): HTMLElement {
+    const current: PersonPreferences = person.preferences ?? { greeting: 'usual', alerts: 'none', host: null };
+    const option = (value: string, label: string, selected: boolean) =>
+      h('option', selected ? { value, selected: true } : { value }, label);
+    const greeting = h(
+      'select',
+      { id: 'pref-greeting' },
+      option('usual', 'As the settings say', current.greeting === 'usual'),
+      option('once_a_day', 'Only their first arrival each day', current.greeting === 'once_a_day'),
+      option('muted', 'Never (muted)', current.greeting === 'muted'),
+    );
+    const host = h('select', { id: 'pref-host' }, option('', 'Nobody', !current.host));
+    listAll<Person>('/api/v1/people')
+      .then((people) => {
+        for (const other of people.sort((a, b) => a.name.localeCompare(b.name)))
+          if (other.id !== person.id) host.appendChild(option(other.id, other.name, other.id === current.host));
+      })
+      .catch(() => undefined);
+    const alerts = h(
+      'select',
+      { id: 'pref-alerts' },
+      option('none', 'No direct messages', current.alerts === 'none'),
+      option('strangers', 'Only about strangers', current.alerts === 'strangers'),
+    );
+    const field = (id: string, label: string, control: HTMLElement, help: string) =>
+      h('div', { class: 'field' }, h('label', { for: id }, label), control, h('p', { class: 'muted small' }, help));
+    return h(
+      'form',
+      {
+        class: 'stack',
+        'aria-label': 'Notification preferences',
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          const preferences = {
+            greeting: greeting.value as PersonPreferences['greeting'],
+            alerts: alerts.value as PersonPreferences['alerts'],
+            host: host.value || null,
+          };
+          try {
+            const updated = await api<Person>('PUT', `${personPath(person.id)}/preferences`, preferences);
+            person.preferences = updated?.preferences ?? preferences;
+            toast('Preferences saved.');
+          } catch (err) {
+            toast(message(err), 'error');
+          }
+        },
+      },
+      h('h3', {}, 'Notifications'),
+      field('pref-greeting', 'Greet them in chat', greeting, 'Muting stops greetings for this person only.'),
+      field('pref-host', 'Tell a host when they arrive', host, 'The host gets a direct message in chat (they need a chat account).'),
+      field('pref-alerts', 'Direct alerts for them', alerts, 'Send this person a direct message when a stranger is seen.'),
+      h('div', { class: 'row' }, h('button', { class: 'btn', type: 'submit' }, 'Save preferences')),
+    );
+  }
+
   async function forget(): Promise<void> {
     const ok = await confirmDialog({
       title: `Forget ${person.name}?`,
@@ -326,6 +384,7 @@ function renderPerson(root: HTMLElement, person: Person): void {
         'section',
         { class: 'card stack' },
         h('h2', { class: 'card-title' }, 'Manage'),
+        preferencesForm(),
         renameForm(),
         mergeForm(),
         h(
