@@ -146,7 +146,9 @@ class Trainer {
   // (face pictures move to faces/<into>/...), `into` takes their external id
   // if it had none, clusters tagged as them are removed (as forgetting does),
   // and it is audited as "person.merge". After a crash at any point every row
-  // names a picture that exists, and running it again finishes the merge.
+  // names a picture that exists; before the collection step, running it again
+  // finishes the merge (after it, the duplicate is gone and only the external
+  // id, the clusters' clean-up and the audit entry can be missing).
   Result<MergeOutcome> MergePeople(const std::string& into, const std::string& from,
                                    const std::string& actor);
 
