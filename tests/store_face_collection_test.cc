@@ -397,6 +397,7 @@ TEST_P(FaceCollectionTest, MergeGivesEveryFaceAndNegativeToTheSurvivorAtOnce) {
                              Face("barack", b, "faces/barack/2.jpg")})
                   .ok());
   ASSERT_TRUE(fc_->AddNegative("barack", D(RandomUnit(rng, kDims)), "s-1").ok());
+  ASSERT_TRUE(fc_->SetExternalId("barack", "U0BARACK").ok());
 
   // A missing person or merging into oneself changes nothing.
   EXPECT_EQ(fc_->MergePerson("ghost", "obama", {}).status().code(), Status::Code::kNotFound);
@@ -409,6 +410,7 @@ TEST_P(FaceCollectionTest, MergeGivesEveryFaceAndNegativeToTheSurvivorAtOnce) {
   ASSERT_TRUE(moved.ok()) << moved.status().ToString();
   EXPECT_EQ(*moved, 1);
   EXPECT_EQ(fc_->GetPerson("barack").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(fc_->GetPerson("obama")->external_id, "U0BARACK");  // obama had none
   auto faces = fc_->ListFaces("obama");
   ASSERT_TRUE(faces.ok());
   ASSERT_EQ(faces->size(), 2u);

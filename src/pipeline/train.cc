@@ -323,8 +323,8 @@ Result<MergeOutcome> Trainer::MergePeople(const std::string& into, const std::st
                                           const std::string& actor) {
   if (from == into) return Status::InvalidArgument("a person cannot be merged into themselves");
   std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(const Person survivor, parts_.faces->GetPerson(into));
-  ASSIGN_OR_RETURN(const Person duplicate, parts_.faces->GetPerson(from));
+  RETURN_IF_ERROR(parts_.faces->GetPerson(into).status());
+  RETURN_IF_ERROR(parts_.faces->GetPerson(from).status());
   MergeOutcome out;
   // Sightings first: until the collection step they may name `into` while the
   // faces are still `from`'s, which a repeat of the merge completes.
@@ -355,8 +355,6 @@ Result<MergeOutcome> Trainer::MergePeople(const std::string& into, const std::st
   ASSIGN_OR_RETURN(out.faces, parts_.faces->MergePerson(from, into, rekeyed));
   for (const auto& [old_key, new_key] : rekeyed)
     RemoveRelabelledPicture(parts_.objects, "(face of " + from + ")", old_key, new_key);
-  if (survivor.external_id.empty() && !duplicate.external_id.empty())
-    RETURN_IF_ERROR(parts_.faces->SetExternalId(into, duplicate.external_id));
 
   ASSIGN_OR_RETURN(const auto clusters, parts_.clusters->DeleteForPerson(from));
   out.clusters = static_cast<int64_t>(clusters.size());

@@ -143,12 +143,12 @@ class Trainer {
   // their sightings are relabelled as `into` (pictures moved to
   // known/<into>/..., visits renamed), their faces and "not me" negatives
   // become `into`'s in one collection transaction that also removes `from`
-  // (face pictures move to faces/<into>/...), `into` takes their external id
-  // if it had none, clusters tagged as them are removed (as forgetting does),
+  // and gives `into` their external id if it had none (face pictures move to
+  // faces/<into>/...), clusters tagged as them are removed (as forgetting does),
   // and it is audited as "person.merge". After a crash at any point every row
   // names a picture that exists; before the collection step, running it again
-  // finishes the merge (after it, the duplicate is gone and only the external
-  // id, the clusters' clean-up and the audit entry can be missing).
+  // finishes the merge (after it, the duplicate is gone and only the clusters'
+  // clean-up and the audit entry can be missing).
   Result<MergeOutcome> MergePeople(const std::string& into, const std::string& from,
                                    const std::string& actor);
 

@@ -127,7 +127,8 @@ class FaceCollection {
   // delete those pictures.
   Result<std::vector<std::string>> ForgetPerson(const std::string& id);
   // Atomically gives every face and negative of `from` to `into` (renaming
-  // face image keys as `image_keys` maps them) and removes `from`. Returns how
+  // face image keys as `image_keys` maps them), removes `from`, and gives
+  // `into` the external id of `from` if it had none. Returns how
   // many faces moved; kNotFound, changing nothing, if either is missing.
   Result<int64_t> MergePerson(const std::string& from, const std::string& into,
                               const std::map<std::string, std::string>& image_keys);

@@ -80,8 +80,8 @@ class FaceRepository {
   // Returns the distinct non-empty image keys of the removed faces, sorted.
   virtual Result<std::vector<std::string>> DeletePerson(const std::string& person_id) = 0;
   // In one transaction: the faces and negatives of `from` become `into`'s,
-  // each face whose image key is a key of `image_keys` takes its value, and
-  // `from` is deleted. Returns how many faces moved; kNotFound (changing
+  // each face whose image key is a key of `image_keys` takes its value,
+  // `from` is deleted, and `into` takes its external id if it had none. Returns how many faces moved; kNotFound (changing
   // nothing) when either person is missing.
   virtual Result<int64_t> MergePerson(const std::string& from, const std::string& into,
                                       const std::map<std::string, std::string>& image_keys) = 0;

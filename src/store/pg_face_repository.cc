@@ -219,8 +219,11 @@ class PgFaceRepository final : public FaceRepository {
               .affected_rows());
       PgParams().Text(into).Text(collection_).Text(from).Exec(
           tx, "UPDATE face_negatives SET person_id = $1 WHERE collection = $2 AND person_id = $3");
-      PgParams().Text(collection_).Text(from).Exec(
-          tx, "DELETE FROM persons WHERE collection = $1 AND id = $2");
+      const pqxx::result gone = PgParams().Text(collection_).Text(from).Exec(
+          tx, "DELETE FROM persons WHERE collection = $1 AND id = $2 RETURNING external_id");
+      PgParams().Text(gone.empty() ? "" : gone[0][0].c_str()).Text(collection_).Text(into).Exec(
+          tx, "UPDATE persons SET external_id = $1 WHERE collection = $2 AND id = $3 "
+              "AND external_id = ''");
       return Status::Ok();
     }));
     return moved;

@@ -153,9 +153,17 @@ class SqliteFaceRepository final : public FaceRepository {
                        c.Prepare("UPDATE face_negatives SET person_id = ? WHERE collection = ? "
                                  "AND person_id = ?"));
       RETURN_IF_ERROR(negatives.BindText(into).BindText(collection_).BindText(from).Run());
+      ASSIGN_OR_RETURN(Statement external,
+                       c.Prepare("SELECT external_id FROM persons WHERE collection = ? AND id = ?"));
+      ASSIGN_OR_RETURN(const bool has_row, external.BindText(collection_).BindText(from).Step());
+      const std::string external_id = has_row ? external.ColumnText(0) : "";
       ASSIGN_OR_RETURN(Statement del,
                        c.Prepare("DELETE FROM persons WHERE collection = ? AND id = ?"));
-      return del.BindText(collection_).BindText(from).Run();
+      RETURN_IF_ERROR(del.BindText(collection_).BindText(from).Run());
+      ASSIGN_OR_RETURN(Statement take,
+                       c.Prepare("UPDATE persons SET external_id = ? WHERE collection = ? AND "
+                                 "id = ? AND external_id = ''"));
+      return take.BindText(external_id).BindText(collection_).BindText(into).Run();
     }));
     return moved;
   }
