@@ -9,8 +9,10 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "core/clock.h"
 #include "http/api_support.h"
@@ -131,31 +133,34 @@ class PresenceRoutes {
     return people;
   }
 
-  void Presence(const Request& req, Response& res, const Principal&) {
+  // The day's report and its JSON (people under `people_key`); nullopt once an
+  // error reply is sent. Presence and the digest share this shape.
+  std::optional<std::pair<DayReport, json>> ReportJson(const Request& req, Response& res,
+                                                       const char* people_key) {
     auto report = Report(req, res);
-    if (!report) return;
+    if (!report) return std::nullopt;
     auto strangers = Visits(report->strangers);
-    if (!strangers.ok()) return SendError(res, strangers.status());
-    auto after_hours = Visits(report->after_hours);
-    if (!after_hours.ok()) return SendError(res, after_hours.status());
-    SendJson(res, {{"date", report->date},
-                   {"people", People(*report)},
-                   {"strangers", std::move(*strangers)},
-                   {"after_hours", std::move(*after_hours)}});
+    auto after_hours = strangers.ok() ? Visits(report->after_hours) : strangers;
+    if (!after_hours.ok()) {
+      SendError(res, after_hours.status());
+      return std::nullopt;
+    }
+    json body = {{"date", report->date},
+                 {people_key, People(*report)},
+                 {"strangers", std::move(*strangers)},
+                 {"after_hours", std::move(*after_hours)}};
+    return std::make_pair(std::move(*report), std::move(body));
+  }
+
+  void Presence(const Request& req, Response& res, const Principal&) {
+    if (auto out = ReportJson(req, res, "people")) SendJson(res, out->second);
   }
 
   void Digest(const Request& req, Response& res, const Principal&) {
-    auto report = Report(req, res);
-    if (!report) return;
-    auto strangers = Visits(report->strangers);
-    if (!strangers.ok()) return SendError(res, strangers.status());
-    auto after_hours = Visits(report->after_hours);
-    if (!after_hours.ok()) return SendError(res, after_hours.status());
-    SendJson(res, {{"date", report->date},
-                   {"arrivals", People(*report)},
-                   {"strangers", std::move(*strangers)},
-                   {"after_hours", std::move(*after_hours)},
-                   {"text", DigestText(*report, ctx_.faces)}});
+    auto out = ReportJson(req, res, "arrivals");
+    if (!out) return;
+    out->second["text"] = DigestText(out->first, ctx_.faces);
+    SendJson(res, out->second);
   }
 
   void VisitsCsv(const Request& req, Response& res, const Principal&) {
