@@ -257,6 +257,32 @@ TEST_F(CliTest, PeopleMergeGivesTheDuplicatesFacesToTheSurvivor) {
   EXPECT_EQ(Json(r)["faces"][0]["person"], "obama");
 }
 
+TEST_F(CliTest, EnrollResolvesTheOpenStrangersItNowRecognises) {
+  // Obama comes to the door before anyone knows him: an open stranger.
+  fs::create_directories(dir_.Sub("door"));
+  fs::copy_file(DataPath(kObama2), dir_.Sub("door/obama2.jpg"));
+  const auto seen = Run({"run", "--once", "--source", dir_.Sub("door")},
+                        {"CONCIERGE_HTTP_PORT=" + std::to_string(testing::FreePort()),
+                         "CONCIERGE_HTTP_BIND=127.0.0.1"});
+  ASSERT_EQ(seen.exit_code, 0) << seen.err;
+  const auto before = Json(Run({"sightings", "--json"}));
+  ASSERT_EQ(before["sightings"].size(), 1u) << before.dump();
+  EXPECT_EQ(before["sightings"][0]["decision"], "unknown");
+
+  const auto enrolled = Run({"enroll", "--person", "obama", DataPath(kObama), "--json"});
+  ASSERT_EQ(enrolled.exit_code, 0) << enrolled.err;
+  EXPECT_EQ(Json(enrolled)["strangers_resolved"].size(), 1u) << enrolled.out;
+  const auto after = Json(Run({"sightings", "--json"}));
+  ASSERT_EQ(after["sightings"].size(), 1u);
+  EXPECT_EQ(after["sightings"][0]["decision"], "known");
+  EXPECT_EQ(after["sightings"][0]["person"]["id"], "obama");
+
+  // Enrolling someone else resolves nobody.
+  const auto other = Run({"enroll", "--person", "alex", DataPath(kAlex), "--json"});
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_EQ(Json(other)["strangers_resolved"].size(), 0u);
+}
+
 TEST_F(CliTest, DataDirsNeverShareState) {
   ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama)}).exit_code, 0);
   testing::TempDir other;

@@ -1,6 +1,7 @@
 // S3ObjectStore: the SigV4 signer against AWS's published vectors (s3rver does
 // not check signatures), the listing parser, and the store itself against a
 // real s3rver on 127.0.0.1, plus a tiny HTTP server that answers 5xx on demand.
+// The contract it shares with the filesystem store is store_objects_test.cc.
 #include "store/s3_object_store.h"
 
 #include <arpa/inet.h>
@@ -254,74 +255,6 @@ class S3ObjectStoreTest : public ::testing::Test {
   S3rverServer server_;
   std::unique_ptr<S3ObjectStore> store_;
 };
-
-TEST_F(S3ObjectStoreTest, PutGetExistsDelete) {
-  const std::string bytes("\xff\xd8\0jpeg\0", 8);
-  ASSERT_TRUE(store_->Put("incoming/a.jpg", bytes).ok());
-  EXPECT_EQ(*store_->Get("incoming/a.jpg"), bytes);
-  EXPECT_TRUE(*store_->Exists("incoming/a.jpg"));
-  EXPECT_FALSE(*store_->Exists("incoming/b.jpg"));
-  EXPECT_FALSE(*store_->Exists("incoming"));  // a "directory" is not an object
-
-  ASSERT_TRUE(store_->Put("incoming/a.jpg", "second").ok());
-  EXPECT_EQ(*store_->Get("incoming/a.jpg"), "second");
-  ASSERT_TRUE(store_->Put("empty", "").ok());
-  EXPECT_EQ(*store_->Get("empty"), "");
-  const std::string big(3 * 1024 * 1024 + 7, 'p');  // above curl's 100-continue threshold
-  ASSERT_TRUE(store_->Put("big.jpg", big).ok());
-  EXPECT_EQ(*store_->Get("big.jpg"), big);
-
-  const auto missing = store_->Get("incoming/b.jpg");
-  EXPECT_EQ(missing.status().code(), Status::Code::kNotFound);
-  EXPECT_PRED2(Contains, missing.status().message(), "incoming/b.jpg");
-  EXPECT_EQ(store_->Get("incoming").status().code(), Status::Code::kNotFound);
-
-  ASSERT_TRUE(store_->Delete("incoming/a.jpg").ok());
-  EXPECT_FALSE(*store_->Exists("incoming/a.jpg"));
-  EXPECT_TRUE(store_->Delete("incoming/a.jpg").ok());  // idempotent
-  EXPECT_TRUE(store_->Delete("never/was").ok());
-}
-
-TEST_F(S3ObjectStoreTest, Move) {
-  ASSERT_TRUE(store_->Put("incoming/x.jpg", "x").ok());
-  ASSERT_TRUE(store_->Move("incoming/x.jpg", "known/alice/x.jpg").ok());
-  EXPECT_FALSE(*store_->Exists("incoming/x.jpg"));
-  EXPECT_EQ(*store_->Get("known/alice/x.jpg"), "x");
-
-  // Replaces the destination.
-  ASSERT_TRUE(store_->Put("incoming/y.jpg", "y").ok());
-  ASSERT_TRUE(store_->Move("incoming/y.jpg", "known/alice/x.jpg").ok());
-  EXPECT_EQ(*store_->Get("known/alice/x.jpg"), "y");
-
-  // Onto itself: kept, not copied then deleted.
-  ASSERT_TRUE(store_->Move("known/alice/x.jpg", "known/alice/x.jpg").ok());
-  EXPECT_EQ(*store_->Get("known/alice/x.jpg"), "y");
-
-  const Status none = store_->Move("incoming/none.jpg", "known/a.jpg");
-  EXPECT_EQ(none.code(), Status::Code::kNotFound);
-  EXPECT_PRED2(Contains, none.message(), "incoming/none.jpg");
-  EXPECT_FALSE(*store_->Exists("known/a.jpg"));
-  EXPECT_EQ(store_->Move("known", "elsewhere").code(), Status::Code::kNotFound);
-  EXPECT_EQ(store_->Move("none", "none").code(), Status::Code::kNotFound);
-  EXPECT_EQ(store_->Move("known/alice/x.jpg", "../x").code(), Status::Code::kInvalidArgument);
-  EXPECT_TRUE(*store_->Exists("known/alice/x.jpg"));
-}
-
-TEST_F(S3ObjectStoreTest, ListByPrefix) {
-  for (const std::string key : {"unknown/z.jpg", "known/bob/1.jpg", "known/alice/1.jpg",
-                                "known/alicia/1.jpg", "known/alice/2.jpg", "incoming/a.jpg"})
-    ASSERT_TRUE(store_->Put(key, key).ok());
-  EXPECT_EQ(*store_->List(""), (Keys{"incoming/a.jpg", "known/alice/1.jpg", "known/alice/2.jpg",
-                                     "known/alicia/1.jpg", "known/bob/1.jpg", "unknown/z.jpg"}));
-  EXPECT_EQ(*store_->List("known/ali"),
-            (Keys{"known/alice/1.jpg", "known/alice/2.jpg", "known/alicia/1.jpg"}));
-  EXPECT_EQ(*store_->List("known/alice/"), (Keys{"known/alice/1.jpg", "known/alice/2.jpg"}));
-  EXPECT_EQ(*store_->List("known/alice/2"), (Keys{"known/alice/2.jpg"}));
-  EXPECT_TRUE(store_->List("nothing/")->empty());
-  EXPECT_TRUE(store_->List("known/alice/1.jpg/")->empty());
-  EXPECT_EQ(store_->List("../").status().code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(store_->List("/etc/").status().code(), Status::Code::kInvalidArgument);
-}
 
 TEST_F(S3ObjectStoreTest, ListFollowsContinuationTokens) {
   S3Options small_pages;

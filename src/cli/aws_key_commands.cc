@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
-#include "cli/services.h"
+#include "app/services.h"
 #include "core/clock.h"
 #include "store/access_keys.h"
 #include "store/audit_log.h"

@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "cli/cli.h"
-#include "cli/services.h"
+#include "app/services.h"
 #include "core/clock.h"
 #include "pipeline/person_export.h"
 #include "store/audit_log.h"

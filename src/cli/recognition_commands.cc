@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "cli/cli.h"
-#include "cli/services.h"
+#include "app/services.h"
 #include "core/clock.h"
 #include "http/resource_json.h"
 #include "pipeline/calibration_report.h"

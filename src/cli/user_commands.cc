@@ -7,7 +7,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
-#include "cli/services.h"
+#include "app/services.h"
 #include "core/clock.h"
 #include "http/auth.h"
 #include "store/audit_log.h"

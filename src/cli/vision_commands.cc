@@ -10,7 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "cli/cli.h"
-#include "cli/services.h"
+#include "app/services.h"
 #include "pipeline/enrol.h"
 #include "store/face_collection.h"
 
@@ -204,7 +204,23 @@ int RunEnroll(Context& ctx, const EnrollOptions& opts, const std::vector<std::st
       if (!ctx.json()) std::printf("rejected %s: %s\n", files[i].c_str(), id.status().message().c_str());
     }
   }
-  if (ctx.json()) PrintJson({{"person", opts.person}, {"accepted", accepted}, {"photos", results}});
+  // Open "who is this?" questions that were this person are answered now.
+  nlohmann::json resolved = nlohmann::json::array();
+  if (accepted > 0) {
+    auto trainer = services.trainer();
+    if (!trainer.ok()) return Fail(ctx, trainer.status());
+    auto strangers = (*trainer)->ResolveOpenStrangers(opts.person, "cli enrolled " + opts.person);
+    if (!strangers.ok()) return Fail(ctx, strangers.status());
+    resolved = *strangers;
+    if (!ctx.json() && !strangers->empty())
+      std::printf("%zu open stranger%s recognised as %s and resolved\n", strangers->size(),
+                  strangers->size() == 1 ? " was" : "s were", opts.person.c_str());
+  }
+  if (ctx.json())
+    PrintJson({{"person", opts.person},
+               {"accepted", accepted},
+               {"photos", results},
+               {"strangers_resolved", resolved}});
   // Every photo must be accepted for exit 0; accepted ones stay enrolled.
   return ExitCodeFor(first_error);
 }

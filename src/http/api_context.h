@@ -1,7 +1,10 @@
 // What the HTTP route modules work on. The server that owns these parts fills
 // one ApiContext; each route module registers its handlers with it:
 //   auth_routes  (login, users, tokens, settings, audit)   RegisterAuthRoutes
-//   data_routes  (sightings, visits, events, unknowns, people, recognize) RegisterDataRoutes
+//   data_routes  (sightings, visits, events, unknowns, people, recognize)
+//                RegisterTimelineRoutes, RegisterUnknownRoutes, RegisterPeopleRoutes,
+//                RegisterRecognitionRoutes
+//   presence_routes (presence, digest, visits.csv, person export) RegisterPresenceRoutes
 //   ops_routes   (healthz, readyz, metrics, cameras)        RegisterOpsRoutes
 //   /slack/interactive                                      SlackInteractions
 //   POST / (Rekognition-compatible AWS JSON)                RegisterRekognitionRoutes

@@ -281,7 +281,10 @@ void HttpServer::Configure() {
   s.set_logger(LogAccess);
 
   RegisterAuthRoutes(s, context_);
-  RegisterDataRoutes(s, context_);
+  RegisterTimelineRoutes(s, context_);
+  RegisterUnknownRoutes(s, context_);
+  RegisterPeopleRoutes(s, context_);
+  RegisterRecognitionRoutes(s, context_);
   RegisterPresenceRoutes(s, context_);
   RegisterOpsRoutes(s, context_);
   RegisterRekognitionRoutes(s, context_);

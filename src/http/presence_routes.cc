@@ -18,6 +18,7 @@
 #include "http/api_support.h"
 #include "http/auth.h"
 #include "http/resource_json.h"
+#include "http/route_support.h"
 #include "notify/presence.h"
 #include "pipeline/person_export.h"
 #include "store/audit_log.h"
@@ -33,12 +34,6 @@ using httplib::Response;
 using json = nlohmann::json;
 
 constexpr int kMaxCsvDays = 366;
-
-bool Have(const void* part, const char* what, Response& res) {
-  if (part) return true;
-  SendError(res, Status::Unavailable(std::string(what) + " is not running in this process"));
-  return false;
-}
 
 // The local day ?<name>= names (default: today), or nullopt after a 400.
 std::optional<std::pair<std::string, std::pair<int64_t, int64_t>>> ReadDay(
@@ -74,25 +69,14 @@ class PresenceRoutes {
   explicit PresenceRoutes(const ApiContext& ctx) : ctx_(ctx) {}
 
   void Register(httplib::Server& server, const std::shared_ptr<PresenceRoutes>& self) {
-    server.Get("/api/v1/presence", Route(self, Role::kViewer, &PresenceRoutes::Presence));
-    server.Get("/api/v1/digest", Route(self, Role::kViewer, &PresenceRoutes::Digest));
-    server.Get("/api/v1/visits.csv", Route(self, Role::kViewer, &PresenceRoutes::VisitsCsv));
+    server.Get("/api/v1/presence", Route(self, ctx_, Role::kViewer, &PresenceRoutes::Presence));
+    server.Get("/api/v1/digest", Route(self, ctx_, Role::kViewer, &PresenceRoutes::Digest));
+    server.Get("/api/v1/visits.csv", Route(self, ctx_, Role::kViewer, &PresenceRoutes::VisitsCsv));
     server.Get("/api/v1/people/([^/]+)/export",
-               Route(self, Role::kAdmin, &PresenceRoutes::ExportPerson));
+               Route(self, ctx_, Role::kAdmin, &PresenceRoutes::ExportPerson));
   }
 
  private:
-  using Handler = void (PresenceRoutes::*)(const Request&, Response&, const Principal&);
-
-  httplib::Server::Handler Route(const std::shared_ptr<PresenceRoutes>& self, Role role,
-                                 Handler handler) {
-    return [self, role, handler](const Request& req, Response& res) {
-      std::optional<Principal> who = self->ctx_.auth->Require(req, res, role);
-      if (!who) return;
-      ((*self).*handler)(req, res, *who);
-    };
-  }
-
   // The report of ?date=, or nullopt after answering an error.
   std::optional<DayReport> Report(const Request& req, Response& res) {
     if (!Have(ctx_.sightings, "the sighting store", res)) return std::nullopt;

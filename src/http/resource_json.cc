@@ -30,6 +30,7 @@ json SightingResourceJson(const ApiContext& ctx, const SightingRecord& s) {
           {"quality", s.quality.score},
           {"decision", ToString(s.decision)},
           {"visit", s.visit_id ? json(*s.visit_id) : json(nullptr)},
+          {"image_key", s.image_key.empty() ? json(nullptr) : json(s.image_key)},
           {"image_url",
            s.image_key.empty() ? json(nullptr) : json("/api/v1/sightings/" + s.id + "/image")}};
 }

@@ -20,11 +20,12 @@ namespace concierge {
 nlohmann::json IsoOrNull(int64_t ms);
 // {"id", "name"} of a person (the id as name when the collection lacks it), or null.
 nlohmann::json PersonRefJson(const ApiContext& ctx, const std::optional<std::string>& person_id);
-// A sighting as GET /api/v1/sightings/{id} answers it.
+// A sighting as GET /api/v1/sightings/{id} answers it (and `concierge
+// sightings --json` lists it).
 nlohmann::json SightingResourceJson(const ApiContext& ctx, const SightingRecord& s);
 // A visit's sightings, newest first.
 Result<std::vector<SightingRecord>> VisitMembers(const ApiContext& ctx, const VisitRecord& v);
-// A visit as GET /api/v1/visits answers it; `members` may carry
+// A visit as GET /api/v1/visits (and `concierge visits --json`) answers it; `members` may carry
 // VisitMembers(v) when the caller has it already.
 Result<nlohmann::json> VisitResourceJson(const ApiContext& ctx, const VisitRecord& v,
                                          const std::vector<SightingRecord>* members = nullptr);

@@ -129,6 +129,8 @@ void Notifier::Listen() {
 
 void Notifier::Start(Bus* bus) {
   Listen();
+  if (Status st = CatchUp(NowMs() - kCatchUpWindowMs); !st.ok())
+    spdlog::error("notify: catching up on recent decisions failed: {}", st.ToString());
   std::lock_guard<std::mutex> lock(stop_mu_);
   if (stopped_ || std::exchange(started_, true) || !Wanted(config_)) return;
   if (bus && config_.notify.mqtt_events)
@@ -154,6 +156,39 @@ Status Notifier::HandleEvent(const Event& event) {
   }
   const auto& v = std::get<VisitEvent>(event);
   if (v.kind == VisitEvent::Kind::kStarted) return OnVisitStarted(v.visit, v.sighting_id);
+  return Status::Ok();
+}
+
+Status Notifier::CatchUp(int64_t since_ms) {
+  SightingQuery strangers;
+  strangers.since_ms = since_ms;
+  strangers.limit = 0;
+  strangers.unknown_only = true;
+  ASSIGN_OR_RETURN(std::vector<SightingRecord> unknown, parts_.sightings->List(strangers));
+  std::reverse(unknown.begin(), unknown.end());  // oldest first, as they were decided
+  for (const SightingRecord& s : unknown)
+    RETURN_IF_ERROR(HandleEvent(SightingEvent{SightingEvent::Kind::kDecided, s}));
+
+  VisitQuery recent;
+  recent.since_ms = since_ms;
+  recent.limit = 0;
+  ASSIGN_OR_RETURN(std::vector<VisitRecord> visits, parts_.sightings->ListVisits(recent));
+  std::reverse(visits.begin(), visits.end());
+  size_t replayed = 0;
+  for (const VisitRecord& v : visits) {
+    if (v.started_ms < since_ms) continue;
+    SightingQuery members;
+    members.visit_id = v.id;
+    members.limit = 0;
+    ASSIGN_OR_RETURN(const std::vector<SightingRecord> sightings,
+                     parts_.sightings->List(members));
+    if (sightings.empty()) continue;
+    RETURN_IF_ERROR(OnVisitStarted(v, sightings.back().id));  // the first one started it
+    ++replayed;
+  }
+  if (!unknown.empty() || replayed > 0)
+    spdlog::info("notify: caught up on {} unknown sightings and {} visits since {}",
+                 unknown.size(), replayed, since_ms);
   return Status::Ok();
 }
 
@@ -189,12 +224,12 @@ Status Notifier::EnqueueSlackUpdate(const std::string& original_key, const std::
 Status Notifier::OnStranger(const SightingRecord& s) {
   ASSIGN_OR_RETURN(const ClusterAssignment a, parts_.clusters->Assign(s));
   const StrangerCluster& c = a.cluster;
-  if (a.added && c.state == ClusterState::kIgnored && !s.image_key.empty()) {
+  if (c.state == ClusterState::kIgnored && !s.image_key.empty()) {
     // An ignored stranger came back: keep the record, not the picture.
     RETURN_IF_ERROR(parts_.objects->Delete(s.image_key));
     return parts_.sightings->Relabel(s.id, Decision::kUnknown, std::nullopt, "");
   }
-  if (!a.added || c.state != ClusterState::kOpen || !parts_.slack || !config_.notify.ask_unknown)
+  if (c.state != ClusterState::kOpen || !parts_.slack || !config_.notify.ask_unknown)
     return Status::Ok();
   const std::string ask_key = "slack:ask:" + std::to_string(c.id);
   const json payload = {{"render", "cluster"}, {"cluster_id", c.id}, {"at_ms", s.captured_ms}};
@@ -212,6 +247,7 @@ Status Notifier::OnStranger(const SightingRecord& s) {
     return AlertSubscribers(c, s);
   }
   RETURN_IF_ERROR(asked.status());
+  if (!a.added) return Status::Ok();  // a replay of a face the question already counts
   return EnqueueSlackUpdate(ask_key, ask_key + ":seen:" + std::to_string(c.sightings),
                             "unknown_face_update", payload);
 }
@@ -244,6 +280,10 @@ Status Notifier::MaybeGreet(const VisitRecord& v, const SightingRecord& s) {
     return Status::Ok();
   };
   if (windows_.quiet && windows_.quiet->Contains(v.started_ms)) return skip("quiet hours");
+  // A replayed visit (CatchUp) whose greeting is queued already: nothing to decide again.
+  Result<OutboxEntry> own = outbox_->Find(GreetKey(v.id));
+  if (own.ok()) return Status::Ok();
+  if (!IsNotFound(own.status())) return own.status();
   Result<Person> person = parts_.faces->GetPerson(person_id);
   if (IsNotFound(person.status())) return skip("person is gone");
   RETURN_IF_ERROR(person.status());

@@ -61,6 +61,10 @@ int64_t LocalDayStartMs(int64_t ms);
 
 class Notifier : public TrainingObserver {
  public:
+  // Ten minutes of captures: deeper than any backlog a crash interrupts, and
+  // late enough that a greeting made after a restart still means "just arrived".
+  static constexpr int64_t kCatchUpWindowMs = 10 * 60 * 1000;
+
   // Whether config asks for any notification channel: Slack (token and
   // channel), a webhook, or MQTT events (config.notify.mqtt_events).
   static bool Wanted(const Config& config);
@@ -75,8 +79,11 @@ class Notifier : public TrainingObserver {
   // Subscribes to the event stream: from now on events are queued in the
   // outbox. Call early (before the pipeline starts deciding) so none is missed.
   void Listen();
-  // Listen()s if needed and, when Wanted(), starts delivering (without any
-  // channel it only clusters strangers). `bus` carries the MQTT events
+  // Listen()s if needed, catches up on the last kCatchUpWindowMs of decisions
+  // (what a crash between recording a decision and queuing its notification
+  // lost, on this server or another; every queue is idempotent by key) and,
+  // when Wanted(), starts delivering (without any channel it only clusters
+  // strangers). `bus` carries the MQTT events
   // when config.notify.mqtt_events is on (null: those rows fail); it must
   // outlive Stop(). Call once.
   void Start(Bus* bus);
@@ -109,6 +116,9 @@ class Notifier : public TrainingObserver {
   };
   Notifier(const Config& config, NotifierParts parts, Windows windows);
 
+  // Replays the decided-unknown and visit-started events of sightings
+  // captured since `since_ms`.
+  Status CatchUp(int64_t since_ms);
   Status OnStranger(const SightingRecord& sighting);
   Status OnVisitStarted(const VisitRecord& visit, const std::string& sighting_id);
   Status MaybeGreet(const VisitRecord& visit, const SightingRecord& sighting);

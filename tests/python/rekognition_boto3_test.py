@@ -346,7 +346,7 @@ class OriginalDesign(TestCase):
         # The cameras now know him: the next visit is decided known.
         seen = SERVER.drop(OBAMA3, "obama-again.jpg")
         self.assertEqual(seen["decision"], "known", seen)
-        self.assertEqual(seen["person"], user_id, seen)
+        self.assertEqual(seen["person"]["id"], user_id, seen)
 
         # And a person enrolled with the CLI (as the UI does) is found through the API.
         SERVER.cli("enroll", "--person", "joe-biden", "--name", "Joe Biden", BIDEN)

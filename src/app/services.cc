@@ -1,4 +1,4 @@
-#include "cli/services.h"
+#include "app/services.h"
 
 #include <filesystem>
 #include <utility>
@@ -7,7 +7,7 @@
 #include "store/pg_sighting_store.h"
 #include "store/sqlite_sighting_store.h"
 
-namespace concierge::cli {
+namespace concierge {
 
 namespace {
 
@@ -162,9 +162,19 @@ Result<Trainer*> Services::trainer() {
     ASSIGN_OR_RETURN(parts.faces, faces());
     ASSIGN_OR_RETURN(parts.clusters, clusters());
     ASSIGN_OR_RETURN(parts.audit, audit());
+    ASSIGN_OR_RETURN(Matcher * matcher, this->matcher());
+    NotifierParts observed;
+    ASSIGN_OR_RETURN(observed.outbox, outbox());
+    observed.sightings = parts.sightings;
+    observed.objects = parts.objects;
+    observed.faces = parts.faces;
+    observed.clusters = parts.clusters;
+    ASSIGN_OR_RETURN(notifier_, Notifier::Create(config_, observed));
     trainer_ = std::make_unique<Trainer>(config_.quality, image_limits(), parts);
+    trainer_->SetObserver(notifier_.get());
+    trainer_->SetMatcher(matcher);
   }
   return trainer_.get();
 }
 
-}  // namespace concierge::cli
+}  // namespace concierge

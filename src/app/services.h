@@ -1,12 +1,19 @@
-// Opens the parts a command needs (database, face collection, object store,
-// vision engine) from the config, each at most once and only when asked.
+// The composition root's parts list: opens what a command or the server needs
+// (database, stores, face collection, object store, vision engine, trainer)
+// from the config, each at most once and only when asked, on the backends
+// database.kind and objects.kind name. With ServerPipeline
+// (app/server_pipeline.h) the only place that wires parts together.
 // Commands that only read open with Access::kReadOnly: they create nothing and
 // fail with kNotFound naming the path when the database is not there.
+//
+// Not thread-safe: open the parts from one thread; the parts themselves say
+// what they allow.
 #pragma once
 
 #include <memory>
 
 #include "core/config.h"
+#include "notify/notifier.h"
 #include "pipeline/matcher.h"
 #include "pipeline/train.h"
 #include "store/account_store.h"
@@ -20,7 +27,7 @@
 #include "vision/face_engine.h"
 #include "vision/image_io.h"
 
-namespace concierge::cli {
+namespace concierge {
 
 class Services {
  public:
@@ -45,8 +52,10 @@ class Services {
   Result<FaceEngine*> engine();
   // Decides who a face is with the gallery's calibrated threshold.
   Result<Matcher*> matcher();
-  // Training actions (tag, merge, forget) on the parts above, as the server
-  // does them but without chat and notifications; audited as their actor.
+  // Training actions (tag, merge, forget, re-checking open strangers) on the
+  // parts above, as the server does them, audited as their actor. The chat
+  // messages they change are updated through the outbox: the rows queued here
+  // are delivered by a running server (or the next one to start).
   Result<Trainer*> trainer();
   ImageLimits image_limits() const {
     return {config_.vision.max_image_bytes, config_.vision.max_image_pixels};
@@ -72,7 +81,8 @@ class Services {
   std::unique_ptr<ObjectStore> objects_;
   std::unique_ptr<FaceEngine> engine_;
   std::unique_ptr<Matcher> matcher_;
+  std::unique_ptr<Notifier> notifier_;  // the trainer's observer; delivers nothing itself
   std::unique_ptr<Trainer> trainer_;
 };
 
-}  // namespace concierge::cli
+}  // namespace concierge
