@@ -332,6 +332,13 @@ async function main() {
   await page.locator('figure.face img').first().waitFor();
   await page.locator('figure.face img').first().evaluate((img) => img.decode());
   check(true, 'the person page shows their faces');
+  const personVisits = page.locator('#person-visits li.visit');
+  await personVisits.first().waitFor({ timeout: WAIT_MS });
+  const visitPeople = await personVisits.evaluateAll((els) => els.map((el) => el.dataset.person));
+  check(
+    visitPeople.length >= 1 && visitPeople.every((p) => p === NEW_NAME),
+    `the person page lists their visits (${visitPeople.length}, all ${NEW_NAME})`,
+  );
   await page
     .locator('input[type=file]')
     .setInputFiles([thirdPhoto, fourthPhoto].map((f) => path.join(testData, PERSON_DIR, f)));

@@ -1,6 +1,7 @@
-// People: the list (with "add person") and one person's page: enrol photos with
-// a quality verdict per photo, notification preferences, rename, merge another
-// person in, see and remove faces, and forget the person after typing their name.
+// People: the list (with "add person") and one person's page: their recent
+// visits, enrol photos with a quality verdict per photo, notification
+// preferences, rename, merge another person in, see and remove faces, and
+// forget the person after typing their name.
 
 import {
   api,
@@ -11,6 +12,7 @@ import {
   type Page,
   type Person,
   type PersonPreferences,
+  type Visit,
 } from '../api';
 import {
   confirmDialog,
@@ -24,6 +26,7 @@ import {
 } from '../dom';
 import { navigate, type Params } from '../router';
 import { isAdmin } from '../session';
+import { visitRow } from './timeline';
 
 function personPath(id: string): string {
   return `/api/v1/people/${encodeURIComponent(id)}`;
@@ -132,6 +135,21 @@ function renderPerson(root: HTMLElement, person: Person): void {
   const title = h('h1', {}, person.name);
   const faces = h('div', { class: 'grid grid-small' }, loading());
   const results = h('ul', { class: 'results' });
+
+  const visits = h('ol', { class: 'timeline', id: 'person-visits' }, loading());
+
+  // Their last visits, newest first (the timeline filtered to them).
+  async function loadVisits(): Promise<void> {
+    try {
+      const page = await api<Page<Visit>>('GET', `/api/v1/visits?person=${encodeURIComponent(person.id)}&limit=20`);
+      replace(
+        visits,
+        page.items.length ? page.items.map(visitRow) : h('p', { class: 'empty' }, 'No visits yet.'),
+      );
+    } catch (err) {
+      replace(visits, errorBox(err));
+    }
+  }
 
   async function loadFaces(): Promise<void> {
     try {
@@ -376,6 +394,9 @@ function renderPerson(root: HTMLElement, person: Person): void {
     root,
     h('a', { class: 'back', href: '#/people' }, '← People'),
     h('div', { class: 'page-head' }, title, h('span', { class: 'muted small' }, `since ${formatTime(person.created_ms, person.created)}`)),
+    h('h2', {}, 'Recent visits'),
+    visits,
+    h('a', { class: 'small', href: '#/timeline' }, 'All visits on the timeline'),
     admin && enrolForm(),
     h('h2', {}, 'Faces'),
     faces,
@@ -396,4 +417,5 @@ function renderPerson(root: HTMLElement, person: Person): void {
       ),
   );
   void loadFaces();
+  void loadVisits();
 }

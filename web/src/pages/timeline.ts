@@ -18,6 +18,36 @@ import { errorBox, formatTime, h, replace } from '../dom';
 type Filter = 'all' | 'known' | 'unknown';
 type SearchHit = Visit & { similarity: number };
 
+// One visit as a list row: its best crop, who, when, where and how many sightings.
+export function visitRow(visit: Visit): HTMLElement {
+  const name = personName(visit.person);
+  const src = imageUrl(visit.image_url, visit.best_sighting_id);
+  return h(
+    'li',
+    {
+      class: 'visit',
+      'data-visit': String(visit.id),
+      'data-person': name ?? '',
+      'data-sightings': visit.sightings,
+    },
+    src
+      ? h('img', { class: 'thumb', src, alt: name ? `Face of ${name}` : 'Unknown face', loading: 'lazy' })
+      : h('div', { class: 'thumb thumb-empty' }),
+    h(
+      'div',
+      { class: 'visit-body' },
+      h('div', { class: name ? 'visit-name' : 'visit-name unknown' }, name ?? 'Unknown'),
+      h('div', { class: 'muted' }, formatTime(visit.started_ms, visit.started)),
+      h(
+        'div',
+        { class: 'muted small' },
+        [visit.camera, visit.site].filter(Boolean).join(' · ') || '—',
+        ` · ${visit.sightings} sighting${visit.sightings === 1 ? '' : 's'}`,
+      ),
+    ),
+  );
+}
+
 export function timelinePage(root: HTMLElement): () => void {
   const list = h('ol', { class: 'timeline', 'aria-live': 'polite' });
   const more = h('button', { class: 'btn', type: 'button', hidden: true }, 'Load more');
@@ -59,35 +89,6 @@ export function timelinePage(root: HTMLElement): () => void {
     return true;
   }
 
-  function row(visit: Visit): HTMLElement {
-    const name = personName(visit.person);
-    const src = imageUrl(visit.image_url, visit.best_sighting_id);
-    return h(
-      'li',
-      {
-        class: 'visit',
-        'data-visit': String(visit.id),
-        'data-person': name ?? '',
-        'data-sightings': visit.sightings,
-      },
-      src
-        ? h('img', { class: 'thumb', src, alt: name ? `Face of ${name}` : 'Unknown face', loading: 'lazy' })
-        : h('div', { class: 'thumb thumb-empty' }),
-      h(
-        'div',
-        { class: 'visit-body' },
-        h('div', { class: name ? 'visit-name' : 'visit-name unknown' }, name ?? 'Unknown'),
-        h('div', { class: 'muted' }, formatTime(visit.started_ms, visit.started)),
-        h(
-          'div',
-          { class: 'muted small' },
-          [visit.camera, visit.site].filter(Boolean).join(' · ') || '—',
-          ` · ${visit.sightings} sighting${visit.sightings === 1 ? '' : 's'}`,
-        ),
-      ),
-    );
-  }
-
   // Inserts or refreshes a visit, keeping newest-first order by start time.
   function upsert(visit: Visit): void {
     if (searching) return;
@@ -98,7 +99,7 @@ export function timelinePage(root: HTMLElement): () => void {
       rows.delete(key);
       return;
     }
-    const fresh = row(visit);
+    const fresh = visitRow(visit);
     fresh.dataset.started = String(visit.started_ms ?? 0);
     rows.set(key, fresh);
     if (old) {
@@ -130,7 +131,7 @@ export function timelinePage(root: HTMLElement): () => void {
       if (mine !== generation) return;
       replace(list);
       for (const hit of found.items) {
-        const el = row(hit);
+        const el = visitRow(hit);
         el.classList.add('search-hit');
         el.querySelector('.visit-body')?.appendChild(
           h(
@@ -178,7 +179,7 @@ export function timelinePage(root: HTMLElement): () => void {
 
   function append(visit: Visit): void {
     if (!matchesFilter(visit)) return;
-    const el = row(visit);
+    const el = visitRow(visit);
     el.dataset.started = String(visit.started_ms ?? 0);
     rows.set(String(visit.id), el);
     list.appendChild(el);
