@@ -370,6 +370,17 @@ async function main() {
   );
   await capture(page, helperPage, '05-person', consoleErrors);
 
+  // Today's board: he came in today, with his arrival; the CSV link is the day's.
+  await page.goto(`${base}/#/today`);
+  const present = page.locator(`#today-people tr[data-person="${NEW_NAME}"]`);
+  await present.waitFor({ timeout: WAIT_MS });
+  const cells = await present.locator('td').allTextContents();
+  check(cells.length === 4 && cells[1].trim() !== '', `Today lists ${NEW_NAME} with his arrival (${cells.join(' | ')})`);
+  const csvHref = await page.getByRole('link', { name: 'Download CSV' }).getAttribute('href');
+  const csv = await page.evaluate(async (href) => (await fetch(href)).text(), csvHref);
+  check(csv.includes(NEW_NAME), `the day's CSV (${csvHref}) names ${NEW_NAME}`);
+  await capture(page, helperPage, '05b-today', consoleErrors);
+
   await page.goto(`${base}/#/live`);
   await page.locator('article.camera, .empty').first().waitFor();
   await capture(page, helperPage, '06-live', consoleErrors);

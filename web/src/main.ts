@@ -17,10 +17,12 @@ import { loginPage } from './pages/login';
 import { peoplePage, personPage } from './pages/people';
 import { settingsPage } from './pages/settings';
 import { timelinePage } from './pages/timeline';
+import { todayPage } from './pages/today';
 import { unknownsPage } from './pages/unknowns';
 
 const routes: Route[] = [
   { pattern: 'login', title: 'Sign in', page: loginPage, public: true },
+  { pattern: 'today', title: 'Today', page: todayPage },
   { pattern: 'live', title: 'Live', page: livePage },
   { pattern: 'timeline', title: 'Timeline', page: timelinePage },
   { pattern: 'unknowns', title: 'Who is this?', page: unknownsPage },
@@ -29,7 +31,7 @@ const routes: Route[] = [
   { pattern: 'settings', title: 'Settings', page: settingsPage },
   { pattern: 'audit', title: 'Audit log', page: auditPage },
 ];
-const navItems = ['live', 'timeline', 'unknowns', 'people', 'settings', 'audit'];
+const navItems = ['today', 'live', 'timeline', 'unknowns', 'people', 'settings', 'audit'];
 const DEFAULT_PATH = defaultPath();
 
 const app = document.getElementById('app') as HTMLElement;
