@@ -16,6 +16,7 @@
 #include "pipeline/ingest.h"
 #include "pipeline/visits.h"
 #include "support/pg_fixture.h"
+#include "support/sighting_records.h"
 #include "support/test_env.h"
 
 namespace concierge {
@@ -25,42 +26,11 @@ using testing::PgCluster;
 
 constexpr int64_t kT0 = 1'790'000'000'000;  // 2026-09-21
 
+using testing::KnownOutcome;
+using testing::PendingSighting;
+
 bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
-}
-
-// A unit vector along axis `axis` of 8 dims, tilted towards axis 7 by `tilt`.
-Embedding Unit(int axis, float tilt = 0) {
-  Embedding e(8, 0.f);
-  e[static_cast<size_t>(axis)] = 1;
-  e[7] += tilt;
-  const float norm = std::sqrt(1 + tilt * tilt);
-  for (auto& v : e) v /= norm;
-  return e;
-}
-
-SightingRecord Pending(const std::string& id, int64_t captured_ms,
-                       const std::string& camera = "door", const std::string& site = "office") {
-  SightingRecord s;
-  s.id = id;
-  s.camera = camera;
-  s.site = site;
-  s.track = "t-" + id;
-  s.seq = 1;
-  s.captured_ms = captured_ms;
-  s.received_ms = captured_ms + 5;
-  s.box = {1, 2, 30, 40};
-  s.detector_score = 0.9f;
-  s.quality.size_px = 30;
-  s.quality.score = 0.7f;
-  s.live_score = 0.8f;
-  s.image_key = SightingImageKey("incoming", id, captured_ms);
-  return s;
-}
-
-SightingOutcome Known(const std::string& id, const std::string& person) {
-  return {id, Decision::kKnown, person, 0.7f, 0.9f, "known/" + person + "/x/" + id + ".jpg",
-          Unit(0)};
 }
 
 // One cluster for the suite (initdb is slow); a fresh database for each test.
@@ -95,14 +65,6 @@ class PgSightingStoreTest : public ::testing::Test {
     return st.ok() ? cluster_->Url(name) : "";
   }
 
-  SightingRecord Add(const std::string& id, int64_t captured_ms,
-                     const std::string& camera = "door", const std::string& site = "office") {
-    SightingRecord s = Pending(id, captured_ms, camera, site);
-    auto inserted = store_->Insert(s);
-    EXPECT_TRUE(inserted.ok() && *inserted) << id << ": " << inserted.status().ToString();
-    return s;
-  }
-
   static PgCluster* cluster_;
   static Status start_status_;
   std::string url_;
@@ -113,7 +75,7 @@ PgCluster* PgSightingStoreTest::cluster_ = nullptr;
 Status PgSightingStoreTest::start_status_;
 
 TEST_F(PgSightingStoreTest, MigrationsApplyOnceAcrossReopensAndConcurrentOpeners) {
-  Add("kept-1", kT0);
+  ASSERT_OK(store_->Insert(PendingSighting("kept-1", kT0)));
   const std::string fresh = NewDatabase();
   std::vector<std::thread> openers;
   std::atomic<int> failures{0};
@@ -177,15 +139,15 @@ TEST(PgSightingStoreOutage, DatabaseGoesAwayAndComesBack) {
   auto opened = OpenPgSightingStore(cluster.Url("outage"));
   ASSERT_OK(opened);
   SightingStore& store = **opened;
-  ASSERT_OK(store.Insert(Pending("before", kT0)));
+  ASSERT_OK(store.Insert(PendingSighting("before", kT0)));
 
   ASSERT_TRUE(cluster.Stop().ok());
   const auto start = std::chrono::steady_clock::now();
-  const auto insert = store.Insert(Pending("during", kT0 + 1));
+  const auto insert = store.Insert(PendingSighting("during", kT0 + 1));
   EXPECT_EQ(insert.status().code(), Status::Code::kUnavailable) << insert.status().ToString();
   EXPECT_EQ(store.Get("before").status().code(), Status::Code::kUnavailable);
   EXPECT_EQ(store.ListPending().status().code(), Status::Code::kUnavailable);
-  EXPECT_EQ(store.RecordDecision(Known("before", "alice"), {VisitChoice::Kind::kStart, 0})
+  EXPECT_EQ(store.RecordDecision(KnownOutcome("before", "alice"), {VisitChoice::Kind::kStart, 0})
                 .status()
                 .code(),
             Status::Code::kUnavailable);
@@ -194,7 +156,7 @@ TEST(PgSightingStoreOutage, DatabaseGoesAwayAndComesBack) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 
   ASSERT_TRUE(cluster.Start().ok()) << cluster.Log();
-  auto inserted = store.Insert(Pending("after", kT0 + 2));
+  auto inserted = store.Insert(PendingSighting("after", kT0 + 2));
   ASSERT_OK(inserted);
   EXPECT_TRUE(*inserted);
   auto pending = store.ListPending();
@@ -207,7 +169,8 @@ TEST(PgSightingStoreOutage, DatabaseGoesAwayAndComesBack) {
   ASSERT_TRUE(cluster.Kill().ok());
   EXPECT_EQ(store.Get("before").status().code(), Status::Code::kUnavailable);
   ASSERT_TRUE(cluster.Start().ok()) << cluster.Log();
-  auto decided = store.RecordDecision(Known("before", "alice"), {VisitChoice::Kind::kStart, 0});
+  auto decided =
+      store.RecordDecision(KnownOutcome("before", "alice"), {VisitChoice::Kind::kStart, 0});
   ASSERT_OK(decided);
   EXPECT_TRUE(decided->applied);
   EXPECT_EQ(store.Get("after")->decision, Decision::kPending);

@@ -61,7 +61,8 @@ class ScaleOutTest : public ::testing::Test {
 
   // A data dir per process (as on its own machine), all on the shared
   // database, objects and broker; `patch` (a JSON merge patch) adds to it.
-  void WriteConfig(const std::string& name, const nlohmann::json& patch = nlohmann::json::object()) {
+  void WriteConfig(const std::string& name,
+                   const nlohmann::json& patch = nlohmann::json::object()) {
     std::filesystem::create_directories(dir_.Sub(name));
     nlohmann::json config{
         {"database", {{"kind", "postgres"}, {"postgres_url", pg_.Url("concierge")}}},

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
+#include "support/sighting_records.h"
 #include "support/store_backend.h"
 
 namespace concierge {
@@ -17,15 +18,7 @@ namespace {
 constexpr int64_t kT0 = 1'790'000'000'000;
 constexpr int64_t kHour = 3'600'000;
 
-// A unit vector along `axis` of 8 dims, tilted towards axis 7 by `tilt`.
-Embedding Unit(int axis, float tilt = 0) {
-  Embedding e(8, 0.f);
-  e[static_cast<size_t>(axis)] = 1;
-  e[7] += tilt;
-  const float norm = std::sqrt(1 + tilt * tilt);
-  for (auto& v : e) v /= norm;
-  return e;
-}
+using testing::UnitEmbedding;
 
 SightingRecord Stranger(const std::string& id, int64_t captured_ms, Embedding e,
                         float quality = 0.5f) {
@@ -62,9 +55,9 @@ VisitRecord Decide(SightingStore& store, SightingRecord s, int64_t visit_id = 0)
 TEST_P(SharedStateTest, RelabellingNamesTheVisitAfterItsKnownSightings) {
   auto store = OpenSightings();
   ASSERT_TRUE(store);
-  const VisitRecord visit = Decide(*store, Stranger("a", kT0, Unit(0)));
+  const VisitRecord visit = Decide(*store, Stranger("a", kT0, UnitEmbedding(0)));
   ASSERT_GT(visit.id, 0);
-  Decide(*store, Stranger("b", kT0 + 1000, Unit(0)), visit.id);
+  Decide(*store, Stranger("b", kT0 + 1000, UnitEmbedding(0)), visit.id);
   auto person_of_visit = [&]() -> std::optional<std::string> {
     auto v = store->GetVisit(visit.id);
     EXPECT_TRUE(v.ok()) << v.status().ToString();
@@ -92,11 +85,11 @@ TEST_P(SharedStateTest, RelabellingNamesTheVisitAfterItsKnownSightings) {
 TEST_P(SharedStateTest, ClustersGroupOneStrangerAndSeparateAnother) {
   auto clusters = OpenClusters(0.5f, kHour);
   ASSERT_NE(clusters, nullptr);
-  auto first = clusters->Assign(Stranger("s1", kT0, Unit(0), 0.4f));
+  auto first = clusters->Assign(Stranger("s1", kT0, UnitEmbedding(0), 0.4f));
   ASSERT_OK(first);
   EXPECT_TRUE(first->created);
   EXPECT_TRUE(first->added);
-  auto second = clusters->Assign(Stranger("s2", kT0 + 1000, Unit(0, 0.3f), 0.9f));
+  auto second = clusters->Assign(Stranger("s2", kT0 + 1000, UnitEmbedding(0, 0.3f), 0.9f));
   ASSERT_OK(second);
   EXPECT_FALSE(second->created);
   EXPECT_EQ(second->cluster.id, first->cluster.id);
@@ -104,19 +97,20 @@ TEST_P(SharedStateTest, ClustersGroupOneStrangerAndSeparateAnother) {
   EXPECT_EQ(second->cluster.best_sighting_id, "s2");  // the better picture
   EXPECT_EQ(second->cluster.first_ms, kT0);
   EXPECT_EQ(second->cluster.last_ms, kT0 + 1000);
-  auto other = clusters->Assign(Stranger("s3", kT0 + 2000, Unit(1)));
+  auto other = clusters->Assign(Stranger("s3", kT0 + 2000, UnitEmbedding(1)));
   ASSERT_OK(other);
   EXPECT_TRUE(other->created);
   EXPECT_NE(other->cluster.id, first->cluster.id);
-  auto late = clusters->Assign(Stranger("s4", kT0 + 3 * kHour, Unit(0)));  // outside the window
+  auto late =
+      clusters->Assign(Stranger("s4", kT0 + 3 * kHour, UnitEmbedding(0)));  // outside the window
   ASSERT_OK(late);
   EXPECT_TRUE(late->created);
-  auto again = clusters->Assign(Stranger("s1", kT0, Unit(0)));
+  auto again = clusters->Assign(Stranger("s1", kT0, UnitEmbedding(0)));
   ASSERT_OK(again);
   EXPECT_FALSE(again->added);
   EXPECT_EQ(again->cluster.sightings, 2);
 
-  SightingRecord known = Stranger("k", kT0, Unit(0));
+  SightingRecord known = Stranger("k", kT0, UnitEmbedding(0));
   known.decision = Decision::kKnown;
   EXPECT_EQ(clusters->Assign(known).status().code(), Status::Code::kInvalidArgument);
 
@@ -137,7 +131,7 @@ TEST_P(SharedStateTest, ClustersResolveAndPage) {
   ASSERT_NE(clusters, nullptr);
   std::vector<int64_t> ids;
   for (int i = 0; i < 3; ++i) {
-    auto a = clusters->Assign(Stranger("s" + std::to_string(i), kT0 + i * 1000, Unit(i)));
+    auto a = clusters->Assign(Stranger("s" + std::to_string(i), kT0 + i * 1000, UnitEmbedding(i)));
     ASSERT_OK(a);
     ids.push_back(a->cluster.id);
   }
@@ -160,7 +154,7 @@ TEST_P(SharedStateTest, ClustersResolveAndPage) {
   EXPECT_EQ(got->person_id, std::optional<std::string>("alice"));
   EXPECT_EQ(got->resolved_by, "slack:U1");
   // An ignored cluster still absorbs its stranger: not asked about again.
-  auto absorbed = clusters->Assign(Stranger("s1b", kT0 + 1500, Unit(1, 0.1f)));
+  auto absorbed = clusters->Assign(Stranger("s1b", kT0 + 1500, UnitEmbedding(1, 0.1f)));
   ASSERT_OK(absorbed);
   EXPECT_EQ(absorbed->cluster.id, ids[1]);
 
@@ -185,12 +179,12 @@ TEST_P(SharedStateTest, ClustersResolveAndPage) {
 TEST_P(SharedStateTest, ClustersForgetSightingsPeopleAndOldClusters) {
   auto clusters = OpenClusters(0.5f, kHour);
   ASSERT_NE(clusters, nullptr);
-  auto a = clusters->Assign(Stranger("a1", kT0, Unit(0)));
+  auto a = clusters->Assign(Stranger("a1", kT0, UnitEmbedding(0)));
   ASSERT_OK(a);
-  ASSERT_OK(clusters->Assign(Stranger("a2", kT0 + 1000, Unit(0))));
-  auto b = clusters->Assign(Stranger("b1", kT0 + 5000, Unit(1)));
+  ASSERT_OK(clusters->Assign(Stranger("a2", kT0 + 1000, UnitEmbedding(0))));
+  auto b = clusters->Assign(Stranger("b1", kT0 + 5000, UnitEmbedding(1)));
   ASSERT_OK(b);
-  auto c = clusters->Assign(Stranger("c1", kT0 + 9000, Unit(2)));
+  auto c = clusters->Assign(Stranger("c1", kT0 + 9000, UnitEmbedding(2)));
   ASSERT_OK(c);
 
   ASSERT_OK(clusters->RemoveSighting("a2"));
@@ -230,7 +224,7 @@ TEST_P(SharedStateTest, TwoServersSeeingOneStrangerAtOnceMakeOneCluster) {
   auto run = [&](StrangerClusters* clusters, const std::string& prefix) {
     for (int i = 0; i < kEach; ++i) {
       auto a = clusters->Assign(
-          Stranger(prefix + std::to_string(i), kT0 + i * 100, Unit(3, 0.01f * (i % 5))));
+          Stranger(prefix + std::to_string(i), kT0 + i * 100, UnitEmbedding(3, 0.01f * (i % 5))));
       if (!a.ok()) {
         ADD_FAILURE() << a.status().ToString();
         ++failures;

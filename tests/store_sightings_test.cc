@@ -15,6 +15,7 @@
 
 #include "pipeline/ingest.h"
 #include "pipeline/visits.h"
+#include "support/sighting_records.h"
 #include "support/store_backend.h"
 #include "support/test_env.h"
 
@@ -24,44 +25,10 @@ namespace {
 constexpr int64_t kT0 = 1'790'000'000'000;  // 2026-09-21
 constexpr int64_t kMinute = 60'000;
 
-// A unit vector along axis `axis` of 8 dims, tilted towards axis 7 by `tilt`.
-Embedding Unit(int axis, float tilt = 0) {
-  Embedding e(8, 0.f);
-  e[static_cast<size_t>(axis)] = 1;
-  e[7] += tilt;
-  const float norm = std::sqrt(1 + tilt * tilt);
-  for (auto& v : e) v /= norm;
-  return e;
-}
-
-SightingRecord Pending(const std::string& id, int64_t captured_ms,
-                       const std::string& camera = "door", const std::string& site = "office") {
-  SightingRecord s;
-  s.id = id;
-  s.camera = camera;
-  s.site = site;
-  s.track = "t-" + id;
-  s.seq = 1;
-  s.captured_ms = captured_ms;
-  s.received_ms = captured_ms + 5;
-  s.box = {1, 2, 30, 40};
-  s.detector_score = 0.9f;
-  s.quality.size_px = 30;
-  s.quality.score = 0.7f;
-  s.live_score = 0.8f;
-  s.image_key = SightingImageKey("incoming", id, captured_ms);
-  return s;
-}
-
-SightingOutcome Known(const std::string& id, const std::string& person) {
-  return {id, Decision::kKnown, person, 0.7f, 0.9f, "known/" + person + "/x/" + id + ".jpg",
-          Unit(0)};
-}
-
-SightingOutcome Unknown(const std::string& id, Embedding e) {
-  return {id, Decision::kUnknown, std::nullopt, 0.1f, 0.9f, "unknown/x/" + id + ".jpg",
-          std::move(e)};
-}
+using testing::KnownOutcome;
+using testing::PendingSighting;
+using testing::UnitEmbedding;
+using testing::UnknownOutcome;
 
 class SightingStoreSuite : public testing::StoreBackendTest {
  protected:
@@ -74,7 +41,7 @@ class SightingStoreSuite : public testing::StoreBackendTest {
 
   SightingRecord Add(const std::string& id, int64_t captured_ms,
                      const std::string& camera = "door", const std::string& site = "office") {
-    SightingRecord s = Pending(id, captured_ms, camera, site);
+    SightingRecord s = PendingSighting(id, captured_ms, camera, site);
     auto inserted = store_->Insert(s);
     EXPECT_TRUE(inserted.ok() && *inserted) << id << ": " << inserted.status().ToString();
     return s;
@@ -84,7 +51,7 @@ class SightingStoreSuite : public testing::StoreBackendTest {
 };
 
 TEST_P(SightingStoreSuite, InsertIsIdempotentOnTheId) {
-  SightingRecord s = Pending("sighting-1", kT0);
+  SightingRecord s = PendingSighting("sighting-1", kT0);
   auto first = store_->Insert(s);
   ASSERT_OK(first);
   EXPECT_TRUE(*first);
@@ -110,15 +77,15 @@ TEST_P(SightingStoreSuite, InsertIsIdempotentOnTheId) {
 }
 
 TEST_P(SightingStoreSuite, InsertRefusesRecordsThatAreNotNewAndPending) {
-  SightingRecord s = Pending("", kT0);
+  SightingRecord s = PendingSighting("", kT0);
   EXPECT_EQ(store_->Insert(s).status().code(), Status::Code::kInvalidArgument);
-  s = Pending("decided-1", kT0);
+  s = PendingSighting("decided-1", kT0);
   s.decision = Decision::kKnown;
   EXPECT_EQ(store_->Insert(s).status().code(), Status::Code::kInvalidArgument);
 }
 
 TEST_P(SightingStoreSuite, EveryFieldRoundTripsExactly) {
-  SightingRecord s = Pending("exact-1", kT0);
+  SightingRecord s = PendingSighting("exact-1", kT0);
   s.box = {0.1f, 1e-7f, 1234.5678f, 3.4028235e38f};
   s.detector_score = 0.123456789f;
   s.quality = {41.5f, 15.25f, -44.9f, 34.1f, 224.99f, 0.333333343f};
@@ -147,7 +114,7 @@ TEST_P(SightingStoreSuite, EveryFieldRoundTripsExactly) {
 
   Embedding e(512);
   for (size_t i = 0; i < e.size(); ++i) e[i] = std::sin(static_cast<float>(i)) / 3.f;
-  SightingOutcome o = Unknown("exact-1", e);
+  SightingOutcome o = UnknownOutcome("exact-1", e);
   o.similarity = 0.987654321f;
   o.live_score = 0.5f;
   auto decided = store_->RecordDecision(o, {});
@@ -165,8 +132,9 @@ TEST_P(SightingStoreSuite, ListFiltersNewestFirst) {
   Add("b-mid", kT0 + kMinute, "back");
   Add("c-new", kT0 + 2 * kMinute, "door");
   Add("C-new", kT0 + 2 * kMinute, "door");  // a tie, ordered by bytes: 'c' > 'C'
-  ASSERT_OK(store_->RecordDecision(Known("b-mid", "alice"), {VisitChoice::Kind::kStart, 0}));
-  ASSERT_OK(store_->RecordDecision(Unknown("c-new", Unit(1)), {VisitChoice::Kind::kStart, 0}));
+  ASSERT_OK(store_->RecordDecision(KnownOutcome("b-mid", "alice"), {VisitChoice::Kind::kStart, 0}));
+  ASSERT_OK(store_->RecordDecision(UnknownOutcome("c-new", UnitEmbedding(1)),
+                                   {VisitChoice::Kind::kStart, 0}));
 
   auto ids = [&](const SightingQuery& q) {
     std::vector<std::string> out;
@@ -192,7 +160,7 @@ TEST_P(SightingStoreSuite, ListFiltersNewestFirst) {
   EXPECT_EQ(decided->person_id, "alice");
   EXPECT_FLOAT_EQ(decided->similarity.value_or(0), 0.7f);
   EXPECT_EQ(decided->image_key, "known/alice/x/b-mid.jpg");
-  EXPECT_EQ(decided->embedding, Unit(0));
+  EXPECT_EQ(decided->embedding, UnitEmbedding(0));
   EXPECT_GT(decided->decided_ms, 0);
 }
 
@@ -218,7 +186,8 @@ TEST_P(SightingStoreSuite, CursorWalksEveryPageOnceWithTiesAndBounds) {
   EXPECT_EQ(bounded->front().id, "c3");
   EXPECT_EQ(bounded->back().id, "s2");
 
-  auto decided = store_->RecordDecision(Known("s2", "alice"), {VisitChoice::Kind::kStart, 0});
+  auto decided =
+      store_->RecordDecision(KnownOutcome("s2", "alice"), {VisitChoice::Kind::kStart, 0});
   ASSERT_OK(decided);
   auto of_visit = store_->List({.visit_id = decided->visit->id});
   ASSERT_OK(of_visit);
@@ -231,10 +200,11 @@ TEST_P(SightingStoreSuite, VisitQueryFiltersAndPagesByCursor) {
   Add("k2", kT0 + kMinute);
   Add("u1", kT0 + 2 * kMinute);
   Add("k3", kT0 + 2 * kMinute);
-  ASSERT_OK(store_->RecordDecision(Known("k1", "alice"), {VisitChoice::Kind::kStart, 0}));
-  ASSERT_OK(store_->RecordDecision(Known("k2", "bob"), {VisitChoice::Kind::kStart, 0}));
-  ASSERT_OK(store_->RecordDecision(Unknown("u1", Unit(1)), {VisitChoice::Kind::kStart, 0}));
-  ASSERT_OK(store_->RecordDecision(Known("k3", "alice"), {VisitChoice::Kind::kStart, 0}));
+  ASSERT_OK(store_->RecordDecision(KnownOutcome("k1", "alice"), {VisitChoice::Kind::kStart, 0}));
+  ASSERT_OK(store_->RecordDecision(KnownOutcome("k2", "bob"), {VisitChoice::Kind::kStart, 0}));
+  ASSERT_OK(store_->RecordDecision(UnknownOutcome("u1", UnitEmbedding(1)),
+                                   {VisitChoice::Kind::kStart, 0}));
+  ASSERT_OK(store_->RecordDecision(KnownOutcome("k3", "alice"), {VisitChoice::Kind::kStart, 0}));
 
   std::vector<std::optional<std::string>> walked;
   VisitQuery q{.limit = 3};
@@ -267,7 +237,8 @@ TEST_P(SightingStoreSuite, ListPendingIsTheWorkLeftOldestFirst) {
   Add("p-2", kT0 + 2);
   Add("p-1", kT0 + 1);
   Add("p-3", kT0 + 3);
-  ASSERT_OK(store_->RecordDecision(Unknown("p-3", Unit(1)), {VisitChoice::Kind::kNone, 0}));
+  ASSERT_OK(store_->RecordDecision(UnknownOutcome("p-3", UnitEmbedding(1)),
+                                   {VisitChoice::Kind::kNone, 0}));
   auto pending = store_->ListPending();
   ASSERT_OK(pending);
   ASSERT_EQ(pending->size(), 2u);
@@ -277,7 +248,8 @@ TEST_P(SightingStoreSuite, ListPendingIsTheWorkLeftOldestFirst) {
 
 TEST_P(SightingStoreSuite, RecordDecisionAppliesOnceAndAllOrNothing) {
   Add("once-1", kT0);
-  auto first = store_->RecordDecision(Known("once-1", "alice"), {VisitChoice::Kind::kStart, 0});
+  auto first =
+      store_->RecordDecision(KnownOutcome("once-1", "alice"), {VisitChoice::Kind::kStart, 0});
   ASSERT_OK(first);
   EXPECT_TRUE(first->applied);
   EXPECT_TRUE(first->visit_started);
@@ -287,7 +259,8 @@ TEST_P(SightingStoreSuite, RecordDecisionAppliesOnceAndAllOrNothing) {
   EXPECT_EQ(first->visit->started_ms, kT0);
 
   // A second decision (a redelivery, another server) changes nothing.
-  auto second = store_->RecordDecision(Unknown("once-1", Unit(2)), {VisitChoice::Kind::kStart, 0});
+  auto second = store_->RecordDecision(UnknownOutcome("once-1", UnitEmbedding(2)),
+                                       {VisitChoice::Kind::kStart, 0});
   ASSERT_OK(second);
   EXPECT_FALSE(second->applied);
   EXPECT_EQ(second->sighting.decision, Decision::kKnown);
@@ -299,24 +272,25 @@ TEST_P(SightingStoreSuite, RecordDecisionAppliesOnceAndAllOrNothing) {
 
   // Joining a visit that does not exist rolls the whole decision back.
   Add("rollback-1", kT0);
-  EXPECT_EQ(store_->RecordDecision(Known("rollback-1", "bob"), {VisitChoice::Kind::kJoin, 999})
-                .status()
-                .code(),
-            Status::Code::kNotFound);
+  EXPECT_EQ(
+      store_->RecordDecision(KnownOutcome("rollback-1", "bob"), {VisitChoice::Kind::kJoin, 999})
+          .status()
+          .code(),
+      Status::Code::kNotFound);
   auto still = store_->Get("rollback-1");
   ASSERT_OK(still);
   EXPECT_EQ(still->decision, Decision::kPending);
   EXPECT_EQ(store_->ListVisits(0, 0)->size(), 1u);
 
-  EXPECT_EQ(store_->RecordDecision(Known("missing", "bob"), {}).status().code(),
+  EXPECT_EQ(store_->RecordDecision(KnownOutcome("missing", "bob"), {}).status().code(),
             Status::Code::kNotFound);
-  SightingOutcome bad = Known("rollback-1", "bob");
+  SightingOutcome bad = KnownOutcome("rollback-1", "bob");
   bad.person_id.reset();
   EXPECT_EQ(store_->RecordDecision(bad, {}).status().code(), Status::Code::kInvalidArgument);
-  bad = Known("rollback-1", "bob");
+  bad = KnownOutcome("rollback-1", "bob");
   bad.decision = Decision::kPending;
   EXPECT_EQ(store_->RecordDecision(bad, {}).status().code(), Status::Code::kInvalidArgument);
-  bad = Known("rollback-1", "bob");
+  bad = KnownOutcome("rollback-1", "bob");
   bad.image_key.clear();
   EXPECT_EQ(store_->RecordDecision(bad, {}).status().code(), Status::Code::kInvalidArgument);
 }
@@ -324,7 +298,7 @@ TEST_P(SightingStoreSuite, RecordDecisionAppliesOnceAndAllOrNothing) {
 TEST_P(SightingStoreSuite, OnePersonAcrossCamerasOfASiteIsOneVisit) {
   VisitTracker visits(store_.get(), 5 * kMinute, 0.5f);
   auto record = [&](const SightingRecord& s, const std::string& person) {
-    auto r = visits.Record(s, Known(s.id, person));
+    auto r = visits.Record(s, KnownOutcome(s.id, person));
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->sighting.visit_id.value_or(0) : 0;
   };
@@ -363,17 +337,17 @@ TEST_P(SightingStoreSuite, OnePersonAcrossCamerasOfASiteIsOneVisit) {
 TEST_P(SightingStoreSuite, OneStrangerIsOneVisitByEmbedding) {
   VisitTracker visits(store_.get(), 5 * kMinute, 0.5f);
   auto record = [&](const SightingRecord& s, Embedding e) {
-    auto r = visits.Record(s, Unknown(s.id, std::move(e)));
+    auto r = visits.Record(s, UnknownOutcome(s.id, std::move(e)));
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->sighting.visit_id.value_or(0) : 0;
   };
-  const int64_t stranger_a = record(Add("a-1", kT0, "front"), Unit(0));
-  const int64_t stranger_b = record(Add("b-1", kT0 + 1000, "front"), Unit(1));
+  const int64_t stranger_a = record(Add("a-1", kT0, "front"), UnitEmbedding(0));
+  const int64_t stranger_b = record(Add("b-1", kT0 + 1000, "front"), UnitEmbedding(1));
   EXPECT_NE(stranger_a, stranger_b);
-  EXPECT_EQ(record(Add("a-2", kT0 + 2000, "back"), Unit(0, 0.3f)), stranger_a);
-  EXPECT_EQ(record(Add("b-2", kT0 + 3000, "back"), Unit(1, 0.2f)), stranger_b);
+  EXPECT_EQ(record(Add("a-2", kT0 + 2000, "back"), UnitEmbedding(0, 0.3f)), stranger_a);
+  EXPECT_EQ(record(Add("b-2", kT0 + 3000, "back"), UnitEmbedding(1, 0.2f)), stranger_b);
   // Same face after the window: a new visit.
-  EXPECT_NE(record(Add("a-3", kT0 + 20 * kMinute, "back"), Unit(0)), stranger_a);
+  EXPECT_NE(record(Add("a-3", kT0 + 20 * kMinute, "back"), UnitEmbedding(0)), stranger_a);
 
   // No face, no visit.
   Add("r-1", kT0);
@@ -388,15 +362,16 @@ TEST_P(SightingStoreSuite, OneStrangerIsOneVisitByEmbedding) {
 TEST_P(SightingStoreSuite, RecentUnknownIsTheSitesRecentStrangersLatestFirst) {
   for (int i = 0; i < 5; ++i) {
     Add("u-" + std::to_string(i), kT0 + i * 1000);
-    ASSERT_OK(store_->RecordDecision(Unknown("u-" + std::to_string(i), Unit(i)),
+    ASSERT_OK(store_->RecordDecision(UnknownOutcome("u-" + std::to_string(i), UnitEmbedding(i)),
                                      {VisitChoice::Kind::kStart, 0}));
   }
   Add("no-visit", kT0 + 500);
-  ASSERT_OK(store_->RecordDecision(Unknown("no-visit", Unit(0)), {}));
+  ASSERT_OK(store_->RecordDecision(UnknownOutcome("no-visit", UnitEmbedding(0)), {}));
   Add("no-face", kT0 + 600);
-  ASSERT_OK(store_->RecordDecision(Unknown("no-face", {}), {VisitChoice::Kind::kStart, 0}));
+  ASSERT_OK(store_->RecordDecision(UnknownOutcome("no-face", {}), {VisitChoice::Kind::kStart, 0}));
   Add("elsewhere", kT0 + 700, "door", "hq");
-  ASSERT_OK(store_->RecordDecision(Unknown("elsewhere", Unit(0)), {VisitChoice::Kind::kStart, 0}));
+  ASSERT_OK(store_->RecordDecision(UnknownOutcome("elsewhere", UnitEmbedding(0)),
+                                   {VisitChoice::Kind::kStart, 0}));
   Add("still-pending", kT0 + 800);
 
   auto ids = [&](int64_t from, int64_t to, int limit) {
@@ -429,7 +404,7 @@ TEST_P(SightingStoreSuite, ConcurrentDecidersApplyExactlyOnce) {
     for (int t = 0; t < 4; ++t)
       threads.emplace_back([&, t] {
         SightingStore* store = t % 2 ? other.get() : store_.get();
-        auto r = store->RecordDecision(Known(id, kPeople[t]),
+        auto r = store->RecordDecision(KnownOutcome(id, kPeople[t]),
                                        {VisitChoice::Kind::kStart, 0});
         if (!r.ok()) failed.fetch_add(1);
         else if (r->applied) applied.fetch_add(1);

@@ -86,43 +86,45 @@ int WithSightings(Context& ctx, const ListOptions& opts, Body body) {
 }
 
 int RunSightings(Context& ctx, const ListOptions& opts) {
-  return WithSightings(ctx, opts, [&](SightingStore& store, int64_t since, const ApiContext& shapes) {
-    auto list = store.List({since, opts.limit, opts.camera, opts.person, opts.unknown});
-    if (!list.ok()) return Fail(ctx, list.status());
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& s : *list) {
-      out.push_back(SightingResourceJson(shapes, s));
-      if (!ctx.json())
-        std::printf("%s  %-24s %-12s %-10s %-20s sim %-6s live %-5s %s\n", s.id.c_str(),
-                    FormatIsoUtc(s.captured_ms).c_str(), s.camera.c_str(), ToString(s.decision),
-                    s.person_id.value_or("-").c_str(),
-                    s.similarity ? std::to_string(*s.similarity).substr(0, 5).c_str() : "-",
-                    s.live_score < 0 ? "-" : std::to_string(s.live_score).substr(0, 4).c_str(),
-                    s.image_key.c_str());
-    }
-    if (ctx.json()) PrintJson({{"sightings", out}});
-    return int(kExitOk);
-  });
+  return WithSightings(
+      ctx, opts, [&](SightingStore& store, int64_t since, const ApiContext& shapes) {
+        auto list = store.List({since, opts.limit, opts.camera, opts.person, opts.unknown});
+        if (!list.ok()) return Fail(ctx, list.status());
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& s : *list) {
+          out.push_back(SightingResourceJson(shapes, s));
+          if (!ctx.json())
+            std::printf("%s  %-24s %-12s %-10s %-20s sim %-6s live %-5s %s\n", s.id.c_str(),
+                        FormatIsoUtc(s.captured_ms).c_str(), s.camera.c_str(), ToString(s.decision),
+                        s.person_id.value_or("-").c_str(),
+                        s.similarity ? std::to_string(*s.similarity).substr(0, 5).c_str() : "-",
+                        s.live_score < 0 ? "-" : std::to_string(s.live_score).substr(0, 4).c_str(),
+                        s.image_key.c_str());
+        }
+        if (ctx.json()) PrintJson({{"sightings", out}});
+        return int(kExitOk);
+      });
 }
 
 int RunVisits(Context& ctx, const ListOptions& opts) {
-  return WithSightings(ctx, opts, [&](SightingStore& store, int64_t since, const ApiContext& shapes) {
-    auto list = store.ListVisits(since, opts.limit);
-    if (!list.ok()) return Fail(ctx, list.status());
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& v : *list) {
-      auto visit = VisitResourceJson(shapes, v);
-      if (!visit.ok()) return Fail(ctx, visit.status());
-      out.push_back(std::move(*visit));
-      if (!ctx.json())
-        std::printf("%-6lld %-12s %-20s %s .. %s  %d sightings\n", static_cast<long long>(v.id),
-                    v.site.c_str(), v.person_id.value_or("(stranger)").c_str(),
-                    FormatIsoUtc(v.started_ms).c_str(), FormatIsoUtc(v.last_ms).c_str(),
-                    v.sightings);
-    }
-    if (ctx.json()) PrintJson({{"visits", out}});
-    return int(kExitOk);
-  });
+  return WithSightings(
+      ctx, opts, [&](SightingStore& store, int64_t since, const ApiContext& shapes) {
+        auto list = store.ListVisits(since, opts.limit);
+        if (!list.ok()) return Fail(ctx, list.status());
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& v : *list) {
+          auto visit = VisitResourceJson(shapes, v);
+          if (!visit.ok()) return Fail(ctx, visit.status());
+          out.push_back(std::move(*visit));
+          if (!ctx.json())
+            std::printf("%-6lld %-12s %-20s %s .. %s  %d sightings\n", static_cast<long long>(v.id),
+                        v.site.c_str(), v.person_id.value_or("(stranger)").c_str(),
+                        FormatIsoUtc(v.started_ms).c_str(), FormatIsoUtc(v.last_ms).c_str(),
+                        v.sightings);
+        }
+        if (ctx.json()) PrintJson({{"visits", out}});
+        return int(kExitOk);
+      });
 }
 
 }  // namespace

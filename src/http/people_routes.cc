@@ -30,8 +30,6 @@ using httplib::Request;
 using httplib::Response;
 using json = nlohmann::json;
 
-constexpr size_t kMaxNameChars = 128;  // display names
-
 class PeopleRoutes {
  public:
   explicit PeopleRoutes(const ApiContext& ctx) : ctx_(ctx) {}
@@ -72,6 +70,8 @@ class PeopleRoutes {
   void ForgetPerson(const Request& req, Response& res, const Principal& who);
 
   json PersonJson(const Person& p) const;
+  // Answers the person as stored now.
+  void SendPerson(Response& res, const std::string& id, int status = 200) const;
 
   const ApiContext ctx_;
 };
@@ -85,6 +85,12 @@ json PeopleRoutes::PersonJson(const Person& p) const {
           {"preferences", ToJson(p.preferences)},
           {"created", IsoOrNull(p.created_ms)},
           {"created_ms", p.created_ms}};
+}
+
+void PeopleRoutes::SendPerson(Response& res, const std::string& id, int status) const {
+  auto person = ctx_.faces->GetPerson(id);
+  if (!person.ok()) return SendError(res, person.status());
+  SendJson(res, PersonJson(*person), status);
 }
 
 void PeopleRoutes::ListPeople(const Request& req, Response& res, const Principal&) {
@@ -113,11 +119,9 @@ void PeopleRoutes::CreatePerson(const Request& req, Response& res, const Princip
   if (!Have(ctx_.faces, "the face collection", res)) return;
   auto body = ReadJsonObject(req, res);
   if (!body) return;
-  const json name = body->value("name", json());
-  if (!name.is_string() || name.get<std::string>().empty() ||
-      name.get<std::string>().size() > kMaxNameChars)
-    return SendError(res, Status::InvalidArgument("name must be 1..128 characters"));
-  Person person{"", name.get<std::string>(), "", NowMs()};
+  auto name = ReadDisplayName(*body, res);
+  if (!name) return;
+  Person person{"", *name, "", NowMs()};
   if (body->contains("id")) {
     const json& id = (*body)["id"];
     if (!id.is_string()) return SendError(res, Status::InvalidArgument("id must be a string"));
@@ -130,18 +134,14 @@ void PeopleRoutes::CreatePerson(const Request& req, Response& res, const Princip
     person.id = *id;
   }
   AuditAction(ctx_, who, "person.create", "person:" + person.id);
-  auto stored = ctx_.faces->GetPerson(person.id);
-  if (!stored.ok()) return SendError(res, stored.status());
-  SendJson(res, PersonJson(*stored), 201);
+  SendPerson(res, person.id, 201);
 }
 
 void PeopleRoutes::GetPerson(const Request& req, Response& res, const Principal&) {
   if (!Have(ctx_.faces, "the face collection", res)) return;
   auto id = ReadPathId(req, res);
   if (!id) return;
-  auto person = ctx_.faces->GetPerson(*id);
-  if (!person.ok()) return SendError(res, person.status());
-  SendJson(res, PersonJson(*person));
+  SendPerson(res, *id);
 }
 
 void PeopleRoutes::RenamePerson(const Request& req, Response& res, const Principal& who) {
@@ -150,16 +150,12 @@ void PeopleRoutes::RenamePerson(const Request& req, Response& res, const Princip
   if (!id) return;
   auto body = ReadJsonObject(req, res);
   if (!body) return;
-  const json name = body->value("name", json());
-  if (!name.is_string() || name.get<std::string>().empty() ||
-      name.get<std::string>().size() > kMaxNameChars)
-    return SendError(res, Status::InvalidArgument("name must be 1..128 characters"));
-  if (Status s = ctx_.faces->RenamePerson(*id, name.get<std::string>()); !s.ok())
+  auto name = ReadDisplayName(*body, res);
+  if (!name) return;
+  if (Status s = ctx_.faces->RenamePerson(*id, *name); !s.ok())
     return SendError(res, s);
   AuditAction(ctx_, who, "person.rename", "person:" + *id);
-  auto person = ctx_.faces->GetPerson(*id);
-  if (!person.ok()) return SendError(res, person.status());
-  SendJson(res, PersonJson(*person));
+  SendPerson(res, *id);
 }
 
 void PeopleRoutes::MergePerson(const Request& req, Response& res, const Principal& who) {
@@ -176,9 +172,7 @@ void PeopleRoutes::MergePerson(const Request& req, Response& res, const Principa
   if (Status s = ValidateStoreId(from); !s.ok()) return SendError(res, s);
   auto merged = ctx_.trainer->MergePeople(*into, from, who.actor);
   if (!merged.ok()) return SendError(res, merged.status());
-  auto person = ctx_.faces->GetPerson(*into);
-  if (!person.ok()) return SendError(res, person.status());
-  SendJson(res, PersonJson(*person));
+  SendPerson(res, *into);
 }
 
 void PeopleRoutes::SetPreferences(const Request& req, Response& res, const Principal& who) {
@@ -194,9 +188,7 @@ void PeopleRoutes::SetPreferences(const Request& req, Response& res, const Princ
   }
   if (Status s = ctx_.faces->SetPreferences(*id, *preferences); !s.ok()) return SendError(res, s);
   AuditAction(ctx_, who, "person.preferences", "person:" + *id, ToJson(*preferences));
-  auto person = ctx_.faces->GetPerson(*id);
-  if (!person.ok()) return SendError(res, person.status());
-  SendJson(res, PersonJson(*person));
+  SendPerson(res, *id);
 }
 
 void PeopleRoutes::EnrolFaces(const Request& req, Response& res, const Principal& who) {

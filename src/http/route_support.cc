@@ -9,7 +9,8 @@ namespace concierge {
 
 namespace {
 
-constexpr size_t kMaxUploads = 20;  // photos in one request
+constexpr size_t kMaxUploads = 20;      // photos in one request
+constexpr size_t kMaxNameChars = 128;  // display names
 
 }  // namespace
 
@@ -80,6 +81,16 @@ std::optional<std::vector<Upload>> ReadUploads(const ApiContext& ctx,
     }
   }
   return uploads;
+}
+
+std::optional<std::string> ReadDisplayName(const nlohmann::json& body, httplib::Response& res) {
+  const nlohmann::json name = body.value("name", nlohmann::json());
+  if (!name.is_string() || name.get<std::string>().empty() ||
+      name.get<std::string>().size() > kMaxNameChars) {
+    SendError(res, Status::InvalidArgument("name must be 1..128 characters"));
+    return std::nullopt;
+  }
+  return name.get<std::string>();
 }
 
 nlohmann::json QualityJson(const FaceQuality& q, const QualityGate& gate) {

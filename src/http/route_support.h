@@ -65,6 +65,9 @@ std::optional<std::vector<Upload>> ReadUploads(const ApiContext& ctx,
                                                const httplib::Request& req,
                                                httplib::Response& res);
 
+// The body's "name": a display name of 1..128 characters, or nullopt after a 400.
+std::optional<std::string> ReadDisplayName(const nlohmann::json& body, httplib::Response& res);
+
 // A face's quality measures and whether they pass `gate`.
 nlohmann::json QualityJson(const FaceQuality& quality, const QualityGate& gate);
 

@@ -20,8 +20,6 @@ using httplib::Request;
 using httplib::Response;
 using json = nlohmann::json;
 
-constexpr size_t kMaxNameChars = 128;  // display names
-
 class UnknownRoutes {
  public:
   explicit UnknownRoutes(const ApiContext& ctx) : ctx_(ctx) {}
@@ -95,11 +93,9 @@ void UnknownRoutes::TagUnknown(const Request& req, Response& res, const Principa
     choice.person_id = person.get<std::string>();
     if (Status s = ValidateStoreId(choice.person_id); !s.ok()) return SendError(res, s);
   } else if (body->contains("name")) {
-    const json& name = (*body)["name"];
-    if (!name.is_string() || name.get<std::string>().empty() ||
-        name.get<std::string>().size() > kMaxNameChars)
-      return SendError(res, Status::InvalidArgument("name must be 1..128 characters"));
-    choice.display_name = name.get<std::string>();
+    auto name = ReadDisplayName(*body, res);
+    if (!name) return;
+    choice.display_name = *name;
   } else {
     return SendError(res, Status::InvalidArgument("give person_id (existing) or name (new)"));
   }
