@@ -124,7 +124,7 @@ TEST(EdgeCli, BrokerOutageSpoolsAndTheNextStartSendsTheSpoolFirst) {
   REQUIRE_MOSQUITTO();
   MosquittoBroker broker;
   ASSERT_TRUE(broker.Start().ok()) << broker.Log();
-  ASSERT_TRUE(broker.Kill().ok());  // the port is known, the broker is down
+  ASSERT_TRUE(broker.Stop().ok());  // the port is known, the broker is down
   TempDir dir;
   const std::string drop = dir.Sub("drop");
   fs::create_directories(drop);
