@@ -45,7 +45,7 @@ struct ReadinessCheck {
 
 struct ApiContext {
   const Config* config = nullptr;
-  Database* db = nullptr;  // the SQLite file: Rekognition collections and access keys
+  Database* db = nullptr;  // the SQLite file: the Rekognition API's collection bookkeeping
   AccountStore* accounts = nullptr;  // users, sessions, tokens (unless auth is given)
   SightingStore* sightings = nullptr;
   ObjectStore* objects = nullptr;
