@@ -528,6 +528,7 @@ TEST_F(HttpDataTest, PeopleCreateRenameEnrolFacesAndRecognize) {
   ASSERT_EQ(created.status, 201) << created.body;
   EXPECT_EQ(created.doc()["id"], "barack-obama");
   EXPECT_EQ(created.doc()["faces"], 0);
+  EXPECT_TRUE(created.doc()["thumbnail_url"].is_null()) << "no face, no thumbnail";
   EXPECT_EQ(Post("/api/v1/people", admin_, json{{"name", "Barack Obama"}}.dump()).doc()["id"],
             "barack-obama-2");
   Reply with_id = Post("/api/v1/people", admin_, json{{"name", "Joe"}, {"id", "biden"}}.dump());
@@ -579,7 +580,9 @@ TEST_F(HttpDataTest, PeopleCreateRenameEnrolFacesAndRecognize) {
   EXPECT_EQ(face_image.status, 200);
   EXPECT_EQ(face_image.type, "image/jpeg");
   EXPECT_EQ(Get("/api/v1/faces/99999/image", viewer_).status, 404);
-  EXPECT_EQ(Get("/api/v1/people/barack-obama", viewer_).doc()["faces"], 1);
+  const json obama = Get("/api/v1/people/barack-obama", viewer_).doc();
+  EXPECT_EQ(obama["faces"], 1);
+  EXPECT_EQ(obama["thumbnail_url"], faces.doc()["items"][0]["image_url"]) << "his one face";
   EXPECT_EQ(Get("/api/v1/people/nobody", viewer_).status, 404);
   EXPECT_EQ(Get("/api/v1/people/a%20b", viewer_).status, 400);
 

@@ -78,10 +78,17 @@ class PeopleRoutes {
 
 json PeopleRoutes::PersonJson(const Person& p) const {
   auto faces = ctx_.faces->ListFaces(p.id);
+  // The thumbnail: their best face that still has its picture.
+  const FaceRecord* best = nullptr;
+  if (faces.ok())
+    for (const FaceRecord& f : *faces)
+      if (!f.image_key.empty() && (!best || f.quality > best->quality)) best = &f;
   return {{"id", p.id},
           {"name", p.display_name},
           {"external_id", p.external_id.empty() ? json(nullptr) : json(p.external_id)},
           {"faces", faces.ok() ? faces->size() : 0},
+          {"thumbnail_url",
+           best ? json("/api/v1/faces/" + std::to_string(best->id) + "/image") : json(nullptr)},
           {"preferences", ToJson(p.preferences)},
           {"created", IsoOrNull(p.created_ms)},
           {"created_ms", p.created_ms}};

@@ -327,6 +327,9 @@ async function main() {
   const personLink = page.locator(`a.person-card[data-person="${NEW_NAME}"]`);
   await personLink.waitFor();
   check(true, `"${NEW_NAME}" is listed on People`);
+  const avatar = personLink.locator('img.avatar');
+  await avatar.evaluate((img) => img.decode());
+  check(/^\/api\/v1\/faces\/\d+\/image$/.test(await avatar.getAttribute('src')), 'People shows his face as the thumbnail');
   await capture(page, helperPage, '04-people', consoleErrors);
   await personLink.click();
   await page.locator('figure.face img').first().waitFor();

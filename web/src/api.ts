@@ -78,6 +78,7 @@ export interface Person {
   name: string;
   external_id?: string | null;
   faces: number;
+  thumbnail_url?: string | null;
   preferences?: PersonPreferences;
   created: string;
   created_ms?: number;

@@ -70,7 +70,9 @@ export function peoplePage(root: HTMLElement): void {
               h(
                 'a',
                 { class: 'card person-card', href: `#/people/${encodeURIComponent(p.id)}`, 'data-person': p.name },
-                h('div', { class: 'avatar', 'aria-hidden': 'true' }, initials(p.name)),
+                p.thumbnail_url
+                  ? h('img', { class: 'avatar', src: p.thumbnail_url, alt: '', loading: 'lazy' })
+                  : h('div', { class: 'avatar', 'aria-hidden': 'true' }, initials(p.name)),
                 h('div', {}, h('div', { class: 'visit-name' }, p.name), h('div', { class: 'muted small' }, `${p.faces} face${p.faces === 1 ? '' : 's'}`)),
               ),
             )
