@@ -65,9 +65,12 @@ Result<FaceCollection*> Services::faces() {
     ASSIGN_OR_RETURN(std::unique_ptr<FaceRepository> repository, OpenFaceRepository());
     // The manifest alone names the models; no need to load the nets.
     ASSIGN_OR_RETURN(ModelPack pack, LoadModelPack(config_.vision.models_dir));
-    ASSIGN_OR_RETURN(faces_,
-                     FaceCollection::Open(std::move(repository), SpacesOf(pack.embedders),
-                                          SearchIndexOptionsFor(config_.recognition)));
+    SearchIndexOptions index = SearchIndexOptionsFor(config_.recognition);
+    // A read-only command searches a few times at most (or only reads names):
+    // exact scans cost less than building the approximate index first.
+    if (access_ == Database::Access::kReadOnly) index.ann_min_faces = 0;
+    ASSIGN_OR_RETURN(faces_, FaceCollection::Open(std::move(repository),
+                                                  SpacesOf(pack.embedders), index));
   }
   return faces_.get();
 }
@@ -162,7 +165,6 @@ Result<Trainer*> Services::trainer() {
     ASSIGN_OR_RETURN(parts.faces, faces());
     ASSIGN_OR_RETURN(parts.clusters, clusters());
     ASSIGN_OR_RETURN(parts.audit, audit());
-    ASSIGN_OR_RETURN(Matcher * matcher, this->matcher());
     NotifierParts observed;
     ASSIGN_OR_RETURN(observed.outbox, outbox());
     observed.sightings = parts.sightings;
@@ -172,7 +174,6 @@ Result<Trainer*> Services::trainer() {
     ASSIGN_OR_RETURN(notifier_, Notifier::Create(config_, observed));
     trainer_ = std::make_unique<Trainer>(config_.quality, image_limits(), parts);
     trainer_->SetObserver(notifier_.get());
-    trainer_->SetMatcher(matcher);
   }
   return trainer_.get();
 }

@@ -52,8 +52,9 @@ class Services {
   Result<FaceEngine*> engine();
   // Decides who a face is with the gallery's calibrated threshold.
   Result<Matcher*> matcher();
-  // Training actions (tag, merge, forget, re-checking open strangers) on the
-  // parts above, as the server does them, audited as their actor. The chat
+  // Training actions (tag, merge, forget) on the parts above, as the server
+  // does them, audited as their actor; re-checking open strangers needs
+  // SetMatcher(matcher()) first (the calibration costs a pass over the gallery). The chat
   // messages they change are updated through the outbox: the rows queued here
   // are delivered by a running server (or the next one to start).
   Result<Trainer*> trainer();

@@ -209,6 +209,9 @@ int RunEnroll(Context& ctx, const EnrollOptions& opts, const std::vector<std::st
   if (accepted > 0) {
     auto trainer = services.trainer();
     if (!trainer.ok()) return Fail(ctx, trainer.status());
+    auto matcher = services.matcher();
+    if (!matcher.ok()) return Fail(ctx, matcher.status());
+    (*trainer)->SetMatcher(*matcher);
     auto strangers = (*trainer)->ResolveOpenStrangers(opts.person, "cli enrolled " + opts.person);
     if (!strangers.ok()) return Fail(ctx, strangers.status());
     resolved = *strangers;
