@@ -31,7 +31,8 @@ constexpr milliseconds kReadyTimeout{10'000};
 
 }  // namespace
 
-ServerPipeline::ServerPipeline(const Config& config) : config_(config), services_(config_) {}
+ServerPipeline::ServerPipeline(const Config& config, std::function<void()> request_restart)
+    : config_(config), request_restart_(std::move(request_restart)), services_(config_) {}
 
 ServerPipeline::~ServerPipeline() { Stop(); }
 
@@ -181,6 +182,7 @@ Status ServerPipeline::StartHttp(Database* db, ObjectStore* objects, FaceCollect
   parts.trainer = trainer_.get();
   parts.slack = slack_interactions_.get();
   parts.cameras = &cameras_;
+  parts.request_restart = request_restart_;
   // The HTTP server starts before the bus opens, so /readyz reads it through open_bus_.
   parts.readiness.push_back({"storage", [this] { return server_->StorageStatus(); }});
   parts.readiness.push_back({"bus", [this]() -> Status {
@@ -255,10 +257,8 @@ Status ChooseCameras(Config& config, const std::string& source) {
   return Status::Ok();
 }
 
-
-}  // namespace
-
-Status RunServe(Config config, const ServeOptions& options) {
+// RunServe and RunEmbedded up to their stop; `restart` is what the API asks.
+Status ServeUntilStopped(Config config, const ServeOptions& options, RestartRequest& restart) {
   config.bus.kind = "mqtt";
   if (!options.client_id.empty()) config.bus.mqtt.client_id = options.client_id;
   // A stable id gives a persistent session: the broker keeps what arrives while we are down.
@@ -266,7 +266,7 @@ Status RunServe(Config config, const ServeOptions& options) {
     config.bus.mqtt.client_id = "concierge-serve-" + HostName();
   ShutdownSignal::Block();
   std::vector<MqttBus*> connections;
-  ServerPipeline pipeline(config);
+  ServerPipeline pipeline(config, [&restart] { restart.Request(); });
   RETURN_IF_ERROR(pipeline.Start([&]() -> Result<std::unique_ptr<Bus>> {
     // Connection i > 0 is "<client id>-<i>": stable, so each keeps its session.
     std::vector<std::unique_ptr<Bus>> members;
@@ -303,11 +303,11 @@ Status RunServe(Config config, const ServeOptions& options) {
   return Status::Ok();
 }
 
-Status RunEmbedded(Config config, const EmbeddedOptions& options) {
+Status RunUntilStopped(Config config, const EmbeddedOptions& options, RestartRequest& restart) {
   config.bus.kind = "inprocess";
   RETURN_IF_ERROR(ChooseCameras(config, options.source));
   ShutdownSignal::Block();
-  ServerPipeline pipeline(config);
+  ServerPipeline pipeline(config, [&restart] { restart.Request(); });
   RETURN_IF_ERROR(pipeline.Start([&]() -> Result<std::unique_ptr<Bus>> {
     return std::unique_ptr<Bus>(std::make_unique<InProcessBus>(config.bus.queue_capacity));
   }));
@@ -342,6 +342,22 @@ Status RunEmbedded(Config config, const EmbeddedOptions& options) {
   if (Status s = bus.Flush(kDrainTimeout); !s.ok()) spdlog::error("run: {}", s.message());
   pipeline.Stop();
   return edge_status;
+}
+
+}  // namespace
+
+// Each starts again only here, after its run returned: every thread, file and
+// socket of the old run (the listening port among them) is closed by then.
+Status RunServe(Config config, const ServeOptions& options) {
+  RestartRequest restart;
+  RETURN_IF_ERROR(ServeUntilStopped(std::move(config), options, restart));
+  return restart.requested() ? StartAgain() : Status::Ok();
+}
+
+Status RunEmbedded(Config config, const EmbeddedOptions& options) {
+  RestartRequest restart;
+  const Status ran = RunUntilStopped(std::move(config), options, restart);
+  return restart.requested() && ran.ok() ? StartAgain() : ran;
 }
 
 }  // namespace concierge

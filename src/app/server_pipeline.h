@@ -36,7 +36,9 @@ namespace concierge {
 // workers, then the event stream.
 class ServerPipeline {
  public:
-  explicit ServerPipeline(const Config& config);
+  // `request_restart`, when given, is what POST /api/v1/restart calls; it must
+  // only ask for the stop (see RestartRequest), never wait for it.
+  explicit ServerPipeline(const Config& config, std::function<void()> request_restart = {});
   ~ServerPipeline();  // Stop()
   ServerPipeline(const ServerPipeline&) = delete;
   ServerPipeline& operator=(const ServerPipeline&) = delete;
@@ -73,6 +75,7 @@ class ServerPipeline {
   Status StartHttp(Database* db, ObjectStore* objects, FaceCollection* faces);
 
   const Config config_;
+  const std::function<void()> request_restart_;
   Services services_;
   SightingStore* store_ = nullptr;  // services_'s
   EventStream events_;
@@ -106,7 +109,9 @@ struct ServeOptions {
 
 // `concierge serve`: the server on MQTT (whatever bus.kind says) until SIGINT
 // or SIGTERM (a second one skips the queued work). kPermissionDenied when the
-// broker refuses the subscription; start errors as Start returns them.
+// broker refuses the subscription; start errors as Start returns them. After
+// POST /api/v1/restart it stops the same way and starts the process again
+// (StartAgain), returning only if that fails.
 Status RunServe(Config config, const ServeOptions& options);
 
 struct EmbeddedOptions {
@@ -116,7 +121,7 @@ struct EmbeddedOptions {
 };
 
 // `concierge run`: edge and server in one process over the in-process bus,
-// until a signal (or, with once, the sources' end).
+// until a signal (or, with once, the sources' end). Restarts as RunServe does.
 Status RunEmbedded(Config config, const EmbeddedOptions& options);
 
 }  // namespace concierge

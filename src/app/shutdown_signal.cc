@@ -1,8 +1,15 @@
 #include "app/shutdown_signal.h"
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -67,6 +74,34 @@ void ShutdownSignal::Watch() {
       on_repeat_();
     }
   }
+}
+
+void RestartRequest::Request() {
+  if (requested_.exchange(true)) return;
+  spdlog::info("restart requested: stopping, then starting again");
+  ::kill(::getpid(), SIGTERM);
+}
+
+Status StartAgain() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  const std::string cmdline{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (cmdline.empty()) return Status::Internal("cannot read /proc/self/cmdline to start again");
+  std::vector<std::string> args;
+  for (size_t start = 0; start < cmdline.size();) {
+    const size_t end = cmdline.find('\0', start);
+    args.push_back(cmdline.substr(start, end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  spdlog::info("starting again: {}", args.front());
+  spdlog::default_logger()->flush();
+  std::fflush(nullptr);
+  // The new image keeps this thread's signal mask; it blocks SIGINT and SIGTERM again anyway.
+  ::execv("/proc/self/exe", argv.data());
+  return Status::Internal(std::string("cannot start again: ") + std::strerror(errno));
 }
 
 }  // namespace concierge

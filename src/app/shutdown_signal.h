@@ -2,8 +2,9 @@
 // SIGINT or SIGTERM: the signals are taken from normal delivery and watched by
 // one thread, so no thread dies of a signal and no handler runs at a random
 // point. The first signal wakes Wait(); each later one runs `on_repeat`.
+// A restart (POST /api/v1/restart) is the same stop, then StartAgain().
 //
-// Thread safety: Notify and Wait may be called from any thread.
+// Thread safety: Notify, Wait and RestartRequest::Request may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -12,6 +13,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+
+#include "core/status.h"
 
 namespace concierge {
 
@@ -45,5 +48,26 @@ class ShutdownSignal {
   std::atomic<bool> finished_{false};
   std::thread watcher_;  // last: starts once everything above exists
 };
+
+// A request to stop and start again. It stops the process the way SIGTERM
+// does by sending it SIGTERM: the request can come (from the HTTP API) as soon
+// as the server answers, before the ShutdownSignal exists, and a pending
+// signal waits for it.
+class RestartRequest {
+ public:
+  // Needs ShutdownSignal::Block() called first. Notes the request and sends
+  // SIGTERM to this process; later calls do nothing.
+  void Request();
+  bool requested() const { return requested_.load(); }
+
+ private:
+  std::atomic<bool> requested_{false};
+};
+
+// Replaces this process with a new start of the same program with the same
+// arguments and environment (/proc/self/exe, /proc/self/cmdline), after
+// flushing the logs and stdio. Call it once everything is stopped and closed.
+// Returns only when that fails.
+Status StartAgain();
 
 }  // namespace concierge

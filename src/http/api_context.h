@@ -1,6 +1,6 @@
 // What the HTTP route modules work on. The server that owns these parts fills
 // one ApiContext; each route module registers its handlers with it:
-//   auth_routes  (login, users, tokens, settings, audit)   RegisterAuthRoutes
+//   auth_routes  (login, users, tokens, settings, restart, audit) RegisterAuthRoutes
 //   data_routes  (sightings, visits, events, unknowns, people, recognize)
 //                RegisterTimelineRoutes, RegisterUnknownRoutes, RegisterPeopleRoutes,
 //                RegisterRecognitionRoutes
@@ -60,6 +60,9 @@ struct ApiContext {
   SlackInteractions* slack = nullptr;
   CameraRegistry* cameras = nullptr;
   std::vector<ReadinessCheck> readiness;
+  // Asks the process to stop gracefully and start again, and returns at once
+  // (the HTTP server is among what stops). Empty: POST /api/v1/restart answers 503.
+  std::function<void()> request_restart;
 };
 
 }  // namespace concierge

@@ -348,6 +348,18 @@ void RevokeToken(const ApiContext& ctx, const httplib::Request& req, httplib::Re
   res.status = 204;
 }
 
+void Restart(const ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  const auto principal = ctx.auth->Require(req, res, Role::kAdmin);
+  if (!principal) return;
+  if (!ctx.request_restart)
+    return SendErrorCode(res, 503, "this server cannot restart itself; restart its service");
+  // Audited first: the entry must be stored before the stop closes the log.
+  Audit(ctx, principal->actor, "restart", "server");
+  spdlog::info("http: restart requested by={}", principal->actor);
+  SendJson(res, {{"restarting", true}}, 202);
+  ctx.request_restart();
+}
+
 void ListAudit(const ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
   if (!ctx.auth->Require(req, res, Role::kAdmin)) return;
   const auto page = ReadPage(req, res);
@@ -386,6 +398,7 @@ void RegisterAuthRoutes(httplib::Server& server, const ApiContext& ctx) {
   server.Post("/api/v1/tokens", bind(CreateToken));
   server.Delete("/api/v1/tokens/([^/]+)", bind(RevokeToken));
   server.Get("/api/v1/audit", bind(ListAudit));
+  server.Post("/api/v1/restart", bind(Restart));
 
   auto settings = std::make_shared<SettingsRoutes>(ctx);
   server.Get("/api/v1/settings", [settings](const httplib::Request& req, httplib::Response& res) {

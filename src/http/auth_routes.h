@@ -1,6 +1,7 @@
-// Login, logout, the current user, users, API tokens, settings and the audit
-// log under /api/v1 (see docs/openapi.yaml). Login, logout, user, token and
-// settings changes are audited with actor "user:<name>" or "token:<id>".
+// Login, logout, the current user, users, API tokens, settings, restart and
+// the audit log under /api/v1 (see docs/openapi.yaml). Login, logout, user,
+// token and settings changes and restarts are audited with actor
+// "user:<name>" or "token:<id>".
 #pragma once
 
 #include <httplib.h>
