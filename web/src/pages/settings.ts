@@ -1,21 +1,25 @@
-// Settings (admin): the editable settings as a form built from what the server
-// sends (thresholds, cooldowns, office hours, retention, notification channels),
-// saved as a partial PUT of only the changed fields; then users and API tokens.
+// Settings (admin): the settings the server sends, in plain words with help
+// and units (settings_help.ts), the everyday ones first and the advanced ones
+// folded; saved as a partial PUT of only the changed fields, then a restart
+// offered for what waits for one. Then users and API tokens.
 
 import { api, listAll, type ApiToken, type User } from '../api';
 import { confirmDialog, errorBox, formatTime, h, loading, replace, toast } from '../dom';
 import { currentUser, isAdmin } from '../session';
+import {
+  derivedLabel,
+  describeSetting,
+  SECTION_TITLES,
+  SETTINGS_HELP,
+  type SettingGroup,
+  type SettingHelp,
+} from '../settings_help';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function label(key: string): string {
-  const text = key.replace(/_/g, ' ');
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function isObject(value: Json | undefined): value is JsonObject {
@@ -36,27 +40,64 @@ function isFileOnly(path: string[], fileOnly: string[]): boolean {
   return fileOnly.some((key) => dotted === key || dotted.startsWith(key + '.'));
 }
 
-function readOnlyField(path: string[], value: Json): HTMLElement {
-  const id = 'setting-' + path.join('-');
+// The label, the input with its unit beside it, and the help text under it;
+// the input is described by the unit and the help (aria-describedby).
+function fieldBox(
+  path: string[],
+  help: SettingHelp & { known: boolean },
+  control: HTMLElement,
+  labelText: string,
+): HTMLElement {
+  const id = control.id;
+  const unitId = `${id}-unit`;
+  const helpId = `${id}-help`;
+  const describedBy = [help.unit ? unitId : '', help.help ? helpId : ''].filter(Boolean).join(' ');
+  if (describedBy) control.setAttribute('aria-describedby', describedBy);
+  const unit = help.unit && h('span', { class: 'unit muted small', id: unitId }, help.unit);
+  const note = help.help && h('small', { class: 'help muted', id: helpId }, help.help);
+  const attrs = { class: 'field', 'data-setting': path.join('.'), 'data-described': help.known ? null : 'false' };
+  if (control instanceof HTMLInputElement && control.type === 'checkbox')
+    return h('div', attrs, h('label', { class: 'field-check', for: id }, control, labelText), note);
+  return h('div', attrs, h('label', { for: id }, labelText), h('div', { class: 'row inline-form' }, control, unit), note);
+}
+
+function readOnlyField(path: string[], value: Json, help: SettingHelp & { known: boolean }): HTMLElement {
   const input = h('input', {
     type: 'text',
-    id,
+    id: 'setting-' + path.join('-'),
     value: typeof value === 'string' ? value : JSON.stringify(value),
     name: path.join('.'),
     readonly: true,
     title: 'Set in the config file or the environment',
   });
-  return h('label', { class: 'field', for: id }, `${label(path[path.length - 1])} (config file only)`, input);
+  return fieldBox(path, help, input, `${help.label} (config file only)`);
+}
+
+// A list of worded choices; a stored value that is none of them stays selectable as "Custom".
+function choiceField(path: string[], value: string | number, help: SettingHelp & { known: boolean }, fields: Field[]): HTMLElement {
+  const choices = [...(help.choices ?? [])];
+  if (!choices.some((c) => c.value === value)) choices.push({ value, label: `Custom (${value})` });
+  const select = h(
+    'select',
+    { id: 'setting-' + path.join('-'), name: path.join('.') },
+    choices.map((c, i) => h('option', { value: String(i) }, c.label)),
+  );
+  select.selectedIndex = choices.findIndex((c) => c.value === value);
+  fields.push({ path, original: value, read: () => choices[select.selectedIndex]?.value });
+  return fieldBox(path, help, select, help.label);
 }
 
 function fieldFor(path: string[], value: Json, fields: Field[], fileOnly: string[]): HTMLElement {
-  if (isFileOnly(path, fileOnly)) return readOnlyField(path, value);
+  const help = describeSetting(path.join('.'));
+  if (isFileOnly(path, fileOnly)) return readOnlyField(path, value, help);
   const key = path[path.length - 1];
   const id = 'setting-' + path.join('-');
+  if (help.choices && (typeof value === 'string' || typeof value === 'number'))
+    return choiceField(path, value, help, fields);
   if (typeof value === 'boolean') {
     const input = h('input', { type: 'checkbox', id, checked: value, name: path.join('.') });
     fields.push({ path, original: value, read: () => input.checked });
-    return h('label', { class: 'field field-check', for: id }, input, label(key));
+    return fieldBox(path, help, input, help.label);
   }
   if (typeof value === 'number') {
     // Floats come back as 0.5299999713; show (and compare against) 7 significant digits.
@@ -67,19 +108,7 @@ function fieldFor(path: string[], value: Json, fields: Field[], fileOnly: string
       original: shown,
       read: () => (input.value.trim() === '' || Number.isNaN(input.valueAsNumber) ? undefined : input.valueAsNumber),
     });
-    return h('label', { class: 'field', for: id }, label(key), input);
-  }
-  if (typeof value === 'string' || value === null) {
-    const secret = /password|secret|token|key/i.test(key);
-    const input = h('input', {
-      type: secret ? 'password' : 'text',
-      id,
-      value: value ?? '',
-      name: path.join('.'),
-      autocomplete: 'off',
-    });
-    fields.push({ path, original: value, read: () => (value === null && input.value === '' ? null : input.value) });
-    return h('label', { class: 'field', for: id }, label(key), input);
+    return fieldBox(path, help, input, help.label);
   }
   if (Array.isArray(value)) {
     const area = h('textarea', { id, rows: 3, name: path.join('.'), spellcheck: 'false' });
@@ -96,14 +125,18 @@ function fieldFor(path: string[], value: Json, fields: Field[], fileOnly: string
         }
       },
     });
-    return h('label', { class: 'field', for: id }, `${label(key)} (JSON list)`, area);
+    return fieldBox(path, help, area, `${help.label} (JSON list)`);
   }
-  return h(
-    'fieldset',
-    { class: 'subsection' },
-    h('legend', {}, label(key)),
-    Object.entries(value).map(([k, v]) => fieldFor([...path, k], v, fields, fileOnly)),
-  );
+  const secret = /password|secret|token|key/i.test(key);
+  const input = h('input', {
+    type: secret ? 'password' : 'text',
+    id,
+    value: typeof value === 'string' ? value : '',
+    name: path.join('.'),
+    autocomplete: 'off',
+  });
+  fields.push({ path, original: value, read: () => (value === null && input.value === '' ? null : input.value) });
+  return fieldBox(path, help, input, help.label);
 }
 
 function setPath(target: JsonObject, path: string[], value: Json): void {
@@ -115,28 +148,128 @@ function setPath(target: JsonObject, path: string[], value: Json): void {
   node[path[path.length - 1]] = value;
 }
 
-// Sections the office manager tunes most, shown first and open; the rest is folded.
-const PRIMARY_SECTIONS = ['recognition', 'notify', 'retention', 'quality', 'serve', 'auth'];
+// Every setting as its path and value; lists (cameras) are one setting.
+function leaves(value: Json, path: string[]): { path: string[]; value: Json }[] {
+  if (!isObject(value)) return [{ path, value }];
+  return Object.entries(value).flatMap(([k, v]) => leaves(v, [...path, k]));
+}
 
-function sectionRank(key: string): number {
-  const rank = PRIMARY_SECTIONS.indexOf(key);
-  return rank < 0 ? PRIMARY_SECTIONS.length : rank;
+// The settings of one group, under their sections' titles in SECTION_TITLES order.
+function groupSections(
+  group: SettingGroup,
+  settings: JsonObject,
+  fields: Field[],
+  fileOnly: string[],
+): HTMLElement[] {
+  const bySection = new Map<string, HTMLElement[]>();
+  // In the order of the descriptions (most used first); unknown keys last.
+  const known = Object.keys(SETTINGS_HELP);
+  const place = (path: string[]) => {
+    const i = known.indexOf(path.join('.'));
+    return i < 0 ? known.length : i;
+  };
+  const ordered = leaves(settings, []).sort((a, b) => place(a.path) - place(b.path));
+  for (const leaf of ordered) {
+    if (describeSetting(leaf.path.join('.')).group !== group) continue;
+    const section = leaf.path.length > 1 ? leaf.path[0] : 'general';
+    if (!bySection.has(section)) bySection.set(section, []);
+    bySection.get(section)?.push(fieldFor(leaf.path, leaf.value, fields, fileOnly));
+  }
+  const order = Object.keys(SECTION_TITLES);
+  const rank = (key: string) => (order.includes(key) ? order.indexOf(key) : order.length);
+  return [...bySection.entries()]
+    .sort(([a], [b]) => rank(a) - rank(b))
+    .map(([section, inputs]) =>
+      h(
+        'fieldset',
+        { class: 'subsection', 'data-section': section },
+        h('legend', {}, SECTION_TITLES[section] ?? derivedLabel(section)),
+        h('div', { class: 'fields' }, inputs),
+      ),
+    );
+}
+
+const HEALTH_POLL_MS = 1000;
+const GONE_WAIT_MS = 60_000; // the old process finishes its queued work (serve.stop_timeout_ms)
+const BACK_WAIT_MS = 180_000; // the new one loads the face models
+
+async function healthy(): Promise<boolean> {
+  try {
+    return (await fetch('/healthz', { cache: 'no-store' })).ok;
+  } catch {
+    return false;
+  }
+}
+
+// Polls /healthz until it answers `up`, at most `ms`; false on timeout.
+async function waitForHealth(up: boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if ((await healthy()) === up) return true;
+    await new Promise((r) => window.setTimeout(r, HEALTH_POLL_MS));
+  }
+  return false;
+}
+
+// "These changes take effect after a restart: …" with a Restart now button;
+// `pending` collects the dotted keys saved since the last restart.
+function restartPrompt(box: HTMLElement, pending: Set<string>): void {
+  if (!pending.size) {
+    replace(box);
+    return;
+  }
+  const labels = [...pending].map((key) => describeSetting(key).label);
+  const progress = h('span', { class: 'small', role: 'status' });
+  const button = h('button', { class: 'btn btn-primary', type: 'button' }, 'Restart now');
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    replace(progress, 'Restarting…');
+    try {
+      await api<unknown>('POST', '/api/v1/restart');
+    } catch (err) {
+      replace(progress, h('span', { class: 'alert' }, message(err)));
+      button.disabled = false;
+      return;
+    }
+    // Down first (so the old process is not taken for the new one), then up again.
+    await waitForHealth(false, GONE_WAIT_MS);
+    if (await waitForHealth(true, BACK_WAIT_MS)) {
+      pending.clear();
+      replace(box, h('p', { class: 'alert alert-info', role: 'status' }, 'Restarted. The changes are in effect.'));
+    } else {
+      replace(progress, h('span', { class: 'alert' }, 'Concierge did not come back within 3 minutes; see its log.'));
+      button.disabled = false;
+    }
+  });
+  replace(
+    box,
+    h(
+      'div',
+      { class: 'alert alert-info stack restart-prompt' },
+      h('p', {}, `These changes take effect after a restart: ${labels.join(', ')}.`),
+      h('div', { class: 'row wrap' }, button, progress),
+    ),
+  );
 }
 
 function settingsForm(settings: JsonObject, file: string | null, fileOnly: string[], host: HTMLElement): void {
   const fields: Field[] = [];
-  const entries = Object.entries(settings).sort(([a], [b]) => sectionRank(a) - sectionRank(b));
-  const sections = entries.map(([key, value]) =>
-    isObject(value)
-      ? h(
-          'details',
-          { class: 'card section', open: PRIMARY_SECTIONS.includes(key) },
-          h('summary', {}, label(key)),
-          h('div', { class: 'fields' }, Object.entries(value).map(([k, v]) => fieldFor([key, k], v, fields, fileOnly))),
-        )
-      : h('div', { class: 'card section' }, fieldFor([key], value, fields, fileOnly)),
+  const everyday = h(
+    'section',
+    { class: 'card section', 'data-group': 'everyday', 'aria-labelledby': 'settings-everyday' },
+    h('h2', { class: 'card-title', id: 'settings-everyday' }, 'Everyday'),
+    groupSections('everyday', settings, fields, fileOnly),
+  );
+  // Folded: what only whoever installed Concierge should need to touch.
+  const advanced = h(
+    'details',
+    { class: 'card section', 'data-group': 'advanced' },
+    h('summary', {}, 'Advanced'),
+    groupSections('advanced', settings, fields, fileOnly),
   );
   const status = h('p', { class: 'small', role: 'status' });
+  const restartBox = h('div', {});
+  const pending = new Set<string>();
   const save = h('button', { class: 'btn btn-primary', type: 'submit' }, 'Save settings');
   const form = h(
     'form',
@@ -148,7 +281,7 @@ function settingsForm(settings: JsonObject, file: string | null, fileOnly: strin
         for (const field of fields) {
           const value = field.read();
           if (value === undefined) {
-            toast(`${field.path.join('.')} is not valid.`, 'error');
+            toast(`${describeSetting(field.path.join('.')).label} is not valid.`, 'error');
             return;
           }
           if (JSON.stringify(value) !== JSON.stringify(field.original)) setPath(changes, field.path, value);
@@ -160,18 +293,15 @@ function settingsForm(settings: JsonObject, file: string | null, fileOnly: strin
         save.disabled = true;
         try {
           const reply = await api<JsonObject | undefined>('PUT', '/api/v1/settings', changes);
-          const restart = reply?.restart_required ?? reply?.needs_restart;
-          replace(
-            status,
-            Array.isArray(restart) && restart.length
-              ? `Saved. Restart Concierge to apply: ${restart.join(', ')}.`
-              : 'Saved.',
-          );
+          const restart = reply?.restart_required;
+          replace(status, 'Saved.');
           toast('Settings saved.');
           for (const field of fields) {
             const value = field.read();
             if (value !== undefined) field.original = value;
           }
+          if (Array.isArray(restart)) for (const key of restart) if (typeof key === 'string') pending.add(key);
+          restartPrompt(restartBox, pending);
         } catch (err) {
           replace(status, h('span', { class: 'alert' }, message(err)));
         } finally {
@@ -179,9 +309,10 @@ function settingsForm(settings: JsonObject, file: string | null, fileOnly: strin
         }
       },
     },
-    file && h('p', { class: 'muted small' }, `Saved to ${file}; changes apply when Concierge restarts.`),
-    sections,
-    h('div', { class: 'row sticky-actions' }, save, status),
+    file && h('p', { class: 'muted small' }, `Saved to ${file}.`),
+    everyday,
+    advanced,
+    h('div', { class: 'row sticky-actions' }, save, status, restartBox),
   );
   replace(host, form);
 }
