@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -282,6 +283,10 @@ TEST_F(HttpDataTest, EveryEndpointNeedsAuthenticationAndAdminForChanges) {
   ExpectGuarded("GET", "/api/v1/unknowns", false);
   ExpectGuarded("POST", "/api/v1/unknowns/1/tag", true);
   ExpectGuarded("POST", "/api/v1/unknowns/1/ignore", true);
+  ExpectGuarded("GET", "/api/v1/unknowns/1", false);
+  ExpectGuarded("GET", "/api/v1/unknowns/1/sightings", false);
+  ExpectGuarded("POST", "/api/v1/unknowns/1/merge", true);
+  ExpectGuarded("POST", "/api/v1/unknowns/1/split", true);
   ExpectGuarded("GET", "/api/v1/people", false);
   ExpectGuarded("POST", "/api/v1/people", true);
   ExpectGuarded("GET", "/api/v1/people/obama", false);
@@ -713,6 +718,74 @@ TEST_F(HttpDataTest, UnknownIsTaggedAsANewPersonAndThenRecognised) {
   ASSERT_EQ(ignored.doc()["items"].size(), 1u);
   EXPECT_TRUE(ignored.doc()["items"][0]["image_url"].is_null());
   EXPECT_TRUE(objects_->List("unknown/")->empty());
+}
+
+TEST_F(HttpDataTest, StrangerCardsAreMergedAndSplitByHand) {
+  auto blair = clusters_->Assign(Seen("u-1", kT0, kBlair, std::nullopt, "door", Face(kBlair)));
+  auto biden =
+      clusters_->Assign(Seen("u-2", kT0 + 1000, kBiden, std::nullopt, "door", Face(kBiden)));
+  ASSERT_OK(blair);
+  ASSERT_OK(biden);
+  ASSERT_NE(blair->cluster.id, biden->cluster.id);
+  const std::string into = std::to_string(blair->cluster.id);
+  const int64_t from = biden->cluster.id;
+
+  const std::string merge = "/api/v1/unknowns/" + into + "/merge";
+  for (const json& bad : {json::object(), json{{"from", "x"}}, json{{"from", json::array()}},
+                          json{{"from", {0}}}, json{{"from", {"2"}}},
+                          json{{"from", {blair->cluster.id}}}, json{{"from", {from, from}}}}) {
+    EXPECT_EQ(Post(merge, admin_, bad.dump()).status, 400) << bad.dump();
+  }
+  EXPECT_EQ(Post(merge, admin_, json{{"from", json(std::vector<int>(101, 7))}}.dump()).status, 400);
+  EXPECT_EQ(Post(merge, admin_, json{{"from", {999}}}.dump()).status, 404);
+  EXPECT_EQ(Post("/api/v1/unknowns/999/merge", admin_, json{{"from", {from}}}.dump()).status, 404);
+  Reply merged = Post(merge, admin_, json{{"from", {from}}}.dump());
+  ASSERT_EQ(merged.status, 200) << merged.body;
+  EXPECT_EQ(merged.doc()["id"], blair->cluster.id);
+  EXPECT_EQ(merged.doc()["sightings"], 2);
+  EXPECT_EQ(Get("/api/v1/unknowns/" + std::to_string(from), viewer_).status, 404);
+  EXPECT_EQ(Post(merge, admin_, json{{"from", {from}}}.dump()).status, 404);  // gone now
+
+  Reply members = Get("/api/v1/unknowns/" + into + "/sightings", viewer_);
+  ASSERT_EQ(members.status, 200) << members.body;
+  ASSERT_EQ(members.doc()["items"].size(), 2u);
+  EXPECT_EQ(members.doc()["items"][0]["id"], "u-2");  // newest first
+  EXPECT_EQ(members.doc()["items"][1]["id"], "u-1");
+  Reply first = Get("/api/v1/unknowns/" + into + "/sightings?limit=1", viewer_);
+  ASSERT_EQ(first.doc()["items"].size(), 1u);
+  Reply second = Get("/api/v1/unknowns/" + into + "/sightings?limit=1&cursor=" +
+                         first.doc()["next_cursor"].get<std::string>(),
+                     viewer_);
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(second.doc()["items"][0]["id"], "u-1");
+  EXPECT_TRUE(second.doc()["next_cursor"].is_null());
+  EXPECT_EQ(Get("/api/v1/unknowns/999/sightings", viewer_).status, 404);
+
+  const std::string split = "/api/v1/unknowns/" + into + "/split";
+  for (const json& bad :
+       {json::object(), json{{"sightings", json::array()}}, json{{"sightings", {1}}},
+        json{{"sightings", {"../u-2"}}}, json{{"sightings", {"u-9"}}},
+        json{{"sightings", {"u-1", "u-2"}}}}) {
+    EXPECT_EQ(Post(split, admin_, bad.dump()).status, 400) << bad.dump();
+  }
+  EXPECT_EQ(Post(split, viewer_, json{{"sightings", {"u-2"}}}.dump()).status, 403);
+  Reply created = Post(split, admin_, json{{"sightings", {"u-2"}}}.dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_NE(created.doc()["id"], blair->cluster.id);
+  EXPECT_EQ(created.doc()["sightings"], 1);
+  EXPECT_EQ(created.doc()["state"], "open");
+  EXPECT_EQ(created.doc()["best_sighting_id"], "u-2");
+  Reply left = Get("/api/v1/unknowns/" + into, viewer_);
+  ASSERT_EQ(left.status, 200) << left.body;
+  EXPECT_EQ(left.doc()["sightings"], 1);
+  EXPECT_EQ(left.doc()["best_sighting_id"], "u-1");
+
+  auto audit = audit_->List(10);
+  ASSERT_OK(audit);
+  std::vector<std::string> actions;
+  for (const auto& entry : audit->items) actions.push_back(entry.action);
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "cluster.merge"), actions.end());
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "cluster.split"), actions.end());
 }
 
 TEST_F(HttpDataTest, EnrollingSomeoneAnswersTheOpenQuestionsThatWereThem) {

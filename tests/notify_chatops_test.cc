@@ -387,6 +387,45 @@ TEST_F(ChatOpsTest, TaggingOneStrangerAnswersTheOtherQuestionsAboutThem) {
   }));
 }
 
+TEST_F(ChatOpsTest, MergedQuestionsBecomeOneAndASplitAsksAboutTheOtherPerson) {
+  // Two photos of Colin kept apart as two strangers (a strict clustering).
+  clusters_ = NewSqliteStrangerClusters(db_.get(), 0.99f, 3600000);
+  trainer_ = std::make_unique<Trainer>(
+      config_.quality, ImageLimits{},
+      TrainerParts{engine_.get(), sightings_.get(), objects_.get(), faces_.get(), clusters_.get(),
+                   audit_.get(), slack_client_.get()});
+  StartPipeline();
+  const int64_t t0 = NowMs() - 6 * 3600000;
+  const std::string first = See(kColin, t0);
+  const std::string second = See(kColinAgain, t0 + 3 * 3600000);
+  Settle();
+  ASSERT_EQ(MessagesContaining("I don't know who this is").size(), 2u);
+  auto a = clusters_->ClusterOf(first);
+  auto b = clusters_->ClusterOf(second);
+  ASSERT_TRUE(a.ok() && *a && b.ok() && *b);
+
+  auto merged = trainer_->MergeClusters(**a, {**b}, "user:ana");
+  ASSERT_OK(merged);
+  EXPECT_EQ(merged->sightings, 2);
+  ASSERT_TRUE(Eventually([&] {
+    const auto open = MessagesContaining("I don't know who this is");
+    return open.size() == 1u &&
+           open[0].blocks.dump().find("2 in all") != std::string::npos &&
+           MessagesContaining("user:ana says this is the same person as in another").size() == 1u;
+  })) << slack_.Messages().size() << " messages";
+
+  auto created = trainer_->SplitCluster(**a, {second}, "user:ana");
+  ASSERT_OK(created);
+  ASSERT_TRUE(Eventually([&] {
+    return MessagesContaining("I don't know who this is").size() == 2u;
+  }));
+  EXPECT_EQ(slack_.Calls("chat.postMessage").size(), 3u);  // two questions, then the split one
+  std::vector<std::string> actions;
+  for (const AuditEntry& e : Audit()) actions.push_back(e.action);
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "cluster.merge"), actions.end());
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "cluster.split"), actions.end());
+}
+
 TEST_F(ChatOpsTest, AStrangerSeenFiveTimesProducesOneQuestionUpdated) {
   StartPipeline();
   const int64_t t0 = NowMs() - 60000;

@@ -1,10 +1,14 @@
 // Stranger clusters and the audit log over each backend (one suite, SQLite
-// and PostgreSQL): clustering, resolving, paging, removal and retention; and
-// what several servers sharing one database rely on: one stranger seen by two
-// servers at once is one cluster, and what one server records the others see.
+// and PostgreSQL): clustering, merging and splitting, resolving, paging,
+// removal and retention; and what several servers sharing one database rely
+// on: one stranger seen by two servers at once is one cluster, and what one
+// server records the others see.
 #include <atomic>
 #include <cmath>
+#include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -174,6 +178,114 @@ TEST_P(SharedStateTest, ClustersResolveAndPage) {
   EXPECT_EQ(clusters->List(std::nullopt, 10, "x.1").status().code(),
             Status::Code::kInvalidArgument);
   EXPECT_EQ(clusters->List(std::nullopt, 0).status().code(), Status::Code::kInvalidArgument);
+}
+
+// A unit vector in the plane of the first two axes, `degrees` from axis 0.
+Embedding AtAngle(double degrees) {
+  Embedding e(8, 0.f);
+  e[0] = static_cast<float>(std::cos(degrees * M_PI / 180));
+  e[1] = static_cast<float>(std::sin(degrees * M_PI / 180));
+  return e;
+}
+
+TEST_P(SharedStateTest, ClustersMergeAsEvidenceGrows) {
+  auto clusters = OpenClusters(0.5f, kHour);
+  ASSERT_NE(clusters, nullptr);
+  // A at 0 degrees and B at 63 (cosine 0.45): two clusters at first.
+  auto a = clusters->Assign(Stranger("a1", kT0, AtAngle(0), 0.4f));
+  auto b = clusters->Assign(Stranger("b1", kT0 + 1000, AtAngle(63), 0.8f));
+  auto c = clusters->Assign(Stranger("c1", kT0 + 2000, UnitEmbedding(4)));
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  ASSERT_OK(c);
+  ASSERT_NE(a->cluster.id, b->cluster.id);
+  EXPECT_TRUE(b->merged.empty());
+  // A face at 20 degrees joins A; A's centroid moves to 10 degrees, within
+  // 0.5 of B: they were one stranger, and the older cluster keeps them both.
+  auto bridge = clusters->Assign(Stranger("a2", kT0 + 3000, AtAngle(20), 0.5f));
+  ASSERT_OK(bridge);
+  EXPECT_EQ(bridge->cluster.id, a->cluster.id);
+  EXPECT_EQ(bridge->merged, (std::vector<int64_t>{b->cluster.id}));
+  EXPECT_EQ(bridge->cluster.sightings, 3);
+  EXPECT_EQ(bridge->cluster.best_sighting_id, "b1");  // the best picture of either
+  EXPECT_EQ(bridge->cluster.first_ms, kT0);
+  EXPECT_EQ(bridge->cluster.last_ms, kT0 + 3000);
+  EXPECT_EQ(clusters->Get(b->cluster.id).status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(*clusters->ClusterOf("b1"), std::optional<int64_t>(a->cluster.id));
+  auto unrelated = clusters->Get(c->cluster.id);
+  ASSERT_OK(unrelated);
+  EXPECT_EQ(unrelated->sightings, 1);
+  // An ignored cluster is never absorbed into an open one.
+  ASSERT_OK(clusters->Resolve(c->cluster.id, ClusterState::kIgnored, std::nullopt, "x"));
+  auto near_both = clusters->Assign(Stranger("a3", kT0 + 4000, AtAngle(10)));
+  ASSERT_OK(near_both);
+  EXPECT_TRUE(near_both->merged.empty());
+  ASSERT_OK(clusters->Get(c->cluster.id));
+}
+
+TEST_P(SharedStateTest, ClustersMergeAndSplitByHand) {
+  auto clusters = OpenClusters(0.5f, kHour);
+  ASSERT_NE(clusters, nullptr);
+  std::vector<SightingRecord> faces = {
+      Stranger("p1", kT0, UnitEmbedding(0), 0.3f), Stranger("p2", kT0 + 1000, UnitEmbedding(0)),
+      Stranger("q1", kT0 + 2000, UnitEmbedding(1), 0.9f),
+      Stranger("r1", kT0 + 3000, UnitEmbedding(2))};
+  std::vector<int64_t> ids;
+  for (const SightingRecord& face : faces) {
+    auto placed = clusters->Assign(face);
+    ASSERT_OK(placed);
+    if (ids.empty() || ids.back() != placed->cluster.id) ids.push_back(placed->cluster.id);
+  }
+  ASSERT_EQ(ids.size(), 3u);  // {p1, p2}, {q1}, {r1}
+
+  auto merged = clusters->Merge(ids[0], ids[1]);
+  ASSERT_OK(merged);
+  EXPECT_EQ(merged->id, ids[0]);
+  EXPECT_EQ(merged->sightings, 3);
+  EXPECT_EQ(merged->best_sighting_id, "q1");
+  EXPECT_EQ(merged->last_ms, kT0 + 2000);
+  // Weighted by sightings: two faces on axis 0, one on axis 1.
+  EXPECT_NEAR(merged->centroid[0], 2 / std::sqrt(5.0), 1e-5);
+  EXPECT_NEAR(merged->centroid[1], 1 / std::sqrt(5.0), 1e-5);
+  EXPECT_EQ(clusters->Get(ids[1]).status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(clusters->Merge(ids[0], ids[1]).status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(clusters->Merge(ids[0], ids[0]).status().code(), Status::Code::kInvalidArgument);
+  ASSERT_OK(clusters->Resolve(ids[2], ClusterState::kIgnored, std::nullopt, "x"));
+  EXPECT_EQ(clusters->Merge(ids[0], ids[2]).status().code(), Status::Code::kFailedPrecondition);
+
+  // Split q1 off again: the records must be exactly the cluster's members.
+  const std::vector<SightingRecord> members = {faces[0], faces[1], faces[2]};
+  EXPECT_EQ(clusters->Split(ids[0], {faces[0], faces[1]}, {"q1"}).status().code(),
+            Status::Code::kFailedPrecondition);
+  EXPECT_EQ(clusters->Split(ids[0], members, {"r1"}).status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(clusters->Split(ids[0], members, {"p1", "p2", "q1"}).status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(clusters->Split(ids[0], members, {}).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(clusters->Split(ids[2], {faces[3]}, {"r1"}).status().code(),
+            Status::Code::kFailedPrecondition);
+  auto created = clusters->Split(ids[0], members, {"q1"});
+  ASSERT_OK(created);
+  EXPECT_EQ(created->state, ClusterState::kOpen);
+  EXPECT_EQ(created->site, "office");
+  EXPECT_EQ(created->sightings, 1);
+  EXPECT_EQ(created->best_sighting_id, "q1");
+  EXPECT_EQ(created->first_ms, kT0 + 2000);
+  EXPECT_NEAR(created->centroid[1], 1, 1e-5);
+  auto left = clusters->Get(ids[0]);
+  ASSERT_OK(left);
+  EXPECT_EQ(left->sightings, 2);
+  EXPECT_EQ(left->last_ms, kT0 + 1000);
+  EXPECT_NEAR(left->centroid[0], 1, 1e-5);
+  EXPECT_EQ(left->best_sighting_id, "p2");  // quality 0.5 beats 0.3
+  EXPECT_EQ(*clusters->ClusterOf("q1"), std::optional<int64_t>(created->id));
+  // Another server sees the split.
+  auto other = OpenClusters(0.5f, kHour);
+  ASSERT_NE(other, nullptr);
+  auto seen = other->Sightings(created->id);
+  ASSERT_OK(seen);
+  ASSERT_EQ(seen->size(), 1u);
+  EXPECT_EQ((*seen)[0].sighting_id, "q1");
 }
 
 TEST_P(SharedStateTest, ClustersForgetSightingsPeopleAndOldClusters) {

@@ -1,4 +1,4 @@
-// `concierge eval lfw|detect|identify`: accuracy on the shared face data.
+// `concierge eval lfw|detect|identify|live|cluster`: accuracy on the shared face data.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -15,8 +16,11 @@
 
 #include "cli/cli.h"
 #include "core/hash.h"
+#include "pipeline/cluster_replay.h"
 #include "pipeline/matcher.h"
+#include "store/database.h"
 #include "store/face_collection.h"
+#include "store/stranger_clusters.h"
 #include "vision/face_engine.h"
 #include "vision/ground_truth.h"
 #include "vision/image_io.h"
@@ -711,6 +715,118 @@ int RunEvalLive(Context& ctx, const std::string& data, size_t lfw_people) {
   return kExitOk;
 }
 
+// --- eval cluster ----------------------------------------------------------
+
+struct ClusterStreamOptions {
+  size_t people = 150;     // LFW people who come back, with >= 4 photos each
+  size_t singles = 300;    // LFW people seen once
+  size_t max_photos = 12;  // photos used per returning person
+  size_t per_visit = 2;    // faces per visit
+  bool merge = true;       // clusters merge as evidence grows
+};
+
+// A week of stranger sightings from LFW: each returning person's photos, in
+// visits of `per_visit` faces a few seconds apart at random times of the
+// week, and the singles once each. Seeded, so every run replays the same week.
+int RunEvalCluster(Context& ctx, const std::string& data, const ClusterStreamOptions& opt) {
+  auto config = ctx.config();
+  if (!config.ok()) return Fail(ctx, config.status());
+  auto engine = FaceEngine::Create((*config)->vision);
+  if (!engine.ok()) return Fail(ctx, engine.status());
+  const ImageLimits limits{(*config)->vision.max_image_bytes, (*config)->vision.max_image_pixels};
+  const fs::path lfw = fs::path(data) / "lfw";
+  std::ifstream in((lfw / "people.txt").string());
+  std::vector<std::pair<std::string, int>> returning, singles;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string name;
+    int n = 0;
+    if (!(ls >> name >> n)) continue;
+    if (n >= 4) returning.emplace_back(name, n);
+    if (n == 1) singles.emplace_back(name, n);
+  }
+  for (auto* list : {&returning, &singles}) {
+    std::sort(list->begin(), list->end());
+    list->erase(std::unique(list->begin(), list->end()), list->end());
+  }
+  if (returning.empty()) return Fail(ctx, Status::NotFound("no LFW people.txt under " + data));
+  std::mt19937 rng(20261206);
+  std::shuffle(returning.begin(), returning.end(), rng);
+  std::shuffle(singles.begin(), singles.end(), rng);
+  returning.resize(std::min(returning.size(), opt.people));
+  singles.resize(std::min(singles.size(), opt.singles));
+
+  constexpr int64_t kT0 = 1'790'000'000'000;
+  constexpr int64_t kWeekMs = 6 * 24 * 3'600'000LL;  // inside the 7-day window
+  std::uniform_int_distribution<int64_t> when(0, kWeekMs);
+  std::vector<LabelledFace> faces;
+  auto add = [&](const std::string& name, int index, int64_t at_ms) -> Status {
+    ASSIGN_OR_RETURN(const Descriptor d, EmbedCentralFace(**engine, LfwImage(lfw.string(), name, index), limits));
+    if (d.empty()) return Status::Ok();
+    faces.push_back({name + "_" + std::to_string(index), name, kT0 + at_ms, d.front().vector, 0.5f});
+    return Status::Ok();
+  };
+  for (const auto& [name, n] : returning) {
+    std::vector<int> photos(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) photos[static_cast<size_t>(i)] = i + 1;
+    std::shuffle(photos.begin(), photos.end(), rng);
+    photos.resize(std::min(photos.size(), opt.max_photos));
+    int64_t visit_ms = 0;
+    for (size_t i = 0; i < photos.size(); ++i) {
+      if (i % std::max<size_t>(1, opt.per_visit) == 0) visit_ms = when(rng);
+      if (Status s = add(name, photos[i], visit_ms + int64_t(i % opt.per_visit) * 2000); !s.ok())
+        return Fail(ctx, s);
+    }
+  }
+  for (const auto& single : singles)
+    if (Status s = add(single.first, 1, when(rng)); !s.ok()) return Fail(ctx, s);
+  spdlog::info("replaying {} faces of {} returning and {} single strangers", faces.size(),
+               returning.size(), singles.size());
+
+  auto db = Database::OpenSqlite(":memory:", 1000);
+  if (!db.ok()) return Fail(ctx, db.status());
+  const NotifyConfig& notify = (*config)->notify;
+  auto clusters = NewSqliteStrangerClusters(db->get(), notify.cluster_threshold,
+                                            int64_t{notify.cluster_window_hours} * 3'600'000,
+                                            opt.merge);
+  const auto start = std::chrono::steady_clock::now();
+  auto score = ReplayClustering(*clusters, std::move(faces));
+  if (!score.ok()) return Fail(ctx, score.status());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const nlohmann::json out = {
+      {"faces", score->faces},
+      {"people", score->people},
+      {"returning_people", score->returning},
+      {"faces_per_visit", opt.per_visit},
+      {"cluster_threshold", notify.cluster_threshold},
+      {"merge_as_evidence_grows", opt.merge},
+      {"clusters", score->clusters},
+      {"merges", score->merges},
+      {"cards_per_returning_stranger", score->cards_per_returning},
+      {"one_card_share", score->one_card_share},
+      {"mixed_clusters", score->mixed_clusters},
+      {"bcubed_precision", score->bcubed_precision},
+      {"bcubed_recall", score->bcubed_recall},
+      {"bcubed_f1", score->bcubed_f1},
+      {"ms_per_face", 1000 * seconds / double(std::max<size_t>(1, score->faces))}};
+  if (ctx.json()) {
+    PrintJson(out);
+    return kExitOk;
+  }
+  std::printf("%zu faces of %zu strangers (%zu returning), threshold %.2f, merging %s\n",
+              score->faces, score->people, score->returning, notify.cluster_threshold,
+              opt.merge ? "on" : "off");
+  std::printf("cards per returning stranger: %.2f (one card: %.1f%%); %zu clusters, %zu merges\n",
+              score->cards_per_returning, 100 * score->one_card_share, score->clusters,
+              score->merges);
+  std::printf("clusters mixing people: %zu; BCubed precision %.3f, recall %.3f, F1 %.3f\n",
+              score->mixed_clusters, score->bcubed_precision, score->bcubed_recall,
+              score->bcubed_f1);
+  return kExitOk;
+}
+
 void RegisterEvalCommands(CLI::App& app, Context& ctx, Runner* slot) {
   CLI::App* eval = app.add_subcommand("eval", "Measure accuracy on the shared face data");
   eval->require_subcommand(1);
@@ -741,6 +857,23 @@ void RegisterEvalCommands(CLI::App& app, Context& ctx, Runner* slot) {
                               [&ctx] { return RunEvalLive(ctx, data, live_lfw_people); });
   live->add_option("--data", data, "Face data folder (holds lfw/, videos/, detection/)");
   live->add_option("--lfw-people", live_lfw_people, "LFW people (one photo each)");
+
+  static ClusterStreamOptions stream;
+  static bool no_merge = false;
+  CLI::App* cluster =
+      AddCommand(*eval, "cluster", "Stranger clustering: cards per stranger, mixed cards", slot,
+                 [&ctx] {
+                   ClusterStreamOptions opt = stream;
+                   opt.merge = !no_merge;
+                   return RunEvalCluster(ctx, data, opt);
+                 });
+  cluster->add_option("--data", data, "Face data folder (holds lfw/)");
+  cluster->add_option("--people", stream.people, "Returning strangers (LFW, >= 4 photos)");
+  cluster->add_option("--singles", stream.singles, "Strangers seen once");
+  cluster->add_option("--max-photos", stream.max_photos, "Photos per returning stranger");
+  cluster->add_option("--per-visit", stream.per_visit, "Faces per visit")
+      ->check(CLI::Range(1, 50));
+  cluster->add_flag("--no-merge", no_merge, "Never merge clusters as evidence grows");
 }
 
 }  // namespace concierge::cli

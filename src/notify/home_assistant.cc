@@ -181,6 +181,18 @@ void HomeAssistantDiscovery::SightingDisowned(const SightingRecord& sighting,
   if (next_) next_->SightingDisowned(sighting, person_id, actor);
 }
 
+void HomeAssistantDiscovery::ClustersMerged(const StrangerCluster& into,
+                                            const std::vector<int64_t>& from,
+                                            const std::string& actor) {
+  if (next_) next_->ClustersMerged(into, from, actor);
+}
+
+void HomeAssistantDiscovery::ClusterSplit(const StrangerCluster& from,
+                                          const StrangerCluster& created,
+                                          const std::string& actor) {
+  if (next_) next_->ClusterSplit(from, created, actor);
+}
+
 void HomeAssistantDiscovery::PersonForgotten(const std::string& person_id,
                                              const std::vector<int64_t>& clusters) {
   if (next_) next_->PersonForgotten(person_id, clusters);

@@ -64,6 +64,10 @@ class HomeAssistantDiscovery : public TrainingObserver {
                         const std::string& actor) override;
   void PersonForgotten(const std::string& person_id,
                        const std::vector<int64_t>& clusters) override;
+  void ClustersMerged(const StrangerCluster& into, const std::vector<int64_t>& from,
+                      const std::string& actor) override;
+  void ClusterSplit(const StrangerCluster& from, const StrangerCluster& created,
+                    const std::string& actor) override;
 
   // Retained messages the broker has not taken yet.
   size_t pending() const;

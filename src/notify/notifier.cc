@@ -32,6 +32,7 @@ bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
 // Outbox keys: a visit's greeting, and a later visit joining it (an update
 // of that message naming one more person).
 std::string GreetKey(int64_t visit_id) { return "slack:greet:" + std::to_string(visit_id); }
+std::string AskKey(int64_t cluster_id) { return "slack:ask:" + std::to_string(cluster_id); }
 std::string JoinKey(int64_t greeted_visit_id, int64_t joining_visit_id) {
   return GreetKey(greeted_visit_id) + ":with:" + std::to_string(joining_visit_id);
 }
@@ -229,27 +230,60 @@ Status Notifier::OnStranger(const SightingRecord& s) {
     RETURN_IF_ERROR(parts_.objects->Delete(s.image_key));
     return parts_.sightings->Relabel(s.id, Decision::kUnknown, std::nullopt, "");
   }
+  if (!a.merged.empty()) {
+    spdlog::info("notify: stranger cluster={} absorbed {} other cluster(s) as evidence grew",
+                 c.id, a.merged.size());
+    return UpdateMerged(c, a.merged, kConciergeActor);
+  }
   if (c.state != ClusterState::kOpen || !parts_.slack || !config_.notify.ask_unknown)
     return Status::Ok();
-  const std::string ask_key = "slack:ask:" + std::to_string(c.id);
-  const json payload = {{"render", "cluster"}, {"cluster_id", c.id}, {"at_ms", s.captured_ms}};
-  Result<OutboxEntry> asked = outbox_->Find(ask_key);
-  if (IsNotFound(asked.status())) {
-    const std::string rejection = QualityRejection(s.quality, config_.quality);
-    if (!rejection.empty()) {
-      spdlog::info("notify: stranger cluster={} sighting={} not asked: {}", c.id, s.id, rejection);
-      return Status::Ok();
-    }
-    json ask = payload;
-    ask["via"] = "slack";
-    RETURN_IF_ERROR(
-        Enqueue("unknown_face", config_.notify.slack_channel, ask_key, std::move(ask)));
-    return AlertSubscribers(c, s);
-  }
-  RETURN_IF_ERROR(asked.status());
-  if (!a.added) return Status::Ok();  // a replay of a face the question already counts
+  ASSIGN_OR_RETURN(const bool asked_before, Ask(c, s));
+  if (!asked_before || !a.added) return Status::Ok();  // a replay the question already counts
+  const std::string ask_key = AskKey(c.id);
   return EnqueueSlackUpdate(ask_key, ask_key + ":seen:" + std::to_string(c.sightings),
-                            "unknown_face_update", payload);
+                            "unknown_face_update",
+                            {{"render", "cluster"}, {"cluster_id", c.id}, {"at_ms", s.captured_ms}});
+}
+
+Result<bool> Notifier::Ask(const StrangerCluster& c, const SightingRecord& s) {
+  const std::string ask_key = AskKey(c.id);
+  Result<OutboxEntry> asked = outbox_->Find(ask_key);
+  if (asked.ok()) return true;
+  if (!IsNotFound(asked.status())) return asked.status();
+  const std::string rejection = QualityRejection(s.quality, config_.quality);
+  if (!rejection.empty()) {
+    spdlog::info("notify: stranger cluster={} sighting={} not asked: {}", c.id, s.id, rejection);
+    return false;
+  }
+  const json ask = {{"render", "cluster"},
+                    {"cluster_id", c.id},
+                    {"at_ms", s.captured_ms},
+                    {"via", "slack"}};
+  RETURN_IF_ERROR(Enqueue("unknown_face", config_.notify.slack_channel, ask_key, ask));
+  RETURN_IF_ERROR(AlertSubscribers(c, s));
+  return false;
+}
+
+Status Notifier::UpdateMerged(const StrangerCluster& into, const std::vector<int64_t>& from,
+                              const std::string& actor) {
+  std::string merged;
+  for (int64_t id : from) {
+    const std::string key = AskKey(id);
+    RETURN_IF_ERROR(EnqueueSlackUpdate(
+        key, key + ":merged", "unknown_face_update",
+        {{"render", "merged"}, {"cluster_id", id}, {"into", into.id}, {"actor", actor}}));
+    merged.append(":").append(std::to_string(id));
+  }
+  if (into.state != ClusterState::kOpen || !parts_.slack || !config_.notify.ask_unknown)
+    return Status::Ok();
+  // The survivor may never have been asked (its faces failed the gate) while
+  // one it absorbed was: ask now, so the stranger keeps a question.
+  ASSIGN_OR_RETURN(const SightingRecord best, parts_.sightings->Get(into.best_sighting_id));
+  ASSIGN_OR_RETURN(const bool asked_before, Ask(into, best));
+  if (!asked_before) return Status::Ok();
+  const std::string key = AskKey(into.id);
+  return EnqueueSlackUpdate(key, key + ":merged" + merged, "unknown_face_update",
+                            {{"render", "cluster"}, {"cluster_id", into.id}});
 }
 
 Status Notifier::OnVisitStarted(const VisitRecord& v, const std::string& sighting_id) {
@@ -511,7 +545,7 @@ Status Notifier::EnqueueVisitEvents(const std::string& kind, const VisitRecord& 
 }
 
 void Notifier::ClusterResolved(const StrangerCluster& c, const std::string& actor) {
-  const std::string ask_key = "slack:ask:" + std::to_string(c.id);
+  const std::string ask_key = AskKey(c.id);
   json payload = {{"render", "cluster"}, {"cluster_id", c.id}, {"actor", actor}};
   if (c.person_id) payload["person_id"] = *c.person_id;
   Status st = EnqueueSlackUpdate(ask_key, ask_key + ":" + ToString(c.state), "unknown_face_update",
@@ -540,6 +574,27 @@ void Notifier::SightingDisowned(const SightingRecord& s, const std::string& pers
     return EnqueueSlackUpdate(key, key + ":not_me:" + s.id, "greeting_update", std::move(payload));
   }();
   if (!st.ok()) spdlog::error("notify: sighting={} not-me update: {}", s.id, st.ToString());
+}
+
+void Notifier::ClustersMerged(const StrangerCluster& into, const std::vector<int64_t>& from,
+                              const std::string& actor) {
+  if (Status st = UpdateMerged(into, from, actor); !st.ok())
+    spdlog::error("notify: cluster={} merge update: {}", into.id, st.ToString());
+}
+
+void Notifier::ClusterSplit(const StrangerCluster& from, const StrangerCluster& created,
+                            const std::string& actor) {
+  const Status st = [&]() -> Status {
+    const std::string key = AskKey(from.id);
+    RETURN_IF_ERROR(EnqueueSlackUpdate(key, key + ":split:" + std::to_string(created.id),
+                                       "unknown_face_update",
+                                       {{"render", "cluster"}, {"cluster_id", from.id}}));
+    if (!parts_.slack || !config_.notify.ask_unknown) return Status::Ok();
+    ASSIGN_OR_RETURN(const SightingRecord best, parts_.sightings->Get(created.best_sighting_id));
+    return Ask(created, best).status();
+  }();
+  if (!st.ok())
+    spdlog::error("notify: cluster={} split by {} update: {}", from.id, actor, st.ToString());
 }
 
 void Notifier::PersonForgotten(const std::string& person_id,
@@ -606,6 +661,8 @@ Result<json> Notifier::Render(const json& p) {
     } else {
       content = StrangerIgnored(c->resolved_by, c->sightings);
     }
+  } else if (what == "merged") {
+    content = StrangerMerged(p.value("actor", ""));
   } else if (what == "host") {
     Result<SightingRecord> s = parts_.sightings->Get(p.value("sighting_id", ""));
     if (!s.ok()) return Gone(s.status());

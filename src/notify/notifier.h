@@ -109,6 +109,10 @@ class Notifier : public TrainingObserver {
                         const std::string& actor) override;
   void PersonForgotten(const std::string& person_id,
                        const std::vector<int64_t>& clusters) override;
+  void ClustersMerged(const StrangerCluster& into, const std::vector<int64_t>& from,
+                      const std::string& actor) override;
+  void ClusterSplit(const StrangerCluster& from, const StrangerCluster& created,
+                    const std::string& actor) override;
 
  private:
   struct Windows {
@@ -120,6 +124,13 @@ class Notifier : public TrainingObserver {
   // captured since `since_ms`.
   Status CatchUp(int64_t since_ms);
   Status OnStranger(const SightingRecord& sighting);
+  // Queues the "who is this?" question about an open cluster (its face
+  // `sighting`) unless asked before or the face fails the quality gate.
+  // Returns whether it was asked before.
+  Result<bool> Ask(const StrangerCluster& cluster, const SightingRecord& sighting);
+  // Updates the questions about merged clusters and the one they joined.
+  Status UpdateMerged(const StrangerCluster& into, const std::vector<int64_t>& from,
+                      const std::string& actor);
   Status OnVisitStarted(const VisitRecord& visit, const std::string& sighting_id);
   Status MaybeGreet(const VisitRecord& visit, const SightingRecord& sighting);
   // A direct message to the person's host (PersonPreferences::host), if any.

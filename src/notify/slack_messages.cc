@@ -205,6 +205,16 @@ SlackContent StrangerIgnored(const std::string& actor, int seen_total) {
   return c;
 }
 
+SlackContent StrangerMerged(const std::string& actor) {
+  SlackContent c;
+  c.text = (actor == "concierge" ? std::string("Concierge now sees")
+                                 : ActorMention(actor) + " says") +
+           " this is the same person as in another \"who is this?\" question; please answer "
+           "that one.";
+  c.blocks.push_back(Section(c.text));
+  return c;
+}
+
 SlackContent AfterHoursAlert(const std::string& mention, const SeenAt& seen) {
   SlackContent c;
   c.text = (mention.empty() ? "" : mention + " ") + ":rotating_light: Unknown person at " +

@@ -66,6 +66,9 @@ SlackContent StrangerTagged(const std::string& who, const std::string& actor,
 SlackContent StrangerRecognised(const std::string& who, const SeenAt& last_seen);
 // The question once ignored: the pictures are gone, so no crop.
 SlackContent StrangerIgnored(const std::string& actor, int seen_total);
+// The question once merged into another about the same stranger, by `actor`
+// or by Concierge itself (kConciergeActor "concierge"): answer that one.
+SlackContent StrangerMerged(const std::string& actor);
 // After-hours alert: "<mention> Unknown person at door (site) at 23:12".
 SlackContent AfterHoursAlert(const std::string& mention, const SeenAt& seen);
 // A host's direct message: "Bo has arrived at door (site) at 10:42."

@@ -1,5 +1,6 @@
 #include "pipeline/train.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -255,6 +256,60 @@ Status Trainer::IgnoreCluster(int64_t cluster_id, const std::string& actor) {
     parts_.observer->ClusterResolved(ignored, actor);
   }
   return Status::Ok();
+}
+
+Result<StrangerCluster> Trainer::MergeClusters(int64_t into, const std::vector<int64_t>& from,
+                                               const std::string& actor) {
+  if (from.empty()) return Status::InvalidArgument("name at least one cluster to merge");
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> absorbed;
+  for (int64_t id : from) {
+    if (id == into || std::find(absorbed.begin(), absorbed.end(), id) != absorbed.end())
+      return Status::InvalidArgument("cluster " + std::to_string(id) +
+                                     " is named twice; merge different clusters");
+    absorbed.push_back(id);
+  }
+  for (int64_t id : absorbed) {
+    for (int64_t check : {into, id}) {
+      ASSIGN_OR_RETURN(const StrangerCluster c, parts_.clusters->Get(check));
+      if (c.state != ClusterState::kOpen)
+        return Status::FailedPrecondition("cluster " + std::to_string(check) + " is " +
+                                          ToString(c.state) + "; only open clusters merge");
+    }
+  }
+  StrangerCluster merged;
+  for (int64_t id : absorbed) {
+    ASSIGN_OR_RETURN(merged, parts_.clusters->Merge(into, id));
+    spdlog::info("train: merge cluster={} into={} actor={}", id, into, actor);
+  }
+  RETURN_IF_ERROR(parts_.audit->Record(actor, "cluster.merge", "cluster:" + std::to_string(into),
+                                       {{"merged", absorbed}, {"sightings", merged.sightings}}));
+  if (parts_.observer) parts_.observer->ClustersMerged(merged, absorbed, actor);
+  return merged;
+}
+
+Result<StrangerCluster> Trainer::SplitCluster(int64_t cluster_id,
+                                              const std::vector<std::string>& sighting_ids,
+                                              const std::string& actor) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(const auto members, parts_.clusters->Sightings(cluster_id));
+  std::vector<SightingRecord> records;
+  for (const ClusterMember& m : members) {
+    ASSIGN_OR_RETURN(SightingRecord s, parts_.sightings->Get(m.sighting_id));
+    records.push_back(std::move(s));
+  }
+  ASSIGN_OR_RETURN(const StrangerCluster created,
+                   parts_.clusters->Split(cluster_id, records, sighting_ids));
+  RETURN_IF_ERROR(parts_.audit->Record(
+      actor, "cluster.split", "cluster:" + std::to_string(cluster_id),
+      {{"new_cluster", created.id}, {"sightings", sighting_ids}}));
+  spdlog::info("train: split cluster={} new={} sightings={} actor={}", cluster_id, created.id,
+               sighting_ids.size(), actor);
+  if (parts_.observer) {
+    ASSIGN_OR_RETURN(const StrangerCluster remaining, parts_.clusters->Get(cluster_id));
+    parts_.observer->ClusterSplit(remaining, created, actor);
+  }
+  return created;
 }
 
 Status Trainer::NotMeInChat(const std::string& sighting_id, const std::string& chat_user,

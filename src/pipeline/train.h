@@ -72,6 +72,13 @@ class TrainingObserver {
   // The person was erased; `clusters` are the ids of the clusters tagged as them.
   virtual void PersonForgotten(const std::string& person_id,
                                const std::vector<int64_t>& clusters) = 0;
+  // The open clusters `from` (now deleted) were merged into `into` (as stored
+  // now) by `actor`, or by kConciergeActor as evidence grew.
+  virtual void ClustersMerged(const StrangerCluster& into, const std::vector<int64_t>& from,
+                              const std::string& actor) = 0;
+  // `actor` split `created` off `from`; both as stored now.
+  virtual void ClusterSplit(const StrangerCluster& from, const StrangerCluster& created,
+                            const std::string& actor) = 0;
 };
 
 // What the Trainer works on; all must outlive it. `chat` may be null (new
@@ -120,6 +127,18 @@ class Trainer {
   // clusters tagged; none without a matcher.
   Result<std::vector<int64_t>> ResolveOpenStrangers(const std::string& person_id,
                                                     const std::string& because);
+  // Needs open clusters `into` and `from` (others, at least one): each of
+  // `from` is merged into `into` (StrangerClusters::Merge), audited as
+  // "cluster.merge", and the observer told. All are checked before any is
+  // merged; a cluster merged before is gone (kNotFound).
+  Result<StrangerCluster> MergeClusters(int64_t into, const std::vector<int64_t>& from,
+                                        const std::string& actor);
+  // Needs an open cluster and some, not all, of its sightings: they become a
+  // new open cluster (StrangerClusters::Split), audited as "cluster.split";
+  // the observer is told, so the new stranger is asked about. Returns it.
+  Result<StrangerCluster> SplitCluster(int64_t cluster_id,
+                                       const std::vector<std::string>& sighting_ids,
+                                       const std::string& actor);
   // Needs an open or ignored cluster. Deletes the pictures of all its
   // sightings, marks the cluster ignored and audits it. Repeating it is OK.
   Status IgnoreCluster(int64_t cluster_id, const std::string& actor);

@@ -2,6 +2,7 @@
 // Assign takes a transaction-scoped advisory lock on the sighting's site, so
 // servers clustering faces of one site at the same time take turns and a
 // stranger seen by two servers at once still makes one cluster.
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -98,6 +99,50 @@ void Recount(pqxx::transaction_base& tx, int64_t cluster_id) {
           "cluster_id = $1), last_ms) WHERE id = $1");
 }
 
+// Serialises the clustering of one site across servers until the transaction ends.
+void LockSite(pqxx::transaction_base& tx, const std::string& site) {
+  PgParams().Text("stranger_clusters:" + site).Exec(
+      tx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
+}
+
+using Summary = StrangerClusters::Summary;
+
+void WriteSummary(pqxx::transaction_base& tx, int64_t id, const Summary& summary) {
+  PgParams().Floats(summary.centroid).Text(summary.best_sighting_id).Real(summary.best_quality)
+      .Int(id)
+      .Exec(tx, "UPDATE stranger_clusters SET centroid = $1, best_sighting_id = $2, "
+                "best_quality = $3 WHERE id = $4");
+}
+
+// A new open cluster, its count and time span to be set by Recount.
+int64_t InsertCluster(pqxx::transaction_base& tx, const std::string& site, const Summary& summary,
+                      int64_t captured_ms) {
+  return PgParams().Text(site).Floats(summary.centroid)
+      .Int(static_cast<int64_t>(summary.centroid.size())).Text(summary.best_sighting_id)
+      .Real(summary.best_quality).Int(captured_ms)
+      .Exec(tx, "INSERT INTO stranger_clusters (site, centroid, dims, sightings, "
+                "best_sighting_id, best_quality, first_ms, last_ms) VALUES ($1, "
+                "$2, $3, 0, $4, $5, $6, $6) RETURNING id")[0][0]
+      .as<int64_t>();
+}
+
+// Moves the sightings of `from` into `into` and deletes `from`; `into` is recounted.
+void Absorb(pqxx::transaction_base& tx, int64_t into, int64_t from) {
+  PgParams().Int(into).Int(from).Exec(
+      tx, "UPDATE cluster_sightings SET cluster_id = $1 WHERE cluster_id = $2");
+  PgParams().Int(from).Exec(tx, "DELETE FROM stranger_clusters WHERE id = $1");
+  Recount(tx, into);
+}
+
+std::vector<ClusterMember> MembersIn(pqxx::transaction_base& tx, int64_t cluster_id) {
+  std::vector<ClusterMember> members;
+  for (const auto& row : PgParams().Int(cluster_id).Exec(
+           tx, "SELECT sighting_id, captured_ms FROM cluster_sightings WHERE "
+               "cluster_id = $1 ORDER BY captured_ms, sighting_id COLLATE \"C\""))
+    members.push_back({row[0].c_str(), row[1].as<int64_t>()});
+  return members;
+}
+
 class PgStrangerClusters final : public StrangerClusters {
  public:
   PgStrangerClusters(std::string conninfo, float threshold, int64_t window_ms)
@@ -110,8 +155,7 @@ class PgStrangerClusters final : public StrangerClusters {
     return client_.Run<ClusterAssignment>(
         "clustering sighting " + s.id, [&](pqxx::connection& c) -> Result<ClusterAssignment> {
           pqxx::work tx(c);
-          PgParams().Text("stranger_clusters:" + s.site).Exec(
-              tx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
+          LockSite(tx, s.site);
           ClusterAssignment out;
           if (const std::optional<int64_t> member = ClusterOfIn(tx, s.id)) {
             ASSIGN_OR_RETURN(out.cluster, GetIn(tx, *member));
@@ -128,20 +172,12 @@ class PgStrangerClusters final : public StrangerClusters {
           const Placement place = Place(s, probe, candidates);
           int64_t cluster_id = 0;
           if (place.join) {
-            PgParams().Floats(place.centroid).Text(place.best_sighting_id)
-                .Real(place.best_quality).Int(*place.join)
-                .Exec(tx, "UPDATE stranger_clusters SET centroid = $1, best_sighting_id = $2, "
-                          "best_quality = $3 WHERE id = $4");
             cluster_id = *place.join;
+            WriteSummary(tx, cluster_id, place.summary);
+            for (int64_t absorbed : place.absorb) Absorb(tx, cluster_id, absorbed);
+            out.merged = place.absorb;
           } else {
-            cluster_id =
-                PgParams().Text(s.site).Floats(place.centroid)
-                    .Int(static_cast<int64_t>(place.centroid.size())).Text(place.best_sighting_id)
-                    .Real(place.best_quality).Int(s.captured_ms)
-                    .Exec(tx, "INSERT INTO stranger_clusters (site, centroid, dims, sightings, "
-                              "best_sighting_id, best_quality, first_ms, last_ms) VALUES ($1, "
-                              "$2, $3, 0, $4, $5, $6, $6) RETURNING id")[0][0]
-                    .as<int64_t>();
+            cluster_id = InsertCluster(tx, s.site, place.summary, s.captured_ms);
             out.created = true;
           }
           PgParams().Text(s.id).Int(cluster_id).Int(s.captured_ms).Exec(
@@ -191,13 +227,55 @@ class PgStrangerClusters final : public StrangerClusters {
         [&](pqxx::connection& c) -> Result<std::vector<ClusterMember>> {
           pqxx::work tx(c);
           RETURN_IF_ERROR(GetIn(tx, cluster_id).status());
-          std::vector<ClusterMember> members;
-          for (const auto& row : PgParams().Int(cluster_id).Exec(
-                   tx, "SELECT sighting_id, captured_ms FROM cluster_sightings WHERE "
-                       "cluster_id = $1 ORDER BY captured_ms, sighting_id COLLATE \"C\""))
-            members.push_back({row[0].c_str(), row[1].as<int64_t>()});
+          std::vector<ClusterMember> members = MembersIn(tx, cluster_id);
           tx.commit();
           return members;
+        });
+  }
+
+  Result<StrangerCluster> Merge(int64_t into, int64_t from) override {
+    return client_.Run<StrangerCluster>(
+        "merging stranger cluster " + std::to_string(from) + " into " + std::to_string(into),
+        [&](pqxx::connection& c) -> Result<StrangerCluster> {
+          pqxx::work tx(c);
+          ASSIGN_OR_RETURN(const StrangerCluster target, GetIn(tx, into));
+          ASSIGN_OR_RETURN(const StrangerCluster source, GetIn(tx, from));
+          // Both sites, in one order, so two merges never wait on each other.
+          LockSite(tx, std::min(target.site, source.site));
+          if (target.site != source.site) LockSite(tx, std::max(target.site, source.site));
+          ASSIGN_OR_RETURN(const StrangerCluster locked_target, GetIn(tx, into));
+          ASSIGN_OR_RETURN(const StrangerCluster locked_source, GetIn(tx, from));
+          ASSIGN_OR_RETURN(const Summary summary, Combine(locked_target, locked_source));
+          WriteSummary(tx, into, summary);
+          Absorb(tx, into, from);
+          ASSIGN_OR_RETURN(StrangerCluster merged, GetIn(tx, into));
+          tx.commit();
+          return merged;
+        });
+  }
+
+  Result<StrangerCluster> Split(int64_t id, const std::vector<SightingRecord>& members,
+                                const std::vector<std::string>& moving) override {
+    return client_.Run<StrangerCluster>(
+        "splitting stranger cluster " + std::to_string(id),
+        [&](pqxx::connection& c) -> Result<StrangerCluster> {
+          pqxx::work tx(c);
+          ASSIGN_OR_RETURN(const StrangerCluster unlocked, GetIn(tx, id));
+          LockSite(tx, unlocked.site);
+          ASSIGN_OR_RETURN(const StrangerCluster cluster, GetIn(tx, id));
+          std::vector<std::string> stored_ids;
+          for (const ClusterMember& m : MembersIn(tx, id)) stored_ids.push_back(m.sighting_id);
+          ASSIGN_OR_RETURN(const auto parts, Divide(cluster, stored_ids, members, moving));
+          WriteSummary(tx, id, parts.first);
+          const int64_t new_id = InsertCluster(tx, cluster.site, parts.second, cluster.last_ms);
+          for (const std::string& sighting : moving)
+            PgParams().Int(new_id).Text(sighting).Exec(
+                tx, "UPDATE cluster_sightings SET cluster_id = $1 WHERE sighting_id = $2");
+          Recount(tx, id);
+          Recount(tx, new_id);
+          ASSIGN_OR_RETURN(StrangerCluster created, GetIn(tx, new_id));
+          tx.commit();
+          return created;
         });
   }
 

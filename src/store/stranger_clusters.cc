@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <set>
+#include <utility>
 
 #include "core/clock.h"
 
@@ -87,6 +89,66 @@ Status Recount(Connection& conn, int64_t cluster_id) {
   return update.Run();
 }
 
+Status WriteSummary(Connection& conn, int64_t id, const StrangerClusters::Summary& summary) {
+  ASSIGN_OR_RETURN(Statement update,
+                   conn.Prepare("UPDATE stranger_clusters SET centroid = ?, "
+                                "best_sighting_id = ?, best_quality = ? WHERE id = ?"));
+  update.BindBlob(summary.centroid.data(), summary.centroid.size() * sizeof(float))
+      .BindText(summary.best_sighting_id)
+      .BindDouble(summary.best_quality)
+      .BindInt(id);
+  return update.Run();
+}
+
+// A new open cluster, its count and time span to be set by Recount.
+Result<int64_t> InsertCluster(Connection& conn, const std::string& site,
+                              const StrangerClusters::Summary& summary, int64_t captured_ms) {
+  ASSIGN_OR_RETURN(Statement insert,
+                   conn.Prepare("INSERT INTO stranger_clusters (site, centroid, dims, "
+                                "sightings, best_sighting_id, best_quality, first_ms, "
+                                "last_ms) VALUES (?, ?, ?, 0, ?, ?, ?, ?)"));
+  insert.BindText(site)
+      .BindBlob(summary.centroid.data(), summary.centroid.size() * sizeof(float))
+      .BindInt(static_cast<int64_t>(summary.centroid.size()))
+      .BindText(summary.best_sighting_id)
+      .BindDouble(summary.best_quality)
+      .BindInt(captured_ms)
+      .BindInt(captured_ms);
+  RETURN_IF_ERROR(insert.Run());
+  return conn.LastInsertId();
+}
+
+// Moves the sightings of `from` into `into` and deletes `from`; `into` is recounted.
+Status Absorb(Connection& conn, int64_t into, int64_t from) {
+  ASSIGN_OR_RETURN(Statement move, conn.Prepare("UPDATE cluster_sightings SET cluster_id = ? "
+                                                "WHERE cluster_id = ?"));
+  RETURN_IF_ERROR(move.BindInt(into).BindInt(from).Run());
+  ASSIGN_OR_RETURN(Statement drop, conn.Prepare("DELETE FROM stranger_clusters WHERE id = ?"));
+  RETURN_IF_ERROR(drop.BindInt(from).Run());
+  return Recount(conn, into);
+}
+
+Result<std::vector<ClusterMember>> MembersIn(Connection& conn, int64_t cluster_id) {
+  std::vector<ClusterMember> members;
+  ASSIGN_OR_RETURN(Statement select,
+                   conn.Prepare("SELECT sighting_id, captured_ms FROM cluster_sightings "
+                                "WHERE cluster_id = ? ORDER BY captured_ms, sighting_id"));
+  select.BindInt(cluster_id);
+  RETURN_IF_ERROR(select.ForEach([&](const Statement& row) {
+    members.push_back({row.ColumnText(0), row.ColumnInt(1)});
+    return Status::Ok();
+  }));
+  return members;
+}
+
+// Unit(a * weight_a + b * weight_b): the centroid of two groups of faces.
+Embedding Blend(const Embedding& a, int weight_a, const Embedding& b, int weight_b) {
+  Embedding out(a.size());
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    out[i] = a[i] * static_cast<float>(weight_a) + b[i] * static_cast<float>(weight_b);
+  return Unit(std::move(out));
+}
+
 }  // namespace
 
 const char* ToString(ClusterState state) {
@@ -127,21 +189,107 @@ StrangerClusters::Placement StrangerClusters::Place(
   Placement out;
   const float quality = s.quality.score;
   if (!best) {
-    out.centroid = probe;
-    out.best_sighting_id = s.id;
-    out.best_quality = quality;
+    out.summary = {probe, s.id, quality};
     return out;
   }
-  // Running mean of unit vectors, re-normalised.
-  Embedding centroid = best->centroid;
-  for (size_t i = 0; i < centroid.size(); ++i)
-    centroid[i] = centroid[i] * static_cast<float>(best->sightings) + probe[i];
+  Summary& joined = out.summary;
+  joined.centroid = Blend(best->centroid, best->sightings, probe, 1);
   const bool better = best->best_sighting_id.empty() || quality > best->best_quality;
+  joined.best_sighting_id = better ? s.id : best->best_sighting_id;
+  joined.best_quality = better ? quality : best->best_quality;
   out.join = best->id;
-  out.centroid = Unit(std::move(centroid));
-  out.best_sighting_id = better ? s.id : best->best_sighting_id;
-  out.best_quality = better ? quality : best->best_quality;
+  if (!merge_ || best->state != ClusterState::kOpen) return out;
+  // The grown centroid may now agree with other open clusters: they were the
+  // same stranger, seen before there was enough evidence to say so.
+  int weight = best->sightings + 1;
+  for (const StrangerCluster& c : candidates) {
+    if (c.id == best->id || c.state != ClusterState::kOpen ||
+        c.centroid.size() != probe.size() || Cosine(joined.centroid, c.centroid) < threshold_)
+      continue;
+    joined.centroid = Blend(joined.centroid, weight, c.centroid, c.sightings);
+    weight += c.sightings;
+    if (!c.best_sighting_id.empty() && c.best_quality > joined.best_quality) {
+      joined.best_sighting_id = c.best_sighting_id;
+      joined.best_quality = c.best_quality;
+    }
+    out.absorb.push_back(c.id);
+  }
+  // The oldest cluster survives, so the question already asked stays the one.
+  if (!out.absorb.empty()) {
+    auto oldest = std::min_element(out.absorb.begin(), out.absorb.end());
+    if (*oldest < *out.join) std::swap(*oldest, *out.join);
+  }
   return out;
+}
+
+Result<StrangerClusters::Summary> StrangerClusters::Combine(const StrangerCluster& into,
+                                                           const StrangerCluster& from) {
+  if (into.id == from.id)
+    return Status::InvalidArgument("cannot merge cluster " + std::to_string(into.id) +
+                                   " with itself");
+  for (const StrangerCluster* c : {&into, &from}) {
+    if (c->state != ClusterState::kOpen)
+      return Status::FailedPrecondition("cluster " + std::to_string(c->id) + " is " +
+                                        ToString(c->state) + "; only open clusters merge");
+  }
+  if (into.centroid.size() != from.centroid.size())
+    return Status::FailedPrecondition("clusters " + std::to_string(into.id) + " and " +
+                                      std::to_string(from.id) + " hold different embeddings");
+  Summary out{Blend(into.centroid, into.sightings, from.centroid, from.sightings),
+              into.best_sighting_id, into.best_quality};
+  if (!from.best_sighting_id.empty() &&
+      (out.best_sighting_id.empty() || from.best_quality > out.best_quality)) {
+    out.best_sighting_id = from.best_sighting_id;
+    out.best_quality = from.best_quality;
+  }
+  return out;
+}
+
+Result<std::pair<StrangerClusters::Summary, StrangerClusters::Summary>> StrangerClusters::Divide(
+    const StrangerCluster& cluster, const std::vector<std::string>& stored_ids,
+    const std::vector<SightingRecord>& members, const std::vector<std::string>& moving) {
+  const std::string name = "cluster " + std::to_string(cluster.id);
+  if (cluster.state != ClusterState::kOpen)
+    return Status::FailedPrecondition(name + " is " + ToString(cluster.state) +
+                                      "; only open clusters split");
+  const std::set<std::string> stored(stored_ids.begin(), stored_ids.end());
+  const std::set<std::string> move(moving.begin(), moving.end());
+  if (move.empty()) return Status::InvalidArgument("name at least one sighting to split off");
+  for (const std::string& id : move)
+    if (!stored.count(id)) return Status::InvalidArgument("sighting " + id + " is not in " + name);
+  if (move.size() >= stored.size())
+    return Status::InvalidArgument("leave at least one sighting in " + name);
+  std::set<std::string> given;
+  for (const SightingRecord& m : members) given.insert(m.id);
+  if (given != stored || members.size() != stored.size())
+    return Status::FailedPrecondition(name + " changed meanwhile; read its sightings again");
+
+  // Mean of the members' unit embeddings; best picture: the highest quality.
+  auto summarise = [&](bool moved) -> Result<Summary> {
+    Summary out;
+    Embedding sum(cluster.centroid.size(), 0.f);
+    bool any = false;
+    for (const SightingRecord& m : members) {
+      if (move.count(m.id) != static_cast<size_t>(moved)) continue;
+      if (out.best_sighting_id.empty() || m.quality.score > out.best_quality) {
+        out.best_sighting_id = m.id;
+        out.best_quality = m.quality.score;
+      }
+      if (m.embedding.size() != sum.size()) continue;
+      const Embedding unit = Unit(m.embedding);
+      for (size_t i = 0; i < sum.size(); ++i) sum[i] += unit[i];
+      any = true;
+    }
+    if (!any)
+      return Status::FailedPrecondition("the sightings " +
+                                        std::string(moved ? "split off" : "left in " + name) +
+                                        " have no embedding of the cluster's model");
+    out.centroid = Unit(std::move(sum));
+    return out;
+  };
+  ASSIGN_OR_RETURN(Summary staying, summarise(false));
+  ASSIGN_OR_RETURN(Summary moved, summarise(true));
+  return std::make_pair(std::move(staying), std::move(moved));
 }
 
 Status StrangerClusters::CheckLimit(int limit) {
@@ -192,8 +340,8 @@ namespace {
 
 class SqliteStrangerClusters final : public StrangerClusters {
  public:
-  SqliteStrangerClusters(Database* db, float threshold, int64_t window_ms)
-      : StrangerClusters(threshold, window_ms), db_(db) {}
+  SqliteStrangerClusters(Database* db, float threshold, int64_t window_ms, bool merge)
+      : StrangerClusters(threshold, window_ms, merge), db_(db) {}
 
   Result<ClusterAssignment> Assign(const SightingRecord& s) override {
     ASSIGN_OR_RETURN(const Embedding probe, Probe(s));
@@ -217,29 +365,12 @@ class SqliteStrangerClusters final : public StrangerClusters {
       const Placement place = Place(s, probe, candidates);
       int64_t cluster_id = 0;
       if (place.join) {
-        ASSIGN_OR_RETURN(Statement update,
-                         conn.Prepare("UPDATE stranger_clusters SET centroid = ?, "
-                                      "best_sighting_id = ?, best_quality = ? WHERE id = ?"));
-        update.BindBlob(place.centroid.data(), place.centroid.size() * sizeof(float))
-            .BindText(place.best_sighting_id)
-            .BindDouble(place.best_quality)
-            .BindInt(*place.join);
-        RETURN_IF_ERROR(update.Run());
         cluster_id = *place.join;
+        RETURN_IF_ERROR(WriteSummary(conn, cluster_id, place.summary));
+        for (int64_t absorbed : place.absorb) RETURN_IF_ERROR(Absorb(conn, cluster_id, absorbed));
+        out.merged = place.absorb;
       } else {
-        ASSIGN_OR_RETURN(Statement insert,
-                         conn.Prepare("INSERT INTO stranger_clusters (site, centroid, dims, "
-                                      "sightings, best_sighting_id, best_quality, first_ms, "
-                                      "last_ms) VALUES (?, ?, ?, 0, ?, ?, ?, ?)"));
-        insert.BindText(s.site)
-            .BindBlob(place.centroid.data(), place.centroid.size() * sizeof(float))
-            .BindInt(static_cast<int64_t>(place.centroid.size()))
-            .BindText(place.best_sighting_id)
-            .BindDouble(place.best_quality)
-            .BindInt(s.captured_ms)
-            .BindInt(s.captured_ms);
-        RETURN_IF_ERROR(insert.Run());
-        cluster_id = conn.LastInsertId();
+        ASSIGN_OR_RETURN(cluster_id, InsertCluster(conn, s.site, place.summary, s.captured_ms));
         out.created = true;
       }
       ASSIGN_OR_RETURN(Statement add,
@@ -285,16 +416,50 @@ class SqliteStrangerClusters final : public StrangerClusters {
     std::vector<ClusterMember> members;
     RETURN_IF_ERROR(db_->ReadTransaction([&](Connection& conn) -> Status {
       RETURN_IF_ERROR(GetIn(conn, cluster_id).status());
-      ASSIGN_OR_RETURN(Statement select,
-                       conn.Prepare("SELECT sighting_id, captured_ms FROM cluster_sightings "
-                                    "WHERE cluster_id = ? ORDER BY captured_ms, sighting_id"));
-      select.BindInt(cluster_id);
-      return select.ForEach([&](const Statement& row) {
-        members.push_back({row.ColumnText(0), row.ColumnInt(1)});
-        return Status::Ok();
-      });
+      ASSIGN_OR_RETURN(members, MembersIn(conn, cluster_id));
+      return Status::Ok();
     }));
     return members;
+  }
+
+  Result<StrangerCluster> Merge(int64_t into, int64_t from) override {
+    StrangerCluster merged;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& conn) -> Status {
+      ASSIGN_OR_RETURN(const StrangerCluster target, GetIn(conn, into));
+      ASSIGN_OR_RETURN(const StrangerCluster source, GetIn(conn, from));
+      ASSIGN_OR_RETURN(const Summary summary, Combine(target, source));
+      RETURN_IF_ERROR(WriteSummary(conn, into, summary));
+      RETURN_IF_ERROR(Absorb(conn, into, from));
+      ASSIGN_OR_RETURN(merged, GetIn(conn, into));
+      return Status::Ok();
+    }));
+    return merged;
+  }
+
+  Result<StrangerCluster> Split(int64_t id, const std::vector<SightingRecord>& members,
+                                const std::vector<std::string>& moving) override {
+    StrangerCluster created;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& conn) -> Status {
+      ASSIGN_OR_RETURN(const StrangerCluster cluster, GetIn(conn, id));
+      ASSIGN_OR_RETURN(const std::vector<ClusterMember> stored, MembersIn(conn, id));
+      std::vector<std::string> stored_ids;
+      for (const ClusterMember& m : stored) stored_ids.push_back(m.sighting_id);
+      ASSIGN_OR_RETURN(const auto parts, Divide(cluster, stored_ids, members, moving));
+      RETURN_IF_ERROR(WriteSummary(conn, id, parts.first));
+      ASSIGN_OR_RETURN(const int64_t new_id,
+                       InsertCluster(conn, cluster.site, parts.second, cluster.last_ms));
+      ASSIGN_OR_RETURN(Statement move, conn.Prepare("UPDATE cluster_sightings SET cluster_id = ? "
+                                                    "WHERE sighting_id = ?"));
+      for (const std::string& sighting : moving) {
+        move.Reset();
+        RETURN_IF_ERROR(move.BindInt(new_id).BindText(sighting).Run());
+      }
+      RETURN_IF_ERROR(Recount(conn, id));
+      RETURN_IF_ERROR(Recount(conn, new_id));
+      ASSIGN_OR_RETURN(created, GetIn(conn, new_id));
+      return Status::Ok();
+    }));
+    return created;
   }
 
   Result<int> CountSightings(int64_t cluster_id, int64_t from_ms, int64_t to_ms) override {
@@ -381,8 +546,8 @@ class SqliteStrangerClusters final : public StrangerClusters {
 }  // namespace
 
 std::unique_ptr<StrangerClusters> NewSqliteStrangerClusters(Database* db, float threshold,
-                                                            int64_t window_ms) {
-  return std::make_unique<SqliteStrangerClusters>(db, threshold, window_ms);
+                                                            int64_t window_ms, bool merge) {
+  return std::make_unique<SqliteStrangerClusters>(db, threshold, window_ms, merge);
 }
 
 Result<std::unique_ptr<StrangerClusters>> OpenStrangerClusters(const DatabaseConfig& config,

@@ -7,6 +7,10 @@
 // `window_ms` of it, whose centroid is most similar to its embedding, when
 // that cosine is at least `threshold`; otherwise it starts a new cluster. Ignored clusters
 // still absorb their stranger, so an ignored face is not asked about again.
+// As evidence grows the clusters merge: when an open cluster's new centroid is
+// at least `threshold` similar to another open cluster of the candidates, that
+// one is absorbed (one stranger, one question). People can merge and split
+// open clusters by hand.
 //
 // One interface, a SQLite and a PostgreSQL backend; the clustering itself
 // (which cluster a face joins, the new centroid, the best picture, resolving)
@@ -60,6 +64,7 @@ struct ClusterAssignment {
   StrangerCluster cluster;  // as stored after the call
   bool created = false;     // the sighting started this cluster
   bool added = false;       // false: the sighting was already in it; nothing changed
+  std::vector<int64_t> merged;  // open clusters absorbed into `cluster` (now deleted)
 };
 
 struct ClusterPage {
@@ -70,6 +75,13 @@ struct ClusterPage {
 // Thread-safe: each call is one database transaction.
 class StrangerClusters {
  public:
+  // A cluster's centroid and best picture, as the backends write them.
+  struct Summary {
+    Embedding centroid;  // unit length
+    std::string best_sighting_id;
+    float best_quality = 0;
+  };
+
   virtual ~StrangerClusters() = default;
 
   // Needs a decided kUnknown sighting with a non-empty embedding (else
@@ -97,6 +109,18 @@ class StrangerClusters {
   virtual Result<bool> Resolve(int64_t id, ClusterState state,
                                const std::optional<std::string>& person_id,
                                const std::string& actor) = 0;
+  // Needs two different open clusters. Moves every sighting of `from` into
+  // `into` (centroid: the mean of both, weighted by their sightings; best
+  // picture: the better one), deletes `from` and returns `into` as stored.
+  // kNotFound for an unknown cluster, kFailedPrecondition unless both are open.
+  virtual Result<StrangerCluster> Merge(int64_t into, int64_t from) = 0;
+  // Needs an open cluster, `members`: the records of exactly its sightings
+  // (else kFailedPrecondition: it changed meanwhile), and `moving`: a
+  // non-empty proper subset of their ids. Moves those into a new open
+  // cluster of the same site; each cluster's centroid and best picture are
+  // recomputed from its members. Returns the new cluster.
+  virtual Result<StrangerCluster> Split(int64_t id, const std::vector<SightingRecord>& members,
+                                        const std::vector<std::string>& moving) = 0;
   // Removes one sighting from whatever cluster holds it (its count and time
   // span follow; a cluster left empty is deleted). OK when absent.
   virtual Status RemoveSighting(const std::string& sighting_id) = 0;
@@ -107,22 +131,31 @@ class StrangerClusters {
   virtual Result<int64_t> DeleteSeenBefore(int64_t before_ms) = 0;
 
  protected:
-  // Needs a threshold in (-1, 1] and window_ms > 0.
-  StrangerClusters(float threshold, int64_t window_ms)
-      : threshold_(threshold), window_ms_(window_ms) {}
+  // Needs a threshold in (-1, 1] and window_ms > 0. Without `merge`, clusters
+  // never absorb each other by themselves (to measure what merging gives).
+  StrangerClusters(float threshold, int64_t window_ms, bool merge = true)
+      : threshold_(threshold), window_ms_(window_ms), merge_(merge) {}
 
   // What Assign writes, decided from the probe and the candidates (clusters of
   // its site, open or ignored, active within the window of its capture).
   struct Placement {
     std::optional<int64_t> join;  // the cluster it joins; nullopt: a new cluster
-    Embedding centroid;           // the joined cluster's new centroid, or the new one's
-    std::string best_sighting_id;
-    float best_quality = 0;
+    Summary summary;              // the joined cluster's new summary, or the new one's
+    std::vector<int64_t> absorb;  // open candidates that now merge into `join`
   };
   // kInvalidArgument unless the sighting can be clustered; else its unit embedding.
   static Result<Embedding> Probe(const SightingRecord& sighting);
   Placement Place(const SightingRecord& sighting, const Embedding& probe,
                   const std::vector<StrangerCluster>& candidates) const;
+  // Merge's summary of two clusters; kFailedPrecondition unless both are open
+  // and different.
+  static Result<Summary> Combine(const StrangerCluster& into, const StrangerCluster& from);
+  // Split's check of the request against the stored member ids, and the
+  // summaries of the staying and the moving members.
+  static Result<std::pair<Summary, Summary>> Divide(const StrangerCluster& cluster,
+                                                    const std::vector<std::string>& stored_ids,
+                                                    const std::vector<SightingRecord>& members,
+                                                    const std::vector<std::string>& moving);
   // The time range of candidates for a capture time: [from, to].
   int64_t WindowFrom(int64_t captured_ms) const { return captured_ms - window_ms_; }
   int64_t WindowTo(int64_t captured_ms) const { return captured_ms + window_ms_; }
@@ -146,12 +179,14 @@ class StrangerClusters {
  private:
   const float threshold_;
   const int64_t window_ms_;
+  const bool merge_;
 };
 
 // The SQLite backend; needs an open database (migrations applied) that
-// outlives it, a threshold in (-1, 1] and window_ms > 0.
+// outlives it, a threshold in (-1, 1] and window_ms > 0. `merge`: as the
+// constructor's (false only to measure clustering without it).
 std::unique_ptr<StrangerClusters> NewSqliteStrangerClusters(Database* db, float threshold,
-                                                            int64_t window_ms);
+                                                            int64_t window_ms, bool merge = true);
 // The PostgreSQL backend: connects and applies its migrations (component
 // "clusters"). Errors as OpenPgSightingStore.
 Result<std::unique_ptr<StrangerClusters>> OpenPgStrangerClusters(const std::string& url,

@@ -5,7 +5,8 @@
 // The flow of issue 5: sign in; drop a photo of a stranger into the inbox; see
 // them on "Who is this?"; tag them with a new name; drop another photo of the
 // same person; see the recognised visit arrive on the timeline without a reload.
-// Also: search by photo, the audit log as sentences, and after signing out an
+// Also: search by photo, merging two strangers' cards and splitting one off
+// again, the audit log as sentences, and after signing out an
 // image URL answers 401. Every page is screenshotted (desktop and 375 px phone)
 // into $CONCIERGE_ARTIFACTS_DIR and must render: not blank, no console errors,
 // no horizontal scroll on the phone, no serious or critical axe-core violation.
@@ -88,8 +89,8 @@ function freePort() {
 
 // Copies a photo into the drop folder atomically (a .tmp name the folder
 // ignores, then rename), so the camera never reads half a file.
-function dropPhoto(inbox, file) {
-  const from = path.join(testData, PERSON_DIR, file);
+function dropPhoto(inbox, file, dir = PERSON_DIR) {
+  const from = path.join(testData, dir, file);
   const partial = path.join(inbox, `${file}.tmp`);
   fs.copyFileSync(from, partial);
   fs.renameSync(partial, path.join(inbox, file));
@@ -469,6 +470,31 @@ async function main() {
   const csv = await page.evaluate(async (href) => (await fetch(href)).text(), csvHref);
   check(csv.includes(NEW_NAME), `the day's CSV (${csvHref}) names ${NEW_NAME}`);
   await capture(page, helperPage, '05b-today', consoleErrors);
+
+  // Two strangers' cards merged by hand, then one face split off again.
+  dropPhoto(inbox, 'Tony_Blair_0006.jpg', 'lfw/images/Tony_Blair');
+  dropPhoto(inbox, 'Gerhard_Schroeder_0003.jpg', 'lfw/images/Gerhard_Schroeder');
+  const openCards = async () =>
+    (await page.evaluate(async () => (await fetch('/api/v1/unknowns?state=open')).json())).items;
+  await waitFor('two open stranger cards', async () => (await openCards()).length === 2);
+  await page.goto(`${base}/#/unknowns`);
+  const cards = page.locator('article.card.unknown');
+  await waitFor('both cards on "Who is this?"', async () => (await cards.count()) === 2);
+  for (const card of await cards.all()) await card.locator('input.merge-pick').check();
+  await page.getByRole('button', { name: 'Merge 2 cards: same person' }).click();
+  await page.getByText(/^Merged into one card with 2 sightings/).first().waitFor({ timeout: WAIT_MS });
+  await waitFor('one merged card', async () => (await cards.count()) === 1);
+  check((await cards.first().textContent()).includes('2 sightings'), 'two cards merge into one with both sightings');
+  await cards.first().locator('summary', { hasText: 'Faces' }).click();
+  const tiles = cards.first().locator('.face-tile');
+  await waitFor('the card\'s two faces', async () => (await tiles.count()) === 2);
+  await capture(page, helperPage, '05c-who-is-this-faces', consoleErrors);
+  await tiles.first().locator('input[type=checkbox]').check();
+  await cards.first().getByRole('button', { name: 'Split off: another person' }).click();
+  await page.getByText('Split off as a new card.').first().waitFor({ timeout: WAIT_MS });
+  await waitFor('two cards again', async () => (await cards.count()) === 2);
+  const counts = (await openCards()).map((c) => c.sightings);
+  check(counts.length === 2 && counts.every((n) => n === 1), `a face split off makes a card of its own (${counts})`);
 
   await page.goto(`${base}/#/live`);
   await page.locator('article.camera, .empty').first().waitFor();

@@ -1,6 +1,9 @@
 // "Who is this?": clusters of unknown faces with their best crop. An admin tags
 // a cluster with an existing person (picked from the list) or a new name, or
-// ignores it after a confirm (ignoring deletes the pictures).
+// ignores it after a confirm (ignoring deletes the pictures). When one person
+// got several cards, an admin selects them and merges them into one; when a
+// card holds two people, "Faces" lists its pictures and the wrong ones are
+// split off into a card of their own.
 
 import {
   api,
@@ -10,6 +13,7 @@ import {
   withQuery,
   type Page,
   type Person,
+  type Sighting,
   type UnknownCluster,
 } from '../api';
 import { confirmDialog, errorBox, formatTime, h, loading, replace, toast } from '../dom';
@@ -24,6 +28,95 @@ export function unknownsPage(root: HTMLElement): void {
   const grid = h('div', { class: 'grid' });
   const more = h('button', { class: 'btn', type: 'button', hidden: true }, 'Load more');
   const datalist = h('datalist', { id: 'people-names' });
+  // Open cards picked as the same person, by cluster id.
+  const selected = new Map<string, UnknownCluster>();
+  const mergeButton = h(
+    'button',
+    { class: 'btn', type: 'button', hidden: true, onclick: () => void mergeSelected() },
+    'Merge selected',
+  );
+
+  function showSelection(): void {
+    mergeButton.hidden = selected.size < 2;
+    mergeButton.textContent = `Merge ${selected.size} cards: same person`;
+  }
+
+  async function mergeSelected(): Promise<void> {
+    // The card seen most often keeps its question; the others join it.
+    const clusters = [...selected.values()].sort((a, b) => b.sightings - a.sightings);
+    const [into, ...from] = clusters;
+    mergeButton.disabled = true;
+    try {
+      const merged = await api<UnknownCluster>(
+        'POST',
+        `/api/v1/unknowns/${encodeURIComponent(String(into.id))}/merge`,
+        { from: from.map((c) => Number(c.id)) },
+      );
+      toast(`Merged into one card with ${merged.sightings} sightings.`);
+      await load(true);
+    } catch (err) {
+      toast(err instanceof Error ? err.message : String(err), 'error');
+    } finally {
+      mergeButton.disabled = false;
+    }
+  }
+
+  // The cluster's pictures; for an admin on an open card, pick some and split them off.
+  async function showFaces(cluster: UnknownCluster, panel: HTMLElement): Promise<void> {
+    replace(panel, loading());
+    try {
+      const faces = await listAll<Sighting>(
+        `/api/v1/unknowns/${encodeURIComponent(String(cluster.id))}/sightings`,
+      );
+      const canSplit = state === 'open' && isAdmin() && faces.length > 1;
+      const picked = new Set<string>();
+      const split = h(
+        'button',
+        {
+          class: 'btn',
+          type: 'button',
+          disabled: true,
+          onclick: async () => {
+            split.disabled = true;
+            try {
+              await api<UnknownCluster>(
+                'POST',
+                `/api/v1/unknowns/${encodeURIComponent(String(cluster.id))}/split`,
+                { sightings: [...picked] },
+              );
+              toast('Split off as a new card.');
+              await load(true);
+            } catch (err) {
+              toast(err instanceof Error ? err.message : String(err), 'error');
+              split.disabled = false;
+            }
+          },
+        },
+        'Split off: another person',
+      );
+      const tiles = faces.map((face) => {
+        const src = imageUrl(face.image_url, face.id);
+        const when = formatTime(face.captured_ms, face.time);
+        const img = src
+          ? h('img', { class: 'thumb', src, alt: `Face seen ${when}` })
+          : h('div', { class: 'thumb thumb-empty' });
+        if (!canSplit) return h('figure', { class: 'face-tile' }, img, h('figcaption', { class: 'small' }, when));
+        const box = h('input', {
+          type: 'checkbox',
+          'data-sighting': face.id,
+          onchange: () => {
+            if (box.checked) picked.add(face.id);
+            else picked.delete(face.id);
+            split.disabled = picked.size === 0 || picked.size === faces.length;
+          },
+        });
+        return h('label', { class: 'face-tile' }, img, h('span', { class: 'small' }, box, ' ', when));
+      });
+      replace(panel, h('div', { class: 'face-tiles' }, tiles), canSplit && split);
+    } catch (err) {
+      replace(panel, errorBox(err));
+    }
+  }
 
   const tabs = (['open', 'tagged', 'ignored'] as State[]).map((value) =>
     h(
@@ -113,6 +206,16 @@ export function unknownsPage(root: HTMLElement): void {
   function card(cluster: UnknownCluster): HTMLElement {
     const src = imageUrl(cluster.image_url, cluster.best_sighting_id);
     const name = personName(cluster.person);
+    const panel = h('div', { class: 'cluster-faces' });
+    const faces = h(
+      'details',
+      { class: 'cluster-details' },
+      h('summary', {}, 'Faces'),
+      panel,
+    ) as HTMLDetailsElement;
+    faces.addEventListener('toggle', () => {
+      if (faces.open) void showFaces(cluster, panel);
+    });
     const el = h(
       'article',
       { class: 'card unknown', 'data-cluster': String(cluster.id) },
@@ -125,7 +228,22 @@ export function unknownsPage(root: HTMLElement): void {
         name && h('div', { class: 'visit-name' }, name),
       ),
     );
-    if (state === 'open' && isAdmin()) el.querySelector('.card-body')!.appendChild(actions(cluster, el));
+    const body = el.querySelector('.card-body')!;
+    if (state === 'open' && isAdmin()) {
+      const key = String(cluster.id);
+      const pick = h('input', {
+        type: 'checkbox',
+        class: 'merge-pick',
+        onchange: () => {
+          if (pick.checked) selected.set(key, cluster);
+          else selected.delete(key);
+          showSelection();
+        },
+      });
+      body.appendChild(h('label', { class: 'field-check small' }, pick, 'Same person as other selected cards'));
+      body.appendChild(actions(cluster, el));
+    }
+    if (state !== 'ignored') body.appendChild(faces);
     return el;
   }
 
@@ -141,6 +259,8 @@ export function unknownsPage(root: HTMLElement): void {
   async function load(reset: boolean): Promise<void> {
     if (reset) {
       cursor = null;
+      selected.clear();
+      showSelection();
       replace(grid, loading());
     }
     try {
@@ -163,7 +283,7 @@ export function unknownsPage(root: HTMLElement): void {
   replace(
     root,
     h('div', { class: 'page-head' }, h('h1', {}, 'Who is this?')),
-    h('div', { class: 'chips', role: 'group', 'aria-label': 'State' }, tabs),
+    h('div', { class: 'row between' }, h('div', { class: 'chips', role: 'group', 'aria-label': 'State' }, tabs), mergeButton),
     datalist,
     grid,
     h('div', { class: 'row center' }, more),
