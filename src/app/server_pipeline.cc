@@ -98,6 +98,11 @@ void ServerPipeline::Stop() {
   if (slack_check_.joinable()) slack_check_.join();
 }
 
+void ServerPipeline::AttachEdge(EdgeStage* edge) {
+  std::lock_guard lock(edge_mu_);
+  edge_ = edge;
+}
+
 std::string ServerPipeline::http_url() const { return http_ ? http_->url() : ""; }
 
 void ServerPipeline::Hurry() {
@@ -183,6 +188,17 @@ Status ServerPipeline::StartHttp(Database* db, ObjectStore* objects, FaceCollect
   parts.slack = slack_interactions_.get();
   parts.cameras = &cameras_;
   parts.request_restart = request_restart_;
+  parts.apply_camera = [this](const std::string& name,
+                              const std::optional<CameraConfig>& camera) -> Status {
+    std::lock_guard lock(edge_mu_);
+    if (edge_ == nullptr)
+      return Status::Unavailable(
+          "saved; no camera reader runs in this process, so `concierge edge` (or `concierge "
+          "run`) picks it up at its next start");
+    if (!camera) return edge_->RemoveCamera(name);
+    const Status replaced = edge_->ReplaceCamera(*camera);
+    return replaced.code() == Status::Code::kNotFound ? edge_->AddCamera(*camera) : replaced;
+  };
   // The HTTP server starts before the bus opens, so /readyz reads it through open_bus_.
   parts.readiness.push_back({"storage", [this] { return server_->StorageStatus(); }});
   parts.readiness.push_back({"bus", [this]() -> Status {
@@ -323,6 +339,7 @@ Status RunUntilStopped(Config config, const EmbeddedOptions& options, RestartReq
             return bus.Publish({SightingTopic(prefix, s.site, s.camera), EncodeSighting(s), 1});
           },
           options.once, &pipeline.cameras()));
+  pipeline.AttachEdge(edge.get());
   spdlog::info("run: cameras={} source={} once={}", config.edge.cameras.size(),
                config.edge.cameras.front().source, options.once);
 
@@ -337,6 +354,7 @@ Status RunUntilStopped(Config config, const EmbeddedOptions& options, RestartReq
     shutdown.Notify(options.once ? "the sources are done" : "the cameras stopped");
   });
   shutdown.Wait();
+  pipeline.AttachEdge(nullptr);
   edge->Stop();  // flushes open tracks to the bus
   edge_waiter.join();
   if (Status s = bus.Flush(kDrainTimeout); !s.ok()) spdlog::error("run: {}", s.message());

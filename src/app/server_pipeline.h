@@ -10,6 +10,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -24,6 +25,7 @@
 #include "notify/notifier.h"
 #include "notify/slack_interactions.h"
 #include "pipeline/camera_registry.h"
+#include "pipeline/edge.h"
 #include "pipeline/events.h"
 #include "pipeline/retention.h"
 #include "pipeline/server.h"
@@ -59,6 +61,10 @@ class ServerPipeline {
   Bus& bus() { return *bus_; }
   // The cameras of `run`, for the edge stage and the HTTP API.
   CameraRegistry& cameras() { return cameras_; }
+  // Lets the API add, change and remove cameras of `edge` while it runs
+  // (nullptr: no longer; returns after a change in progress). Until an edge
+  // is attached, the API saves camera changes for the next start. Any thread.
+  void AttachEdge(EdgeStage* edge);
 
  private:
   // The audit log, stranger clusters, trainer, Slack endpoint and notifier.
@@ -96,6 +102,8 @@ class ServerPipeline {
   std::unique_ptr<MqttBus> home_assistant_bus_;
   std::unique_ptr<HomeAssistantDiscovery> home_assistant_;  // publishes on home_assistant_bus_
   bool stopped_ = false;
+  std::mutex edge_mu_;  // held while the API changes a camera
+  EdgeStage* edge_ = nullptr;  // guarded by edge_mu_
 };
 
 struct ServeOptions {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_limits.h"
+#include "core/stream_url.h"
 
 namespace concierge {
 
@@ -164,6 +165,8 @@ void Redact(nlohmann::json& doc) {
     else if (doc.is_object() && IsSecretKey(it.key()) && it.value().is_string() &&
              !it.value().get<std::string>().empty())
       it.value() = "***";
+    else if (doc.is_object() && it.key() == "source" && it.value().is_string())
+      it.value() = RedactUrlPassword(it.value().get<std::string>());  // a camera's credentials
   }
 }
 

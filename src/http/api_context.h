@@ -13,6 +13,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,11 @@ struct ApiContext {
   SlackInteractions* slack = nullptr;
   CameraRegistry* cameras = nullptr;
   std::vector<ReadinessCheck> readiness;
+  // Starts or restarts (`camera` given) or stops (nullopt) the camera `name`
+  // of this process's camera reader at once. A non-OK status says why it did
+  // not apply (e.g. no reader runs here); its message is shown. Empty: never applies.
+  std::function<Status(const std::string& name, const std::optional<CameraConfig>& camera)>
+      apply_camera;
   // Asks the process to stop gracefully and start again, and returns at once
   // (the HTTP server is among what stops). Empty: POST /api/v1/restart answers 503.
   std::function<void()> request_restart;

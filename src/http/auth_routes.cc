@@ -1,11 +1,5 @@
 #include "http/auth_routes.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
@@ -14,13 +8,12 @@
 #include "core/json_limits.h"
 #include "http/api_support.h"
 #include "http/auth.h"
+#include "http/config_file.h"
 #include "store/audit_log.h"
 
 namespace concierge {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 // RedactedConfig shows secrets as this; a PUT that sends it back keeps the secret.
 constexpr const char* kRedacted = "***";
@@ -57,40 +50,6 @@ void Audit(const ApiContext& ctx, const std::string& actor, const std::string& a
 }
 
 // ---- settings ----
-
-// The config file's own document ({} when there is none).
-Result<nlohmann::json> ReadConfigFile(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return nlohmann::json::object();
-  auto doc = ReadBoundedJsonFile(path);
-  if (doc.ok() && doc->is_object()) return doc;
-  if (!doc.ok() && doc.status().code() == Status::Code::kIoError) return doc.status();
-  return Status::FailedPrecondition(path + " is not a JSON object; fix it by hand");
-}
-
-// Writes `doc` to `path` through a synced temporary file and a rename, so a
-// crash leaves the old or the new file, never half of one. Mode 0600: it holds secrets.
-Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
-  const std::string temp = path + ".tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IoError("cannot create " + temp + ": " + std::strerror(errno));
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      return Status::IoError("cannot write " + temp + ": " + why);
-    }
-    written += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(temp.c_str(), path.c_str()) != 0)
-    return Status::IoError("cannot replace " + path + ": " + std::strerror(errno));
-  return Status::Ok();
-}
 
 // Drops every "***" string from a patch, so redacted secrets that the UI
 // sends back unchanged keep their stored value.
@@ -147,7 +106,7 @@ class SettingsRoutes {
 
   void Get(const httplib::Request& req, httplib::Response& res) {
     if (!ctx_.auth->Require(req, res, Role::kAdmin)) return;
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(ConfigFileMutex());
     auto stored = StoredConfig();
     if (!stored.ok()) return SendError(res, stored.status());
     SendJson(res, {{"settings", SettingsJson(stored->second)},
@@ -162,7 +121,7 @@ class SettingsRoutes {
     if (!patch) return;
     DropRedacted(*patch);
 
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(ConfigFileMutex());
     auto stored = StoredConfig();
     if (!stored.ok()) return SendError(res, stored.status());
     nlohmann::json file_doc = stored->first;
@@ -200,7 +159,6 @@ class SettingsRoutes {
   }
 
   const ApiContext& ctx_;
-  std::mutex mu_;  // one read-modify-write of the file at a time
 };
 
 // ---- handlers ----

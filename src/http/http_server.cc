@@ -14,6 +14,7 @@
 #include "http/api_support.h"
 #include "http/auth.h"
 #include "http/auth_routes.h"
+#include "http/camera_routes.h"
 #include "http/data_routes.h"
 #include "http/presence_routes.h"
 #include "http/guarded_server.h"
@@ -287,6 +288,7 @@ void HttpServer::Configure() {
   RegisterRecognitionRoutes(s, context_);
   RegisterPresenceRoutes(s, context_);
   RegisterOpsRoutes(s, context_);
+  RegisterCameraRoutes(s, context_);
   RegisterRekognitionRoutes(s, context_);
   SlackInteractions* slack = context_.slack;
   s.Post("/slack/interactive", [slack](const httplib::Request& req, httplib::Response& res) {

@@ -12,6 +12,7 @@
 #include "core/metrics.h"
 #include "http/api_support.h"
 #include "http/auth.h"
+#include "http/camera_routes.h"
 #include "pipeline/camera_registry.h"
 #include "store/database.h"
 #include "store/object_store.h"
@@ -163,9 +164,28 @@ void RegisterOpsRoutes(httplib::Server& server, const ApiContext& ctx) {
 
   server.Get("/api/v1/cameras", [ctx](const httplib::Request& req, httplib::Response& res) {
     if (!MayView(ctx, req, res)) return;
+    // What runs here, with how it is configured; then configured cameras that do not run here.
+    nlohmann::json configured = ConfiguredCameras(ctx);
     nlohmann::json items = nlohmann::json::array();
-    if (ctx.cameras)
-      for (const CameraStatus& c : ctx.cameras->List()) items.push_back(CameraJson(c));
+    if (ctx.cameras) {
+      for (const CameraStatus& c : ctx.cameras->List()) {
+        nlohmann::json item = CameraJson(c);
+        item["editable"] = false;
+        if (const auto it = configured.find(c.name); it != configured.end()) {
+          item.update(*it);
+          item["site"] = c.site;
+          item["source_kind"] = c.source_kind;
+          configured.erase(it);
+        }
+        items.push_back(std::move(item));
+      }
+    }
+    for (auto& [name, camera] : configured.items()) {
+      camera.update({{"state", "not running"}, {"fps", 0}, {"frames", 0}, {"faces", 0},
+                     {"sightings", 0}, {"last_frame", nullptr}, {"last_frame_ms", nullptr},
+                     {"error", nullptr}});
+      items.push_back(camera);
+    }
     SendJson(res, {{"items", items}, {"next_cursor", nullptr}});
   });
 

@@ -133,6 +133,16 @@ Result<CameraFeed*> CameraRegistry::Add(const std::string& name, const std::stri
   return it->second.get();
 }
 
+Status CameraRegistry::Remove(const std::string& name) {
+  std::lock_guard lock(mu_);
+  const auto it = feeds_.find(name);
+  if (it == feeds_.end()) return Status::NotFound("no camera '" + name + "'");
+  it->second->Close();
+  removed_.push_back(std::move(it->second));
+  feeds_.erase(it);
+  return Status::Ok();
+}
+
 CameraFeed* CameraRegistry::Find(const std::string& name) const {
   std::lock_guard lock(mu_);
   const auto it = feeds_.find(name);

@@ -108,6 +108,10 @@ class CameraRegistry {
   // the name is taken (names address cameras in the API, so they must be unique).
   Result<CameraFeed*> Add(const std::string& name, const std::string& site,
                           const std::string& source_kind);
+  // Closes the camera's feed (its watchers end) and drops it from Find and
+  // List; the feed itself stays alive with the registry, so a preview still
+  // holding it stays safe. kNotFound when there is no such camera.
+  Status Remove(const std::string& name);
   // The camera's feed, or nullptr.
   CameraFeed* Find(const std::string& name) const;
   // Status of every camera, by name.
@@ -118,6 +122,7 @@ class CameraRegistry {
  private:
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<CameraFeed>> feeds_;
+  std::vector<std::unique_ptr<CameraFeed>> removed_;  // closed; kept for their last watchers
 };
 
 }  // namespace concierge

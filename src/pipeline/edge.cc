@@ -17,10 +17,8 @@
 
 namespace concierge {
 
-namespace {
-
 // Camera and site names end up in MQTT topics and object keys downstream.
-Status CheckName(const char* what, const std::string& value) {
+Status ValidateCameraName(const char* what, const std::string& value) {
   const bool ok =
       !value.empty() && value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -29,6 +27,16 @@ Status CheckName(const char* what, const std::string& value) {
   if (ok) return Status::Ok();
   return Status::InvalidArgument(std::string("camera ") + what + " '" + value +
                                  "' must be 1..64 characters of [A-Za-z0-9_-]");
+}
+
+namespace {
+
+Status CheckCamera(const CameraConfig& camera) {
+  RETURN_IF_ERROR(ValidateCameraName("name", camera.name));
+  RETURN_IF_ERROR(ValidateCameraName("site", camera.site));
+  if (camera.detect_fps < 0)
+    return Status::InvalidArgument("camera " + camera.name + ": detect_fps must be >= 0");
+  return Status::Ok();
 }
 
 Status CheckConfig(const Config& config) {
@@ -42,10 +50,7 @@ Status CheckConfig(const Config& config) {
   if (edge.update_gain <= 0) return Status::InvalidArgument("edge.update_gain must be > 0");
   std::set<std::pair<std::string, std::string>> names;
   for (const auto& camera : edge.cameras) {
-    RETURN_IF_ERROR(CheckName("name", camera.name));
-    RETURN_IF_ERROR(CheckName("site", camera.site));
-    if (camera.detect_fps < 0)
-      return Status::InvalidArgument("camera " + camera.name + ": detect_fps must be >= 0");
+    RETURN_IF_ERROR(CheckCamera(camera));
     if (!names.insert({camera.site, camera.name}).second)
       return Status::InvalidArgument("camera " + camera.site + "/" + camera.name +
                                      " is configured twice");
@@ -71,33 +76,39 @@ struct Worker {
 
 class EdgeStageImpl final : public EdgeStage {
  public:
-  explicit EdgeStageImpl(bool once) : once_(once) {}
+  EdgeStageImpl(const Config& config, SightingSink sink, bool once, CameraRegistry* cameras)
+      : config_(config), sink_(std::move(sink)), once_(once), cameras_(cameras) {}
   ~EdgeStageImpl() override { Stop(); }
 
-  void Add(std::unique_ptr<Worker> worker) { workers_.push_back(std::move(worker)); }
-
-  void Launch() {
-    for (auto& w : workers_) {
-      w->stats = w->pipeline->stats();
-      w->thread = std::jthread([this, w = w.get()](std::stop_token stop) { Run(*w, stop); });
-    }
+  // Starts every camera of the config; on an error the ones started are stopped.
+  Status StartAll() {
+    for (const auto& camera : config_.edge.cameras) RETURN_IF_ERROR(AddCamera(camera));
+    return Status::Ok();
   }
 
   Status Wait() override {
     std::unique_lock lock(mu_);
     all_done_.wait(lock, [&] {
-      return std::all_of(workers_.begin(), workers_.end(), [](const auto& w) { return w->done; });
+      return stopped_ || (!workers_.empty() && std::all_of(workers_.begin(), workers_.end(),
+                                                           [](const auto& w) { return w->done; }));
     });
     for (const auto& w : workers_)
-      if (!w->result.ok()) return w->result;
+      if (w->done && !w->result.ok()) return w->result;
     return Status::Ok();
   }
 
   void Stop() override {
-    for (auto& w : workers_) w->thread.request_stop();
-    std::lock_guard join_lock(join_mu_);
-    for (auto& w : workers_)
+    std::lock_guard control(control_mu_);
+    std::vector<Worker*> all;
+    {
+      std::lock_guard lock(mu_);
+      stopped_ = true;
+      for (auto& w : workers_) all.push_back(w.get());
+    }
+    for (Worker* w : all) w->thread.request_stop();
+    for (Worker* w : all)
       if (w->thread.joinable()) w->thread.join();
+    all_done_.notify_all();
   }
 
   std::vector<CameraStats> Stats() const override {
@@ -105,6 +116,36 @@ class EdgeStageImpl final : public EdgeStage {
     std::vector<CameraStats> all;
     for (const auto& w : workers_) all.push_back(w->stats);
     return all;
+  }
+
+  Status AddCamera(const CameraConfig& camera) override {
+    std::lock_guard control(control_mu_);
+    RETURN_IF_ERROR(CheckCamera(camera));
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return Status::FailedPrecondition("the edge is stopping");
+      if (FindLocked(camera.name) != workers_.end())
+        return Status::AlreadyExists("camera '" + camera.name + "' already runs");
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<Worker> worker, MakeWorker(camera));
+    Worker* w = worker.get();
+    w->stats = w->pipeline->stats();
+    {
+      std::lock_guard lock(mu_);
+      workers_.push_back(std::move(worker));
+    }
+    w->thread = std::jthread([this, w](std::stop_token stop) { Run(*w, stop); });
+    return Status::Ok();
+  }
+
+  Status RemoveCamera(const std::string& name) override {
+    std::lock_guard control(control_mu_);
+    return RemoveLocked(name);
+  }
+
+  Status ReplaceCamera(const CameraConfig& camera) override {
+    RETURN_IF_ERROR(RemoveCamera(camera.name));
+    return AddCamera(camera);
   }
 
  private:
@@ -168,11 +209,66 @@ class EdgeStageImpl final : public EdgeStage {
     all_done_.notify_all();
   }
 
+  // Needs control_mu_ held.
+  Status RemoveLocked(const std::string& name) {
+    Worker* w = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      const auto it = FindLocked(name);
+      if (it == workers_.end()) return Status::NotFound("no camera '" + name + "' runs");
+      w = it->get();
+    }
+    w->thread.request_stop();
+    if (w->thread.joinable()) w->thread.join();  // flushes its open tracks
+    if (w->feed) (void)cameras_->Remove(name);
+    std::lock_guard lock(mu_);
+    workers_.erase(FindLocked(name));
+    spdlog::info("{}: removed", name);
+    return Status::Ok();
+  }
+
+  // Needs mu_ held.
+  std::vector<std::unique_ptr<Worker>>::iterator FindLocked(const std::string& name) {
+    return std::find_if(workers_.begin(), workers_.end(),
+                        [&](const auto& w) { return w->camera.name == name; });
+  }
+
+  // The camera's source, engine, feed and pipeline, ready to run.
+  Result<std::unique_ptr<Worker>> MakeWorker(const CameraConfig& camera) {
+    auto w = std::make_unique<Worker>();
+    w->camera = camera;
+    SourceOptions options;
+    options.label = camera.name;
+    options.once = once_;
+    options.realtime = camera.realtime;
+    options.limits = {config_.vision.max_image_bytes, config_.vision.max_image_pixels};
+    auto source = OpenFrameSource(camera.source, options);
+    if (!source.ok()) {
+      spdlog::error("camera {}: cannot open its source", camera.name);
+      return source.status();
+    }
+    w->source = std::move(source).value();
+    VisionConfig vision = config_.vision;
+    if (!w->source->stills()) vision.upscale_below_px = 0;  // see VisionConfig
+    ASSIGN_OR_RETURN(w->engine, FaceEngine::Create(vision));
+    if (cameras_) {
+      ASSIGN_OR_RETURN(w->feed, cameras_->Add(camera.name, camera.site,
+                                              ToString(ClassifySource(camera.source))));
+    }
+    w->pipeline = std::make_unique<EdgeCamera>(camera, config_.edge, w->engine.get(), sink_,
+                                               w->source->stills(), w->feed);
+    return w;
+  }
+
+  const Config config_;
+  const SightingSink sink_;
   const bool once_;
-  std::vector<std::unique_ptr<Worker>> workers_;
+  CameraRegistry* const cameras_;
+  std::mutex control_mu_;  // serialises adding, removing and stopping cameras
   mutable std::mutex mu_;
+  std::vector<std::unique_ptr<Worker>> workers_;  // guarded by mu_
+  bool stopped_ = false;                          // guarded by mu_
   std::condition_variable all_done_;
-  std::mutex join_mu_;
 };
 
 }  // namespace
@@ -181,33 +277,8 @@ Result<std::unique_ptr<EdgeStage>> EdgeStage::Start(const Config& config, Sighti
                                                     bool once, CameraRegistry* cameras) {
   if (!sink) return Status::InvalidArgument("edge stage needs a sighting sink");
   RETURN_IF_ERROR(CheckConfig(config));
-  auto stage = std::make_unique<EdgeStageImpl>(once);
-  for (const auto& camera : config.edge.cameras) {
-    auto w = std::make_unique<Worker>();
-    w->camera = camera;
-    SourceOptions options;
-    options.label = camera.name;
-    options.once = once;
-    options.realtime = camera.realtime;
-    options.limits = {config.vision.max_image_bytes, config.vision.max_image_pixels};
-    auto source = OpenFrameSource(camera.source, options);
-    if (!source.ok()) {
-      spdlog::error("camera {}: cannot open its source", camera.name);
-      return source.status();
-    }
-    w->source = std::move(source).value();
-    VisionConfig vision = config.vision;
-    if (!w->source->stills()) vision.upscale_below_px = 0;  // see VisionConfig
-    ASSIGN_OR_RETURN(w->engine, FaceEngine::Create(vision));
-    if (cameras) {
-      ASSIGN_OR_RETURN(w->feed, cameras->Add(camera.name, camera.site,
-                                             ToString(ClassifySource(camera.source))));
-    }
-    w->pipeline = std::make_unique<EdgeCamera>(camera, config.edge, w->engine.get(), sink,
-                                               w->source->stills(), w->feed);
-    stage->Add(std::move(w));
-  }
-  stage->Launch();
+  auto stage = std::make_unique<EdgeStageImpl>(config, std::move(sink), once, cameras);
+  RETURN_IF_ERROR(stage->StartAll());
   return std::unique_ptr<EdgeStage>(std::move(stage));
 }
 

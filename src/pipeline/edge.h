@@ -40,6 +40,10 @@ struct CameraStats {
 
 class CameraRegistry;
 
+// OK when `value` can name a camera or site (`what`: "name" or "site"):
+// 1..64 characters of [A-Za-z0-9_-], since it ends up in topics and object keys.
+Status ValidateCameraName(const char* what, const std::string& value);
+
 class EdgeStage {
  public:
   // Starts one thread per camera in config.edge.cameras. `once`: file and
@@ -52,10 +56,22 @@ class EdgeStage {
                                                   bool once, CameraRegistry* cameras = nullptr);
   virtual ~EdgeStage() = default;
 
-  // Blocks until every camera finished (only returns early-ish with `once`).
+  // Blocks until every camera finished (only returns early-ish with `once`),
+  // or Stop. Removing every camera does not end it: cameras may be added again.
   virtual Status Wait() = 0;
   // Asks every camera to stop, flushes open tracks to the sink, joins threads.
   virtual void Stop() = 0;
+
+  // Changes at run time (e.g. from the API); thread-safe, each returns once done.
+  // Starts reading `camera` like the cameras given to Start (same checks, its
+  // own engine loaded first). kAlreadyExists when its name is taken;
+  // kFailedPrecondition after Stop.
+  virtual Status AddCamera(const CameraConfig& camera) = 0;
+  // Stops the camera `name`, flushing its open tracks to the sink, and drops
+  // it from Stats and the registry. kNotFound when there is none.
+  virtual Status RemoveCamera(const std::string& name) = 0;
+  // RemoveCamera then AddCamera: the camera starts again with its new settings.
+  virtual Status ReplaceCamera(const CameraConfig& camera) = 0;
   virtual std::vector<CameraStats> Stats() const = 0;
 };
 
