@@ -62,6 +62,8 @@ class HttpCamerasTest : public ::testing::Test {
       ASSERT_NE(run_.Wait(0ms), -1) << "no HTTP server within 180 s:\n" << run_.Log();
     }
     ASSERT_TRUE(run_.running()) << run_.Log();
+    // The camera reader starts after the HTTP server; changes before it wait for a restart.
+    ASSERT_TRUE(run_.WaitForLog("run: cameras=", 180s)) << run_.Log();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     client_->set_connection_timeout(2, 0);
     client_->set_read_timeout(60, 0);
