@@ -32,6 +32,26 @@ TEST(ConfigTest, FileThenEnvironmentOverride) {
   EXPECT_EQ(config->bus.mqtt.port, 2001);
 }
 
+TEST(ConfigTest, EmbeddingsOnlyIsOffByDefaultAndSetByFileOrEnvironment) {
+  testing::TempDir dir;
+  auto defaults = LoadConfig(dir.path(), "");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_FALSE(defaults->retention.embeddings_only);
+  auto from_file =
+      ConfigFromJson(nlohmann::json::parse(R"({"retention":{"embeddings_only":true}})"));
+  ASSERT_TRUE(from_file.ok()) << from_file.status().ToString();
+  EXPECT_TRUE(from_file->retention.embeddings_only);
+  EXPECT_TRUE(RedactedConfig(*from_file)["retention"]["embeddings_only"].get<bool>());
+  auto wrong = ConfigFromJson(nlohmann::json::parse(R"({"retention":{"embeddings_only":"yes"}})"));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("retention.embeddings_only"), std::string::npos);
+  setenv("CONCIERGE_RETENTION_EMBEDDINGS_ONLY", "1", 1);
+  auto from_env = LoadConfig(dir.path(), "");
+  unsetenv("CONCIERGE_RETENTION_EMBEDDINGS_ONLY");
+  ASSERT_TRUE(from_env.ok()) << from_env.status().ToString();
+  EXPECT_TRUE(from_env->retention.embeddings_only);
+}
+
 TEST(ConfigTest, SearchIndexSettingsAreCheckedAndReachTheCollection) {
   auto config = ConfigFromJson(
       nlohmann::json::parse(R"({"recognition":{"ann_min_faces":1000,"ann_ef_search":200}})"));

@@ -91,7 +91,7 @@ class RecognitionTest : public ::testing::Test {
     auto face = LargestFace(*engine_, *image, EmbedWith::kPrimary);
     EXPECT_TRUE(face.has_value()) << photo;
     if (!face) return 0;
-    auto id = AddGalleryFace(*engine_, *objects_, *faces_, person, *image, *face,
+    auto id = AddGalleryFace(*engine_, objects_.get(), *faces_, person, *image, *face,
                              FaceOrigin::kEnrolled);
     EXPECT_TRUE(id.ok()) << id.status().ToString();
     return id.ok() ? *id : 0;

@@ -159,7 +159,9 @@ Result<int64_t> EnrollPhoto(Services& services, const EnrollOptions& opts, const
   ASSIGN_OR_RETURN(ObjectStore * objects, services.objects());
   ASSIGN_OR_RETURN(cv::Mat image, ReadImageFile(path, services.image_limits()));
   EnrolFindings findings;
-  auto enrolled = EnrolPhoto({engine, collection, objects, services.config().quality},
+  const bool keep_picture = !services.config().retention.embeddings_only;
+  auto enrolled = EnrolPhoto({engine, collection, keep_picture ? objects : nullptr,
+                              services.config().quality},
                              {.person_id = opts.person, .display_name = opts.name,
                               .largest = opts.largest},
                              image, &findings);

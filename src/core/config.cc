@@ -62,7 +62,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AuthConfig, session_ttl_hours, l
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AwsConfig, enabled, key_encryption_secret,
                                                 office_collection_id, s3_bucket, max_clock_skew_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RetentionConfig, unknown_crops_days,
-                                                known_crops_days, events_days, interval_s)
+                                                known_crops_days, events_days, interval_s,
+                                                embeddings_only)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Config, data_dir, log_level, vision, quality,
                                                 recognition, bus, edge, serve, objects, database,
                                                 notify, http, auth, aws, retention)

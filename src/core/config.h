@@ -239,6 +239,12 @@ struct RetentionConfig {
   int known_crops_days = 30;
   int events_days = 90;             // sightings, visits, outbox rows, audit entries
   int interval_s = 3600;            // how often the job runs
+  // Embeddings-only mode: no face picture outlives its decision. Recognition
+  // deletes each sighting's picture once decided (keeping its record, vectors
+  // and visit), gallery faces keep only their vectors, messages and the UI go
+  // without pictures, and each retention pass deletes any picture still stored
+  // (those from before the switch). The *_crops_days then have nothing to do.
+  bool embeddings_only = false;
 };
 
 struct Config {

@@ -207,7 +207,9 @@ void PeopleRoutes::EnrolFaces(const Request& req, Response& res, const Principal
   if (auto p = ctx_.faces->GetPerson(*id); !p.ok()) return SendError(res, p.status());
   auto uploads = ReadUploads(ctx_, req, res);
   if (!uploads) return;
-  const EnrolParts parts{ctx_.engine, ctx_.faces, ctx_.objects, ctx_.config->quality};
+  const EnrolParts parts{ctx_.engine, ctx_.faces,
+                         ctx_.config->retention.embeddings_only ? nullptr : ctx_.objects,
+                         ctx_.config->quality};
   json results = json::array();
   int accepted = 0;
   for (const auto& u : *uploads) {
@@ -311,6 +313,8 @@ void PeopleRoutes::FaceImage(const Request& req, Response& res, const Principal&
   auto face_id = ReadPathInt(req, res);
   if (!face_id) return;
   auto key = FindFaceImageKey(*ctx_.faces, *face_id);
+  if (key.status().code() == Status::Code::kNotFound)
+    return SendError(res, NoPicture(ctx_, key.status().message()));
   if (!key.ok()) return SendError(res, key.status());
   auto bytes = ctx_.objects->Get(*key);
   if (!bytes.ok()) return SendError(res, bytes.status());

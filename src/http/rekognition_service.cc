@@ -661,9 +661,11 @@ AwsResult<json> RekognitionService::IndexFaces(const json& in) {
     record.origin = FaceOrigin::kEnrolled;
     record.created_ms = NowMs();
     if (IsOffice(id) && parts_.objects) {
-      // The office's faces keep their picture, like faces enrolled in the UI.
-      auto made = MakeGalleryFace(*parts_.engine, *parts_.objects, person, image, face,
-                                  FaceOrigin::kEnrolled);
+      // The office's faces are made as faces enrolled in the UI are (no
+      // picture in embeddings-only mode).
+      auto made = MakeGalleryFace(
+          *parts_.engine, parts_.config->retention.embeddings_only ? nullptr : parts_.objects,
+          person, image, face, FaceOrigin::kEnrolled);
       if (!made.ok()) return ServerError(made.status());
       record = std::move(*made);
     }

@@ -37,6 +37,12 @@ void SendJpeg(httplib::Response& res, std::string bytes) {
   res.set_content(std::move(bytes), "image/jpeg");
 }
 
+Status NoPicture(const ApiContext& ctx, const std::string& otherwise) {
+  if (ctx.config && ctx.config->retention.embeddings_only)
+    return Status::NotFound("pictures are not kept: embeddings-only mode");
+  return Status::NotFound(otherwise);
+}
+
 std::optional<std::vector<Upload>> ReadUploads(const ApiContext& ctx,
                                                const httplib::Request& req,
                                                httplib::Response& res) {

@@ -52,6 +52,10 @@ ImageLimits UploadLimits(const ApiContext& ctx);
 // Sets an image answer that no cache keeps, so a logout really ends access.
 void SendJpeg(httplib::Response& res, std::string bytes);
 
+// The 404 for a picture that is not there: `otherwise`, or in embeddings-only
+// mode (retention.embeddings_only) that no picture is kept at all.
+Status NoPicture(const ApiContext& ctx, const std::string& otherwise);
+
 // An uploaded photo: the raw body, or one multipart field "image".
 struct Upload {
   std::string file;

@@ -232,7 +232,7 @@ void TimelineRoutes::SightingImage(const Request& req, Response& res, const Prin
   auto s = ctx_.sightings->Get(*id);
   if (!s.ok()) return SendError(res, s.status());
   if (s->image_key.empty())
-    return SendError(res, Status::NotFound("the picture of sighting " + *id + " was deleted"));
+    return SendError(res, NoPicture(ctx_, "the picture of sighting " + *id + " was deleted"));
   auto bytes = ctx_.objects->Get(s->image_key);
   if (!bytes.ok()) return SendError(res, bytes.status());
   SendJpeg(res, std::move(*bytes));

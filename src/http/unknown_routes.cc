@@ -70,7 +70,8 @@ json UnknownRoutes::ClusterJson(const StrangerCluster& c) const {
           {"first_ms", c.first_ms},
           {"last_ms", c.last_ms},
           {"best_sighting_id", has_best ? json(c.best_sighting_id) : json(nullptr)},
-          {"image_url", has_best && c.state != ClusterState::kIgnored
+          {"image_url", has_best && c.state != ClusterState::kIgnored &&
+                                !ctx_.config->retention.embeddings_only
                             ? json("/api/v1/sightings/" + c.best_sighting_id + "/image")
                             : json(nullptr)},
           {"state", ToString(c.state)},

@@ -59,7 +59,7 @@ Result<EnrolOutcome> EnrolPhoto(const EnrolParts& parts, const EnrolRequest& req
     RETURN_IF_ERROR(parts.faces->AddPerson({request.person_id, name, "", NowMs()}));
   }
   ASSIGN_OR_RETURN(const int64_t id,
-                   AddGalleryFace(*parts.engine, *parts.objects, *parts.faces, request.person_id,
+                   AddGalleryFace(*parts.engine, parts.objects, *parts.faces, request.person_id,
                                   image, face, FaceOrigin::kEnrolled));
   return EnrolOutcome{id, face.quality};
 }

@@ -21,7 +21,7 @@ class ObjectStore;
 struct EnrolParts {
   FaceEngine* engine = nullptr;
   FaceCollection* faces = nullptr;
-  ObjectStore* objects = nullptr;
+  ObjectStore* objects = nullptr;  // null: the face keeps no picture (embeddings-only mode)
   QualityGate gate;
 };
 
@@ -46,7 +46,7 @@ struct EnrolFindings {
   std::optional<FaceQuality> quality;  // of the face judged by the gate
 };
 
-// Needs non-null parts and a decoded BGR photo. Finds the one human face (or
+// Needs non-null parts (but objects) and a decoded BGR photo. Finds the one human face (or
 // with `largest` the biggest), checks it against the quality gate, stores it
 // (MakeGalleryFace: every embedder's vector, the face picture under
 // faces/<person>/) under the person (created with its first accepted face

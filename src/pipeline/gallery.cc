@@ -37,12 +37,19 @@ float MostSimilar(const Embedding& v, const std::vector<FaceRecord>& faces,
 
 }  // namespace
 
-Result<FaceRecord> MakeGalleryFace(FaceEngine& engine, ObjectStore& objects,
+Result<FaceRecord> MakeGalleryFace(FaceEngine& engine, ObjectStore* pictures,
                                    const std::string& person_id, const cv::Mat& image,
                                    FaceObservation& face, FaceOrigin origin) {
   if (!face.human) return Status::InvalidArgument("not a human face");
   for (size_t i = 0; i < engine.embedders().size(); ++i)
     RETURN_IF_ERROR(engine.AddEmbedding(image, i, face));
+  FaceRecord record;
+  record.person_id = person_id;
+  record.embeddings = face.embeddings;
+  record.quality = face.quality.score;
+  record.origin = origin;
+  record.created_ms = NowMs();
+  if (pictures == nullptr) return record;
   const Box& b = face.box;
   const cv::Rect crop = cv::Rect(static_cast<int>(b.x - b.w * kMargin),
                                  static_cast<int>(b.y - b.h * kMargin),
@@ -51,28 +58,34 @@ Result<FaceRecord> MakeGalleryFace(FaceEngine& engine, ObjectStore& objects,
                         cv::Rect(0, 0, image.cols, image.rows);
   if (crop.width < 2 || crop.height < 2) return Status::InvalidArgument("face box is outside the image");
   ASSIGN_OR_RETURN(std::string jpeg, EncodeJpeg(image(crop), 92));
-  FaceRecord record;
-  record.person_id = person_id;
-  record.embeddings = face.embeddings;
   record.image_key = "faces/" + person_id + "/" + Sha256Hex(jpeg).substr(0, 24) + ".jpg";
   record.box = {b.x - static_cast<float>(crop.x), b.y - static_cast<float>(crop.y), b.w, b.h};
-  record.quality = face.quality.score;
-  record.origin = origin;
-  record.created_ms = NowMs();
-  RETURN_IF_ERROR(objects.Put(record.image_key, jpeg));
+  RETURN_IF_ERROR(pictures->Put(record.image_key, jpeg));
   return record;
 }
 
-Result<int64_t> AddGalleryFace(FaceEngine& engine, ObjectStore& objects, FaceCollection& faces,
+Result<int64_t> AddGalleryFace(FaceEngine& engine, ObjectStore* pictures, FaceCollection& faces,
                                const std::string& person_id, const cv::Mat& image,
                                FaceObservation& face, FaceOrigin origin,
                                const std::string& sighting_id) {
   ASSIGN_OR_RETURN(FaceRecord record,
-                   MakeGalleryFace(engine, objects, person_id, image, face, origin));
+                   MakeGalleryFace(engine, pictures, person_id, image, face, origin));
   record.sighting_id = sighting_id;
   auto id = faces.AddFace(record);
-  if (!id.ok()) objects.Delete(record.image_key);  // no orphan picture
+  if (!id.ok() && pictures) pictures->Delete(record.image_key);  // no orphan picture
   return id;
+}
+
+Result<int64_t> AddGalleryVectors(FaceCollection& faces, const std::string& person_id,
+                                  const SightingRecord& sighting, FaceOrigin origin) {
+  FaceRecord record;
+  record.person_id = person_id;
+  record.embeddings = sighting.descriptor;
+  record.quality = sighting.quality.score;
+  record.origin = origin;
+  record.created_ms = NowMs();
+  record.sighting_id = sighting.id;
+  return faces.AddFace(record);
 }
 
 Result<int64_t> GalleryLearner::Consider(FaceEngine& engine, const MatchDecision& decision,
@@ -106,8 +119,9 @@ Result<int64_t> GalleryLearner::Consider(FaceEngine& engine, const MatchDecision
     // Replacing it must leave the gallery more diverse than keeping it.
     if (replace == 0 || closest >= redundancy) return int64_t{0};
   }
-  ASSIGN_OR_RETURN(const int64_t id, AddGalleryFace(engine, *objects_, *faces_, person,
-                                                    best.image, best.face, FaceOrigin::kLearned, sighting_id));
+  ASSIGN_OR_RETURN(const int64_t id,
+                   AddGalleryFace(engine, keep_pictures_ ? objects_ : nullptr, *faces_, person,
+                                  best.image, best.face, FaceOrigin::kLearned, sighting_id));
   if (replace != 0) {
     RETURN_IF_ERROR(faces_->DeleteFace(replace));
     for (const FaceRecord& f : gallery)

@@ -16,31 +16,48 @@
 #include "pipeline/matcher.h"
 #include "store/face_collection.h"
 #include "store/object_store.h"
+#include "store/sighting_store.h"
 #include "vision/face_engine.h"
 
 namespace concierge {
 
 // Needs a human face described from `image`. Adds every embedder's vector to
-// `face`, stores the face with a margin as faces/<person>/<sha>.jpg and
-// returns the record to add (its box is in that picture's pixels). The caller
-// deletes the picture if it does not add the face.
-Result<FaceRecord> MakeGalleryFace(FaceEngine& engine, ObjectStore& objects,
+// `face`, stores the face with a margin as faces/<person>/<sha>.jpg in
+// `pictures` and returns the record to add (its box is in that picture's
+// pixels). With `pictures` null (embeddings-only mode) no picture is kept and
+// the record has no image key. The caller deletes the picture if it does not
+// add the face.
+Result<FaceRecord> MakeGalleryFace(FaceEngine& engine, ObjectStore* pictures,
                                    const std::string& person_id, const cv::Mat& image,
                                    FaceObservation& face, FaceOrigin origin);
 
 // MakeGalleryFace, then FaceCollection::AddFace; no orphan picture on
 // failure. `sighting_id` (may be empty) is where a tagged or learned face came from.
-Result<int64_t> AddGalleryFace(FaceEngine& engine, ObjectStore& objects, FaceCollection& faces,
+Result<int64_t> AddGalleryFace(FaceEngine& engine, ObjectStore* pictures, FaceCollection& faces,
                                const std::string& person_id, const cv::Mat& image,
                                FaceObservation& face, FaceOrigin origin,
                                const std::string& sighting_id = "");
 
+// The face of a sighting that kept no picture (embeddings-only mode), made
+// from its stored vectors (SightingRecord::descriptor: every embedder's) and
+// added as FaceCollection::AddFace does; kInvalidArgument when a model's
+// vector is missing.
+Result<int64_t> AddGalleryVectors(FaceCollection& faces, const std::string& person_id,
+                                  const SightingRecord& sighting, FaceOrigin origin);
+
 // Thread-safe (one decision at a time). Needs parts that outlive it.
 class GalleryLearner {
  public:
+  // With `keep_pictures` false (embeddings-only mode) learned faces keep no
+  // picture; a replaced face's picture from before is still deleted.
   GalleryLearner(FaceCollection* faces, ObjectStore* objects, const QualityGate& gate, int cap,
-                 float min_live_score)
-      : faces_(faces), objects_(objects), gate_(gate), cap_(cap), min_live_(min_live_score) {}
+                 float min_live_score, bool keep_pictures = true)
+      : faces_(faces),
+        objects_(objects),
+        gate_(gate),
+        cap_(cap),
+        min_live_(min_live_score),
+        keep_pictures_(keep_pictures) {}
 
   // Considers the best view of a face the matcher named confidently. It joins
   // the person's gallery (origin "learned") when it passes the quality gate,
@@ -58,6 +75,7 @@ class GalleryLearner {
   QualityGate gate_;
   int cap_;
   float min_live_;
+  bool keep_pictures_;
   std::mutex mu_;
 };
 

@@ -145,6 +145,13 @@ Result<std::string> RecognitionStage::Locate(const SightingRecord& s) {
                           s.image_key + ")");
 }
 
+Result<Descriptor> RecognitionStage::EveryEmbedding(FaceView& view) {
+  FaceEngine& engine = recogniser_.engine();
+  for (size_t i = 0; i < engine.embedders().size(); ++i)
+    RETURN_IF_ERROR(engine.AddEmbedding(view.image, i, view.face));
+  return view.face.embeddings;
+}
+
 void RecognitionStage::Announce(const DecisionResult& d) {
   const SightingRecord& s = d.sighting;
   spdlog::info(
@@ -206,15 +213,23 @@ Result<SightingRecord> RecognitionStage::Decide(const std::string& sighting_id) 
     // The edge measured liveness with the whole frame around the face.
     outcome.live_score = s.live_score;
     outcome.embedding = std::move(seen->embedding);
-    outcome.image_key = DecidedImageKey(s, outcome.decision, outcome.person_id);
+    if (embeddings_only_) {
+      // No picture outlives the decision; a tag trains from these vectors.
+      if (outcome.decision == Decision::kUnknown) {
+        ASSIGN_OR_RETURN(outcome.descriptor, EveryEmbedding(seen->views.front()));
+      }
+    } else {
+      outcome.image_key = DecidedImageKey(s, outcome.decision, outcome.person_id);
+    }
     // Copy, record, then delete: after a crash at any point the row names a
     // picture that exists. A copy left behind is swept at the next start.
-    const bool relocate = from != outcome.image_key;
+    const bool relocate = !embeddings_only_ && from != outcome.image_key;
     if (relocate) RETURN_IF_ERROR(objects_->Put(outcome.image_key, *bytes));
     ASSIGN_OR_RETURN(DecisionResult result, visits_->Record(s, outcome));
     if (result.applied) {
       Announce(result);
-      if (const Status gone = relocate ? objects_->Delete(from) : Status::Ok(); !gone.ok())
+      const bool drop = relocate || (embeddings_only_ && result.sighting.image_key != from);
+      if (const Status gone = drop ? objects_->Delete(from) : Status::Ok(); !gone.ok())
         spdlog::warn("recognise: id={} could not remove {} (swept at the next start): {}", s.id,
                      from, gone.message());
       if (learner_ && !seen->views.empty()) {

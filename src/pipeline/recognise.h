@@ -86,9 +86,14 @@ std::string DecidedImageKey(const SightingRecord& sighting, Decision decision,
 class RecognitionStage {
  public:
   // Needs everything to outlive the stage; `events` and `learner` may be null.
+  // With `embeddings_only` (RetentionConfig) a decided sighting keeps no
+  // picture: it is deleted once the decision is recorded, and an unknown
+  // face's record keeps every embedder's vector instead, to train from.
   RecognitionStage(CropRecogniser recogniser, ObjectStore* objects, SightingStore* sightings,
-                   VisitTracker* visits, EventStream* events, GalleryLearner* learner)
+                   VisitTracker* visits, EventStream* events, GalleryLearner* learner,
+                   bool embeddings_only = false)
       : recogniser_(std::move(recogniser)),
+        embeddings_only_(embeddings_only),
         learner_(learner),
         objects_(objects),
         sightings_(sightings),
@@ -112,9 +117,12 @@ class RecognitionStage {
   // after a crash between move and record, its decided location.
   Result<std::string> Locate(const SightingRecord& sighting);
   void Announce(const DecisionResult& result);
+  // Every embedder's vector of a described view (the missing ones are added).
+  Result<Descriptor> EveryEmbedding(FaceView& view);
   Result<SightingRecord> Decide(const std::string& sighting_id);
 
   CropRecogniser recogniser_;
+  const bool embeddings_only_;
   GalleryLearner* learner_;
   ObjectStore* objects_;
   SightingStore* sightings_;

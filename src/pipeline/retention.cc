@@ -1,5 +1,6 @@
 #include "pipeline/retention.h"
 
+#include <limits>
 #include <set>
 #include <string>
 #include <utility>
@@ -64,6 +65,32 @@ Result<int64_t> ExpireCrops(Pass& pass, const std::vector<Decision>& decisions,
   }
 }
 
+// Embeddings-only mode: deletes the picture of every decided sighting and of
+// every training face, each before its row lets go of it; returns how many.
+Result<int64_t> PurgePictures(const RetentionParts& parts) {
+  int64_t removed = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(auto batch, parts.sightings->ListCapturedBefore(
+                                     std::numeric_limits<int64_t>::max(),
+                                     {Decision::kKnown, Decision::kUnknown, Decision::kRejected},
+                                     /*with_image_only=*/true, kBatch));
+    if (batch.empty()) break;
+    for (const SightingRecord& s : batch) {
+      RETURN_IF_ERROR(parts.objects->Delete(s.image_key));
+      ASSIGN_OR_RETURN(const bool cleared, parts.sightings->ClearImageKey(s.id, s.image_key));
+      if (cleared) ++removed;
+    }
+  }
+  ASSIGN_OR_RETURN(const auto faces, parts.faces->ListAllFaces());
+  for (const FaceRecord& face : faces) {
+    if (face.image_key.empty()) continue;
+    RETURN_IF_ERROR(parts.objects->Delete(face.image_key));
+    ASSIGN_OR_RETURN(const bool cleared, parts.faces->ClearImageKey(face.id, face.image_key));
+    if (cleared) ++removed;
+  }
+  return removed;
+}
+
 // Deletes sightings captured before `before_ms` (their pictures first, and
 // their cluster memberships), then visits that ended before it.
 Status ExpireSightings(Pass& pass, int64_t before_ms) {
@@ -113,8 +140,11 @@ Result<RetentionReport> ApplyRetention(const RetentionConfig& config, const Rete
   RETURN_IF_ERROR(ValidateRetention(config));
   RETURN_IF_ERROR(CheckParts(parts));
   Pass pass{parts, {}, {}};
-  ASSIGN_OR_RETURN(pass.training_pictures, TrainingPictures(*parts.faces));
   RetentionReport& report = pass.report;
+  if (config.embeddings_only) {
+    ASSIGN_OR_RETURN(report.pictures, PurgePictures(parts));
+  }
+  ASSIGN_OR_RETURN(pass.training_pictures, TrainingPictures(*parts.faces));
   ASSIGN_OR_RETURN(report.unknown_crops,
                    ExpireCrops(pass, {Decision::kUnknown, Decision::kRejected},
                                Cutoff(now_ms, config.unknown_crops_days)));
@@ -177,10 +207,11 @@ void RetentionJob::Run() {
                     report.status().ToString());
     } else if (report->total() > 0 || report->kept_training_pictures > 0) {
       spdlog::info(
-          "retention: removed unknown_crops={} known_crops={} sightings={} visits={} clusters={} "
-          "outbox={} audit={} kept_training_pictures={}",
-          report->unknown_crops, report->known_crops, report->sightings, report->visits,
-          report->clusters, report->outbox, report->audit, report->kept_training_pictures);
+          "retention: removed pictures={} unknown_crops={} known_crops={} sightings={} visits={} "
+          "clusters={} outbox={} audit={} kept_training_pictures={}",
+          report->pictures, report->unknown_crops, report->known_crops, report->sightings,
+          report->visits, report->clusters, report->outbox, report->audit,
+          report->kept_training_pictures);
     } else {
       spdlog::debug("retention: nothing expired");
     }

@@ -10,6 +10,12 @@
 // whose object is already deleted, which the next pass deletes again (deleting
 // is idempotent) and then clears. Nothing expired survives a pass that
 // finished, and no row is left pointing at a deleted picture.
+//
+// In embeddings-only mode (retention.embeddings_only) each pass first deletes
+// every picture still stored, whatever its age: those of decided sightings
+// and of training faces, kept from before the mode was switched on. Their
+// records, vectors, visits and events stay (events until events_days).
+// Pending sightings keep theirs until recognition decides and deletes it.
 #pragma once
 
 #include <condition_variable>
@@ -32,12 +38,12 @@ namespace concierge {
 
 // What retention works on, each through its store interface, so it purges
 // whichever backend is configured. sightings, objects and faces (whose
-// pictures are kept) are needed; clusters, outbox and audit may be null, then
-// those are left alone.
+// pictures are kept, but in embeddings-only mode) are needed; clusters,
+// outbox and audit may be null, then those are left alone.
 struct RetentionParts {
   SightingStore* sightings = nullptr;
   ObjectStore* objects = nullptr;
-  const FaceCollection* faces = nullptr;
+  FaceCollection* faces = nullptr;
   StrangerClusters* clusters = nullptr;
   OutboxStore* outbox = nullptr;
   AuditLog* audit = nullptr;
@@ -45,6 +51,7 @@ struct RetentionParts {
 
 // What one pass removed.
 struct RetentionReport {
+  int64_t pictures = 0;       // embeddings-only mode: every sighting and face picture left
   int64_t unknown_crops = 0;  // pictures of unknown and rejected sightings
   int64_t known_crops = 0;
   int64_t kept_training_pictures = 0;  // expired crops kept because a training face uses them
@@ -55,7 +62,7 @@ struct RetentionReport {
   int64_t audit = 0;
 
   int64_t total() const {
-    return unknown_crops + known_crops + sightings + visits + clusters + outbox + audit;
+    return pictures + unknown_crops + known_crops + sightings + visits + clusters + outbox + audit;
   }
 };
 

@@ -84,11 +84,12 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config, ServerParts 
       if (config.recognition.learn_faces)
         server->learner_ = std::make_unique<GalleryLearner>(
             parts.faces, parts.objects, config.quality, config.recognition.gallery_cap,
-            config.notify.spoof_live_threshold);
+            config.notify.spoof_live_threshold, !config.retention.embeddings_only);
     }
     server->stages_.push_back(std::make_unique<RecognitionStage>(
         CropRecogniser(engine.get(), server->matcher_.get(), limits), parts.objects,
-        parts.sightings, server->visits_.get(), parts.events, server->learner_.get()));
+        parts.sightings, server->visits_.get(), parts.events, server->learner_.get(),
+        config.retention.embeddings_only));
     server->engines_.push_back(std::move(engine));
   }
   if (parts.faces->stale_faces() > 0)

@@ -193,14 +193,19 @@ Result<TagOutcome> Trainer::TagClusterLocked(int64_t cluster_id, const PersonCho
     ASSIGN_OR_RETURN(const std::string key,
                      CopyPicture(parts_.objects, s.image_key,
                                  DecidedImageKey(s, Decision::kKnown, out.person_id)));
-    bool passes = !key.empty() && QualityRejection(s.quality, quality_).empty();
-    if (passes && !indexed.count(s.id)) {
+    // Embeddings-only mode kept the face's vectors instead of its picture.
+    const bool vectors_only = key.empty() && !s.descriptor.empty();
+    bool passes = (!key.empty() || vectors_only) && QualityRejection(s.quality, quality_).empty();
+    if (passes && !indexed.count(s.id) && vectors_only) {
+      RETURN_IF_ERROR(
+          AddGalleryVectors(*parts_.faces, out.person_id, s, FaceOrigin::kTagged).status());
+    } else if (passes && !indexed.count(s.id)) {
       ASSIGN_OR_RETURN(const std::string jpeg, parts_.objects->Get(key));
       Result<FaceView> view = DescribeSightingFace(*parts_.engine, jpeg, s.faces, limits_);
       passes = view.ok();
       if (view.status().code() != Status::Code::kNoFace) RETURN_IF_ERROR(view.status());
       if (passes)
-        RETURN_IF_ERROR(AddGalleryFace(*parts_.engine, *parts_.objects, *parts_.faces,
+        RETURN_IF_ERROR(AddGalleryFace(*parts_.engine, parts_.objects, *parts_.faces,
                                        out.person_id, view->image, view->face,
                                        FaceOrigin::kTagged, s.id)
                             .status());
@@ -347,7 +352,10 @@ Status Trainer::NotMe(const std::string& sighting_id, const std::string& actor) 
         RETURN_IF_ERROR(parts_.objects->Delete(f.image_key));
       ++faces_removed;
     }
-    Result<std::string> jpeg = parts_.objects->Get(s.image_key);
+    // Without a picture (embeddings-only mode) the stored vector is the example.
+    Result<std::string> jpeg = s.image_key.empty()
+                                   ? Result<std::string>(Status::NotFound("no picture"))
+                                   : parts_.objects->Get(s.image_key);
     if (jpeg.ok()) {
       Result<FaceView> view = DescribeSightingFace(*parts_.engine, *jpeg, s.faces, limits_);
       if (view.ok())
@@ -356,6 +364,9 @@ Status Trainer::NotMe(const std::string& sighting_id, const std::string& actor) 
         return view.status();
     } else if (!IsNotFound(jpeg.status())) {
       return jpeg.status();
+    } else if (!s.embedding.empty()) {
+      RETURN_IF_ERROR(parts_.faces->AddNegative(
+          person_id, {{parts_.engine->embedders().front().id, s.embedding}}, s.id));
     }
   } else if (!IsNotFound(faces.status())) {
     return faces.status();

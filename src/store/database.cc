@@ -289,6 +289,11 @@ ALTER TABLE notify_outbox ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
     R"sql(
 ALTER TABLE persons ADD COLUMN preferences TEXT NOT NULL DEFAULT '{}';
 )sql",
+    // 12: every embedder's vector of an unknown face in embeddings-only mode
+    // (SightingRecord::descriptor), JSON.
+    R"sql(
+ALTER TABLE sightings ADD COLUMN descriptor_json TEXT NOT NULL DEFAULT '[]';
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and

@@ -487,6 +487,11 @@ Status FaceCollection::DeleteFace(int64_t face_id) {
   return Status::Ok();
 }
 
+Result<bool> FaceCollection::ClearImageKey(int64_t face_id, const std::string& image_key) {
+  std::lock_guard<std::mutex> write(write_mu_);
+  return repo_->ClearImageKey(face_id, image_key);
+}
+
 Status FaceCollection::ReplaceEmbeddings(const FaceRecord& face, const Descriptor& embeddings) {
   std::lock_guard<std::mutex> write(write_mu_);
   ASSIGN_OR_RETURN(const std::vector<Embedding> units, CheckEmbeddings(embeddings));

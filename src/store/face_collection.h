@@ -122,6 +122,10 @@ class FaceCollection {
   // the only embeddings of `face` (a record from ListFaces: its id and person
   // are used). kNotFound if the face is not here.
   Status ReplaceEmbeddings(const FaceRecord& face, const Descriptor& embeddings);
+  // Lets the face go of its picture (embeddings-only mode) once the caller
+  // deleted it: clears its image key if it is still `image_key`. Returns
+  // whether it did; the vectors stay.
+  Result<bool> ClearImageKey(int64_t face_id, const std::string& image_key);
   // Removes the person with all their faces and negatives. Returns the
   // distinct non-empty image keys of the removed faces so the caller can
   // delete those pictures.

@@ -97,6 +97,8 @@ class FaceRepository {
   // Makes `embeddings` (unit length) the face's only embeddings; false if
   // this collection has no such face.
   virtual Result<bool> ReplaceEmbeddings(int64_t face_id, const Descriptor& embeddings) = 0;
+  // Clears the face's image key if it is still `image_key`; false otherwise.
+  virtual Result<bool> ClearImageKey(int64_t face_id, const std::string& image_key) = 0;
 
   // Needs an existing person and unit embeddings; stores one negative per
   // embedding and returns their ids.

@@ -313,6 +313,19 @@ class PgFaceRepository final : public FaceRepository {
     return found;
   }
 
+  Result<bool> ClearImageKey(int64_t face_id, const std::string& image_key) override {
+    bool cleared = false;
+    const std::string what = "clearing the picture of face " + std::to_string(face_id);
+    RETURN_IF_ERROR(Write(what, [&](pqxx::work& tx) {
+      cleared = PgParams().Int(face_id).Text(collection_).Text(image_key).Exec(
+                    tx, "UPDATE faces SET image_key = '', box_w = 0 "
+                        "WHERE id = $1 AND collection = $2 AND image_key = $3")
+                    .affected_rows() > 0;
+      return Status::Ok();
+    }));
+    return cleared;
+  }
+
   Result<std::vector<int64_t>> InsertNegatives(const std::string& person_id,
                                                const Descriptor& embeddings,
                                                const std::string& sighting_id,

@@ -69,13 +69,17 @@ CREATE INDEX sightings_site_decision ON sightings(site, decision, captured_ms);
     R"sql(
 ALTER TABLE sightings ADD COLUMN views_json TEXT NOT NULL DEFAULT '{}';
 )sql",
+    // 3: as the SQLite backend's migration 12.
+    R"sql(
+ALTER TABLE sightings ADD COLUMN descriptor_json TEXT NOT NULL DEFAULT '[]';
+)sql",
 };
 
 constexpr char kSightingColumns[] =
     "id, camera, site, track, seq, captured_ms, received_ms, box_x, box_y, box_w, box_h, "
     "detector_score, quality_size_px, quality_sharpness, quality_yaw_deg, quality_pitch_deg, "
     "quality_brightness, quality_score, live_score, image_key, person_id, similarity, decision, "
-    "visit_id, decided_ms, embedding, views_json";
+    "visit_id, decided_ms, embedding, views_json, descriptor_json";
 constexpr char kVisitColumns[] = "id, site, person_id, started_ms, last_ms, sightings";
 // Ties are ordered by bytes, as in SQLite, whatever the database's collation.
 constexpr char kNewestFirst[] = " ORDER BY captured_ms DESC, id COLLATE \"C\" DESC";
@@ -115,6 +119,7 @@ Result<SightingRecord> ReadSighting(const pqxx::row& row) {
     ASSIGN_OR_RETURN(s.embedding, PgReadFloats(row[25], "sighting " + s.id));
   }
   ParseViewsJson(row[26].c_str(), &s);
+  ASSIGN_OR_RETURN(s.descriptor, ParseDescriptorJson(row[27].c_str(), s.id));
   return s;
 }
 
@@ -167,7 +172,6 @@ Status CheckOutcome(const SightingOutcome& o) {
     return Status::InvalidArgument("sighting " + o.id + ": outcome must be a decision");
   if ((o.decision == Decision::kKnown) != (o.person_id.has_value() && !o.person_id->empty()))
     return Status::InvalidArgument("sighting " + o.id + ": a person goes with 'known' only");
-  if (o.image_key.empty()) return Status::InvalidArgument("sighting " + o.id + ": no image key");
   return Status::Ok();
 }
 
@@ -351,11 +355,12 @@ class PgSightingStore final : public SightingStore {
                 .Real(o.live_score).Text(o.image_key).Floats(o.embedding);
             if (visit_id > 0) params.Int(visit_id);
             else params.Null();
-            params.Int(NowMs()).Text(o.id);
+            params.Int(NowMs()).Text(DescriptorJson(o.descriptor)).Text(o.id);
             const pqxx::result updated = params.Exec(
                 tx, std::string("UPDATE sightings SET decision = $1, person_id = $2, "
                                 "similarity = $3, live_score = $4, image_key = $5, "
-                                "embedding = $6, visit_id = $7, decided_ms = $8 WHERE id = $9 "
+                                "embedding = $6, visit_id = $7, decided_ms = $8, "
+                                "descriptor_json = $9 WHERE id = $10 "
                                 "RETURNING ") +
                         kSightingColumns);
             ASSIGN_OR_RETURN(current, ReadSighting(updated[0]));

@@ -1,5 +1,7 @@
 #include "store/sighting_store.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 namespace concierge {
@@ -37,6 +39,37 @@ void ParseViewsJson(const std::string& text, SightingRecord* s) {
         s->faces.push_back({f[0].get<float>(), f[1].get<float>(), f[2].get<float>(), f[3].get<float>()});
   if (j.contains("human_score") && j["human_score"].is_number())
     s->human_score = j["human_score"].get<float>();
+}
+
+std::string DescriptorJson(const Descriptor& descriptor) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const ModelEmbedding& e : descriptor) {
+    nlohmann::json vector = nlohmann::json::array();
+    // Rounded so the shortest form is short; unit vectors lose nothing that matters.
+    for (float v : e.vector) vector.push_back(std::round(static_cast<double>(v) * 1e7) / 1e7);
+    j.push_back({{"model", e.model}, {"vector", std::move(vector)}});
+  }
+  return j.dump();
+}
+
+Result<Descriptor> ParseDescriptorJson(const std::string& text, const std::string& sighting_id) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const Status malformed =
+      Status::Internal("sighting " + sighting_id + " has a malformed descriptor");
+  if (!j.is_array()) return malformed;
+  Descriptor descriptor;
+  for (const auto& e : j) {
+    if (!e.is_object() || !e.contains("model") || !e["model"].is_string() ||
+        !e.contains("vector") || !e["vector"].is_array())
+      return malformed;
+    ModelEmbedding m{e["model"].get<std::string>(), {}};
+    for (const auto& v : e["vector"]) {
+      if (!v.is_number()) return malformed;
+      m.vector.push_back(v.get<float>());
+    }
+    descriptor.push_back(std::move(m));
+  }
+  return descriptor;
 }
 
 Status CheckRelabel(const SightingRecord& current, Decision decision,

@@ -47,6 +47,10 @@ struct SightingRecord {
   std::optional<int64_t> visit_id;
   int64_t decided_ms = 0;  // 0 while pending
   Embedding embedding;     // the server's own embedding; empty while pending or rejected
+  // Every embedder's vector of the face, kept only in embeddings-only mode
+  // (RetentionConfig) for unknown sightings: a tag trains from it, as there
+  // is no picture to embed again. Empty otherwise.
+  Descriptor descriptor;
 };
 
 struct VisitRecord {
@@ -97,8 +101,9 @@ struct SightingOutcome {
   std::optional<std::string> person_id;
   std::optional<float> similarity;
   float live_score = -1;
-  std::string image_key;  // where the picture now lives
+  std::string image_key;  // where the picture now lives; empty: it was not kept
   Embedding embedding;
+  Descriptor descriptor;  // see SightingRecord::descriptor
 };
 
 // What ErasePerson removed.
@@ -126,6 +131,12 @@ struct DecisionResult {
 // a missing or malformed document as "no views sent".
 std::string ViewsJson(const SightingRecord& sighting);
 void ParseViewsJson(const std::string& text, SightingRecord* sighting);
+
+// A descriptor as stored (the descriptor_json column of both backends):
+// [{"model": m, "vector": [...]}, ...] with components rounded to 1e-7, and
+// its inverse; kInternal naming the sighting for a malformed document.
+std::string DescriptorJson(const Descriptor& descriptor);
+Result<Descriptor> ParseDescriptorJson(const std::string& text, const std::string& sighting_id);
 
 // The rules of SightingStore::Relabel: OK when `current` may be relabelled
 // to `decision` with `person_id`; else kFailedPrecondition or kInvalidArgument.

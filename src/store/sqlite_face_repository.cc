@@ -262,6 +262,16 @@ class SqliteFaceRepository final : public FaceRepository {
     return found;
   }
 
+  Result<bool> ClearImageKey(int64_t face_id, const std::string& image_key) override {
+    return db_->WithConnection([&](Connection& c) -> Result<bool> {
+      ASSIGN_OR_RETURN(Statement st,
+                       c.Prepare("UPDATE faces SET image_key = '', box_w = 0 "
+                                 "WHERE id = ? AND collection = ? AND image_key = ?"));
+      RETURN_IF_ERROR(st.BindInt(face_id).BindText(collection_).BindText(image_key).Run());
+      return c.Changes() > 0;
+    });
+  }
+
   Result<std::vector<int64_t>> InsertNegatives(const std::string& person_id,
                                                const Descriptor& embeddings,
                                                const std::string& sighting_id,

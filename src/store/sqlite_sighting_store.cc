@@ -15,7 +15,7 @@ namespace {
 constexpr char kSightingColumns[] =
     "id, camera, site, track, seq, captured_ms, received_ms, box_x, box_y, box_w, box_h, "
     "detector_score, quality_json, live_score, image_key, person_id, similarity, decision, "
-    "visit_id, decided_ms, embedding, views_json";
+    "visit_id, decided_ms, embedding, views_json, descriptor_json";
 constexpr char kVisitColumns[] = "id, site, person_id, started_ms, last_ms, sightings";
 
 std::string QualityJson(const FaceQuality& q) {
@@ -68,6 +68,7 @@ Result<SightingRecord> ReadSighting(const Statement& row) {
   s.embedding.resize(blob.size() / sizeof(float));
   if (!blob.empty()) std::memcpy(s.embedding.data(), blob.data(), blob.size());
   ParseViewsJson(row.ColumnText(21), &s);
+  ASSIGN_OR_RETURN(s.descriptor, ParseDescriptorJson(row.ColumnText(22), s.id));
   return s;
 }
 
@@ -121,7 +122,6 @@ Status CheckOutcome(const SightingOutcome& o) {
     return Status::InvalidArgument("sighting " + o.id + ": outcome must be a decision");
   if ((o.decision == Decision::kKnown) != (o.person_id.has_value() && !o.person_id->empty()))
     return Status::InvalidArgument("sighting " + o.id + ": a person goes with 'known' only");
-  if (o.image_key.empty()) return Status::InvalidArgument("sighting " + o.id + ": no image key");
   return Status::Ok();
 }
 
@@ -293,7 +293,7 @@ class SqliteSightingStore final : public SightingStore {
             Statement update,
             c.Prepare("UPDATE sightings SET decision = ?, person_id = ?, similarity = ?, "
                       "live_score = ?, image_key = ?, embedding = ?, visit_id = ?, "
-                      "decided_ms = ? WHERE id = ?"));
+                      "decided_ms = ?, descriptor_json = ? WHERE id = ?"));
         update.BindText(ToString(o.decision));
         if (o.person_id)
           update.BindText(*o.person_id);
@@ -312,7 +312,8 @@ class SqliteSightingStore final : public SightingStore {
           update.BindInt(visit_id);
         else
           update.BindNull();
-        RETURN_IF_ERROR(update.BindInt(NowMs()).BindText(o.id).Run());
+        RETURN_IF_ERROR(
+            update.BindInt(NowMs()).BindText(DescriptorJson(o.descriptor)).BindText(o.id).Run());
         result.applied = true;
         result.visit_started = choice.kind == VisitChoice::Kind::kStart;
         ASSIGN_OR_RETURN(current, LoadSighting(c, o.id));

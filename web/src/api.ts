@@ -212,11 +212,13 @@ export function personId(person: PersonRef | string | null | undefined): string 
   return typeof person === 'string' ? person : person.id;
 }
 
-// A same-origin image URL: the API's image_url, or one built from a sighting id.
+// A same-origin image URL: the API's image_url, or, when the answer has no
+// image_url at all, one built from a sighting id. null means there is no
+// picture (deleted, or never kept in embeddings-only mode): show a placeholder.
 // Only relative URLs are used, so an image never leaves the authenticated origin.
 export function imageUrl(url: string | null | undefined, sightingId?: string | null): string | null {
   if (url && url.startsWith('/')) return url;
-  if (sightingId) return `/api/v1/sightings/${encodeURIComponent(sightingId)}/image`;
+  if (url === undefined && sightingId) return `/api/v1/sightings/${encodeURIComponent(sightingId)}/image`;
   return null;
 }
 

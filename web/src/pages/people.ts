@@ -166,11 +166,14 @@ function renderPerson(root: HTMLElement, person: Person): void {
   }
 
   function faceCard(face: Face): HTMLElement {
-    const src = imageUrl(face.image_url) ?? `/api/v1/faces/${encodeURIComponent(face.id)}/image`;
+    const src =
+      face.image_url === undefined ? `/api/v1/faces/${encodeURIComponent(face.id)}/image` : imageUrl(face.image_url);
     const card = h(
       'figure',
       { class: 'card face', 'data-face': face.id },
-      h('img', { class: 'crop', src, alt: `Face of ${person.name}`, loading: 'lazy' }),
+      src
+        ? h('img', { class: 'crop', src, alt: `Face of ${person.name}`, loading: 'lazy' })
+        : h('div', { class: 'crop thumb-empty', title: 'No picture kept' }),
       h(
         'figcaption',
         { class: 'small muted' },
