@@ -971,5 +971,32 @@ TEST_F(HttpDataTest, ForgetLeavesNothingOfThePersonInTheDatabaseOrObjectStore) {
   EXPECT_EQ(Get("/api/v1/sightings", viewer_).doc()["items"].size(), 1u);
 }
 
+TEST_F(HttpDataTest, EmbeddingsOnlyModeAnswersWithoutPictures) {
+  config_.retention.embeddings_only = true;
+  // As recognition leaves a sighting in that mode: decided, its picture deleted.
+  const SightingRecord s = Seen("e-1", kT0, kBlair, std::nullopt, "door", Face(kBlair));
+  ASSERT_OK(objects_->Delete(s.image_key));
+  ASSERT_TRUE(sightings_->ClearImageKey(s.id, s.image_key).value());
+  auto cluster = clusters_->Assign(*sightings_->Get(s.id));
+  ASSERT_OK(cluster);
+
+  const json one = Get("/api/v1/sightings/e-1", viewer_).doc();
+  EXPECT_TRUE(one["image_url"].is_null()) << one.dump();
+  EXPECT_TRUE(one["image_key"].is_null()) << one.dump();
+  const json visits = Get("/api/v1/visits", viewer_).doc();
+  ASSERT_EQ(visits["items"].size(), 1u);
+  EXPECT_TRUE(visits["items"][0]["image_url"].is_null());
+  const json cards = Get("/api/v1/unknowns", viewer_).doc();
+  ASSERT_EQ(cards["items"].size(), 1u) << cards.dump();
+  EXPECT_EQ(cards["items"][0]["id"], cluster->cluster.id);
+  EXPECT_TRUE(cards["items"][0]["image_url"].is_null()) << cards.dump();
+  for (const std::string path : {"/api/v1/sightings/e-1/image", "/api/v1/faces/1/image"}) {
+    const Reply image = Get(path, viewer_);
+    EXPECT_EQ(image.status, 404) << path;
+    EXPECT_NE(image.body.find("pictures are not kept: embeddings-only mode"), std::string::npos)
+        << path << ": " << image.body;
+  }
+}
+
 }  // namespace
 }  // namespace concierge
