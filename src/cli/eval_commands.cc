@@ -736,22 +736,30 @@ int RunEvalCluster(Context& ctx, const std::string& data, const ClusterStreamOpt
   const ImageLimits limits{(*config)->vision.max_image_bytes, (*config)->vision.max_image_pixels};
   const fs::path lfw = fs::path(data) / "lfw";
   std::ifstream in((lfw / "people.txt").string());
-  std::vector<std::pair<std::string, int>> returning, singles;
+  // Each person's photos that the data set holds (it keeps only those the pairs files name).
+  std::map<std::string, std::vector<int>> held;
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream ls(line);
     std::string name;
     int n = 0;
-    if (!(ls >> name >> n)) continue;
-    if (n >= 4) returning.emplace_back(name, n);
-    if (n == 1) singles.emplace_back(name, n);
+    if (!(ls >> name >> n) || held.count(name)) continue;
+    std::vector<int>& photos = held[name];
+    for (int i = 1; i <= n; ++i)
+      if (fs::exists(LfwImage(lfw.string(), name, i))) photos.push_back(i);
   }
-  for (auto* list : {&returning, &singles}) {
-    std::sort(list->begin(), list->end());
-    list->erase(std::unique(list->begin(), list->end()), list->end());
+  std::mt19937 rng(20261206);
+  std::vector<std::pair<std::string, std::vector<int>>> returning, singles;
+  for (auto& [name, photos] : held) {
+    std::shuffle(photos.begin(), photos.end(), rng);
+    if (photos.size() >= 4) {
+      photos.resize(std::min(photos.size(), opt.max_photos));
+      returning.emplace_back(name, photos);
+    } else if (photos.size() == 1) {
+      singles.emplace_back(name, photos);
+    }
   }
   if (returning.empty()) return Fail(ctx, Status::NotFound("no LFW people.txt under " + data));
-  std::mt19937 rng(20261206);
   std::shuffle(returning.begin(), returning.end(), rng);
   std::shuffle(singles.begin(), singles.end(), rng);
   returning.resize(std::min(returning.size(), opt.people));
@@ -767,11 +775,7 @@ int RunEvalCluster(Context& ctx, const std::string& data, const ClusterStreamOpt
     faces.push_back({name + "_" + std::to_string(index), name, kT0 + at_ms, d.front().vector, 0.5f});
     return Status::Ok();
   };
-  for (const auto& [name, n] : returning) {
-    std::vector<int> photos(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) photos[static_cast<size_t>(i)] = i + 1;
-    std::shuffle(photos.begin(), photos.end(), rng);
-    photos.resize(std::min(photos.size(), opt.max_photos));
+  for (const auto& [name, photos] : returning) {
     int64_t visit_ms = 0;
     for (size_t i = 0; i < photos.size(); ++i) {
       if (i % std::max<size_t>(1, opt.per_visit) == 0) visit_ms = when(rng);
@@ -779,8 +783,8 @@ int RunEvalCluster(Context& ctx, const std::string& data, const ClusterStreamOpt
         return Fail(ctx, s);
     }
   }
-  for (const auto& single : singles)
-    if (Status s = add(single.first, 1, when(rng)); !s.ok()) return Fail(ctx, s);
+  for (const auto& [name, photos] : singles)
+    if (Status s = add(name, photos.front(), when(rng)); !s.ok()) return Fail(ctx, s);
   spdlog::info("replaying {} faces of {} returning and {} single strangers", faces.size(),
                returning.size(), singles.size());
 

@@ -520,7 +520,9 @@ async function main() {
   check(
     sentences.some((t) => new RegExp(`^${ADMIN.name} tagged stranger #\\d+ as ${NEW_NAME}$`).test(t)) &&
       sentences.some((t) => t.startsWith(`${ADMIN.name} changed settings: retention.events_days`)) &&
-      sentences.some((t) => t === `${ADMIN.name} signed in`),
+      sentences.some((t) => t === `${ADMIN.name} signed in`) &&
+      sentences.some((t) => new RegExp(`^${ADMIN.name} merged stranger #\\d+ into stranger #\\d+: the same person$`).test(t)) &&
+      sentences.some((t) => new RegExp(`^${ADMIN.name} split 1 face off stranger #\\d+ as stranger #\\d+$`).test(t)),
     `the audit log reads as sentences (${sentences.slice(0, 4).join(' | ')})`,
   );
   await capture(page, helperPage, '08-audit', consoleErrors);

@@ -53,6 +53,16 @@ export function auditSentence(item: AuditEntry, names: Map<string, string>): str
     }
     case 'ignore':
       return `${who} ignored ${target} and deleted ${count(detail.pictures_deleted, 'picture', 'pictures')}`;
+    case 'cluster.merge': {
+      const merged = Array.isArray(detail.merged) ? (detail.merged as unknown[]) : [];
+      return `${who} merged ${merged.map((c) => `stranger #${String(c)}`).join(', ') || 'a stranger'} into ${target}: the same person`;
+    }
+    case 'cluster.split': {
+      const faces = Array.isArray(detail.sightings) ? detail.sightings.length : 0;
+      return `${who} split ${count(faces, 'face', 'faces')} off ${target} as stranger #${String(detail.new_cluster ?? '?')}`;
+    }
+    case 'restart':
+      return `${who} restarted Concierge`;
     case 'not_me':
       return `${who} said a face was not ${person(detail.person_id)}; Concierge unlearned it`;
     case 'forget':
