@@ -106,7 +106,9 @@ class HttpCamerasTest : public ::testing::Test {
 
   // The camera `name` of GET /api/v1/cameras, or null.
   json Listed(const std::string& name) {
-    for (const json& item : Call("GET", "/api/v1/cameras", viewer_).body["items"])
+    const Reply listed = Call("GET", "/api/v1/cameras", viewer_);
+    EXPECT_EQ(listed.status, 200) << listed.raw;
+    for (const json& item : listed.body["items"])
       if (item["name"] == name) return item;
     return nullptr;
   }
