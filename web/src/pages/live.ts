@@ -2,9 +2,13 @@
 // and its status, refreshed every few seconds. When a stream breaks or ends
 // (server restart, network), the last good frame stays up marked "last frame
 // 12 s ago" while the stream is retried with backoff; the next frame clears it.
+// Admins also add network cameras here ("Test connection" shows a snapshot or
+// why not), and edit or remove the ones kept in the config file; a camera's
+// password only ever comes back masked (user:***@), and sent back so it is kept.
 
 import { api, type Camera, type Page } from '../api';
-import { errorBox, formatAge, formatValue, h, loading, replace } from '../dom';
+import { confirmDialog, errorBox, formatAge, formatValue, h, loading, replace } from '../dom';
+import { isAdmin } from '../session';
 
 const REFRESH_MS = 5000;
 const TICK_MS = 1000; // ages the stale mark, checks a retry
@@ -12,7 +16,47 @@ const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 const STALL_MS = 10_000; // no part for this long (the server resends every 2 s): broken
 
+// What GET /api/v1/cameras adds for the cameras of the config file.
+interface ListedCamera extends Camera {
+  url?: string; // network cameras only, the password masked as user:***@
+  editable?: boolean; // a network camera of edge.cameras: the API may change it
+}
+
+// The answer to adding, changing or removing a camera.
+interface CameraChange {
+  camera: ListedCamera;
+  applied: boolean; // false: saved for the next start; `message` says why
+  message: string;
+}
+
+// The answer to POST /api/v1/cameras/test.
+interface ConnectionTest {
+  ok: boolean;
+  width: number | null;
+  height: number | null;
+  preview: string | null; // a JPEG data: URL
+  error: string | null;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// What a saved change did: in effect now, or (under `serve`, or when the
+// camera reader could not take it) waiting for the next start, and why.
+function changeOutcome(reply: CameraChange, done: string, inEffect: string): string {
+  if (reply.applied) return `${done}; ${inEffect}.`;
+  const why = reply.message.replace(/^saved;\s*/, '');
+  return /next start/.test(why)
+    ? `${done} in the config file; ${why}.`
+    : `${done} in the config file; not applied now (${why}), so it takes effect at the next start.`;
+}
+
+// A camera of the config file that this process does not read (GET /cameras).
+const NOT_RUNNING = 'not running';
+
 function stateClass(state: string): string {
+  if (state === NOT_RUNNING) return 'badge';
   if (/run|ok|live|active/i.test(state)) return 'badge badge-ok';
   if (/err|fail|stop/i.test(state)) return 'badge badge-bad';
   return 'badge';
@@ -151,13 +195,27 @@ class Preview {
   }
 }
 
-export function livePage(root: HTMLElement): () => void {
-  const grid = h('div', { class: 'grid grid-wide' });
-  const status = new Map<string, HTMLElement>();
-  const previews = new Map<string, { preview: Preview; lastFrameMs: number }>();
-  replace(root, h('div', { class: 'page-head' }, h('h1', {}, 'Live')), grid, loading());
+interface CameraCard {
+  camera: ListedCamera; // as last listed
+  article: HTMLElement;
+  status: HTMLElement;
+  preview: Preview | null; // null: the camera does not run here, so no picture
+  lastFrameMs: number;
+  shape: string; // what the card was built for; a change rebuilds it
+}
 
-  function statusBlock(camera: Camera): HTMLElement {
+export function livePage(root: HTMLElement): () => void {
+  const admin = isAdmin();
+  const grid = h('div', { class: 'grid grid-wide' });
+  const formHost = h('div', {});
+  // What the last change did; stays until the next one.
+  const notice = h('div', { role: 'status' });
+  const addButton =
+    admin && h('button', { class: 'btn btn-primary', type: 'button', onclick: () => openForm(null) }, 'Add camera');
+  const cards = new Map<string, CameraCard>();
+  replace(root, h('div', { class: 'page-head' }, h('h1', {}, 'Live'), addButton), notice, formHost, grid, loading());
+
+  function statusBlock(camera: ListedCamera): HTMLElement {
     return h(
       'div',
       {},
@@ -174,6 +232,7 @@ export function livePage(root: HTMLElement): () => void {
         h('dd', {}, camera.site || '—'),
         h('dt', {}, 'Source'),
         h('dd', {}, camera.source_kind || '—'),
+        camera.url && [h('dt', {}, 'Address'), h('dd', { class: 'camera-url' }, camera.url)],
         h('dt', {}, 'FPS'),
         h('dd', {}, formatValue(camera.fps, 1)),
         h('dt', {}, 'Frames'),
@@ -187,57 +246,293 @@ export function livePage(root: HTMLElement): () => void {
     );
   }
 
-  function card(camera: Camera): HTMLElement {
-    const preview = new Preview(camera.name);
-    previews.set(camera.name, { preview, lastFrameMs: camera.last_frame_ms ?? 0 });
-    const block = statusBlock(camera);
-    status.set(camera.name, block);
-    return h('article', { class: 'card camera', 'data-camera': camera.name }, preview.box, preview.stale, block);
+  function cardShape(camera: ListedCamera): string {
+    return `${camera.state === NOT_RUNNING ? 'idle' : 'live'}/${admin && camera.editable ? 'editable' : 'fixed'}`;
+  }
+
+  function buildCard(camera: ListedCamera): CameraCard {
+    const preview = camera.state === NOT_RUNNING ? null : new Preview(camera.name);
+    const picture = preview
+      ? [preview.box, preview.stale]
+      : h(
+          'div',
+          { class: 'preview-box' },
+          h(
+            'p',
+            { class: 'not-running' },
+            'Not running in this process, so there is no picture here: ',
+            h('code', {}, 'concierge edge'),
+            ' reads it, or ',
+            h('code', {}, 'concierge run'),
+            ' from its next start.',
+          ),
+        );
+    const status = statusBlock(camera);
+    const actions =
+      admin &&
+      camera.editable &&
+      h(
+        'div',
+        { class: 'row wrap camera-actions' },
+        h(
+          'button',
+          {
+            class: 'btn btn-small',
+            type: 'button',
+            'aria-label': `Edit camera ${camera.name}`,
+            onclick: () => openForm(cards.get(camera.name)?.camera ?? camera),
+          },
+          'Edit',
+        ),
+        h(
+          'button',
+          {
+            class: 'btn btn-small btn-quiet',
+            type: 'button',
+            'aria-label': `Remove camera ${camera.name}`,
+            onclick: () => void removeCamera(camera),
+          },
+          'Remove',
+        ),
+      );
+    const article = h('article', { class: 'card camera', 'data-camera': camera.name }, picture, status, actions);
+    return { camera, article, status, preview, lastFrameMs: camera.last_frame_ms ?? 0, shape: cardShape(camera) };
+  }
+
+  // Takes a camera's card off the page and ends its stream. Done before a
+  // change restarts the camera, so the stream is not retried against a camera
+  // that is gone; the next refresh brings the card back if it is still listed.
+  function dropCard(name: string): void {
+    const card = cards.get(name);
+    if (!card) return;
+    card.preview?.close();
+    card.article.remove();
+    cards.delete(name);
+  }
+
+  // Brings the cards in line with the list: new cameras get a card, gone ones
+  // lose theirs, the rest get fresh status.
+  function show(cameras: ListedCamera[]): void {
+    const listed = new Set(cameras.map((c) => c.name));
+    for (const name of [...cards.keys()]) if (!listed.has(name)) dropCard(name);
+    for (const note of grid.querySelectorAll(':scope > :not(article)')) note.remove(); // "no cameras", a load error
+    for (const camera of cameras) {
+      let card = cards.get(camera.name);
+      if (card && card.shape !== cardShape(camera)) {
+        const rebuilt = buildCard(camera);
+        card.preview?.close();
+        card.article.replaceWith(rebuilt.article);
+        cards.set(camera.name, rebuilt);
+        continue;
+      }
+      if (!card) {
+        card = buildCard(camera);
+        cards.set(camera.name, card);
+        grid.appendChild(card.article);
+        continue;
+      }
+      const fresh = statusBlock(camera);
+      card.status.replaceWith(fresh);
+      card.status = fresh;
+      card.camera = camera;
+      // A newer frame on the server: a broken stream is worth retrying now.
+      if ((camera.last_frame_ms ?? 0) > card.lastFrameMs) {
+        card.lastFrameMs = camera.last_frame_ms ?? 0;
+        card.preview?.retrySoon();
+      }
+    }
+    if (!cameras.length)
+      grid.appendChild(
+        h('p', { class: 'empty' }, admin ? 'No cameras yet: add one with “Add camera”.' : 'No cameras are configured in this process.'),
+      );
   }
 
   let stopped = false;
-  async function refresh(first: boolean): Promise<void> {
+  let loaded = false;
+  // A list fetched while a change was made may be from before it: such a list is
+  // not shown (it would bring back a card dropped for the change).
+  let changes = 0;
+  let changing = false;
+  async function refresh(): Promise<void> {
+    const seen = changes;
     try {
-      const page = await api<Page<Camera>>('GET', '/api/v1/cameras');
-      if (stopped) return;
-      if (first) {
-        replace(
-          grid,
-          page.items.length
-            ? page.items.map(card)
-            : h('p', { class: 'empty' }, 'No cameras are configured in this process.'),
-        );
-      } else {
-        for (const camera of page.items) {
-          const old = status.get(camera.name);
-          if (!old) continue;
-          const fresh = statusBlock(camera);
-          old.replaceWith(fresh);
-          status.set(camera.name, fresh);
-          // A newer frame on the server: a broken stream is worth retrying now.
-          const shown = previews.get(camera.name);
-          if (shown && (camera.last_frame_ms ?? 0) > shown.lastFrameMs) {
-            shown.lastFrameMs = camera.last_frame_ms ?? 0;
-            shown.preview.retrySoon();
-          }
-        }
-      }
+      const page = await api<Page<ListedCamera>>('GET', '/api/v1/cameras');
+      if (stopped || changing || seen !== changes) return;
+      show(page.items);
     } catch (err) {
-      if (!stopped && first) replace(grid, errorBox(err));
+      if (!stopped && !loaded) replace(grid, errorBox(err));
     } finally {
-      if (first) root.querySelector(':scope > p.muted')?.remove();
+      if (!loaded) root.querySelector(':scope > p.muted')?.remove();
+      loaded = true;
     }
   }
 
-  void refresh(true);
-  const timer = window.setInterval(() => void refresh(false), REFRESH_MS);
+  function announce(text: string, failed = false): void {
+    replace(notice, h('p', { class: failed ? 'alert' : 'alert alert-info' }, text));
+  }
+
+  // Runs a change to the cameras, then shows the list as it is after it.
+  async function change(work: () => Promise<void>): Promise<void> {
+    changing = true;
+    changes += 1;
+    try {
+      await work();
+    } finally {
+      changing = false;
+      changes += 1;
+    }
+    await refresh();
+  }
+
+  async function removeCamera(camera: ListedCamera): Promise<void> {
+    const ok = await confirmDialog({
+      title: `Remove camera ${camera.name}?`,
+      message: 'It is no longer read and is deleted from the config file. Its sightings so far stay.',
+      confirmLabel: 'Remove camera',
+      danger: true,
+    });
+    if (!ok) return;
+    await change(async () => {
+      dropCard(camera.name);
+      try {
+        const reply = await api<CameraChange>('DELETE', `/api/v1/cameras/${encodeURIComponent(camera.name)}`);
+        announce(changeOutcome(reply, `Removed camera ${camera.name}`, 'it has stopped'));
+      } catch (err) {
+        announce(`Camera ${camera.name} was not removed: ${message(err)}`, true);
+      }
+    });
+  }
+
+  // The form to add a camera, or (given one) to change that camera's site and
+  // address; its name is fixed and its URL shows the password masked.
+  function openForm(camera: ListedCamera | null): void {
+    const editing = camera !== null;
+    const field = (control: HTMLInputElement, label: string, help: string) => {
+      control.setAttribute('aria-describedby', `${control.id}-help`);
+      return h(
+        'div',
+        { class: 'field' },
+        h('label', { for: control.id }, label),
+        control,
+        h('small', { class: 'muted', id: `${control.id}-help` }, help),
+      );
+    };
+    const text = { type: 'text', autocomplete: 'off', spellcheck: 'false', maxlength: 64 };
+    const name = h('input', { ...text, id: 'camera-name', required: true, readonly: editing, value: camera?.name ?? '' });
+    const site = h('input', { ...text, id: 'camera-site', value: camera?.site ?? '' });
+    const url = h('input', {
+      ...text,
+      id: 'camera-url',
+      required: true,
+      maxlength: 1024,
+      inputmode: 'url',
+      placeholder: 'rtsp://user:password@192.168.1.20/stream',
+      value: camera?.url ?? '',
+    });
+    const testResult = h('div', { class: 'camera-test', role: 'status' });
+    const formError = h('div', { role: 'alert' });
+    const testButton = h('button', { class: 'btn', type: 'button' }, 'Test connection');
+    const save = h('button', { class: 'btn btn-primary', type: 'submit' }, editing ? 'Save changes' : 'Save camera');
+    const close = () => {
+      replace(formHost);
+      if (addButton) {
+        addButton.hidden = false;
+        addButton.focus();
+      }
+    };
+
+    testButton.addEventListener('click', async () => {
+      if (!url.reportValidity()) return;
+      testButton.disabled = true;
+      replace(testResult, h('p', { class: 'muted small' }, 'Connecting to the camera…'));
+      try {
+        // A masked URL is tested with the stored password, which the server finds by the name.
+        const body = editing ? { name: camera.name, url: url.value.trim() } : { url: url.value.trim() };
+        const test = await api<ConnectionTest>('POST', '/api/v1/cameras/test', body);
+        replace(
+          testResult,
+          test.ok && test.preview
+            ? h(
+                'figure',
+                { class: 'camera-snapshot' },
+                h('img', { src: test.preview, alt: 'Snapshot from the camera' }),
+                h('figcaption', { class: 'small' }, `Connected: the camera sends ${test.width}×${test.height} pictures.`),
+              )
+            : h('p', { class: 'alert' }, `Could not connect: ${test.error ?? 'the camera sent no picture'}`),
+        );
+      } catch (err) {
+        replace(testResult, h('p', { class: 'alert' }, `Could not test: ${message(err)}`));
+      } finally {
+        testButton.disabled = false;
+      }
+    });
+
+    const form = h(
+      'form',
+      {
+        class: 'card stack camera-form',
+        'aria-labelledby': 'camera-form-title',
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          replace(formError);
+          save.disabled = true;
+          const fields: Record<string, string> = { url: url.value.trim() };
+          if (site.value.trim()) fields.site = site.value.trim();
+          await change(async () => {
+            try {
+              if (editing) {
+                dropCard(camera.name); // the camera restarts with its new settings
+                const path = `/api/v1/cameras/${encodeURIComponent(camera.name)}`;
+                const reply = await api<CameraChange>('PUT', path, fields);
+                announce(changeOutcome(reply, `Saved camera ${camera.name}`, 'it restarted with the new settings'));
+              } else {
+                const added = name.value.trim();
+                const reply = await api<CameraChange>('POST', '/api/v1/cameras', { name: added, ...fields });
+                announce(changeOutcome(reply, `Added camera ${added}`, 'it is being read now'));
+              }
+              close();
+            } catch (err) {
+              replace(formError, h('p', { class: 'alert' }, `Not saved: ${message(err)}`));
+            } finally {
+              save.disabled = false;
+            }
+          });
+        },
+      },
+      h('h2', { class: 'card-title', id: 'camera-form-title' }, editing ? `Edit camera ${camera.name}` : 'Add a camera'),
+      field(
+        name,
+        'Name',
+        editing
+          ? 'A camera cannot be renamed; add a new one instead.'
+          : 'Letters, digits, - and _ (at most 64); sightings name the camera by it.',
+      ),
+      field(site, 'Site', 'The place it watches (letters, digits, - and _); faces seen by cameras of one site make one visit. Empty: the default site.'),
+      field(
+        url,
+        'Stream address',
+        editing
+          ? 'rtsp://, rtsps://, http:// or https://. The password shows as ***: leave it so to keep the stored one, or type the new one in its place.'
+          : 'rtsp://, rtsps://, http:// or https://, with the user and password if the camera needs them. The password is kept in the config file and never shown again.',
+      ),
+      h('div', { class: 'row wrap' }, testButton, save, h('button', { class: 'btn btn-quiet', type: 'button', onclick: close }, 'Cancel')),
+      testResult,
+      formError,
+    );
+    replace(formHost, form);
+    if (addButton) addButton.hidden = true;
+    (editing ? url : name).focus();
+  }
+
+  void refresh();
+  const timer = window.setInterval(() => void refresh(), REFRESH_MS);
   const ticker = window.setInterval(() => {
-    for (const { preview } of previews.values()) preview.tick();
+    for (const card of cards.values()) card.preview?.tick();
   }, TICK_MS);
   return () => {
     stopped = true;
     window.clearInterval(timer);
     window.clearInterval(ticker);
-    for (const { preview } of previews.values()) preview.close();
+    for (const card of cards.values()) card.preview?.close();
   };
 }
