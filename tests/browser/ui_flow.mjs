@@ -6,8 +6,8 @@
 // them on "Who is this?"; tag them with a new name; drop another photo of the
 // same person; see the recognised visit arrive on the timeline without a reload.
 // Also: search by photo, merging two strangers' cards and splitting one off
-// again, the audit log as sentences, and after signing out an
-// image URL answers 401. Every page is screenshotted (desktop and 375 px phone)
+// again, the audit log as sentences, a camera added, edited and removed on
+// Live (its password never shown), and after signing out an image URL answers 401. Every page is screenshotted (desktop and 375 px phone)
 // into $CONCIERGE_ARTIFACTS_DIR and must render: not blank, no console errors,
 // no horizontal scroll on the phone, no serious or critical axe-core violation.
 //
@@ -279,6 +279,90 @@ async function settingsAndLiveAcrossARestart({ context, page, helperPage, base, 
   consoleErrors.length = 0;
 }
 
+// ---- Issue 13 §3: cameras from the UI ----
+// On Live, an admin adds a camera whose URL carries a password but points at a
+// closed port: "Test connection" says why there is no picture, Save adds its
+// card (in effect at once under `run`), Edit changes its site with the masked
+// URL left as it is (the stored password is kept), Remove after a confirm takes
+// it off the page and out of the config file. The password never shows on the
+// page nor in any API answer the page received.
+async function camerasFromTheLivePage({ page, helperPage, base, configFile, consoleErrors }) {
+  const password = 's3cret-UI';
+  const port = await freePort();
+  const url = `rtsp://ada:${password}@127.0.0.1:${port}/live`;
+  const masked = `rtsp://ada:***@127.0.0.1:${port}/live`;
+  const configured = () => JSON.parse(fs.readFileSync(configFile, 'utf8')).edge?.cameras ?? [];
+  // Every API answer the page gets (not the endless preview streams).
+  const answers = [];
+  const keepAnswer = (r) => {
+    if (r.url().includes('/api/') && !r.url().endsWith('.mjpg')) answers.push(r.text().catch(() => ''));
+  };
+  page.on('response', keepAnswer);
+
+  await page.goto(`${base}/#/live`);
+  await page.locator('article.camera').first().waitFor();
+  await page.getByRole('button', { name: 'Add camera' }).click();
+  const form = page.locator('form.camera-form');
+  await form.waitFor();
+  await form.getByLabel('Name', { exact: true }).fill('lobby');
+  await form.getByLabel('Site', { exact: true }).fill('hq');
+  await form.getByLabel('Stream address', { exact: true }).fill(url);
+  await capture(page, helperPage, '06b-live-add-camera', consoleErrors);
+
+  await form.getByRole('button', { name: 'Test connection' }).click();
+  const reason = form.locator('.camera-test .alert');
+  await reason.waitFor({ timeout: WAIT_MS });
+  const reasonText = await reason.textContent();
+  check(
+    /^Could not connect: nothing answers at 127\.0\.0\.1:\d+/.test(reasonText),
+    `Test connection to a closed port says why in words ("${reasonText}")`,
+  );
+
+  await form.getByRole('button', { name: 'Save camera' }).click();
+  const notice = page.locator('.alert-info', { hasText: 'Added camera lobby' });
+  await notice.waitFor({ timeout: WAIT_MS });
+  check(/it is being read now/.test(await notice.textContent()), `saving says it is in effect now ("${await notice.textContent()}")`);
+  const card = page.locator('article.camera[data-camera="lobby"]');
+  await card.waitFor({ timeout: WAIT_MS });
+  check((await card.locator('.camera-url').textContent()) === masked, `the new card shows the URL masked (${masked})`);
+  check(configured().some((c) => c.name === 'lobby' && c.source === url), 'the config file keeps the camera with its password');
+
+  await card.getByRole('button', { name: 'Edit camera lobby' }).click();
+  await form.waitFor();
+  const address = form.getByLabel('Stream address', { exact: true });
+  check((await address.inputValue()) === masked, 'Edit shows the URL with the password masked');
+  await form.getByLabel('Site', { exact: true }).fill('annex');
+  await form.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('.alert-info', { hasText: 'Saved camera lobby' }).waitFor({ timeout: WAIT_MS });
+  await waitFor('the card with the new site', async () =>
+    (await card.locator('dd').allTextContents()).includes('annex'),
+  );
+  check(
+    configured().some((c) => c.name === 'lobby' && c.site === 'annex' && c.source === url),
+    'the edit saved the site and, the masked URL left as it was, kept the password',
+  );
+
+  await card.getByRole('button', { name: 'Remove camera lobby' }).click();
+  const dialog = page.locator('dialog');
+  await dialog.waitFor();
+  await dialog.getByRole('button', { name: 'Remove camera', exact: true }).click();
+  await page.locator('.alert-info', { hasText: 'Removed camera lobby' }).waitFor({ timeout: WAIT_MS });
+  await card.waitFor({ state: 'detached', timeout: WAIT_MS });
+  check(true, 'Remove, confirmed, takes the card off Live');
+  check(!configured().some((c) => c.name === 'lobby'), 'the config file no longer lists the removed camera');
+
+  page.off('response', keepAnswer);
+  const received = await Promise.all(answers);
+  check(
+    !(await page.evaluate(() => document.body.innerText)).includes(password) &&
+      received.length > 0 &&
+      received.every((body) => !body.includes(password)),
+    `the password never shows on the page nor in the ${received.length} API answers it received`,
+  );
+  check(consoleErrors.length === 0, `cameras on Live: no console errors${consoleErrors.length ? ': ' + consoleErrors.join(' | ') : ''}`);
+  consoleErrors.length = 0;
+}
+
 async function main() {
   if (!fs.existsSync(path.join(testData, 'lfw', 'pairs.txt')))
     unavailable(`FACE DATA MISSING: set CONCIERGE_TEST_DATA (looked in ${testData})`);
@@ -526,6 +610,8 @@ async function main() {
     `the audit log reads as sentences (${sentences.slice(0, 4).join(' | ')})`,
   );
   await capture(page, helperPage, '08-audit', consoleErrors);
+
+  await camerasFromTheLivePage({ page, helperPage, base, configFile: path.join(dataDir, 'config.json'), consoleErrors });
 
   const photos = fs.readdirSync(path.join(testData, PERSON_DIR)).sort().slice(4, 6);
   await settingsAndLiveAcrossARestart({ context, page, helperPage, base, inbox, photos, consoleErrors });
