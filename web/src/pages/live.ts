@@ -343,7 +343,11 @@ export function livePage(root: HTMLElement): () => void {
     }
     if (!cameras.length)
       grid.appendChild(
-        h('p', { class: 'empty' }, admin ? 'No cameras yet: add one with “Add camera”.' : 'No cameras are configured in this process.'),
+        h(
+          'p',
+          { class: 'empty' },
+          admin ? 'No cameras yet: add one with “Add camera”.' : 'No cameras are configured in this process.',
+        ),
       );
   }
 
@@ -507,15 +511,28 @@ export function livePage(root: HTMLElement): () => void {
           ? 'A camera cannot be renamed; add a new one instead.'
           : 'Letters, digits, - and _ (at most 64); sightings name the camera by it.',
       ),
-      field(site, 'Site', 'The place it watches (letters, digits, - and _); faces seen by cameras of one site make one visit. Empty: the default site.'),
+      field(
+        site,
+        'Site',
+        'The place it watches (letters, digits, - and _); faces seen by cameras of one site make one visit. ' +
+          'Empty: the default site.',
+      ),
       field(
         url,
         'Stream address',
         editing
-          ? 'rtsp://, rtsps://, http:// or https://. The password shows as ***: leave it so to keep the stored one, or type the new one in its place.'
-          : 'rtsp://, rtsps://, http:// or https://, with the user and password if the camera needs them. The password is kept in the config file and never shown again.',
+          ? 'rtsp://, rtsps://, http:// or https://. The password shows as ***: leave it so to keep the stored ' +
+            'one, or type the new one in its place.'
+          : 'rtsp://, rtsps://, http:// or https://, with the user and password if the camera needs them. ' +
+            'The password is kept in the config file and never shown again.',
       ),
-      h('div', { class: 'row wrap' }, testButton, save, h('button', { class: 'btn btn-quiet', type: 'button', onclick: close }, 'Cancel')),
+      h(
+        'div',
+        { class: 'row wrap' },
+        testButton,
+        save,
+        h('button', { class: 'btn btn-quiet', type: 'button', onclick: close }, 'Cancel'),
+      ),
       testResult,
       formError,
     );
