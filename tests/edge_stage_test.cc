@@ -95,6 +95,8 @@ void ExpectWellFormed(const std::vector<Sighting>& sightings, bool video) {
     EXPECT_GT(s.detector_score, 0.f);
     EXPECT_GE(s.quality.score, 0.f) << "a profile view scores 0 but is still a sighting";
     EXPECT_LE(s.quality.score, 1.f);
+    // A file's times are read from the file, and say so.
+    EXPECT_EQ(s.capture_clock, video ? CaptureClock::kFileStart : CaptureClock::kFileModified);
     if (video) {
       EXPECT_GE(s.live_score, 0.f) << "anti-spoofing is on by default";
       EXPECT_LE(s.live_score, 1.f);
@@ -104,6 +106,7 @@ void ExpectWellFormed(const std::vector<Sighting>& sightings, bool video) {
     auto decoded = DecodeSighting(EncodeSighting(s), DecodeLimits{});
     ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
     EXPECT_EQ(decoded->id, s.id);
+    EXPECT_EQ(decoded->capture_clock, s.capture_clock);
   }
   for (const auto& [track, seq] : seqs) {
     EXPECT_EQ(*seq.begin(), 0) << "track " << track << " has no first sighting";

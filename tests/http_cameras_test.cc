@@ -234,6 +234,9 @@ TEST_F(HttpCamerasTest, ACameraAddedWhileRunningIsReadAtOnceAndStopsWhenRemoved)
       },
       180s))
       << run_.Log();
+  // A live camera's times are its clock's; the drop folder's are its files'.
+  const Reply lobby = Call("GET", "/api/v1/sightings?camera=lobby", viewer_);
+  for (const json& s : lobby.body["items"]) EXPECT_EQ(s["capture_clock"], "camera") << s.dump();
   EXPECT_EQ(Listed("lobby")["site"], "hq");
   EXPECT_EQ(run_.pid(), pid);
 

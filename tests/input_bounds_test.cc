@@ -54,6 +54,7 @@ Sighting GoodSighting() {
   s.jpeg = std::string("\xff\xd8\xff\xe0 not really a JPEG", 22);
   s.faces = {{5, 5, 40, 50}};
   s.human_score = 0.8f;
+  s.capture_clock = CaptureClock::kFileStart;
   return s;
 }
 
@@ -68,6 +69,10 @@ TEST(SightingValidation, OutOfRangeNumbersBoxesAndNonCanonicalBase64AreRefused) 
   ASSERT_TRUE(DecodeChanged([](Json&) {}).ok());
   ASSERT_TRUE(DecodeChanged([](Json& j) { j["live_score"] = -1; }).ok()) << "-1: not measured";
   ASSERT_TRUE(DecodeChanged([](Json& j) { j.erase("faces"); j.erase("human_score"); }).ok());
+  auto without_clock = DecodeChanged([](Json& j) { j.erase("capture_clock"); });
+  ASSERT_TRUE(without_clock.ok()) << "an older edge does not say what its times are";
+  EXPECT_EQ(without_clock->capture_clock, CaptureClock::kUnstated);
+  EXPECT_EQ(DecodeChanged([](Json&) {})->capture_clock, CaptureClock::kFileStart);
 
   const std::vector<std::pair<const char*, std::function<void(Json&)>>> bad = {
       {"detector_score 5", [](Json& j) { j["detector_score"] = 5; }},
@@ -95,6 +100,8 @@ TEST(SightingValidation, OutOfRangeNumbersBoxesAndNonCanonicalBase64AreRefused) 
                                                             {0, 0, 9, 9}}); }},
       {"human_score 2", [](Json& j) { j["human_score"] = 2; }},
       {"human_score as text", [](Json& j) { j["human_score"] = "high"; }},
+      {"capture_clock of a sundial", [](Json& j) { j["capture_clock"] = "sundial"; }},
+      {"capture_clock as number", [](Json& j) { j["capture_clock"] = 1; }},
       {"unpadded base64", [](Json& j) { j["jpeg"] = "QQ"; }},
       {"stray bits in base64", [](Json& j) { j["jpeg"] = "QR=="; }},
       {"padding inside base64", [](Json& j) { j["jpeg"] = "QQ=A"; }},

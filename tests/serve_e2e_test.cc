@@ -177,6 +177,9 @@ TEST_F(EndToEndTest, RunOnceInOneProcessFromTheVideo) {
   };
   const size_t all = count_since("0000000000");
   EXPECT_GE(all, 1u);
+  // Times from a video file are its start plus the frame's offset, labelled so.
+  for (const auto& s : nlohmann::json::parse(Run({"sightings", "--json"}).out)["sightings"])
+    EXPECT_EQ(s["capture_clock"], "file_start_plus_offset") << s.dump();
   EXPECT_EQ(count_since("2099-01-01T00:00Z"), 0u);
   EXPECT_EQ(count_since("3650d"), all);
   const auto bad = Run({"sightings", "--since", "yesterday"});

@@ -93,6 +93,7 @@ TEST_P(SightingStoreSuite, EveryFieldRoundTripsExactly) {
   s.seq = 2'000'000'000;
   s.captured_ms = std::numeric_limits<int64_t>::max() - 1;
   s.camera = "caméra 'front' \"door\"; DROP TABLE sightings; --";
+  s.capture_clock = CaptureClock::kFileStart;
   ASSERT_OK(store_->Insert(s));
   auto got = store_->Get("exact-1");
   ASSERT_OK(got);
@@ -111,6 +112,7 @@ TEST_P(SightingStoreSuite, EveryFieldRoundTripsExactly) {
   EXPECT_EQ(got->seq, s.seq);
   EXPECT_EQ(got->captured_ms, s.captured_ms);
   EXPECT_EQ(got->camera, s.camera);
+  EXPECT_EQ(got->capture_clock, CaptureClock::kFileStart);
 
   Embedding e(512);
   for (size_t i = 0; i < e.size(); ++i) e[i] = std::sin(static_cast<float>(i)) / 3.f;
@@ -125,6 +127,7 @@ TEST_P(SightingStoreSuite, EveryFieldRoundTripsExactly) {
   EXPECT_FALSE(decided->sighting.visit_id.has_value());
   EXPECT_FALSE(decided->visit.has_value());
   EXPECT_EQ(store_->Get("exact-1")->embedding, e);
+  EXPECT_EQ(store_->Get("exact-1")->capture_clock, CaptureClock::kFileStart);
 }
 
 TEST_P(SightingStoreSuite, ADecisionWithoutAPictureKeepsEveryModelsVector) {

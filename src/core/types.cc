@@ -30,6 +30,27 @@ bool ParseFaceOrigin(const std::string& text, FaceOrigin* origin) {
   return false;
 }
 
+const char* ToString(CaptureClock clock) {
+  switch (clock) {
+    case CaptureClock::kUnstated: return "unstated";
+    case CaptureClock::kCamera: return "camera";
+    case CaptureClock::kFileStart: return "file_start_plus_offset";
+    case CaptureClock::kFileModified: return "file_modified";
+    case CaptureClock::kReplayStart: return "replay_start_plus_offset";
+  }
+  return "unstated";
+}
+
+bool ParseCaptureClock(const std::string& text, CaptureClock* clock) {
+  for (CaptureClock c : {CaptureClock::kUnstated, CaptureClock::kCamera, CaptureClock::kFileStart,
+                         CaptureClock::kFileModified, CaptureClock::kReplayStart})
+    if (text == ToString(c)) {
+      *clock = c;
+      return true;
+    }
+  return false;
+}
+
 const Embedding* FindEmbedding(const Descriptor& d, const std::string& model) {
   for (const auto& e : d)
     if (e.model == model) return &e.vector;

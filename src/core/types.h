@@ -125,4 +125,19 @@ const char* ToString(FaceOrigin origin);
 // Reads "enrolled", "tagged" or "learned" into *origin; false for anything else.
 bool ParseFaceOrigin(const std::string& text, FaceOrigin* origin);
 
+// What a capture time was read from (docs/sighting-schema.md, "Capture time"):
+// only a camera's clock says when the face was really there.
+enum class CaptureClock {
+  kUnstated,      // an edge that does not say
+  kCamera,        // the wall clock when a camera's or stream's frame was decoded
+  kFileStart,     // a video file's start (modified time minus duration) plus the frame's offset
+  kFileModified,  // a photo file's modification time
+  kReplayStart,   // a video replayed in real time: when the replay began plus the frame's offset
+};
+
+// "unstated", "camera", "file_start_plus_offset", "file_modified", "replay_start_plus_offset".
+const char* ToString(CaptureClock clock);
+// Reads a name ToString gives into *clock; false for anything else.
+bool ParseCaptureClock(const std::string& text, CaptureClock* clock);
+
 }  // namespace concierge

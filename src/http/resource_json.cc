@@ -9,6 +9,14 @@ using json = nlohmann::json;
 
 json IsoOrNull(int64_t ms) { return ms > 0 ? json(FormatIsoUtc(ms)) : json(nullptr); }
 
+namespace {
+
+json CaptureClockJson(CaptureClock clock) {
+  return clock == CaptureClock::kUnstated ? json(nullptr) : json(ToString(clock));
+}
+
+}  // namespace
+
 json PersonRefJson(const ApiContext& ctx, const std::optional<std::string>& person_id) {
   if (!person_id) return nullptr;
   std::string name = *person_id;
@@ -24,6 +32,7 @@ json SightingResourceJson(const ApiContext& ctx, const SightingRecord& s) {
           {"site", s.site},
           {"time", IsoOrNull(s.captured_ms)},
           {"captured_ms", s.captured_ms},
+          {"capture_clock", CaptureClockJson(s.capture_clock)},
           {"person", PersonRefJson(ctx, s.person_id)},
           {"similarity", s.similarity ? json(*s.similarity) : json(nullptr)},
           {"live_score", s.live_score < 0 ? json(nullptr) : json(s.live_score)},
@@ -50,8 +59,11 @@ Result<json> VisitResourceJson(const ApiContext& ctx, const VisitRecord& v,
   }
   const std::vector<SightingRecord>& members = known_members ? *known_members : fetched;
   const SightingRecord* best = nullptr;
-  for (const auto& s : members)
+  const SightingRecord* first = nullptr;  // whose time is the visit's start
+  for (const auto& s : members) {
     if (!s.image_key.empty() && (!best || s.quality.score > best->quality.score)) best = &s;
+    if (!first || s.captured_ms < first->captured_ms) first = &s;
+  }
   return json{
       {"id", v.id},
       {"site", v.site},
@@ -60,6 +72,7 @@ Result<json> VisitResourceJson(const ApiContext& ctx, const VisitRecord& v,
       {"last", IsoOrNull(v.last_ms)},
       {"started_ms", v.started_ms},
       {"last_ms", v.last_ms},
+      {"capture_clock", first ? CaptureClockJson(first->capture_clock) : json(nullptr)},
       {"sightings", v.sightings},
       {"camera", best ? json(best->camera) : json(nullptr)},
       {"best_sighting_id", best ? json(best->id) : json(nullptr)},

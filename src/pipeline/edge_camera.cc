@@ -114,6 +114,7 @@ Result<std::vector<TrackedFace>> EdgeCamera::Detect(const Frame& frame) {
     face.face = std::move(observed).value();
     face.frame = frame.bgr;
     face.captured_ms = frame.captured_ms;
+    face.clock = frame.clock;
     faces.push_back(std::move(face));
   }
   stats_.faces += static_cast<int64_t>(faces.size());
@@ -224,6 +225,7 @@ Result<std::optional<Sighting>> EdgeCamera::ToSighting(const TrackPublication& p
   s.track = publication.track;
   s.seq = publication.seq;
   s.captured_ms = best.captured_ms;
+  s.capture_clock = best.clock;
   s.box = best.face.box;
   s.detector_score = best.face.detector_score;
   s.quality = best.face.quality;

@@ -32,6 +32,7 @@ struct TrackedFace {
   cv::Mat appearance;  // FaceAppearance() of the face; may be empty (then IoU alone decides)
   cv::Mat frame;       // the frame it came from (shared, not copied), for the crop
   int64_t captured_ms = 0;
+  CaptureClock clock = CaptureClock::kUnstated;
 };
 
 // A crop the tracker decided to publish.

@@ -129,6 +129,7 @@ class LiveSource : public FrameSource {
       }
       f.decode_ms = MsSince(start);
       f.captured_ms = NowMs();
+      f.clock = CaptureClock::kCamera;
       backoff_ms = kMinBackoffMs;  // only a frame proves the connection healthy again
       {
         std::lock_guard lock(mu_);
@@ -204,6 +205,7 @@ class VideoFileSource : public FrameSource {
     frame.bgr = std::move(bgr);
     frame.decode_ms = MsSince(start);
     frame.captured_ms = base_ms_ + static_cast<int64_t>(offset_ms);
+    frame.clock = options_.realtime ? CaptureClock::kReplayStart : CaptureClock::kFileStart;
     frame.name.clear();
     ++index_;
     return SourceRead::kFrame;
@@ -257,6 +259,7 @@ class DropFolderSource : public FrameSource {
         frame.bgr = std::move(image).value();
         frame.decode_ms = MsSince(start);
         frame.captured_ms = observed_[path].mtime_ms;
+        frame.clock = CaptureClock::kFileModified;
         frame.name = fs::path(path).filename().string();
         current_ = path;
         return SourceRead::kFrame;

@@ -12,6 +12,7 @@
 #include <opencv2/core.hpp>
 
 #include "core/status.h"
+#include "core/types.h"
 #include "vision/image_io.h"
 
 namespace concierge {
@@ -31,6 +32,7 @@ std::string RedactSource(const std::string& spec);
 struct Frame {
   cv::Mat bgr;              // 8-bit BGR
   int64_t captured_ms = 0;  // see docs/sighting-schema.md (captured_ms) per source kind
+  CaptureClock clock = CaptureClock::kUnstated;  // what captured_ms was read from
   double decode_ms = 0;     // time spent reading and decoding it
   std::string name;         // the photo's file name (drop folders), else empty
 };

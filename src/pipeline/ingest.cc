@@ -147,6 +147,7 @@ Result<IngestResult> IngestStage::Store(const Message& message) {
   record.track = s.track;
   record.seq = s.seq;
   record.captured_ms = s.captured_ms;
+  record.capture_clock = s.capture_clock;
   record.received_ms = NowMs();
   record.box = s.box;
   record.detector_score = s.detector_score;

@@ -95,6 +95,7 @@ std::string EncodeSighting(const Sighting& s) {
   };
   for (const Box& b : s.faces) j["faces"].push_back({b.x, b.y, b.w, b.h});
   if (s.human_score >= 0) j["human_score"] = s.human_score;
+  if (s.capture_clock != CaptureClock::kUnstated) j["capture_clock"] = ToString(s.capture_clock);
   return j.dump();
 }
 
@@ -199,6 +200,13 @@ Result<Sighting> DecodeFields(const nlohmann::json& j) {
   }
   if (j.contains("human_score")) {
     ASSIGN_OR_RETURN(s.human_score, NumberIn(j, "human_score", 0, 1));
+  }
+  if (j.contains("capture_clock")) {
+    ASSIGN_OR_RETURN(const std::string clock, StringField(j, "capture_clock"));
+    if (!ParseCaptureClock(clock, &s.capture_clock))
+      return FieldError("capture_clock",
+                        "must be camera, file_start_plus_offset, file_modified or "
+                        "replay_start_plus_offset");
   }
   return s;
 }

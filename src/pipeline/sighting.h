@@ -21,6 +21,8 @@ struct Sighting {
   std::string track;      // one face track (visit at one camera); shared by updates
   int seq = 0;            // 0 for the first crop of a track, 1.. for better ones
   int64_t captured_ms = 0;
+  // What captured_ms was read from; optional on the wire (kUnstated: not sent).
+  CaptureClock capture_clock = CaptureClock::kUnstated;
   Box box;                // in the camera frame
   float detector_score = 0;
   FaceQuality quality;

@@ -26,6 +26,7 @@ std::string ViewsJson(const SightingRecord& s) {
   nlohmann::json j = nlohmann::json::object();
   for (const Box& b : s.faces) j["faces"].push_back({b.x, b.y, b.w, b.h});
   if (s.human_score >= 0) j["human_score"] = s.human_score;
+  if (s.capture_clock != CaptureClock::kUnstated) j["capture_clock"] = ToString(s.capture_clock);
   return j.dump();
 }
 
@@ -39,6 +40,8 @@ void ParseViewsJson(const std::string& text, SightingRecord* s) {
         s->faces.push_back({f[0].get<float>(), f[1].get<float>(), f[2].get<float>(), f[3].get<float>()});
   if (j.contains("human_score") && j["human_score"].is_number())
     s->human_score = j["human_score"].get<float>();
+  if (j.contains("capture_clock") && j["capture_clock"].is_string())
+    ParseCaptureClock(j["capture_clock"].get<std::string>(), &s->capture_clock);
 }
 
 std::string DescriptorJson(const Descriptor& descriptor) {

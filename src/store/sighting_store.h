@@ -33,6 +33,7 @@ struct SightingRecord {
   std::string track;
   int seq = 0;
   int64_t captured_ms = 0;  // at the edge
+  CaptureClock capture_clock = CaptureClock::kUnstated;  // what captured_ms was read from
   int64_t received_ms = 0;  // by the server
   Box box;
   float detector_score = 0;
@@ -126,9 +127,10 @@ struct DecisionResult {
   bool visit_started = false;        // the call created that visit
 };
 
-// The picture's views as stored (the views_json column of both backends):
-// {"faces": [[x,y,w,h], ...], "human_score": s}, and its inverse, which reads
-// a missing or malformed document as "no views sent".
+// What the edge said about the picture, as stored (the views_json column of
+// both backends): {"faces": [[x,y,w,h], ...], "human_score": s,
+// "capture_clock": "camera"}, and its inverse, which reads a missing or
+// malformed document as "nothing sent".
 std::string ViewsJson(const SightingRecord& sighting);
 void ParseViewsJson(const std::string& text, SightingRecord* sighting);
 

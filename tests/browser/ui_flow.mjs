@@ -473,6 +473,12 @@ async function main() {
     return now.find((key) => !before.has(key));
   });
   check(await page.evaluate(() => window.__noReload === true), `the visit ${arrived} arrived without a reload (SSE)`);
+  // A dropped photo's time is its file's, and the row says so.
+  const clock = rows.first().locator('.capture-clock');
+  check(
+    (await clock.textContent()) === 'file time' && /photo file/.test(await clock.getAttribute('title')),
+    "a dropped photo's visit is labelled with a file time",
+  );
   await capture(page, helperPage, '03-timeline', consoleErrors);
 
   // Search by a photo of him the server has never seen: his visits, newest first.

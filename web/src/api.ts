@@ -26,6 +26,27 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
+// What a time was read from: a camera's clock, or a file (docs/sighting-schema.md).
+export type CaptureClock =
+  | 'camera'
+  | 'file_start_plus_offset'
+  | 'file_modified'
+  | 'replay_start_plus_offset';
+
+// A short label and an explanation for a time not read from a camera's clock; null for one that was.
+export function captureClockLabel(clock: CaptureClock | null | undefined): [string, string] | null {
+  switch (clock) {
+    case 'file_start_plus_offset':
+      return ['file time', "From a video file: the file's start time plus the frame's offset, not a camera's clock"];
+    case 'file_modified':
+      return ['file time', 'From a photo file: the time the file was last saved, not a camera clock'];
+    case 'replay_start_plus_offset':
+      return ['replay time', "From a video replayed in real time: when the replay began plus the frame's offset"];
+    default:
+      return null;
+  }
+}
+
 export interface Visit {
   id: number | string;
   site: string;
@@ -35,6 +56,7 @@ export interface Visit {
   last: string;
   started_ms: number;
   last_ms: number;
+  capture_clock?: CaptureClock | null;
   sightings: number;
   best_sighting_id?: string | null;
   image_url?: string | null;
@@ -46,6 +68,7 @@ export interface Sighting {
   site: string;
   time: string;
   captured_ms: number;
+  capture_clock?: CaptureClock | null;
   person: PersonRef | string | null;
   similarity: number | null;
   decision: string;

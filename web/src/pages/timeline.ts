@@ -6,6 +6,7 @@
 
 import {
   api,
+  captureClockLabel,
   imageUrl,
   personName,
   withQuery,
@@ -22,6 +23,7 @@ type SearchHit = Visit & { similarity: number };
 export function visitRow(visit: Visit): HTMLElement {
   const name = personName(visit.person);
   const src = imageUrl(visit.image_url, visit.best_sighting_id);
+  const clock = captureClockLabel(visit.capture_clock);
   return h(
     'li',
     {
@@ -37,7 +39,12 @@ export function visitRow(visit: Visit): HTMLElement {
       'div',
       { class: 'visit-body' },
       h('div', { class: name ? 'visit-name' : 'visit-name unknown' }, name ?? 'Unknown'),
-      h('div', { class: 'muted' }, formatTime(visit.started_ms, visit.started)),
+      h(
+        'div',
+        { class: 'muted' },
+        formatTime(visit.started_ms, visit.started),
+        clock && h('span', { class: 'badge capture-clock', title: clock[1] }, clock[0]),
+      ),
       h(
         'div',
         { class: 'muted small' },
