@@ -25,7 +25,9 @@
 #include "store/database.h"
 #include "store/face_collection.h"
 #include "store/fs_object_store.h"
+#include "store/open_face_repository.h"
 #include "store/pg_face_repository.h"
+#include "store/rekognition_store.h"
 #include "store/s3_object_store.h"
 #include "support/face_images.h"
 #include "support/pg_fixture.h"
@@ -97,11 +99,19 @@ class RekognitionHttpTest : public ::testing::Test {
     secret_ = key->secret_access_key;
   }
 
+  // Serves with the API's bookkeeping and new collections on config_.database.
   void StartServer(ObjectStore* objects) {
+    auto rekognition = OpenRekognitionStore(config_.database, db_.get());
+    ASSERT_OK(rekognition);
+    rekognition_ = std::move(*rekognition);
     ApiContext ctx;
     ctx.config = &config_;
     ctx.db = db_.get();
     ctx.accounts = accounts_.get();
+    ctx.rekognition = rekognition_.get();
+    ctx.open_face_repository = [this](const std::string& collection) {
+      return OpenFaceRepository(config_.database, db_.get(), collection);
+    };
     ctx.faces = faces_.get();
     ctx.engine = engine_;
     ctx.objects = objects;
@@ -153,6 +163,7 @@ class RekognitionHttpTest : public ::testing::Test {
   std::unique_ptr<Database> db_;
   std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<FaceCollection> faces_;
+  std::unique_ptr<RekognitionStore> rekognition_;
   std::unique_ptr<HttpServer> server_;
   std::string key_id_, secret_;
 };
@@ -268,7 +279,7 @@ TEST_F(RekognitionHttpTest, S3ObjectsComeFromTheConfiguredS3Store) {
   EXPECT_EQ(faces_->size(), 1u);
 }
 
-TEST_F(RekognitionHttpTest, NewCollectionsLiveOnPostgresWhenTheFacesDo) {
+TEST_F(RekognitionHttpTest, NewCollectionsAndTheirRecordsLiveOnPostgresWhenTheFacesDo) {
   REQUIRE_POSTGRES();
   testing::PgCluster pg;
   ASSERT_OK(pg.Start());
@@ -307,6 +318,18 @@ TEST_F(RekognitionHttpTest, NewCollectionsLiveOnPostgresWhenTheFacesDo) {
   ASSERT_OK(stored);
   EXPECT_EQ((*stored)->size(), 1u);
   EXPECT_EQ(faces_->size(), 0u) << "the office collection is another one";
+  // So is the API's record of it and of the FaceId it handed out.
+  auto records = OpenPgRekognitionStore(config_.database.postgres_url);
+  ASSERT_OK(records);
+  auto visitors = (*records)->GetCollection("visitors");
+  ASSERT_OK(visitors);
+  EXPECT_TRUE(visitors->has_value());
+  auto indexed_faces = (*records)->FacesOf("visitors");
+  ASSERT_OK(indexed_faces);
+  ASSERT_EQ(indexed_faces->size(), 1u);
+  EXPECT_EQ(indexed_faces->front().face_uuid,
+            indexed.body["FaceRecords"][0]["Face"]["FaceId"].get<std::string>());
+  EXPECT_EQ(indexed_faces->front().external_image_id, "obama");
 }
 
 }  // namespace

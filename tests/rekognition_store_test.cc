@@ -1,16 +1,24 @@
-// The stores behind the Rekognition-compatible API on a real SQLite file:
-// access keys (secrets encrypted at rest, unreadable from the database alone,
-// useless under another encryption secret, revocable) and the API's own
-// records (collections, FaceIds, ClientRequestToken answers).
+// The stores behind the Rekognition-compatible API: access keys on a real
+// SQLite file (secrets encrypted at rest, unreadable from the database alone,
+// useless under another encryption secret, revocable), and the API's own
+// records (collections, FaceIds, ClientRequestToken answers) over SQLite and
+// PostgreSQL, shared by several servers.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
+#include <latch>
+#include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "core/clock.h"
 #include "store/access_keys.h"
 #include "store/database.h"
 #include "store/rekognition_store.h"
+#include "support/store_backend.h"
 #include "support/test_env.h"
 
 namespace concierge {
@@ -124,8 +132,16 @@ TEST_F(RekognitionStoreTest, RevokedAndUnknownKeysHaveNoSecret) {
     EXPECT_EQ((*keys)->Create(bad).status().code(), Status::Code::kInvalidArgument) << bad;
 }
 
-TEST_F(RekognitionStoreTest, CollectionsFacesAndKeptAnswers) {
-  RekognitionStore store(db_.get());
+// The API's own records over each backend. Each "server" opens the store anew
+// on the same database (with PostgreSQL over its own connection), as several
+// `serve` processes do.
+class RekognitionRecordsTest : public testing::StoreBackendTest {};
+CONCIERGE_ALL_STORE_BACKENDS(RekognitionRecordsTest);
+
+TEST_P(RekognitionRecordsTest, CollectionsFacesAndKeptAnswers) {
+  std::unique_ptr<RekognitionStore> opened = OpenRekognition();
+  ASSERT_NE(opened, nullptr);
+  RekognitionStore& store = *opened;
   ASSERT_OK(store.AddCollection("b", 2));
   ASSERT_OK(store.AddCollection("a", 1));
   EXPECT_EQ(store.AddCollection("a", 3).code(), Status::Code::kAlreadyExists);
@@ -145,7 +161,18 @@ TEST_F(RekognitionStoreTest, CollectionsFacesAndKeptAnswers) {
   face.face_id = 8;  // the face moved to another row, keeping its FaceId
   ASSERT_OK(store.PutFace(face));
   EXPECT_FALSE(store.FaceByRow("a", 7)->has_value());
-  ASSERT_TRUE(store.FaceByRow("a", 8)->has_value());
+  auto moved = store.FaceByRow("a", 8);
+  ASSERT_OK(moved);
+  ASSERT_TRUE(moved->has_value());
+  EXPECT_EQ((*moved)->face_uuid, "uuid-1");
+  EXPECT_EQ((*moved)->image_id, "image-1");
+  EXPECT_EQ((*moved)->external_image_id, "U1");
+  EXPECT_EQ((*moved)->left, 0.1f);
+  EXPECT_EQ((*moved)->top, 0.2f);
+  EXPECT_EQ((*moved)->width, 0.3f);
+  EXPECT_EQ((*moved)->height, 0.4f);
+  EXPECT_EQ((*moved)->confidence, 99.5f);
+  EXPECT_EQ((*moved)->created_ms, 5);
   EXPECT_EQ((*store.FaceByUuid("a", "uuid-1"))->face_id, 8);
   EXPECT_FALSE(store.FaceByUuid("b", "uuid-1")->has_value());
   EXPECT_EQ(store.FacesOfImage("a", "image-1")->size(), 1u);
@@ -163,6 +190,130 @@ TEST_F(RekognitionStoreTest, CollectionsFacesAndKeptAnswers) {
   // Answers are kept for a day.
   ASSERT_OK(store.KeepResponse("CreateUser", "t2", {"sha", "{}"}, 1'000'000'000'000 + 86'400'001));
   EXPECT_FALSE(store.FindResponse("CreateUser", "t1")->has_value());
+}
+
+TEST_P(RekognitionRecordsTest, FacesAreListedByRowAndImageFacesOldestFirst) {
+  std::unique_ptr<RekognitionStore> store = OpenRekognition();
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK(store->PutFace({"uuid-c", "a", 30, "image-1", "", 0, 0, 1, 1, 90, 20}));
+  ASSERT_OK(store->PutFace({"uuid-b", "a", 10, "image-1", "", 0, 0, 1, 1, 90, 10}));
+  ASSERT_OK(store->PutFace({"uuid-a", "a", 20, "image-1", "", 0, 0, 1, 1, 90, 20}));
+  ASSERT_OK(store->PutFace({"uuid-d", "other", 40, "image-1", "", 0, 0, 1, 1, 90, 1}));
+  auto rows = store->FacesOf("a");
+  ASSERT_OK(rows);
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].face_id, 10);
+  EXPECT_EQ((*rows)[1].face_id, 20);
+  EXPECT_EQ((*rows)[2].face_id, 30);
+  auto image = store->FacesOfImage("a", "image-1");
+  ASSERT_OK(image);
+  ASSERT_EQ(image->size(), 3u);
+  EXPECT_EQ((*image)[0].face_uuid, "uuid-b");
+  EXPECT_EQ((*image)[1].face_uuid, "uuid-a");  // same time as uuid-c: by FaceId
+  EXPECT_EQ((*image)[2].face_uuid, "uuid-c");
+
+  // A row holds one face: another FaceId put on row 10 replaces uuid-b's record.
+  ASSERT_OK(store->PutFace({"uuid-e", "a", 10, "image-2", "", 0, 0, 1, 1, 90, 30}));
+  EXPECT_FALSE(store->FaceByUuid("a", "uuid-b")->has_value());
+  EXPECT_EQ((*store->FaceByRow("a", 10))->face_uuid, "uuid-e");
+  ASSERT_OK(store->RemoveFaceRow(10));
+  EXPECT_FALSE(store->FaceByRow("a", 10)->has_value());
+  ASSERT_OK(store->RemoveFaceRow(10));  // none is no error
+  EXPECT_EQ(store->FacesOf("a")->size(), 2u);
+}
+
+TEST_P(RekognitionRecordsTest, CollectionsPageInByteOrder) {
+  std::unique_ptr<RekognitionStore> store = OpenRekognition();
+  ASSERT_NE(store, nullptr);
+  for (const char* id : {"a_2", "a", "B", "a-1"}) ASSERT_OK(store->AddCollection(id, 1));
+  std::vector<std::string> ids;
+  std::string after;
+  for (;;) {
+    auto page = store->ListCollections(after, 3);
+    ASSERT_OK(page);
+    if (page->empty()) break;
+    for (const CollectionEntry& c : *page) ids.push_back(c.id);
+    after = page->back().id;
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"B", "a", "a-1", "a_2"}));
+}
+
+TEST_P(RekognitionRecordsTest, WhatOneServerRecordsAnotherSees) {
+  std::unique_ptr<RekognitionStore> a = OpenRekognition();
+  std::unique_ptr<RekognitionStore> b = OpenRekognition();
+  ASSERT_TRUE(a && b);
+  ASSERT_OK(a->AddCollection("visitors", 42));
+  auto seen = b->GetCollection("visitors");
+  ASSERT_OK(seen);
+  ASSERT_TRUE(seen->has_value());
+  EXPECT_EQ((*seen)->created_ms, 42);
+  EXPECT_EQ(b->AddCollection("visitors", 43).code(), Status::Code::kAlreadyExists);
+  EXPECT_EQ(b->ListCollections("", 10)->size(), 1u);
+
+  ASSERT_OK(a->PutFace({"uuid-1", "visitors", 7, "image-1", "obama", 0.1f, 0.2f, 0.3f, 0.4f,
+                        99.5f, 5}));
+  auto face = b->FaceByUuid("visitors", "uuid-1");
+  ASSERT_OK(face);
+  ASSERT_TRUE(face->has_value());
+  EXPECT_EQ((*face)->face_id, 7);
+  EXPECT_EQ((*face)->external_image_id, "obama");
+
+  // A retry sent to the other server gets the first server's answer.
+  ASSERT_OK(a->KeepResponse("CreateUser", "token-1", {"sha-1", R"({"done":1})"}, NowMs()));
+  auto kept = b->FindResponse("CreateUser", "token-1");
+  ASSERT_OK(kept);
+  ASSERT_TRUE(kept->has_value());
+  EXPECT_EQ((*kept)->request_sha, "sha-1");
+  EXPECT_EQ((*kept)->response, R"({"done":1})");
+
+  ASSERT_OK(b->RemoveCollection("visitors"));
+  EXPECT_FALSE(a->GetCollection("visitors")->has_value());
+  EXPECT_TRUE(a->FacesOf("visitors")->empty());
+}
+
+TEST_P(RekognitionRecordsTest, ServersRecordingTheSameCollectionAndFaceAtOnceAllSucceed) {
+  constexpr int kServers = 6;
+  std::vector<std::unique_ptr<RekognitionStore>> servers;
+  for (int i = 0; i < kServers; ++i) {
+    servers.push_back(OpenRekognition());
+    ASSERT_NE(servers.back(), nullptr);
+  }
+  std::latch start(kServers);
+  std::atomic<int> created{0};
+  std::vector<Status> errors(kServers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kServers; ++i) {
+    threads.emplace_back([&, i] {
+      RekognitionStore& store = *servers[i];
+      start.arrive_and_wait();
+      Status s = store.EnsureCollection("office", 1);
+      const Status added = store.AddCollection("visitors", 100 + i);
+      if (added.ok()) {
+        ++created;
+      } else if (added.code() != Status::Code::kAlreadyExists && s.ok()) {
+        s = added;
+      }
+      // The same FaceId moved to a row of its own by each server.
+      if (s.ok())
+        s = store.PutFace({"uuid-1", "visitors", 10 + i, "image-1", "", 0, 0, 1, 1, 99, 5});
+      errors[i] = s;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kServers; ++i)
+    EXPECT_TRUE(errors[i].ok()) << "server " << i << ": " << errors[i].ToString();
+  EXPECT_EQ(created.load(), 1) << "exactly one server creates the collection";
+  auto collections = servers[0]->ListCollections("", 10);
+  ASSERT_OK(collections);
+  ASSERT_EQ(collections->size(), 2u);
+  EXPECT_EQ((*collections)[0].id, "office");
+  EXPECT_EQ((*collections)[1].id, "visitors");
+  auto faces = servers[0]->FacesOf("visitors");
+  ASSERT_OK(faces);
+  ASSERT_EQ(faces->size(), 1u) << "one record per FaceId";
+  EXPECT_EQ(faces->front().face_uuid, "uuid-1");
+  EXPECT_GE(faces->front().face_id, 10);
+  EXPECT_LT(faces->front().face_id, 10 + kServers);
 }
 
 }  // namespace

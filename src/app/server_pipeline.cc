@@ -16,6 +16,7 @@
 #include "bus/bus_group.h"
 #include "bus/inprocess_bus.h"
 #include "pipeline/edge.h"
+#include "store/open_face_repository.h"
 
 namespace concierge {
 
@@ -48,8 +49,7 @@ Status ServerPipeline::Start(const std::function<Result<std::unique_ptr<Bus>>()>
   ASSIGN_OR_RETURN(retention_,
                    RetentionJob::Start(config_.retention, {store_, objects, faces, clusters_,
                                                            outbox, audit_}));
-  ASSIGN_OR_RETURN(Database * db, services_.database());
-  RETURN_IF_ERROR(StartHttp(db, objects, faces));
+  RETURN_IF_ERROR(StartHttp(objects, faces));
   ASSIGN_OR_RETURN(bus_, open_bus());
   open_bus_ = bus_.get();
   notifier_->Start(bus_.get());
@@ -167,15 +167,23 @@ Status ServerPipeline::StartHomeAssistant(FaceCollection* faces) {
   return Status::Ok();
 }
 
-Status ServerPipeline::StartHttp(Database* db, ObjectStore* objects, FaceCollection* faces) {
+Status ServerPipeline::StartHttp(ObjectStore* objects, FaceCollection* faces) {
   if (!config_.http.enabled) return Status::Ok();
   auto engine = services_.engine();
   if (!engine.ok())
     spdlog::warn("http: recognize and enrol are off: {}", engine.status().message());
   ApiContext parts;
   parts.config = &config_;
-  parts.db = db;
+  // On PostgreSQL every part below lives there: no SQLite file is opened.
+  ASSIGN_OR_RETURN(parts.db, services_.SqliteIfUsed());
   ASSIGN_OR_RETURN(parts.accounts, services_.accounts());
+  if (config_.aws.enabled) {
+    ASSIGN_OR_RETURN(parts.rekognition, services_.rekognition());
+    parts.open_face_repository = [database = config_.database,
+                                  sqlite = parts.db](const std::string& collection) {
+      return OpenFaceRepository(database, sqlite, collection);
+    };
+  }
   parts.sightings = store_;
   parts.objects = objects;
   parts.faces = faces;

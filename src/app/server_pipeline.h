@@ -78,7 +78,7 @@ class ServerPipeline {
   // The REST API, web UI and Slack endpoint unless http.enabled is false. An
   // address that cannot be bound (a port taken by another instance) fails the
   // start: a second instance must not run unnoticed behind the first's UI.
-  Status StartHttp(Database* db, ObjectStore* objects, FaceCollection* faces);
+  Status StartHttp(ObjectStore* objects, FaceCollection* faces);
 
   const Config config_;
   const std::function<void()> request_restart_;

@@ -131,6 +131,14 @@ Result<AccountStore*> Services::accounts() {
   return accounts_.get();
 }
 
+Result<RekognitionStore*> Services::rekognition() {
+  if (!rekognition_) {
+    ASSIGN_OR_RETURN(Database * sqlite, SqliteIfUsed());
+    ASSIGN_OR_RETURN(rekognition_, OpenRekognitionStore(config_.database, sqlite));
+  }
+  return rekognition_.get();
+}
+
 Result<ObjectStore*> Services::objects() {
   if (!objects_) {
     ASSIGN_OR_RETURN(objects_, OpenObjectStore(config_.objects, config_.ObjectRoot()));

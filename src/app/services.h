@@ -22,6 +22,7 @@
 #include "store/face_collection.h"
 #include "store/object_store.h"
 #include "store/outbox_store.h"
+#include "store/rekognition_store.h"
 #include "store/sighting_store.h"
 #include "store/stranger_clusters.h"
 #include "vision/face_engine.h"
@@ -48,6 +49,9 @@ class Services {
   Result<AuditLog*> audit();
   // Users, sessions and API tokens, on the backend database.kind names.
   Result<AccountStore*> accounts();
+  // The Rekognition API's collections, FaceIds and kept answers, on the
+  // backend database.kind names.
+  Result<RekognitionStore*> rekognition();
   Result<ObjectStore*> objects();
   Result<FaceEngine*> engine();
   // Decides who a face is with the gallery's calibrated threshold.
@@ -62,11 +66,11 @@ class Services {
     return {config_.vision.max_image_bytes, config_.vision.max_image_pixels};
   }
   const Config& config() const { return config_; }
+  // database() when database.kind is "sqlite", else null (opens no file).
+  Result<Database*> SqliteIfUsed();
 
  private:
   Result<std::unique_ptr<FaceRepository>> OpenFaceRepository();
-  // database() when database.kind is "sqlite", else null (opens no file).
-  Result<Database*> SqliteIfUsed();
   // kNotFound unless recognition.collection exists in `db`.
   Status RequireCollection(Database& db) const;
 
@@ -78,6 +82,7 @@ class Services {
   std::unique_ptr<OutboxStore> outbox_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<AccountStore> accounts_;
+  std::unique_ptr<RekognitionStore> rekognition_;
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<ObjectStore> objects_;
   std::unique_ptr<FaceEngine> engine_;

@@ -19,6 +19,7 @@
 
 #include "core/config.h"
 #include "core/status.h"
+#include "store/face_repository.h"
 
 namespace concierge {
 
@@ -32,6 +33,7 @@ class FaceCollection;
 class FaceEngine;
 class Matcher;
 class ObjectStore;
+class RekognitionStore;
 class SightingStore;
 class SlackInteractions;
 class StrangerClusters;
@@ -46,7 +48,7 @@ struct ReadinessCheck {
 
 struct ApiContext {
   const Config* config = nullptr;
-  Database* db = nullptr;  // the SQLite file: the Rekognition API's collection bookkeeping
+  Database* db = nullptr;  // the SQLite file when database.kind is sqlite (/readyz probes it)
   AccountStore* accounts = nullptr;  // users, sessions, tokens (unless auth is given)
   SightingStore* sightings = nullptr;
   ObjectStore* objects = nullptr;
@@ -60,6 +62,10 @@ struct ApiContext {
   Trainer* trainer = nullptr;
   SlackInteractions* slack = nullptr;
   CameraRegistry* cameras = nullptr;
+  // The Rekognition API's collections, FaceIds and kept answers, and how it
+  // opens the collections it creates (on the configured database backend).
+  RekognitionStore* rekognition = nullptr;
+  FaceRepositoryOpener open_face_repository;
   std::vector<ReadinessCheck> readiness;
   // Starts or restarts (`camera` given) or stops (nullopt) the camera `name`
   // of this process's camera reader at once. A non-OK status says why it did

@@ -154,9 +154,10 @@ void LogAccess(const httplib::Request& req, const httplib::Response& res) {
 }  // namespace
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(ApiContext parts) {
-  if (parts.config == nullptr || parts.db == nullptr ||
+  if (parts.config == nullptr || (parts.audit == nullptr && parts.db == nullptr) ||
       (parts.auth == nullptr && parts.accounts == nullptr))
-    return Status::InvalidArgument("the HTTP server needs a config, a database and accounts");
+    return Status::InvalidArgument(
+        "the HTTP server needs a config, an audit log (or a database for one) and accounts");
   const HttpConfig& http = parts.config->http;
   std::unique_ptr<HttpServer> server(new HttpServer());
   if (http.tls_cert_file.empty() != http.tls_key_file.empty())

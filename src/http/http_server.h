@@ -27,13 +27,13 @@ namespace concierge {
 
 class HttpServer {
  public:
-  // Needs parts.config, parts.db and parts.accounts (or parts.auth) that outlive
-  // the server; other null parts make their routes answer 503. Creates the
-  // Authenticator (unless parts.auth is set) and the AuditLog (unless
-  // parts.audit is set), binds http.bind:http.port (0 picks a free port) and
-  // serves on a background thread once this returns OK. Fails with
-  // InvalidArgument for unusable TLS files and Unavailable when the address
-  // cannot be bound.
+  // Needs parts.config, parts.accounts (or parts.auth) and parts.audit (or
+  // parts.db) that outlive the server; other null parts make their routes
+  // answer 503. Creates the Authenticator (unless parts.auth is set) and the
+  // AuditLog on parts.db (unless parts.audit is set), binds http.bind:http.port
+  // (0 picks a free port) and serves on a background thread once this returns
+  // OK. Fails with InvalidArgument for unusable TLS files and Unavailable when
+  // the address cannot be bound.
   static Result<std::unique_ptr<HttpServer>> Start(ApiContext parts);
 
   ~HttpServer();  // Stop()

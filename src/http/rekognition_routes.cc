@@ -48,9 +48,11 @@ std::string RawPath(const httplib::Request& req) {
 class RekognitionApi {
  public:
   explicit RekognitionApi(const ApiContext& ctx)
-      : ctx_(ctx),
-        service_(RekognitionParts{ctx.config, ctx.db, ctx.faces, ctx.engine, ctx.objects,
-                                  ctx.matcher}) {
+      : ctx_(ctx) {
+    if (ctx.rekognition)
+      service_ = std::make_unique<RekognitionService>(
+          RekognitionParts{ctx.config, ctx.rekognition, ctx.open_face_repository, ctx.faces,
+                           ctx.engine, ctx.objects, ctx.matcher});
     auto keys = ctx.accounts
                     ? AccessKeyStore::Open(ctx.accounts, ctx.config->aws.key_encryption_secret)
                     : Result<std::unique_ptr<AccessKeyStore>>(
@@ -117,7 +119,10 @@ class RekognitionApi {
     AwsResult<json> input = ParseAwsJsonBody(req.body, kMaxAwsRequestBytes);
     if (!input.ok()) return input.error();
     if (auto invalid = model.ValidateInput(name, *input)) return *invalid;
-    return service_.Run(name, *input, who->region);
+    if (!service_)
+      return MakeAwsError("InternalServerError",
+                          "The Rekognition API's collections are not open in this process.");
+    return service_->Run(name, *input, who->region);
   }
 
   AwsResult<std::string> SecretFor(const std::string& id) {
@@ -136,7 +141,7 @@ class RekognitionApi {
   }
 
   const ApiContext ctx_;
-  RekognitionService service_;
+  std::unique_ptr<RekognitionService> service_;  // null without ctx.rekognition
   std::unique_ptr<AccessKeyStore> keys_;  // null without aws.key_encryption_secret
 };
 

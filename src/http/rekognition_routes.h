@@ -20,9 +20,10 @@ namespace concierge {
 // bodies over http.max_body_bytes are refused by the server (413) unread.
 inline constexpr size_t kMaxAwsRequestBytes = 16 * 1024 * 1024;
 
-// Needs ctx.config and ctx.db; registers POST / unless aws.enabled is false.
-// Without aws.key_encryption_secret every request is refused
-// (UnrecognizedClientException) and a warning is logged once.
+// Needs ctx.config; registers POST / unless aws.enabled is false. Without
+// aws.key_encryption_secret every request is refused
+// (UnrecognizedClientException) and a warning is logged once; without
+// ctx.rekognition signed requests get InternalServerError.
 void RegisterRekognitionRoutes(httplib::Server& server, const ApiContext& ctx);
 
 // True when the request speaks the AWS JSON protocol (it has X-Amz-Target),

@@ -16,7 +16,6 @@
 #include "http/rekognition_shapes.h"
 #include "pipeline/enrol.h"
 #include "pipeline/gallery.h"
-#include "store/open_face_repository.h"
 #include "vision/image_io.h"
 
 namespace concierge {
@@ -146,7 +145,7 @@ RekognitionService::RekognitionService(RekognitionParts parts)
                      ? parts.config->recognition.collection
                      : parts.config->aws.office_collection_id),
       model_version_(ModelVersion(parts.engine)),
-      store_(parts.db) {
+      store_(*parts.store) {
   if (Status s = store_.EnsureCollection(office_id_, NowMs()); !s.ok())
     spdlog::warn("rekognition: cannot record the office collection: {}", s.ToString());
 }
@@ -230,7 +229,10 @@ AwsResult<RekognitionService::CollectionPtr> RekognitionService::Collection(
   }
   auto spaces = Spaces();
   if (!spaces.ok()) return spaces.error();
-  auto repository = OpenFaceRepository(parts_.config->database, parts_.db, id);
+  if (!parts_.open_repository)
+    return Error("InternalServerError", "Collections other than the office's cannot be opened "
+                                        "in this Concierge process.");
+  auto repository = parts_.open_repository(id);
   if (!repository.ok()) return ServerError(repository.status());
   auto opened = FaceCollection::Open(std::move(*repository), *spaces,
                                      SearchIndexOptionsFor(parts_.config->recognition));

@@ -32,8 +32,8 @@
 #include "core/types.h"
 #include "http/aws_error.h"
 #include "pipeline/matcher.h"
-#include "store/database.h"
 #include "store/face_collection.h"
+#include "store/face_repository.h"
 #include "store/object_store.h"
 #include "store/rekognition_store.h"
 #include "vision/face_engine.h"
@@ -45,8 +45,11 @@ namespace concierge {
 // InternalServerError saying what is not running.
 struct RekognitionParts {
   const Config* config = nullptr;
-  // SQLite: the RekognitionStore, and the face collections when database.kind is sqlite.
-  Database* db = nullptr;
+  RekognitionStore* store = nullptr;  // needed: the API's collections, FaceIds and kept answers
+  // Opens the repository of the collection named, on the configured database
+  // backend, for the collections CreateCollection makes. Empty: only the
+  // office collection can be opened.
+  FaceRepositoryOpener open_repository;
   FaceCollection* office = nullptr;
   FaceEngine* engine = nullptr;
   ObjectStore* objects = nullptr;
@@ -55,7 +58,7 @@ struct RekognitionParts {
 
 class RekognitionService {
  public:
-  // Needs config and db. Records the office collection (CreationTimestamp).
+  // Needs config and store. Records the office collection (CreationTimestamp).
   explicit RekognitionService(RekognitionParts parts);
 
   // Needs an operation of AwsServiceModel::Rekognition() and an input that
@@ -161,7 +164,7 @@ class RekognitionService {
   const RekognitionParts parts_;
   const std::string office_id_;
   const std::string model_version_;
-  RekognitionStore store_;
+  RekognitionStore& store_;
   std::mutex write_mu_;  // serialises every change to collections, persons and faces
   std::mutex open_mu_;   // guards open_
   std::map<std::string, CollectionPtr> open_;  // collections other than the office's

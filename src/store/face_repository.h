@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -111,5 +113,9 @@ class FaceRepository {
   // Removes one negative; false if this collection has no such negative.
   virtual Result<bool> DeleteNegative(int64_t negative_id) = 0;
 };
+
+// Opens the repository of the collection named, on a backend the caller chose.
+using FaceRepositoryOpener =
+    std::function<Result<std::unique_ptr<FaceRepository>>(const std::string& collection)>;
 
 }  // namespace concierge

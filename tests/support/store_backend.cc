@@ -83,6 +83,10 @@ std::unique_ptr<AccountStore> StoreBackendTest::OpenAccounts() {
   return Take(OpenAccountStore(config_, NewSqlite()), "opening the accounts");
 }
 
+std::unique_ptr<RekognitionStore> StoreBackendTest::OpenRekognition() {
+  return Take(OpenRekognitionStore(config_, NewSqlite()), "opening the Rekognition records");
+}
+
 std::unique_ptr<SightingStore> StoreBackendTest::OpenSightings() {
   if (postgres()) return Take(OpenPgSightingStore(config_.postgres_url), "opening sightings");
   Database* db = NewSqlite();
