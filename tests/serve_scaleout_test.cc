@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -202,6 +203,7 @@ TEST_F(ScaleOutTest, PersonEnrolledIntoPostgresIsRecognisedByBothServers) {
 }
 
 TEST_F(ScaleOutTest, RunningServerSeesPeopleEnrolledAndForgottenElsewhere) {
+  WriteConfig("a", {{"http", {{"port", 0}}}});  // the API too, Rekognition's included
   ChildProcess server;
   StartServer(server, "a");
   if (HasFatalFailure()) return;
@@ -231,6 +233,9 @@ TEST_F(ScaleOutTest, RunningServerSeesPeopleEnrolledAndForgottenElsewhere) {
   const std::string gone = Publish(crop);
   ASSERT_TRUE(publisher_->Flush(30s).ok());
   EXPECT_EQ(WaitDecided({gone})[gone]["decision"], "unknown");
+  // Everything the server keeps is in PostgreSQL: it made no SQLite file.
+  EXPECT_NE(server.Log().find("http: serving"), std::string::npos) << server.Log();
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("a/concierge.db"))) << server.Log();
 }
 
 // Three servers and two edges on one PostgreSQL, one s3rver bucket, one broker
