@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/auth.h"
+#include "http/camera_routes.h"
 #include "http/ops_routes.h"
 #include "pipeline/camera_registry.h"
 #include "store/database.h"
@@ -222,6 +223,7 @@ TEST(OpsRoutesTest, ReadyzNamesWhatIsNotUsableAndCamerasNeedAuth) {
                            }});
   httplib::Server server;
   RegisterOpsRoutes(server, ctx);
+  RegisterCameraRoutes(server, ctx);
   const int port = server.bind_to_any_port("127.0.0.1");
   ASSERT_GT(port, 0);
   std::thread serving([&] { server.listen_after_bind(); });
@@ -244,6 +246,8 @@ TEST(OpsRoutesTest, ReadyzNamesWhatIsNotUsableAndCamerasNeedAuth) {
   EXPECT_EQ(list->status, 503) << "no authenticator: nothing is shown";
   EXPECT_EQ(nlohmann::json::parse(list->body)["error"]["code"], "unavailable");
   EXPECT_EQ(client.Get("/api/v1/cameras/door/preview.mjpg")->status, 503);
+  EXPECT_EQ(client.Delete("/api/v1/cameras/door")->status, 503);
+  EXPECT_EQ(client.Get("/metrics")->status, 503);
   EXPECT_EQ(client.Get("/healthz")->status, 200);
 
   server.stop();

@@ -1,11 +1,13 @@
 // What the HTTP route modules work on. The server that owns these parts fills
 // one ApiContext; each route module registers its handlers with it:
-//   auth_routes  (login, users, tokens, settings, restart, audit) RegisterAuthRoutes
+//   auth_routes  (login, logout, me, users, tokens)          RegisterAuthRoutes
+//   admin_routes (settings, audit, restart)                 RegisterAdminRoutes
 //   data_routes  (sightings, visits, events, unknowns, people, recognize)
 //                RegisterTimelineRoutes, RegisterUnknownRoutes, RegisterPeopleRoutes,
 //                RegisterRecognitionRoutes
 //   presence_routes (presence, digest, visits.csv, person export) RegisterPresenceRoutes
-//   ops_routes   (healthz, readyz, metrics, cameras)        RegisterOpsRoutes
+//   ops_routes   (healthz, readyz, metrics)                 RegisterOpsRoutes
+//   camera_routes (cameras: list, preview, add, change, test) RegisterCameraRoutes
 //   /slack/interactive                                      SlackInteractions
 //   POST / (Rekognition-compatible AWS JSON)                RegisterRekognitionRoutes
 // A null pointer means that part is not running here (e.g. no cameras in

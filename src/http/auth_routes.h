@@ -1,7 +1,7 @@
-// Login, logout, the current user, users, API tokens, settings, restart and
-// the audit log under /api/v1 (see docs/openapi.yaml). Login, logout, user,
-// token and settings changes and restarts are audited with actor
-// "user:<name>" or "token:<id>".
+// Login, logout, the current user, users and API tokens under /api/v1 (see
+// docs/openapi.yaml). Login is public; logout and the current user need a
+// viewer, users and tokens an admin. Logins (failed ones too), logouts and
+// user and token changes are audited with actor "user:<name>" or "token:<id>".
 #pragma once
 
 #include <httplib.h>
@@ -10,8 +10,8 @@
 
 namespace concierge {
 
-// Needs ctx.config and ctx.auth that outlive the server; without ctx.audit
-// the audit list answers 503 and changes are only logged.
+// Needs a context whose parts outlive the server; without ctx.auth every
+// route answers 503, without ctx.audit nothing is audited.
 void RegisterAuthRoutes(httplib::Server& server, const ApiContext& ctx);
 
 }  // namespace concierge

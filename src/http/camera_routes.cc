@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/clock.h"
 #include "core/stream_url.h"
 #include "http/api_support.h"
 #include "http/config_file.h"
@@ -25,6 +26,10 @@ namespace concierge {
 namespace {
 
 constexpr char kCameraPath[] = R"(/api/v1/cameras/([A-Za-z0-9_-]{1,64}))";
+constexpr char kPreviewBoundary[] = "concierge-frame";
+// Without a new frame, the latest is sent again this often: it keeps the
+// picture up and finds out when the viewer has gone.
+constexpr std::chrono::milliseconds kPreviewResend{2000};
 // A test holds an HTTP thread this long at most (plus encoding the frame).
 constexpr std::chrono::milliseconds kProbeTimeout{6000};
 // Tests at once; each holds an HTTP thread and a stream connection.
@@ -84,6 +89,7 @@ nlohmann::json* FindIn(nlohmann::json& doc, const std::string& name) {
 
 // The config file's document, checked as a config (so its cameras have their types).
 Result<nlohmann::json> ReadCheckedConfigFile(const ApiContext& ctx) {
+  if (ctx.config == nullptr) return Status::Unavailable("this server has no config file");
   const std::string path = ctx.config->ConfigFilePath();
   std::lock_guard lock(ConfigFileMutex());
   ASSIGN_OR_RETURN(nlohmann::json doc, ReadConfigFile(path));
@@ -92,9 +98,105 @@ Result<nlohmann::json> ReadCheckedConfigFile(const ApiContext& ctx) {
   return doc;
 }
 
+// The config file's cameras as the API shows them, by name: {name, site,
+// source_kind, detect_fps, editable, url (network cameras only, redacted)}.
+// An empty object when the file cannot be read (logged) or there is none.
+nlohmann::json ConfiguredCameras(const ApiContext& ctx) {
+  nlohmann::json by_name = nlohmann::json::object();
+  if (ctx.config == nullptr) return by_name;  // nothing configured to add
+  auto doc = ReadCheckedConfigFile(ctx);
+  if (!doc.ok()) {
+    spdlog::warn("http: cannot read the cameras of the config file: {}", doc.status().ToString());
+    return by_name;
+  }
+  const auto edge = doc->find("edge");
+  if (edge == doc->end() || !edge->contains("cameras")) return by_name;
+  for (const auto& camera : (*edge)["cameras"])
+    by_name[NameOf(camera)] = CameraView(camera);
+  return by_name;
+}
+
+// How a camera runs here.
+nlohmann::json CameraStatusJson(const CameraStatus& c) {
+  return {{"name", c.name},
+          {"site", c.site},
+          {"source_kind", c.source_kind},
+          {"state", ToString(c.state)},
+          {"fps", c.fps},
+          {"frames", c.frames},
+          {"faces", c.faces},
+          {"sightings", c.sightings},
+          {"last_frame", c.last_frame_ms > 0 ? nlohmann::json(FormatIsoUtc(c.last_frame_ms))
+                                             : nlohmann::json(nullptr)},
+          {"last_frame_ms", c.last_frame_ms > 0 ? nlohmann::json(c.last_frame_ms)
+                                                : nlohmann::json(nullptr)},
+          {"error", c.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.error)}};
+}
+
+// Streams the camera's preview frames until the viewer leaves or the feed closes.
+void StreamPreview(CameraFeed& feed, httplib::Response& res) {
+  auto watch = feed.WatchPreview();
+  if (!watch.ok()) {
+    SendError(res, watch.status());
+    return;
+  }
+  std::shared_ptr<CameraFeed::Watch> viewer = std::move(watch).value();
+  res.set_header("Cache-Control", "no-store");
+  res.set_chunked_content_provider(
+      std::string("multipart/x-mixed-replace; boundary=") + kPreviewBoundary,
+      [viewer, latest = std::string()](size_t, httplib::DataSink& sink) mutable {
+        std::optional<std::string> jpeg = viewer->Next(kPreviewResend);
+        if (viewer->closed()) {
+          sink.done();
+          return true;
+        }
+        if (jpeg) latest = std::move(*jpeg);
+        if (latest.empty()) return sink.is_writable();  // no frame yet
+        const std::string head = std::string("--") + kPreviewBoundary +
+                                 "\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                                 std::to_string(latest.size()) + "\r\n\r\n";
+        return sink.write(head.data(), head.size()) && sink.write(latest.data(), latest.size()) &&
+               sink.write("\r\n", 2);
+      });
+}
+
 class CameraRoutes {
  public:
   explicit CameraRoutes(const ApiContext& ctx) : ctx_(ctx) {}
+
+  // What runs here, with how it is configured; then configured cameras that do not run here.
+  void List(const httplib::Request&, httplib::Response& res, const Principal&) {
+    nlohmann::json configured = ConfiguredCameras(ctx_);
+    nlohmann::json items = nlohmann::json::array();
+    if (ctx_.cameras) {
+      for (const CameraStatus& c : ctx_.cameras->List()) {
+        nlohmann::json item = CameraStatusJson(c);
+        item["editable"] = false;
+        if (const auto it = configured.find(c.name); it != configured.end()) {
+          item.update(*it);
+          item["site"] = c.site;
+          item["source_kind"] = c.source_kind;
+          configured.erase(it);
+        }
+        items.push_back(std::move(item));
+      }
+    }
+    for (auto& [name, camera] : configured.items()) {
+      camera.update({{"state", "not running"}, {"fps", 0}, {"frames", 0}, {"faces", 0},
+                     {"sightings", 0}, {"last_frame", nullptr}, {"last_frame_ms", nullptr},
+                     {"error", nullptr}});
+      items.push_back(camera);
+    }
+    SendJson(res, {{"items", items}, {"next_cursor", nullptr}});
+  }
+
+  void Get(const httplib::Request& req, httplib::Response& res, const Principal&) {
+    if (CameraFeed* feed = Running(req, res)) SendJson(res, CameraStatusJson(feed->status()));
+  }
+
+  void Preview(const httplib::Request& req, httplib::Response& res, const Principal&) {
+    if (CameraFeed* feed = Running(req, res)) StreamPreview(*feed, res);
+  }
 
   void Create(const httplib::Request& req, httplib::Response& res, const Principal& who) {
     auto body = ReadJsonObject(req, res);
@@ -196,6 +298,14 @@ class CameraRoutes {
   }
 
  private:
+  // The camera the path names as it runs here, or answers 404 and returns nullptr.
+  CameraFeed* Running(const httplib::Request& req, httplib::Response& res) const {
+    const std::string name = req.matches[1];
+    CameraFeed* feed = ctx_.cameras ? ctx_.cameras->Find(name) : nullptr;
+    if (feed == nullptr) SendError(res, Status::NotFound("no camera '" + name + "'"));
+    return feed;
+  }
+
   static Status CheckCamera(const nlohmann::json& camera) {
     RETURN_IF_ERROR(ValidateCameraName("name", camera["name"].get<std::string>()));
     RETURN_IF_ERROR(ValidateCameraName("site", camera["site"].get<std::string>()));
@@ -263,23 +373,12 @@ class CameraRoutes {
 
 }  // namespace
 
-nlohmann::json ConfiguredCameras(const ApiContext& ctx) {
-  nlohmann::json by_name = nlohmann::json::object();
-  if (ctx.config == nullptr) return by_name;
-  auto doc = ReadCheckedConfigFile(ctx);
-  if (!doc.ok()) {
-    spdlog::warn("http: cannot read the cameras of the config file: {}", doc.status().ToString());
-    return by_name;
-  }
-  const auto edge = doc->find("edge");
-  if (edge == doc->end() || !edge->contains("cameras")) return by_name;
-  for (const auto& camera : (*edge)["cameras"])
-    by_name[NameOf(camera)] = CameraView(camera);
-  return by_name;
-}
-
 void RegisterCameraRoutes(httplib::Server& server, const ApiContext& ctx) {
   auto routes = std::make_shared<CameraRoutes>(ctx);
+  server.Get("/api/v1/cameras", Route(routes, ctx, Role::kViewer, &CameraRoutes::List));
+  server.Get(kCameraPath, Route(routes, ctx, Role::kViewer, &CameraRoutes::Get));
+  server.Get(std::string(kCameraPath) + R"(/preview\.mjpg)",
+             Route(routes, ctx, Role::kViewer, &CameraRoutes::Preview));
   server.Post("/api/v1/cameras", Route(routes, ctx, Role::kAdmin, &CameraRoutes::Create));
   server.Post("/api/v1/cameras/test", Route(routes, ctx, Role::kAdmin, &CameraRoutes::Test));
   server.Put(kCameraPath, Route(routes, ctx, Role::kAdmin, &CameraRoutes::Update));

@@ -1,4 +1,10 @@
-// Cameras added, changed and removed through the API (admin; audited):
+// The cameras of the API. A viewer may list them and watch them:
+//   GET    /api/v1/cameras         those running here, then those of the config
+//                                  file that do not run here ("not running")
+//   GET    /api/v1/cameras/{name}  one running here
+//   GET    /api/v1/cameras/{name}/preview.mjpg  its live multipart/x-mixed-replace
+//                                  JPEG stream, face boxes drawn
+// An admin adds, changes and removes them (audited):
 //   POST   /api/v1/cameras         {name, site?, url, detect_fps?}
 //   PUT    /api/v1/cameras/{name}  {site?, url?, detect_fps?}
 //   DELETE /api/v1/cameras/{name}
@@ -14,18 +20,16 @@
 #pragma once
 
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 
 #include "http/api_context.h"
 
 namespace concierge {
 
-// Needs ctx.auth and ctx.config, outliving the server.
+// Needs a context whose parts outlive the server; without ctx.auth every route
+// answers 503. ctx.config may be null (no config file: only running cameras
+// are listed, and changes answer 503), and ctx.cameras (no cameras here).
+// Stop the server before the camera registry goes away, after
+// CameraRegistry::Close() so open previews end.
 void RegisterCameraRoutes(httplib::Server& server, const ApiContext& ctx);
-
-// The config file's cameras as the API shows them, by name: {name, site,
-// source_kind, detect_fps, editable, url (network cameras only, redacted)}.
-// An empty object when the file cannot be read (logged).
-nlohmann::json ConfiguredCameras(const ApiContext& ctx);
 
 }  // namespace concierge

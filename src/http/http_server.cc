@@ -13,6 +13,7 @@
 
 #include "http/api_support.h"
 #include "http/auth.h"
+#include "http/admin_routes.h"
 #include "http/auth_routes.h"
 #include "http/camera_routes.h"
 #include "http/data_routes.h"
@@ -283,6 +284,7 @@ void HttpServer::Configure() {
   s.set_logger(LogAccess);
 
   RegisterAuthRoutes(s, context_);
+  RegisterAdminRoutes(s, context_);
   RegisterTimelineRoutes(s, context_);
   RegisterUnknownRoutes(s, context_);
   RegisterPeopleRoutes(s, context_);

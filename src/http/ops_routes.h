@@ -1,9 +1,7 @@
-// Operations endpoints: GET /healthz (alive), GET /readyz (database, object
-// store and bus usable), GET /metrics (Prometheus text; counts and timings
-// only, never faces or names), and the cameras: GET /api/v1/cameras,
-// /api/v1/cameras/{name} and /api/v1/cameras/{name}/preview.mjpg (a live
-// multipart/x-mixed-replace JPEG stream with face boxes drawn). Health,
-// readiness and metrics are public; cameras need a viewer.
+// Operations endpoints, all public but /metrics: GET /healthz (alive), GET
+// /readyz (sightings store, object store and ctx.readiness usable; 503 naming
+// what is not), GET /metrics (Prometheus text for a metrics reader; counts and
+// timings only, never faces or names). The cameras are camera_routes.h's.
 #pragma once
 
 #include <httplib.h>
@@ -12,10 +10,8 @@
 
 namespace concierge {
 
-// Needs a context whose parts outlive the server; ctx.auth is needed for the
-// camera routes (they answer 503 without it). ctx.cameras may be null (no
-// cameras in this process: the list is empty). Stop the server before the
-// camera registry goes away, after CameraRegistry::Close() so open previews end.
+// Needs a context whose parts outlive the server; /metrics answers 503
+// without ctx.auth.
 void RegisterOpsRoutes(httplib::Server& server, const ApiContext& ctx);
 
 }  // namespace concierge

@@ -20,10 +20,19 @@ bool Have(const void* part, const char* what, httplib::Response& res) {
   return false;
 }
 
+void RefuseWithoutAuthenticator(httplib::Response& res) {
+  SendError(res, Status::Unavailable("authentication is not configured"));
+}
+
 void AuditAction(const ApiContext& ctx, const Principal& who, const std::string& action,
                  const std::string& target, const nlohmann::json& detail) {
+  AuditAction(ctx, who.actor, action, target, detail);
+}
+
+void AuditAction(const ApiContext& ctx, const std::string& actor, const std::string& action,
+                 const std::string& target, const nlohmann::json& detail) {
   if (!ctx.audit) return;
-  const Status s = ctx.audit->Record(who.actor, action, target, detail);
+  const Status s = ctx.audit->Record(actor, action, target, detail);
   if (!s.ok()) spdlog::error("api: audit of {} failed: {}", action, s.ToString());
 }
 

@@ -20,17 +20,21 @@
 
 namespace concierge {
 
+// Answers 503: no route that needs a principal serves without an authenticator.
+void RefuseWithoutAuthenticator(httplib::Response& res);
+
 template <typename Routes>
 using RouteHandler = void (Routes::*)(const httplib::Request&, httplib::Response&,
                                       const Principal&);
 
-// Needs ctx.auth. The handler runs for a principal with at least `role`;
-// anyone else gets the Authenticator's 401 or 403.
+// The handler runs for a principal with at least `role`; anyone else gets the
+// Authenticator's 401 or 403, and everyone a 503 when ctx.auth is null.
 template <typename Routes>
 httplib::Server::Handler Route(const std::shared_ptr<Routes>& self, const ApiContext& ctx,
                                Role role, RouteHandler<Routes> handler) {
   const Authenticator* auth = ctx.auth;
   return [self, auth, role, handler](const httplib::Request& req, httplib::Response& res) {
+    if (auth == nullptr) return RefuseWithoutAuthenticator(res);
     std::optional<Principal> who = auth->Require(req, res, role);
     if (!who) return;
     ((*self).*handler)(req, res, *who);
@@ -43,6 +47,10 @@ bool Have(const void* part, const char* what, httplib::Response& res);
 // Records `action` on `target` by `who` when the server keeps an audit log; a
 // failure is logged, never answered (the action itself happened).
 void AuditAction(const ApiContext& ctx, const Principal& who, const std::string& action,
+                 const std::string& target,
+                 const nlohmann::json& detail = nlohmann::json::object());
+// The same for an actor named without a principal (a login attempt).
+void AuditAction(const ApiContext& ctx, const std::string& actor, const std::string& action,
                  const std::string& target,
                  const nlohmann::json& detail = nlohmann::json::object());
 
