@@ -22,6 +22,14 @@ nlohmann::json TimeJson(int64_t ms) {
   return ms > 0 ? nlohmann::json(FormatIsoUtc(ms)) : nlohmann::json(nullptr);
 }
 
+// A user as the users list and a new user's answer show it.
+nlohmann::json UserResourceJson(const User& user) {
+  nlohmann::json item = UserJson(user);
+  item["created"] = TimeJson(user.created_ms);
+  item["created_ms"] = user.created_ms;
+  return item;
+}
+
 // Reads the string field `key`, answering 400 when it is missing or not a string.
 std::optional<std::string> ReadStringField(const nlohmann::json& body, const char* key,
                                            httplib::Response& res) {
@@ -86,12 +94,7 @@ class AccountRoutes {
     auto users = ctx_.auth->ListUsers();
     if (!users.ok()) return SendError(res, users.status());
     nlohmann::json items = nlohmann::json::array();
-    for (const auto& user : *users) {
-      nlohmann::json item = UserJson(user);
-      item["created"] = TimeJson(user.created_ms);
-      item["created_ms"] = user.created_ms;
-      items.push_back(std::move(item));
-    }
+    for (const auto& user : *users) items.push_back(UserResourceJson(user));
     SendJson(res, PageJson(std::move(items), ""));
   }
 
@@ -109,10 +112,7 @@ class AccountRoutes {
     auto user = ctx_.auth->AddUser(*name, *password, *role);
     if (!user.ok()) return SendError(res, user.status());
     AuditAction(ctx_, who, "user_add", "user:" + user->name, {{"role", ToString(*role)}});
-    nlohmann::json out = UserJson(*user);
-    out["created"] = TimeJson(user->created_ms);
-    out["created_ms"] = user->created_ms;
-    SendJson(res, out, 201);
+    SendJson(res, UserResourceJson(*user), 201);
   }
 
   void RemoveUser(const httplib::Request& req, httplib::Response& res, const Principal& who) {

@@ -460,6 +460,12 @@ async function main() {
   // The same person comes back: the timeline shows them by name, live.
   await page.goto(`${base}/#/timeline`);
   await page.locator('.badge-ok', { hasText: 'live' }).waitFor({ timeout: WAIT_MS });
+  // The tag relabelled the stranger's earlier visit: no unknown visit is left.
+  const relabelled = await waitFor("the stranger's visit under the new name", async () => {
+    const people = await page.locator('li.visit').evaluateAll((els) => els.map((el) => el.dataset.person));
+    return people.length >= 1 && people.every((p) => p === NEW_NAME) && people;
+  });
+  check(true, `the tag relabelled the earlier visit (${relabelled.length} visit(s), all ${NEW_NAME})`);
   const rows = page.locator(`li.visit[data-person="${NEW_NAME}"]`);
   const before = new Set(
     await rows.evaluateAll((els) => els.map((el) => `${el.dataset.visit}/${el.dataset.sightings}`)),
@@ -549,6 +555,13 @@ async function main() {
     `the preferences form saves greeting and alerts (${JSON.stringify(saved.preferences)})`,
   );
   await capture(page, helperPage, '05-person', consoleErrors);
+  // Export their data: a ZIP download.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#person-export').click()]);
+  const zip = fs.readFileSync(await download.path());
+  check(
+    zip.length > 100 && zip.subarray(0, 2).toString() === 'PK' && download.suggestedFilename().endsWith('.zip'),
+    `"Export their data" downloads a ZIP (${download.suggestedFilename()}, ${zip.length} bytes)`,
+  );
 
   // Today's board: he came in today, with his arrival; the CSV link is the day's.
   await page.goto(`${base}/#/today`);
@@ -586,6 +599,24 @@ async function main() {
   const counts = (await openCards()).map((c) => c.sightings);
   check(counts.length === 2 && counts.every((n) => n === 1), `a face split off makes a card of its own (${counts})`);
 
+  // Enrolling one of them answers his open card.
+  await page.goto(`${base}/#/people`);
+  await page.getByLabel('Name').fill('Tony Blair');
+  await page.getByRole('button', { name: 'Add person' }).click();
+  await page.getByRole('heading', { name: 'Enrol photos' }).waitFor();
+  await page
+    .locator('input[type=file]')
+    .setInputFiles(['Tony_Blair_0018.jpg', 'Tony_Blair_0032.jpg'].map((f) => path.join(testData, 'lfw/images/Tony_Blair', f)));
+  await page.getByRole('button', { name: 'Upload' }).click();
+  const answered = page.locator('.resolved-strangers');
+  await answered.waitFor({ timeout: WAIT_MS });
+  check(/1 open "Who is this\?" card was Tony Blair/.test(await answered.textContent()), `enrolling says so ("${await answered.textContent()}")`);
+  const stillOpen = await openCards();
+  check(stillOpen.length === 1, `his card is no longer open (${stillOpen.length} left)`);
+  await page.goto(`${base}/#/unknowns`);
+  await waitFor('one card left on "Who is this?"', async () => (await cards.count()) === 1);
+  check(true, '"Who is this?" shows only the other stranger');
+
   await page.goto(`${base}/#/live`);
   await page.locator('article.camera, .empty').first().waitFor();
   await capture(page, helperPage, '06-live', consoleErrors);
@@ -612,7 +643,8 @@ async function main() {
       sentences.some((t) => t.startsWith(`${ADMIN.name} changed settings: retention.events_days`)) &&
       sentences.some((t) => t === `${ADMIN.name} signed in`) &&
       sentences.some((t) => new RegExp(`^${ADMIN.name} merged stranger #\\d+ into stranger #\\d+: the same person$`).test(t)) &&
-      sentences.some((t) => new RegExp(`^${ADMIN.name} split 1 face off stranger #\\d+ as stranger #\\d+$`).test(t)),
+      sentences.some((t) => new RegExp(`^${ADMIN.name} split 1 face off stranger #\\d+ as stranger #\\d+$`).test(t)) &&
+      sentences.some((t) => new RegExp(`^Concierge tagged stranger #\\d+ as Tony Blair \\(because ${ADMIN.name} enrolled Tony Blair\\)$`).test(t)),
     `the audit log reads as sentences (${sentences.slice(0, 4).join(' | ')})`,
   );
   await capture(page, helperPage, '08-audit', consoleErrors);

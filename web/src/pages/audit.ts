@@ -30,6 +30,16 @@ function actorName(actor: string): string {
   }
 }
 
+// Why Concierge acted on its own, as the trainer records it: "<actor> enrolled
+// <person id>" or "<actor> tagged stranger <n>"; anything else as it is.
+function causeText(because: string, person: (id: unknown) => string): string {
+  const enrolled = /^(\S+) enrolled (\S+)$/.exec(because);
+  if (enrolled) return `${actorName(enrolled[1])} enrolled ${person(enrolled[2])}`;
+  const tagged = /^(\S+) tagged stranger (\d+)$/.exec(because);
+  if (tagged) return `${actorName(tagged[1])} tagged stranger #${tagged[2]}`;
+  return because;
+}
+
 function count(n: unknown, one: string, many: string): string {
   const value = typeof n === 'number' ? n : Number(n ?? 0);
   return `${value} ${value === 1 ? one : many}`;
@@ -48,7 +58,7 @@ export function auditSentence(item: AuditEntry, names: Map<string, string>): str
   const target = kind === 'person' ? person(id) : kind === 'cluster' ? `stranger #${id}` : item.target;
   switch (item.action) {
     case 'tag': {
-      const because = typeof detail.because === 'string' ? ` (because ${detail.because})` : '';
+      const because = typeof detail.because === 'string' ? ` (because ${causeText(detail.because, person)})` : '';
       return `${who} tagged ${target} as ${person(detail.person_id)}${because}`;
     }
     case 'ignore':

@@ -226,8 +226,22 @@ function renderPerson(root: HTMLElement, person: Person): void {
           submit.disabled = true;
           replace(results, h('li', { class: 'muted' }, 'Checking photos…'));
           try {
-            const reply = await api<{ results: EnrolResult[] }>('POST', `${personPath(person.id)}/faces`, body);
-            replace(results, reply.results.map(resultRow));
+            const reply = await api<{ results: EnrolResult[]; strangers_resolved?: (number | string)[] }>(
+              'POST',
+              `${personPath(person.id)}/faces`,
+              body,
+            );
+            const resolved = reply.strangers_resolved?.length ?? 0;
+            replace(
+              results,
+              reply.results.map(resultRow),
+              resolved > 0 &&
+                h(
+                  'li',
+                  { class: 'result ok resolved-strangers' },
+                  `${resolved} open "Who is this?" card${resolved === 1 ? ' was' : 's were'} ${person.name}: answered.`,
+                ),
+            );
             files.value = '';
             void loadFaces();
           } catch (err) {
@@ -413,6 +427,27 @@ function renderPerson(root: HTMLElement, person: Person): void {
         preferencesForm(),
         renameForm(),
         mergeForm(),
+        h(
+          'div',
+          { class: 'stack' },
+          h('h3', {}, 'Their data'),
+          h(
+            'p',
+            { class: 'small' },
+            'A ZIP of everything Concierge keeps about them: faces, sightings, visits and the audit ' +
+              'entries that name them, for an access request. The download is audited.',
+          ),
+          h(
+            'a',
+            {
+              class: 'btn',
+              id: 'person-export',
+              href: `/api/v1/people/${encodeURIComponent(person.id)}/export`,
+              download: `${person.id}.zip`,
+            },
+            'Export their data (ZIP)',
+          ),
+        ),
         h(
           'div',
           { class: 'danger-zone' },
