@@ -22,6 +22,7 @@
 
 #include "http/auth.h"
 #include "http/http_server.h"
+#include "store/audit_log.h"
 #include "store/database.h"
 #include "support/test_env.h"
 
@@ -109,12 +110,13 @@ class HttpAuthTest : public ::testing::Test {
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(*db);
     accounts_ = NewSqliteAccountStore(db_.get());
+    audit_ = NewSqliteAuditLog(db_.get());
   }
 
   void StartServer() {
     ApiContext parts;
     parts.config = &config_;
-    parts.db = db_.get();
+    parts.audit = audit_.get();
     parts.accounts = accounts_.get();
     auto server = HttpServer::Start(parts);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
@@ -151,6 +153,7 @@ class HttpAuthTest : public ::testing::Test {
   Config config_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<AccountStore> accounts_;
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<httplib::Client> client_;
 };
@@ -594,7 +597,7 @@ TEST_F(HttpAuthTest, BadTlsFilesAreReported) {
   config_.http.tls_key_file = dir_.Sub("missing-key.pem");
   ApiContext parts;
   parts.config = &config_;
-  parts.db = db_.get();
+  parts.audit = audit_.get();
   parts.accounts = accounts_.get();
   auto server = HttpServer::Start(parts);
   ASSERT_FALSE(server.ok());

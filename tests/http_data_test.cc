@@ -120,7 +120,6 @@ class HttpDataTest : public ::testing::Test {
 
     ApiContext ctx;
     ctx.config = &config_;
-    ctx.db = db_.get();
     ctx.sightings = sightings_.get();
     ctx.objects = objects_.get();
     ctx.faces = faces_.get();

@@ -98,7 +98,6 @@ class HttpPresenceTest : public ::testing::Test {
 
     ApiContext ctx;
     ctx.config = &config_;
-    ctx.db = db_.get();
     ctx.sightings = sightings_.get();
     ctx.objects = objects_.get();
     ctx.faces = faces_.get();

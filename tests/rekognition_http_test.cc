@@ -22,6 +22,7 @@
 #include "http/http_server.h"
 #include "http/sigv4.h"
 #include "store/access_keys.h"
+#include "store/audit_log.h"
 #include "store/database.h"
 #include "store/face_collection.h"
 #include "store/fs_object_store.h"
@@ -88,6 +89,7 @@ class RekognitionHttpTest : public ::testing::Test {
     ASSERT_OK(db);
     db_ = std::move(*db);
     accounts_ = NewSqliteAccountStore(db_.get());
+    audit_ = NewSqliteAuditLog(db_.get());
     auto faces = FaceCollection::Open(db_.get(), "default", SpacesOf(engine_->embedders()));
     ASSERT_OK(faces);
     faces_ = std::move(*faces);
@@ -106,7 +108,7 @@ class RekognitionHttpTest : public ::testing::Test {
     rekognition_ = std::move(*rekognition);
     ApiContext ctx;
     ctx.config = &config_;
-    ctx.db = db_.get();
+    ctx.audit = audit_.get();
     ctx.accounts = accounts_.get();
     ctx.rekognition = rekognition_.get();
     ctx.open_face_repository = [this](const std::string& collection) {
@@ -162,6 +164,7 @@ class RekognitionHttpTest : public ::testing::Test {
   Config config_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<AccountStore> accounts_;
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<RekognitionStore> rekognition_;
   std::unique_ptr<HttpServer> server_;

@@ -174,13 +174,13 @@ Status ServerPipeline::StartHttp(ObjectStore* objects, FaceCollection* faces) {
     spdlog::warn("http: recognize and enrol are off: {}", engine.status().message());
   ApiContext parts;
   parts.config = &config_;
-  // On PostgreSQL every part below lives there: no SQLite file is opened.
-  ASSIGN_OR_RETURN(parts.db, services_.SqliteIfUsed());
   ASSIGN_OR_RETURN(parts.accounts, services_.accounts());
   if (config_.aws.enabled) {
     ASSIGN_OR_RETURN(parts.rekognition, services_.rekognition());
+    // On PostgreSQL this opens no SQLite file.
+    ASSIGN_OR_RETURN(Database * sqlite, services_.SqliteIfUsed());
     parts.open_face_repository = [database = config_.database,
-                                  sqlite = parts.db](const std::string& collection) {
+                                  sqlite](const std::string& collection) {
       return OpenFaceRepository(database, sqlite, collection);
     };
   }

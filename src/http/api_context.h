@@ -29,7 +29,6 @@ class AccountStore;
 class Authenticator;
 class AuditLog;
 class CameraRegistry;
-class Database;
 class EventStream;
 class FaceCollection;
 class FaceEngine;
@@ -50,7 +49,6 @@ struct ReadinessCheck {
 
 struct ApiContext {
   const Config* config = nullptr;
-  Database* db = nullptr;  // the SQLite file when database.kind is sqlite (/readyz probes it)
   AccountStore* accounts = nullptr;  // users, sessions, tokens (unless auth is given)
   SightingStore* sightings = nullptr;
   ObjectStore* objects = nullptr;

@@ -22,7 +22,6 @@
 #include "http/ops_routes.h"
 #include "http/rekognition_routes.h"
 #include "notify/slack_interactions.h"
-#include "store/audit_log.h"
 
 namespace concierge {
 
@@ -155,10 +154,9 @@ void LogAccess(const httplib::Request& req, const httplib::Response& res) {
 }  // namespace
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(ApiContext parts) {
-  if (parts.config == nullptr || (parts.audit == nullptr && parts.db == nullptr) ||
+  if (parts.config == nullptr || parts.audit == nullptr ||
       (parts.auth == nullptr && parts.accounts == nullptr))
-    return Status::InvalidArgument(
-        "the HTTP server needs a config, an audit log (or a database for one) and accounts");
+    return Status::InvalidArgument("the HTTP server needs a config, an audit log and accounts");
   const HttpConfig& http = parts.config->http;
   std::unique_ptr<HttpServer> server(new HttpServer());
   if (http.tls_cert_file.empty() != http.tls_key_file.empty())
@@ -185,10 +183,6 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ApiContext parts) {
     server->own_auth_ =
         std::make_unique<Authenticator>(parts.accounts, parts.config->auth, server->tls_);
     server->context_.auth = server->own_auth_.get();
-  }
-  if (server->context_.audit == nullptr) {
-    server->own_audit_ = NewSqliteAuditLog(parts.db);
-    server->context_.audit = server->own_audit_.get();
   }
   server->Configure();
 

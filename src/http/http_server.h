@@ -27,10 +27,9 @@ namespace concierge {
 
 class HttpServer {
  public:
-  // Needs parts.config, parts.accounts (or parts.auth) and parts.audit (or
-  // parts.db) that outlive the server; other null parts make their routes
-  // answer 503. Creates the Authenticator (unless parts.auth is set) and the
-  // AuditLog on parts.db (unless parts.audit is set), binds http.bind:http.port
+  // Needs parts.config, parts.audit and parts.accounts (or parts.auth) that
+  // outlive the server; other null parts make their routes answer 503. Creates
+  // the Authenticator (unless parts.auth is set), binds http.bind:http.port
   // (0 picks a free port) and serves on a background thread once this returns
   // OK. Fails with InvalidArgument for unusable TLS files and Unavailable when
   // the address cannot be bound.
@@ -46,7 +45,7 @@ class HttpServer {
   int port() const { return port_; }
   // "http://127.0.0.1:8080" or "https://...".
   std::string url() const;
-  // The context handed to the route modules (with auth and audit filled in).
+  // The context handed to the route modules (with auth filled in).
   const ApiContext& context() const { return context_; }
 
  private:
@@ -55,7 +54,6 @@ class HttpServer {
 
   ApiContext context_;
   std::unique_ptr<Authenticator> own_auth_;
-  std::unique_ptr<AuditLog> own_audit_;
   std::unique_ptr<httplib::Server> server_;
   bool tls_ = false;
   int port_ = 0;

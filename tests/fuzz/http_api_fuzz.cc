@@ -88,7 +88,6 @@ struct Harness {
     if (!auth->AddUser("admin", "fuzz password", Role::kAdmin).ok()) std::abort();
     token = auth->CreateToken("fuzz", "admin").value().token;
     ctx.config = &config;
-    ctx.db = db.get();
     ctx.sightings = sightings.get();
     ctx.objects = objects.get();
     ctx.faces = faces.get();
