@@ -12,8 +12,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "http/auth.h"
-#include "store/database.h"
+#include "support/api_server.h"
 #include "support/child_process.h"
 #include "support/test_env.h"
 
@@ -23,23 +22,14 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-constexpr char kServing[] = "http: serving url=";
 constexpr char kPassword[] = "s3cret-PW";
 
 class HttpCamerasTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 5000);
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    auto accounts = NewSqliteAccountStore(db->get());
-    Authenticator auth(accounts.get(), AuthConfig{});
-    ASSERT_TRUE(auth.AddUser("ada", "admin-password-1", Role::kAdmin).ok());
-    ASSERT_TRUE(auth.AddUser("vic", "viewer-password-1", Role::kViewer).ok());
-    auto admin = auth.CreateToken("cameras-test", "ada");
-    auto viewer = auth.CreateToken("cameras-test", "vic");
-    ASSERT_TRUE(admin.ok() && viewer.ok());
-    admin_ = admin->token;
-    viewer_ = viewer->token;
+    const testing::ApiAccounts accounts = testing::AddApiAccounts(dir_.path(), "cameras-test");
+    admin_ = accounts.admin_token;
+    viewer_ = accounts.viewer_token;
   }
 
   void TearDown() override {
@@ -52,16 +42,8 @@ class HttpCamerasTest : public ::testing::Test {
 
   // `concierge run` (watching its drop folder as camera "door") on a free port.
   void StartRun() {
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      port_ = testing::FreePort();
-      ASSERT_TRUE(run_.Start(
-          {testing::BinaryPath(), "--data-dir", dir_.path(), "run"},
-          {"CONCIERGE_HTTP_PORT=" + std::to_string(port_), "CONCIERGE_HTTP_BIND=127.0.0.1"},
-          dir_.Sub("run.log")));
-      if (run_.WaitForLog(kServing, 180s)) break;
-      ASSERT_NE(run_.Wait(0ms), -1) << "no HTTP server within 180 s:\n" << run_.Log();
-    }
-    ASSERT_TRUE(run_.running()) << run_.Log();
+    port_ = testing::StartRunWithHttp(run_, dir_.path());
+    if (port_ == 0) return;
     // The camera reader starts after the HTTP server; changes before it wait for a restart.
     ASSERT_TRUE(run_.WaitForLog("run: cameras=", 180s)) << run_.Log();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
@@ -128,7 +110,7 @@ TEST_F(HttpCamerasTest, BadInputIsRefusedAndThePasswordStaysInTheConfigFile) {
   const int rtsp = StartRtsp();
   ASSERT_GT(rtsp, 0) << rtsp_.Log();
   StartRun();
-  if (HasFatalFailure()) return;
+  if (HasFailure()) return;
   const std::string url =
       "rtsp://ada:" + std::string(kPassword) + "@127.0.0.1:" + std::to_string(rtsp) + "/live";
   auto add = [&](const json& body, const std::string& token = "") {
@@ -218,7 +200,7 @@ TEST_F(HttpCamerasTest, ACameraAddedWhileRunningIsReadAtOnceAndStopsWhenRemoved)
   const int rtsp = StartRtsp();
   ASSERT_GT(rtsp, 0) << rtsp_.Log();
   StartRun();
-  if (HasFatalFailure()) return;
+  if (HasFailure()) return;
   const pid_t pid = run_.pid();
   const std::string url = "rtsp://127.0.0.1:" + std::to_string(rtsp) + "/live";
 

@@ -11,8 +11,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "http/auth.h"
-#include "store/database.h"
+#include "support/api_server.h"
 #include "support/child_process.h"
 #include "support/test_env.h"
 
@@ -26,18 +25,10 @@ constexpr char kServing[] = "http: serving url=";
 class HttpRestartTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 5000);
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    auto accounts = NewSqliteAccountStore(db->get());
-    Authenticator auth(accounts.get(), AuthConfig{});
-    ASSERT_TRUE(auth.AddUser("ada", "admin-password-1", Role::kAdmin).ok());
-    ASSERT_TRUE(auth.AddUser("vic", "viewer-password-1", Role::kViewer).ok());
-    auto admin = auth.CreateToken("restart-test", "ada");
-    auto viewer = auth.CreateToken("restart-test", "vic");
-    ASSERT_TRUE(admin.ok() && viewer.ok());
-    admin_token_ = admin->token;
-    admin_id_ = admin->id;
-    viewer_token_ = viewer->token;
+    const testing::ApiAccounts accounts = testing::AddApiAccounts(dir_.path(), "restart-test");
+    admin_token_ = accounts.admin_token;
+    admin_id_ = accounts.admin_token_id;
+    viewer_token_ = accounts.viewer_token;
   }
 
   void TearDown() override {
@@ -46,18 +37,9 @@ class HttpRestartTest : public ::testing::Test {
     EXPECT_EQ(run_.Wait(120s), 0) << run_.Log();
   }
 
-  // Starts `concierge run` on a free port, taking another when one was taken meanwhile.
   void StartRun() {
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      port_ = testing::FreePort();
-      ASSERT_TRUE(run_.Start(
-          {testing::BinaryPath(), "--data-dir", dir_.path(), "run"},
-          {"CONCIERGE_HTTP_PORT=" + std::to_string(port_), "CONCIERGE_HTTP_BIND=127.0.0.1"},
-          dir_.Sub("run.log")));
-      if (run_.WaitForLog(kServing, 180s)) break;
-      ASSERT_NE(run_.Wait(0ms), -1) << "no HTTP server within 180 s:\n" << run_.Log();
-    }
-    ASSERT_TRUE(run_.running()) << run_.Log();
+    port_ = testing::StartRunWithHttp(run_, dir_.path());
+    if (port_ == 0) return;
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     client_->set_connection_timeout(2, 0);
     client_->set_read_timeout(30, 0);
@@ -84,7 +66,7 @@ size_t Count(const std::string& text, const std::string& needle) {
 
 TEST_F(HttpRestartTest, AnAdminRestartsTheServerBackOnTheSamePortAndItIsAudited) {
   StartRun();
-  if (HasFatalFailure()) return;
+  if (HasFailure()) return;
   const pid_t pid = run_.pid();
 
   auto refused = client_->Post("/api/v1/restart", Bearer(viewer_token_), "", "application/json");
