@@ -1,5 +1,5 @@
-// People: the list (with "add person") and one person's page: their recent
-// visits, enrol photos with a quality verdict per photo, notification
+// People: the list (with "add person") and one person's page: their visit
+// history (paged), enrol photos with a quality verdict per photo, notification
 // preferences, rename, merge another person in, see and remove faces, and
 // forget the person after typing their name.
 
@@ -7,6 +7,7 @@ import {
   api,
   imageUrl,
   listAll,
+  withQuery,
   type EnrolResult,
   type Face,
   type Page,
@@ -15,6 +16,7 @@ import {
   type Visit,
 } from '../api';
 import {
+  append,
   confirmDialog,
   errorBox,
   formatTime,
@@ -138,20 +140,32 @@ function renderPerson(root: HTMLElement, person: Person): void {
   const faces = h('div', { class: 'grid grid-small' }, loading());
   const results = h('ul', { class: 'results' });
 
-  const visits = h('ol', { class: 'timeline', id: 'person-visits' }, loading());
+  const visits = h('ol', { class: 'timeline', id: 'person-visits' }, h('li', { class: 'muted' }, 'Loading…'));
+  const moreVisits = h('button', { class: 'btn', type: 'button', hidden: true }, 'Load more visits');
+  let visitsCursor: string | null = null;
 
-  // Their last visits, newest first (the timeline filtered to them).
+  // Their visits, newest first (the timeline filtered to them): 20 at first,
+  // then 20 more per "Load more visits" while there are more.
   async function loadVisits(): Promise<void> {
+    const first = visitsCursor === null;
+    moreVisits.disabled = true;
     try {
-      const page = await api<Page<Visit>>('GET', `/api/v1/visits?person=${encodeURIComponent(person.id)}&limit=20`);
-      replace(
-        visits,
-        page.items.length ? page.items.map(visitRow) : h('p', { class: 'empty' }, 'No visits yet.'),
+      const page = await api<Page<Visit>>(
+        'GET',
+        withQuery('/api/v1/visits', { person: person.id, limit: 20, cursor: visitsCursor }),
       );
+      if (first) replace(visits, page.items.length ? [] : h('li', { class: 'empty' }, 'No visits yet.'));
+      append(visits, page.items.map(visitRow));
+      visitsCursor = page.next_cursor;
+      moreVisits.hidden = !visitsCursor;
     } catch (err) {
-      replace(visits, errorBox(err));
+      if (first) replace(visits, h('li', {}, errorBox(err)));
+      else toast(message(err), 'error');
+    } finally {
+      moreVisits.disabled = false;
     }
   }
+  moreVisits.addEventListener('click', () => void loadVisits());
 
   async function loadFaces(): Promise<void> {
     try {
@@ -413,8 +427,9 @@ function renderPerson(root: HTMLElement, person: Person): void {
     root,
     h('a', { class: 'back', href: '#/people' }, '← People'),
     h('div', { class: 'page-head' }, title, h('span', { class: 'muted small' }, `since ${formatTime(person.created_ms, person.created)}`)),
-    h('h2', {}, 'Recent visits'),
+    h('h2', {}, 'Visits'),
     visits,
+    h('div', { class: 'row center' }, moreVisits),
     h('a', { class: 'small', href: '#/timeline' }, 'All visits on the timeline'),
     admin && enrolForm(),
     h('h2', {}, 'Faces'),
