@@ -1,5 +1,6 @@
 // Timeline: visits newest first, each with its best crop, who it was (or
-// "Unknown"), when and where. New and growing visits arrive over SSE
+// "Unknown"), when and where, filtered by person, camera and a range of days
+// (with that range as CSV). New and growing visits arrive over SSE
 // (/api/v1/events) and are merged in place without a reload. "Search by
 // photo" lists every visit of the face in an uploaded photo instead
 // (POST /api/v1/search).
@@ -8,9 +9,13 @@ import {
   api,
   captureClockLabel,
   imageUrl,
+  listAll,
+  personId,
   personName,
   withQuery,
+  type Camera,
   type Page,
+  type Person,
   type Sighting,
   type Visit,
 } from '../api';
@@ -18,6 +23,27 @@ import { errorBox, formatTime, h, replace } from '../dom';
 
 type Filter = 'all' | 'known' | 'unknown';
 type SearchHit = Visit & { similarity: number };
+
+// The filter bar's choices; empty strings and nulls mean "any".
+interface VisitFilters {
+  person: string;
+  camera: string;
+  fromDay: string;  // "YYYY-MM-DD" as picked, for the CSV export
+  toDay: string;
+  sinceMs: number | null;  // local midnight starting fromDay
+  untilMs: number | null;  // local midnight ending toDay
+}
+
+// Epoch ms of the browser's local midnight starting "YYYY-MM-DD" plus `addDays`, or null for "".
+function localMidnight(day: string, addDays = 0): number | null {
+  const [year, month, date] = day.split('-').map(Number);
+  if (!year || !month || !date) return null;
+  return new Date(year, month - 1, date + addDays).getTime();
+}
+
+function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
 
 // One visit as a list row: its best crop, who, when, where and how many sightings.
 export function visitRow(visit: Visit): HTMLElement {
@@ -71,6 +97,13 @@ export function timelinePage(root: HTMLElement): () => void {
   }) as HTMLInputElement;
   const searchStatus = h('span', { class: 'muted small', 'aria-live': 'polite' });
   const showAll = h('button', { class: 'btn', type: 'button', hidden: true }, 'Show all visits');
+  const personSelect = h('select', { id: 'filter-person' }, h('option', { value: '' }, 'Everyone'));
+  const cameraSelect = h('select', { id: 'filter-camera' }, h('option', { value: '' }, 'All cameras'));
+  const fromInput = h('input', { type: 'date', id: 'filter-from' }) as HTMLInputElement;
+  const toInput = h('input', { type: 'date', id: 'filter-to' }) as HTMLInputElement;
+  const clearFilters = h('button', { class: 'btn', type: 'button', hidden: true }, 'Clear filters');
+  const csv = h('a', { class: 'btn', download: '', hidden: true }, 'Download CSV');
+  let filters = readFilters();
 
   const filterButtons = (['all', 'known', 'unknown'] as Filter[]).map((value) =>
     h(
@@ -80,9 +113,8 @@ export function timelinePage(root: HTMLElement): () => void {
         class: 'chip',
         'aria-pressed': String(value === filter),
         onclick: () => {
-          filter = value;
-          for (const b of filterButtons) b.setAttribute('aria-pressed', String(b.dataset.value === value));
-          void load(true);
+          pressChip(value);
+          applyFilters();
         },
         'data-value': value,
       },
@@ -90,13 +122,47 @@ export function timelinePage(root: HTMLElement): () => void {
     ),
   );
 
+  function pressChip(value: Filter): void {
+    filter = value;
+    for (const b of filterButtons) b.setAttribute('aria-pressed', String(b.dataset.value === value));
+  }
+
+  function readFilters(): VisitFilters {
+    return {
+      person: personSelect.value,
+      camera: cameraSelect.value,
+      fromDay: fromInput.value,
+      toDay: toInput.value,
+      sinceMs: localMidnight(fromInput.value),
+      untilMs: localMidnight(toInput.value, 1),
+    };
+  }
+
+  // Reads the bar into a new `filters` (pending live checks see it changed) and reloads.
+  function applyFilters(): void {
+    filters = readFilters();
+    // The browser's picker keeps From <= To.
+    toInput.min = filters.fromDay;
+    fromInput.max = filters.toDay;
+    const { person, camera, fromDay, toDay } = filters;
+    clearFilters.hidden = filter === 'all' && !person && !camera && !fromDay && !toDay;
+    csv.hidden = !fromDay || !toDay;
+    csv.setAttribute('href', withQuery('/api/v1/visits.csv', { from: fromDay, to: toDay, person }));
+    csv.title = camera ? 'Has the visits at every camera: the export has no camera filter' : '';
+    void load(true);
+  }
+
+  // The person, known/unknown and day filters; the camera needs the server (insertIfAtCamera).
   function matchesFilter(visit: Visit): boolean {
-    if (filter === 'known') return Boolean(visit.person);
-    if (filter === 'unknown') return !visit.person;
+    if (filter === 'known' && !visit.person) return false;
+    if (filter === 'unknown' && visit.person) return false;
+    if (filters.person && personId(visit.person) !== filters.person) return false;
+    if (filters.sinceMs !== null && visit.last_ms < filters.sinceMs) return false;
+    if (filters.untilMs !== null && visit.started_ms >= filters.untilMs) return false;
     return true;
   }
 
-  // Inserts or refreshes a visit, keeping newest-first order by start time.
+  // Inserts, refreshes or (no longer matching the filters) removes a visit from an event.
   function upsert(visit: Visit): void {
     if (searching) return;
     const key = String(visit.id);
@@ -106,6 +172,40 @@ export function timelinePage(root: HTMLElement): () => void {
       rows.delete(key);
       return;
     }
+    // A shown visit keeps its sighting at the filtered camera; a new one may
+    // have one there even when its best sighting (visit.camera) is elsewhere.
+    if (!old && filters.camera && visit.camera !== filters.camera) {
+      void insertIfAtCamera(visit);
+      return;
+    }
+    place(visit, old);
+  }
+
+  // Asks the server whether a visit has a sighting at the filtered camera (the
+  // visits at that camera overlapping its time span: a handful) and shows it if so.
+  async function insertIfAtCamera(visit: Visit): Promise<void> {
+    const asked = filters;
+    try {
+      const page = await api<Page<Visit>>(
+        'GET',
+        withQuery('/api/v1/visits', {
+          camera: asked.camera,
+          since: visit.last_ms,
+          until: visit.started_ms + 1,
+          limit: 50,
+        }),
+      );
+      const found = page.items.find((v) => String(v.id) === String(visit.id));
+      if (asked !== filters || searching || !found || rows.has(String(found.id))) return;
+      if (matchesFilter(found)) place(found, undefined);
+    } catch {
+      // Not shown now; the next event or a reload brings it.
+    }
+  }
+
+  // Shows a visit: in place of its old row, or inserted newest first by start time.
+  function place(visit: Visit, old: HTMLElement | undefined): void {
+    const key = String(visit.id);
     const fresh = visitRow(visit);
     fresh.dataset.started = String(visit.started_ms ?? 0);
     rows.set(key, fresh);
@@ -171,14 +271,23 @@ export function timelinePage(root: HTMLElement): () => void {
     try {
       const page = await api<Page<Visit>>(
         'GET',
-        withQuery('/api/v1/visits', { limit: 50, cursor, unknown: filter === 'unknown' }),
+        withQuery('/api/v1/visits', {
+          limit: 50,
+          cursor,
+          unknown: filter === 'unknown',
+          person: filters.person,
+          camera: filters.camera,
+          since: isoOrNull(filters.sinceMs),
+          until: isoOrNull(filters.untilMs),
+        }),
       );
       if (mine !== generation) return;
       if (reset) replace(list);
       for (const visit of page.items) if (!rows.has(String(visit.id))) append(visit);
       cursor = page.next_cursor;
       more.hidden = !cursor;
-      if (!rows.size) replace(list, h('li', { class: 'empty' }, 'No visits yet.'));
+      const none = clearFilters.hidden ? 'No visits yet.' : 'No visits match these filters.';
+      if (!rows.size) replace(list, h('li', { class: 'empty' }, none));
     } catch (err) {
       if (mine === generation) replace(list, h('li', {}, errorBox(err)));
     }
@@ -193,6 +302,27 @@ export function timelinePage(root: HTMLElement): () => void {
   }
 
   more.addEventListener('click', () => void load(false));
+  for (const control of [personSelect, cameraSelect, fromInput, toInput])
+    control.addEventListener('change', applyFilters);
+  clearFilters.addEventListener('click', () => {
+    pressChip('all');
+    for (const control of [personSelect, cameraSelect, fromInput, toInput]) control.value = '';
+    applyFilters();
+  });
+  listAll<Person>('/api/v1/people')
+    .then((people) => {
+      for (const p of people.sort((a, b) => a.name.localeCompare(b.name)))
+        personSelect.appendChild(h('option', { value: p.id }, p.name));
+    })
+    .catch(() => undefined);
+  api<{ items: Camera[] }>('GET', '/api/v1/cameras')
+    .then((cameras) => {
+      for (const c of cameras.items)
+        cameraSelect.appendChild(
+          h('option', { value: c.name }, c.site ? `${c.name} (${c.site})` : c.name),
+        );
+    })
+    .catch(() => undefined);
   searchInput.addEventListener('change', () => void search());
   showAll.addEventListener('click', () => void load(true));
 
@@ -230,6 +360,15 @@ export function timelinePage(root: HTMLElement): () => void {
     root,
     h('div', { class: 'page-head' }, h('h1', {}, 'Timeline'), liveBadge),
     h('div', { class: 'chips', role: 'group', 'aria-label': 'Filter' }, filterButtons),
+    h(
+      'div',
+      { class: 'filters', role: 'group', 'aria-label': 'Filter visits' },
+      h('div', { class: 'field' }, h('label', { for: 'filter-person' }, 'Person'), personSelect),
+      h('div', { class: 'field' }, h('label', { for: 'filter-camera' }, 'Camera'), cameraSelect),
+      h('div', { class: 'field' }, h('label', { for: 'filter-from' }, 'From'), fromInput),
+      h('div', { class: 'field' }, h('label', { for: 'filter-to' }, 'To'), toInput),
+      h('div', { class: 'filter-actions' }, clearFilters, csv),
+    ),
     h(
       'div',
       { class: 'row search' },
