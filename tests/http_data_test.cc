@@ -371,7 +371,8 @@ TEST_F(HttpDataTest, SightingsPageByCursorAndFilter) {
 TEST_F(HttpDataTest, VisitsPageWithTheirSightings) {
   for (int i = 0; i < 5; ++i)
     Seen("v-" + std::to_string(i), kT0 + i * 1000, kBiden,
-         i == 2 ? std::optional<std::string>() : std::optional<std::string>("obama"));
+         i == 2 ? std::optional<std::string>() : std::optional<std::string>("obama"),
+         i == 2 ? "lobby" : "door");
   std::vector<int64_t> walked;
   std::string cursor;
   int pages = 0;
@@ -397,6 +398,13 @@ TEST_F(HttpDataTest, VisitsPageWithTheirSightings) {
   EXPECT_EQ(stranger["best_sighting_id"], "v-2");
   EXPECT_EQ(stranger["image_url"], "/api/v1/sightings/v-2/image");
   EXPECT_EQ(Get("/api/v1/visits?person=obama", viewer_).doc()["items"].size(), 4u);
+  Reply lobby = Get("/api/v1/visits?camera=lobby", viewer_);
+  ASSERT_EQ(lobby.status, 200) << lobby.body;
+  ASSERT_EQ(lobby.doc()["items"].size(), 1u);
+  EXPECT_EQ(lobby.doc()["items"][0]["id"], stranger["id"]);
+  EXPECT_TRUE(Get("/api/v1/visits?camera=lobby&person=obama", viewer_).doc()["items"].empty());
+  EXPECT_EQ(Get("/api/v1/visits?camera=", viewer_).status, 400);
+  EXPECT_EQ(Get("/api/v1/visits?camera=" + std::string(200, 'c'), viewer_).status, 400);
 
   Reply one = Get("/api/v1/visits/" + std::to_string(stranger["id"].get<int64_t>()), viewer_);
   ASSERT_EQ(one.status, 200) << one.body;

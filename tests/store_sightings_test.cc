@@ -226,7 +226,7 @@ TEST_P(SightingStoreSuite, CursorWalksEveryPageOnceWithTiesAndBounds) {
 
 TEST_P(SightingStoreSuite, VisitQueryFiltersAndPagesByCursor) {
   Add("k1", kT0);
-  Add("k2", kT0 + kMinute);
+  Add("k2", kT0 + kMinute, "lobby");
   Add("u1", kT0 + 2 * kMinute);
   Add("k3", kT0 + 2 * kMinute);
   ASSERT_OK(store_->RecordDecision(KnownOutcome("k1", "alice"), {VisitChoice::Kind::kStart, 0}));
@@ -260,6 +260,17 @@ TEST_P(SightingStoreSuite, VisitQueryFiltersAndPagesByCursor) {
   ASSERT_OK(window);
   ASSERT_EQ(window->size(), 1u);
   EXPECT_EQ(window->front().person_id, "bob");
+  // A camera filter keeps the visits with a sighting there, with the others.
+  auto lobby = store_->ListVisits(VisitQuery{.camera = "lobby"});
+  ASSERT_OK(lobby);
+  ASSERT_EQ(lobby->size(), 1u);
+  EXPECT_EQ(lobby->front().person_id, "bob");
+  auto alice_at_door = store_->ListVisits(VisitQuery{.person_id = "alice", .camera = "door"});
+  ASSERT_OK(alice_at_door);
+  EXPECT_EQ(alice_at_door->size(), 2u);
+  auto nowhere = store_->ListVisits(VisitQuery{.camera = "garage"});
+  ASSERT_OK(nowhere);
+  EXPECT_TRUE(nowhere->empty());
 }
 
 TEST_P(SightingStoreSuite, ListPendingIsTheWorkLeftOldestFirst) {

@@ -76,9 +76,10 @@ std::optional<std::pair<int64_t, std::string>> SplitPosition(const std::string& 
   return std::make_pair(*ms, position.substr(colon + 1));
 }
 
-// The person, unknown, since and until filters sightings and visits share.
+// The person, camera, unknown, since and until filters sightings and visits share.
 struct TimelineFilters {
   std::string person_id;
+  std::string camera;
   bool unknown_only = false;
   int64_t since_ms = 0;
   int64_t until_ms = 0;
@@ -87,6 +88,7 @@ struct TimelineFilters {
   template <typename Query>
   void ApplyTo(Query& q) const {
     q.person_id = person_id;
+    q.camera = camera;
     q.unknown_only = unknown_only;
     q.since_ms = since_ms;
     q.until_ms = until_ms;
@@ -100,6 +102,13 @@ std::optional<TimelineFilters> ReadTimelineFilters(const Request& req, Response&
     f.person_id = req.get_param_value("person");
     if (Status s = ValidateStoreId(f.person_id); !s.ok()) {
       SendError(res, s);
+      return std::nullopt;
+    }
+  }
+  if (req.has_param("camera")) {
+    f.camera = req.get_param_value("camera");
+    if (f.camera.empty() || f.camera.size() > kMaxFilterChars) {
+      SendError(res, Status::InvalidArgument("camera must be 1..128 characters"));
       return std::nullopt;
     }
   }
@@ -187,11 +196,6 @@ void TimelineRoutes::ListSightings(const Request& req, Response& res, const Prin
   if (!page) return;
   SightingQuery q;
   q.limit = page->limit + 1;  // one more tells whether a next page exists
-  if (req.has_param("camera")) {
-    q.camera = req.get_param_value("camera");
-    if (q.camera.empty() || q.camera.size() > kMaxFilterChars)
-      return SendError(res, Status::InvalidArgument("camera must be 1..128 characters"));
-  }
   auto filters = ReadTimelineFilters(req, res);
   if (!filters) return;
   filters->ApplyTo(q);

@@ -294,6 +294,10 @@ ALTER TABLE persons ADD COLUMN preferences TEXT NOT NULL DEFAULT '{}';
     R"sql(
 ALTER TABLE sightings ADD COLUMN descriptor_json TEXT NOT NULL DEFAULT '[]';
 )sql",
+    // 13: visits seen by a camera (VisitQuery::camera).
+    R"sql(
+CREATE INDEX sightings_camera_visit ON sightings(camera, visit_id);
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and

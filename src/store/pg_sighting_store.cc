@@ -73,6 +73,10 @@ ALTER TABLE sightings ADD COLUMN views_json TEXT NOT NULL DEFAULT '{}';
     R"sql(
 ALTER TABLE sightings ADD COLUMN descriptor_json TEXT NOT NULL DEFAULT '[]';
 )sql",
+    // 4: as the SQLite backend's migration 13.
+    R"sql(
+CREATE INDEX sightings_camera_visit ON sightings(camera, visit_id);
+)sql",
 };
 
 constexpr char kSightingColumns[] =
@@ -399,6 +403,12 @@ class PgSightingStore final : public SightingStore {
     if (!q.person_id.empty()) {
       sql += " AND person_id = $" + std::to_string(next++);
       params.Text(q.person_id);
+    }
+    if (!q.camera.empty()) {
+      sql.append(" AND id IN (SELECT visit_id FROM sightings WHERE camera = $")
+          .append(std::to_string(next++))
+          .append(" AND visit_id IS NOT NULL)");
+      params.Text(q.camera);
     }
     if (q.unknown_only) sql += " AND person_id IS NULL";
     sql += " ORDER BY last_ms DESC, id DESC LIMIT $" + std::to_string(next);

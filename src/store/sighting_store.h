@@ -91,6 +91,7 @@ struct VisitQuery {
   int64_t until_ms = 0;   // started before; <= 0: no bound
   int limit = 100;        // latest activity first; <= 0 means no limit
   std::string person_id;  // empty: any
+  std::string camera;     // empty: any; else visits with a sighting at this camera
   bool unknown_only = false;         // only strangers' visits
   std::optional<VisitCursor> after;  // only visits listed after this one
 };

@@ -338,6 +338,8 @@ class SqliteSightingStore final : public SightingStore {
     if (q.until_ms > 0) sql += " AND started_ms < ?";
     if (q.after) sql += " AND last_ms <= ? AND (last_ms < ? OR id < ?)";
     if (!q.person_id.empty()) sql += " AND person_id = ?";
+    if (!q.camera.empty())
+      sql += " AND id IN (SELECT visit_id FROM sightings WHERE camera = ? AND visit_id IS NOT NULL)";
     if (q.unknown_only) sql += " AND person_id IS NULL";
     sql += " ORDER BY last_ms DESC, id DESC";
     if (q.limit > 0) sql += " LIMIT ?";
@@ -347,6 +349,7 @@ class SqliteSightingStore final : public SightingStore {
       if (q.until_ms > 0) stmt.BindInt(q.until_ms);
       if (q.after) stmt.BindInt(q.after->last_ms).BindInt(q.after->last_ms).BindInt(q.after->id);
       if (!q.person_id.empty()) stmt.BindText(q.person_id);
+      if (!q.camera.empty()) stmt.BindText(q.camera);
       if (q.limit > 0) stmt.BindInt(q.limit);
       return Collect<VisitRecord>(stmt, ReadVisit);
     });
