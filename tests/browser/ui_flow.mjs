@@ -5,7 +5,8 @@
 // The flow of issue 5: sign in; drop a photo of a stranger into the inbox; see
 // them on "Who is this?"; tag them with a new name; drop another photo of the
 // same person; see the recognised visit arrive on the timeline without a reload.
-// Also: search by photo, merging two strangers' cards and splitting one off
+// Also: the timeline filtered by person, camera and days (with the days' CSV),
+// a person's visit history paged, search by photo, merging two strangers' cards and splitting one off
 // again, the audit log as sentences, a camera added, edited and removed on
 // Live (its password never shown), and after signing out an image URL answers 401. Every page is screenshotted (desktop and 375 px phone)
 // into $CONCIERGE_ARTIFACTS_DIR and must render: not blank, no console errors,
@@ -363,6 +364,99 @@ async function camerasFromTheLivePage({ page, helperPage, base, configFile, cons
   consoleErrors.length = 0;
 }
 
+// ---- Issue 13 §2: filters and export on the timeline ----
+// With only his visits so far: filtering by him keeps his rows and asks for
+// person=<id>; the run's camera asks for camera=<name> and keeps them; today
+// as the range keeps them and offers that day's CSV, naming him; tomorrow as
+// the range shows the empty state; "Clear filters" brings every row back.
+async function timelineFilters({ page, helperPage, consoleErrors }) {
+  const rows = page.locator('ol.timeline li.visit');
+  const shown = async () => {
+    if (await page.locator('ol.timeline li.muted', { hasText: 'Loading…' }).count()) return null;
+    return rows.evaluateAll((els) => els.map((el) => el.dataset.person));
+  };
+  const everyone = await rows.count();
+  const visitsRequest = (param, value) =>
+    page.waitForRequest((r) => {
+      const url = new URL(r.url());
+      return url.pathname === '/api/v1/visits' && url.searchParams.get(param) === value;
+    });
+  const { people, cameras } = await page.evaluate(async () => ({
+    people: (await (await fetch('/api/v1/people?limit=500')).json()).items,
+    cameras: (await (await fetch('/api/v1/cameras')).json()).items,
+  }));
+  const him = people.find((p) => p.name === NEW_NAME);
+  const camera = cameras[0]?.name;
+
+  const person = page.getByLabel('Person', { exact: true });
+  await Promise.all([visitsRequest('person', him.id), person.selectOption({ label: NEW_NAME })]);
+  const his = await waitFor('his rows under the person filter', async () => {
+    const names = await shown();
+    return names?.length && names;
+  });
+  check(
+    his.length === everyone && his.every((p) => p === NEW_NAME),
+    `filtering by ${NEW_NAME} asks for person=${him.id} and shows only his ${his.length} row(s)`,
+  );
+
+  await Promise.all([
+    visitsRequest('camera', camera),
+    page.getByLabel('Camera', { exact: true }).selectOption(camera),
+  ]);
+  const atCamera = await waitFor(`rows at camera ${camera}`, async () => (await shown())?.length);
+  check(atCamera === everyone, `the camera filter asks for camera=${camera} and shows his ${atCamera} row(s) seen there`);
+  // The server filters by camera (so the rows above are not just every visit).
+  const elsewhere = await page.evaluate(async () => (await (await fetch('/api/v1/visits?camera=no-such-camera')).json()).items);
+  check(elsewhere.length === 0, `no visit is listed at a camera that saw nobody (${elsewhere.length})`);
+
+  const day = (offset) =>
+    page.evaluate((n) => {
+      const d = new Date();
+      d.setDate(d.getDate() + n);
+      return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+    }, offset);
+  const [today, tomorrow] = [await day(0), await day(1)];
+  const from = page.getByLabel('From', { exact: true });
+  const to = page.getByLabel('To', { exact: true });
+  const csvLink = page.getByRole('link', { name: 'Download CSV' });
+  check(await csvLink.isHidden(), 'no CSV link before a range of days is chosen');
+  await from.fill(today);
+  await to.fill(today);
+  const todays = await waitFor("today's rows", async () => (await shown())?.length);
+  check(todays === everyone, `today as the range keeps his ${todays} row(s)`);
+  const csvHref = await csvLink.getAttribute('href');
+  check(
+    csvHref === `/api/v1/visits.csv?from=${today}&to=${today}&person=${encodeURIComponent(him.id)}`,
+    `the CSV link is the chosen days' (${csvHref})`,
+  );
+  const csv = await page.evaluate(async (href) => (await fetch(href)).text(), csvHref);
+  check(csv.includes(NEW_NAME), 'the filtered CSV names him');
+  await capture(page, helperPage, '03a-timeline-filters', consoleErrors);
+
+  // To first: From may not pass To.
+  await to.fill(tomorrow);
+  await from.fill(tomorrow);
+  const empty = page.locator('ol.timeline li.empty');
+  await empty.waitFor({ timeout: WAIT_MS });
+  check(
+    (await rows.count()) === 0 && (await empty.textContent()) === 'No visits match these filters.',
+    `tomorrow as the range shows the empty state ("${await empty.textContent()}")`,
+  );
+
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  const back = await waitFor('every row back', async () => {
+    const names = await shown();
+    return names?.length === everyone && names;
+  });
+  check(
+    back.length === everyone &&
+      (await person.inputValue()) === '' &&
+      (await from.inputValue()) === '' &&
+      (await csvLink.isHidden()),
+    `"Clear filters" brings all ${back.length} row(s) back and empties the bar`,
+  );
+}
+
 async function main() {
   if (!fs.existsSync(path.join(testData, 'lfw', 'pairs.txt')))
     unavailable(`FACE DATA MISSING: set CONCIERGE_TEST_DATA (looked in ${testData})`);
@@ -486,6 +580,7 @@ async function main() {
     "a dropped photo's visit is labelled with a file time",
   );
   await capture(page, helperPage, '03-timeline', consoleErrors);
+  await timelineFilters({ page, helperPage, consoleErrors });
 
   // Search by a photo of him the server has never seen: his visits, newest first.
   await page.getByLabel('Search by photo').setInputFiles(path.join(testData, PERSON_DIR, thirdPhoto));
@@ -524,6 +619,10 @@ async function main() {
   check(
     visitPeople.length >= 1 && visitPeople.every((p) => p === NEW_NAME),
     `the person page lists their visits (${visitPeople.length}, all ${NEW_NAME})`,
+  );
+  check(
+    visitPeople.length <= 20 && (await page.getByRole('button', { name: 'Load more visits' }).isHidden()),
+    `with ${visitPeople.length} visit(s), at most one page, "Load more visits" is hidden`,
   );
   await page
     .locator('input[type=file]')
