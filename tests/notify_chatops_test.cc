@@ -15,20 +15,16 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "bus/inprocess_bus.h"
 #include "core/clock.h"
 #include "notify/notifier.h"
 #include "notify/slack_interactions.h"
-#include "pipeline/server.h"
 #include "pipeline/train.h"
 #include "store/audit_log.h"
-#include "store/fs_object_store.h"
-#include "store/sqlite_sighting_store.h"
 #include "store/stranger_clusters.h"
 #include "support/fake_slack.h"
 #include "support/faulty_object_store.h"
 #include "support/models.h"
-#include "support/sighting_crops.h"
+#include "support/notifier_parts.h"
 #include "support/test_env.h"
 #include "vision/face_engine.h"
 #include "vision/image_io.h"
@@ -39,6 +35,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Eventually;
 using testing::FakeSlack;
+using testing::MessagesContaining;
 
 const char* kColin = "lfw/images/Colin_Powell/Colin_Powell_0038.jpg";
 const char* kColinAgain = "lfw/images/Colin_Powell/Colin_Powell_0040.jpg";
@@ -51,41 +48,10 @@ class ChatOpsTest : public ::testing::Test {
     REQUIRE_TEST_DATA();
     setenv("TZ", "UTC", 1);
     tzset();
-    config_.data_dir = dir_.path();
-    config_.vision.models_dir = DefaultModelsDir();
-    config_.serve.workers = 1;
-    NotifyConfig& n = config_.notify;
-    n.slack_api_url = slack_.api_url();
-    n.slack_bot_token = slack_.token();
-    n.slack_signing_secret = kSecret;
-    n.slack_channel = "C0CONCIERGE";
-    n.backoff_initial_ms = 20;
-    n.backoff_max_ms = 200;
-    n.office_hours = "";  // no after-hours alerts unless a test asks
-    n.greet_cooldown_min = 0;
-
-    auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
-    auto objects = FsObjectStore::Open(config_.ObjectRoot());
-    ASSERT_TRUE(objects.ok());
-    objects_ = std::move(*objects);
-    auto engine = FaceEngine::Create(config_.vision);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(*engine);
-    auto faces = FaceCollection::Open(db_.get(), "default", testing::ModelSpaces());
-    ASSERT_TRUE(faces.ok());
-    faces_ = std::move(*faces);
-    sightings_ = NewSqliteSightingStore(db_.get());
-    outbox_ = NewSqliteOutboxStore(db_.get());
-    audit_ = NewSqliteAuditLog(db_.get());
-    clusters_ = NewSqliteStrangerClusters(db_.get(), n.cluster_threshold, 3600000);
-    slack_client_ = std::make_shared<SlackClient>(SlackClientOptionsFromConfig(n));
-    trainer_ = std::make_unique<Trainer>(
-        config_.quality, ImageLimits{},
-        TrainerParts{engine_.get(), sightings_.get(), objects_.get(), faces_.get(),
-                                      clusters_.get(), audit_.get(), slack_client_.get()});
-    interactions_ = std::make_unique<SlackInteractions>(kSecret, trainer_.get());
+    config_ = testing::NotifierTestConfig(dir_.path(), slack_);
+    config_.notify.slack_signing_secret = kSecret;
+    ASSERT_OK(pipeline_.Open());
+    interactions_ = std::make_unique<SlackInteractions>(kSecret, pipeline_.trainer.get());
     http_.Post("/slack/interactive", [this](const httplib::Request& req, httplib::Response& res) {
       const InteractionReply r = interactions_->Handle(
           req.get_header_value("X-Slack-Request-Timestamp"),
@@ -99,34 +65,36 @@ class ChatOpsTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (trainer_) trainer_->SetMatcher(nullptr);
-    if (bus_) bus_->Stop();
-    if (server_) server_->Stop();
-    if (events_) events_->Stop();
-    if (notifier_) notifier_->Stop();
+    pipeline_.Stop();
     http_.stop();
     if (http_thread_.joinable()) http_thread_.join();
   }
 
-  // Starts (or restarts, after StopPipeline) the notifier and the server.
-  void StartPipeline() {
-    events_ = std::make_unique<EventStream>();
-    auto notifier =
-        Notifier::Create(config_, NotifierParts{outbox_.get(), sightings_.get(), objects_.get(),
-                                                faces_.get(), clusters_.get(), events_.get(),
-                                                slack_client_});
-    ASSERT_TRUE(notifier.ok()) << notifier.status().ToString();
-    notifier_ = std::move(*notifier);
-    trainer_->SetObserver(notifier_.get());
-    notifier_->Listen();
-    auto server =
-        Server::Start(config_, {sightings_.get(), objects_.get(), faces_.get(), events_.get()});
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(*server);
-    trainer_->SetMatcher(server_->matcher());
-    bus_ = std::make_unique<InProcessBus>(256);
-    notifier_->Start(bus_.get());
-    ASSERT_OK(server_->Subscribe(bus_.get()));
+  // The clusters of two photos of Colin seen three hours apart, and the later sighting.
+  struct TwoStrangers {
+    int64_t first_cluster = 0;
+    int64_t second_cluster = 0;
+    std::string second_sighting;
+  };
+
+  // Starts the pipeline with a clustering strict enough (and a Trainer and
+  // Slack endpoint on it) that two photos of Colin stay two strangers, shows
+  // it both, and checks that each was asked about.
+  void SeeColinAsTwoStrangers(TwoStrangers* seen) {
+    stores().clusters = NewSqliteStrangerClusters(stores().db.get(), 0.99f, 3600000);
+    pipeline_.trainer =
+        std::make_unique<Trainer>(config_.quality, ImageLimits{}, pipeline_.ForTrainer());
+    interactions_ = std::make_unique<SlackInteractions>(kSecret, pipeline_.trainer.get());
+    pipeline_.Start();
+    const int64_t t0 = NowMs() - 6 * 3600000;
+    const std::string first = pipeline_.See(kColin, t0);
+    const std::string second = pipeline_.See(kColinAgain, t0 + 3 * 3600000);
+    pipeline_.Settle();
+    ASSERT_EQ(MessagesContaining(slack_, "I don't know who this is").size(), 2u);
+    auto a = stores().clusters->ClusterOf(first);
+    auto b = stores().clusters->ClusterOf(second);
+    ASSERT_TRUE(a.ok() && *a && b.ok() && *b);
+    *seen = {**a, **b, second};
   }
 
   void Enroll(const std::string& person, const std::string& external_id,
@@ -137,57 +105,11 @@ class ChatOpsTest : public ::testing::Test {
     ASSERT_TRUE(image.ok());
     auto faces = (*engine)->Analyze(*image, {.embed = EmbedWith::kAll, .anti_spoof = false});
     ASSERT_TRUE(faces.ok() && faces->size() == 1u);
-    ASSERT_OK(faces_->AddPerson({person, person, external_id, 0}));
+    ASSERT_OK(stores().faces->AddPerson({person, person, external_id, 0}));
     FaceRecord face;
     face.person_id = person;
     face.embeddings = (*faces)[0].embeddings;
-    ASSERT_TRUE(faces_->AddFace(face).ok());
-  }
-
-  // Publishes a sighting of `photo` captured at `captured_ms` and returns its id.
-  std::string See(const std::string& photo, int64_t captured_ms) {
-    const Sighting s = testing::MakeSighting(testing::FaceCrop(photo), "office", "door",
-                                             captured_ms);
-    const Status sent = bus_->Publish(
-        {SightingTopic(config_.bus.topic_prefix, s.site, s.camera), EncodeSighting(s), 1});
-    EXPECT_TRUE(sent.ok()) << sent.ToString();
-    return s.id;
-  }
-
-  void StopPipeline() {
-    trainer_->SetMatcher(nullptr);
-    bus_->Stop();
-    server_->Stop();
-    events_->Stop();
-    notifier_->Stop();
-    bus_.reset();
-    server_.reset();
-    notifier_.reset();
-  }
-
-  // Waits until every published sighting is decided and every notification delivered.
-  void Settle() {
-    ASSERT_OK(bus_->Flush(60s));
-    ASSERT_TRUE(Eventually([&] {
-      auto pending = sightings_->ListPending();
-      return pending.ok() && pending->empty();
-    }));
-    ASSERT_OK(server_->WaitIdle(120s));
-    events_->Stop();  // delivers what is queued; clicks after this need no events
-    ASSERT_TRUE(notifier_->outbox().WaitUntilIdle(60000));
-  }
-
-  SightingRecord Record(const std::string& id) {
-    auto s = sightings_->Get(id);
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    return s.ok() ? *s : SightingRecord{};
-  }
-
-  std::vector<testing::FakeSlackMessage> MessagesContaining(const std::string& text) {
-    std::vector<testing::FakeSlackMessage> out;
-    for (const auto& m : slack_.Messages())
-      if (m.text.find(text) != std::string::npos) out.push_back(m);
-    return out;
+    ASSERT_TRUE(stores().faces->AddFace(face).ok());
   }
 
   // Clicks as `user` on the message `m` and returns the endpoint's HTTP status.
@@ -201,36 +123,25 @@ class ChatOpsTest : public ::testing::Test {
   }
 
   int64_t OnlyCluster() {
-    auto page = clusters_->List(std::nullopt, 10);
+    auto page = stores().clusters->List(std::nullopt, 10);
     EXPECT_TRUE(page.ok());
     EXPECT_EQ(page.ok() ? page->items.size() : 0u, 1u);
     return page.ok() && !page->items.empty() ? page->items[0].id : 0;
   }
 
   std::vector<AuditEntry> Audit() {
-    auto page = audit_->List(100);
+    auto page = stores().audit->List(100);
     EXPECT_TRUE(page.ok());
     return page.ok() ? page->items : std::vector<AuditEntry>{};
   }
 
+  testing::NotifierStores& stores() { return pipeline_.stores; }
+
   testing::TempDir dir_;
   FakeSlack slack_;
   Config config_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<FsObjectStore> objects_;
-  std::unique_ptr<FaceCollection> faces_;
-  std::unique_ptr<SightingStore> sightings_;
-  std::unique_ptr<AuditLog> audit_;
-  std::unique_ptr<StrangerClusters> clusters_;
-  std::unique_ptr<OutboxStore> outbox_;
-  std::shared_ptr<SlackClient> slack_client_;
-  std::unique_ptr<FaceEngine> engine_;
-  std::unique_ptr<Trainer> trainer_;
+  testing::OneProcessPipeline pipeline_{config_};
   std::unique_ptr<SlackInteractions> interactions_;
-  std::unique_ptr<EventStream> events_;
-  std::unique_ptr<Notifier> notifier_;
-  std::unique_ptr<Server> server_;
-  std::unique_ptr<InProcessBus> bus_;
   httplib::Server http_;
   int port_ = 0;
   std::thread http_thread_;
@@ -238,11 +149,11 @@ class ChatOpsTest : public ::testing::Test {
 
 TEST_F(ChatOpsTest, AKnownVisitProducesExactlyOneGreetingAcrossManySightings) {
   Enroll("colin", "U0ALICE", kColin);
-  StartPipeline();
+  pipeline_.Start();
   const int64_t t0 = NowMs() - 60000;
-  for (int i = 0; i < 6; ++i) See(i % 2 ? kColin : kColinAgain, t0 + i * 5000);
-  Settle();
-  const auto greetings = MessagesContaining("Welcome in, <@U0ALICE>!");
+  for (int i = 0; i < 6; ++i) pipeline_.See(i % 2 ? kColin : kColinAgain, t0 + i * 5000);
+  pipeline_.Settle();
+  const auto greetings = MessagesContaining(slack_, "Welcome in, <@U0ALICE>!");
   ASSERT_EQ(greetings.size(), 1u);
   EXPECT_EQ(slack_.Messages().size(), 1u);
   const std::string blocks = greetings[0].blocks.dump();
@@ -255,15 +166,15 @@ TEST_F(ChatOpsTest, PeopleArrivingTogetherGetOneGreetingNamingEveryone) {
   config_.notify.group_greeting_s = 10;
   Enroll("colin", "U0ALICE", kColin);
   Enroll("tony", "U0BOB", kStranger);
-  StartPipeline();
+  pipeline_.Start();
   const int64_t t0 = NowMs() - 600000;
-  const std::string colin = See(kColin, t0);
-  ASSERT_OK(bus_->Flush(60s));
-  ASSERT_TRUE(Eventually([&] { return !MessagesContaining("Welcome in").empty(); }));
-  const std::string tony = See(kStranger, t0 + 4000);  // 4 s later: the same group
-  Settle();
+  const std::string colin = pipeline_.See(kColin, t0);
+  ASSERT_OK(pipeline_.bus->Flush(60s));
+  ASSERT_TRUE(Eventually([&] { return !MessagesContaining(slack_, "Welcome in").empty(); }));
+  const std::string tony = pipeline_.See(kStranger, t0 + 4000);  // 4 s later: the same group
+  pipeline_.Settle();
   ASSERT_EQ(slack_.Messages().size(), 1u) << "one message for the two of them";
-  const auto group = MessagesContaining("Welcome in, <@U0ALICE> and <@U0BOB>!");
+  const auto group = MessagesContaining(slack_, "Welcome in, <@U0ALICE> and <@U0BOB>!");
   ASSERT_EQ(group.size(), 1u) << slack_.Messages()[0].text;
   EXPECT_EQ(group[0].edits, 1);
   const std::string blocks = group[0].blocks.dump();
@@ -275,8 +186,8 @@ TEST_F(ChatOpsTest, PeopleArrivingTogetherGetOneGreetingNamingEveryone) {
   EXPECT_EQ(Click("U0BOB", group[0],
                   FakeSlack::ButtonAction("sighting:" + tony, kActionNotMe, tony, "Not tony")),
             200);
-  EXPECT_EQ(Record(tony).decision, Decision::kUnknown);
-  EXPECT_EQ(Record(colin).person_id.value_or(""), "colin");
+  EXPECT_EQ(pipeline_.Record(tony).decision, Decision::kUnknown);
+  EXPECT_EQ(pipeline_.Record(colin).person_id.value_or(""), "colin");
   ASSERT_TRUE(Eventually([&] {
     const auto now = slack_.Messages();
     return now.size() == 1u && now[0].text.find("Welcome in, <@U0ALICE>!") == 0 &&
@@ -287,24 +198,26 @@ TEST_F(ChatOpsTest, PeopleArrivingTogetherGetOneGreetingNamingEveryone) {
 TEST_F(ChatOpsTest, PersonPreferencesMuteGreetingsTellTheHostAndAlertWhoAskedForStrangers) {
   config_.notify.group_greeting_s = 0;
   Enroll("colin", "U0ALICE", kColin);
-  ASSERT_OK(faces_->AddPerson({"ana", "Ana", "U0BOB", 0}));  // no face: only a host
+  ASSERT_OK(stores().faces->AddPerson({"ana", "Ana", "U0BOB", 0}));  // no face: only a host
   PersonPreferences guest;
   guest.greeting = PersonPreferences::Greeting::kMuted;
   guest.host = "ana";
-  ASSERT_OK(faces_->SetPreferences("colin", guest));
+  ASSERT_OK(stores().faces->SetPreferences("colin", guest));
   PersonPreferences host;
   host.alerts = PersonPreferences::Alerts::kStrangers;
-  ASSERT_OK(faces_->SetPreferences("ana", host));
-  EXPECT_EQ(faces_->SetPreferences("ana", {.host = "ana"}).code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(faces_->SetPreferences("ana", {.host = "ghost"}).code(), Status::Code::kNotFound);
+  ASSERT_OK(stores().faces->SetPreferences("ana", host));
+  EXPECT_EQ(stores().faces->SetPreferences("ana", {.host = "ana"}).code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(stores().faces->SetPreferences("ana", {.host = "ghost"}).code(),
+            Status::Code::kNotFound);
 
-  StartPipeline();
+  pipeline_.Start();
   const int64_t t0 = NowMs() - 600000;
-  See(kColin, t0);
-  See(kStranger, t0 + 60000);
-  Settle();
-  EXPECT_TRUE(MessagesContaining("Welcome").empty()) << "colin's greetings are muted";
-  ASSERT_EQ(MessagesContaining("I don't know who this is").size(), 1u);
+  pipeline_.See(kColin, t0);
+  pipeline_.See(kStranger, t0 + 60000);
+  pipeline_.Settle();
+  EXPECT_TRUE(MessagesContaining(slack_, "Welcome").empty()) << "colin's greetings are muted";
+  ASSERT_EQ(MessagesContaining(slack_, "I don't know who this is").size(), 1u);
   std::vector<std::string> direct;
   for (const auto& m : slack_.Messages())
     if (m.channel == "D0BOB") direct.push_back(m.text);
@@ -319,32 +232,33 @@ TEST_F(ChatOpsTest, ArrivalsFurtherApartThanTheGroupWindowAreGreetedApart) {
   config_.notify.group_greeting_s = 10;
   Enroll("colin", "U0ALICE", kColin);
   Enroll("tony", "U0BOB", kStranger);
-  StartPipeline();
+  pipeline_.Start();
   const int64_t t0 = NowMs() - 600000;
-  See(kColin, t0);
-  See(kStranger, t0 + 30000);
-  Settle();
-  EXPECT_EQ(MessagesContaining("Welcome in, <@U0ALICE>!").size(), 1u);
-  EXPECT_EQ(MessagesContaining("Welcome in, <@U0BOB>!").size(), 1u);
+  pipeline_.See(kColin, t0);
+  pipeline_.See(kStranger, t0 + 30000);
+  pipeline_.Settle();
+  EXPECT_EQ(MessagesContaining(slack_, "Welcome in, <@U0ALICE>!").size(), 1u);
+  EXPECT_EQ(MessagesContaining(slack_, "Welcome in, <@U0BOB>!").size(), 1u);
   EXPECT_EQ(slack_.Messages().size(), 2u);
 }
 
 TEST_F(ChatOpsTest, EnrollingAPersonAnswersTheirOpenQuestionAndRelabelsTheirSightings) {
-  StartPipeline();
-  const std::string seen = See(kStranger, NowMs() - 600000);
-  Settle();
-  ASSERT_EQ(MessagesContaining("I don't know who this is").size(), 1u);
+  pipeline_.Start();
+  const std::string seen = pipeline_.See(kStranger, NowMs() - 600000);
+  pipeline_.Settle();
+  ASSERT_EQ(MessagesContaining(slack_, "I don't know who this is").size(), 1u);
   const int64_t cluster = OnlyCluster();
 
   Enroll("tony", "U0BOB", kStranger);
-  auto resolved = trainer_->ResolveOpenStrangers("tony", "admin enrolled tony");
+  auto resolved = pipeline_.trainer->ResolveOpenStrangers("tony", "admin enrolled tony");
   ASSERT_OK(resolved);
   EXPECT_EQ(*resolved, std::vector<int64_t>{cluster});
-  EXPECT_EQ(Record(seen).decision, Decision::kKnown);
-  EXPECT_EQ(Record(seen).person_id.value_or(""), "tony");
-  EXPECT_EQ(Record(seen).image_key.rfind("known/tony/", 0), 0u) << Record(seen).image_key;
+  EXPECT_EQ(pipeline_.Record(seen).decision, Decision::kKnown);
+  EXPECT_EQ(pipeline_.Record(seen).person_id.value_or(""), "tony");
+  EXPECT_EQ(pipeline_.Record(seen).image_key.rfind("known/tony/", 0), 0u)
+      << pipeline_.Record(seen).image_key;
   ASSERT_TRUE(Eventually(
-      [&] { return MessagesContaining("Resolved: this was <@U0BOB>").size() == 1u; }))
+      [&] { return MessagesContaining(slack_, "Resolved: this was <@U0BOB>").size() == 1u; }))
       << slack_.Messages()[0].text;
   EXPECT_EQ(slack_.Messages().size(), 1u) << "the question was updated, not asked again";
   bool audited = false;
@@ -353,71 +267,48 @@ TEST_F(ChatOpsTest, EnrollingAPersonAnswersTheirOpenQuestionAndRelabelsTheirSigh
                e.detail.value("because", "") == "admin enrolled tony";
   EXPECT_TRUE(audited);
   // Asking again changes nothing.
-  auto again = trainer_->ResolveOpenStrangers("tony", "admin enrolled tony");
+  auto again = pipeline_.trainer->ResolveOpenStrangers("tony", "admin enrolled tony");
   ASSERT_OK(again);
   EXPECT_TRUE(again->empty());
 }
 
 TEST_F(ChatOpsTest, TaggingOneStrangerAnswersTheOtherQuestionsAboutThem) {
-  // Two photos of Colin kept apart as two strangers (a strict clustering).
-  clusters_ = NewSqliteStrangerClusters(db_.get(), 0.99f, 3600000);
-  trainer_ = std::make_unique<Trainer>(
-      config_.quality, ImageLimits{},
-      TrainerParts{engine_.get(), sightings_.get(), objects_.get(), faces_.get(), clusters_.get(),
-                   audit_.get(), slack_client_.get()});
-  interactions_ = std::make_unique<SlackInteractions>(kSecret, trainer_.get());
-  StartPipeline();
-  const int64_t t0 = NowMs() - 6 * 3600000;
-  const std::string first = See(kColin, t0);
-  const std::string second = See(kColinAgain, t0 + 3 * 3600000);
-  Settle();
-  ASSERT_EQ(MessagesContaining("I don't know who this is").size(), 2u);
-  auto a = clusters_->ClusterOf(first);
-  auto b = clusters_->ClusterOf(second);
-  ASSERT_TRUE(a.ok() && *a && b.ok() && *b);
-  ASSERT_NE(**a, **b);
+  TwoStrangers colin;
+  ASSERT_NO_FATAL_FAILURE(SeeColinAsTwoStrangers(&colin));
+  ASSERT_NE(colin.first_cluster, colin.second_cluster);
 
-  auto tagged = trainer_->TagCluster(**a, {.display_name = "Colin"}, "slack:U0BOB");
+  auto tagged = pipeline_.trainer->TagCluster(colin.first_cluster, {.display_name = "Colin"},
+                                              "slack:U0BOB");
   ASSERT_OK(tagged);
-  EXPECT_EQ(tagged->also_resolved, std::vector<int64_t>{**b});
-  EXPECT_EQ(Record(second).person_id.value_or(""), tagged->person_id);
+  EXPECT_EQ(tagged->also_resolved, std::vector<int64_t>{colin.second_cluster});
+  EXPECT_EQ(pipeline_.Record(colin.second_sighting).person_id.value_or(""), tagged->person_id);
   ASSERT_TRUE(Eventually([&] {
-    return MessagesContaining("Trained as Colin by <@U0BOB>").size() == 1u &&
-           MessagesContaining("Resolved: this was Colin").size() == 1u;
+    return MessagesContaining(slack_, "Trained as Colin by <@U0BOB>").size() == 1u &&
+           MessagesContaining(slack_, "Resolved: this was Colin").size() == 1u;
   }));
 }
 
 TEST_F(ChatOpsTest, MergedQuestionsBecomeOneAndASplitAsksAboutTheOtherPerson) {
-  // Two photos of Colin kept apart as two strangers (a strict clustering).
-  clusters_ = NewSqliteStrangerClusters(db_.get(), 0.99f, 3600000);
-  trainer_ = std::make_unique<Trainer>(
-      config_.quality, ImageLimits{},
-      TrainerParts{engine_.get(), sightings_.get(), objects_.get(), faces_.get(), clusters_.get(),
-                   audit_.get(), slack_client_.get()});
-  StartPipeline();
-  const int64_t t0 = NowMs() - 6 * 3600000;
-  const std::string first = See(kColin, t0);
-  const std::string second = See(kColinAgain, t0 + 3 * 3600000);
-  Settle();
-  ASSERT_EQ(MessagesContaining("I don't know who this is").size(), 2u);
-  auto a = clusters_->ClusterOf(first);
-  auto b = clusters_->ClusterOf(second);
-  ASSERT_TRUE(a.ok() && *a && b.ok() && *b);
+  TwoStrangers colin;
+  ASSERT_NO_FATAL_FAILURE(SeeColinAsTwoStrangers(&colin));
 
-  auto merged = trainer_->MergeClusters(**a, {**b}, "user:ana");
+  auto merged =
+      pipeline_.trainer->MergeClusters(colin.first_cluster, {colin.second_cluster}, "user:ana");
   ASSERT_OK(merged);
   EXPECT_EQ(merged->sightings, 2);
   ASSERT_TRUE(Eventually([&] {
-    const auto open = MessagesContaining("I don't know who this is");
+    const auto open = MessagesContaining(slack_, "I don't know who this is");
     return open.size() == 1u &&
            open[0].blocks.dump().find("2 in all") != std::string::npos &&
-           MessagesContaining("user:ana says this is the same person as in another").size() == 1u;
+           MessagesContaining(slack_, "user:ana says this is the same person as in another")
+                   .size() == 1u;
   })) << slack_.Messages().size() << " messages";
 
-  auto created = trainer_->SplitCluster(**a, {second}, "user:ana");
+  auto created =
+      pipeline_.trainer->SplitCluster(colin.first_cluster, {colin.second_sighting}, "user:ana");
   ASSERT_OK(created);
   ASSERT_TRUE(Eventually([&] {
-    return MessagesContaining("I don't know who this is").size() == 2u;
+    return MessagesContaining(slack_, "I don't know who this is").size() == 2u;
   }));
   EXPECT_EQ(slack_.Calls("chat.postMessage").size(), 3u);  // two questions, then the split one
   std::vector<std::string> actions;
@@ -427,11 +318,11 @@ TEST_F(ChatOpsTest, MergedQuestionsBecomeOneAndASplitAsksAboutTheOtherPerson) {
 }
 
 TEST_F(ChatOpsTest, AStrangerSeenFiveTimesProducesOneQuestionUpdated) {
-  StartPipeline();
+  pipeline_.Start();
   const int64_t t0 = NowMs() - 60000;
-  for (int i = 0; i < 5; ++i) See(kStranger, t0 + i * 1000);
-  Settle();
-  const auto questions = MessagesContaining("I don't know who this is");
+  for (int i = 0; i < 5; ++i) pipeline_.See(kStranger, t0 + i * 1000);
+  pipeline_.Settle();
+  const auto questions = MessagesContaining(slack_, "I don't know who this is");
   ASSERT_EQ(questions.size(), 1u);
   EXPECT_EQ(slack_.Calls("chat.postMessage").size(), 1u);
   EXPECT_GE(questions[0].edits, 1);
@@ -440,16 +331,16 @@ TEST_F(ChatOpsTest, AStrangerSeenFiveTimesProducesOneQuestionUpdated) {
   EXPECT_NE(blocks.find("users_select"), std::string::npos);
   EXPECT_NE(blocks.find("\"confirm\""), std::string::npos);
   EXPECT_NE(blocks.find("plain_text_input"), std::string::npos);
-  auto cluster = clusters_->Get(OnlyCluster());
+  auto cluster = stores().clusters->Get(OnlyCluster());
   ASSERT_TRUE(cluster.ok());
   EXPECT_EQ(cluster->sightings, 5);
 }
 
 TEST_F(ChatOpsTest, TagThenANewSightingOfThatPersonProducesAGreeting) {
-  StartPipeline();
-  const std::string first = See(kStranger, NowMs() - 600000);
-  Settle();
-  const auto questions = MessagesContaining("I don't know who this is");
+  pipeline_.Start();
+  const std::string first = pipeline_.See(kStranger, NowMs() - 600000);
+  pipeline_.Settle();
+  const auto questions = MessagesContaining(slack_, "I don't know who this is");
   ASSERT_EQ(questions.size(), 1u);
   const int64_t cluster = OnlyCluster();
   const auto pick = FakeSlack::UsersSelectAction("cluster:" + std::to_string(cluster),
@@ -459,20 +350,20 @@ TEST_F(ChatOpsTest, TagThenANewSightingOfThatPersonProducesAGreeting) {
   nlohmann::json again_pick = pick;
   again_pick["action_ts"] = "1700000002.000400";
   EXPECT_EQ(Click("U0BOB", questions[0], again_pick), 200);
-  auto alice = faces_->FindByExternalId("U0ALICE");
+  auto alice = stores().faces->FindByExternalId("U0ALICE");
   ASSERT_TRUE(alice.ok()) << "the person is created from users.info";
   EXPECT_EQ(alice->display_name, "Alice Liddell") << "named by the profile's real name";
-  auto faces = faces_->ListFaces(alice->id);
+  auto faces = stores().faces->ListFaces(alice->id);
   ASSERT_TRUE(faces.ok());
   ASSERT_EQ(faces->size(), 1u);
   // The tagged face joins the gallery as such, with its own picture.
   EXPECT_EQ(faces->front().origin, FaceOrigin::kTagged);
   EXPECT_EQ(faces->front().sighting_id, first);
   EXPECT_EQ(faces->front().image_key.rfind("faces/" + alice->id + "/", 0), 0u);
-  const SightingRecord tagged = Record(first);
+  const SightingRecord tagged = pipeline_.Record(first);
   EXPECT_EQ(tagged.decision, Decision::kKnown);
   EXPECT_EQ(tagged.image_key.rfind("known/" + alice->id + "/", 0), 0u) << tagged.image_key;
-  auto moved = objects_->Exists(tagged.image_key);
+  auto moved = stores().objects->Exists(tagged.image_key);
   EXPECT_TRUE(moved.ok() && *moved);
   int tags = 0;
   for (const auto& e : Audit()) tags += e.action == "tag" && e.actor == "slack:U0BOB";
@@ -480,25 +371,25 @@ TEST_F(ChatOpsTest, TagThenANewSightingOfThatPersonProducesAGreeting) {
 
   // The question now says who it was; then the same face arrives again.
   ASSERT_TRUE(Eventually([&] {
-    return !MessagesContaining("Trained as <@U0ALICE> by <@U0BOB>").empty();
+    return !MessagesContaining(slack_, "Trained as <@U0ALICE> by <@U0BOB>").empty();
   }));
-  StopPipeline();
-  StartPipeline();
-  const std::string again = See(kStranger, NowMs());
-  Settle();
-  EXPECT_EQ(Record(again).person_id.value_or(""), alice->id);
-  EXPECT_EQ(MessagesContaining("Welcome in, <@U0ALICE>!").size(), 1u);
+  pipeline_.Stop();
+  pipeline_.Start();
+  const std::string again = pipeline_.See(kStranger, NowMs());
+  pipeline_.Settle();
+  EXPECT_EQ(pipeline_.Record(again).person_id.value_or(""), alice->id);
+  EXPECT_EQ(MessagesContaining(slack_, "Welcome in, <@U0ALICE>!").size(), 1u);
 }
 
 TEST_F(ChatOpsTest, IgnoreDeletesTheFiles) {
-  StartPipeline();
+  pipeline_.Start();
   const int64_t t0 = NowMs() - 60000;
-  const std::string a = See(kStranger, t0);
-  const std::string b = See(kStranger, t0 + 1000);
-  Settle();
-  const std::string key_a = Record(a).image_key, key_b = Record(b).image_key;
+  const std::string a = pipeline_.See(kStranger, t0);
+  const std::string b = pipeline_.See(kStranger, t0 + 1000);
+  pipeline_.Settle();
+  const std::string key_a = pipeline_.Record(a).image_key, key_b = pipeline_.Record(b).image_key;
   ASSERT_FALSE(key_a.empty());
-  const auto questions = MessagesContaining("I don't know who this is");
+  const auto questions = MessagesContaining(slack_, "I don't know who this is");
   ASSERT_EQ(questions.size(), 1u);
   const int64_t cluster = OnlyCluster();
   EXPECT_EQ(Click("U0BOB", questions[0],
@@ -506,17 +397,18 @@ TEST_F(ChatOpsTest, IgnoreDeletesTheFiles) {
                                           std::to_string(cluster), "Ignore")),
             200);
   for (const std::string& key : {key_a, key_b}) {
-    auto there = objects_->Exists(key);
+    auto there = stores().objects->Exists(key);
     ASSERT_TRUE(there.ok());
     EXPECT_FALSE(*there) << key;
   }
-  EXPECT_EQ(Record(a).image_key, "");
-  auto c = clusters_->Get(cluster);
+  EXPECT_EQ(pipeline_.Record(a).image_key, "");
+  auto c = stores().clusters->Get(cluster);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->state, ClusterState::kIgnored);
   EXPECT_EQ(c->resolved_by, "slack:U0BOB");
-  ASSERT_TRUE(Eventually([&] { return !MessagesContaining("Ignored by <@U0BOB>").empty(); }));
-  auto unknown = objects_->List("unknown/");
+  ASSERT_TRUE(
+      Eventually([&] { return !MessagesContaining(slack_, "Ignored by <@U0BOB>").empty(); }));
+  auto unknown = stores().objects->List("unknown/");
   ASSERT_TRUE(unknown.ok());
   EXPECT_TRUE(unknown->empty());
 }
@@ -524,23 +416,25 @@ TEST_F(ChatOpsTest, IgnoreDeletesTheFiles) {
 TEST_F(ChatOpsTest, NotMeStopsTheWrongMatch) {
   // The stranger is enrolled as someone they are not: a wrong match.
   Enroll("colin", "U0ALICE", kStranger);
-  StartPipeline();
-  const std::string wrong = See(kStranger, NowMs() - 600000);
-  Settle();
-  ASSERT_EQ(Record(wrong).person_id.value_or(""), "colin");
-  const auto greetings = MessagesContaining("Welcome in, <@U0ALICE>!");
+  pipeline_.Start();
+  const std::string wrong = pipeline_.See(kStranger, NowMs() - 600000);
+  pipeline_.Settle();
+  ASSERT_EQ(pipeline_.Record(wrong).person_id.value_or(""), "colin");
+  const auto greetings = MessagesContaining(slack_, "Welcome in, <@U0ALICE>!");
   ASSERT_EQ(greetings.size(), 1u);
   EXPECT_EQ(Click("U0ALICE", greetings[0],
                   FakeSlack::ButtonAction("sighting:" + wrong, kActionNotMe, wrong, "Not me")),
             200);
-  const SightingRecord disowned = Record(wrong);
+  const SightingRecord disowned = pipeline_.Record(wrong);
   EXPECT_EQ(disowned.decision, Decision::kUnknown);
   EXPECT_FALSE(disowned.person_id.has_value());
   EXPECT_EQ(disowned.image_key.rfind("unknown/", 0), 0u) << disowned.image_key;
-  EXPECT_EQ(faces_->negative_count(), 1u);
-  ASSERT_TRUE(Eventually([&] { return !MessagesContaining("says this was not").empty(); }));
+  EXPECT_EQ(stores().faces->negative_count(), 1u);
+  ASSERT_TRUE(Eventually([&] { return !MessagesContaining(slack_, "says this was not").empty(); }));
   // The same face no longer matches that person.
-  EXPECT_TRUE(faces_->Search({{testing::ModelSpaces().front().model, disowned.embedding}}, 1, SearchMode::kCentroid).empty());
+  EXPECT_TRUE(stores().faces->Search({{testing::ModelSpaces().front().model, disowned.embedding}},
+                                     1, SearchMode::kCentroid)
+                  .empty());
   bool audited = false;
   for (const auto& e : Audit()) audited |= e.action == "not_me" && e.target == "sighting:" + wrong;
   EXPECT_TRUE(audited);
@@ -548,31 +442,31 @@ TEST_F(ChatOpsTest, NotMeStopsTheWrongMatch) {
 
 TEST_F(ChatOpsTest, OnlyThePersonGreetedOrAnAdminMaySayNotMe) {
   Enroll("colin", "U0ALICE", kStranger);
-  StartPipeline();
-  const std::string seen = See(kStranger, NowMs() - 600000);
-  Settle();
-  const auto greetings = MessagesContaining("Welcome in, <@U0ALICE>!");
+  pipeline_.Start();
+  const std::string seen = pipeline_.See(kStranger, NowMs() - 600000);
+  pipeline_.Settle();
+  const auto greetings = MessagesContaining(slack_, "Welcome in, <@U0ALICE>!");
   ASSERT_EQ(greetings.size(), 1u);
   const nlohmann::json not_me =
       FakeSlack::ButtonAction("sighting:" + seen, kActionNotMe, seen, "Not me");
   // Bob is neither Alice nor an admin: refused, nothing changes.
   EXPECT_EQ(Click("U0BOB", greetings[0], not_me), 200);
-  EXPECT_EQ(Record(seen).person_id.value_or(""), "colin");
-  EXPECT_EQ(faces_->negative_count(), 0u);
+  EXPECT_EQ(pipeline_.Record(seen).person_id.value_or(""), "colin");
+  EXPECT_EQ(stores().faces->negative_count(), 0u);
   for (const auto& e : Audit()) EXPECT_NE(e.action, "not_me") << e.actor;
   // Ada administers the workspace: she may.
   EXPECT_EQ(Click("U0ADA", greetings[0], not_me), 200);
-  EXPECT_EQ(Record(seen).decision, Decision::kUnknown);
+  EXPECT_EQ(pipeline_.Record(seen).decision, Decision::kUnknown);
   bool audited = false;
   for (const auto& e : Audit()) audited |= e.action == "not_me" && e.actor == "slack:U0ADA";
   EXPECT_TRUE(audited);
 }
 
 TEST_F(ChatOpsTest, ForgedStaleAndReplayedRequestsAreRejectedAndChangeNothing) {
-  StartPipeline();
-  See(kStranger, NowMs() - 60000);
-  Settle();
-  const auto questions = MessagesContaining("I don't know who this is");
+  pipeline_.Start();
+  pipeline_.See(kStranger, NowMs() - 60000);
+  pipeline_.Settle();
+  const auto questions = MessagesContaining(slack_, "I don't know who this is");
   ASSERT_EQ(questions.size(), 1u);
   const int64_t cluster = OnlyCluster();
   const nlohmann::json payload = slack_.BlockActionsPayload(
@@ -594,7 +488,7 @@ TEST_F(ChatOpsTest, ForgedStaleAndReplayedRequestsAreRejectedAndChangeNothing) {
       "X-Slack-Request-Timestamp: " + std::to_string(ts),
       "X-Slack-Signature: " + SignSlackRequest(kSecret, ts, body)};
   // The rejected requests changed nothing.
-  auto c = clusters_->Get(cluster);
+  auto c = stores().clusters->Get(cluster);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->state, ClusterState::kOpen);
   EXPECT_TRUE(Audit().empty());
@@ -608,28 +502,28 @@ TEST_F(ChatOpsTest, ForgedStaleAndReplayedRequestsAreRejectedAndChangeNothing) {
 }
 
 TEST_F(ChatOpsTest, ForgetLeavesNothingOfThePersonInTheDatabaseOrTheObjectStore) {
-  StartPipeline();
+  pipeline_.Start();
   const int64_t t0 = NowMs() - 600000;
-  See(kStranger, t0);
-  See(kStranger, t0 + 1000);
-  Settle();
-  const auto questions = MessagesContaining("I don't know who this is");
+  pipeline_.See(kStranger, t0);
+  pipeline_.See(kStranger, t0 + 1000);
+  pipeline_.Settle();
+  const auto questions = MessagesContaining(slack_, "I don't know who this is");
   ASSERT_EQ(questions.size(), 1u);
   const int64_t cluster = OnlyCluster();
   EXPECT_EQ(Click("U0BOB", questions[0],
                   FakeSlack::UsersSelectAction("cluster:" + std::to_string(cluster),
                                                kActionTagUser, "U0ALICE")),
             200);
-  auto alice = faces_->FindByExternalId("U0ALICE");
+  auto alice = stores().faces->FindByExternalId("U0ALICE");
   ASSERT_TRUE(alice.ok());
-  ASSERT_TRUE(notifier_->outbox().WaitUntilIdle(30000));
+  ASSERT_TRUE(pipeline_.notifier->outbox().WaitUntilIdle(30000));
   // A not-me'd sighting leaves a negative for the person too.
-  auto known = sightings_->List({.limit = 0, .person_id = alice->id});
+  auto known = stores().sightings->List({.limit = 0, .person_id = alice->id});
   ASSERT_TRUE(known.ok() && known->size() == 2u);
-  ASSERT_OK(trainer_->NotMe((*known)[0].id, "cli"));
-  ASSERT_EQ(faces_->negative_count(), 1u);
+  ASSERT_OK(pipeline_.trainer->NotMe((*known)[0].id, "cli"));
+  ASSERT_EQ(stores().faces->negative_count(), 1u);
 
-  auto forgotten = trainer_->ForgetPerson(alice->id, "user:admin");
+  auto forgotten = pipeline_.trainer->ForgetPerson(alice->id, "user:admin");
   ASSERT_TRUE(forgotten.ok()) << forgotten.status().ToString();
   EXPECT_GE(forgotten->faces, 1);
   EXPECT_EQ(forgotten->sightings, 1);
@@ -637,7 +531,7 @@ TEST_F(ChatOpsTest, ForgetLeavesNothingOfThePersonInTheDatabaseOrTheObjectStore)
 
   const std::string id = alice->id;
   auto count = [&](const std::string& sql) -> int64_t {
-    return db_->WithConnection([&](Connection& conn) -> int64_t {
+    return stores().db->WithConnection([&](Connection& conn) -> int64_t {
       auto stmt = conn.Prepare(sql);
       EXPECT_TRUE(stmt.ok()) << sql;
       if (!stmt.ok()) return -1;
@@ -657,10 +551,10 @@ TEST_F(ChatOpsTest, ForgetLeavesNothingOfThePersonInTheDatabaseOrTheObjectStore)
                   "json_extract(payload, '$.cluster_id') = " + std::to_string(cluster) +
                   " AND ? <> ''"),
             0);
-  auto keys = objects_->List("known/" + id + "/");
+  auto keys = stores().objects->List("known/" + id + "/");
   ASSERT_TRUE(keys.ok());
   EXPECT_TRUE(keys->empty());
-  auto all = objects_->List("");
+  auto all = stores().objects->List("");
   ASSERT_TRUE(all.ok());
   for (const auto& key : *all) EXPECT_EQ(key.find(id), std::string::npos) << key;
   bool audited = false;
@@ -671,15 +565,16 @@ TEST_F(ChatOpsTest, ForgetLeavesNothingOfThePersonInTheDatabaseOrTheObjectStore)
 // Tagging and "not me" copy each picture, relabel, then delete the old one:
 // wherever a SIGKILL lands, every row names a picture that exists.
 TEST_F(ChatOpsTest, EveryRowNamesAPictureThatExistsAtEveryStepOfATagAndANotMe) {
-  StartPipeline();
+  pipeline_.Start();
   const int64_t t0 = NowMs() - 600000;
-  const std::vector<std::string> ids = {See(kStranger, t0), See(kStranger, t0 + 1000)};
-  Settle();
+  const std::vector<std::string> ids = {pipeline_.See(kStranger, t0),
+                                        pipeline_.See(kStranger, t0 + 1000)};
+  pipeline_.Settle();
   const int64_t cluster = OnlyCluster();
-  testing::FaultyObjectStore faulty(objects_.get());
-  Trainer trainer(config_.quality, ImageLimits{},
-                  TrainerParts{engine_.get(), sightings_.get(), &faulty, faces_.get(),
-                               clusters_.get(), audit_.get(), slack_client_.get()});
+  testing::FaultyObjectStore faulty(stores().objects.get());
+  TrainerParts parts = pipeline_.ForTrainer();
+  parts.objects = &faulty;
+  Trainer trainer(config_.quality, ImageLimits{}, parts);
   // Runs `action` on another thread, checking the rows at each write it makes.
   const auto step_through = [&](const std::function<Status()>& action) {
     faulty.PauseAfterEachWrite(true);
@@ -694,8 +589,8 @@ TEST_F(ChatOpsTest, EveryRowNamesAPictureThatExistsAtEveryStepOfATagAndANotMe) {
     while (!done && std::chrono::steady_clock::now() < give_up) {
       if (!faulty.WaitPaused(200ms)) continue;
       for (const std::string& id : ids) {
-        const SightingRecord row = Record(id);
-        auto there = objects_->Exists(row.image_key);
+        const SightingRecord row = pipeline_.Record(id);
+        auto there = stores().objects->Exists(row.image_key);
         EXPECT_TRUE(there.ok() && *there) << "after write " << steps << " sighting " << id << " names missing "
                             << row.image_key;
       }
@@ -712,15 +607,15 @@ TEST_F(ChatOpsTest, EveryRowNamesAPictureThatExistsAtEveryStepOfATagAndANotMe) {
     return trainer.TagCluster(cluster, PersonChoice{"", "Tony", ""}, "test").status();
   });
   EXPECT_GE(tag_steps, 4);  // two copies, two deletes (and the gallery face)
-  for (const std::string& id : ids) EXPECT_EQ(Record(id).decision, Decision::kKnown);
-  auto unknown = objects_->List("unknown/");
+  for (const std::string& id : ids) EXPECT_EQ(pipeline_.Record(id).decision, Decision::kKnown);
+  auto unknown = stores().objects->List("unknown/");
   ASSERT_TRUE(unknown.ok());
   EXPECT_TRUE(unknown->empty()) << "the old pictures are removed once relabelled";
 
   EXPECT_GE(step_through([&] { return trainer.NotMe(ids[0], "test"); }), 2);
-  const SightingRecord disowned = Record(ids[0]);
+  const SightingRecord disowned = pipeline_.Record(ids[0]);
   EXPECT_EQ(disowned.decision, Decision::kUnknown);
-  auto known = objects_->List("known/");
+  auto known = stores().objects->List("known/");
   ASSERT_TRUE(known.ok());
   EXPECT_EQ(known->size(), 1u) << "only the other sighting's picture stays under known/";
 }

@@ -19,13 +19,10 @@
 #include "core/clock.h"
 #include "notify/notifier.h"
 #include "pipeline/ingest.h"
-#include "store/fs_object_store.h"
-#include "store/sqlite_sighting_store.h"
-#include "store/stranger_clusters.h"
 #include "support/fake_slack.h"
 #include "support/mosquitto_fixture.h"
+#include "support/notifier_parts.h"
 #include "support/sighting_crops.h"
-#include "support/models.h"
 #include "support/test_env.h"
 
 namespace concierge {
@@ -34,6 +31,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Eventually;
 using testing::FakeSlack;
+using testing::MessagesContaining;
 
 const char* kCrop = "lfw/images/Tony_Blair/Tony_Blair_0006.jpg";
 
@@ -63,32 +61,17 @@ class NotifyDeliveryTest : public ::testing::Test {
     REQUIRE_TEST_DATA();
     setenv("TZ", "UTC", 1);
     tzset();
-    config_.data_dir = dir_.path();
+    config_ = testing::NotifierTestConfig(dir_.path(), slack_);
     NotifyConfig& n = config_.notify;
-    n.slack_api_url = slack_.api_url();
-    n.slack_bot_token = slack_.token();
-    n.slack_channel = "C0CONCIERGE";
     n.backoff_initial_ms = 10;
     n.backoff_max_ms = 100;
     n.max_retry_after_s = 0;  // take the 429s without waiting whole seconds
     n.outbox_max_attempts = 0;
-    n.greet_cooldown_min = 0;
     n.group_greeting_s = 0;  // one message per arrival here; grouping is notify_chatops_test's
     n.office_hours = "07:00-19:00";
     n.alert_channel = "C0ALERTS";
     slack_.AddChannel("C0ALERTS", "alerts");
-    auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
-    ASSERT_TRUE(db.ok());
-    db_ = std::move(*db);
-    auto objects = FsObjectStore::Open(config_.ObjectRoot());
-    ASSERT_TRUE(objects.ok());
-    objects_ = std::move(*objects);
-    auto faces = FaceCollection::Open(db_.get(), "default", testing::ModelSpaces());
-    ASSERT_TRUE(faces.ok());
-    faces_ = std::move(*faces);
-    sightings_ = NewSqliteSightingStore(db_.get());
-    outbox_ = NewSqliteOutboxStore(db_.get());
-    clusters_ = NewSqliteStrangerClusters(db_.get(), 0.5f, 24 * 3600000LL);
+    ASSERT_OK(stores_.Open(config_, 0.5f, 24 * 3600000LL));
     crop_ = testing::FaceCrop(kCrop);
   }
 
@@ -97,9 +80,7 @@ class NotifyDeliveryTest : public ::testing::Test {
   }
 
   std::unique_ptr<Notifier> MakeNotifier(Bus* bus = nullptr, bool start = true) {
-    auto n = Notifier::Create(config_, NotifierParts{outbox_.get(), sightings_.get(), objects_.get(),
-                                                     faces_.get(), clusters_.get(), nullptr,
-                                                     nullptr});
+    auto n = Notifier::Create(config_, stores_.ForNotifier(nullptr, nullptr));
     EXPECT_TRUE(n.ok()) << n.status().ToString();
     if (!n.ok()) return nullptr;
     if (start) (*n)->Start(bus);
@@ -120,7 +101,7 @@ class NotifyDeliveryTest : public ::testing::Test {
     s.received_ms = captured_ms;
     s.quality = quality;
     s.image_key = SightingImageKey("incoming", s.id, captured_ms);
-    EXPECT_TRUE(sightings_->Insert(s).ok());
+    EXPECT_TRUE(stores_.sightings->Insert(s).ok());
     SightingOutcome o;
     o.id = s.id;
     o.decision = person.empty() ? Decision::kUnknown : Decision::kKnown;
@@ -130,8 +111,8 @@ class NotifyDeliveryTest : public ::testing::Test {
     o.image_key = SightingImageKey(person.empty() ? "unknown" : "known/" + person, s.id,
                                    captured_ms);
     o.embedding = embedding;
-    EXPECT_TRUE(objects_->Put(o.image_key, crop_).ok());
-    auto d = sightings_->RecordDecision(o, {VisitChoice::Kind::kStart});
+    EXPECT_TRUE(stores_.objects->Put(o.image_key, crop_).ok());
+    auto d = stores_.sightings->RecordDecision(o, {VisitChoice::Kind::kStart});
     EXPECT_TRUE(d.ok()) << d.status().ToString();
     if (!d.ok()) return {};
     Status st = n->HandleEvent(SightingEvent{SightingEvent::Kind::kDecided, d->sighting});
@@ -142,25 +123,13 @@ class NotifyDeliveryTest : public ::testing::Test {
   }
 
   void AddPerson(const std::string& id, const std::string& external_id = "") {
-    ASSERT_OK(faces_->AddPerson({id, id, external_id, 0}));
-  }
-
-  std::vector<testing::FakeSlackMessage> Messages(const std::string& text) {
-    std::vector<testing::FakeSlackMessage> out;
-    for (const auto& m : slack_.Messages())
-      if (m.text.find(text) != std::string::npos) out.push_back(m);
-    return out;
+    ASSERT_OK(stores_.faces->AddPerson({id, id, external_id, 0}));
   }
 
   testing::TempDir dir_;
   FakeSlack slack_;
   Config config_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<FsObjectStore> objects_;
-  std::unique_ptr<FaceCollection> faces_;
-  std::unique_ptr<SightingStore> sightings_;
-  std::unique_ptr<StrangerClusters> clusters_;
-  std::unique_ptr<OutboxStore> outbox_;
+  testing::NotifierStores stores_;
   std::unique_ptr<Notifier> notifier_;
   std::string crop_;
   int next_id_ = 0;
@@ -222,7 +191,7 @@ TEST_F(NotifyDeliveryTest, ARestartWithAFullOutboxLosesNothingAndACrashMidPostDo
   notifier_.reset();
 
   // A crash right after Slack accepted a post, before the outbox recorded it.
-  ASSERT_OK(db_->WithConnection([](Connection& c) {
+  ASSERT_OK(stores_.db->WithConnection([](Connection& c) {
     return c.Exec("UPDATE notify_outbox SET state = 'sending', receipt = '' WHERE id = 7");
   }));
   notifier_ = MakeNotifier();
@@ -245,7 +214,7 @@ TEST_F(NotifyDeliveryTest, GreetingRulesCooldownFirstOfDayQuietHoursAndOwnDm) {
   See(notifier_.get(), "ann", Noon() + 90 * 60000, Axis(1));   // after it
   See(notifier_.get(), "ann", Noon() + 11 * 3600000, Axis(1)); // 23:00: quiet hours
   ASSERT_TRUE(notifier_->outbox().WaitUntilIdle(30000));
-  EXPECT_EQ(Messages("Welcome in, ann!").size(), 2u);
+  EXPECT_EQ(MessagesContaining(slack_, "Welcome in, ann!").size(), 2u);
   notifier_->Stop();
 
   config_.notify.greet_cooldown_min = 0;
@@ -259,29 +228,29 @@ TEST_F(NotifyDeliveryTest, GreetingRulesCooldownFirstOfDayQuietHoursAndOwnDm) {
   AddPerson("alice", "C0CONCIERGE");
   See(notifier_.get(), "alice", Noon(), Axis(3));
   ASSERT_TRUE(notifier_->outbox().WaitUntilIdle(30000));
-  EXPECT_EQ(Messages("Welcome in, bob!").size(), 1u);
-  EXPECT_TRUE(Messages("Welcome in, alice").empty());
+  EXPECT_EQ(MessagesContaining(slack_, "Welcome in, bob!").size(), 1u);
+  EXPECT_TRUE(MessagesContaining(slack_, "Welcome in, alice").empty());
 }
 
 TEST_F(NotifyDeliveryTest, LowQualityStrangersAreRecordedButNotAskedAbout) {
   notifier_ = MakeNotifier();
   const DecisionResult blurry = See(notifier_.get(), "", Noon(), Axis(5), TooSmall());
   ASSERT_TRUE(notifier_->outbox().WaitUntilIdle(30000));
-  EXPECT_TRUE(Messages("I don't know who this is").empty());
-  auto cluster = clusters_->ClusterOf(blurry.sighting.id);
+  EXPECT_TRUE(MessagesContaining(slack_, "I don't know who this is").empty());
+  auto cluster = stores_.clusters->ClusterOf(blurry.sighting.id);
   ASSERT_TRUE(cluster.ok());
   EXPECT_TRUE(cluster->has_value()) << "recorded in a cluster";
   // The same stranger, seen well: now they are asked about, once.
   See(notifier_.get(), "", Noon() + 1000, Axis(5));
   ASSERT_TRUE(notifier_->outbox().WaitUntilIdle(30000));
-  EXPECT_EQ(Messages("I don't know who this is").size(), 1u);
+  EXPECT_EQ(MessagesContaining(slack_, "I don't know who this is").size(), 1u);
 }
 
 TEST_F(NotifyDeliveryTest, AfterHoursStrangersAlertWithAMentionAndSpoofsAreMarked) {
   notifier_ = MakeNotifier();
   See(notifier_.get(), "", Noon() + 11 * 3600000, Axis(6), Good(), /*live=*/0.05f);
   ASSERT_TRUE(notifier_->outbox().WaitUntilIdle(30000));
-  const auto alerts = Messages("outside office hours");
+  const auto alerts = MessagesContaining(slack_, "outside office hours");
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_EQ(alerts[0].channel, "C0ALERTS");
   EXPECT_EQ(alerts[0].text.rfind("<!here>", 0), 0u) << alerts[0].text;
@@ -291,7 +260,7 @@ TEST_F(NotifyDeliveryTest, AfterHoursStrangersAlertWithAMentionAndSpoofsAreMarke
   // In office hours, no alert.
   See(notifier_.get(), "", Noon(), Axis(7));
   ASSERT_TRUE(notifier_->outbox().WaitUntilIdle(30000));
-  EXPECT_EQ(Messages("outside office hours").size(), 1u);
+  EXPECT_EQ(MessagesContaining(slack_, "outside office hours").size(), 1u);
 }
 
 TEST_F(NotifyDeliveryTest, MqttEventsReachSubscribersOnARealBroker) {
