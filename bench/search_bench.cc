@@ -9,8 +9,12 @@
 // faces of random persons. For each index it prints one line: p50/p99 of
 // single warm queries (top-10, one thread), recall@1 (the same top person as
 // the exact scan), build_s (opening the collection from SQLite, i.e. what a
-// server start costs: loading plus, for hnsw, building the index) and the
-// process RSS with that collection open.
+// server start costs: loading plus, for hnsw, building the index), the
+// process RSS with that collection open and the collection's vector_bytes().
+//
+// With --fill-db PATH --models-dir DIR it only writes such a collection, with
+// a vector of every embedder of that model pack per face, into the SQLite
+// database PATH (a data dir's concierge.db), for measuring a running server.
 #include <malloc.h>
 #include <stdlib.h>
 
@@ -28,8 +32,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/matcher.h"
 #include "store/database.h"
 #include "store/face_collection.h"
+#include "vision/model_pack.h"
 
 namespace concierge {
 namespace {
@@ -46,6 +52,7 @@ struct Args {
   std::string mode = "centroid";
   AnnOptions ann;
   bool json = false;
+  std::string fill_db, models_dir, collection = "default";
 };
 
 [[noreturn]] void Fail(const std::string& what) {
@@ -74,12 +81,17 @@ Args Parse(int argc, char** argv) {
     else if (flag == "--m") a.ann.m = std::stoi(value());
     else if (flag == "--ef-construction") a.ann.ef_construction = std::stoi(value());
     else if (flag == "--ef-search") a.ann.ef_search = std::stoi(value());
+    else if (flag == "--fill-db") a.fill_db = value();
+    else if (flag == "--models-dir") a.models_dir = value();
+    else if (flag == "--collection") a.collection = value();
     else
       Fail("unknown flag " + flag +
            " (--faces N --json --per-person K --sigma S --probes P --mode best|centroid "
-           "--m M --ef-construction E --ef-search E)");
+           "--m M --ef-construction E --ef-search E | --fill-db PATH --models-dir DIR "
+           "[--collection NAME])");
   }
   if (a.faces < a.per_person || a.per_person < 1 || a.probes < 1) Fail("bad sizes");
+  if (!a.fill_db.empty() && a.models_dir.empty()) Fail("--fill-db needs --models-dir");
   return a;
 }
 
@@ -89,11 +101,12 @@ void Normalise(Embedding& v) {
   for (auto& x : v) x = static_cast<float>(x / std::sqrt(norm2));
 }
 
-// Person p's centre: the same for a given p on every call, so probes need not keep them all.
-Embedding Centre(long p) {
+// Person p's centre in a space of `dims`: the same for a given p on every
+// call, so probes need not keep them all.
+Embedding Centre(long p, int dims = kDims) {
   std::mt19937 rng(static_cast<unsigned>(p) * 2654435761u + 1);
   std::normal_distribution<float> normal;
-  Embedding v(kDims);
+  Embedding v(static_cast<size_t>(dims));
   for (auto& x : v) x = normal(rng);
   Normalise(v);
   return v;
@@ -132,16 +145,14 @@ struct Store {
   }
 };
 
-void Fill(Store& store, const Args& a) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "search-bench-XXXXXX").string();
-  if (mkdtemp(tmpl.data()) == nullptr) Fail("cannot make a temp dir");
-  store.dir = tmpl;
-  auto db = Database::OpenSqlite(store.dir + "/bench.db", 5000);
-  if (!db.ok()) Fail(db.status().ToString());
-  store.db = std::move(db).value();
+// Writes a.faces faces of a.faces / a.per_person persons into `db`, a
+// vector of each space per face. The noise is scaled per space so that
+// same-person cosines are alike whatever the dims.
+void FillCollection(Database* db, const std::string& collection,
+                    const std::vector<VectorSpace>& spaces, const Args& a) {
   // Setup speed only; the timed part never touches the database.
-  Check(store.db->WithConnection([](Connection& c) { return c.Exec("PRAGMA synchronous = OFF"); }));
-  auto faces = FaceCollection::Open(store.db.get(), "bench", {{kModel, kDims}});
+  Check(db->WithConnection([](Connection& c) { return c.Exec("PRAGMA synchronous = OFF"); }));
+  auto faces = FaceCollection::Open(db, collection, spaces);
   if (!faces.ok()) Fail(faces.status().ToString());
   std::mt19937 rng(7);
   const long persons = a.faces / a.per_person;
@@ -149,11 +160,15 @@ void Fill(Store& store, const Args& a) {
   for (long p = 0; p < persons; ++p) {
     const std::string id = "person" + std::to_string(p);
     Check((*faces)->AddPerson({id, id, "", 0}));
-    const Embedding centre = Centre(p);
+    std::vector<Embedding> centres;
+    for (const VectorSpace& space : spaces) centres.push_back(Centre(p, space.dims));
     for (int f = 0; f < a.per_person; ++f) {
       FaceRecord face;
       face.person_id = id;
-      face.embeddings = {{kModel, Around(centre, a.sigma, rng)}};
+      for (size_t s = 0; s < spaces.size(); ++s)
+        face.embeddings.push_back(
+            {spaces[s].model,
+             Around(centres[s], a.sigma * std::sqrt(double(kDims) / spaces[s].dims), rng)});
       batch.push_back(std::move(face));
     }
     if (batch.size() >= 20000 || p + 1 == persons) {
@@ -161,6 +176,27 @@ void Fill(Store& store, const Args& a) {
       batch.clear();
     }
   }
+}
+
+void Fill(Store& store, const Args& a) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "search-bench-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) Fail("cannot make a temp dir");
+  store.dir = tmpl;
+  auto db = Database::OpenSqlite(store.dir + "/bench.db", 5000);
+  if (!db.ok()) Fail(db.status().ToString());
+  store.db = std::move(db).value();
+  FillCollection(store.db.get(), "bench", {{kModel, kDims}}, a);
+}
+
+int FillServerDatabase(const Args& a) {
+  const Result<ModelPack> pack = LoadModelPack(a.models_dir);
+  if (!pack.ok()) Fail(pack.status().ToString());
+  auto db = Database::OpenSqlite(a.fill_db, 5000);
+  if (!db.ok()) Fail(db.status().ToString());
+  FillCollection(db->get(), a.collection, SpacesOf(pack->embedders), a);
+  std::printf("%ld faces written to collection %s of %s\n", a.faces, a.collection.c_str(),
+              a.fill_db.c_str());
+  return 0;
 }
 
 struct Run {
@@ -185,18 +221,22 @@ double Percentile(const std::vector<double>& sorted, double q) {
   return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * double(sorted.size())))];
 }
 
-void Report(const Args& a, const char* index, const Run& run, double recall, double build_s) {
+void Report(const Args& a, const FaceCollection& faces, const Run& run, double recall,
+            double build_s) {
   const double p50 = Percentile(run.ms, 0.50), p99 = Percentile(run.ms, 0.99);
+  const double vector_mb = double(faces.vector_bytes()) / (1024.0 * 1024.0);
   if (a.json) {
     std::printf(
         "{\"faces\":%ld,\"index\":\"%s\",\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"recall_at_1\":%.4f,"
-        "\"build_s\":%.2f,\"rss_mb\":%.0f,\"mode\":\"%s\",\"per_person\":%d,\"probes\":%d,"
-        "\"m\":%d,\"ef_construction\":%d,\"ef_search\":%d}\n",
-        a.faces, index, p50, p99, recall, build_s, RssMb(), a.mode.c_str(), a.per_person,
-        a.probes, a.ann.m, a.ann.ef_construction, a.ann.ef_search);
+        "\"build_s\":%.2f,\"rss_mb\":%.0f,\"vector_mb\":%.0f,\"mode\":\"%s\",\"per_person\":%d,"
+        "\"probes\":%d,\"m\":%d,\"ef_construction\":%d,\"ef_search\":%d}\n",
+        a.faces, faces.search_index(), p50, p99, recall, build_s, RssMb(), vector_mb,
+        a.mode.c_str(), a.per_person, a.probes, a.ann.m, a.ann.ef_construction, a.ann.ef_search);
   } else {
-    std::printf("%-6s faces %ld: p50 %.3f ms, p99 %.3f ms, recall@1 %.4f, build %.2f s, RSS %.0f MB\n",
-                index, a.faces, p50, p99, recall, build_s, RssMb());
+    std::printf(
+        "%-6s faces %ld: p50 %.3f ms, p99 %.3f ms, recall@1 %.4f, build %.2f s, RSS %.0f MB, "
+        "vectors %.0f MB\n",
+        faces.search_index(), a.faces, p50, p99, recall, build_s, RssMb(), vector_mb);
   }
   std::fflush(stdout);
 }
@@ -204,6 +244,7 @@ void Report(const Args& a, const char* index, const Run& run, double recall, dou
 int Main(int argc, char** argv) {
   const Args a = Parse(argc, argv);
   if (a.json) spdlog::set_level(spdlog::level::warn);  // stdout carries only the JSON lines
+  if (!a.fill_db.empty()) return FillServerDatabase(a);
   const Result<SearchMode> mode = ParseSearchMode(a.mode);
   if (!mode.ok()) Fail(mode.status().ToString());
   Store store;
@@ -221,7 +262,7 @@ int Main(int argc, char** argv) {
     if (!faces.ok()) Fail(faces.status().ToString());
     const double build_s = Seconds(start);
     exact = Measure(**faces, probes, *mode);
-    Report(a, (*faces)->search_index(), exact, 1.0, build_s);
+    Report(a, **faces, exact, 1.0, build_s);
   }
   SearchIndexOptions index;
   index.ann_min_faces = 1;
@@ -234,7 +275,7 @@ int Main(int argc, char** argv) {
   const Run ann = Measure(**faces, probes, *mode);
   size_t same = 0;
   for (size_t i = 0; i < probes.size(); ++i) same += ann.top[i] == exact.top[i];
-  Report(a, "hnsw", ann, double(same) / double(probes.size()), build_s);
+  Report(a, **faces, ann, double(same) / double(probes.size()), build_s);
   return 0;
 }
 

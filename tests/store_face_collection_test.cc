@@ -1003,6 +1003,82 @@ TEST_P(FaceCollectionTest, AnnIndexFollowsAddDeleteForgetAndRefresh) {
   EXPECT_EQ(best(**fc, Vec(g.faces[250 * 4])).person_id, "p250");
 }
 
+// Top-1 and top-5 equal the double-precision reference within 1e-5, whatever index is kept.
+void ExpectExactScores(const FaceCollection& fc, const Model& model,
+                       const std::vector<Embedding>& probes) {
+  for (size_t i = 0; i < probes.size(); ++i) {
+    for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
+      SCOPED_TRACE(::testing::Message() << "probe " << i << " mode " << static_cast<int>(mode));
+      const auto want = NaiveSearch(model, probes[i], 5, mode);
+      ExpectSameMatches(fc.SearchExact(D(probes[i]), 5, mode), want);
+      const auto got = fc.Search(D(probes[i]), 1, mode);
+      ASSERT_EQ(got.size(), 1u);
+      EXPECT_EQ(got[0].person_id, want[0].person_id);
+      EXPECT_NEAR(got[0].similarity, want[0].similarity, 1e-5);
+    }
+  }
+}
+
+TEST_P(FaceCollectionTest, AnnIndexHoldsThePrimaryVectorsOnceAndScoresStayExact) {
+  constexpr int kDim = 512;  // the primary embedder's size
+  SearchIndexOptions index;
+  index.ann_min_faces = 1000;
+  auto fc = OpenCollection("once", kDim, index);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  std::mt19937 rng(23);
+  std::vector<Embedding> centres;
+  std::vector<FaceRecord> faces;
+  for (int p = 0; p < 300; ++p) {
+    ASSERT_TRUE((*fc)->AddPerson({Id("p", p), "", "", 0}).ok());
+    centres.push_back(RandomUnit(rng, kDim));
+    for (int f = 0; f < 4; ++f) faces.push_back(Face(Id("p", p), Near(rng, centres.back(), 0.032f)));
+  }
+  auto ids = (*fc)->AddFaces(faces);  // 1,200 faces
+  ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+  ASSERT_STREQ((*fc)->search_index(), "hnsw");
+  Model model;
+  for (size_t i = 0; i < faces.size(); ++i) model[faces[i].person_id][(*ids)[i]] = Vec(faces[i]);
+  std::vector<Embedding> probes;
+  for (int i = 0; i < 40; ++i) probes.push_back(Near(rng, centres[rng() % centres.size()], 0.032f));
+  ExpectExactScores(**fc, model, probes);
+
+  // Memory: the index adds links and labels to one float copy, not a second copy.
+  auto exact = OpenCollection("once", kDim);
+  ASSERT_TRUE(exact.ok()) << exact.status().ToString();
+  ASSERT_STREQ((*exact)->search_index(), "exact");
+  const size_t one_copy = faces.size() * kDim * sizeof(float);
+  EXPECT_GT((*fc)->vector_bytes(), (*exact)->vector_bytes());
+  EXPECT_LT((*fc)->vector_bytes(), (*exact)->vector_bytes() + one_copy / 2);
+
+  // Re-embedding, deleting and another writer's change keep the index's vectors right.
+  const Embedding moved = RandomUnit(rng, kDim);
+  FaceRecord first = faces[0];
+  first.id = (*ids)[0];
+  ASSERT_TRUE((*fc)->ReplaceEmbeddings(first, D(moved)).ok());
+  model["p0"][(*ids)[0]] = moved;
+  ASSERT_TRUE((*fc)->DeleteFace((*ids)[5]).ok());
+  model["p1"].erase((*ids)[5]);
+  const Embedding visitor = RandomUnit(rng, kDim);
+  ASSERT_TRUE((*exact)->AddPerson({"visitor", "", "", 0}).ok());
+  auto visitor_id = (*exact)->AddFace(Face("visitor", visitor));
+  ASSERT_TRUE(visitor_id.ok());
+  model["visitor"][*visitor_id] = visitor;
+  ASSERT_TRUE((*fc)->Refresh().ok());
+  ASSERT_STREQ((*fc)->search_index(), "hnsw");
+  probes.push_back(moved);
+  probes.push_back(visitor);
+  ExpectExactScores(**fc, model, probes);
+  EXPECT_EQ((*fc)->Search(D(moved), 1, SearchMode::kBestFace).at(0).face_id, (*ids)[0]);
+
+  // Dropping the index below half the threshold puts the vectors back in the matrix.
+  for (int p = 2; p < 200; ++p) {
+    ASSERT_TRUE((*fc)->ForgetPerson(Id("p", p)).ok());
+    model.erase(Id("p", p));
+  }
+  ASSERT_STREQ((*fc)->search_index(), "exact");
+  ExpectExactScores(**fc, model, probes);
+}
+
 TEST_P(FaceCollectionTest, ConcurrentReadersWithAWriterStayConsistent) {
   constexpr int kDim = 64, k = 5;
   Reopen(kDim);

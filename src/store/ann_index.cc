@@ -47,7 +47,8 @@ Result<std::unique_ptr<AnnIndex>> AnnIndex::Create(int dims, const AnnOptions& o
   return std::unique_ptr<AnnIndex>(new AnnIndex(dims, std::move(impl)));
 }
 
-Status AnnIndex::Build(const float* vectors, const int64_t* ids, size_t count) {
+Status AnnIndex::Build(const int64_t* ids, size_t count,
+                       const std::function<const float*(size_t)>& vector_of) {
   try {
     impl_->Reserve(count);
   } catch (const std::exception& e) {
@@ -61,8 +62,7 @@ Status AnnIndex::Build(const float* vectors, const int64_t* ids, size_t count) {
   const auto work = [&] {
     for (size_t i = next++; i < count && !failed; i = next++) {
       try {
-        impl_->graph->addPoint(vectors + i * static_cast<size_t>(dims_),
-                               static_cast<hnswlib::labeltype>(ids[i]));
+        impl_->graph->addPoint(vector_of(i), static_cast<hnswlib::labeltype>(ids[i]));
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(error_mu);
         error = e.what();
@@ -122,7 +122,29 @@ std::vector<std::pair<int64_t, float>> AnnIndex::Search(const float* q, size_t k
   return out;
 }
 
+const float* AnnIndex::Vector(int64_t id) const {
+  // The owner excludes writers, so the lookup needs no hnswlib lock.
+  const auto& lookup = impl_->graph->label_lookup_;
+  const auto it = lookup.find(static_cast<hnswlib::labeltype>(id));
+  if (it == lookup.end() || impl_->graph->isMarkedDeleted(it->second)) return nullptr;
+  return reinterpret_cast<const float*>(impl_->graph->getDataByInternalId(it->second));
+}
+
 size_t AnnIndex::size() const { return impl_->live; }
 size_t AnnIndex::removed() const { return impl_->removed; }
+
+size_t AnnIndex::bytes() const {
+  const auto& g = *impl_->graph;
+  const size_t used = g.cur_element_count;
+  size_t upper_links = 0;
+  for (size_t i = 0; i < used; ++i)
+    upper_links += static_cast<size_t>(g.element_levels_[i]) * g.size_links_per_element_;
+  // Per slot of capacity: its lock, level and upper-link pointer; per id: a
+  // hash node (next pointer, key, value and malloc's header: 32 bytes).
+  const size_t per_slot = sizeof(std::mutex) + sizeof(int) + sizeof(void*);
+  const size_t label_map =
+      g.label_lookup_.bucket_count() * sizeof(void*) + g.label_lookup_.size() * 32;
+  return used * g.size_data_per_element_ + upper_links + g.max_elements_ * per_slot + label_map;
+}
 
 }  // namespace concierge

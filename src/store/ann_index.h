@@ -1,14 +1,16 @@
 // An approximate nearest-neighbour index (HNSW, Debian libhnswlib) over unit
 // vectors of one model, keyed by face id, scored by cosine (inner product).
-// FaceCollection keeps one beside its exact matrix once the collection is
-// large (recognition.ann_min_faces) and asks it for candidates only; the
-// scores it returns are then recomputed exactly.
+// FaceCollection keeps one once the collection is large
+// (recognition.ann_min_faces) and asks it for candidates only. The index
+// keeps every vector as given (float32), so the collection drops its own copy
+// and recomputes exact scores from Vector().
 // Thread safety: Search may run concurrently with other Searches; Add,
 // Remove and Build need exclusive access (FaceCollection holds its lock).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -34,10 +36,12 @@ class AnnIndex {
   AnnIndex(const AnnIndex&) = delete;
   AnnIndex& operator=(const AnnIndex&) = delete;
 
-  // Adds `count` rows of `vectors` (count x dims, unit rows) with their ids,
-  // in options.build_threads threads. Ids must be new. On an error (kInternal,
+  // Adds `count` vectors, ids[i] with the unit vector vector_of(i) (dims
+  // floats, read while Build runs; called from several threads), in
+  // options.build_threads threads. Ids must be new. On an error (kInternal,
   // e.g. out of memory) the index is unusable: drop it.
-  Status Build(const float* vectors, const int64_t* ids, size_t count);
+  Status Build(const int64_t* ids, size_t count,
+               const std::function<const float*(size_t)>& vector_of);
   // Adds one vector under `id`, or replaces the vector of a present id.
   // kInternal as Build.
   Status Add(int64_t id, const float* unit);
@@ -49,8 +53,15 @@ class AnnIndex {
   // Explores max(k, ef_search) candidates.
   std::vector<std::pair<int64_t, float>> Search(const float* q, size_t k) const;
 
+  // The vector stored under a present id (dims floats, exactly as added), or
+  // nullptr for an unknown or removed id. Valid until the next Build or Add.
+  const float* Vector(int64_t id) const;
+
   size_t size() const;     // ids present
   size_t removed() const;  // removed slots still in the graph
+  // Bytes of vectors, links and labels in the slots used so far (what the
+  // process holds resident; spare capacity is reserved but untouched).
+  size_t bytes() const;
   int dims() const { return dims_; }
 
  private:

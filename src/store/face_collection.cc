@@ -1,5 +1,7 @@
 #include "store/face_collection.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <bit>
 #include <chrono>
@@ -154,6 +156,15 @@ Result<bool> FaceCollection::Refresh() {
 }
 
 Status FaceCollection::Reload() {
+  RETURN_IF_ERROR(LoadMirror());
+  UpdateIndex();
+  // The snapshot just freed held one small vector per face: without a trim
+  // glibc keeps those holes in the heap resident (~150 MB at 100k faces).
+  malloc_trim(0);
+  return Status::Ok();
+}
+
+Status FaceCollection::LoadMirror() {
   // The token first: a change committed during the load shows at the next Refresh.
   ASSIGN_OR_RETURN(const int64_t token, repo_->ChangeToken());
   ASSIGN_OR_RETURN(const FaceSnapshot snapshot, repo_->Load(spaces_));
@@ -172,10 +183,8 @@ Status FaceCollection::Reload() {
       if (!fresh.row_of_.count(id)) gone.push_back(id);
     for (uint32_t r = 0; r < fresh.face_ids_.size(); ++r) {
       const auto old = row_of_.find(fresh.face_ids_[r]);
-      if (old == row_of_.end() ||
-          !std::equal(fresh.space_data_[0].matrix.begin() + r * d,
-                      fresh.space_data_[0].matrix.begin() + (r + 1) * d,
-                      space_data_[0].matrix.begin() + old->second * d))
+      const float* now = fresh.Row(0, r);
+      if (old == row_of_.end() || !std::equal(now, now + d, Row(0, old->second)))
         changed.push_back(r);
     }
   }
@@ -191,18 +200,18 @@ Status FaceCollection::Reload() {
   ++generation_;
   if (ann_ && (gone.size() + changed.size()) * 4 > face_ids_.size()) ann_.reset();
   if (ann_) {
+    // From the fresh matrix: Row() would look in the index.
     const size_t d = static_cast<size_t>(spaces_[0].dims);
     for (const int64_t id : gone) ann_->Remove(id);
     for (const uint32_t r : changed) {
       if (Status st = ann_->Add(face_ids_[r], space_data_[0].matrix.data() + r * d); !st.ok()) {
         spdlog::warn("collection {}: {}; searching exactly", name_, st.message());
-        ann_.reset();
+        ann_.reset();  // the fresh matrix still holds every vector
         break;
       }
     }
   }
-  lock.unlock();
-  UpdateIndex();
+  if (ann_) std::vector<float>().swap(space_data_[0].matrix);  // the index holds them
   return Status::Ok();
 }
 
@@ -212,7 +221,7 @@ void FaceCollection::UpdateIndex() {
   const size_t threshold = index_options_.ann_min_faces;
   if (ann_ && (threshold == 0 || faces * 2 < threshold)) {
     std::unique_lock<std::shared_mutex> lock(mu_);
-    ann_.reset();
+    DropIndex();
     return;
   }
   const bool wanted = threshold > 0 && faces >= threshold;
@@ -222,9 +231,9 @@ void FaceCollection::UpdateIndex() {
   const auto start = std::chrono::steady_clock::now();
   Result<std::unique_ptr<AnnIndex>> built = AnnIndex::Create(spaces_[0].dims, index_options_.ann);
   if (built.ok()) {
-    if (Status st = (*built)->Build(space_data_[0].matrix.data(), face_ids_.data(), faces);
-        !st.ok())
-      built = st;
+    // From the matrix, or for a rebuild from the worn index.
+    const auto row = [this](size_t r) { return Row(0, static_cast<uint32_t>(r)); };
+    if (Status st = (*built)->Build(face_ids_.data(), faces, row); !st.ok()) built = st;
   }
   if (!built.ok()) {
     spdlog::warn("collection {}: no HNSW index ({}); searching exactly", name_,
@@ -235,6 +244,21 @@ void FaceCollection::UpdateIndex() {
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   std::unique_lock<std::shared_mutex> lock(mu_);
   ann_ = std::move(built).value();
+  std::vector<float>().swap(space_data_[0].matrix);  // the index holds them now
+}
+
+void FaceCollection::DropIndex() {
+  if (!ann_) return;
+  const size_t d = static_cast<size_t>(spaces_[0].dims);
+  std::vector<float> matrix(face_ids_.size() * d);
+  for (uint32_t r = 0; r < face_ids_.size(); ++r) std::copy_n(Row(0, r), d, matrix.data() + r * d);
+  space_data_[0].matrix.swap(matrix);
+  ann_.reset();
+}
+
+const float* FaceCollection::Row(size_t s, uint32_t row) const {
+  if (s == 0 && ann_) return ann_->Vector(face_ids_[row]);
+  return space_data_[s].matrix.data() + row * static_cast<size_t>(spaces_[s].dims);
 }
 
 Status FaceCollection::Install(const FaceSnapshot& snapshot) {
@@ -610,19 +634,19 @@ size_t FaceCollection::negative_count() const {
 
 void FaceCollection::AppendRow(int64_t face_id, uint32_t person,
                                const std::vector<Embedding>& units) {
+  if (ann_) {
+    if (Status st = ann_->Add(face_id, units[0].data()); !st.ok()) {
+      spdlog::warn("collection {}: {}; searching exactly", name_, st.message());
+      DropIndex();  // before the row joins, so it goes into the matrix below
+    }
+  }
   const auto row = static_cast<uint32_t>(face_ids_.size());
   persons_[person].rows.push_back(row);
   face_ids_.push_back(face_id);
   face_person_.push_back(person);
   row_of_[face_id] = row;
-  for (size_t s = 0; s < spaces_.size(); ++s)
+  for (size_t s = ann_ ? 1 : 0; s < spaces_.size(); ++s)
     space_data_[s].matrix.insert(space_data_[s].matrix.end(), units[s].begin(), units[s].end());
-  if (ann_) {
-    if (Status st = ann_->Add(face_id, units[0].data()); !st.ok()) {
-      spdlog::warn("collection {}: {}; searching exactly", name_, st.message());
-      ann_.reset();
-    }
-  }
 }
 
 // Swaps the last row into `row` so the matrices stay dense; the caller
@@ -633,8 +657,9 @@ void FaceCollection::RemoveRow(uint32_t row) {
   rows.erase(std::find(rows.begin(), rows.end(), row));
   row_of_.erase(face_ids_[row]);
   if (ann_) ann_->Remove(face_ids_[row]);
+  const size_t first_matrix = ann_ ? 1 : 0;  // the primary matrix is empty while ann_ is kept
   if (row != last) {
-    for (size_t s = 0; s < spaces_.size(); ++s) {
+    for (size_t s = first_matrix; s < spaces_.size(); ++s) {
       const size_t d = static_cast<size_t>(spaces_[s].dims);
       auto& m = space_data_[s].matrix;
       std::copy_n(m.begin() + static_cast<std::ptrdiff_t>(last * d), d,
@@ -649,7 +674,7 @@ void FaceCollection::RemoveRow(uint32_t row) {
   }
   face_ids_.pop_back();
   face_person_.pop_back();
-  for (size_t s = 0; s < spaces_.size(); ++s)
+  for (size_t s = first_matrix; s < spaces_.size(); ++s)
     space_data_[s].matrix.resize(last * static_cast<size_t>(spaces_[s].dims));
 }
 
@@ -692,7 +717,7 @@ void FaceCollection::RecomputeCentroid(uint32_t person) {
     const size_t d = static_cast<size_t>(spaces_[s].dims);
     std::vector<double> sum(d, 0.0);
     for (const uint32_t r : persons_[person].rows) {
-      const float* v = space_data_[s].matrix.data() + r * d;
+      const float* v = Row(s, r);
       for (size_t i = 0; i < d; ++i) sum[i] += v[i];
     }
     double norm2 = 0;
@@ -712,7 +737,7 @@ float FaceCollection::PersonScore(size_t s, uint32_t p, const float* q, SearchMo
   if (mode == SearchMode::kCentroid) return Dot(space_data_[s].centroids.data() + p * d, q, dims);
   float best = -std::numeric_limits<float>::infinity();
   for (const uint32_t r : persons_[p].rows) {
-    const float v = Dot(space_data_[s].matrix.data() + r * d, q, dims);
+    const float v = Dot(Row(s, r), q, dims);
     if (v > best) {
       best = v;
       if (face) *face = face_ids_[r];
@@ -735,6 +760,14 @@ const char* FaceCollection::search_index() const {
   return ann_ ? "hnsw" : "exact";
 }
 
+size_t FaceCollection::vector_bytes() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  size_t floats = 0;
+  for (const Space& space : space_data_)
+    floats += space.matrix.size() + space.centroids.size() + space.negatives.size();
+  return floats * sizeof(float) + (ann_ ? ann_->bytes() : 0);
+}
+
 std::vector<FaceCollection::Scored> FaceCollection::ScoreAll(const float* q,
                                                              SearchMode mode) const {
   const size_t d = static_cast<size_t>(spaces_[0].dims);
@@ -744,9 +777,8 @@ std::vector<FaceCollection::Scored> FaceCollection::ScoreAll(const float* q,
   if (mode == SearchMode::kBestFace) {
     std::vector<float> score(n_persons, -std::numeric_limits<float>::infinity());
     std::vector<int64_t> face(n_persons, 0);
-    const float* row = primary.matrix.data();
-    for (size_t r = 0; r < face_ids_.size(); ++r, row += d) {
-      const float s = Dot(row, q, spaces_[0].dims);
+    for (uint32_t r = 0; r < face_ids_.size(); ++r) {
+      const float s = Dot(Row(0, r), q, spaces_[0].dims);
       const uint32_t p = face_person_[r];
       if (s > score[p]) {
         score[p] = s;
@@ -886,10 +918,8 @@ std::vector<ImpostorScore> FaceCollection::ImpostorScores(size_t max_pairs,
     const size_t other = n % (with_faces.size() - 1);  // skips the owner's own slot
     const uint32_t q = with_faces[other < position[face_person_[row]] ? other : other + 1];
     ImpostorScore score;
-    for (size_t s = 0; s < spaces_.size(); ++s) {
-      const size_t d = static_cast<size_t>(spaces_[s].dims);
-      score.scores.push_back(PersonScore(s, q, space_data_[s].matrix.data() + row * d, mode, nullptr));
-    }
+    for (size_t s = 0; s < spaces_.size(); ++s)
+      score.scores.push_back(PersonScore(s, q, Row(s, row), mode, nullptr));
     out.push_back(std::move(score));
   }
   return out;

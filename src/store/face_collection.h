@@ -1,8 +1,10 @@
 // A named face collection: persons, their faces and their negative examples,
 // stored through a FaceRepository (SQLite or PostgreSQL) and mirrored in
 // memory as one contiguous matrix per embedding model for exact search. A
-// large collection also keeps an HNSW index of the primary model's face
-// vectors (SearchIndexOptions) to find candidates without a full scan.
+// large collection keeps an HNSW index of the primary model's face vectors
+// instead of that model's matrix (SearchIndexOptions): the index finds
+// candidates without a full scan and holds the only in-memory copy of those
+// vectors, so every exact score is computed from the same floats either way.
 // A collection searches with a fixed list of models (the vision engine's
 // embedders, primary first). Only faces with a vector of every one of them
 // take part; faces made by other models wait for `concierge reindex`.
@@ -175,6 +177,9 @@ class FaceCollection {
   std::vector<Match> SearchExact(const Descriptor& probe, int k, SearchMode mode) const;
   // "hnsw" while the approximate index is kept, else "exact".
   const char* search_index() const;
+  // Bytes held in memory for the face vectors of every space: matrices,
+  // centroids, negatives and the index (vectors, links, labels).
+  size_t vector_bytes() const;
 
   // Each person with faces and the other person whose centroid is most like
   // theirs by the primary model (look-alikes), ordered by person id.
@@ -201,7 +206,7 @@ class FaceCollection {
   };
   // One model's vectors. Row r of every space's matrix is the same face.
   struct Space {
-    std::vector<float> matrix;     // rows x dims, unit rows
+    std::vector<float> matrix;     // rows x dims, unit rows; primary: empty while ann_ is kept
     std::vector<float> centroids;  // persons x dims; zero row when no faces
     std::vector<float> negatives;  // negative examples, unit rows
     std::vector<uint32_t> negative_person;  // per negative row: index into persons_
@@ -219,6 +224,12 @@ class FaceCollection {
   // Needs write_mu_ and not mu_. Builds, rebuilds or drops the HNSW index as
   // SearchIndexOptions says; a failed build leaves search exact.
   void UpdateIndex();
+  // Needs write_mu_ and an exclusive mu_. Copies the primary vectors back
+  // from ann_ into the matrix, then drops ann_.
+  void DropIndex();
+  // Needs mu_ or write_mu_. Row `row`'s unit vector in space s (dims floats),
+  // from the matrix or, for the primary space while ann_ is kept, the index.
+  const float* Row(size_t s, uint32_t row) const;
   // Need mu_. Every person with faces, or the owners of the nearest faces
   // the index finds, ordered by person index.
   std::vector<Scored> ScoreAll(const float* q, SearchMode mode) const;
@@ -228,8 +239,10 @@ class FaceCollection {
   std::vector<Match> SearchWith(const Descriptor& probe, int k, SearchMode mode,
                                 bool allow_index) const;
   // Needs write_mu_. Reads the change token, then the snapshot, into a fresh
-  // mirror and swaps it in.
+  // mirror and swaps it in (LoadMirror), then updates the index and gives
+  // the heap the load freed back to the system.
   Status Reload();
+  Status LoadMirror();
   // Fills this (new, unshared) collection's mirror from a snapshot.
   Status Install(const FaceSnapshot& snapshot);
   // Needs write_mu_. The face's unit vectors, one per space in space order,
@@ -260,7 +273,7 @@ class FaceCollection {
   std::vector<int64_t> face_ids_;  // per row
   std::vector<uint32_t> face_person_;  // per row: index into persons_
   std::unordered_map<int64_t, uint32_t> row_of_;  // face id -> row
-  std::unique_ptr<AnnIndex> ann_;  // primary space, by face id; null: exact only
+  std::unique_ptr<AnnIndex> ann_;  // primary vectors, by face id; null: in the matrix
   int64_t stored_faces_ = 0;       // every face in the repository at the last load, plus ours
   uint64_t generation_ = 0;
 };
