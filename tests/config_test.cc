@@ -32,6 +32,24 @@ TEST(ConfigTest, FileThenEnvironmentOverride) {
   EXPECT_EQ(config->bus.mqtt.port, 2001);
 }
 
+// The settings API saves secrets (and cameras) to the file the config came
+// from: the one --config named (as the Debian package's units do), else
+// <data_dir>/config.json.
+TEST(ConfigTest, TheConfigFileIsTheOneItWasReadFrom) {
+  testing::TempDir dir;
+  std::ofstream(dir.Sub("etc.json")) << R"({"serve":{"workers":3}})";
+  auto named = LoadConfig(dir.path(), dir.Sub("etc.json"));
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_EQ(named->ConfigFilePath(), dir.Sub("etc.json"));
+  auto with_stored = ConfigWithStoredSettings(*named, {{"serve", {{"workers", 4}}}});
+  ASSERT_TRUE(with_stored.ok()) << with_stored.status().ToString();
+  EXPECT_EQ(with_stored->serve.workers, 4);
+  EXPECT_EQ(with_stored->ConfigFilePath(), dir.Sub("etc.json"));
+  auto implied = LoadConfig(dir.path(), "");
+  ASSERT_TRUE(implied.ok());
+  EXPECT_EQ(implied->ConfigFilePath(), dir.Sub("config.json"));
+}
+
 TEST(ConfigTest, EmbeddingsOnlyIsOffByDefaultAndSetByFileOrEnvironment) {
   testing::TempDir dir;
   auto defaults = LoadConfig(dir.path(), "");

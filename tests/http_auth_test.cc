@@ -24,6 +24,7 @@
 #include "http/http_server.h"
 #include "store/audit_log.h"
 #include "store/database.h"
+#include "store/settings_store.h"
 #include "support/test_env.h"
 
 namespace concierge {
@@ -111,6 +112,7 @@ class HttpAuthTest : public ::testing::Test {
     db_ = std::move(*db);
     accounts_ = NewSqliteAccountStore(db_.get());
     audit_ = NewSqliteAuditLog(db_.get());
+    settings_ = NewSqliteSettingsStore(db_.get());
   }
 
   void StartServer() {
@@ -118,6 +120,7 @@ class HttpAuthTest : public ::testing::Test {
     parts.config = &config_;
     parts.audit = audit_.get();
     parts.accounts = accounts_.get();
+    parts.settings = settings_.get();
     auto server = HttpServer::Start(parts);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
@@ -154,6 +157,7 @@ class HttpAuthTest : public ::testing::Test {
   std::unique_ptr<Database> db_;
   std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<SettingsStore> settings_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<httplib::Client> client_;
 };
@@ -376,13 +380,21 @@ TEST_F(HttpAuthTest, SettingsRoundTripValidateAndHideSecrets) {
   EXPECT_EQ(BodyJson(put)["restart_required"], changed);
   EXPECT_EQ(put->body.find("xoxb-very-secret"), std::string::npos);
 
-  // Saved to <data_dir>/config.json, which a fresh load accepts.
+  // The secret is saved to <data_dir>/config.json, the rest to the database;
+  // a start lays the database's over the file's.
   const Json file = Json::parse(ReadFile(config_.ConfigFilePath()));
-  EXPECT_EQ(file["recognition"]["gallery_cap"].get<int>(), 12);
   EXPECT_EQ(file["notify"]["slack_bot_token"], "xoxb-very-secret");
+  EXPECT_FALSE(file.contains("recognition")) << file.dump();
+  auto stored = settings_->Load();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ((*stored)["recognition"]["gallery_cap"], 12);
+  EXPECT_EQ(stored->dump().find("xoxb"), std::string::npos) << "no secret in the database";
   auto reloaded = LoadConfig(dir_.path(), "");
   ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
-  EXPECT_EQ(reloaded->recognition.gallery_cap, 12);
+  EXPECT_EQ(reloaded->notify.slack_bot_token, "xoxb-very-secret");
+  auto started = ConfigWithStoredSettings(*reloaded, *stored);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  EXPECT_EQ(started->recognition.gallery_cap, 12);
 
   // GET shows the secret masked; sending the mask back keeps the secret.
   auto after = client_->Get("/api/v1/settings", Cookie(admin));
@@ -394,6 +406,8 @@ TEST_F(HttpAuthTest, SettingsRoundTripValidateAndHideSecrets) {
   ASSERT_TRUE(resend);
   EXPECT_EQ(resend->status, 200) << resend->body;
   EXPECT_TRUE(BodyJson(resend)["changed"].empty()) << resend->body.substr(0, 300);
+  EXPECT_EQ(*settings_->Load(), Json({{"recognition", {{"gallery_cap", 12}}}}))
+      << "what was sent back unchanged is not stored";
   EXPECT_EQ(Json::parse(ReadFile(config_.ConfigFilePath()))["notify"]["slack_bot_token"],
             "xoxb-very-secret");
 
@@ -405,8 +419,25 @@ TEST_F(HttpAuthTest, SettingsRoundTripValidateAndHideSecrets) {
     EXPECT_EQ(r->status, 400) << bad;
     EXPECT_EQ(BodyJson(r)["error"]["code"], "bad_request") << bad;
   }
-  EXPECT_EQ(
-      Json::parse(ReadFile(config_.ConfigFilePath()))["recognition"]["gallery_cap"].get<int>(), 12);
+  EXPECT_EQ((*settings_->Load())["recognition"]["gallery_cap"], 12);
+
+  // Both changes wait for a restart: GET says so until this server starts
+  // again with them (here: its context's settings in force).
+  auto pending = client_->Get("/api/v1/settings", Cookie(admin));
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(BodyJson(pending)["restart_required"],
+            Json({"notify.slack_bot_token", "recognition.gallery_cap"}));
+  EXPECT_EQ(BodyJson(pending)["shared"], false);
+
+  // null resets a setting to its default, wherever it was saved.
+  auto reset = client_->Put("/api/v1/settings", Cookie(admin),
+                            R"({"recognition":{"gallery_cap":null}})", "application/json");
+  ASSERT_TRUE(reset);
+  ASSERT_EQ(reset->status, 200) << reset->body;
+  EXPECT_EQ(BodyJson(reset)["settings"]["recognition"]["gallery_cap"],
+            Config{}.recognition.gallery_cap);
+  EXPECT_EQ(BodyJson(reset)["restart_required"], Json({"notify.slack_bot_token"}));
+  EXPECT_FALSE(settings_->Load()->contains("recognition"));
 }
 
 TEST_F(HttpAuthTest, AuditListsLoginsAndSettingsChanges) {

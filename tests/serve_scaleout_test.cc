@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -17,9 +18,12 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "bus/mqtt_bus.h"
+#include "http/auth.h"
+#include "store/account_store.h"
 #include "support/child_process.h"
 #include "support/mosquitto_fixture.h"
 #include "support/pg_fixture.h"
@@ -140,6 +144,14 @@ class ScaleOutTest : public ::testing::Test {
     }
   }
 
+  // The port `server`'s log says it serves HTTP on (from byte `from` on), or 0.
+  static int ServingPort(const ChildProcess& server, size_t from = 0) {
+    const std::string needle = "http: serving url=http://127.0.0.1:";
+    const std::string log = server.Log();
+    const size_t at = log.find(needle, from);
+    return at == std::string::npos ? 0 : std::atoi(log.c_str() + at + needle.size());
+  }
+
   // The id of the person a listed sighting names, or "".
   static std::string PersonOf(const nlohmann::json& sighting) {
     return sighting["person"].is_object() ? sighting["person"]["id"].get<std::string>() : "";
@@ -236,6 +248,66 @@ TEST_F(ScaleOutTest, RunningServerSeesPeopleEnrolledAndForgottenElsewhere) {
   // Everything the server keeps is in PostgreSQL: it made no SQLite file.
   EXPECT_NE(server.Log().find("http: serving"), std::string::npos) << server.Log();
   EXPECT_FALSE(std::filesystem::exists(dir_.Sub("a/concierge.db"))) << server.Log();
+}
+
+// Settings saved through one server's API are the database's: another server
+// shows them at once as waiting for its restart, and applies them when it
+// starts again; the secret among them stays in the first server's file.
+TEST_F(ScaleOutTest, ASettingSavedOnOneServerIsEveryServersAfterItsRestart) {
+  auto accounts = OpenPgAccountStore(pg_.Url("concierge"));
+  ASSERT_TRUE(accounts.ok()) << accounts.status().ToString();
+  Authenticator auth(accounts->get(), AuthConfig{});
+  ASSERT_TRUE(auth.AddUser("ada", "admin-password-1", Role::kAdmin).ok());
+  auto token = auth.CreateToken("settings", "ada");
+  ASSERT_TRUE(token.ok());
+  const httplib::Headers bearer = {{"Authorization", "Bearer " + token->token}};
+
+  // Each serves HTTP on a free port (CONCIERGE_HTTP_PORT=0 in tests).
+  ChildProcess a, b;
+  StartServer(a, "a");
+  StartServer(b, "b");
+  if (HasFatalFailure()) return;
+  httplib::Client on_a("127.0.0.1", ServingPort(a)), on_b("127.0.0.1", ServingPort(b));
+  for (httplib::Client* client : {&on_a, &on_b}) client->set_read_timeout(30s);
+
+  auto saved = on_a.Put("/api/v1/settings", bearer,
+                        R"({"notify": {"greet_cooldown_min": 180, "slack_bot_token": "xoxb-a"}})",
+                        "application/json");
+  ASSERT_TRUE(saved) << httplib::to_string(saved.error()) << "\n" << a.Log();
+  ASSERT_EQ(saved->status, 200) << saved->body;
+
+  auto seen = on_b.Get("/api/v1/settings", bearer);
+  ASSERT_TRUE(seen);
+  ASSERT_EQ(seen->status, 200) << seen->body;
+  const nlohmann::json shown = nlohmann::json::parse(seen->body);
+  EXPECT_EQ(shown["settings"]["notify"]["greet_cooldown_min"], 180);
+  EXPECT_EQ(shown["shared"], true);
+  EXPECT_EQ(shown["restart_required"], nlohmann::json::array({"notify.greet_cooldown_min"}));
+  EXPECT_EQ(shown["settings"]["notify"]["slack_bot_token"], "") << "a's secret is a's";
+  const std::string a_file = testing::ReadFile(dir_.Sub("a/config.json"));
+  EXPECT_NE(a_file.find("xoxb-a"), std::string::npos) << a_file;
+
+  // b restarts through its API (`serve` starts itself again in place).
+  const size_t mark = b.Log().size();
+  auto restart = on_b.Post("/api/v1/restart", bearer, "", "application/json");
+  ASSERT_TRUE(restart);
+  ASSERT_EQ(restart->status, 202) << restart->body;
+  ASSERT_TRUE(b.WaitForLog("serve: ready", 180s, mark)) << b.Log();
+  EXPECT_NE(b.Log().find("settings: applied saved notify.greet_cooldown_min", mark),
+            std::string::npos)
+      << b.Log();
+  httplib::Client on_new_b("127.0.0.1", ServingPort(b, mark));
+  on_new_b.set_read_timeout(30s);
+  std::string after;
+  ASSERT_TRUE(testing::Eventually(
+      [&] {
+        auto r = on_new_b.Get("/api/v1/settings", bearer);
+        if (r && r->status == 200) after = r->body;
+        return !after.empty();
+      },
+      60s))
+      << b.Log();
+  EXPECT_EQ(nlohmann::json::parse(after)["restart_required"], nlohmann::json::array()) << after;
 }
 
 // Three servers and two edges on one PostgreSQL, one s3rver bucket, one broker

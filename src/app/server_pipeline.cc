@@ -32,8 +32,12 @@ constexpr milliseconds kReadyTimeout{10'000};
 
 }  // namespace
 
-ServerPipeline::ServerPipeline(const Config& config, std::function<void()> request_restart)
-    : config_(config), request_restart_(std::move(request_restart)), services_(config_) {}
+ServerPipeline::ServerPipeline(const Config& config, nlohmann::json settings_in_force,
+                               std::function<void()> request_restart)
+    : config_(config),
+      settings_in_force_(std::move(settings_in_force)),
+      request_restart_(std::move(request_restart)),
+      services_(config_) {}
 
 ServerPipeline::~ServerPipeline() { Stop(); }
 
@@ -196,6 +200,8 @@ Status ServerPipeline::StartHttp(ObjectStore* objects, FaceCollection* faces) {
   parts.slack = slack_interactions_.get();
   parts.cameras = &cameras_;
   parts.request_restart = request_restart_;
+  ASSIGN_OR_RETURN(parts.settings, services_.settings());
+  parts.settings_in_force = settings_in_force_;
   parts.apply_camera = [this](const std::string& name,
                               const std::optional<CameraConfig>& camera) -> Status {
     std::lock_guard lock(edge_mu_);
@@ -283,6 +289,7 @@ Status ChooseCameras(Config& config, const std::string& source) {
 
 // RunServe and RunEmbedded up to their stop; `restart` is what the API asks.
 Status ServeUntilStopped(Config config, const ServeOptions& options, RestartRequest& restart) {
+  ASSIGN_OR_RETURN(nlohmann::json settings_in_force, ApplyStoredSettings(config));
   config.bus.kind = "mqtt";
   if (!options.client_id.empty()) config.bus.mqtt.client_id = options.client_id;
   // A stable id gives a persistent session: the broker keeps what arrives while we are down.
@@ -290,7 +297,7 @@ Status ServeUntilStopped(Config config, const ServeOptions& options, RestartRequ
     config.bus.mqtt.client_id = "concierge-serve-" + HostName();
   ShutdownSignal::Block();
   std::vector<MqttBus*> connections;
-  ServerPipeline pipeline(config, [&restart] { restart.Request(); });
+  ServerPipeline pipeline(config, std::move(settings_in_force), [&restart] { restart.Request(); });
   RETURN_IF_ERROR(pipeline.Start([&]() -> Result<std::unique_ptr<Bus>> {
     // Connection i > 0 is "<client id>-<i>": stable, so each keeps its session.
     std::vector<std::unique_ptr<Bus>> members;
@@ -328,10 +335,11 @@ Status ServeUntilStopped(Config config, const ServeOptions& options, RestartRequ
 }
 
 Status RunUntilStopped(Config config, const EmbeddedOptions& options, RestartRequest& restart) {
+  ASSIGN_OR_RETURN(nlohmann::json settings_in_force, ApplyStoredSettings(config));
   config.bus.kind = "inprocess";
   RETURN_IF_ERROR(ChooseCameras(config, options.source));
   ShutdownSignal::Block();
-  ServerPipeline pipeline(config, [&restart] { restart.Request(); });
+  ServerPipeline pipeline(config, std::move(settings_in_force), [&restart] { restart.Request(); });
   RETURN_IF_ERROR(pipeline.Start([&]() -> Result<std::unique_ptr<Bus>> {
     return std::unique_ptr<Bus>(std::make_unique<InProcessBus>(config.bus.queue_capacity));
   }));

@@ -38,9 +38,12 @@ namespace concierge {
 // workers, then the event stream.
 class ServerPipeline {
  public:
-  // `request_restart`, when given, is what POST /api/v1/restart calls; it must
-  // only ask for the stop (see RestartRequest), never wait for it.
-  explicit ServerPipeline(const Config& config, std::function<void()> request_restart = {});
+  // `config` has the stored settings applied; `settings_in_force` is the
+  // document ApplyStoredSettings returned for it. `request_restart`, when
+  // given, is what POST /api/v1/restart calls; it must only ask for the stop
+  // (see RestartRequest), never wait for it.
+  ServerPipeline(const Config& config, nlohmann::json settings_in_force,
+                 std::function<void()> request_restart = {});
   ~ServerPipeline();  // Stop()
   ServerPipeline(const ServerPipeline&) = delete;
   ServerPipeline& operator=(const ServerPipeline&) = delete;
@@ -81,6 +84,7 @@ class ServerPipeline {
   Status StartHttp(ObjectStore* objects, FaceCollection* faces);
 
   const Config config_;
+  const nlohmann::json settings_in_force_;
   const std::function<void()> request_restart_;
   Services services_;
   SightingStore* store_ = nullptr;  // services_'s

@@ -1,8 +1,12 @@
 #include "app/services.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
+#include "http/config_file.h"
 #include "store/open_face_repository.h"
 #include "store/pg_sighting_store.h"
 #include "store/sqlite_sighting_store.h"
@@ -123,6 +127,14 @@ Result<AuditLog*> Services::audit() {
   return audit_.get();
 }
 
+Result<SettingsStore*> Services::settings() {
+  if (!settings_) {
+    ASSIGN_OR_RETURN(Database * sqlite, SqliteIfUsed());
+    ASSIGN_OR_RETURN(settings_, OpenSettingsStore(config_.database, sqlite));
+  }
+  return settings_.get();
+}
+
 Result<AccountStore*> Services::accounts() {
   if (!accounts_) {
     ASSIGN_OR_RETURN(Database * sqlite, SqliteIfUsed());
@@ -184,6 +196,36 @@ Result<Trainer*> Services::trainer() {
     trainer_->SetObserver(notifier_.get());
   }
   return trainer_.get();
+}
+
+Result<nlohmann::json> ApplyStoredSettings(Config& config, Database::Access access) {
+  nlohmann::json stored = nlohmann::json::object();
+  {
+    Services services(config, access);
+    Result<SettingsStore*> store = services.settings();
+    const bool none_yet = access == Database::Access::kReadOnly &&
+                          store.status().code() == Status::Code::kNotFound;
+    if (!store.ok() && !none_yet) return store.status();
+    if (store.ok()) {
+      ASSIGN_OR_RETURN(stored, (*store)->Load());
+    }
+  }
+  ASSIGN_OR_RETURN(config, ConfigWithStoredSettings(config, stored));
+  ASSIGN_OR_RETURN(nlohmann::json document, ReadConfigFile(config.ConfigFilePath()));
+  nlohmann::json overlay, file_part;
+  SplitSettingsPatch(stored, &overlay, &file_part);
+  document.merge_patch(overlay);
+  if (!overlay.empty()) {
+    std::string keys;  // dotted, as the settings API names them
+    const nlohmann::json leaves = overlay.flatten();
+    for (const auto& [pointer, value] : leaves.items()) {
+      std::string key = pointer.substr(1);
+      std::replace(key.begin(), key.end(), '/', '.');
+      keys.append(keys.empty() ? "" : " ").append(key);
+    }
+    spdlog::info("settings: applied saved {}", keys);
+  }
+  return document;
 }
 
 }  // namespace concierge

@@ -23,6 +23,7 @@
 #include "store/object_store.h"
 #include "store/outbox_store.h"
 #include "store/rekognition_store.h"
+#include "store/settings_store.h"
 #include "store/sighting_store.h"
 #include "store/stranger_clusters.h"
 #include "vision/face_engine.h"
@@ -52,6 +53,8 @@ class Services {
   // The Rekognition API's collections, FaceIds and kept answers, on the
   // backend database.kind names.
   Result<RekognitionStore*> rekognition();
+  // The settings saved through the API, on the backend database.kind names.
+  Result<SettingsStore*> settings();
   Result<ObjectStore*> objects();
   Result<FaceEngine*> engine();
   // Decides who a face is with the gallery's calibrated threshold.
@@ -83,6 +86,7 @@ class Services {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<RekognitionStore> rekognition_;
+  std::unique_ptr<SettingsStore> settings_;
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<ObjectStore> objects_;
   std::unique_ptr<FaceEngine> engine_;
@@ -90,5 +94,14 @@ class Services {
   std::unique_ptr<Notifier> notifier_;  // the trainer's observer; delivers nothing itself
   std::unique_ptr<Trainer> trainer_;
 };
+
+// Lays the settings saved through the API over `config` (see
+// ConfigWithStoredSettings), read from the database `config` names; a
+// read-only command without a database yet finds none and keeps `config`.
+// Returns the settings document now in force: the config file's own document
+// with the saved settings over it, which GET /api/v1/settings compares with
+// to tell what waits for a restart.
+Result<nlohmann::json> ApplyStoredSettings(Config& config,
+                                           Database::Access access = Database::Access::kReadWrite);
 
 }  // namespace concierge

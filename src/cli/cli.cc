@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include "app/services.h"
+
 namespace concierge::cli {
 
 Result<Config*> Context::config() {
@@ -15,6 +17,15 @@ Result<Config*> Context::config() {
     config_ = std::make_unique<Config>(std::move(loaded));
   }
   return config_.get();
+}
+
+Result<Config*> Context::saved_config(Database::Access access) {
+  ASSIGN_OR_RETURN(Config * loaded, config());
+  if (!saved_applied_) {
+    RETURN_IF_ERROR(ApplyStoredSettings(*loaded, access).status());
+    saved_applied_ = true;
+  }
+  return loaded;
 }
 
 CLI::App* AddCommand(CLI::App& parent, const std::string& name, const std::string& help,

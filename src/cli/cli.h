@@ -12,6 +12,7 @@
 
 #include "core/config.h"
 #include "core/status.h"
+#include "store/database.h"
 
 namespace concierge::cli {
 
@@ -42,11 +43,16 @@ class Context {
   explicit Context(GlobalOptions* options) : options_(options) {}
   // Loads the config once (flags override file and environment).
   Result<Config*> config();
+  // config() with the settings saved through the API laid over it, as a
+  // server runs with them (app/services.h ApplyStoredSettings): for commands
+  // that open the database. `access` as the command opens it.
+  Result<Config*> saved_config(Database::Access access = Database::Access::kReadWrite);
   bool json() const { return options_->json; }
 
  private:
   GlobalOptions* options_;
   std::unique_ptr<Config> config_;
+  bool saved_applied_ = false;
 };
 
 // A command body: returns the process exit code.

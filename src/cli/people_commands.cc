@@ -20,7 +20,7 @@ nlohmann::json PersonJson(const Person& p) {
 // Runs `body` with the face collection opened with `access`, reporting open errors.
 template <typename Body>
 int WithCollection(Context& ctx, Database::Access access, Body body) {
-  auto config = ctx.config();
+  auto config = ctx.saved_config(access);
   if (!config.ok()) return Fail(ctx, config.status());
   Services services(**config, access);
   auto collection = services.faces();

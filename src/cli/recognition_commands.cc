@@ -15,7 +15,7 @@ namespace concierge::cli {
 namespace {
 
 int RunReindex(Context& ctx) {
-  auto config = ctx.config();
+  auto config = ctx.saved_config();
   if (!config.ok()) return Fail(ctx, config.status());
   Services services(**config);
   auto engine = services.engine();
@@ -55,7 +55,7 @@ int RunReindex(Context& ctx) {
 }
 
 int RunCalibrate(Context& ctx, double proposed_rate, int days, size_t look_alikes) {
-  auto config = ctx.config();
+  auto config = ctx.saved_config(Database::Access::kReadOnly);
   if (!config.ok()) return Fail(ctx, config.status());
   Services services(**config, Database::Access::kReadOnly);
   auto matcher = services.matcher();
@@ -102,7 +102,7 @@ int RunCalibrate(Context& ctx, double proposed_rate, int days, size_t look_alike
 // Every visit of the face in `photo`, newest first: the same items as
 // POST /api/v1/search.
 int RunSearch(Context& ctx, const std::string& photo) {
-  auto config = ctx.config();
+  auto config = ctx.saved_config(Database::Access::kReadOnly);
   if (!config.ok()) return Fail(ctx, config.status());
   Services services(**config, Database::Access::kReadOnly);
   auto matcher = services.matcher();

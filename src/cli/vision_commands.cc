@@ -98,7 +98,7 @@ int RunDetect(Context& ctx, const std::vector<std::string>& inputs, const std::s
 }
 
 int RunIdentify(Context& ctx, const std::vector<std::string>& inputs, double target_rate) {
-  auto config = ctx.config();
+  auto config = ctx.saved_config(Database::Access::kReadOnly);
   if (!config.ok()) return Fail(ctx, config.status());
   Config tuned = **config;
   if (target_rate > 0) tuned.recognition.target_false_welcome_rate = target_rate;
@@ -178,7 +178,7 @@ Result<int64_t> EnrollPhoto(Services& services, const EnrollOptions& opts, const
 }
 
 int RunEnroll(Context& ctx, const EnrollOptions& opts, const std::vector<std::string>& inputs) {
-  auto config = ctx.config();
+  auto config = ctx.saved_config();
   if (!config.ok()) return Fail(ctx, config.status());
   if (Status s = ValidateStoreId(opts.person); !s.ok()) return Fail(ctx, s);
   Services services(**config);

@@ -160,6 +160,27 @@ bool IsSecretKey(const std::string& key) {
   return false;
 }
 
+// SplitSettingsPatch below `path` ("" at the top).
+void SplitPatchAt(const nlohmann::json& patch, const std::string& path, nlohmann::json& storable,
+                  nlohmann::json& file_part) {
+  for (const auto& [key, value] : patch.items()) {
+    const std::string here = path.empty() ? key : path + "." + key;
+    if (value.is_object() && !IsFileOnlySetting(here)) {
+      nlohmann::json inner_storable = nlohmann::json::object();
+      nlohmann::json inner_file = nlohmann::json::object();
+      SplitPatchAt(value, here, inner_storable, inner_file);
+      if (!inner_storable.empty()) storable[key] = std::move(inner_storable);
+      if (!inner_file.empty()) file_part[key] = std::move(inner_file);
+      continue;
+    }
+    const bool storable_key = !IsFileOnlySetting(here) && !IsSecretKey(key);
+    // A null resets the key to its default: out of the database and the file.
+    if (value.is_null() && storable_key) storable[key] = value;
+    if (!storable_key || value.is_null()) file_part[key] = value;
+    else storable[key] = value;
+  }
+}
+
 void Redact(nlohmann::json& doc) {
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     if (it.value().is_structured()) Redact(it.value());
@@ -183,7 +204,9 @@ std::string Config::ObjectRoot() const {
 std::string Config::SpoolDir() const {
   return edge.spool_dir.empty() ? (fs::path(data_dir) / "spool").string() : edge.spool_dir;
 }
-std::string Config::ConfigFilePath() const { return (fs::path(data_dir) / "config.json").string(); }
+std::string Config::ConfigFilePath() const {
+  return config_file.empty() ? (fs::path(data_dir) / "config.json").string() : config_file;
+}
 
 std::string DefaultModelsDir() {
   if (const char* env = std::getenv("CONCIERGE_MODELS_DIR")) return env;
@@ -201,6 +224,33 @@ bool IsFileOnlySetting(const std::string& dotted_key) {
       return true;
   }
   return false;
+}
+
+bool IsSecretSetting(const std::string& dotted_key) {
+  return IsSecretKey(dotted_key.substr(dotted_key.rfind('.') + 1));
+}
+
+void SplitSettingsPatch(const nlohmann::json& patch, nlohmann::json* storable,
+                        nlohmann::json* file_part) {
+  *storable = nlohmann::json::object();
+  *file_part = nlohmann::json::object();
+  if (patch.is_object()) SplitPatchAt(patch, "", *storable, *file_part);
+}
+
+Result<Config> ConfigWithStoredSettings(const Config& loaded, const nlohmann::json& stored) {
+  nlohmann::json overlay, ignored;
+  SplitSettingsPatch(stored, &overlay, &ignored);
+  // Applied to the overlay alone: the environment wins for the keys it sets,
+  // and nothing else of `loaded` (e.g. a command-line flag) is touched.
+  RETURN_IF_ERROR(ApplyEnvironment(overlay, ""));
+  nlohmann::json doc = loaded;
+  doc.merge_patch(overlay);
+  Result<Config> config = ConfigFromJson(doc);
+  if (!config.ok())
+    return Status::InvalidArgument("the settings saved in the database: " +
+                                   config.status().message());
+  config->config_file = loaded.config_file;
+  return config;
 }
 
 Result<Config> ConfigFromJson(const nlohmann::json& doc) {
@@ -257,6 +307,7 @@ Result<Config> LoadConfig(const std::string& data_dir, const std::string& config
   RETURN_IF_ERROR(ApplyEnvironment(doc, ""));
   ASSIGN_OR_RETURN(Config config, ConfigFromJson(doc));
   config.data_dir = dir;
+  config.config_file = config_file;
   if (config.vision.models_dir.empty()) config.vision.models_dir = DefaultModelsDir();
   return config;
 }

@@ -263,12 +263,14 @@ struct Config {
   AuthConfig auth;
   AwsConfig aws;
   RetentionConfig retention;
+  // The file --config named (not a setting itself); empty: <data_dir>/config.json.
+  std::string config_file;
 
   // Paths derived from data_dir when left empty.
   std::string DatabasePath() const;
   std::string ObjectRoot() const;
   std::string SpoolDir() const;
-  std::string ConfigFilePath() const;  // <data_dir>/config.json
+  std::string ConfigFilePath() const;  // config_file, else <data_dir>/config.json
 };
 
 // Settings that name files, hosts that receive secrets, or listening
@@ -287,6 +289,24 @@ inline constexpr const char* kFileOnlySettings[] = {
 
 // True when the dotted key is, or lies under, one of kFileOnlySettings.
 bool IsFileOnlySetting(const std::string& dotted_key);
+
+// True when the dotted key names a secret (a password, token, secret key or
+// the PostgreSQL URL): shown as "***", and kept only in the config file or
+// the environment, never in the database's stored settings.
+bool IsSecretSetting(const std::string& dotted_key);
+
+// Splits a settings patch (a JSON merge patch of the config) into what the
+// database may store (no file-only setting, no secret) and the rest, for the
+// config file; a null (reset to the default) of a storable key goes to both.
+// Either may come back empty ({}).
+void SplitSettingsPatch(const nlohmann::json& patch, nlohmann::json* storable,
+                        nlohmann::json* file_part);
+
+// `loaded` with the settings saved in the database laid over it: what
+// SplitSettingsPatch would not store is ignored, and an environment variable
+// still wins for every key it names. kInvalidArgument when the result is no
+// valid config.
+Result<Config> ConfigWithStoredSettings(const Config& loaded, const nlohmann::json& stored);
 
 // Loads the layered config. `data_dir` comes from the flag (may be empty, then
 // CONCIERGE_DATA_DIR, then ./concierge-data). `config_file` may be empty: then

@@ -15,6 +15,7 @@
 #include "http/config_file.h"
 #include "http/route_support.h"
 #include "store/audit_log.h"
+#include "store/settings_store.h"
 
 namespace concierge {
 
@@ -72,48 +73,117 @@ nlohmann::json SettingsJson(const Config& config) {
   return doc;
 }
 
+// Removes the objects a reset (null) left empty, so the stored settings hold
+// only what was set.
+void DropEmptyObjects(nlohmann::json& doc) {
+  for (auto it = doc.begin(); it != doc.end();) {
+    if (it->is_object()) DropEmptyObjects(*it);
+    if (it->is_object() && it->empty()) it = doc.erase(it);
+    else ++it;
+  }
+}
+
+// The part of `patch` that changes `before` (numbers compared at float
+// precision; a null, a reset, always kept), so sending back what GET showed
+// stores nothing and the config file's later edits are not shadowed.
+nlohmann::json ChangesOnly(const nlohmann::json& patch, const nlohmann::json& before) {
+  nlohmann::json changes = nlohmann::json::object();
+  for (const auto& [key, value] : patch.items()) {
+    const auto old = before.is_object() ? before.find(key) : before.end();
+    const bool had = before.is_object() && old != before.end();
+    if (value.is_object() && had && old->is_object()) {
+      nlohmann::json inner = ChangesOnly(value, *old);
+      if (!inner.empty()) changes[key] = std::move(inner);
+      continue;
+    }
+    nlohmann::json a = value, b = had ? *old : nlohmann::json();
+    RoundToFloat(a);
+    RoundToFloat(b);
+    if (value.is_null() || a != b) changes[key] = value;
+  }
+  return changes;
+}
+
+// The settings document: the config file's with the stored settings over it.
+nlohmann::json SettingsDocument(const nlohmann::json& file_doc, const nlohmann::json& stored) {
+  nlohmann::json storable, ignored;
+  SplitSettingsPatch(stored, &storable, &ignored);
+  nlohmann::json document = file_doc;
+  document.merge_patch(storable);
+  return document;
+}
+
 class AdminRoutes {
  public:
   explicit AdminRoutes(const ApiContext& ctx) : ctx_(ctx) {}
 
   void GetSettings(const httplib::Request&, httplib::Response& res, const Principal&) {
+    if (!Have(ctx_.settings, "the settings store", res)) return;
     std::lock_guard<std::mutex> lock(ConfigFileMutex());
-    auto stored = StoredConfig();
+    auto file_doc = ReadConfigFile(ctx_.config->ConfigFilePath());
+    if (!file_doc.ok()) return SendError(res, file_doc.status());
+    auto stored = ctx_.settings->Load();
     if (!stored.ok()) return SendError(res, stored.status());
-    SendJson(res, {{"settings", SettingsJson(stored->second)},
+    const nlohmann::json document = SettingsDocument(*file_doc, *stored);
+    auto config = ConfigFromJson(document);
+    if (!config.ok())
+      return SendError(res, Status::FailedPrecondition("the saved settings are invalid: " +
+                                                       config.status().message()));
+    SendJson(res, {{"settings", SettingsJson(*config)},
                    {"file", ctx_.config->ConfigFilePath()},
-                   {"file_only", kFileOnlySettings}});
+                   {"shared", ctx_.config->database.kind == "postgres"},
+                   {"file_only", kFileOnlySettings},
+                   {"restart_required", ChangedKeys(ctx_.settings_in_force, document)}});
   }
 
+  // Secrets go to this server's config file, every other setting to the
+  // settings store (the database), in one step: the store's update holds its
+  // lock (on every server) while the file is written.
   void PutSettings(const httplib::Request& req, httplib::Response& res, const Principal& who) {
     auto patch = ReadJsonObject(req, res);
     if (!patch) return;
+    if (!Have(ctx_.settings, "the settings store", res)) return;
     DropRedacted(*patch);
+    nlohmann::json storable, file_part;
+    SplitSettingsPatch(*patch, &storable, &file_part);
 
     std::lock_guard<std::mutex> lock(ConfigFileMutex());
-    auto stored = StoredConfig();
-    if (!stored.ok()) return SendError(res, stored.status());
-    nlohmann::json file_doc = stored->first;
-    file_doc.merge_patch(*patch);
-    auto updated = ConfigFromJson(file_doc);
-    if (!updated.ok()) return SendError(res, updated.status());
-    const std::vector<std::string> changed = ChangedKeys(stored->first, file_doc);
-    for (const std::string& key : changed) {
-      if (IsFileOnlySetting(key))
-        return SendErrorCode(res, 400, key + " can be set only in the config file or the "
-                                             "environment, not through the API");
-    }
+    const std::string path = ctx_.config->ConfigFilePath();
+    auto file_doc = ReadConfigFile(path);
+    if (!file_doc.ok()) return SendError(res, file_doc.status());
+    std::vector<std::string> changed;
+    nlohmann::json after;
+    const Status saved = ctx_.settings->Update([&](nlohmann::json& stored) -> Status {
+      const nlohmann::json before = SettingsDocument(*file_doc, stored);
+      nlohmann::json new_file = *file_doc;
+      new_file.merge_patch(file_part);
+      nlohmann::json new_stored = stored;
+      // Over the defaults too: a value equal to its default is no change.
+      nlohmann::json shown = RedactedConfig(Config{});
+      shown.merge_patch(before);
+      new_stored.merge_patch(ChangesOnly(storable, shown));
+      DropEmptyObjects(new_stored);
+      after = SettingsDocument(new_file, new_stored);
+      RETURN_IF_ERROR(ConfigFromJson(after).status());
+      changed = ChangedKeys(before, after);
+      for (const std::string& key : changed) {
+        if (IsFileOnlySetting(key))
+          return Status::InvalidArgument(key + " can be set only in the config file or the "
+                                               "environment, not through the API");
+      }
+      if (new_file != *file_doc) RETURN_IF_ERROR(WriteFileAtomically(path, new_file.dump(2) + "\n"));
+      stored = std::move(new_stored);
+      return Status::Ok();
+    });
+    if (!saved.ok()) return SendError(res, saved);
     if (!changed.empty()) {
-      const std::string path = ctx_.config->ConfigFilePath();
-      if (Status s = WriteFileAtomically(path, file_doc.dump(2) + "\n"); !s.ok())
-        return SendError(res, s);
       spdlog::info("http: settings saved by={} keys={}", who.actor, changed.size());
       AuditAction(ctx_, who, "settings", "config", {{"changed", changed}});
     }
-    // The server reads its config when it starts, so every change waits for a restart.
-    SendJson(res, {{"settings", SettingsJson(*updated)},
+    // A server reads its settings when it starts, so every change waits for a restart.
+    SendJson(res, {{"settings", SettingsJson(*ConfigFromJson(after))},
                    {"changed", changed},
-                   {"restart_required", changed}});
+                   {"restart_required", ChangedKeys(ctx_.settings_in_force, after)}});
   }
 
   void ListAudit(const httplib::Request& req, httplib::Response& res, const Principal&) {
@@ -145,16 +215,6 @@ class AdminRoutes {
   }
 
  private:
-  // The config file's document and the config it gives over the defaults.
-  Result<std::pair<nlohmann::json, Config>> StoredConfig() const {
-    ASSIGN_OR_RETURN(nlohmann::json doc, ReadConfigFile(ctx_.config->ConfigFilePath()));
-    auto config = ConfigFromJson(doc);
-    if (!config.ok())
-      return Status::FailedPrecondition(ctx_.config->ConfigFilePath() +
-                                        " is invalid: " + config.status().message());
-    return std::make_pair(std::move(doc), std::move(*config));
-  }
-
   const ApiContext& ctx_;
 };
 

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/config.h"
 #include "core/status.h"
 #include "store/face_repository.h"
@@ -35,6 +37,7 @@ class FaceEngine;
 class Matcher;
 class ObjectStore;
 class RekognitionStore;
+class SettingsStore;
 class SightingStore;
 class SlackInteractions;
 class StrangerClusters;
@@ -67,6 +70,12 @@ struct ApiContext {
   RekognitionStore* rekognition = nullptr;
   FaceRepositoryOpener open_face_repository;
   std::vector<ReadinessCheck> readiness;
+  // The settings saved through the API (the database's, shared on
+  // PostgreSQL), and the settings document this server started with (the
+  // config file's with the saved ones over it): a stored change that differs
+  // from it waits for a restart.
+  SettingsStore* settings = nullptr;
+  nlohmann::json settings_in_force = nlohmann::json::object();
   // Starts or restarts (`camera` given) or stops (nullopt) the camera `name`
   // of this process's camera reader at once. A non-OK status says why it did
   // not apply (e.g. no reader runs here); its message is shown. Empty: never applies.

@@ -298,6 +298,13 @@ ALTER TABLE sightings ADD COLUMN descriptor_json TEXT NOT NULL DEFAULT '[]';
     R"sql(
 CREATE INDEX sightings_camera_visit ON sightings(camera, visit_id);
 )sql",
+    // 14: the settings saved through the API (store/settings_store.h), JSON.
+    R"sql(
+CREATE TABLE settings (
+  id       INTEGER PRIMARY KEY CHECK (id = 1),
+  document TEXT NOT NULL
+);
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and

@@ -223,9 +223,21 @@ async function settingsAndLiveAcrossARestart({ context, page, helperPage, base, 
   const undescribed = await page.locator('[data-described="false"]').evaluateAll((els) => els.map((e) => e.dataset.setting));
   check(undescribed.length === 0, `every setting has a description (${undescribed.join(', ') || 'none missing'})`);
 
+  // The change saved earlier in this run is not in force yet: the page says so on arrival.
+  const waiting = page.locator('.restart-prompt');
+  await waiting.waitFor({ timeout: WAIT_MS });
+  check(
+    /take effect after a restart/.test(await waiting.textContent()),
+    `Settings opens with the saved changes that wait for a restart ("${(await waiting.locator('p').first().textContent()).trim()}")`,
+  );
+  check(
+    (await page.locator('form p.muted').first().textContent()).startsWith('Saved in the database'),
+    'Settings says where it saves',
+  );
+
   await cooldown.fill('180');
   await page.getByRole('button', { name: 'Save settings' }).click();
-  const prompt = page.locator('.restart-prompt');
+  const prompt = page.locator('.restart-prompt', { hasText: 'Wait before greeting the same person again' });
   await prompt.waitFor({ timeout: WAIT_MS });
   check(
     /These changes take effect after a restart: .*Wait before greeting the same person again/.test(await prompt.textContent()),
@@ -265,6 +277,10 @@ async function settingsAndLiveAcrossARestart({ context, page, helperPage, base, 
   check(true, 'Restart now restarts Concierge and says "Restarted"');
   const settings = await page.evaluate(async () => (await fetch('/api/v1/settings')).json());
   check(settings.settings.notify.greet_cooldown_min === 180, 'the saved change is there after the restart');
+  check(
+    Array.isArray(settings.restart_required) && settings.restart_required.length === 0,
+    `the restarted server runs with it: nothing waits for a restart (${JSON.stringify(settings.restart_required)})`,
+  );
 
   // The stream is retried; with it connected, the next photo's frame clears the mark.
   // The old process is gone, so an open stream now is one to the new one.
@@ -726,7 +742,7 @@ async function main() {
   await capture(page, helperPage, '07-settings', consoleErrors);
   await page.locator('input[name="retention.events_days"]').fill('60');
   await page.getByRole('button', { name: 'Save settings' }).click();
-  await page.getByText(/^Saved/).first().waitFor();
+  await page.getByRole('status').getByText('Saved.', { exact: true }).waitFor();
   check(true, 'a settings change is saved (PUT with the CSRF token)');
 
   await page.goto(`${base}/#/audit`);

@@ -87,6 +87,10 @@ std::unique_ptr<RekognitionStore> StoreBackendTest::OpenRekognition() {
   return Take(OpenRekognitionStore(config_, NewSqlite()), "opening the Rekognition records");
 }
 
+std::unique_ptr<SettingsStore> StoreBackendTest::OpenSettings() {
+  return Take(OpenSettingsStore(config_, NewSqlite()), "opening the settings");
+}
+
 std::unique_ptr<SightingStore> StoreBackendTest::OpenSightings() {
   if (postgres()) return Take(OpenPgSightingStore(config_.postgres_url), "opening sightings");
   Database* db = NewSqlite();

@@ -21,6 +21,7 @@
 #include "store/database.h"
 #include "store/outbox_store.h"
 #include "store/rekognition_store.h"
+#include "store/settings_store.h"
 #include "store/sighting_store.h"
 #include "store/stranger_clusters.h"
 #include "support/test_env.h"
@@ -49,6 +50,7 @@ class StoreBackendTest : public ::testing::TestWithParam<StoreBackend> {
   std::unique_ptr<AccountStore> OpenAccounts();
   std::unique_ptr<SightingStore> OpenSightings();
   std::unique_ptr<RekognitionStore> OpenRekognition();
+  std::unique_ptr<SettingsStore> OpenSettings();
 
  private:
   // A new Database on the SQLite file, kept open until the test ends; null

@@ -213,7 +213,7 @@ async function waitForHealth(up: boolean, ms: number): Promise<boolean> {
 
 // "These changes take effect after a restart: …" with a Restart now button;
 // `pending` collects the dotted keys saved since the last restart.
-function restartPrompt(box: HTMLElement, pending: Set<string>): void {
+function restartPrompt(box: HTMLElement, pending: Set<string>, shared: boolean): void {
   if (!pending.size) {
     replace(box);
     return;
@@ -247,12 +247,29 @@ function restartPrompt(box: HTMLElement, pending: Set<string>): void {
       'div',
       { class: 'alert alert-info stack restart-prompt' },
       h('p', {}, `These changes take effect after a restart: ${labels.join(', ')}.`),
+      shared && h('p', { class: 'small' }, 'This restarts this server; the others apply them when they restart.'),
       h('div', { class: 'row wrap' }, button, progress),
     ),
   );
 }
 
-function settingsForm(settings: JsonObject, file: string | null, fileOnly: string[], host: HTMLElement): void {
+// What GET /api/v1/settings answers, as the form uses it.
+interface SettingsReply {
+  settings: JsonObject;
+  file: string | null; // this server's config file: where secrets are saved
+  shared: boolean; // the other settings are in a database every server reads
+  fileOnly: string[];
+  restartRequired: string[]; // saved, but not in force on this server yet
+}
+
+function whereSaved(reply: SettingsReply): string {
+  const where = reply.shared ? 'in the database, for every server' : 'in the database';
+  const secrets = reply.file ? `; tokens and passwords in ${reply.file} on this server` : '';
+  return `Saved ${where}${secrets}.`;
+}
+
+function settingsForm(reply: SettingsReply, host: HTMLElement): void {
+  const { settings, fileOnly, shared } = reply;
   const fields: Field[] = [];
   const everyday = h(
     'section',
@@ -269,7 +286,8 @@ function settingsForm(settings: JsonObject, file: string | null, fileOnly: strin
   );
   const status = h('p', { class: 'small', role: 'status' });
   const restartBox = h('div', {});
-  const pending = new Set<string>();
+  const pending = new Set<string>(reply.restartRequired);
+  restartPrompt(restartBox, pending, shared);
   const save = h('button', { class: 'btn btn-primary', type: 'submit' }, 'Save settings');
   const form = h(
     'form',
@@ -300,8 +318,12 @@ function settingsForm(settings: JsonObject, file: string | null, fileOnly: strin
             const value = field.read();
             if (value !== undefined) field.original = value;
           }
-          if (Array.isArray(restart)) for (const key of restart) if (typeof key === 'string') pending.add(key);
-          restartPrompt(restartBox, pending);
+          // The server lists every saved change not yet in force, this one's included.
+          if (Array.isArray(restart)) {
+            pending.clear();
+            for (const key of restart) if (typeof key === 'string') pending.add(key);
+          }
+          restartPrompt(restartBox, pending, shared);
         } catch (err) {
           replace(status, h('span', { class: 'alert' }, message(err)));
         } finally {
@@ -309,7 +331,7 @@ function settingsForm(settings: JsonObject, file: string | null, fileOnly: strin
         }
       },
     },
-    file && h('p', { class: 'muted small' }, `Saved to ${file}.`),
+    h('p', { class: 'muted small' }, whereSaved(reply)),
     everyday,
     advanced,
     h('div', { class: 'row sticky-actions' }, save, status, restartBox),
@@ -497,13 +519,21 @@ export function settingsPage(root: HTMLElement): void {
   }
   const form = h('div', {}, loading());
   root.append(form, usersSection(), tokensSection());
-  // GET answers {"settings": {...}, "file": path, "file_only": [keys]}; PUT takes a partial of "settings".
+  // GET answers {settings, file, shared, file_only, restart_required}; PUT takes a partial of "settings".
   api<JsonObject>('GET', '/api/v1/settings')
     .then((reply) => {
-      const fileOnly = Array.isArray(reply.file_only) ? reply.file_only.filter((k): k is string => typeof k === 'string') : [];
-      if (isObject(reply.settings))
-        settingsForm(reply.settings, typeof reply.file === 'string' ? reply.file : null, fileOnly, form);
-      else settingsForm(reply, null, fileOnly, form);
+      const strings = (value: Json | undefined): string[] =>
+        Array.isArray(value) ? value.filter((k): k is string => typeof k === 'string') : [];
+      settingsForm(
+        {
+          settings: isObject(reply.settings) ? reply.settings : reply,
+          file: typeof reply.file === 'string' ? reply.file : null,
+          shared: reply.shared === true,
+          fileOnly: strings(reply.file_only),
+          restartRequired: strings(reply.restart_required),
+        },
+        form,
+      );
     })
     .catch((err) => replace(form, errorBox(err)));
 }
