@@ -4,8 +4,9 @@
 // (recognition.ann_min_faces) and asks it for candidates only. The index
 // keeps every vector as given (float32), so the collection drops its own copy
 // and recomputes exact scores from Vector().
-// Thread safety: Search may run concurrently with other Searches; Add,
-// Remove and Build need exclusive access (FaceCollection holds its lock).
+// Thread safety: Search, Vector and the counters may run concurrently with
+// each other; Add, Remove and Build need exclusive access (FaceCollection
+// holds its lock).
 #pragma once
 
 #include <cstddef>
