@@ -250,7 +250,8 @@ TEST_F(ChatOpsTest, EnrollingAPersonAnswersTheirOpenQuestionAndRelabelsTheirSigh
   const int64_t cluster = OnlyCluster();
 
   Enroll("tony", "U0BOB", kStranger);
-  auto resolved = pipeline_.trainer->ResolveOpenStrangers("tony", "admin enrolled tony");
+  auto resolved =
+      pipeline_.trainer->ResolveOpenStrangers("tony", {"user:admin", "enroll", "person:tony"});
   ASSERT_OK(resolved);
   EXPECT_EQ(*resolved, std::vector<int64_t>{cluster});
   EXPECT_EQ(pipeline_.Record(seen).decision, Decision::kKnown);
@@ -264,10 +265,13 @@ TEST_F(ChatOpsTest, EnrollingAPersonAnswersTheirOpenQuestionAndRelabelsTheirSigh
   bool audited = false;
   for (const auto& e : Audit())
     audited |= e.action == "tag" && e.actor == "concierge" &&
-               e.detail.value("because", "") == "admin enrolled tony";
+               e.detail["because"] == nlohmann::json({{"actor", "user:admin"},
+                                                      {"action", "enroll"},
+                                                      {"target", "person:tony"}});
   EXPECT_TRUE(audited);
   // Asking again changes nothing.
-  auto again = pipeline_.trainer->ResolveOpenStrangers("tony", "admin enrolled tony");
+  auto again =
+      pipeline_.trainer->ResolveOpenStrangers("tony", {"user:admin", "enroll", "person:tony"});
   ASSERT_OK(again);
   EXPECT_TRUE(again->empty());
 }

@@ -214,7 +214,8 @@ int RunEnroll(Context& ctx, const EnrollOptions& opts, const std::vector<std::st
     auto matcher = services.matcher();
     if (!matcher.ok()) return Fail(ctx, matcher.status());
     (*trainer)->SetMatcher(*matcher);
-    auto strangers = (*trainer)->ResolveOpenStrangers(opts.person, "cli enrolled " + opts.person);
+    auto strangers = (*trainer)->ResolveOpenStrangers(opts.person,
+                                                       {"cli", "enroll", "person:" + opts.person});
     if (!strangers.ok()) return Fail(ctx, strangers.status());
     resolved = *strangers;
     if (!ctx.json() && !strangers->empty())

@@ -242,7 +242,7 @@ void PeopleRoutes::EnrolFaces(const Request& req, Response& res, const Principal
     AuditAction(ctx_, who, "face.enrol", "person:" + *id, {{"faces", accepted}});
     // Open "who is this?" questions that were this person are answered now.
     if (ctx_.trainer) {
-      auto strangers = ctx_.trainer->ResolveOpenStrangers(*id, who.actor + " enrolled " + *id);
+      auto strangers = ctx_.trainer->ResolveOpenStrangers(*id, {who.actor, "enroll", "person:" + *id});
       if (!strangers.ok()) return SendError(res, strangers.status());
       resolved = *strangers;
     }

@@ -104,12 +104,12 @@ Result<std::string> Trainer::ResolvePerson(const PersonChoice& who, bool* create
 Result<TagOutcome> Trainer::TagCluster(int64_t cluster_id, const PersonChoice& who,
                                        const std::string& actor) {
   std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(TagOutcome out, TagClusterLocked(cluster_id, who, actor, ""));
+  ASSIGN_OR_RETURN(TagOutcome out, TagClusterLocked(cluster_id, who, actor, std::nullopt));
   if (out.already_done) return out;
   // The tag stands either way; a failed re-check leaves those questions open.
   Result<std::vector<int64_t>> resolved =
-      ResolveOpenStrangersLocked(out.person_id, actor + " tagged stranger " +
-                                                    std::to_string(cluster_id));
+      ResolveOpenStrangersLocked(out.person_id,
+                                 {actor, "tag", "cluster:" + std::to_string(cluster_id)});
   if (resolved.ok())
     out.also_resolved = std::move(*resolved);
   else
@@ -119,13 +119,13 @@ Result<TagOutcome> Trainer::TagCluster(int64_t cluster_id, const PersonChoice& w
 }
 
 Result<std::vector<int64_t>> Trainer::ResolveOpenStrangers(const std::string& person_id,
-                                                           const std::string& because) {
+                                                           const TagCause& because) {
   std::lock_guard<std::mutex> lock(mu_);
   return ResolveOpenStrangersLocked(person_id, because);
 }
 
 Result<std::vector<int64_t>> Trainer::ResolveOpenStrangersLocked(const std::string& person_id,
-                                                                 const std::string& because) {
+                                                                 const TagCause& because) {
   std::vector<int64_t> resolved;
   if (!parts_.matcher) return resolved;
   const std::string& primary = parts_.engine->embedders().front().id;
@@ -162,7 +162,7 @@ Result<std::vector<int64_t>> Trainer::ResolveOpenStrangersLocked(const std::stri
 
 Result<TagOutcome> Trainer::TagClusterLocked(int64_t cluster_id, const PersonChoice& who,
                                              const std::string& actor,
-                                             const std::string& because) {
+                                             const std::optional<TagCause>& because) {
   ASSIGN_OR_RETURN(const StrangerCluster cluster, parts_.clusters->Get(cluster_id));
   TagOutcome out;
   if (cluster.state == ClusterState::kIgnored)
@@ -220,7 +220,9 @@ Result<TagOutcome> Trainer::TagClusterLocked(int64_t cluster_id, const PersonCho
                             {"person_created", out.person_created},
                             {"faces_indexed", out.faces_indexed},
                             {"faces_skipped", out.faces_skipped}};
-  if (!because.empty()) details["because"] = because;
+  if (because)
+    details["because"] = {
+        {"actor", because->actor}, {"action", because->action}, {"target", because->target}};
   RETURN_IF_ERROR(parts_.audit->Record(actor, "tag", "cluster:" + std::to_string(cluster_id),
                                        std::move(details)));
   spdlog::info("train: tag cluster={} person={} indexed={} skipped={} actor={}", cluster_id,

@@ -37,6 +37,15 @@ struct PersonChoice {
 // The actor of what Concierge does by itself (ResolveOpenStrangers).
 inline constexpr char kConciergeActor[] = "concierge";
 
+// Why Concierge tagged a stranger on its own: what `actor` did to `target`
+// ("enroll" of "person:<id>", "tag" of "cluster:<n>"). Audited as the tag's
+// detail "because": {"actor", "action", "target"}.
+struct TagCause {
+  std::string actor;
+  std::string action;
+  std::string target;
+};
+
 struct TagOutcome {
   std::string person_id;
   bool person_created = false;
@@ -122,11 +131,11 @@ class Trainer {
                                 const std::string& actor);
   // After `person_id` learned faces (enrolment, a tag): every open stranger
   // whose best face the matcher now names as them is tagged as them, as the
-  // actor "concierge" (audited with `because`, e.g. who enrolled them), so
+  // actor "concierge" (audited with `because`: who enrolled or tagged them), so
   // its question is resolved and its sightings relabelled. Returns the
   // clusters tagged; none without a matcher.
   Result<std::vector<int64_t>> ResolveOpenStrangers(const std::string& person_id,
-                                                    const std::string& because);
+                                                    const TagCause& because);
   // Needs open clusters `into` and `from` (others, at least one): each of
   // `from` is merged into `into` (StrangerClusters::Merge), audited as
   // "cluster.merge", and the observer told. All are checked before any is
@@ -174,9 +183,10 @@ class Trainer {
  private:
   // TagCluster and ResolveOpenStrangers with mu_ held.
   Result<TagOutcome> TagClusterLocked(int64_t cluster_id, const PersonChoice& who,
-                                      const std::string& actor, const std::string& because);
+                                      const std::string& actor,
+                                      const std::optional<TagCause>& because);
   Result<std::vector<int64_t>> ResolveOpenStrangersLocked(const std::string& person_id,
-                                                          const std::string& because);
+                                                          const TagCause& because);
   // The person a choice names, created when it is new.
   Result<std::string> ResolvePerson(const PersonChoice& who, bool* created);
   // Whether the choice names `person_id` (without creating anyone).

@@ -30,14 +30,15 @@ function actorName(actor: string): string {
   }
 }
 
-// Why Concierge acted on its own, as the trainer records it: "<actor> enrolled
-// <person id>" or "<actor> tagged stranger <n>"; anything else as it is.
-function causeText(because: string, person: (id: unknown) => string): string {
-  const enrolled = /^(\S+) enrolled (\S+)$/.exec(because);
-  if (enrolled) return `${actorName(enrolled[1])} enrolled ${person(enrolled[2])}`;
-  const tagged = /^(\S+) tagged stranger (\d+)$/.exec(because);
-  if (tagged) return `${actorName(tagged[1])} tagged stranger #${tagged[2]}`;
-  return because;
+// Why Concierge acted on its own, as the trainer records it:
+// {"actor", "action": "enroll" | "tag", "target": "person:<id>" | "cluster:<n>"}.
+function causeText(because: Detail, person: (id: unknown) => string): string {
+  const actor = actorName(typeof because.actor === 'string' ? because.actor : '');
+  const [kind, ...rest] = (typeof because.target === 'string' ? because.target : '').split(':');
+  const id = rest.join(':');
+  if (because.action === 'enroll' && kind === 'person') return `${actor} enrolled ${person(id)}`;
+  if (because.action === 'tag' && kind === 'cluster') return `${actor} tagged stranger #${id}`;
+  return `${actor} ${String(because.action ?? 'acted')}`;
 }
 
 function count(n: unknown, one: string, many: string): string {
@@ -58,7 +59,8 @@ export function auditSentence(item: AuditEntry, names: Map<string, string>): str
   const target = kind === 'person' ? person(id) : kind === 'cluster' ? `stranger #${id}` : item.target;
   switch (item.action) {
     case 'tag': {
-      const because = typeof detail.because === 'string' ? ` (because ${causeText(detail.because, person)})` : '';
+      const cause = detail.because;
+      const because = cause && typeof cause === 'object' && !Array.isArray(cause) ? ` (because ${causeText(cause as Detail, person)})` : '';
       return `${who} tagged ${target} as ${person(detail.person_id)}${because}`;
     }
     case 'ignore':
