@@ -226,10 +226,6 @@ bool IsFileOnlySetting(const std::string& dotted_key) {
   return false;
 }
 
-bool IsSecretSetting(const std::string& dotted_key) {
-  return IsSecretKey(dotted_key.substr(dotted_key.rfind('.') + 1));
-}
-
 void SplitSettingsPatch(const nlohmann::json& patch, nlohmann::json* storable,
                         nlohmann::json* file_part) {
   *storable = nlohmann::json::object();

@@ -290,13 +290,9 @@ inline constexpr const char* kFileOnlySettings[] = {
 // True when the dotted key is, or lies under, one of kFileOnlySettings.
 bool IsFileOnlySetting(const std::string& dotted_key);
 
-// True when the dotted key names a secret (a password, token, secret key or
-// the PostgreSQL URL): shown as "***", and kept only in the config file or
-// the environment, never in the database's stored settings.
-bool IsSecretSetting(const std::string& dotted_key);
-
 // Splits a settings patch (a JSON merge patch of the config) into what the
-// database may store (no file-only setting, no secret) and the rest, for the
+// database may store (no file-only setting, no secret: a password, token,
+// secret key or the PostgreSQL URL) and the rest, for the
 // config file; a null (reset to the default) of a storable key goes to both.
 // Either may come back empty ({}).
 void SplitSettingsPatch(const nlohmann::json& patch, nlohmann::json* storable,

@@ -171,7 +171,8 @@ class AdminRoutes {
           return Status::InvalidArgument(key + " can be set only in the config file or the "
                                                "environment, not through the API");
       }
-      if (new_file != *file_doc) RETURN_IF_ERROR(WriteFileAtomically(path, new_file.dump(2) + "\n"));
+      if (new_file != *file_doc)
+        RETURN_IF_ERROR(WriteFileAtomically(path, new_file.dump(2) + "\n"));
       stored = std::move(new_stored);
       return Status::Ok();
     });
