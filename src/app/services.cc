@@ -211,13 +211,10 @@ Result<nlohmann::json> ApplyStoredSettings(Config& config, Database::Access acce
     }
   }
   ASSIGN_OR_RETURN(config, ConfigWithStoredSettings(config, stored));
-  ASSIGN_OR_RETURN(nlohmann::json document, ReadConfigFile(config.ConfigFilePath()));
-  nlohmann::json overlay, file_part;
-  SplitSettingsPatch(stored, &overlay, &file_part);
-  document.merge_patch(overlay);
-  if (!overlay.empty()) {
+  ASSIGN_OR_RETURN(const nlohmann::json file_doc, ReadConfigFile(config.ConfigFilePath()));
+  if (!stored.empty()) {
     std::string keys;  // dotted, as the settings API names them
-    const nlohmann::json leaves = overlay.flatten();
+    const nlohmann::json leaves = stored.flatten();
     for (const auto& [pointer, value] : leaves.items()) {
       std::string key = pointer.substr(1);
       std::replace(key.begin(), key.end(), '/', '.');
@@ -225,7 +222,7 @@ Result<nlohmann::json> ApplyStoredSettings(Config& config, Database::Access acce
     }
     spdlog::info("settings: applied saved {}", keys);
   }
-  return document;
+  return SettingsDocument(file_doc, stored);
 }
 
 }  // namespace concierge

@@ -104,15 +104,6 @@ nlohmann::json ChangesOnly(const nlohmann::json& patch, const nlohmann::json& be
   return changes;
 }
 
-// The settings document: the config file's with the stored settings over it.
-nlohmann::json SettingsDocument(const nlohmann::json& file_doc, const nlohmann::json& stored) {
-  nlohmann::json storable, ignored;
-  SplitSettingsPatch(stored, &storable, &ignored);
-  nlohmann::json document = file_doc;
-  document.merge_patch(storable);
-  return document;
-}
-
 class AdminRoutes {
  public:
   explicit AdminRoutes(const ApiContext& ctx) : ctx_(ctx) {}

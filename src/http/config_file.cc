@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/config.h"
 #include "core/json_limits.h"
 
 namespace concierge {
@@ -23,6 +24,14 @@ Result<nlohmann::json> ReadConfigFile(const std::string& path) {
   if (doc.ok() && doc->is_object()) return doc;
   if (!doc.ok() && doc.status().code() == Status::Code::kIoError) return doc.status();
   return Status::FailedPrecondition(path + " is not a JSON object; fix it by hand");
+}
+
+nlohmann::json SettingsDocument(const nlohmann::json& file_doc, const nlohmann::json& stored) {
+  nlohmann::json storable, ignored;
+  SplitSettingsPatch(stored, &storable, &ignored);
+  nlohmann::json document = file_doc;
+  document.merge_patch(storable);
+  return document;
 }
 
 Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
