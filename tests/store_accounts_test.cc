@@ -68,6 +68,34 @@ TEST_P(AccountsTest, ALoginMadeOnOneServerWorksOnAnotherUntilLogout) {
   EXPECT_EQ(StatusOf(*a.auth, session), 401);
 }
 
+TEST_P(AccountsTest, FailedLoginsOnEveryServerCountTowardsTheRateLimit) {
+  Server a = Open();
+  Server b = Open();
+  ASSERT_TRUE(a.auth && b.auth);
+  ASSERT_TRUE(a.auth->AddUser("ada", kPassword, Role::kAdmin).ok());
+  const int max_failures = AuthConfig{}.login_max_failures;
+  // An attacker spreads guesses over both servers, each from its own address.
+  for (int i = 0; i < max_failures; ++i) {
+    Authenticator& auth = i % 2 == 0 ? *a.auth : *b.auth;
+    auto guess = auth.Login("ada", "wrong password", "10.0.0." + std::to_string(i + 1));
+    ASSERT_TRUE(guess.ok()) << guess.status().ToString();
+    ASSERT_EQ(guess->outcome, LoginResult::Outcome::kBadCredentials) << "guess " << i;
+  }
+  // Every server now refuses that name, even with the right password ...
+  for (Authenticator* auth : {a.auth.get(), b.auth.get()}) {
+    auto limited = auth->Login("ada", kPassword, "10.0.1.1");
+    ASSERT_TRUE(limited.ok()) << limited.status().ToString();
+    EXPECT_EQ(limited->outcome, LoginResult::Outcome::kRateLimited);
+    EXPECT_GT(limited->retry_after_s, 0);
+    EXPECT_LE(limited->retry_after_s, AuthConfig{}.login_window_s);
+  }
+  // ... but another user is not held back by it.
+  ASSERT_TRUE(a.auth->AddUser("bob", kPassword, Role::kViewer).ok());
+  auto other = b.auth->Login("bob", kPassword, "10.0.1.2");
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_EQ(other->outcome, LoginResult::Outcome::kOk);
+}
+
 TEST_P(AccountsTest, ATokenMadeOnOneServerWorksOnAnotherUntilRevoked) {
   Server a = Open();
   Server b = Open();

@@ -20,7 +20,6 @@ constexpr size_t kMaxPasswordBytes = 1024;
 constexpr size_t kSecretBytes = 32;  // session ids, tokens and CSRF tokens
 constexpr const char* kTokenPrefix = "cct_";
 constexpr int64_t kTokenUseResolutionMs = 60'000;  // last_used_ms is updated at most this often
-constexpr size_t kLimiterPruneAbove = 10'000;      // keys kept before stale ones are swept
 
 std::string RandomHex(size_t bytes) {
   std::string raw(bytes, '\0');
@@ -99,7 +98,7 @@ bool IsUnsafeMethod(const std::string& method) {
 }  // namespace
 
 Authenticator::Authenticator(AccountStore* accounts, AuthConfig config, bool secure_cookies)
-    : accounts_(accounts), config_(config), secure_cookies_(secure_cookies), limiter_(config_) {
+    : accounts_(accounts), config_(config), secure_cookies_(secure_cookies) {
   if (sodium_init() < 0) spdlog::critical("auth: libsodium failed to initialise");
 }
 
@@ -122,7 +121,8 @@ Result<LoginResult> Authenticator::Login(const std::string& name, const std::str
   const std::string name_key = "name:" + name.substr(0, kMaxNameChars);
   const std::vector<std::string> keys = {name_key, "addr:" + client_address};
   LoginResult result;
-  if (const int wait = limiter_.RetryAfter(keys, now); wait > 0) {
+  ASSIGN_OR_RETURN(const int wait, LoginRetryAfter(keys, now));
+  if (wait > 0) {
     result.outcome = LoginResult::Outcome::kRateLimited;
     result.retry_after_s = wait;
     return result;
@@ -134,11 +134,12 @@ Result<LoginResult> Authenticator::Login(const std::string& name, const std::str
   const bool verified = found ? VerifyPassword(found->password_hash, password)
                               : (VerifyPassword(DummyHash(), password), false);
   if (!verified) {
-    limiter_.RecordFailure(keys, now);
+    RETURN_IF_ERROR(accounts_->RecordLoginFailure(
+        keys, now, now - int64_t{config_.login_window_s} * 1000));
     result.outcome = LoginResult::Outcome::kBadCredentials;
     return result;
   }
-  limiter_.Clear(name_key);
+  RETURN_IF_ERROR(accounts_->ClearLoginFailures(name_key));
 
   Session& session = result.session;
   session.user = found->user;
@@ -268,46 +269,20 @@ std::string Authenticator::ClearedSessionCookie() const {
          (secure_cookies_ ? "; Secure" : "");
 }
 
-// ---- LoginLimiter ----
-
-void Authenticator::LoginLimiter::Prune(std::deque<int64_t>& failures, int64_t now_ms) const {
+Result<int> Authenticator::LoginRetryAfter(const std::vector<std::string>& keys,
+                                           int64_t now_ms) const {
   const int64_t window_ms = int64_t{config_.login_window_s} * 1000;
-  while (!failures.empty() && failures.front() <= now_ms - window_ms) failures.pop_front();
-}
-
-int Authenticator::LoginLimiter::RetryAfter(const std::vector<std::string>& keys,
-                                            int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  int64_t wait_ms = 0;
   const size_t max_failures = static_cast<size_t>(std::max(1, config_.login_max_failures));
-  for (const auto& key : keys) {
-    auto it = failures_.find(key);
-    if (it == failures_.end()) continue;
-    Prune(it->second, now_ms);
-    if (it->second.size() < max_failures) continue;
+  int64_t wait_ms = 0;
+  for (const std::string& key : keys) {
+    ASSIGN_OR_RETURN(const std::vector<int64_t> failures,
+                     accounts_->LoginFailures(key, now_ms - window_ms));
+    if (failures.size() < max_failures) continue;
     // Allowed again once the oldest failure that keeps it at the limit leaves the window.
-    const int64_t frees_at = it->second[it->second.size() - max_failures] +
-                             int64_t{config_.login_window_s} * 1000;
+    const int64_t frees_at = failures[failures.size() - max_failures] + window_ms;
     wait_ms = std::max(wait_ms, frees_at - now_ms);
   }
   return wait_ms > 0 ? static_cast<int>((wait_ms + 999) / 1000) : 0;
-}
-
-void Authenticator::LoginLimiter::RecordFailure(const std::vector<std::string>& keys,
-                                                int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (failures_.size() > kLimiterPruneAbove) {
-    for (auto it = failures_.begin(); it != failures_.end();) {
-      Prune(it->second, now_ms);
-      it = it->second.empty() ? failures_.erase(it) : std::next(it);
-    }
-  }
-  for (const auto& key : keys) failures_[key].push_back(now_ms);
-}
-
-void Authenticator::LoginLimiter::Clear(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
-  failures_.erase(key);
 }
 
 }  // namespace concierge

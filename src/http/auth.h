@@ -6,16 +6,15 @@
 //
 // Users, sessions and tokens live in an AccountStore, so with PostgreSQL a
 // login or token works on every server and a logout or revocation stops it
-// everywhere. The login rate limit is per server.
+// everywhere. The login rate limit counts failed logins in the store too, so
+// it holds across servers (two servers checking at the same moment may each
+// let one more attempt through).
 //
 // Thread safety: every method may be called from any thread (the store is
-// thread-safe; the login limiter has its own mutex).
+// thread-safe).
 #pragma once
 
 #include <cstdint>
-#include <deque>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -118,21 +117,8 @@ class Authenticator {
   std::string ClearedSessionCookie() const;
 
  private:
-  // Failures per key ("name:<n>", "addr:<a>") within the window.
-  class LoginLimiter {
-   public:
-    explicit LoginLimiter(const AuthConfig& config) : config_(config) {}
-    // Seconds until `keys` may try again; 0 when allowed now.
-    int RetryAfter(const std::vector<std::string>& keys, int64_t now_ms);
-    void RecordFailure(const std::vector<std::string>& keys, int64_t now_ms);
-    void Clear(const std::string& key);
-
-   private:
-    void Prune(std::deque<int64_t>& failures, int64_t now_ms) const;
-    const AuthConfig config_;
-    std::mutex mu_;
-    std::map<std::string, std::deque<int64_t>> failures_;
-  };
+  // Seconds until every one of `keys` may try to log in again; 0 when allowed now.
+  Result<int> LoginRetryAfter(const std::vector<std::string>& keys, int64_t now_ms) const;
 
   // The principal for a session id or token, or nullopt (expired, revoked, unknown).
   Result<std::optional<Principal>> FromSession(const std::string& session_id) const;
@@ -141,7 +127,6 @@ class Authenticator {
   AccountStore* const accounts_;
   const AuthConfig config_;
   const bool secure_cookies_;
-  LoginLimiter limiter_;
 };
 
 }  // namespace concierge

@@ -1,5 +1,5 @@
 // The SQLite backend of the AccountStore (store/account_store.h); tables of
-// migrations 6 and 7.
+// migrations 6, 7 and 15.
 #include "store/account_store.h"
 
 #include <utility>
@@ -253,6 +253,40 @@ class SqliteAccountStore final : public AccountStore {
       ASSIGN_OR_RETURN(Statement st,
                        c.Prepare("UPDATE aws_access_keys SET last_used_ms = ? WHERE id = ?"));
       return st.BindInt(now_ms).BindText(id).Run();
+    });
+  }
+
+  Status RecordLoginFailure(const std::vector<std::string>& keys, int64_t now_ms,
+                            int64_t forget_up_to_ms) override {
+    return db_->Transaction([&](Connection& c) -> Status {
+      ASSIGN_OR_RETURN(Statement sweep, c.Prepare("DELETE FROM login_failures WHERE at_ms <= ?"));
+      RETURN_IF_ERROR(sweep.BindInt(forget_up_to_ms).Run());
+      for (const std::string& key : keys) {
+        ASSIGN_OR_RETURN(Statement st,
+                         c.Prepare("INSERT INTO login_failures(key, at_ms) VALUES(?, ?)"));
+        RETURN_IF_ERROR(st.BindText(key).BindInt(now_ms).Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<int64_t>> LoginFailures(const std::string& key, int64_t after_ms) override {
+    std::vector<int64_t> times;
+    RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
+      ASSIGN_OR_RETURN(Statement st, c.Prepare("SELECT at_ms FROM login_failures "
+                                               "WHERE key = ? AND at_ms > ? ORDER BY at_ms"));
+      return st.BindText(key).BindInt(after_ms).ForEach([&](const Statement& row) {
+        times.push_back(row.ColumnInt(0));
+        return Status::Ok();
+      });
+    }));
+    return times;
+  }
+
+  Status ClearLoginFailures(const std::string& key) override {
+    return db_->WithConnection([&](Connection& c) -> Status {
+      ASSIGN_OR_RETURN(Statement st, c.Prepare("DELETE FROM login_failures WHERE key = ?"));
+      return st.BindText(key).Run();
     });
   }
 

@@ -1,13 +1,14 @@
 // Who may use the HTTP API, as stored: users with their password hashes,
-// browser sessions, API tokens and the Rekognition API's access keys (tables
-// users, sessions, api_tokens, aws_access_keys). One interface, a SQLite and a
+// browser sessions, API tokens, failed logins and the Rekognition API's access
+// keys (tables users, sessions, api_tokens, login_failures, aws_access_keys). One interface, a SQLite and a
 // PostgreSQL backend; http/Authenticator and store/AccessKeyStore decide what
 // they mean. Session ids and tokens arrive here already hashed (sha256) and
 // access key secrets sealed: the store never sees a secret.
 //
 // With PostgreSQL several servers share one store, so a login or a token made
 // on one works on every server, and a logout, revocation or removal stops it
-// on every server at its next request.
+// on every server at its next request, and the login rate limit counts the
+// failures of every server.
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -124,6 +125,18 @@ class AccountStore {
   // Whether a session is still unexpired, or a token still unrevoked.
   virtual Result<bool> SessionValid(const std::string& id_hash, int64_t now_ms) = 0;
   virtual Result<bool> TokenValid(int64_t id) = 0;
+
+  // Failed logins, which the login rate limit counts across servers. Keys
+  // are opaque (http/Authenticator uses "name:<n>" and "addr:<a>").
+  // Records a failure at now_ms under each key, and forgets every failure at
+  // or before forget_up_to_ms.
+  virtual Status RecordLoginFailure(const std::vector<std::string>& keys, int64_t now_ms,
+                                    int64_t forget_up_to_ms) = 0;
+  // The times of the failures under `key` after after_ms, oldest first.
+  virtual Result<std::vector<int64_t>> LoginFailures(const std::string& key,
+                                                     int64_t after_ms) = 0;
+  // Forgets the failures under `key`.
+  virtual Status ClearLoginFailures(const std::string& key) = 0;
 
   // Stores a new access key with its sealed secret. kAlreadyExists for a taken id.
   virtual Status AddAccessKey(const AccessKey& key, const std::string& secret_box) = 0;

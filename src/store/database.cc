@@ -305,6 +305,15 @@ CREATE TABLE settings (
   document TEXT NOT NULL
 );
 )sql",
+    // 15: failed logins, which the login rate limit counts (store/account_store.h).
+    R"sql(
+CREATE TABLE login_failures (
+  key   TEXT NOT NULL,  -- "name:<user name>" or "addr:<client address>"
+  at_ms INTEGER NOT NULL
+);
+CREATE INDEX login_failures_key ON login_failures(key, at_ms);
+CREATE INDEX login_failures_at ON login_failures(at_ms);
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and

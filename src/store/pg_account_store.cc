@@ -57,6 +57,15 @@ CREATE TABLE aws_access_keys (
   revoked_ms   BIGINT NOT NULL DEFAULT 0
 );
 )sql",
+    // 3: as the SQLite backend's migration 15.
+    R"sql(
+CREATE TABLE login_failures (
+  key   TEXT NOT NULL,
+  at_ms BIGINT NOT NULL
+);
+CREATE INDEX login_failures_key ON login_failures(key, at_ms);
+CREATE INDEX login_failures_at ON login_failures(at_ms);
+)sql",
 };
 
 constexpr char kUserColumns[] = "u.id, u.name, u.role, u.created_ms";
@@ -308,6 +317,47 @@ class PgAccountStore final : public AccountStore {
                      pqxx::work tx(c);
                      PgParams().Int(now_ms).Text(id).Exec(
                          tx, "UPDATE aws_access_keys SET last_used_ms = $1 WHERE id = $2");
+                     tx.commit();
+                     return true;
+                   })
+        .status();
+  }
+
+  Status RecordLoginFailure(const std::vector<std::string>& keys, int64_t now_ms,
+                            int64_t forget_up_to_ms) override {
+    return client_
+        .Run<bool>("recording a failed login",
+                   [&](pqxx::connection& c) -> Result<bool> {
+                     pqxx::work tx(c);
+                     PgParams().Int(forget_up_to_ms)
+                         .Exec(tx, "DELETE FROM login_failures WHERE at_ms <= $1");
+                     for (const std::string& key : keys)
+                       PgParams().Text(key).Int(now_ms).Exec(
+                           tx, "INSERT INTO login_failures(key, at_ms) VALUES($1, $2)");
+                     tx.commit();
+                     return true;
+                   })
+        .status();
+  }
+
+  Result<std::vector<int64_t>> LoginFailures(const std::string& key, int64_t after_ms) override {
+    return client_.Run<std::vector<int64_t>>("reading failed logins", [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      std::vector<int64_t> times;
+      for (const auto& row : PgParams().Text(key).Int(after_ms).Exec(
+               tx, "SELECT at_ms FROM login_failures WHERE key = $1 AND at_ms > $2 "
+                   "ORDER BY at_ms"))
+        times.push_back(row[0].as<int64_t>());
+      return Result<std::vector<int64_t>>(std::move(times));
+    });
+  }
+
+  Status ClearLoginFailures(const std::string& key) override {
+    return client_
+        .Run<bool>("clearing failed logins",
+                   [&](pqxx::connection& c) -> Result<bool> {
+                     pqxx::work tx(c);
+                     PgParams().Text(key).Exec(tx, "DELETE FROM login_failures WHERE key = $1");
                      tx.commit();
                      return true;
                    })
