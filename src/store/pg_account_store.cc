@@ -100,25 +100,19 @@ class PgAccountStore final : public AccountStore {
   }
 
   Status RemoveUser(const std::string& name) override {
-    return client_
-        .Run<bool>("removing a user",
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     // Locking every admin row makes the last-admin check and the
-                     // delete one step for all servers.
-                     const pqxx::result admins = tx.exec(
-                         "SELECT name FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE");
-                     const pqxx::result found = PgParams().Text(name).Exec(
-                         tx, "SELECT role FROM users WHERE name = $1 FOR UPDATE");
-                     if (found.empty()) return Status::NotFound("no user named '" + name + "'");
-                     if (std::string(found[0][0].c_str()) == "admin" && admins.size() <= 1)
-                       return Status::FailedPrecondition("'" + name +
-                                                         "' is the last admin; add another first");
-                     PgParams().Text(name).Exec(tx, "DELETE FROM users WHERE name = $1");
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("removing a user", [&](pqxx::work& tx) -> Status {
+      // Locking every admin row makes the last-admin check and the delete one
+      // step for all servers.
+      const pqxx::result admins =
+          tx.exec("SELECT name FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE");
+      const pqxx::result found = PgParams().Text(name).Exec(
+          tx, "SELECT role FROM users WHERE name = $1 FOR UPDATE");
+      if (found.empty()) return Status::NotFound("no user named '" + name + "'");
+      if (std::string(found[0][0].c_str()) == "admin" && admins.size() <= 1)
+        return Status::FailedPrecondition("'" + name + "' is the last admin; add another first");
+      PgParams().Text(name).Exec(tx, "DELETE FROM users WHERE name = $1");
+      return Status::Ok();
+    });
   }
 
   Result<std::vector<User>> ListUsers() override {
@@ -146,32 +140,19 @@ class PgAccountStore final : public AccountStore {
 
   Status AddSession(const std::string& id_hash, int64_t user_id, const std::string& csrf_token,
                     int64_t now_ms, int64_t expires_ms) override {
-    return client_
-        .Run<bool>("storing a session",
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     PgParams().Int(now_ms).Exec(tx,
-                                                 "DELETE FROM sessions WHERE expires_ms <= $1");
-                     PgParams().Text(id_hash).Int(user_id).Text(csrf_token).Int(now_ms)
-                         .Int(expires_ms)
-                         .Exec(tx, "INSERT INTO sessions(id_hash, user_id, csrf_token, "
-                                   "created_ms, expires_ms) VALUES($1, $2, $3, $4, $5)");
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("storing a session", [&](pqxx::work& tx) {
+      PgParams().Int(now_ms).Exec(tx, "DELETE FROM sessions WHERE expires_ms <= $1");
+      PgParams().Text(id_hash).Int(user_id).Text(csrf_token).Int(now_ms)
+          .Int(expires_ms)
+          .Exec(tx, "INSERT INTO sessions(id_hash, user_id, csrf_token, "
+                    "created_ms, expires_ms) VALUES($1, $2, $3, $4, $5)");
+    });
   }
 
   Status DeleteSession(const std::string& id_hash) override {
-    return client_
-        .Run<bool>("ending a session",
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     PgParams().Text(id_hash).Exec(tx, "DELETE FROM sessions WHERE id_hash = $1");
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("ending a session", [&](pqxx::work& tx) {
+      PgParams().Text(id_hash).Exec(tx, "DELETE FROM sessions WHERE id_hash = $1");
+    });
   }
 
   Result<std::optional<SessionOwner>> FindSession(const std::string& id_hash,
@@ -240,16 +221,10 @@ class PgAccountStore final : public AccountStore {
   }
 
   Status TouchToken(int64_t id, int64_t now_ms) override {
-    return client_
-        .Run<bool>("recording an API token's use",
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     PgParams().Int(now_ms).Int(id).Exec(
-                         tx, "UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2");
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("recording an API token's use", [&](pqxx::work& tx) {
+      PgParams().Int(now_ms).Int(id).Exec(
+          tx, "UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2");
+    });
   }
 
   Result<bool> SessionValid(const std::string& id_hash, int64_t now_ms) override {
@@ -263,17 +238,11 @@ class PgAccountStore final : public AccountStore {
   }
 
   Status AddAccessKey(const AccessKey& key, const std::string& secret_box) override {
-    return client_
-        .Run<bool>("storing an access key",
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     PgParams().Text(key.id).Text(key.name).Bytes(secret_box).Int(key.created_ms)
-                         .Exec(tx, "INSERT INTO aws_access_keys(id, name, secret_box, "
-                                   "created_ms) VALUES($1, $2, $3, $4)");
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("storing an access key", [&](pqxx::work& tx) {
+      PgParams().Text(key.id).Text(key.name).Bytes(secret_box).Int(key.created_ms)
+          .Exec(tx, "INSERT INTO aws_access_keys(id, name, secret_box, "
+                    "created_ms) VALUES($1, $2, $3, $4)");
+    });
   }
 
   Result<std::vector<AccessKey>> ListAccessKeys() override {
@@ -311,33 +280,21 @@ class PgAccountStore final : public AccountStore {
   }
 
   Status TouchAccessKey(const std::string& id, int64_t now_ms) override {
-    return client_
-        .Run<bool>("recording an access key's use",
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     PgParams().Int(now_ms).Text(id).Exec(
-                         tx, "UPDATE aws_access_keys SET last_used_ms = $1 WHERE id = $2");
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("recording an access key's use", [&](pqxx::work& tx) {
+      PgParams().Int(now_ms).Text(id).Exec(
+          tx, "UPDATE aws_access_keys SET last_used_ms = $1 WHERE id = $2");
+    });
   }
 
   Status RecordLoginFailure(const std::vector<std::string>& keys, int64_t now_ms,
                             int64_t forget_up_to_ms) override {
-    return client_
-        .Run<bool>("recording a failed login",
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     PgParams().Int(forget_up_to_ms)
-                         .Exec(tx, "DELETE FROM login_failures WHERE at_ms <= $1");
-                     for (const std::string& key : keys)
-                       PgParams().Text(key).Int(now_ms).Exec(
-                           tx, "INSERT INTO login_failures(key, at_ms) VALUES($1, $2)");
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("recording a failed login", [&](pqxx::work& tx) {
+      PgParams().Int(forget_up_to_ms)
+          .Exec(tx, "DELETE FROM login_failures WHERE at_ms <= $1");
+      for (const std::string& key : keys)
+        PgParams().Text(key).Int(now_ms).Exec(
+            tx, "INSERT INTO login_failures(key, at_ms) VALUES($1, $2)");
+    });
   }
 
   Result<std::vector<int64_t>> LoginFailures(const std::string& key, int64_t after_ms) override {
@@ -353,15 +310,9 @@ class PgAccountStore final : public AccountStore {
   }
 
   Status ClearLoginFailures(const std::string& key) override {
-    return client_
-        .Run<bool>("clearing failed logins",
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     PgParams().Text(key).Exec(tx, "DELETE FROM login_failures WHERE key = $1");
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("clearing failed logins", [&](pqxx::work& tx) {
+      PgParams().Text(key).Exec(tx, "DELETE FROM login_failures WHERE key = $1");
+    });
   }
 
   Result<bool> TokenValid(int64_t id) override {

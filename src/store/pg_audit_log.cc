@@ -40,18 +40,12 @@ class PgAuditLog final : public AuditLog {
   Status Record(const std::string& actor, const std::string& action, const std::string& target,
                 const nlohmann::json& detail) override {
     RETURN_IF_ERROR(CheckEntry(actor, action, detail));
-    return client_
-        .Run<bool>("recording an audit entry",
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     PgParams().Int(NowMs()).Text(actor).Text(action).Text(target)
-                         .Text(detail.is_null() ? "{}" : detail.dump())
-                         .Exec(tx, "INSERT INTO audit_log (at_ms, actor, action, target, detail) "
-                                   "VALUES ($1, $2, $3, $4, $5)");
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("recording an audit entry", [&](pqxx::work& tx) {
+      PgParams().Int(NowMs()).Text(actor).Text(action).Text(target)
+          .Text(detail.is_null() ? "{}" : detail.dump())
+          .Exec(tx, "INSERT INTO audit_log (at_ms, actor, action, target, detail) "
+                    "VALUES ($1, $2, $3, $4, $5)");
+    });
   }
 
   Result<AuditPage> List(int limit, const std::string& cursor) override {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -87,6 +88,25 @@ class PgClient {
       conn_.reset();
       if (fresh || attempt > 0) return lost;
     }
+  }
+
+  // Runs body(tx) in one transaction on the connection and commits it, with
+  // Run's errors and retry. body returns void or Status; a Status that is not
+  // ok rolls the transaction back and is returned.
+  template <typename Body>
+  Status Write(const std::string& what, Body&& body) {
+    return Run<bool>(what,
+                     [&](pqxx::connection& c) -> Result<bool> {
+                       pqxx::work tx(c);
+                       if constexpr (std::is_void_v<std::invoke_result_t<Body&, pqxx::work&>>) {
+                         body(tx);
+                       } else {
+                         RETURN_IF_ERROR(body(tx));
+                       }
+                       tx.commit();
+                       return true;
+                     })
+        .status();
   }
 
   // Applies the pending entries of `migrations` (entry N-1 is version N) for

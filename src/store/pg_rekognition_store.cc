@@ -1,7 +1,6 @@
 // The PostgreSQL backend of the RekognitionStore (store/rekognition_store.h),
 // shared by every server on the database. Concurrent records of the same
 // collection or face meet in ON CONFLICT, so neither server gets an error.
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -82,7 +81,7 @@ class PgRekognitionStore final : public RekognitionStore {
 
   Status AddCollection(const std::string& id, int64_t created_ms) override {
     bool added = false;
-    RETURN_IF_ERROR(Write("recording collection " + id, [&](pqxx::work& tx) {
+    RETURN_IF_ERROR(client_.Write("recording collection " + id, [&](pqxx::work& tx) {
       added = !PgParams().Text(id).Int(created_ms)
                    .Exec(tx, "INSERT INTO rekognition_collections(id, created_ms) "
                              "VALUES($1, $2) ON CONFLICT (id) DO NOTHING RETURNING id")
@@ -92,7 +91,7 @@ class PgRekognitionStore final : public RekognitionStore {
   }
 
   Status EnsureCollection(const std::string& id, int64_t created_ms) override {
-    return Write("recording collection " + id, [&](pqxx::work& tx) {
+    return client_.Write("recording collection " + id, [&](pqxx::work& tx) {
       PgParams().Text(id).Int(created_ms)
           .Exec(tx, "INSERT INTO rekognition_collections(id, created_ms) VALUES($1, $2) "
                     "ON CONFLICT (id) DO NOTHING");
@@ -125,14 +124,14 @@ class PgRekognitionStore final : public RekognitionStore {
   }
 
   Status RemoveCollection(const std::string& id) override {
-    return Write("forgetting collection " + id, [&](pqxx::work& tx) {
+    return client_.Write("forgetting collection " + id, [&](pqxx::work& tx) {
       PgParams().Text(id).Exec(tx, "DELETE FROM rekognition_faces WHERE collection = $1");
       PgParams().Text(id).Exec(tx, "DELETE FROM rekognition_collections WHERE id = $1");
     });
   }
 
   Status PutFace(const IndexedFace& f) override {
-    return Write("recording face " + f.face_uuid, [&](pqxx::work& tx) {
+    return client_.Write("recording face " + f.face_uuid, [&](pqxx::work& tx) {
       // As SQLite's INSERT OR REPLACE: a row holds one face, so another
       // record of this face_id goes too.
       PgParams().Int(f.face_id).Text(f.face_uuid)
@@ -178,7 +177,7 @@ class PgRekognitionStore final : public RekognitionStore {
   }
 
   Status RemoveFaceRow(int64_t face_id) override {
-    return Write("forgetting face row " + std::to_string(face_id), [&](pqxx::work& tx) {
+    return client_.Write("forgetting face row " + std::to_string(face_id), [&](pqxx::work& tx) {
       PgParams().Int(face_id).Exec(tx, "DELETE FROM rekognition_faces WHERE face_id = $1");
     });
   }
@@ -198,7 +197,7 @@ class PgRekognitionStore final : public RekognitionStore {
 
   Status KeepResponse(const std::string& operation, const std::string& token,
                       const StoredResponse& response, int64_t now_ms) override {
-    return Write("keeping an answer", [&](pqxx::work& tx) {
+    return client_.Write("keeping an answer", [&](pqxx::work& tx) {
       PgParams().Int(now_ms - kRekognitionResponseTtlMs)
           .Exec(tx, "DELETE FROM rekognition_requests WHERE created_ms < $1");
       PgParams().Text(operation).Text(token).Text(response.request_sha).Text(response.response)
@@ -211,19 +210,6 @@ class PgRekognitionStore final : public RekognitionStore {
   }
 
  private:
-  // Runs `body` in one transaction and commits it.
-  Status Write(const std::string& what, const std::function<void(pqxx::work&)>& body) {
-    return client_
-        .Run<bool>(what,
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     body(tx);
-                     tx.commit();
-                     return true;
-                   })
-        .status();
-  }
-
   Result<std::vector<IndexedFace>> Faces(const std::string& what, const PgParams& params,
                                          const std::string& where) {
     using Found = std::vector<IndexedFace>;

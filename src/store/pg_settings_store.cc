@@ -41,26 +41,18 @@ class PgSettingsStore final : public SettingsStore {
   }
 
   Status Update(const std::function<Status(nlohmann::json&)>& edit) override {
-    return client_
-        .Run<bool>("saving the settings",
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     // The row exists before it is locked, so a first save
-                     // on two servers at once is serialised too.
-                     tx.exec("INSERT INTO settings (id, document) VALUES (1, '{}') "
-                             "ON CONFLICT (id) DO NOTHING");
-                     const pqxx::result r =
-                         tx.exec("SELECT document FROM settings WHERE id = 1 FOR UPDATE");
-                     nlohmann::json document = ParseDocument(r[0][0].c_str());
-                     RETURN_IF_ERROR(edit(document));
-                     if (!document.is_object())
-                       return Status::Internal("the settings must stay a JSON object");
-                     PgParams().Text(document.dump()).Exec(
-                         tx, "UPDATE settings SET document = $1 WHERE id = 1");
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("saving the settings", [&](pqxx::work& tx) -> Status {
+      // The row exists before it is locked, so a first save on two servers at
+      // once is serialised too.
+      tx.exec("INSERT INTO settings (id, document) VALUES (1, '{}') ON CONFLICT (id) DO NOTHING");
+      const pqxx::result r = tx.exec("SELECT document FROM settings WHERE id = 1 FOR UPDATE");
+      nlohmann::json document = ParseDocument(r[0][0].c_str());
+      RETURN_IF_ERROR(edit(document));
+      if (!document.is_object())
+        return Status::Internal("the settings must stay a JSON object");
+      PgParams().Text(document.dump()).Exec(tx, "UPDATE settings SET document = $1 WHERE id = 1");
+      return Status::Ok();
+    });
   }
 
  private:

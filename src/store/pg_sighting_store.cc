@@ -489,30 +489,25 @@ class PgSightingStore final : public SightingStore {
   Status Relabel(const std::string& id, Decision decision,
                  const std::optional<std::string>& person_id,
                  const std::string& image_key) override {
-    return client_
-        .Run<bool>("relabelling sighting " + id,
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     const pqxx::result rows = PgParams().Text(id).Exec(
-                         tx, std::string("SELECT ") + kSightingColumns +
-                                 " FROM sightings WHERE id = $1 FOR UPDATE");
-                     if (rows.empty()) return Status::NotFound("no sighting " + id);
-                     ASSIGN_OR_RETURN(const SightingRecord current, ReadSighting(rows[0]));
-                     RETURN_IF_ERROR(CheckRelabel(current, decision, person_id));
-                     PgParams()
-                         .Text(ToString(decision))
-                         .OptText(person_id)
-                         .Text(image_key)
-                         .Text(id)
-                         .Exec(tx,
-                               "UPDATE sightings SET decision = $1, person_id = $2, "
-                               "image_key = $3 WHERE id = $4");
-                     if (current.visit_id)
-                       PgParams().Int(*current.visit_id).Exec(tx, kRebuildVisitPerson);
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("relabelling sighting " + id, [&](pqxx::work& tx) -> Status {
+      const pqxx::result rows = PgParams().Text(id).Exec(
+          tx, std::string("SELECT ") + kSightingColumns +
+                  " FROM sightings WHERE id = $1 FOR UPDATE");
+      if (rows.empty()) return Status::NotFound("no sighting " + id);
+      ASSIGN_OR_RETURN(const SightingRecord current, ReadSighting(rows[0]));
+      RETURN_IF_ERROR(CheckRelabel(current, decision, person_id));
+      PgParams()
+          .Text(ToString(decision))
+          .OptText(person_id)
+          .Text(image_key)
+          .Text(id)
+          .Exec(tx,
+                "UPDATE sightings SET decision = $1, person_id = $2, "
+                "image_key = $3 WHERE id = $4");
+      if (current.visit_id)
+        PgParams().Int(*current.visit_id).Exec(tx, kRebuildVisitPerson);
+      return Status::Ok();
+    });
   }
 
   Result<PersonErasure> ErasePerson(const std::string& person_id) override {

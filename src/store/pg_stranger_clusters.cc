@@ -321,22 +321,17 @@ class PgStrangerClusters final : public StrangerClusters {
   }
 
   Status RemoveSighting(const std::string& sighting_id) override {
-    return client_
-        .Run<bool>("unclustering sighting " + sighting_id,
-                   [&](pqxx::connection& c) -> Result<bool> {
-                     pqxx::work tx(c);
-                     const pqxx::result gone = PgParams().Text(sighting_id).Exec(
-                         tx, "DELETE FROM cluster_sightings WHERE sighting_id = $1 "
-                             "RETURNING cluster_id");
-                     if (gone.empty()) return false;
-                     const int64_t cluster_id = gone[0][0].as<int64_t>();
-                     Recount(tx, cluster_id);
-                     PgParams().Int(cluster_id).Exec(
-                         tx, "DELETE FROM stranger_clusters WHERE id = $1 AND sightings = 0");
-                     tx.commit();
-                     return true;
-                   })
-        .status();
+    return client_.Write("unclustering sighting " + sighting_id, [&](pqxx::work& tx) -> Status {
+      const pqxx::result gone = PgParams().Text(sighting_id).Exec(
+          tx, "DELETE FROM cluster_sightings WHERE sighting_id = $1 "
+              "RETURNING cluster_id");
+      if (gone.empty()) return Status::Ok();
+      const int64_t cluster_id = gone[0][0].as<int64_t>();
+      Recount(tx, cluster_id);
+      PgParams().Int(cluster_id).Exec(
+          tx, "DELETE FROM stranger_clusters WHERE id = $1 AND sightings = 0");
+      return Status::Ok();
+    });
   }
 
   Result<std::vector<int64_t>> DeleteForPerson(const std::string& person_id) override {
