@@ -52,12 +52,13 @@ class Status {
   std::string message_;
 };
 
-// Either a value or a non-OK Status.
-template <typename T>
-class Result {
+// Either a value or an error E: the shape shared by Result<T> and the AWS
+// API's AwsResult<T> (http/aws_error.h).
+template <typename T, typename E>
+class ValueOrError {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}  // NOLINT: implicit by design
+  ValueOrError(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  ValueOrError(E error) : v_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   // Requires ok().
@@ -68,11 +69,21 @@ class Result {
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  // OK when a value is held.
-  Status status() const { return ok() ? Status::Ok() : std::get<Status>(v_); }
+  // Requires !ok().
+  const E& error() const { return std::get<E>(v_); }
 
  private:
-  std::variant<T, Status> v_;
+  std::variant<T, E> v_;
+};
+
+// Either a value or a non-OK Status.
+template <typename T>
+class Result : public ValueOrError<T, Status> {
+ public:
+  using ValueOrError<T, Status>::ValueOrError;
+
+  // OK when a value is held.
+  Status status() const { return this->ok() ? Status::Ok() : this->error(); }
 };
 
 }  // namespace concierge

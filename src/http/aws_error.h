@@ -6,7 +6,8 @@
 
 #include <string>
 #include <utility>
-#include <variant>
+
+#include "core/status.h"
 
 namespace concierge {
 
@@ -26,26 +27,8 @@ inline AwsError MakeAwsError(std::string type, std::string message) {
   return AwsError{std::move(type), std::move(message)};
 }
 
-// Either a value or an AwsError; the AWS counterpart of Result<T>.
+// Either a value or an AwsError (error()); the AWS counterpart of Result<T>.
 template <typename T>
-class AwsResult {
- public:
-  AwsResult(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
-  AwsResult(AwsError error) : v_(std::move(error)) {}  // NOLINT: implicit by design
-
-  bool ok() const { return std::holds_alternative<T>(v_); }
-  // Require ok().
-  T& value() & { return std::get<T>(v_); }
-  const T& value() const& { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  // Requires !ok().
-  const AwsError& error() const { return std::get<AwsError>(v_); }
-
- private:
-  std::variant<T, AwsError> v_;
-};
+using AwsResult = ValueOrError<T, AwsError>;
 
 }  // namespace concierge
