@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "store/open_backend.h"
+
 namespace concierge {
 
 const char* ToString(Role role) { return role == Role::kAdmin ? "admin" : "viewer"; }
@@ -313,10 +315,7 @@ std::unique_ptr<AccountStore> NewSqliteAccountStore(Database* db) {
 
 Result<std::unique_ptr<AccountStore>> OpenAccountStore(const DatabaseConfig& config,
                                                        Database* sqlite) {
-  if (config.kind == "postgres") return OpenPgAccountStore(config.postgres_url);
-  if (config.kind == "sqlite" && sqlite != nullptr) return NewSqliteAccountStore(sqlite);
-  return Status::InvalidArgument("database.kind '" + config.kind +
-                                 "' is not sqlite (with its database) or postgres");
+  return OpenBackend<AccountStore>(config, sqlite, OpenPgAccountStore, NewSqliteAccountStore);
 }
 
 }  // namespace concierge

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "core/clock.h"
+#include "store/open_backend.h"
 
 namespace concierge {
 
@@ -48,11 +49,7 @@ class SqliteAuditLog final : public AuditLog {
   }
 
   Result<int64_t> DeleteBefore(int64_t before_ms) override {
-    return db_->WithConnection([&](Connection& conn) -> Result<int64_t> {
-      ASSIGN_OR_RETURN(Statement drop, conn.Prepare("DELETE FROM audit_log WHERE at_ms < ?"));
-      RETURN_IF_ERROR(drop.BindInt(before_ms).Run());
-      return conn.Changes();
-    });
+    return db_->RowsChangedBy("DELETE FROM audit_log WHERE at_ms < ?", before_ms);
   }
 
  private:
@@ -102,10 +99,7 @@ std::unique_ptr<AuditLog> NewSqliteAuditLog(Database* db) {
 }
 
 Result<std::unique_ptr<AuditLog>> OpenAuditLog(const DatabaseConfig& config, Database* sqlite) {
-  if (config.kind == "postgres") return OpenPgAuditLog(config.postgres_url);
-  if (config.kind == "sqlite" && sqlite != nullptr) return NewSqliteAuditLog(sqlite);
-  return Status::InvalidArgument("database.kind '" + config.kind +
-                                 "' is not sqlite (with its database) or postgres");
+  return OpenBackend<AuditLog>(config, sqlite, OpenPgAuditLog, NewSqliteAuditLog);
 }
 
 }  // namespace concierge

@@ -566,6 +566,14 @@ Status Database::RunTransaction(const char* begin,
   return status;
 }
 
+Result<int64_t> Database::RowsChangedBy(std::string_view sql, int64_t param) {
+  return WithConnection([&](Connection& c) -> Result<int64_t> {
+    ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
+    RETURN_IF_ERROR(st.BindInt(param).Run());
+    return c.Changes();
+  });
+}
+
 Result<int> Database::SchemaVersion() {
   return WithConnection([](Connection& c) -> Result<int> {
     ASSIGN_OR_RETURN(Statement has_table,

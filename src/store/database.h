@@ -116,6 +116,10 @@ class Database {
     return fn(conn_);
   }
 
+  // Runs `sql`, one statement with one integer parameter, as WithConnection
+  // does; returns the rows it changed (e.g. a retention DELETE ... WHERE t < ?).
+  Result<int64_t> RowsChangedBy(std::string_view sql, int64_t param);
+
   // Runs fn inside BEGIN IMMEDIATE..COMMIT. Guarantees all or nothing: if fn
   // or COMMIT fails, everything fn wrote is rolled back and the error returned.
   // fn must not call back into this Database (the mutex is held).

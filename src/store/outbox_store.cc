@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "store/open_backend.h"
+
 namespace concierge {
 
 namespace {
@@ -148,12 +150,7 @@ class SqliteOutboxStore final : public OutboxStore {
   }
 
   Result<int64_t> DeleteCreatedBefore(int64_t before_ms) override {
-    return db_->WithConnection([&](Connection& conn) -> Result<int64_t> {
-      ASSIGN_OR_RETURN(Statement d,
-                       conn.Prepare("DELETE FROM notify_outbox WHERE created_ms < ?"));
-      RETURN_IF_ERROR(d.BindInt(before_ms).Run());
-      return conn.Changes();
-    });
+    return db_->RowsChangedBy("DELETE FROM notify_outbox WHERE created_ms < ?", before_ms);
   }
 
  private:
@@ -209,10 +206,7 @@ std::unique_ptr<OutboxStore> NewSqliteOutboxStore(Database* db) {
 
 Result<std::unique_ptr<OutboxStore>> OpenOutboxStore(const DatabaseConfig& config,
                                                      Database* sqlite) {
-  if (config.kind == "postgres") return OpenPgOutboxStore(config.postgres_url);
-  if (config.kind == "sqlite" && sqlite != nullptr) return NewSqliteOutboxStore(sqlite);
-  return Status::InvalidArgument("database.kind '" + config.kind +
-                                 "' is not sqlite (with its database) or postgres");
+  return OpenBackend<OutboxStore>(config, sqlite, OpenPgOutboxStore, NewSqliteOutboxStore);
 }
 
 }  // namespace concierge

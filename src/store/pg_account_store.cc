@@ -332,10 +332,7 @@ class PgAccountStore final : public AccountStore {
 }  // namespace
 
 Result<std::unique_ptr<AccountStore>> OpenPgAccountStore(const std::string& url) {
-  if (url.empty()) return Status::InvalidArgument("database.postgres_url is empty");
-  auto store = std::make_unique<PgAccountStore>(PgConnInfoWithDefaults(url));
-  RETURN_IF_ERROR(store->Open());
-  return std::unique_ptr<AccountStore>(std::move(store));
+  return OpenPgBackend<AccountStore, PgAccountStore>(url);
 }
 
 }  // namespace concierge

@@ -81,10 +81,7 @@ class PgAuditLog final : public AuditLog {
 }  // namespace
 
 Result<std::unique_ptr<AuditLog>> OpenPgAuditLog(const std::string& url) {
-  if (url.empty()) return Status::InvalidArgument("database.postgres_url is empty");
-  auto log = std::make_unique<PgAuditLog>(PgConnInfoWithDefaults(url));
-  RETURN_IF_ERROR(log->Open());
-  return std::unique_ptr<AuditLog>(std::move(log));
+  return OpenPgBackend<AuditLog, PgAuditLog>(url);
 }
 
 }  // namespace concierge

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -125,5 +126,17 @@ class PgClient {
   std::mutex mu_;
   std::unique_ptr<pqxx::connection> conn_;
 };
+
+// The PostgreSQL backend Backend(conninfo, args...) of a store, on the
+// connection string PgConnInfoWithDefaults(url), after its Open() (applying
+// its migrations) succeeded; kInvalidArgument for an empty url.
+template <typename Store, typename Backend, typename... Args>
+Result<std::unique_ptr<Store>> OpenPgBackend(const std::string& url, Args&&... args) {
+  if (url.empty()) return Status::InvalidArgument("database.postgres_url is empty");
+  auto backend =
+      std::make_unique<Backend>(PgConnInfoWithDefaults(url), std::forward<Args>(args)...);
+  RETURN_IF_ERROR(backend->Open());
+  return std::unique_ptr<Store>(std::move(backend));
+}
 
 }  // namespace concierge

@@ -93,10 +93,10 @@ using SnapshotTx = pqxx::transaction<pqxx::isolation_level::repeatable_read,
 
 class PgFaceRepository final : public FaceRepository {
  public:
-  PgFaceRepository(const std::string& url, std::string collection)
-      : client_(PgConnInfoWithDefaults(url)), collection_(std::move(collection)) {}
+  PgFaceRepository(std::string conninfo, std::string collection)
+      : client_(std::move(conninfo)), collection_(std::move(collection)) {}
 
-  Status Migrate() { return client_.Migrate(kComponent, kMigrations); }
+  Status Open() { return client_.Migrate(kComponent, kMigrations); }
 
   const std::string& collection() const override { return collection_; }
 
@@ -421,10 +421,7 @@ class PgFaceRepository final : public FaceRepository {
 
 Result<std::unique_ptr<FaceRepository>> OpenPgFaceRepository(const std::string& url,
                                                              const std::string& collection) {
-  if (url.empty()) return Status::InvalidArgument("database.postgres_url is empty");
-  auto repo = std::make_unique<PgFaceRepository>(url, collection);
-  RETURN_IF_ERROR(repo->Migrate());
-  return std::unique_ptr<FaceRepository>(std::move(repo));
+  return OpenPgBackend<FaceRepository, PgFaceRepository>(url, collection);
 }
 
 }  // namespace concierge

@@ -206,10 +206,7 @@ class PgOutboxStore final : public OutboxStore {
 }  // namespace
 
 Result<std::unique_ptr<OutboxStore>> OpenPgOutboxStore(const std::string& url) {
-  if (url.empty()) return Status::InvalidArgument("database.postgres_url is empty");
-  auto store = std::make_unique<PgOutboxStore>(PgConnInfoWithDefaults(url));
-  RETURN_IF_ERROR(store->Open());
-  return std::unique_ptr<OutboxStore>(std::move(store));
+  return OpenPgBackend<OutboxStore, PgOutboxStore>(url);
 }
 
 }  // namespace concierge

@@ -235,10 +235,7 @@ class PgRekognitionStore final : public RekognitionStore {
 }  // namespace
 
 Result<std::unique_ptr<RekognitionStore>> OpenPgRekognitionStore(const std::string& url) {
-  if (url.empty()) return Status::InvalidArgument("database.postgres_url is empty");
-  auto store = std::make_unique<PgRekognitionStore>(PgConnInfoWithDefaults(url));
-  RETURN_IF_ERROR(store->Open());
-  return std::unique_ptr<RekognitionStore>(std::move(store));
+  return OpenPgBackend<RekognitionStore, PgRekognitionStore>(url);
 }
 
 }  // namespace concierge

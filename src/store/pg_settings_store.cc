@@ -62,10 +62,7 @@ class PgSettingsStore final : public SettingsStore {
 }  // namespace
 
 Result<std::unique_ptr<SettingsStore>> OpenPgSettingsStore(const std::string& url) {
-  if (url.empty()) return Status::InvalidArgument("database.postgres_url is empty");
-  auto store = std::make_unique<PgSettingsStore>(PgConnInfoWithDefaults(url));
-  RETURN_IF_ERROR(store->Open());
-  return std::unique_ptr<SettingsStore>(std::move(store));
+  return OpenPgBackend<SettingsStore, PgSettingsStore>(url);
 }
 
 }  // namespace concierge

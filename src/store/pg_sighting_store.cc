@@ -203,13 +203,6 @@ Result<int64_t> ApplyVisit(pqxx::transaction_base& tx, const SightingRecord& s,
   return int64_t{0};
 }
 
-Status CheckNewSighting(const SightingRecord& s) {
-  if (s.id.empty()) return Status::InvalidArgument("sighting without an id");
-  if (s.decision != Decision::kPending)
-    return Status::InvalidArgument("sighting " + s.id + " must be inserted as pending");
-  return Status::Ok();
-}
-
 // Inserts a checked pending sighting unless its id exists; true when it was new.
 bool InsertSighting(pqxx::transaction_base& tx, const SightingRecord& s) {
   const pqxx::result r =
@@ -537,10 +530,7 @@ class PgSightingStore final : public SightingStore {
 int PgSightingSchemaVersion() { return static_cast<int>(kMigrations.size()); }
 
 Result<std::unique_ptr<SightingStore>> OpenPgSightingStore(const std::string& url) {
-  if (url.empty()) return Status::InvalidArgument("database.postgres_url is empty");
-  auto store = std::make_unique<PgSightingStore>(PgConnInfoWithDefaults(url));
-  RETURN_IF_ERROR(store->Open());
-  return std::unique_ptr<SightingStore>(std::move(store));
+  return OpenPgBackend<SightingStore, PgSightingStore>(url);
 }
 
 }  // namespace concierge

@@ -367,11 +367,7 @@ class PgStrangerClusters final : public StrangerClusters {
 Result<std::unique_ptr<StrangerClusters>> OpenPgStrangerClusters(const std::string& url,
                                                                  float threshold,
                                                                  int64_t window_ms) {
-  if (url.empty()) return Status::InvalidArgument("database.postgres_url is empty");
-  auto clusters =
-      std::make_unique<PgStrangerClusters>(PgConnInfoWithDefaults(url), threshold, window_ms);
-  RETURN_IF_ERROR(clusters->Open());
-  return std::unique_ptr<StrangerClusters>(std::move(clusters));
+  return OpenPgBackend<StrangerClusters, PgStrangerClusters>(url, threshold, window_ms);
 }
 
 }  // namespace concierge

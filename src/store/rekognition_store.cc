@@ -1,5 +1,7 @@
 #include "store/rekognition_store.h"
 
+#include "store/open_backend.h"
+
 namespace concierge {
 
 namespace {
@@ -218,10 +220,8 @@ std::unique_ptr<RekognitionStore> NewSqliteRekognitionStore(Database* db) {
 
 Result<std::unique_ptr<RekognitionStore>> OpenRekognitionStore(const DatabaseConfig& config,
                                                                Database* sqlite) {
-  if (config.kind == "postgres") return OpenPgRekognitionStore(config.postgres_url);
-  if (config.kind == "sqlite" && sqlite != nullptr) return NewSqliteRekognitionStore(sqlite);
-  return Status::InvalidArgument("database.kind '" + config.kind +
-                                 "' is not sqlite (with its database) or postgres");
+  return OpenBackend<RekognitionStore>(config, sqlite, OpenPgRekognitionStore,
+                                       NewSqliteRekognitionStore);
 }
 
 }  // namespace concierge

@@ -1,5 +1,7 @@
 #include "store/settings_store.h"
 
+#include "store/open_backend.h"
+
 namespace concierge {
 
 namespace {
@@ -57,10 +59,7 @@ std::unique_ptr<SettingsStore> NewSqliteSettingsStore(Database* db) {
 
 Result<std::unique_ptr<SettingsStore>> OpenSettingsStore(const DatabaseConfig& config,
                                                          Database* sqlite) {
-  if (config.kind == "postgres") return OpenPgSettingsStore(config.postgres_url);
-  if (config.kind == "sqlite" && sqlite != nullptr) return NewSqliteSettingsStore(sqlite);
-  return Status::InvalidArgument("database.kind '" + config.kind +
-                                 "' is not sqlite (with its database) or postgres");
+  return OpenBackend<SettingsStore>(config, sqlite, OpenPgSettingsStore, NewSqliteSettingsStore);
 }
 
 }  // namespace concierge

@@ -75,6 +75,13 @@ Result<Descriptor> ParseDescriptorJson(const std::string& text, const std::strin
   return descriptor;
 }
 
+Status CheckNewSighting(const SightingRecord& s) {
+  if (s.id.empty()) return Status::InvalidArgument("sighting without an id");
+  if (s.decision != Decision::kPending)
+    return Status::InvalidArgument("sighting " + s.id + " must be inserted as pending");
+  return Status::Ok();
+}
+
 Status CheckRelabel(const SightingRecord& current, Decision decision,
                     const std::optional<std::string>& person_id) {
   if (current.decision != Decision::kKnown && current.decision != Decision::kUnknown)

@@ -141,6 +141,10 @@ void ParseViewsJson(const std::string& text, SightingRecord* sighting);
 std::string DescriptorJson(const Descriptor& descriptor);
 Result<Descriptor> ParseDescriptorJson(const std::string& text, const std::string& sighting_id);
 
+// The rule of SightingStore::Insert: OK for a pending record with an id, else
+// kInvalidArgument.
+Status CheckNewSighting(const SightingRecord& sighting);
+
 // The rules of SightingStore::Relabel: OK when `current` may be relabelled
 // to `decision` with `person_id`; else kFailedPrecondition or kInvalidArgument.
 Status CheckRelabel(const SightingRecord& current, Decision decision,

@@ -155,13 +155,6 @@ Result<int64_t> ApplyVisit(Connection& c, const SightingRecord& s, const Sightin
   return int64_t{0};
 }
 
-Status CheckNewSighting(const SightingRecord& s) {
-  if (s.id.empty()) return Status::InvalidArgument("sighting without an id");
-  if (s.decision != Decision::kPending)
-    return Status::InvalidArgument("sighting " + s.id + " must be inserted as pending");
-  return Status::Ok();
-}
-
 // Inserts a checked pending sighting unless its id exists; true when it was new.
 Result<bool> InsertSighting(Connection& c, const SightingRecord& s) {
   ASSIGN_OR_RETURN(
@@ -405,13 +398,9 @@ class SqliteSightingStore final : public SightingStore {
   }
 
   Result<int64_t> DeleteVisitsBefore(int64_t before_ms) override {
-    return db_->WithConnection([&](Connection& c) -> Result<int64_t> {
-      ASSIGN_OR_RETURN(Statement stmt,
-                       c.Prepare("DELETE FROM visits WHERE last_ms < ? AND NOT EXISTS "
-                                 "(SELECT 1 FROM sightings WHERE visit_id = visits.id)"));
-      RETURN_IF_ERROR(stmt.BindInt(before_ms).Run());
-      return c.Changes();
-    });
+    return db_->RowsChangedBy("DELETE FROM visits WHERE last_ms < ? AND NOT EXISTS "
+                              "(SELECT 1 FROM sightings WHERE visit_id = visits.id)",
+                              before_ms);
   }
 
   Status Relabel(const std::string& id, Decision decision,

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/clock.h"
+#include "store/open_backend.h"
 
 namespace concierge {
 
@@ -531,12 +532,7 @@ class SqliteStrangerClusters final : public StrangerClusters {
   }
 
   Result<int64_t> DeleteSeenBefore(int64_t before_ms) override {
-    return db_->WithConnection([&](Connection& conn) -> Result<int64_t> {
-      ASSIGN_OR_RETURN(Statement drop,
-                       conn.Prepare("DELETE FROM stranger_clusters WHERE last_ms < ?"));
-      RETURN_IF_ERROR(drop.BindInt(before_ms).Run());
-      return conn.Changes();
-    });
+    return db_->RowsChangedBy("DELETE FROM stranger_clusters WHERE last_ms < ?", before_ms);
   }
 
  private:
@@ -553,12 +549,10 @@ std::unique_ptr<StrangerClusters> NewSqliteStrangerClusters(Database* db, float 
 Result<std::unique_ptr<StrangerClusters>> OpenStrangerClusters(const DatabaseConfig& config,
                                                                Database* sqlite, float threshold,
                                                                int64_t window_ms) {
-  if (config.kind == "postgres")
-    return OpenPgStrangerClusters(config.postgres_url, threshold, window_ms);
-  if (config.kind == "sqlite" && sqlite != nullptr)
-    return NewSqliteStrangerClusters(sqlite, threshold, window_ms);
-  return Status::InvalidArgument("database.kind '" + config.kind +
-                                 "' is not sqlite (with its database) or postgres");
+  return OpenBackend<StrangerClusters>(
+      config, sqlite,
+      [&](const std::string& url) { return OpenPgStrangerClusters(url, threshold, window_ms); },
+      [&](Database* db) { return NewSqliteStrangerClusters(db, threshold, window_ms); });
 }
 
 }  // namespace concierge
