@@ -2,7 +2,6 @@
 #include <atomic>
 #include <chrono>
 #include <future>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -10,6 +9,7 @@
 
 #include "bus/bus.h"
 #include "bus/inprocess_bus.h"
+#include "support/bus_collector.h"
 #include "support/test_env.h"
 
 namespace concierge {
@@ -17,31 +17,15 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::Eventually;
-
-// Collects payloads thread-safely.
-struct Collector {
-  std::mutex mu;
-  std::vector<std::string> got;
-  Handler handler() {
-    return [this](const Message& m) {
-      std::lock_guard lock(mu);
-      got.push_back(m.payload);
-      return Status::Ok();
-    };
-  }
-  std::vector<std::string> snapshot() {
-    std::lock_guard lock(mu);
-    return got;
-  }
-};
+using testing::PayloadCollector;
 
 TEST(InProcessBusTest, DeliversInPublishOrder) {
   InProcessBus bus(16);  // small, so the publisher is throttled along the way
-  Collector c;
+  PayloadCollector c;
   ASSERT_TRUE(bus.Subscribe("seq", c.handler()).ok());
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(bus.Publish({"seq", std::to_string(i)}).ok());
   ASSERT_TRUE(bus.Flush(60s).ok());
-  const auto got = c.snapshot();
+  const auto got = c.payloads();
   ASSERT_EQ(got.size(), 1000u);
   for (int i = 0; i < 1000; ++i) EXPECT_EQ(got[i], std::to_string(i));
   EXPECT_EQ(bus.Stats().published, 1000u);
@@ -80,28 +64,28 @@ TEST(InProcessBusTest, BackpressureBlocksAtCapacity) {
 
 TEST(InProcessBusTest, WildcardsRouteToEveryMatchingFilter) {
   InProcessBus bus(64);
-  Collector plus, hash, exact;
+  PayloadCollector plus, hash, exact;
   ASSERT_TRUE(bus.Subscribe("site/+/crops", plus.handler()).ok());
   ASSERT_TRUE(bus.Subscribe("site/#", hash.handler()).ok());
   ASSERT_TRUE(bus.Subscribe("site/door/crops", exact.handler()).ok());
   for (const char* topic : {"site/door/crops", "site/lobby/crops", "site/door/events", "other/x"})
     ASSERT_TRUE(bus.Publish({topic, topic}).ok());
   ASSERT_TRUE(bus.Flush(30s).ok());
-  EXPECT_EQ(plus.snapshot(), (std::vector<std::string>{"site/door/crops", "site/lobby/crops"}));
-  EXPECT_EQ(hash.snapshot(), (std::vector<std::string>{"site/door/crops", "site/lobby/crops",
+  EXPECT_EQ(plus.payloads(), (std::vector<std::string>{"site/door/crops", "site/lobby/crops"}));
+  EXPECT_EQ(hash.payloads(), (std::vector<std::string>{"site/door/crops", "site/lobby/crops",
                                                       "site/door/events"}));
-  EXPECT_EQ(exact.snapshot(), (std::vector<std::string>{"site/door/crops"}));
+  EXPECT_EQ(exact.payloads(), (std::vector<std::string>{"site/door/crops"}));
   EXPECT_EQ(bus.Stats().dropped, 1u);  // "other/x" had no subscriber
 }
 
 TEST(InProcessBusTest, SharedGroupGivesEachMessageToOneMember) {
   InProcessBus bus(64);
-  Collector a, b;
+  PayloadCollector a, b;
   ASSERT_TRUE(bus.SubscribeShared("workers", "jobs/+", a.handler()).ok());
   ASSERT_TRUE(bus.SubscribeShared("workers", "jobs/+", b.handler()).ok());
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(bus.Publish({"jobs/x", std::to_string(i)}).ok());
   ASSERT_TRUE(bus.Flush(30s).ok());
-  const auto ga = a.snapshot(), gb = b.snapshot();
+  const auto ga = a.payloads(), gb = b.payloads();
   EXPECT_FALSE(ga.empty());
   EXPECT_FALSE(gb.empty());
   EXPECT_EQ(ga.size() + gb.size(), 100u);
@@ -140,7 +124,7 @@ TEST(InProcessBusTest, HandlerErrorsAreCountedAndDeliveryContinues) {
 
 TEST(InProcessBusTest, HandlerMayPublishEvenWhenQueueIsFull) {
   InProcessBus bus(1);
-  Collector out;
+  PayloadCollector out;
   ASSERT_TRUE(bus.Subscribe("out", out.handler()).ok());
   ASSERT_TRUE(bus.Subscribe("in", [&](const Message& m) {
                    // Fan out more than the capacity; must not wait for ourselves.
@@ -151,7 +135,7 @@ TEST(InProcessBusTest, HandlerMayPublishEvenWhenQueueIsFull) {
                  }).ok());
   ASSERT_TRUE(bus.Publish({"in", "a"}).ok());
   ASSERT_TRUE(bus.Publish({"in", "b"}).ok());
-  ASSERT_TRUE(Eventually([&] { return out.snapshot().size() == 6; }));
+  ASSERT_TRUE(Eventually([&] { return out.payloads().size() == 6; }));
   EXPECT_EQ(bus.Stats().handler_errors, 0u);
 }
 

@@ -13,6 +13,7 @@
 
 #include "bus/mqtt_bus.h"
 #include "bus/spool.h"
+#include "support/bus_collector.h"
 #include "support/mosquitto_fixture.h"
 #include "support/test_env.h"
 
@@ -23,44 +24,9 @@ using namespace std::chrono_literals;
 using testing::Eventually;
 using testing::MosquittoBroker;
 using testing::MosquittoOptions;
+using testing::Numbers;
 using testing::TempDir;
-
-struct Collector {
-  std::mutex mu;
-  std::vector<Message> got;
-  Handler handler() {
-    return [this](const Message& m) {
-      std::lock_guard lock(mu);
-      got.push_back(m);
-      return Status::Ok();
-    };
-  }
-  size_t size() {
-    std::lock_guard lock(mu);
-    return got.size();
-  }
-  std::vector<std::string> payloads() {
-    std::lock_guard lock(mu);
-    std::vector<std::string> out;
-    for (const auto& m : got) out.push_back(m.payload);
-    return out;
-  }
-  // Payloads in order of first arrival (QoS 1 is at-least-once), and the count of repeats.
-  std::vector<std::string> distinct(size_t* repeats = nullptr) {
-    std::set<std::string> seen;
-    std::vector<std::string> out;
-    for (const auto& p : payloads())
-      if (seen.insert(p).second) out.push_back(p);
-    if (repeats) *repeats = size() - out.size();
-    return out;
-  }
-};
-
-std::vector<std::string> Numbers(int from, int to) {
-  std::vector<std::string> out;
-  for (int i = from; i < to; ++i) out.push_back(std::to_string(i));
-  return out;
-}
+using testing::PayloadCollector;
 
 std::unique_ptr<MqttBus> OpenOrDie(const BusConfig& config, const std::string& role = "test") {
   auto bus = MqttBus::Open(config, role);
@@ -80,7 +46,7 @@ TEST_P(MqttBusTest, RoundTripAtQos1DeliversBytesInOrder) {
   auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
   ASSERT_TRUE(sub && pub);
   EXPECT_NE(sub->client_id(), pub->client_id());
-  Collector c;
+  PayloadCollector c;
   ASSERT_OK(sub->Subscribe("site/+/crops", c.handler()));
   ASSERT_OK(sub->WaitSubscribed(30s));
   ASSERT_TRUE(Eventually([&] { return pub->IsConnected(); }));
@@ -112,7 +78,7 @@ TEST_P(MqttBusTest, SharedSubscriptionSplitsMessagesWithoutDuplicates) {
   auto w2 = OpenOrDie(broker.MakeBusConfig("", GetParam()), "serve");
   auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
   ASSERT_TRUE(w1 && w2 && pub);
-  Collector c1, c2;
+  PayloadCollector c1, c2;
   ASSERT_OK(w1->SubscribeShared("workers", "jobs/#", c1.handler()));
   ASSERT_OK(w2->SubscribeShared("workers", "jobs/#", c2.handler()));
   ASSERT_OK(w1->WaitSubscribed(30s));
@@ -154,7 +120,7 @@ TEST_P(MqttBusTest, PersistentSessionKeepsMessagesWhileSubscriberRestarts) {
   auto sub = OpenOrDie(broker.MakeBusConfig(id, GetParam()), "serve");
   ASSERT_TRUE(sub);
   ASSERT_TRUE(Eventually([&] { return sub->IsConnected(); }));
-  Collector c;
+  PayloadCollector c;
   ASSERT_OK(sub->Subscribe("crops/#", c.handler()));
   ASSERT_TRUE(Eventually([&] { return c.size() >= 20; })) << c.size() << "\n" << broker.Log();
   EXPECT_EQ(c.distinct(), Numbers(0, 20));
@@ -196,7 +162,7 @@ TEST_P(MqttBusTest, AnEndedSessionNoLongerTakesAShareOfTheGroup) {
   auto live = OpenOrDie(broker.MakeBusConfig("", GetParam()), "serve");
   auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
   ASSERT_TRUE(live && pub);
-  Collector c;
+  PayloadCollector c;
   ASSERT_OK(live->Subscribe(filter, c.handler()));
   ASSERT_OK(live->WaitSubscribed(30s));
   ASSERT_TRUE(Eventually([&] { return pub->IsConnected(); }));
@@ -213,7 +179,7 @@ TEST_P(MqttBusTest, SpooledPublisherSurvivesBrokerOutage) {
   auto sub = OpenOrDie(broker.MakeBusConfig("concierge-test-ingest", GetParam()), "serve");
   auto bus = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
   ASSERT_TRUE(sub && bus);
-  Collector c;
+  PayloadCollector c;
   ASSERT_OK(sub->Subscribe("crops/door", c.handler()));
   ASSERT_OK(sub->WaitSubscribed(30s));
   ASSERT_TRUE(Eventually([&] { return bus->IsConnected(); }));
@@ -248,7 +214,7 @@ TEST_P(MqttBusTest, SpoolSurvivesPublisherRestart) {
   TempDir tmp;
   auto sub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "serve");
   ASSERT_TRUE(sub);
-  Collector c;
+  PayloadCollector c;
   ASSERT_OK(sub->Subscribe("crops/door", c.handler()));
   ASSERT_OK(sub->WaitSubscribed(30s));
   {
@@ -300,7 +266,7 @@ TEST_P(MqttBusTest, ABrokerDownAtOpenIsReachedWhenItComesUp) {
   auto sub = OpenOrDie(broker.MakeBusConfig("late-server", GetParam()), "serve");
   auto pub = OpenOrDie(broker.MakeBusConfig("", GetParam()), "edge");
   ASSERT_TRUE(sub && pub);
-  Collector c;
+  PayloadCollector c;
   ASSERT_OK(sub->Subscribe("crops/#", c.handler()));
   EXPECT_EQ(pub->Publish({"crops/door", "early"}).code(), Status::Code::kUnavailable);
   ASSERT_OK(broker.Start());

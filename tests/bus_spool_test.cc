@@ -4,13 +4,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "bus/inprocess_bus.h"
 #include "bus/spool.h"
+#include "support/bus_collector.h"
 #include "support/test_env.h"
 
 namespace concierge {
@@ -18,7 +18,9 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+using testing::Numbers;
 using testing::TempDir;
+using testing::PayloadCollector;
 
 std::vector<std::string> FilesIn(const std::string& dir, const std::string& suffix) {
   std::vector<std::string> out;
@@ -140,38 +142,16 @@ class FlakyBus : public Bus {
   BusStats Stats() const override { return inner.Stats(); }
 };
 
-struct Collector {
-  std::mutex mu;
-  std::vector<std::string> got;
-  Handler handler() {
-    return [this](const Message& m) {
-      std::lock_guard lock(mu);
-      got.push_back(m.payload);
-      return Status::Ok();
-    };
-  }
-  std::vector<std::string> snapshot() {
-    std::lock_guard lock(mu);
-    return got;
-  }
-};
-
-std::vector<std::string> Numbers(int from, int to) {
-  std::vector<std::string> out;
-  for (int i = from; i < to; ++i) out.push_back(std::to_string(i));
-  return out;
-}
-
 TEST(SpooledPublisherTest, SendsEverythingInOrderThenEmptiesTheSpool) {
   TempDir tmp;
   InProcessBus bus(8);
-  Collector c;
+  PayloadCollector c;
   ASSERT_TRUE(bus.Subscribe("crops", c.handler()).ok());
   auto pub = SpooledPublisher::Open(&bus, tmp.Sub("spool"), 1 << 20);
   ASSERT_TRUE(pub.ok()) << pub.status().ToString();
   for (int i = 0; i < 200; ++i) ASSERT_TRUE((*pub)->Publish({"crops", std::to_string(i)}).ok());
   ASSERT_TRUE((*pub)->Drain(60s).ok());
-  EXPECT_EQ(c.snapshot(), Numbers(0, 200));
+  EXPECT_EQ(c.payloads(), Numbers(0, 200));
   EXPECT_TRUE(FilesIn(tmp.Sub("spool"), ".msg").empty());
   EXPECT_EQ((*pub)->Publish({"crops/+", "x"}).code(), Status::Code::kInvalidArgument);
 }
@@ -179,7 +159,7 @@ TEST(SpooledPublisherTest, SendsEverythingInOrderThenEmptiesTheSpool) {
 TEST(SpooledPublisherTest, HoldsMessagesWhileTransportIsDownAndResumes) {
   TempDir tmp;
   FlakyBus bus;
-  Collector c;
+  PayloadCollector c;
   ASSERT_TRUE(bus.Subscribe("crops", c.handler()).ok());
   auto pub = SpooledPublisher::Open(&bus, tmp.Sub("spool"), 1 << 20);
   ASSERT_TRUE(pub.ok());
@@ -188,20 +168,20 @@ TEST(SpooledPublisherTest, HoldsMessagesWhileTransportIsDownAndResumes) {
   EXPECT_EQ((*pub)->pending(), 50u);
   bus.up = true;
   ASSERT_TRUE((*pub)->Drain(60s).ok());
-  EXPECT_EQ(c.snapshot(), Numbers(0, 50));
+  EXPECT_EQ(c.payloads(), Numbers(0, 50));
 }
 
 TEST(SpooledPublisherTest, SetsAsideMessagesTheBusRejects) {
   TempDir tmp;
   FlakyBus bus;
   bus.up = true;
-  Collector c;
+  PayloadCollector c;
   ASSERT_TRUE(bus.Subscribe("crops", c.handler()).ok());
   auto pub = SpooledPublisher::Open(&bus, tmp.Sub("spool"), 1 << 20);
   ASSERT_TRUE(pub.ok());
   for (const char* p : {"a", "poison", "b"}) ASSERT_TRUE((*pub)->Publish({"crops", p}).ok());
   ASSERT_TRUE((*pub)->Drain(60s).ok());
-  EXPECT_EQ(c.snapshot(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(c.payloads(), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(FilesIn(tmp.Sub("spool"), ".rejected").size(), 1u);
 }
 
@@ -215,13 +195,13 @@ TEST(SpooledPublisherTest, ResumesAfterPublisherRestart) {
     EXPECT_EQ((*pub)->pending(), 30u);
   }
   InProcessBus bus(8);
-  Collector c;
+  PayloadCollector c;
   ASSERT_TRUE(bus.Subscribe("crops", c.handler()).ok());
   auto pub = SpooledPublisher::Open(&bus, tmp.Sub("spool"), 1 << 20);
   ASSERT_TRUE(pub.ok());
   ASSERT_TRUE((*pub)->Publish({"crops", "30"}).ok());
   ASSERT_TRUE((*pub)->Drain(60s).ok());
-  EXPECT_EQ(c.snapshot(), Numbers(0, 31));
+  EXPECT_EQ(c.payloads(), Numbers(0, 31));
 }
 
 }  // namespace
