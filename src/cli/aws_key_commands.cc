@@ -2,7 +2,6 @@
 // Rekognition-compatible API (docs/rekognition.md). The secret is printed once
 // and stored only encrypted with aws.key_encryption_secret.
 #include <cstdio>
-#include <iostream>
 
 #include "cli/cli.h"
 #include "app/services.h"
@@ -34,20 +33,12 @@ int WithKeys(Context& ctx, Database::Access access, Body body) {
   return body(**keys, **audit);
 }
 
-void Audit(AuditLog& audit, const std::string& action, const std::string& id) {
-  if (Status s = audit.Record("cli", action, "aws_key:" + id); !s.ok())
-    std::cerr << "warning: not audited: " << s.message() << "\n";
-}
-
-nlohmann::json OptionalTime(int64_t ms) {
-  return ms ? nlohmann::json(FormatIsoUtc(ms)) : nlohmann::json(nullptr);
-}
 
 int RunCreate(Context& ctx, const AwsKeyOptions& o) {
   return WithKeys(ctx, Database::Access::kReadWrite, [&](AccessKeyStore& keys, AuditLog& audit) {
     auto created = keys.Create(o.name);
     if (!created.ok()) return Fail(ctx, created.status());
-    Audit(audit, "aws_key_create", created->key.id);
+    AuditFromCli(audit, "aws_key_create", "aws_key:" + created->key.id);
     if (ctx.json()) {
       PrintJson({{"access_key_id", created->key.id},
                  {"secret_access_key", created->secret_access_key},
@@ -85,7 +76,7 @@ int RunList(Context& ctx) {
 int RunRevoke(Context& ctx, const AwsKeyOptions& o) {
   return WithKeys(ctx, Database::Access::kReadWrite, [&](AccessKeyStore& keys, AuditLog& audit) {
     if (Status s = keys.Revoke(o.id); !s.ok()) return Fail(ctx, s);
-    Audit(audit, "aws_key_revoke", o.id);
+    AuditFromCli(audit, "aws_key_revoke", "aws_key:" + o.id);
     if (ctx.json()) PrintJson({{"revoked", o.id}});
     else std::printf("revoked access key %s\n", o.id.c_str());
     return int(kExitOk);

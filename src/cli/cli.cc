@@ -7,6 +7,8 @@
 #include <iostream>
 
 #include "app/services.h"
+#include "core/clock.h"
+#include "store/audit_log.h"
 
 namespace concierge::cli {
 
@@ -84,6 +86,15 @@ std::vector<std::string> ExpandImageInputs(const std::vector<std::string>& input
 }
 
 void PrintJson(const nlohmann::json& doc) { std::cout << doc.dump(2) << std::endl; }
+
+void AuditFromCli(AuditLog& audit, const std::string& action, const std::string& target) {
+  if (Status s = audit.Record("cli", action, target); !s.ok())
+    std::cerr << "warning: not audited: " << s.message() << "\n";
+}
+
+nlohmann::json OptionalTime(int64_t ms) {
+  return ms ? nlohmann::json(FormatIsoUtc(ms)) : nlohmann::json(nullptr);
+}
 
 void ShowProgress(size_t done, size_t total) {
   constexpr int kWidth = 30;

@@ -14,6 +14,10 @@
 #include "core/status.h"
 #include "store/database.h"
 
+namespace concierge {
+class AuditLog;
+}  // namespace concierge
+
 namespace concierge::cli {
 
 // Exit codes, stable for scripts (documented in README.md).
@@ -76,6 +80,13 @@ std::vector<std::string> ExpandImageInputs(const std::vector<std::string>& input
 
 // Writes one JSON document to stdout.
 void PrintJson(const nlohmann::json& doc);
+
+// Records `action` on `target` by "cli"; a failure only warns on stderr, as
+// the change it records is already made.
+void AuditFromCli(AuditLog& audit, const std::string& action, const std::string& target);
+
+// A time in ms as ISO-8601 UTC, or null for 0 (never).
+nlohmann::json OptionalTime(int64_t ms);
 
 // Draws a progress bar "[####....] done/total" on stderr (ending the line at total).
 void ShowProgress(size_t done, size_t total);

@@ -14,6 +14,20 @@ namespace concierge::cli {
 
 namespace {
 
+// Runs `body(services, matcher, sightings)` over the saved config's services,
+// read-only: what calibrate and search both read.
+template <typename Body>
+int WithMatcher(Context& ctx, Body body) {
+  auto config = ctx.saved_config(Database::Access::kReadOnly);
+  if (!config.ok()) return Fail(ctx, config.status());
+  Services services(**config, Database::Access::kReadOnly);
+  auto matcher = services.matcher();
+  if (!matcher.ok()) return Fail(ctx, matcher.status());
+  auto sightings = services.sightings();
+  if (!sightings.ok()) return Fail(ctx, sightings.status());
+  return body(services, **matcher, **sightings);
+}
+
 int RunReindex(Context& ctx) {
   auto config = ctx.saved_config();
   if (!config.ok()) return Fail(ctx, config.status());
@@ -55,89 +69,80 @@ int RunReindex(Context& ctx) {
 }
 
 int RunCalibrate(Context& ctx, double proposed_rate, int days, size_t look_alikes) {
-  auto config = ctx.saved_config(Database::Access::kReadOnly);
-  if (!config.ok()) return Fail(ctx, config.status());
-  Services services(**config, Database::Access::kReadOnly);
-  auto matcher = services.matcher();
-  if (!matcher.ok()) return Fail(ctx, matcher.status());
-  auto sightings = services.sightings();
-  if (!sightings.ok()) return Fail(ctx, sightings.status());
-  auto report = MakeCalibrationReport(**services.engine(), **services.faces(), **matcher,
-                                      *sightings, proposed_rate, days, NowMs());
-  if (!report.ok()) return Fail(ctx, report.status());
-  if (report->look_alikes.size() > look_alikes) report->look_alikes.resize(look_alikes);
-  if (ctx.json()) {
-    PrintJson(CalibrationReportJson(*report));
-    return kExitOk;
-  }
-  const Calibration& c = report->in_force;
-  std::printf("collection %s: %zu people with faces, %zu faces", report->collection.c_str(),
-              c.persons, report->faces);
-  if (report->stale_faces)
-    std::printf(" (+%zu made by other models: run `concierge reindex`)", report->stale_faces);
-  std::printf("\nthreshold in force for %.3f%% false welcomes: cosine %.3f (fused %.2f);"
-              " second opinion between %.3f and %.3f\n",
-              100 * c.target_false_welcome, c.primary_threshold, c.fused_threshold,
-              c.primary_threshold - c.band_below, c.primary_threshold + c.band_above);
-  if (!report->look_alikes.empty()) std::printf("look-alikes (closest other person):\n");
-  for (const auto& l : report->look_alikes)
-    std::printf("  %-24s %-24s %.3f%s\n", l.person_id.c_str(), l.other_id.c_str(), l.similarity,
-                l.similarity >= c.primary_threshold - c.band_below ? "  (close to the threshold)"
-                                                                   : "");
-  if (report->proposed) {
-    std::printf("replay of the last %d days at %.3f%% (cosine %.3f): %zu sightings, %zu named "
-                "differently\n",
-                report->replay_days, 100 * report->proposed->target_false_welcome,
-                report->proposed->primary_threshold, report->replayed, report->changed.size());
-    for (const auto& ch : report->changed)
-      std::printf("  %s %s/%s visit %s: %s -> %s\n", FormatIsoUtc(ch.sighting.captured_ms).c_str(),
-                  ch.sighting.site.c_str(), ch.sighting.camera.c_str(),
-                  ch.sighting.visit_id ? std::to_string(*ch.sighting.visit_id).c_str() : "-",
-                  ch.sighting.person_id.value_or("unknown").c_str(),
-                  ch.would_be.value_or("unknown").c_str());
-  }
-  return kExitOk;
+  return WithMatcher(ctx, [&](Services& services, Matcher& matcher, SightingStore& sightings) {
+    auto report = MakeCalibrationReport(**services.engine(), **services.faces(), matcher,
+                                        &sightings, proposed_rate, days, NowMs());
+    if (!report.ok()) return Fail(ctx, report.status());
+    if (report->look_alikes.size() > look_alikes) report->look_alikes.resize(look_alikes);
+    if (ctx.json()) {
+      PrintJson(CalibrationReportJson(*report));
+      return int(kExitOk);
+    }
+    const Calibration& c = report->in_force;
+    std::printf("collection %s: %zu people with faces, %zu faces", report->collection.c_str(),
+                c.persons, report->faces);
+    if (report->stale_faces)
+      std::printf(" (+%zu made by other models: run `concierge reindex`)", report->stale_faces);
+    std::printf("\nthreshold in force for %.3f%% false welcomes: cosine %.3f (fused %.2f);"
+                " second opinion between %.3f and %.3f\n",
+                100 * c.target_false_welcome, c.primary_threshold, c.fused_threshold,
+                c.primary_threshold - c.band_below, c.primary_threshold + c.band_above);
+    if (!report->look_alikes.empty()) std::printf("look-alikes (closest other person):\n");
+    for (const auto& l : report->look_alikes)
+      std::printf("  %-24s %-24s %.3f%s\n", l.person_id.c_str(), l.other_id.c_str(), l.similarity,
+                  l.similarity >= c.primary_threshold - c.band_below ? "  (close to the threshold)"
+                                                                     : "");
+    if (report->proposed) {
+      std::printf("replay of the last %d days at %.3f%% (cosine %.3f): %zu sightings, %zu named "
+                  "differently\n",
+                  report->replay_days, 100 * report->proposed->target_false_welcome,
+                  report->proposed->primary_threshold, report->replayed, report->changed.size());
+      for (const auto& ch : report->changed)
+        std::printf("  %s %s/%s visit %s: %s -> %s\n",
+                    FormatIsoUtc(ch.sighting.captured_ms).c_str(), ch.sighting.site.c_str(),
+                    ch.sighting.camera.c_str(),
+                    ch.sighting.visit_id ? std::to_string(*ch.sighting.visit_id).c_str() : "-",
+                    ch.sighting.person_id.value_or("unknown").c_str(),
+                    ch.would_be.value_or("unknown").c_str());
+    }
+    return int(kExitOk);
+  });
 }
 
 // Every visit of the face in `photo`, newest first: the same items as
 // POST /api/v1/search.
 int RunSearch(Context& ctx, const std::string& photo) {
-  auto config = ctx.saved_config(Database::Access::kReadOnly);
-  if (!config.ok()) return Fail(ctx, config.status());
-  Services services(**config, Database::Access::kReadOnly);
-  auto matcher = services.matcher();
-  if (!matcher.ok()) return Fail(ctx, matcher.status());
-  auto sightings = services.sightings();
-  if (!sightings.ok()) return Fail(ctx, sightings.status());
-  auto image = ReadImageFile(photo, services.image_limits());
-  if (!image.ok()) return Fail(ctx, image.status());
-  auto probe = SearchProbe(**services.engine(), *image);
-  if (!probe.ok()) return Fail(ctx, probe.status());
-  auto hits = FindVisitsOfFace(**sightings, *probe,
-                               (*matcher)->calibration().same_person_threshold, 0, 0);
-  if (!hits.ok()) return Fail(ctx, hits.status());
-  ApiContext api;
-  api.sightings = *sightings;
-  api.faces = *services.faces();
-  nlohmann::json items = nlohmann::json::array();
-  for (const VisitHit& hit : *hits) {
-    auto visit = VisitHitJson(api, hit);
-    if (!visit.ok()) return Fail(ctx, visit.status());
-    items.push_back(std::move(*visit));
-  }
-  if (ctx.json()) {
-    PrintJson({{"items", items}});
-    return kExitOk;
-  }
-  if (items.empty()) std::printf("no visit of this face\n");
-  for (const auto& v : items)
-    std::printf("%s  %-10s %-12s %-24s similarity %.2f  visit %lld\n",
-                v["started"].get<std::string>().c_str(), v["site"].get<std::string>().c_str(),
-                v["camera"].is_string() ? v["camera"].get<std::string>().c_str() : "-",
-                v["person"].is_object() ? v["person"]["name"].get<std::string>().c_str()
-                                        : "(stranger)",
-                v["similarity"].get<double>(), static_cast<long long>(v["id"].get<int64_t>()));
-  return kExitOk;
+  return WithMatcher(ctx, [&](Services& services, Matcher& matcher, SightingStore& sightings) {
+    auto image = ReadImageFile(photo, services.image_limits());
+    if (!image.ok()) return Fail(ctx, image.status());
+    auto probe = SearchProbe(**services.engine(), *image);
+    if (!probe.ok()) return Fail(ctx, probe.status());
+    auto hits =
+        FindVisitsOfFace(sightings, *probe, matcher.calibration().same_person_threshold, 0, 0);
+    if (!hits.ok()) return Fail(ctx, hits.status());
+    ApiContext api;
+    api.sightings = &sightings;
+    api.faces = *services.faces();
+    nlohmann::json items = nlohmann::json::array();
+    for (const VisitHit& hit : *hits) {
+      auto visit = VisitHitJson(api, hit);
+      if (!visit.ok()) return Fail(ctx, visit.status());
+      items.push_back(std::move(*visit));
+    }
+    if (ctx.json()) {
+      PrintJson({{"items", items}});
+      return int(kExitOk);
+    }
+    if (items.empty()) std::printf("no visit of this face\n");
+    for (const auto& v : items)
+      std::printf("%s  %-10s %-12s %-24s similarity %.2f  visit %lld\n",
+                  v["started"].get<std::string>().c_str(), v["site"].get<std::string>().c_str(),
+                  v["camera"].is_string() ? v["camera"].get<std::string>().c_str() : "-",
+                  v["person"].is_object() ? v["person"]["name"].get<std::string>().c_str()
+                                          : "(stranger)",
+                  v["similarity"].get<double>(), static_cast<long long>(v["id"].get<int64_t>()));
+    return int(kExitOk);
+  });
 }
 
 }  // namespace

@@ -72,11 +72,6 @@ int WithAuth(Context& ctx, Database::Access access, Body body) {
   return body(auth, **audit);
 }
 
-void AuditFromCli(AuditLog& audit, const std::string& action, const std::string& target) {
-  if (Status s = audit.Record("cli", action, target); !s.ok())
-    std::cerr << "warning: not audited: " << s.message() << "\n";
-}
-
 int RunUserAdd(Context& ctx, const UserOptions& o) {
   auto role = ParseRole(o.role);
   if (!role.ok()) return Fail(ctx, role.status());
@@ -145,8 +140,7 @@ int RunTokenList(Context& ctx) {
       const char* state = t.revoked_ms ? "revoked" : "active";
       out.push_back({{"id", t.id}, {"name", t.name}, {"user", t.user}, {"state", state},
                      {"created", FormatIsoUtc(t.created_ms)},
-                     {"last_used", t.last_used_ms ? nlohmann::json(FormatIsoUtc(t.last_used_ms))
-                                                  : nlohmann::json(nullptr)}});
+                     {"last_used", OptionalTime(t.last_used_ms)}});
       if (!ctx.json())
         std::printf("%-6lld %-24s %-16s %-8s %s\n", static_cast<long long>(t.id), t.name.c_str(),
                     t.user.c_str(), state, FormatIsoUtc(t.created_ms).c_str());
