@@ -22,6 +22,7 @@
 namespace concierge {
 namespace {
 
+using testing::NewSharedPgDatabase;
 using testing::PgCluster;
 
 constexpr int64_t kT0 = 1'790'000'000'000;  // 2026-09-21
@@ -36,47 +37,25 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 // One cluster for the suite (initdb is slow); a fresh database for each test.
 class PgSightingStoreTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    if (!PgCluster::Available()) return;
-    cluster_ = new PgCluster();
-    start_status_ = cluster_->Start();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
+  static void TearDownTestSuite() { testing::StopSharedPgCluster(); }
 
   void SetUp() override {
     REQUIRE_POSTGRES();
-    ASSERT_TRUE(start_status_.ok()) << start_status_.ToString() << "\n" << cluster_->Log();
-    url_ = NewDatabase();
+    url_ = NewSharedPgDatabase();
     ASSERT_FALSE(url_.empty());
     auto store = OpenPgSightingStore(url_);
     ASSERT_OK(store);
     store_ = std::move(*store);
   }
 
-  // A new empty database's URL, or "" after a test failure.
-  static std::string NewDatabase() {
-    static std::atomic<int> counter{0};
-    const std::string name = "test_" + std::to_string(counter.fetch_add(1));
-    const Status st = cluster_->CreateDatabase(name);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return st.ok() ? cluster_->Url(name) : "";
-  }
-
-  static PgCluster* cluster_;
-  static Status start_status_;
   std::string url_;
   std::unique_ptr<SightingStore> store_;
 };
 
-PgCluster* PgSightingStoreTest::cluster_ = nullptr;
-Status PgSightingStoreTest::start_status_;
 
 TEST_F(PgSightingStoreTest, MigrationsApplyOnceAcrossReopensAndConcurrentOpeners) {
   ASSERT_OK(store_->Insert(PendingSighting("kept-1", kT0)));
-  const std::string fresh = NewDatabase();
+  const std::string fresh = NewSharedPgDatabase();
   std::vector<std::thread> openers;
   std::atomic<int> failures{0};
   for (int i = 0; i < 4; ++i)
@@ -116,7 +95,7 @@ TEST_F(PgSightingStoreTest, ASchemaNewerThanThisBuildIsRefused) {
 TEST_F(PgSightingStoreTest, ConnectionErrorsAreClearAndNeverShowThePassword) {
   EXPECT_EQ(OpenPgSightingStore("").status().code(), Status::Code::kInvalidArgument);
 
-  const auto missing = OpenPgSightingStore(cluster_->Url("no_such_db"));
+  const auto missing = OpenPgSightingStore(testing::SharedPgCluster()->Url("no_such_db"));
   EXPECT_EQ(missing.status().code(), Status::Code::kNotFound) << missing.status().ToString();
   EXPECT_PRED2(Contains, missing.status().message(), "no_such_db");
 

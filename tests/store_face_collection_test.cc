@@ -16,12 +16,14 @@
 #include "store/database.h"
 #include "store/pg_face_repository.h"
 #include "support/pg_fixture.h"
+#include "support/store_backend.h"
 #include "support/test_env.h"
 
 namespace concierge {
 namespace {
 
-using ::concierge::testing::PgCluster;
+using ::concierge::testing::StoreBackend;
+using ::concierge::testing::StoreBackendName;
 using ::concierge::testing::TempDir;
 
 bool Contains(const std::string& text, const std::string& part) {
@@ -79,33 +81,17 @@ FaceRecord Face(const std::string& person, Embedding embedding, const std::strin
   return f;
 }
 
-enum class Backend { kSqlite, kPostgres };
-
-std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
-  return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
-}
-
 // Every test runs on both repositories: SQLite in a temp dir, and a fresh
 // database of one private PostgreSQL cluster per suite (initdb is slow).
-class FaceCollectionTest : public ::testing::TestWithParam<Backend> {
+class FaceCollectionTest : public ::testing::TestWithParam<StoreBackend> {
  protected:
-  static void SetUpTestSuite() {
-    if (!PgCluster::Available()) return;
-    cluster_ = new PgCluster();
-    start_status_ = cluster_->Start();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
+  static void TearDownTestSuite() { testing::StopSharedPgCluster(); }
 
   void SetUp() override {
-    if (GetParam() == Backend::kPostgres) {
+    if (GetParam() == StoreBackend::kPostgres) {
       REQUIRE_POSTGRES();
-      ASSERT_TRUE(start_status_.ok()) << start_status_.ToString() << "\n" << cluster_->Log();
-      const std::string name = "fc" + std::to_string(++databases_);
-      ASSERT_TRUE(cluster_->CreateDatabase(name).ok());
-      pg_url_ = cluster_->Url(name);
+      pg_url_ = testing::NewSharedPgDatabase();
+      ASSERT_FALSE(pg_url_.empty());
     }
     Reopen();
   }
@@ -114,7 +100,7 @@ class FaceCollectionTest : public ::testing::TestWithParam<Backend> {
   void Reopen(int dims = kDims) {
     fc_.reset();
     db_.reset();
-    if (GetParam() == Backend::kSqlite) {
+    if (GetParam() == StoreBackend::kSqlite) {
       auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 2000);
       ASSERT_TRUE(db.ok()) << db.status().ToString();
       db_ = std::move(db).value();
@@ -128,7 +114,7 @@ class FaceCollectionTest : public ::testing::TestWithParam<Backend> {
   // open it: for SQLite on its own connection.
   Result<std::unique_ptr<FaceCollection>> OpenCollection(const std::string& name, int dims,
                                                           SearchIndexOptions index = {}) {
-    if (GetParam() == Backend::kPostgres) {
+    if (GetParam() == StoreBackend::kPostgres) {
       ASSIGN_OR_RETURN(auto repo, OpenPgFaceRepository(pg_url_, name));
       return FaceCollection::Open(std::move(repo), Spaces(dims), index);
     }
@@ -146,7 +132,7 @@ class FaceCollectionTest : public ::testing::TestWithParam<Backend> {
 
   // The first column of the first row of `sql` (portable SQL), or -1.
   int64_t CountRows(const std::string& sql) {
-    if (GetParam() == Backend::kPostgres) {
+    if (GetParam() == StoreBackend::kPostgres) {
       try {
         pqxx::connection c(pg_url_);
         pqxx::nontransaction tx(c);
@@ -163,9 +149,6 @@ class FaceCollectionTest : public ::testing::TestWithParam<Backend> {
   }
 
   static constexpr int kDims = 32;
-  static inline PgCluster* cluster_ = nullptr;
-  static inline Status start_status_;
-  static inline int databases_ = 0;
   TempDir dir_;
   std::string pg_url_;
   std::unique_ptr<Database> db_;
@@ -173,13 +156,12 @@ class FaceCollectionTest : public ::testing::TestWithParam<Backend> {
   std::unique_ptr<FaceCollection> fc_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, FaceCollectionTest,
-                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+CONCIERGE_ALL_STORE_BACKENDS(FaceCollectionTest);
 
 // What only SQLite has: read-only files, file locks, several collections on one Database.
 class SqliteFaceCollectionTest : public FaceCollectionTest {};
-INSTANTIATE_TEST_SUITE_P(Sqlite, SqliteFaceCollectionTest, ::testing::Values(Backend::kSqlite),
-                         BackendName);
+INSTANTIATE_TEST_SUITE_P(Sqlite, SqliteFaceCollectionTest,
+                         ::testing::Values(StoreBackend::kSqlite), StoreBackendName);
 
 // The test's own model of the collection: person -> unit embeddings by face id.
 using Model = std::map<std::string, std::map<int64_t, Embedding>>;
@@ -645,9 +627,10 @@ TEST_P(FaceCollectionTest, FacesOfAnotherModelWaitForAReindex) {
   // The pack changed: the collection now searches with another model.
   const std::vector<VectorSpace> next{{"next-model@000000000002", kDims * 2}};
   fc_.reset();
-  auto reopened = GetParam() == Backend::kPostgres
-                      ? FaceCollection::Open(std::move(OpenPgFaceRepository(pg_url_, "default")).value(), next)
-                      : FaceCollection::Open(db_.get(), "default", next);
+  auto reopened =
+      GetParam() == StoreBackend::kPostgres
+          ? FaceCollection::Open(std::move(OpenPgFaceRepository(pg_url_, "default")).value(), next)
+          : FaceCollection::Open(db_.get(), "default", next);
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   auto& fc = **reopened;
   EXPECT_EQ(fc.size(), 0u);
@@ -673,7 +656,7 @@ TEST_P(FaceCollectionTest, FacesOfAnotherModelWaitForAReindex) {
 
 TEST_P(FaceCollectionTest, SeveralModelsAreStoredSearchedAndVetoedTogether) {
   const std::vector<VectorSpace> two{{kModel, kDims}, {"second@000000000003", 3}};
-  auto fc = GetParam() == Backend::kPostgres
+  auto fc = GetParam() == StoreBackend::kPostgres
                 ? FaceCollection::Open(std::move(OpenPgFaceRepository(pg_url_, "two")).value(), two)
                 : FaceCollection::Open(db_.get(), "two", two);
   ASSERT_TRUE(fc.ok()) << fc.status().ToString();

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -154,6 +155,38 @@ Status PgCluster::CreateDatabase(const std::string& name) {
                                       std::to_string(port_), "-U", kUser, name});
   if (r.exit_code != 0) return Status::Internal("createdb " + name + " failed: " + r.err);
   return Status::Ok();
+}
+
+namespace {
+
+PgCluster* shared_cluster = nullptr;
+Status shared_cluster_status;
+
+}  // namespace
+
+PgCluster* SharedPgCluster() {
+  if (shared_cluster == nullptr) {
+    shared_cluster = new PgCluster();
+    shared_cluster_status = shared_cluster->Start();
+  }
+  if (shared_cluster_status.ok()) return shared_cluster;
+  ADD_FAILURE() << shared_cluster_status.ToString() << "\n" << shared_cluster->Log();
+  return nullptr;
+}
+
+std::string NewSharedPgDatabase() {
+  PgCluster* cluster = SharedPgCluster();
+  if (cluster == nullptr) return "";
+  static std::atomic<int> counter{0};
+  const std::string name = "test_" + std::to_string(counter.fetch_add(1));
+  const Status created = cluster->CreateDatabase(name);
+  EXPECT_TRUE(created.ok()) << created.ToString();
+  return created.ok() ? cluster->Url(name) : "";
+}
+
+void StopSharedPgCluster() {
+  delete shared_cluster;
+  shared_cluster = nullptr;
 }
 
 }  // namespace concierge::testing

@@ -54,6 +54,18 @@ class PgCluster {
   ChildProcess server_;
 };
 
+// The test program's one cluster, started on the first call (initdb is slow)
+// and returned by later ones. Needs PgCluster::Available(). Fails the test and
+// returns null when it does not run.
+PgCluster* SharedPgCluster();
+
+// A new empty database on SharedPgCluster(): its URL, or "" after failing the test.
+std::string NewSharedPgDatabase();
+
+// Stops and removes the shared cluster (for a suite's TearDownTestSuite); the
+// next SharedPgCluster() starts a new one.
+void StopSharedPgCluster();
+
 }  // namespace concierge::testing
 
 // Skips the current test loudly when PostgreSQL's server binaries are missing.

@@ -1,7 +1,5 @@
 #include "support/store_backend.h"
 
-#include <atomic>
-
 #include "store/pg_sighting_store.h"
 #include "store/sqlite_sighting_store.h"
 #include "support/pg_fixture.h"
@@ -9,18 +7,6 @@
 namespace concierge::testing {
 
 namespace {
-
-// The program's PostgreSQL cluster, started on first use (initdb is slow).
-PgCluster* cluster = nullptr;
-Status cluster_status;
-
-Status StartCluster() {
-  if (cluster == nullptr) {
-    cluster = new PgCluster();
-    cluster_status = cluster->Start();
-  }
-  return cluster_status;
-}
 
 // Unwraps `opened`, failing the test (and returning null) on an error.
 template <typename T>
@@ -42,19 +28,12 @@ void StoreBackendTest::SetUp() {
     return;
   }
   REQUIRE_POSTGRES();
-  const Status started = StartCluster();
-  ASSERT_TRUE(started.ok()) << started.ToString() << "\n" << cluster->Log();
-  static std::atomic<int> counter{0};
-  const std::string name = "backend_" + std::to_string(counter.fetch_add(1));
-  ASSERT_TRUE(cluster->CreateDatabase(name).ok());
   config_.kind = "postgres";
-  config_.postgres_url = cluster->Url(name);
+  config_.postgres_url = NewSharedPgDatabase();
+  ASSERT_FALSE(config_.postgres_url.empty());
 }
 
-void StoreBackendTest::TearDownTestSuite() {
-  delete cluster;
-  cluster = nullptr;
-}
+void StoreBackendTest::TearDownTestSuite() { StopSharedPgCluster(); }
 
 Database* StoreBackendTest::NewSqlite() {
   if (postgres()) return nullptr;
