@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "core/hash.h"
+#include "support/object_keys.h"
 #include "support/s3_fixture.h"
 #include "support/test_env.h"
 
@@ -298,17 +299,11 @@ TEST_F(S3ObjectStoreTest, ListBeyondOneThousandKeys) {
 
 TEST_F(S3ObjectStoreTest, PathTricksAreRejectedBeforeAnyRequest) {
   ASSERT_TRUE(server_.Stop().ok());  // any request would now be kUnavailable
-  const std::vector<std::string> bad = {"../x",   "/etc/passwd", "a/../../b",
-                                        "a//b",   "a/./b",       "a\\b",
-                                        std::string("a\0b", 3), "..", "x/..", "a?b", "a%2F"};
+  Keys bad = testing::PathTrickKeys();
+  bad.insert(bad.end(), {"a?b", "a%2F"});  // and what would change an S3 URL's meaning
   for (const auto& key : bad) {
-    SCOPED_TRACE(key);
-    EXPECT_EQ(store_->Put(key, "evil").code(), Status::Code::kInvalidArgument);
-    EXPECT_EQ(store_->Get(key).status().code(), Status::Code::kInvalidArgument);
-    EXPECT_EQ(store_->Exists(key).status().code(), Status::Code::kInvalidArgument);
-    EXPECT_EQ(store_->Delete(key).code(), Status::Code::kInvalidArgument);
-    EXPECT_EQ(store_->Move(key, "ok").code(), Status::Code::kInvalidArgument);
-    EXPECT_EQ(store_->Move("ok", key).code(), Status::Code::kInvalidArgument);
+    testing::ExpectKeyRefused(*store_, key);
+    EXPECT_EQ(store_->Move("ok", key).code(), Status::Code::kInvalidArgument) << key;
   }
   EXPECT_EQ(store_->List("../").status().code(), Status::Code::kInvalidArgument);
   ASSERT_TRUE(server_.Start().ok());
