@@ -26,8 +26,6 @@
 #include "support/models.h"
 #include "support/notifier_parts.h"
 #include "support/test_env.h"
-#include "vision/face_engine.h"
-#include "vision/image_io.h"
 
 namespace concierge {
 namespace {
@@ -99,17 +97,7 @@ class ChatOpsTest : public ::testing::Test {
 
   void Enroll(const std::string& person, const std::string& external_id,
               const std::string& photo) {
-    auto engine = FaceEngine::Create(config_.vision);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    auto image = ReadImageFile(testing::DataPath(photo), {});
-    ASSERT_TRUE(image.ok());
-    auto faces = (*engine)->Analyze(*image, {.embed = EmbedWith::kAll, .anti_spoof = false});
-    ASSERT_TRUE(faces.ok() && faces->size() == 1u);
-    ASSERT_OK(stores().faces->AddPerson({person, person, external_id, 0}));
-    FaceRecord face;
-    face.person_id = person;
-    face.embeddings = (*faces)[0].embeddings;
-    ASSERT_TRUE(stores().faces->AddFace(face).ok());
+    testing::EnrollPhoto(*stores().faces, config_.vision, person, external_id, photo);
   }
 
   // Clicks as `user` on the message `m` and returns the endpoint's HTTP status.

@@ -47,6 +47,17 @@ uint64_t HistogramCount(const std::string& name, const MetricLabels& labels = {}
   return Metrics().histogram(name, "", labels).count();
 }
 
+// The record ingest would have made of `s` before deciding it: its picture under incoming/.
+SightingRecord PendingRecordOf(const Sighting& s) {
+  SightingRecord r;
+  r.id = s.id;
+  r.camera = s.camera;
+  r.site = s.site;
+  r.captured_ms = s.captured_ms;
+  r.image_key = SightingImageKey("incoming", s.id, s.captured_ms);
+  return r;
+}
+
 const char* kEnrolled = "lfw/images/Colin_Powell/Colin_Powell_0038.jpg";
 const char* kEnrolledAgain = "lfw/images/Colin_Powell/Colin_Powell_0040.jpg";
 const char* kStranger = "lfw/images/Tony_Blair/Tony_Blair_0006.jpg";
@@ -104,17 +115,7 @@ class ServeTest : public ::testing::Test {
 
   // Enrolls the face in `photo` under `person` with the server's own engine.
   void Enroll(const std::string& person, const std::string& photo) {
-    auto engine = FaceEngine::Create(config_.vision);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    auto image = ReadImageFile(testing::DataPath(photo), {});
-    ASSERT_TRUE(image.ok());
-    auto faces = (*engine)->Analyze(*image, {.embed = EmbedWith::kAll, .anti_spoof = false});
-    ASSERT_TRUE(faces.ok() && faces->size() == 1u);
-    ASSERT_OK(faces_->AddPerson({person, person, "", 0}));
-    FaceRecord face;
-    face.person_id = person;
-    face.embeddings = (*faces)[0].embeddings;
-    ASSERT_TRUE(faces_->AddFace(face).ok());
+    testing::EnrollPhoto(*faces_, config_.vision, person, "", photo);
   }
 
   std::unique_ptr<MqttBus> Publisher() {
@@ -375,12 +376,7 @@ TEST_F(ServeTest, ResumesSightingsACrashLeftAtEveryStep) {
   std::vector<Sighting> made;
   for (const auto& c : cases) {
     const Sighting s = testing::MakeSighting(c.crop);
-    SightingRecord r;
-    r.id = s.id;
-    r.camera = s.camera;
-    r.site = s.site;
-    r.captured_ms = s.captured_ms;
-    r.image_key = SightingImageKey("incoming", s.id, s.captured_ms);
+    const SightingRecord r = PendingRecordOf(s);
     ASSERT_OK(objects_->Put(SightingImageKey(c.stored_under, s.id, s.captured_ms), s.jpeg));
     ASSERT_TRUE(sightings_->Insert(r).ok());
     made.push_back(s);
@@ -483,12 +479,7 @@ TEST_F(ServeTest, EverySightingRowNamesAPictureThatExistsAtEveryStepOfDeciding) 
 
 TEST_F(ServeTest, APictureACrashLeftBehindInIncomingIsRemovedAtStart) {
   const Sighting s = testing::MakeSighting(testing::FaceCrop(kStranger));
-  SightingRecord r;
-  r.id = s.id;
-  r.camera = s.camera;
-  r.site = s.site;
-  r.captured_ms = s.captured_ms;
-  r.image_key = SightingImageKey("incoming", s.id, s.captured_ms);
+  const SightingRecord r = PendingRecordOf(s);
   ASSERT_TRUE(sightings_->Insert(r).ok());
   SightingOutcome decided;
   decided.id = s.id;
