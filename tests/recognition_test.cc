@@ -20,6 +20,7 @@
 #include "store/face_collection.h"
 #include "store/object_store.h"
 #include "support/models.h"
+#include "support/shared_face_engine.h"
 #include "support/test_env.h"
 #include "vision/face_engine.h"
 #include "vision/image_io.h"
@@ -53,24 +54,11 @@ std::optional<FaceObservation> LargestFace(FaceEngine& engine, const cv::Mat& im
   return best;
 }
 
-class RecognitionTest : public ::testing::Test {
+class RecognitionTest : public testing::SharedFaceEngineTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::HaveTestData()) return;
-    VisionConfig vision;
-    vision.models_dir = DefaultModelsDir();
-    auto engine = FaceEngine::Create(vision);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = engine->release();
-  }
-  static void TearDownTestSuite() {
-    delete engine_;
-    engine_ = nullptr;
-  }
-
   void SetUp() override {
     REQUIRE_TEST_DATA();
-    ASSERT_NE(engine_, nullptr) << "the model pack did not load";
+    ASSERT_NE(engine_, nullptr) << "the model pack did not load: " << engine_status_.ToString();
     auto db = Database::OpenSqlite(dir_.Sub("concierge.db"), 5000);
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(*db);
@@ -111,14 +99,12 @@ class RecognitionTest : public ::testing::Test {
     return people;
   }
 
-  static FaceEngine* engine_;
   testing::TempDir dir_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<FaceCollection> faces_;
   std::unique_ptr<ObjectStore> objects_;
 };
 
-FaceEngine* RecognitionTest::engine_ = nullptr;
 
 TEST_F(RecognitionTest, NoAnimalFoodOrLandscapePhotoHoldsAHumanFace) {
   size_t photos = 0, detections = 0;

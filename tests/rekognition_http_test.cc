@@ -33,6 +33,7 @@
 #include "support/face_images.h"
 #include "support/pg_fixture.h"
 #include "support/s3_fixture.h"
+#include "support/shared_face_engine.h"
 #include "support/test_env.h"
 #include "vision/face_engine.h"
 
@@ -60,23 +61,11 @@ struct Reply {
   std::string type() const { return body.is_object() ? body.value("__type", "") : ""; }
 };
 
-class RekognitionHttpTest : public ::testing::Test {
+class RekognitionHttpTest : public testing::SharedFaceEngineTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::HaveTestData()) return;
-    VisionConfig vision;
-    vision.models_dir = DefaultModelsDir();
-    auto engine = FaceEngine::Create(vision);
-    if (engine.ok()) engine_ = std::move(*engine).release();
-  }
-  static void TearDownTestSuite() {
-    delete engine_;
-    engine_ = nullptr;
-  }
-
   void SetUp() override {
     REQUIRE_TEST_DATA();
-    ASSERT_NE(engine_, nullptr) << "the vision engine did not load";
+    ASSERT_NE(engine_, nullptr) << "the vision engine did not load: " << engine_status_.ToString();
     config_.data_dir = dir_.path();
     config_.vision.models_dir = DefaultModelsDir();
     config_.http.bind = "127.0.0.1";
@@ -159,7 +148,6 @@ class RekognitionHttpTest : public ::testing::Test {
     return reply;
   }
 
-  static inline FaceEngine* engine_ = nullptr;
   testing::TempDir dir_;
   Config config_;
   std::unique_ptr<Database> db_;

@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/config.h"
+#include "support/shared_face_engine.h"
 #include "support/test_env.h"
 #include "vision/aligner.h"
 #include "vision/face_detector.h"
@@ -116,22 +117,11 @@ TEST(GroundTruth, MatchingIsOneToOne) {
   EXPECT_DOUBLE_EQ(m.recall(), 0.5);
 }
 
-class VisionEngineTest : public ::testing::Test {
+class VisionEngineTest : public testing::SharedFaceEngineTest {
  protected:
-  static void SetUpTestSuite() {
-    VisionConfig config;
-    config.models_dir = DefaultModelsDir();
-    auto created = FaceEngine::Create(config);
-    ASSERT_TRUE(created.ok()) << created.status().ToString();
-    engine_ = std::move(*created).release();
-  }
-  static void TearDownTestSuite() {
-    delete engine_;
-    engine_ = nullptr;
-  }
   void SetUp() override {
     REQUIRE_TEST_DATA();
-    ASSERT_NE(engine_, nullptr);
+    ASSERT_NE(engine_, nullptr) << engine_status_.ToString();
   }
   static cv::Mat Load(const std::string& relative) {
     auto image = ReadImageFile(DataPath(relative), {});
@@ -149,10 +139,7 @@ class VisionEngineTest : public ::testing::Test {
     total.truths += m.truths;
     total.found += m.found;
   }
-
-  static FaceEngine* engine_;
 };
-FaceEngine* VisionEngineTest::engine_ = nullptr;
 
 TEST_F(VisionEngineTest, DlibTestingRecallFloor) {
   auto truth = LoadDlibBoxes(DataPath("detection/dlib_faces/examples/faces/testing.xml"));
