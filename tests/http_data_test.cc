@@ -32,8 +32,11 @@
 #include "store/fs_object_store.h"
 #include "store/sqlite_sighting_store.h"
 #include "store/stranger_clusters.h"
+#include "support/api_server.h"
 #include "support/face_images.h"
 #include "support/models.h"
+#include "support/notifier_parts.h"
+#include "support/shared_face_engine.h"
 #include "support/test_env.h"
 #include "vision/face_engine.h"
 #include "vision/image_io.h"
@@ -64,71 +67,44 @@ struct Reply {
   }
 };
 
-class HttpDataTest : public ::testing::Test {
+class HttpDataTest : public testing::SharedFaceEngineTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::HaveTestData()) return;
-    VisionConfig vision;
-    vision.models_dir = DefaultModelsDir();
-    auto engine = FaceEngine::Create(vision);
-    if (engine.ok()) engine_ = std::move(*engine).release();
-  }
-  static void TearDownTestSuite() {
-    delete engine_;
-    engine_ = nullptr;
-  }
-
   void SetUp() override {
     REQUIRE_TEST_DATA();
-    ASSERT_NE(engine_, nullptr) << "the vision engine did not load";
+    ASSERT_NE(engine_, nullptr) << "the vision engine did not load: " << engine_status_.ToString();
     config_.data_dir = dir_.path();
     config_.vision.models_dir = DefaultModelsDir();
     config_.vision.max_image_bytes = 2 * 1024 * 1024;
     config_.http.bind = "127.0.0.1";
     config_.http.port = 0;
     config_.http.threads = 4;
-    auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
-    ASSERT_OK(db);
-    db_ = std::move(*db);
-    auto objects = FsObjectStore::Open(config_.ObjectRoot());
-    ASSERT_OK(objects);
-    objects_ = std::move(*objects);
-    auto faces = FaceCollection::Open(db_.get(), "default", SpacesOf(engine_->embedders()));
-    ASSERT_OK(faces);
-    faces_ = std::move(*faces);
-    sightings_ = NewSqliteSightingStore(db_.get());
-    audit_ = NewSqliteAuditLog(db_.get());
-    clusters_ = NewSqliteStrangerClusters(db_.get(), 0.5f, 3'600'000);
+    ASSERT_OK(stores_.Open(config_, 0.5f, 3'600'000));
     trainer_ = std::make_unique<Trainer>(
         config_.quality, ImageLimits{},
-        TrainerParts{engine_, sightings_.get(), objects_.get(), faces_.get(), clusters_.get(),
-                     audit_.get(), nullptr, nullptr});
-    matcher_ = std::make_unique<Matcher>(engine_->pack(), faces_.get(),
+        TrainerParts{engine_, stores_.sightings.get(), stores_.objects.get(), stores_.faces.get(),
+                     stores_.clusters.get(), stores_.audit.get(), nullptr, nullptr});
+    matcher_ = std::make_unique<Matcher>(engine_->pack(), stores_.faces.get(),
                                          config_.recognition.target_false_welcome_rate,
                                          SearchMode::kCentroid);
     trainer_->SetMatcher(matcher_.get());
-    accounts_ = NewSqliteAccountStore(db_.get());
+    accounts_ = NewSqliteAccountStore(stores_.db.get());
     auth_ = std::make_unique<Authenticator>(accounts_.get(), config_.auth);
-    ASSERT_OK(auth_->AddUser("ada", "correct horse battery", Role::kAdmin));
-    ASSERT_OK(auth_->AddUser("vic", "correct horse battery", Role::kViewer));
-    auto admin = auth_->CreateToken("test-admin", "ada");
-    ASSERT_OK(admin);
-    admin_ = admin->token;
-    auto viewer = auth_->CreateToken("test-viewer", "vic");
-    ASSERT_OK(viewer);
-    viewer_ = viewer->token;
+    const testing::ApiAccounts accounts = testing::AddApiAccounts(*auth_, "test");
+    ASSERT_FALSE(HasFailure());
+    admin_ = accounts.admin_token;
+    viewer_ = accounts.viewer_token;
 
     ApiContext ctx;
     ctx.config = &config_;
-    ctx.sightings = sightings_.get();
-    ctx.objects = objects_.get();
-    ctx.faces = faces_.get();
+    ctx.sightings = stores_.sightings.get();
+    ctx.objects = stores_.objects.get();
+    ctx.faces = stores_.faces.get();
     ctx.engine = engine_;
     ctx.matcher = matcher_.get();
     ctx.events = &events_;
     ctx.auth = auth_.get();
-    ctx.audit = audit_.get();
-    ctx.clusters = clusters_.get();
+    ctx.audit = stores_.audit.get();
+    ctx.clusters = stores_.clusters.get();
     ctx.trainer = trainer_.get();
     auto server = HttpServer::Start(ctx);
     ASSERT_OK(server);
@@ -224,8 +200,9 @@ class HttpDataTest : public ::testing::Test {
     s.received_ms = captured_ms + 5;
     if (face) s.quality = face->quality;
     s.image_key = "incoming/" + id + ".jpg";
-    EXPECT_TRUE(objects_->Put(s.image_key, testing::ReadFile(testing::DataPath(photo))).ok());
-    EXPECT_TRUE(sightings_->Insert(s).ok());
+    const std::string bytes = testing::ReadFile(testing::DataPath(photo));
+    EXPECT_TRUE(stores_.objects->Put(s.image_key, bytes).ok());
+    EXPECT_TRUE(stores_.sightings->Insert(s).ok());
     SightingOutcome o;
     o.id = id;
     o.decision = person ? Decision::kKnown : Decision::kUnknown;
@@ -233,16 +210,16 @@ class HttpDataTest : public ::testing::Test {
     o.similarity = person ? 0.8f : 0.1f;
     o.live_score = 0.9f;
     o.image_key = (person ? "known/" + *person + "/" : std::string("unknown/")) + id + ".jpg";
-    EXPECT_TRUE(objects_->Move(s.image_key, o.image_key).ok());
+    EXPECT_TRUE(stores_.objects->Move(s.image_key, o.image_key).ok());
     if (face) o.embedding = testing::PrimaryOf(face->embeddings);
-    auto decided = sightings_->RecordDecision(o, {VisitChoice::Kind::kStart, 0});
+    auto decided = stores_.sightings->RecordDecision(o, {VisitChoice::Kind::kStart, 0});
     EXPECT_TRUE(decided.ok()) << decided.status().ToString();
     return decided.ok() ? decided->sighting : s;
   }
 
   // Counts rows of `table` whose `column` equals `value`.
   int64_t Rows(const std::string& table, const std::string& column, const std::string& value) {
-    return db_
+    return stores_.db
         ->WithConnection([&](Connection& c) -> Result<int64_t> {
           ASSIGN_OR_RETURN(Statement stmt, c.Prepare("SELECT COUNT(*) FROM " + table + " WHERE " +
                                                      column + " = ?"));
@@ -252,15 +229,9 @@ class HttpDataTest : public ::testing::Test {
         .value();
   }
 
-  static FaceEngine* engine_;
   testing::TempDir dir_;
   Config config_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<ObjectStore> objects_;
-  std::unique_ptr<FaceCollection> faces_;
-  std::unique_ptr<SightingStore> sightings_;
-  std::unique_ptr<AuditLog> audit_;
-  std::unique_ptr<StrangerClusters> clusters_;
+  testing::NotifierStores stores_;
   std::unique_ptr<Matcher> matcher_;
   std::unique_ptr<Trainer> trainer_;
   std::unique_ptr<AccountStore> accounts_;
@@ -270,7 +241,6 @@ class HttpDataTest : public ::testing::Test {
   std::string admin_, viewer_;
 };
 
-FaceEngine* HttpDataTest::engine_ = nullptr;
 
 TEST_F(HttpDataTest, EveryEndpointNeedsAuthenticationAndAdminForChanges) {
   ExpectGuarded("GET", "/api/v1/sightings", false);
@@ -435,7 +405,7 @@ TEST_F(HttpDataTest, EventsStreamSightingsAndVisitsUntilTheClientLeaves) {
   });
   // Publish until the stream (subscribed once the request arrived) passes one on.
   SightingRecord s = Seen("e-1", kT0, kBiden, "obama");
-  auto visit = sightings_->GetVisit(*s.visit_id);
+  auto visit = stores_.sightings->GetVisit(*s.visit_id);
   ASSERT_OK(visit);
   for (int i = 0; i < 300 && !done; ++i) {
     events_.Publish(SightingEvent{SightingEvent::Kind::kDecided, s});
@@ -515,7 +485,7 @@ TEST_F(HttpDataTest, EventStreamsEndWithinSecondsOfRevocationOrLogout) {
   ASSERT_TRUE(by_token.has_value()) << "the stream outlived its revoked token";
   EXPECT_LT(by_token->count(), 5000);
 
-  auto login = auth_->Login("vic", "correct horse battery", "127.0.0.1");
+  auto login = auth_->Login("vic", testing::kApiViewerPassword, "127.0.0.1");
   ASSERT_OK(login);
   ASSERT_EQ(login->outcome, LoginResult::Outcome::kOk);
   const Session session = login->session;
@@ -634,11 +604,11 @@ TEST_F(HttpDataTest, PeopleCreateRenameEnrolFacesAndRecognize) {
   EXPECT_EQ(Delete("/api/v1/people/barack-obama/faces/" + std::to_string(face_id), admin_).status,
             204);
   EXPECT_EQ(Get("/api/v1/faces/" + std::to_string(face_id) + "/image", viewer_).status, 404);
-  EXPECT_TRUE(objects_->List("faces/barack-obama/")->empty());
+  EXPECT_TRUE(stores_.objects->List("faces/barack-obama/")->empty());
 }
 
 TEST_F(HttpDataTest, UploadsAreCheckedBeforeDecoding) {
-  ASSERT_OK(faces_->AddPerson({"obama", "Obama", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"obama", "Obama", "", 0}));
   for (const std::string path : {"/api/v1/recognize", "/api/v1/people/obama/faces"}) {
     SCOPED_TRACE(path);
     Reply bomb = Post(path, admin_, testing::PngBombHeader(100000, 100000), "image/png");
@@ -673,11 +643,11 @@ TEST_F(HttpDataTest, UploadsAreCheckedBeforeDecoding) {
 TEST_F(HttpDataTest, UnknownIsTaggedAsANewPersonAndThenRecognised) {
   const FaceObservation blair = Face(kBlair);
   SightingRecord s = Seen("u-1", kT0, kBlair, std::nullopt, "door", blair);
-  auto assigned = clusters_->Assign(s);
+  auto assigned = stores_.clusters->Assign(s);
   ASSERT_OK(assigned);
   const std::string id = std::to_string(assigned->cluster.id);
   SightingRecord other = Seen("u-2", kT0 + 1000, kBiden, std::nullopt, "door", Face(kBiden));
-  auto other_cluster = clusters_->Assign(other);
+  auto other_cluster = stores_.clusters->Assign(other);
   ASSERT_OK(other_cluster);
   ASSERT_NE(other_cluster->cluster.id, assigned->cluster.id);
 
@@ -724,13 +694,14 @@ TEST_F(HttpDataTest, UnknownIsTaggedAsANewPersonAndThenRecognised) {
   Reply ignored = Get("/api/v1/unknowns?state=ignored", viewer_);
   ASSERT_EQ(ignored.doc()["items"].size(), 1u);
   EXPECT_TRUE(ignored.doc()["items"][0]["image_url"].is_null());
-  EXPECT_TRUE(objects_->List("unknown/")->empty());
+  EXPECT_TRUE(stores_.objects->List("unknown/")->empty());
 }
 
 TEST_F(HttpDataTest, StrangerCardsAreMergedAndSplitByHand) {
-  auto blair = clusters_->Assign(Seen("u-1", kT0, kBlair, std::nullopt, "door", Face(kBlair)));
+  auto blair =
+      stores_.clusters->Assign(Seen("u-1", kT0, kBlair, std::nullopt, "door", Face(kBlair)));
   auto biden =
-      clusters_->Assign(Seen("u-2", kT0 + 1000, kBiden, std::nullopt, "door", Face(kBiden)));
+      stores_.clusters->Assign(Seen("u-2", kT0 + 1000, kBiden, std::nullopt, "door", Face(kBiden)));
   ASSERT_OK(blair);
   ASSERT_OK(biden);
   ASSERT_NE(blair->cluster.id, biden->cluster.id);
@@ -787,7 +758,7 @@ TEST_F(HttpDataTest, StrangerCardsAreMergedAndSplitByHand) {
   EXPECT_EQ(left.doc()["sightings"], 1);
   EXPECT_EQ(left.doc()["best_sighting_id"], "u-1");
 
-  auto audit = audit_->List(10);
+  auto audit = stores_.audit->List(10);
   ASSERT_OK(audit);
   std::vector<std::string> actions;
   for (const auto& entry : audit->items) actions.push_back(entry.action);
@@ -797,10 +768,10 @@ TEST_F(HttpDataTest, StrangerCardsAreMergedAndSplitByHand) {
 
 TEST_F(HttpDataTest, EnrollingSomeoneAnswersTheOpenQuestionsThatWereThem) {
   SightingRecord blair = Seen("u-1", kT0, kBlair, std::nullopt, "door", Face(kBlair));
-  auto cluster = clusters_->Assign(blair);
+  auto cluster = stores_.clusters->Assign(blair);
   ASSERT_OK(cluster);
   SightingRecord biden = Seen("u-2", kT0 + 1000, kBiden, std::nullopt, "door", Face(kBiden));
-  auto other = clusters_->Assign(biden);
+  auto other = stores_.clusters->Assign(biden);
   ASSERT_OK(other);
 
   ASSERT_EQ(Post("/api/v1/people", admin_, json{{"name", "Tony Blair"}}.dump()).status, 201);
@@ -813,14 +784,14 @@ TEST_F(HttpDataTest, EnrollingSomeoneAnswersTheOpenQuestionsThatWereThem) {
   ASSERT_EQ(tagged.doc()["items"].size(), 1u);
   EXPECT_EQ(tagged.doc()["items"][0]["id"], cluster->cluster.id);
   EXPECT_EQ(tagged.doc()["items"][0]["person"]["id"], "tony-blair");
-  EXPECT_EQ(sightings_->Get("u-1")->person_id.value_or(""), "tony-blair");
-  EXPECT_FALSE(sightings_->Get("u-2")->person_id.has_value()) << "Biden is still a stranger";
+  EXPECT_EQ(stores_.sightings->Get("u-1")->person_id.value_or(""), "tony-blair");
+  EXPECT_FALSE(stores_.sightings->Get("u-2")->person_id.has_value()) << "Biden is still a stranger";
   Reply open = Get("/api/v1/unknowns?state=open", viewer_);
   ASSERT_EQ(open.doc()["items"].size(), 1u);
 }
 
 TEST_F(HttpDataTest, SearchByPhotoFindsEveryVisitOfThatFaceNewestFirst) {
-  ASSERT_OK(faces_->AddPerson({"tony", "Tony Blair", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"tony", "Tony Blair", "", 0}));
   Seen("s-1", kT0, kBlair, std::nullopt, "door", Face(kBlair));                // a stranger then
   Seen("s-2", kT0 + 3'600'000, kBlair2, "tony", "lobby", Face(kBlair2));   // named later
   Seen("s-3", kT0 + 7'200'000, kBiden, std::nullopt, "door", Face(kBiden));  // someone else
@@ -854,8 +825,8 @@ TEST_F(HttpDataTest, SearchByPhotoFindsEveryVisitOfThatFaceNewestFirst) {
 }
 
 TEST_F(HttpDataTest, PreferencesAreSetWholeCheckedAndAudited) {
-  ASSERT_OK(faces_->AddPerson({"obama", "Obama", "", 0}));
-  ASSERT_OK(faces_->AddPerson({"ana", "Ana", "U0ANA", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"obama", "Obama", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"ana", "Ana", "U0ANA", 0}));
   Reply fresh = Get("/api/v1/people/obama", viewer_);
   ASSERT_EQ(fresh.status, 200);
   EXPECT_EQ(fresh.doc()["preferences"],
@@ -866,8 +837,8 @@ TEST_F(HttpDataTest, PreferencesAreSetWholeCheckedAndAudited) {
   ASSERT_EQ(set.status, 200) << set.body;
   EXPECT_EQ(set.doc()["preferences"], wanted);
   EXPECT_EQ(Get("/api/v1/people/obama", viewer_).doc()["preferences"], wanted);
-  EXPECT_EQ(faces_->GetPerson("obama")->preferences.host, "ana");
-  auto audit = audit_->List(1, "");
+  EXPECT_EQ(stores_.faces->GetPerson("obama")->preferences.host, "ana");
+  auto audit = stores_.audit->List(1, "");
   ASSERT_OK(audit);
   EXPECT_EQ(audit->items.at(0).action, "person.preferences");
   EXPECT_EQ(audit->items.at(0).detail, wanted);
@@ -898,11 +869,11 @@ TEST_F(HttpDataTest, PreferencesAreSetWholeCheckedAndAudited) {
 }
 
 TEST_F(HttpDataTest, MergeMovesFacesAndSightingsToTheSurvivor) {
-  ASSERT_OK(faces_->AddPerson({"obama", "Obama", "", 0}));
-  ASSERT_OK(faces_->AddPerson({"barack", "Barack", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"obama", "Obama", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"barack", "Barack", "", 0}));
   ASSERT_EQ(PostPhotos("/api/v1/people/barack/faces", admin_, {testing::DataPath(kObama)}).status,
             200);
-  ASSERT_OK(faces_->SetExternalId("barack", "U0BARACK"));
+  ASSERT_OK(stores_.faces->SetExternalId("barack", "U0BARACK"));
   const SightingRecord seen = Seen("m-1", kT0, kObama, "barack");
   ASSERT_EQ(seen.image_key, "known/barack/m-1.jpg");
   EXPECT_EQ(Post("/api/v1/people/obama/merge", admin_, json{{"from", "obama"}}.dump()).status, 400);
@@ -912,19 +883,19 @@ TEST_F(HttpDataTest, MergeMovesFacesAndSightingsToTheSurvivor) {
   ASSERT_EQ(merged.status, 200) << merged.body;
   EXPECT_EQ(merged.doc()["faces"], 1);
   EXPECT_EQ(Get("/api/v1/people/barack", viewer_).status, 404);
-  const SightingRecord relabelled = *sightings_->Get("m-1");
+  const SightingRecord relabelled = *stores_.sightings->Get("m-1");
   EXPECT_EQ(relabelled.person_id, "obama");
   // The sighting's picture moved with it (none is left under the duplicate's name).
   EXPECT_EQ(relabelled.image_key.rfind("known/obama/", 0), 0u) << relabelled.image_key;
-  EXPECT_TRUE(*objects_->Exists(relabelled.image_key));
-  EXPECT_TRUE(objects_->List("known/barack/")->empty());
+  EXPECT_TRUE(*stores_.objects->Exists(relabelled.image_key));
+  EXPECT_TRUE(stores_.objects->List("known/barack/")->empty());
   Reply visit = Get("/api/v1/visits/" + std::to_string(*relabelled.visit_id), viewer_);
   ASSERT_EQ(visit.status, 200) << visit.body;
   EXPECT_EQ(visit.doc()["person"]["id"], "obama");
-  EXPECT_TRUE(objects_->List("faces/barack/")->empty());
-  EXPECT_EQ(objects_->List("faces/obama/")->size(), 1u);
-  EXPECT_EQ(faces_->GetPerson("obama")->external_id, "U0BARACK");  // the survivor had none
-  auto audit = audit_->List(1, "");
+  EXPECT_TRUE(stores_.objects->List("faces/barack/")->empty());
+  EXPECT_EQ(stores_.objects->List("faces/obama/")->size(), 1u);
+  EXPECT_EQ(stores_.faces->GetPerson("obama")->external_id, "U0BARACK");  // the survivor had none
+  auto audit = stores_.audit->List(1, "");
   ASSERT_OK(audit);
   EXPECT_EQ(audit->items.at(0).action, "person.merge");
   EXPECT_EQ(audit->items.at(0).detail["from"], "barack");
@@ -936,7 +907,7 @@ TEST_F(HttpDataTest, MergeMovesFacesAndSightingsToTheSurvivor) {
 }
 
 TEST_F(HttpDataTest, ForgetLeavesNothingOfThePersonInTheDatabaseOrObjectStore) {
-  ASSERT_OK(faces_->AddPerson({"obama", "Obama", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"obama", "Obama", "", 0}));
   ASSERT_EQ(PostPhotos("/api/v1/people/obama/faces", admin_, {testing::DataPath(kObama)}).status,
             200);
   Seen("f-1", kT0, kObama2, "obama");
@@ -944,7 +915,7 @@ TEST_F(HttpDataTest, ForgetLeavesNothingOfThePersonInTheDatabaseOrObjectStore) {
   // A stranger later tagged as him.
   const FaceObservation face = Face(kObama2);
   SightingRecord stranger = Seen("f-3", kT0 + 2000, kObama2, std::nullopt, "door", face);
-  auto cluster = clusters_->Assign(stranger);
+  auto cluster = stores_.clusters->Assign(stranger);
   ASSERT_OK(cluster);
   ASSERT_EQ(Post("/api/v1/unknowns/" + std::to_string(cluster->cluster.id) + "/tag", admin_,
                  json{{"person_id", "obama"}}.dump())
@@ -970,7 +941,7 @@ TEST_F(HttpDataTest, ForgetLeavesNothingOfThePersonInTheDatabaseOrObjectStore) {
     EXPECT_EQ(Rows("sightings", "id", id), 0) << id;
     EXPECT_EQ(Rows("cluster_sightings", "sighting_id", id), 0) << id;
   }
-  auto keys = objects_->List("");
+  auto keys = stores_.objects->List("");
   ASSERT_OK(keys);
   EXPECT_EQ(*keys, (std::vector<std::string>{"unknown/keep-1.jpg"}));
   EXPECT_EQ(Get("/api/v1/people/obama", viewer_).status, 404);
@@ -982,9 +953,9 @@ TEST_F(HttpDataTest, EmbeddingsOnlyModeAnswersWithoutPictures) {
   config_.retention.embeddings_only = true;
   // As recognition leaves a sighting in that mode: decided, its picture deleted.
   const SightingRecord s = Seen("e-1", kT0, kBlair, std::nullopt, "door", Face(kBlair));
-  ASSERT_OK(objects_->Delete(s.image_key));
-  ASSERT_TRUE(sightings_->ClearImageKey(s.id, s.image_key).value());
-  auto cluster = clusters_->Assign(*sightings_->Get(s.id));
+  ASSERT_OK(stores_.objects->Delete(s.image_key));
+  ASSERT_TRUE(stores_.sightings->ClearImageKey(s.id, s.image_key).value());
+  auto cluster = stores_.clusters->Assign(*stores_.sightings->Get(s.id));
   ASSERT_OK(cluster);
 
   const json one = Get("/api/v1/sightings/e-1", viewer_).doc();

@@ -24,7 +24,9 @@
 #include "store/face_collection.h"
 #include "store/fs_object_store.h"
 #include "store/sqlite_sighting_store.h"
+#include "support/api_server.h"
 #include "support/models.h"
+#include "support/notifier_parts.h"
 #include "support/sighting_crops.h"
 #include "support/test_env.h"
 
@@ -73,36 +75,22 @@ class HttpPresenceTest : public ::testing::Test {
     config_.http.threads = 4;
     config_.notify.office_hours = "07:00-19:00";
     config_.aws.enabled = false;  // no face engine here
-    auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
-    ASSERT_OK(db);
-    db_ = std::move(*db);
-    auto objects = FsObjectStore::Open(config_.ObjectRoot());
-    ASSERT_OK(objects);
-    objects_ = std::move(*objects);
-    auto faces = FaceCollection::Open(db_.get(), "default", testing::ModelSpaces());
-    ASSERT_OK(faces);
-    faces_ = std::move(*faces);
-    sightings_ = NewSqliteSightingStore(db_.get());
-    audit_ = NewSqliteAuditLog(db_.get());
-    accounts_ = NewSqliteAccountStore(db_.get());
+    ASSERT_OK(stores_.Open(config_, 0.5f, 3'600'000));
+    accounts_ = NewSqliteAccountStore(stores_.db.get());
     auth_ = std::make_unique<Authenticator>(accounts_.get(), config_.auth);
-    ASSERT_OK(auth_->AddUser("ada", "correct horse battery", Role::kAdmin));
-    ASSERT_OK(auth_->AddUser("vic", "correct horse battery", Role::kViewer));
-    auto admin = auth_->CreateToken("test-admin", "ada");
-    ASSERT_OK(admin);
-    admin_ = admin->token;
-    auto viewer = auth_->CreateToken("test-viewer", "vic");
-    ASSERT_OK(viewer);
-    viewer_ = viewer->token;
+    const testing::ApiAccounts accounts = testing::AddApiAccounts(*auth_, "test");
+    ASSERT_FALSE(HasFailure());
+    admin_ = accounts.admin_token;
+    viewer_ = accounts.viewer_token;
     crop_ = testing::FaceCrop(kCrop);
 
     ApiContext ctx;
     ctx.config = &config_;
-    ctx.sightings = sightings_.get();
-    ctx.objects = objects_.get();
-    ctx.faces = faces_.get();
+    ctx.sightings = stores_.sightings.get();
+    ctx.objects = stores_.objects.get();
+    ctx.faces = stores_.faces.get();
     ctx.auth = auth_.get();
-    ctx.audit = audit_.get();
+    ctx.audit = stores_.audit.get();
     auto server = HttpServer::Start(ctx);
     ASSERT_OK(server);
     server_ = std::move(*server);
@@ -133,7 +121,7 @@ class HttpPresenceTest : public ::testing::Test {
     s.captured_ms = at_ms;
     s.received_ms = at_ms;
     s.image_key = SightingImageKey("incoming", s.id, at_ms);
-    EXPECT_TRUE(sightings_->Insert(s).ok());
+    EXPECT_TRUE(stores_.sightings->Insert(s).ok());
     SightingOutcome o;
     o.id = s.id;
     o.decision = person.empty() ? Decision::kUnknown : Decision::kKnown;
@@ -142,8 +130,8 @@ class HttpPresenceTest : public ::testing::Test {
     o.image_key = SightingImageKey(person.empty() ? "unknown" : "known/" + person, s.id, at_ms);
     o.embedding = Embedding(512, 0.f);
     o.embedding[0] = 1.f;
-    EXPECT_TRUE(objects_->Put(o.image_key, crop_).ok());
-    auto d = sightings_->RecordDecision(
+    EXPECT_TRUE(stores_.objects->Put(o.image_key, crop_).ok());
+    auto d = stores_.sightings->RecordDecision(
         o, visit ? VisitChoice{VisitChoice::Kind::kJoin, visit} : VisitChoice{VisitChoice::Kind::kStart});
     EXPECT_TRUE(d.ok()) << d.status().ToString();
     return d.ok() ? d->sighting : s;
@@ -155,11 +143,7 @@ class HttpPresenceTest : public ::testing::Test {
 
   testing::TempDir dir_;
   Config config_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<ObjectStore> objects_;
-  std::unique_ptr<FaceCollection> faces_;
-  std::unique_ptr<SightingStore> sightings_;
-  std::unique_ptr<AuditLog> audit_;
+  testing::NotifierStores stores_;
   std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<HttpServer> server_;
@@ -178,8 +162,8 @@ TEST_F(HttpPresenceTest, LocalDayBoundsAcceptOnlyRealDates) {
 }
 
 TEST_F(HttpPresenceTest, PresenceNamesWhoWasInStrangersAndAfterHours) {
-  ASSERT_OK(faces_->AddPerson({"ana", "Ana", "", 0}));
-  ASSERT_OK(faces_->AddPerson({"bo", "Bo", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"ana", "Ana", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"bo", "Bo", "", 0}));
   const SightingRecord ana = See("ana", kDay + 9 * kHour, "door");
   See("ana", kDay + 17 * kHour, "lobby", *ana.visit_id);
   See("bo", kDay + 21 * kHour, "door");  // after hours
@@ -233,7 +217,7 @@ TEST_F(HttpPresenceTest, BadDatesAndMissingCredentialsAreRefused) {
 }
 
 TEST_F(HttpPresenceTest, DigestJsonMatchesTheSlackText) {
-  ASSERT_OK(faces_->AddPerson({"ana", "Ana", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"ana", "Ana", "", 0}));
   See("ana", kDay + 9 * kHour, "door");
   See("", kDay + 22 * kHour, "door");
   auto r = Get("/api/v1/digest?date=2026-11-24", viewer_);
@@ -250,8 +234,8 @@ TEST_F(HttpPresenceTest, DigestJsonMatchesTheSlackText) {
 }
 
 TEST_F(HttpPresenceTest, CsvExportQuotesFieldsAndDisarmsFormulas) {
-  ASSERT_OK(faces_->AddPerson({"ana", "Ana \"The Boss\", Jr.", "", 0}));
-  ASSERT_OK(faces_->AddPerson({"eve", "=HYPERLINK(\"x\")", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"ana", "Ana \"The Boss\", Jr.", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"eve", "=HYPERLINK(\"x\")", "", 0}));
   See("ana", kDay + 9 * kHour, "door");
   See("eve", kDay + 10 * kHour, "door");
   See("ana", kDay + 30 * kHour, "door");  // next day: outside a one-day range
@@ -276,12 +260,12 @@ TEST_F(HttpPresenceTest, CsvExportQuotesFieldsAndDisarmsFormulas) {
 }
 
 TEST_F(HttpPresenceTest, ExportIsAZipOfTheirDataForAdminsOnlyAndAudited) {
-  ASSERT_OK(faces_->AddPerson({"ana", "Ana", "", 0}));
-  ASSERT_OK(faces_->AddPerson({"bo", "Bo", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"ana", "Ana", "", 0}));
+  ASSERT_OK(stores_.faces->AddPerson({"bo", "Bo", "", 0}));
   const SightingRecord s = See("ana", kDay + 9 * kHour, "door");
   See("bo", kDay + 10 * kHour, "door");
-  ASSERT_OK(audit_->Record("user:ada", "person.rename", "person:ana"));
-  ASSERT_OK(audit_->Record("user:ada", "person.rename", "person:bo"));
+  ASSERT_OK(stores_.audit->Record("user:ada", "person.rename", "person:ana"));
+  ASSERT_OK(stores_.audit->Record("user:ada", "person.rename", "person:bo"));
 
   auto viewer = Get("/api/v1/people/ana/export", viewer_);
   EXPECT_EQ(viewer->status, 403);
@@ -305,7 +289,7 @@ TEST_F(HttpPresenceTest, ExportIsAZipOfTheirDataForAdminsOnlyAndAudited) {
   ASSERT_EQ(audit.size(), 1u);  // ana's entry, not bo's
   EXPECT_EQ(audit[0]["action"], "person.rename");
 
-  auto page = audit_->List(10);
+  auto page = stores_.audit->List(10);
   ASSERT_OK(page);
   ASSERT_FALSE(page->items.empty());
   EXPECT_EQ(page->items[0].action, "person.export");

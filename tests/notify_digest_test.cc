@@ -12,12 +12,8 @@
 #include "notify/daily_digest.h"
 #include "notify/notifier.h"
 #include "pipeline/ingest.h"
-#include "store/outbox_store.h"
-#include "store/fs_object_store.h"
-#include "store/sqlite_sighting_store.h"
-#include "store/stranger_clusters.h"
 #include "support/fake_slack.h"
-#include "support/models.h"
+#include "support/notifier_parts.h"
 #include "support/sighting_crops.h"
 #include "support/test_env.h"
 
@@ -48,19 +44,8 @@ class NotifyDigestTest : public ::testing::Test {
     n.ask_unknown = false;
     n.backoff_initial_ms = 10;
     slack_.AddChannel("C0DIGEST", "digest");
-    auto db = Database::OpenSqlite(config_.DatabasePath(), 5000);
-    ASSERT_OK(db);
-    db_ = std::move(*db);
-    auto objects = FsObjectStore::Open(config_.ObjectRoot());
-    ASSERT_OK(objects);
-    objects_ = std::move(*objects);
-    auto faces = FaceCollection::Open(db_.get(), "default", testing::ModelSpaces());
-    ASSERT_OK(faces);
-    faces_ = std::move(*faces);
-    sightings_ = NewSqliteSightingStore(db_.get());
-    clusters_ = NewSqliteStrangerClusters(db_.get(), 0.5f, 24 * kHour);
-    outbox_ = NewSqliteOutboxStore(db_.get());
-    ASSERT_OK(faces_->AddPerson({"ana", "Ana", "", 0}));
+    ASSERT_OK(stores_.Open(config_, 0.5f, 24 * kHour));
+    ASSERT_OK(stores_.faces->AddPerson({"ana", "Ana", "", 0}));
     See("ana", kDay + 8 * kHour + 30 * 60000);
     See("", kDay + 6 * kHour);  // a stranger before office hours
   }
@@ -73,7 +58,7 @@ class NotifyDigestTest : public ::testing::Test {
     s.track = s.id;
     s.captured_ms = s.received_ms = at_ms;
     s.image_key = SightingImageKey("incoming", s.id, at_ms);
-    ASSERT_OK(sightings_->Insert(s));
+    ASSERT_OK(stores_.sightings->Insert(s));
     SightingOutcome o;
     o.id = s.id;
     o.decision = person.empty() ? Decision::kUnknown : Decision::kKnown;
@@ -81,19 +66,17 @@ class NotifyDigestTest : public ::testing::Test {
     o.image_key = SightingImageKey(person.empty() ? "unknown" : "known/" + person, s.id, at_ms);
     o.embedding = Embedding(512, 0.f);
     o.embedding[1] = 1.f;
-    ASSERT_OK(sightings_->RecordDecision(o, {VisitChoice::Kind::kStart}));
+    ASSERT_OK(stores_.sightings->RecordDecision(o, {VisitChoice::Kind::kStart}));
   }
 
   std::unique_ptr<Notifier> MakeNotifier() {
-    auto n = Notifier::Create(config_, NotifierParts{outbox_.get(), sightings_.get(), objects_.get(),
-                                                     faces_.get(), clusters_.get(), nullptr,
-                                                     nullptr});
+    auto n = Notifier::Create(config_, stores_.ForNotifier(nullptr, nullptr));
     EXPECT_TRUE(n.ok()) << n.status().ToString();
     if (n.ok()) (*n)->Start(nullptr);
     return n.ok() ? std::move(*n) : nullptr;
   }
   std::unique_ptr<DailyDigest> MakeDigest(Notifier* notifier) {
-    auto d = DailyDigest::Create(config_, {sightings_.get(), faces_.get(), notifier,
+    auto d = DailyDigest::Create(config_, {stores_.sightings.get(), stores_.faces.get(), notifier,
                                            [this] { return now_.load(); }});
     EXPECT_TRUE(d.ok()) << d.status().ToString();
     return d.ok() ? std::move(*d) : nullptr;
@@ -107,12 +90,7 @@ class NotifyDigestTest : public ::testing::Test {
   FakeSlack slack_;
   testing::TempDir dir_;
   Config config_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<ObjectStore> objects_;
-  std::unique_ptr<FaceCollection> faces_;
-  std::unique_ptr<SightingStore> sightings_;
-  std::unique_ptr<StrangerClusters> clusters_;
-  std::unique_ptr<OutboxStore> outbox_;
+  testing::NotifierStores stores_;
   std::atomic<int64_t> now_{kDay + 17 * kHour + 59 * 60000};
   int next_id_ = 0;
 };
@@ -173,7 +151,8 @@ TEST_F(NotifyDigestTest, MalformedTimeIsRefused) {
   ASSERT_NE(notifier, nullptr);
   for (const char* bad : {"6pm", "24:00", "18:60", "18:00x", ""}) {
     config_.notify.digest_time = bad;
-    auto d = DailyDigest::Create(config_, {sightings_.get(), faces_.get(), notifier.get()});
+    auto d = DailyDigest::Create(config_,
+                                 {stores_.sightings.get(), stores_.faces.get(), notifier.get()});
     EXPECT_FALSE(d.ok()) << bad;
   }
   notifier->Stop();

@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include "http/auth.h"
 #include "store/account_store.h"
 #include "store/database.h"
 
@@ -20,12 +19,16 @@ ApiAccounts AddApiAccounts(const std::string& data_dir, const std::string& token
   }
   auto accounts = NewSqliteAccountStore(db->get());
   Authenticator auth(accounts.get(), AuthConfig{});
+  return AddApiAccounts(auth, token_name);
+}
+
+ApiAccounts AddApiAccounts(Authenticator& auth, const std::string& token_name) {
   const bool added = auth.AddUser("ada", "admin-password-1", Role::kAdmin).ok() &&
-                     auth.AddUser("vic", "viewer-password-1", Role::kViewer).ok();
+                     auth.AddUser("vic", kApiViewerPassword, Role::kViewer).ok();
   auto admin = auth.CreateToken(token_name, "ada");
   auto viewer = auth.CreateToken(token_name, "vic");
   if (!added || !admin.ok() || !viewer.ok()) {
-    ADD_FAILURE() << "cannot add the test accounts to " << data_dir;
+    ADD_FAILURE() << "cannot add the test accounts";
     return {};
   }
   return {admin->token, admin->id, viewer->token};

@@ -1,14 +1,18 @@
 // A real `concierge run` with its HTTP API, for end-to-end API tests, and the
-// accounts that call it.
+// accounts that call it (or an in-process HttpServer).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "http/auth.h"
 #include "support/child_process.h"
 #include "support/test_env.h"
 
 namespace concierge::testing {
+
+// The viewer's password, for tests that log in as "vic".
+inline constexpr char kApiViewerPassword[] = "viewer-password-1";
 
 // An admin "ada" and a viewer "vic" with one API token each.
 struct ApiAccounts {
@@ -21,6 +25,10 @@ struct ApiAccounts {
 // `concierge run` uses in `data_dir` (created when absent). Fails the test and
 // returns empty tokens when that cannot be done.
 ApiAccounts AddApiAccounts(const std::string& data_dir, const std::string& token_name);
+
+// Adds both accounts, with tokens named `token_name`, through `auth`. Fails the
+// test and returns empty tokens when that cannot be done.
+ApiAccounts AddApiAccounts(Authenticator& auth, const std::string& token_name);
 
 // Starts `concierge --data-dir <data_dir> run` serving HTTP on 127.0.0.1 at a
 // free port (another when one was taken meanwhile; 3 tries), logging to

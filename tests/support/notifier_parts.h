@@ -34,7 +34,7 @@ Config NotifierTestConfig(const std::string& data_dir, const FakeSlack& slack);
 // The messages in `slack` whose text contains `text`.
 std::vector<FakeSlackMessage> MessagesContaining(const FakeSlack& slack, const std::string& text);
 
-// The SQLite-backed stores a notifier and a Trainer work on.
+// The SQLite-backed stores a notifier, a Trainer and the HTTP API work on.
 struct NotifierStores {
   // Opens them all under config.data_dir; strangers cluster within
   // `cluster_threshold` over `cluster_window_ms`.
