@@ -43,11 +43,12 @@ ServerPipeline::~ServerPipeline() { Stop(); }
 
 Status ServerPipeline::Start(const std::function<Result<std::unique_ptr<Bus>>()>& open_bus) {
   ASSIGN_OR_RETURN(store_, services_.sightings());
+  ASSIGN_OR_RETURN(engine_, services_.engine());
   ASSIGN_OR_RETURN(ObjectStore * objects, services_.objects());
   ASSIGN_OR_RETURN(FaceCollection * faces, services_.faces());
   RETURN_IF_ERROR(StartChatOps(objects, faces));
-  ASSIGN_OR_RETURN(server_,
-                   Server::Start(config_, ServerParts{store_, objects, faces, &events_}));
+  ASSIGN_OR_RETURN(server_, Server::Start(config_, ServerParts{store_, objects, faces, &events_,
+                                                               engine_}));
   trainer_->SetMatcher(server_->matcher());
   ASSIGN_OR_RETURN(OutboxStore * outbox, services_.outbox());
   ASSIGN_OR_RETURN(retention_,
@@ -114,7 +115,6 @@ void ServerPipeline::Hurry() {
 }
 
 Status ServerPipeline::StartChatOps(ObjectStore* objects, FaceCollection* faces) {
-  ASSIGN_OR_RETURN(FaceEngine * engine, services_.engine());
   ASSIGN_OR_RETURN(audit_, services_.audit());
   ASSIGN_OR_RETURN(clusters_, services_.clusters());
   ASSIGN_OR_RETURN(OutboxStore * outbox, services_.outbox());
@@ -137,7 +137,7 @@ Status ServerPipeline::StartChatOps(ObjectStore* objects, FaceCollection* faces)
   }
   trainer_ = std::make_unique<Trainer>(
       config_.quality, services_.image_limits(),
-      TrainerParts{engine, store_, objects, faces, clusters_, audit_,
+      TrainerParts{engine_, store_, objects, faces, clusters_, audit_,
                    slack_.get()});
   if (!n.slack_signing_secret.empty())
     slack_interactions_ = std::make_unique<SlackInteractions>(n.slack_signing_secret,
@@ -173,9 +173,6 @@ Status ServerPipeline::StartHomeAssistant(FaceCollection* faces) {
 
 Status ServerPipeline::StartHttp(ObjectStore* objects, FaceCollection* faces) {
   if (!config_.http.enabled) return Status::Ok();
-  auto engine = services_.engine();
-  if (!engine.ok())
-    spdlog::warn("http: recognize and enrol are off: {}", engine.status().message());
   ApiContext parts;
   parts.config = &config_;
   ASSIGN_OR_RETURN(parts.accounts, services_.accounts());
@@ -191,7 +188,7 @@ Status ServerPipeline::StartHttp(ObjectStore* objects, FaceCollection* faces) {
   parts.sightings = store_;
   parts.objects = objects;
   parts.faces = faces;
-  parts.engine = engine.ok() ? *engine : nullptr;
+  parts.engine = engine_;
   parts.matcher = server_->matcher();
   parts.events = &events_;
   parts.audit = audit_;
@@ -354,7 +351,7 @@ Status RunUntilStopped(Config config, const EmbeddedOptions& options, RestartReq
           [&bus, prefix](const Sighting& s) {
             return bus.Publish({SightingTopic(prefix, s.site, s.camera), EncodeSighting(s), 1});
           },
-          options.once, &pipeline.cameras()));
+          options.once, &pipeline.cameras(), pipeline.engine()));
   pipeline.AttachEdge(edge.get());
   spdlog::info("run: cameras={} source={} once={}", config.edge.cameras.size(),
                config.edge.cameras.front().source, options.once);

@@ -62,6 +62,9 @@ class ServerPipeline {
   void Hurry();
   // Needs a successful Start.
   Bus& bus() { return *bus_; }
+  // Needs a successful Start. The engine the server, the trainer and the API
+  // share (thread-safe), which `run`'s cameras of stills use too.
+  FaceEngine* engine() { return engine_; }
   // The cameras of `run`, for the edge stage and the HTTP API.
   CameraRegistry& cameras() { return cameras_; }
   // Lets the API add, change and remove cameras of `edge` while it runs
@@ -88,6 +91,7 @@ class ServerPipeline {
   const std::function<void()> request_restart_;
   Services services_;
   SightingStore* store_ = nullptr;  // services_'s
+  FaceEngine* engine_ = nullptr;     // services_'s
   EventStream events_;
   AuditLog* audit_ = nullptr;             // services_'s
   StrangerClusters* clusters_ = nullptr;  // services_'s

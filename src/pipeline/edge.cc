@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <set>
 #include <stop_token>
@@ -61,7 +62,7 @@ Status CheckConfig(const Config& config) {
 // One camera: its engine, source and pipeline, run on its own thread.
 struct Worker {
   CameraConfig camera;
-  std::unique_ptr<FaceEngine> engine;
+  std::shared_ptr<FaceEngine> engine;  // shared with the cameras of its kind
   std::unique_ptr<FrameSource> source;
   std::unique_ptr<EdgeCamera> pipeline;
   CameraFeed* feed = nullptr;  // null without a registry
@@ -76,8 +77,12 @@ struct Worker {
 
 class EdgeStageImpl final : public EdgeStage {
  public:
-  EdgeStageImpl(const Config& config, SightingSink sink, bool once, CameraRegistry* cameras)
-      : config_(config), sink_(std::move(sink)), once_(once), cameras_(cameras) {}
+  EdgeStageImpl(const Config& config, SightingSink sink, bool once, CameraRegistry* cameras,
+                FaceEngine* stills_engine)
+      : config_(config), sink_(std::move(sink)), once_(once), cameras_(cameras) {
+    // Not owned: the aliasing constructor shares nothing but the pointer.
+    if (stills_engine) engines_[true] = std::shared_ptr<FaceEngine>(std::shared_ptr<FaceEngine>(), stills_engine);
+  }
   ~EdgeStageImpl() override { Stop(); }
 
   // Starts every camera of the config; on an error the ones started are stopped.
@@ -248,9 +253,7 @@ class EdgeStageImpl final : public EdgeStage {
       return source.status();
     }
     w->source = std::move(source).value();
-    VisionConfig vision = config_.vision;
-    if (!w->source->stills()) vision.upscale_below_px = 0;  // see VisionConfig
-    ASSIGN_OR_RETURN(w->engine, FaceEngine::Create(vision));
+    ASSIGN_OR_RETURN(w->engine, EngineFor(w->source->stills()));
     if (cameras_) {
       ASSIGN_OR_RETURN(w->feed, cameras_->Add(camera.name, camera.site,
                                               ToString(ClassifySource(camera.source))));
@@ -260,11 +263,25 @@ class EdgeStageImpl final : public EdgeStage {
     return w;
   }
 
+  // The engine for sources of stills or of video, loaded by the first such
+  // camera. The engine is thread-safe: cameras of a kind share one copy of
+  // the models. Called under control_mu_.
+  Result<std::shared_ptr<FaceEngine>> EngineFor(bool stills) {
+    std::shared_ptr<FaceEngine>& engine = engines_[stills];
+    if (!engine) {
+      VisionConfig vision = config_.vision;
+      if (!stills) vision.upscale_below_px = 0;  // see VisionConfig
+      ASSIGN_OR_RETURN(engine, FaceEngine::Create(vision));
+    }
+    return engine;
+  }
+
   const Config config_;
   const SightingSink sink_;
   const bool once_;
   CameraRegistry* const cameras_;
   std::mutex control_mu_;  // serialises adding, removing and stopping cameras
+  std::map<bool, std::shared_ptr<FaceEngine>> engines_;  // by stills; guarded by control_mu_
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<Worker>> workers_;  // guarded by mu_
   bool stopped_ = false;                          // guarded by mu_
@@ -274,10 +291,12 @@ class EdgeStageImpl final : public EdgeStage {
 }  // namespace
 
 Result<std::unique_ptr<EdgeStage>> EdgeStage::Start(const Config& config, SightingSink sink,
-                                                    bool once, CameraRegistry* cameras) {
+                                                    bool once, CameraRegistry* cameras,
+                                                    FaceEngine* stills_engine) {
   if (!sink) return Status::InvalidArgument("edge stage needs a sighting sink");
   RETURN_IF_ERROR(CheckConfig(config));
-  auto stage = std::make_unique<EdgeStageImpl>(config, std::move(sink), once, cameras);
+  auto stage =
+      std::make_unique<EdgeStageImpl>(config, std::move(sink), once, cameras, stills_engine);
   RETURN_IF_ERROR(stage->StartAll());
   return std::unique_ptr<EdgeStage>(std::move(stage));
 }

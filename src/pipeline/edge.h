@@ -39,6 +39,7 @@ struct CameraStats {
 };
 
 class CameraRegistry;
+class FaceEngine;
 
 // OK when `value` can name a camera or site (`what`: "name" or "site"):
 // 1..64 characters of [A-Za-z0-9_-], since it ends up in topics and object keys.
@@ -51,9 +52,13 @@ class EdgeStage {
   // waiting for more. Needs the models (config.vision) and a valid sink.
   // `cameras` (may be null, else must outlive the stage) gets every camera
   // added and kept up to date (state, counters, preview); camera names must
-  // then be unique across sites.
+  // then be unique across sites. Cameras of stills share one engine, cameras
+  // of video another; `stills_engine` (may be null, else loaded from
+  // config.vision and outliving the stage) serves as the first, e.g. the
+  // server's own in `concierge run`.
   static Result<std::unique_ptr<EdgeStage>> Start(const Config& config, SightingSink sink,
-                                                  bool once, CameraRegistry* cameras = nullptr);
+                                                  bool once, CameraRegistry* cameras = nullptr,
+                                                  FaceEngine* stills_engine = nullptr);
   virtual ~EdgeStage() = default;
 
   // Blocks until every camera finished (only returns early-ish with `once`),
@@ -63,8 +68,8 @@ class EdgeStage {
   virtual void Stop() = 0;
 
   // Changes at run time (e.g. from the API); thread-safe, each returns once done.
-  // Starts reading `camera` like the cameras given to Start (same checks, its
-  // own engine loaded first). kAlreadyExists when its name is taken;
+  // Starts reading `camera` like the cameras given to Start (same checks, the
+  // engine for its kind loaded first if no camera loaded it yet). kAlreadyExists when its name is taken;
   // kFailedPrecondition after Stop.
   virtual Status AddCamera(const CameraConfig& camera) = 0;
   // Stops the camera `name`, flushing its open tracks to the sink, and drops

@@ -71,26 +71,27 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config, ServerParts 
   std::unique_ptr<Server> server(new Server(config, parts));
   const int workers = std::max(1, config.serve.workers);
   const ImageLimits limits{config.vision.max_image_bytes, config.vision.max_image_pixels};
+  FaceEngine* engine = parts.engine;
+  if (!engine) {
+    ASSIGN_OR_RETURN(server->own_engine_, FaceEngine::Create(config.vision));
+    engine = server->own_engine_.get();
+  }
+  RETURN_IF_ERROR(CheckCollectionModels(*parts.faces, engine->embedders()));
+  server->matcher_ = std::make_unique<Matcher>(
+      engine->pack(), parts.faces, config.recognition.target_false_welcome_rate, mode);
+  server->visits_ = std::make_unique<VisitTracker>(
+      parts.sightings, int64_t{config.serve.visit_window_s} * 1000,
+      server->matcher_->calibration().same_person_threshold);
+  if (config.recognition.learn_faces)
+    server->learner_ = std::make_unique<GalleryLearner>(
+        parts.faces, parts.objects, config.quality, config.recognition.gallery_cap,
+        config.notify.spoof_live_threshold, !config.retention.embeddings_only);
+  // The engine is thread-safe, so the workers share one copy of the models.
   for (int i = 0; i < workers; ++i) {
-    ASSIGN_OR_RETURN(auto engine, FaceEngine::Create(config.vision));
-    RETURN_IF_ERROR(CheckCollectionModels(*parts.faces, engine->embedders()));
-    if (i == 0) {
-      server->matcher_ = std::make_unique<Matcher>(engine->pack(), parts.faces,
-                                                   config.recognition.target_false_welcome_rate,
-                                                   mode);
-      server->visits_ = std::make_unique<VisitTracker>(
-          parts.sightings, int64_t{config.serve.visit_window_s} * 1000,
-          server->matcher_->calibration().same_person_threshold);
-      if (config.recognition.learn_faces)
-        server->learner_ = std::make_unique<GalleryLearner>(
-            parts.faces, parts.objects, config.quality, config.recognition.gallery_cap,
-            config.notify.spoof_live_threshold, !config.retention.embeddings_only);
-    }
     server->stages_.push_back(std::make_unique<RecognitionStage>(
-        CropRecogniser(engine.get(), server->matcher_.get(), limits), parts.objects,
+        CropRecogniser(engine, server->matcher_.get(), limits), parts.objects,
         parts.sightings, server->visits_.get(), parts.events, server->learner_.get(),
         config.retention.embeddings_only));
-    server->engines_.push_back(std::move(engine));
   }
   if (parts.faces->stale_faces() > 0)
     spdlog::warn("serve: {} faces of collection {} were embedded by other models and are not "

@@ -1,7 +1,7 @@
 // The server side of the pipeline: ingest and recognition on a bus
 // subscription. The bus's handler ingests each sighting durably before it
-// returns; worker threads (config.serve.workers, each with its own FaceEngine)
-// then recognise the pending sightings. Sightings left pending by a crash are
+// returns; worker threads (config.serve.workers, sharing one FaceEngine) then
+// recognise the pending sightings. Sightings left pending by a crash are
 // resumed when the server starts. Every serve.collection_refresh_ms the face
 // collection is checked for other processes' changes (people enrolled, tagged
 // or forgotten elsewhere) and reloaded, so no restart is needed.
@@ -34,12 +34,15 @@
 
 namespace concierge {
 
-// What the server works on; all must outlive it. `events` may be null.
+// What the server works on; all must outlive it. `events` may be null;
+// without an `engine` (e.g. one the process shares with its HTTP API) the
+// server loads its own.
 struct ServerParts {
   SightingStore* sightings = nullptr;
   ObjectStore* objects = nullptr;
   FaceCollection* faces = nullptr;
   EventStream* events = nullptr;
+  FaceEngine* engine = nullptr;
 };
 
 // Counters since the server started.
@@ -60,7 +63,7 @@ std::string SightingFilter(const BusConfig& config);
 class Server {
  public:
   // Needs parts that outlive the server and the models in config.vision.
-  // Loads one engine per worker, queues every pending sighting and starts the
+  // Loads the engine (unless given), queues every pending sighting and starts the
   // workers. Nothing arrives until Subscribe.
   static Result<std::unique_ptr<Server>> Start(const Config& config, ServerParts parts);
   // Needs a bus for config.bus that outlives the server; call once. Subscribes
@@ -117,7 +120,7 @@ class Server {
   std::unique_ptr<VisitTracker> visits_;
   std::unique_ptr<Matcher> matcher_;
   std::unique_ptr<GalleryLearner> learner_;  // null when the gallery does not learn
-  std::vector<std::unique_ptr<FaceEngine>> engines_;
+  std::unique_ptr<FaceEngine> own_engine_;  // when ServerParts had no engine
   std::vector<std::unique_ptr<RecognitionStage>> stages_;
 
   mutable std::mutex mu_;

@@ -16,13 +16,6 @@ Result<ModelSpec> ModelPack::Get(const std::string& role) const {
   return it->second;
 }
 
-Result<std::string> Sha256File(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError("cannot read " + path);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return Sha256Hex(bytes);
-}
-
 namespace {
 
 // Bumped when code that shapes embeddings changes (alignment, preprocessing),
@@ -71,7 +64,7 @@ Status CheckFile(const ModelSpec& spec) {
   if (!fs::exists(spec.path))
     return Status::FailedPrecondition("model file " + spec.path +
                                       " is missing (run scripts/fetch-models.sh)");
-  ASSIGN_OR_RETURN(std::string actual, Sha256File(spec.path));
+  ASSIGN_OR_RETURN(std::string actual, Sha256HexOfFile(spec.path));
   if (actual != spec.sha256)
     return Status::FailedPrecondition("model file " + spec.path + " has sha256 " + actual +
                                       ", manifest pins " + spec.sha256 +

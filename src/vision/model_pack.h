@@ -105,7 +105,4 @@ struct ModelPack {
 // with as many points as the landmark model gives.
 Result<ModelPack> LoadModelPack(const std::string& dir);
 
-// Hex sha256 of a file's contents; kIoError if unreadable.
-Result<std::string> Sha256File(const std::string& path);
-
 }  // namespace concierge
