@@ -865,6 +865,32 @@ TEST_P(FaceCollectionTest, RefreshSeesAnotherWritersChanges) {
   EXPECT_EQ(fc_->Search(D(a), 1, SearchMode::kBestFace)[0].person_id, "alice");
 }
 
+TEST_P(FaceCollectionTest, RefreshIgnoresWritesOutsideTheCollection) {
+  AddPersonOrDie("alice");
+  std::mt19937 rng(17);
+  ASSERT_TRUE(fc_->AddFace(Face("alice", RandomUnit(rng, kDims))).ok());
+  ASSERT_TRUE(fc_->Refresh().ok());
+
+  // Another writer changes another collection of the same database: nothing
+  // to reload here (a reload of a large collection takes a minute).
+  auto visitors = OpenCollection("visitors", kDims);
+  ASSERT_TRUE(visitors.ok()) << visitors.status().ToString();
+  ASSERT_TRUE((*visitors)->AddPerson({"vic", "Vic", "", 0}).ok());
+  ASSERT_TRUE((*visitors)->AddFace(Face("vic", RandomUnit(rng, kDims))).ok());
+  auto refreshed = fc_->Refresh();
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status().ToString();
+  EXPECT_FALSE(*refreshed);
+
+  // A change to this collection, after them, still shows.
+  auto other = OpenCollection("default", kDims);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  ASSERT_TRUE((*other)->RenamePerson("alice", "Alice A.").ok());
+  refreshed = fc_->Refresh();
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status().ToString();
+  EXPECT_TRUE(*refreshed);
+  EXPECT_EQ(fc_->GetPerson("alice")->display_name, "Alice A.");
+}
+
 // A face collection as embedders make them: each person's faces scattered
 // around their own centre (same-person cosine ~0.65 at 128-d), not uniform noise.
 struct Gallery {

@@ -314,6 +314,38 @@ CREATE TABLE login_failures (
 CREATE INDEX login_failures_key ON login_failures(key, at_ms);
 CREATE INDEX login_failures_at ON login_failures(at_ms);
 )sql",
+    // 16: a change counter per face collection, bumped by every write to its
+    // persons, faces, vectors and negatives (FaceRepository::ChangeToken), so
+    // a server reloads its copy only when the collection changed, not on
+    // every write to the database.
+    R"sql(
+ALTER TABLE collections ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER persons_insert_bumps AFTER INSERT ON persons BEGIN
+  UPDATE collections SET version = version + 1 WHERE name = NEW.collection; END;
+CREATE TRIGGER persons_update_bumps AFTER UPDATE ON persons BEGIN
+  UPDATE collections SET version = version + 1 WHERE name = NEW.collection; END;
+CREATE TRIGGER persons_delete_bumps AFTER DELETE ON persons BEGIN
+  UPDATE collections SET version = version + 1 WHERE name = OLD.collection; END;
+CREATE TRIGGER faces_insert_bumps AFTER INSERT ON faces BEGIN
+  UPDATE collections SET version = version + 1 WHERE name = NEW.collection; END;
+CREATE TRIGGER faces_update_bumps AFTER UPDATE ON faces BEGIN
+  UPDATE collections SET version = version + 1 WHERE name = NEW.collection; END;
+CREATE TRIGGER faces_delete_bumps AFTER DELETE ON faces BEGIN
+  UPDATE collections SET version = version + 1 WHERE name = OLD.collection; END;
+CREATE TRIGGER face_negatives_insert_bumps AFTER INSERT ON face_negatives BEGIN
+  UPDATE collections SET version = version + 1 WHERE name = NEW.collection; END;
+CREATE TRIGGER face_negatives_delete_bumps AFTER DELETE ON face_negatives BEGIN
+  UPDATE collections SET version = version + 1 WHERE name = OLD.collection; END;
+CREATE TRIGGER face_embeddings_insert_bumps AFTER INSERT ON face_embeddings BEGIN
+  UPDATE collections SET version = version + 1
+    WHERE name = (SELECT collection FROM faces WHERE id = NEW.face_id); END;
+CREATE TRIGGER face_embeddings_update_bumps AFTER UPDATE ON face_embeddings BEGIN
+  UPDATE collections SET version = version + 1
+    WHERE name = (SELECT collection FROM faces WHERE id = NEW.face_id); END;
+CREATE TRIGGER face_embeddings_delete_bumps AFTER DELETE ON face_embeddings BEGIN
+  UPDATE collections SET version = version + 1
+    WHERE name = (SELECT collection FROM faces WHERE id = OLD.face_id); END;
+)sql",
 };
 
 // Maps an SQLite result code to a Status whose message names the path and

@@ -66,9 +66,10 @@ class FaceRepository {
   // Creates the collection if missing; writes nothing when it exists, so a
   // read-only store can serve an existing collection.
   virtual Status EnsureCollection() = 0;
-  // A cheap token that differs from an earlier one whenever another writer
-  // (process or connection) committed a change to this collection since; it
-  // may also change for unrelated writes. Read it before Load().
+  // A cheap token (the collection's change counter) that differs from an
+  // earlier one whenever any writer (this process or another) committed a
+  // change to this collection's persons, faces, vectors or negatives since,
+  // and only then. Read it before Load().
   virtual Result<int64_t> ChangeToken() = 0;
   // The persons, and the face and negative vectors of `spaces`' models.
   // kIoError for a vector whose length is not its space's dims.

@@ -1,7 +1,9 @@
 #include "store/sqlite_face_repository.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <functional>
 #include <utility>
 
 #include "core/clock.h"
@@ -40,11 +42,9 @@ class SqliteFaceRepository final : public FaceRepository {
   }
 
   Result<int64_t> ChangeToken() override {
-    return db_->WithConnection([](Connection& c) -> Result<int64_t> {
-      ASSIGN_OR_RETURN(Statement st, c.Prepare("PRAGMA data_version"));
-      ASSIGN_OR_RETURN(const bool has_row, st.Step());
-      return has_row ? st.ColumnInt(0) : int64_t{0};
-    });
+    ASSIGN_OR_RETURN(const int64_t version,
+                     db_->WithConnection([&](Connection& c) { return Version(c, collection_); }));
+    return version - own_writes_;
   }
 
   Result<FaceSnapshot> Load(const std::vector<VectorSpace>& spaces) override {
@@ -83,7 +83,7 @@ class SqliteFaceRepository final : public FaceRepository {
   }
 
   Status InsertPerson(const Person& p) override {
-    return db_->WithConnection([&](Connection& c) -> Status {
+    return Write([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement st,
                        c.Prepare("INSERT INTO persons(collection, id, display_name, external_id, "
                                  "created_ms, preferences) VALUES(?, ?, ?, ?, ?, ?)"));
@@ -98,7 +98,7 @@ class SqliteFaceRepository final : public FaceRepository {
   }
 
   Status UpdatePerson(const Person& p) override {
-    return db_->WithConnection([&](Connection& c) -> Status {
+    return Write([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement st,
                        c.Prepare("UPDATE persons SET display_name = ?, external_id = ?, "
                                  "preferences = ? WHERE collection = ? AND id = ?"));
@@ -112,7 +112,7 @@ class SqliteFaceRepository final : public FaceRepository {
 
   Result<std::vector<std::string>> DeletePerson(const std::string& id) override {
     std::vector<std::string> image_keys;
-    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
+    RETURN_IF_ERROR(Write([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement keys,
                        c.Prepare("SELECT DISTINCT image_key FROM faces WHERE collection = ? AND "
                                  "person_id = ? AND image_key <> '' ORDER BY image_key"));
@@ -131,7 +131,7 @@ class SqliteFaceRepository final : public FaceRepository {
   Result<int64_t> MergePerson(const std::string& from, const std::string& into,
                               const std::map<std::string, std::string>& image_keys) override {
     int64_t moved = 0;
-    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
+    RETURN_IF_ERROR(Write([&](Connection& c) -> Status {
       for (const std::string& id : {from, into}) {
         ASSIGN_OR_RETURN(Statement find,
                          c.Prepare("SELECT 1 FROM persons WHERE collection = ? AND id = ?"));
@@ -171,7 +171,7 @@ class SqliteFaceRepository final : public FaceRepository {
   Result<std::vector<int64_t>> InsertFaces(const std::vector<FaceRecord>& faces) override {
     std::vector<int64_t> ids;
     ids.reserve(faces.size());
-    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
+    RETURN_IF_ERROR(Write([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement st,
                        c.Prepare("INSERT INTO faces(collection, person_id, image_key, box_x, "
                                  "box_y, box_w, box_h, quality, origin, sighting_id, created_ms) "
@@ -201,11 +201,17 @@ class SqliteFaceRepository final : public FaceRepository {
   Result<std::vector<FaceRecord>> ListFaces(const std::string& person_id) override {
     std::vector<FaceRecord> out;
     RETURN_IF_ERROR(db_->ReadTransaction([&](Connection& c) -> Status {
+      // Two statements, not "(? = '' OR person_id = ?)": SQLite plans that
+      // as a scan of the whole collection, once per person for retention.
+      const std::string columns =
+          "SELECT id, person_id, image_key, box_x, box_y, box_w, box_h, quality, origin, "
+          "sighting_id, created_ms FROM faces WHERE collection = ? ";
       ASSIGN_OR_RETURN(Statement st,
-                       c.Prepare("SELECT id, person_id, image_key, box_x, box_y, box_w, box_h, "
-                                 "quality, origin, sighting_id, created_ms FROM faces WHERE collection = ? "
-                                 "AND (? = '' OR person_id = ?) ORDER BY id"));
-      RETURN_IF_ERROR(st.BindText(collection_).BindText(person_id).BindText(person_id).ForEach(
+                       c.Prepare(columns + (person_id.empty() ? "ORDER BY id"
+                                                              : "AND person_id = ? ORDER BY id")));
+      st.BindText(collection_);
+      if (!person_id.empty()) st.BindText(person_id);
+      RETURN_IF_ERROR(st.ForEach(
           [&](const Statement& row) {
             FaceRecord f;
             f.id = row.ColumnInt(0);
@@ -240,17 +246,20 @@ class SqliteFaceRepository final : public FaceRepository {
   }
 
   Result<bool> DeleteFace(int64_t face_id) override {
-    return db_->WithConnection([&](Connection& c) -> Result<bool> {
+    bool deleted = false;
+    RETURN_IF_ERROR(Write([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement st,
                        c.Prepare("DELETE FROM faces WHERE id = ? AND collection = ?"));
       RETURN_IF_ERROR(st.BindInt(face_id).BindText(collection_).Run());
-      return c.Changes() > 0;
-    });
+      deleted = c.Changes() > 0;
+      return Status::Ok();
+    }));
+    return deleted;
   }
 
   Result<bool> ReplaceEmbeddings(int64_t face_id, const Descriptor& embeddings) override {
     bool found = false;
-    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
+    RETURN_IF_ERROR(Write([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement exists,
                        c.Prepare("SELECT 1 FROM faces WHERE id = ? AND collection = ?"));
       ASSIGN_OR_RETURN(found, exists.BindInt(face_id).BindText(collection_).Step());
@@ -263,13 +272,16 @@ class SqliteFaceRepository final : public FaceRepository {
   }
 
   Result<bool> ClearImageKey(int64_t face_id, const std::string& image_key) override {
-    return db_->WithConnection([&](Connection& c) -> Result<bool> {
+    bool cleared = false;
+    RETURN_IF_ERROR(Write([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement st,
                        c.Prepare("UPDATE faces SET image_key = '', box_w = 0 "
                                  "WHERE id = ? AND collection = ? AND image_key = ?"));
       RETURN_IF_ERROR(st.BindInt(face_id).BindText(collection_).BindText(image_key).Run());
-      return c.Changes() > 0;
-    });
+      cleared = c.Changes() > 0;
+      return Status::Ok();
+    }));
+    return cleared;
   }
 
   Result<std::vector<int64_t>> InsertNegatives(const std::string& person_id,
@@ -277,7 +289,7 @@ class SqliteFaceRepository final : public FaceRepository {
                                                const std::string& sighting_id,
                                                int64_t created_ms) override {
     std::vector<int64_t> ids;
-    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
+    RETURN_IF_ERROR(Write([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement st,
                        c.Prepare("INSERT INTO face_negatives(collection, person_id, model, "
                                  "embedding, dims, sighting_id, created_ms) "
@@ -315,15 +327,40 @@ class SqliteFaceRepository final : public FaceRepository {
   }
 
   Result<bool> DeleteNegative(int64_t negative_id) override {
-    return db_->WithConnection([&](Connection& c) -> Result<bool> {
+    bool deleted = false;
+    RETURN_IF_ERROR(Write([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement st,
                        c.Prepare("DELETE FROM face_negatives WHERE id = ? AND collection = ?"));
       RETURN_IF_ERROR(st.BindInt(negative_id).BindText(collection_).Run());
-      return c.Changes() > 0;
-    });
+      deleted = c.Changes() > 0;
+      return Status::Ok();
+    }));
+    return deleted;
   }
 
  private:
+  static Result<int64_t> Version(Connection& c, const std::string& collection) {
+    ASSIGN_OR_RETURN(Statement st, c.Prepare("SELECT version FROM collections WHERE name = ?"));
+    ASSIGN_OR_RETURN(const bool has_row, st.BindText(collection).Step());
+    return has_row ? st.ColumnInt(0) : int64_t{0};
+  }
+
+  // Runs `fn` in one write transaction and counts the versions its rows
+  // bumped (migration 16's triggers) as this repository's own, which are not
+  // news to its owner.
+  Status Write(const std::function<Status(Connection&)>& fn) {
+    int64_t bumped = 0;
+    RETURN_IF_ERROR(db_->Transaction([&](Connection& c) -> Status {
+      ASSIGN_OR_RETURN(const int64_t before, Version(c, collection_));
+      RETURN_IF_ERROR(fn(c));
+      ASSIGN_OR_RETURN(const int64_t after, Version(c, collection_));
+      bumped = after - before;
+      return Status::Ok();
+    }));
+    own_writes_ += bumped;
+    return Status::Ok();
+  }
+
   static Status InsertEmbeddings(Connection& c, int64_t face_id, const Descriptor& embeddings) {
     ASSIGN_OR_RETURN(Statement st, c.Prepare("INSERT INTO face_embeddings(face_id, model, dims, "
                                              "embedding) VALUES(?, ?, ?, ?)"));
@@ -365,6 +402,7 @@ class SqliteFaceRepository final : public FaceRepository {
 
   Database* const db_;
   const std::string collection_;
+  std::atomic<int64_t> own_writes_{0};  // versions bumped by Write()
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The SQLite backend of FaceRepository: the collections, persons, faces,
-// face_embeddings and face_negatives tables of the Database (migrations 1, 5 and 7).
+// face_embeddings and face_negatives tables of the Database (migrations 1, 5, 7
+// and 16).
 #pragma once
 
 #include <memory>
@@ -10,9 +11,10 @@
 
 namespace concierge {
 
-// Needs `db` to outlive the repository. Its ChangeToken is SQLite's
-// data_version, which changes only when another connection commits, so the
-// owner's own writes never look like foreign changes.
+// Needs `db` to outlive the repository. Its ChangeToken is the collection's
+// change counter (bumped by triggers on every write to the collection) less
+// the bumps of this repository's own writes, so those never look like foreign
+// changes and writes to other tables are no change at all.
 std::unique_ptr<FaceRepository> NewSqliteFaceRepository(Database* db, std::string collection);
 
 }  // namespace concierge
