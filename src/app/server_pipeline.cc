@@ -43,9 +43,11 @@ ServerPipeline::~ServerPipeline() { Stop(); }
 
 Status ServerPipeline::Start(const std::function<Result<std::unique_ptr<Bus>>()>& open_bus) {
   ASSIGN_OR_RETURN(store_, services_.sightings());
-  ASSIGN_OR_RETURN(engine_, services_.engine());
   ASSIGN_OR_RETURN(ObjectStore * objects, services_.objects());
   ASSIGN_OR_RETURN(FaceCollection * faces, services_.faces());
+  // After the collection: its start-up peak (an index build) then passes
+  // before the models take their share.
+  ASSIGN_OR_RETURN(engine_, services_.engine());
   RETURN_IF_ERROR(StartChatOps(objects, faces));
   ASSIGN_OR_RETURN(server_, Server::Start(config_, ServerParts{store_, objects, faces, &events_,
                                                                engine_}));
