@@ -865,6 +865,25 @@ TEST_P(FaceCollectionTest, RefreshSeesAnotherWritersChanges) {
   EXPECT_EQ(fc_->Search(D(a), 1, SearchMode::kBestFace)[0].person_id, "alice");
 }
 
+TEST_P(FaceCollectionTest, ListImageKeysGivesEachPictureOnceSortedAndOnlyThisCollections) {
+  AddPersonOrDie("alice");
+  AddPersonOrDie("bob");
+  std::mt19937 rng(18);
+  ASSERT_TRUE(fc_->AddFace(Face("bob", RandomUnit(rng, kDims), "known/bob/1.jpg")).ok());
+  ASSERT_TRUE(fc_->AddFace(Face("alice", RandomUnit(rng, kDims), "known/alice/1.jpg")).ok());
+  // Two faces of one group photo share its picture; a face without one has none.
+  ASSERT_TRUE(fc_->AddFace(Face("alice", RandomUnit(rng, kDims), "known/bob/1.jpg")).ok());
+  ASSERT_TRUE(fc_->AddFace(Face("alice", RandomUnit(rng, kDims))).ok());
+  auto visitors = OpenCollection("visitors", kDims);
+  ASSERT_TRUE(visitors.ok()) << visitors.status().ToString();
+  ASSERT_TRUE((*visitors)->AddPerson({"vic", "Vic", "", 0}).ok());
+  ASSERT_TRUE((*visitors)->AddFace(Face("vic", RandomUnit(rng, kDims), "known/vic/1.jpg")).ok());
+
+  auto keys = fc_->ListImageKeys();
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_EQ(*keys, (std::vector<std::string>{"known/alice/1.jpg", "known/bob/1.jpg"}));
+}
+
 TEST_P(FaceCollectionTest, RefreshIgnoresWritesOutsideTheCollection) {
   AddPersonOrDie("alice");
   std::mt19937 rng(17);

@@ -28,14 +28,8 @@ struct Pass {
 };
 
 Result<std::set<std::string>> TrainingPictures(const FaceCollection& faces) {
-  std::set<std::string> keys;
-  ASSIGN_OR_RETURN(const auto persons, faces.ListPersons());
-  for (const Person& person : persons) {
-    ASSIGN_OR_RETURN(const auto list, faces.ListFaces(person.id));
-    for (const FaceRecord& face : list)
-      if (!face.image_key.empty()) keys.insert(face.image_key);
-  }
-  return keys;
+  ASSIGN_OR_RETURN(const std::vector<std::string> keys, faces.ListImageKeys());
+  return std::set<std::string>(keys.begin(), keys.end());
 }
 
 // Deletes the picture of `s` unless a training face uses it.

@@ -491,6 +491,10 @@ Result<std::vector<FaceRecord>> FaceCollection::ListAllFaces() const {
   return repo_->ListFaces("");
 }
 
+Result<std::vector<std::string>> FaceCollection::ListImageKeys() const {
+  return repo_->ListImageKeys();
+}
+
 Status FaceCollection::DeleteFace(int64_t face_id) {
   std::lock_guard<std::mutex> write(write_mu_);
   ASSIGN_OR_RETURN(const bool deleted, repo_->DeleteFace(face_id));

@@ -118,6 +118,9 @@ class FaceCollection {
   Result<std::vector<FaceRecord>> ListFaces(const std::string& person_id) const;
   // Every face of the collection, as ListFaces.
   Result<std::vector<FaceRecord>> ListAllFaces() const;
+  // Every picture the collection's faces use, once each, sorted: one query,
+  // without the vectors ListAllFaces reads.
+  Result<std::vector<std::string>> ListImageKeys() const;
   // Removes one face of this collection; kNotFound if it is not here.
   Status DeleteFace(int64_t face_id);
   // Reindexing: makes `embeddings` (one per space, as AddFace checks them)

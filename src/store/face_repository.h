@@ -95,6 +95,9 @@ class FaceRepository {
   // The person's faces ordered by id, or with an empty id every face of the
   // collection; with every stored embedding.
   virtual Result<std::vector<FaceRecord>> ListFaces(const std::string& person_id) = 0;
+  // Every picture the collection's faces use (their non-empty image keys),
+  // once each, sorted.
+  virtual Result<std::vector<std::string>> ListImageKeys() = 0;
   // Removes one face; false if this collection has no such face.
   virtual Result<bool> DeleteFace(int64_t face_id) = 0;
   // Makes `embeddings` (unit length) the face's only embeddings; false if

@@ -249,6 +249,19 @@ class PgFaceRepository final : public FaceRepository {
     return ids;
   }
 
+  Result<std::vector<std::string>> ListImageKeys() override {
+    return client_.Run<std::vector<std::string>>(
+        "listing the pictures of " + collection_, [&](pqxx::connection& c) {
+          pqxx::nontransaction tx(c);
+          std::vector<std::string> keys;
+          for (const auto& row : PgParams().Text(collection_).Exec(
+                   tx, "SELECT DISTINCT image_key COLLATE \"C\" FROM faces WHERE "
+                       "collection = $1 AND image_key <> '' ORDER BY 1"))
+            keys.push_back(row[0].c_str());
+          return Result<std::vector<std::string>>(std::move(keys));
+        });
+  }
+
   Result<std::vector<FaceRecord>> ListFaces(const std::string& person_id) override {
     return client_.Run<std::vector<FaceRecord>>(
         "listing faces of " + (person_id.empty() ? collection_ : person_id),

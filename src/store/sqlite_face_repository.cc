@@ -245,6 +245,20 @@ class SqliteFaceRepository final : public FaceRepository {
     return out;
   }
 
+  Result<std::vector<std::string>> ListImageKeys() override {
+    std::vector<std::string> keys;
+    RETURN_IF_ERROR(db_->WithConnection([&](Connection& c) -> Status {
+      ASSIGN_OR_RETURN(Statement st,
+                       c.Prepare("SELECT DISTINCT image_key FROM faces WHERE collection = ? AND "
+                                 "image_key <> '' ORDER BY image_key"));
+      return st.BindText(collection_).ForEach([&](const Statement& row) {
+        keys.push_back(row.ColumnText(0));
+        return Status::Ok();
+      });
+    }));
+    return keys;
+  }
+
   Result<bool> DeleteFace(int64_t face_id) override {
     bool deleted = false;
     RETURN_IF_ERROR(Write([&](Connection& c) -> Status {
