@@ -81,7 +81,8 @@ class EdgeStageImpl final : public EdgeStage {
                 FaceEngine* stills_engine)
       : config_(config), sink_(std::move(sink)), once_(once), cameras_(cameras) {
     // Not owned: the aliasing constructor shares nothing but the pointer.
-    if (stills_engine) engines_[true] = std::shared_ptr<FaceEngine>(std::shared_ptr<FaceEngine>(), stills_engine);
+    if (stills_engine)
+      engines_[true] = std::shared_ptr<FaceEngine>(std::shared_ptr<FaceEngine>(), stills_engine);
   }
   ~EdgeStageImpl() override { Stop(); }
 
