@@ -227,9 +227,16 @@ TEST_F(ScaleOutTest, RunningServerSeesPeopleEnrolledAndForgottenElsewhere) {
 
   const size_t mark = server.Log().size();
   Enrol("powell", kEnrolPhotos);
-  // The enrolment adds its faces one by one; wait for the reload that saw all of them.
+  // The enrolment adds its faces one by one, then tags the open stranger it
+  // now names (the sighting above) with that stranger's face too: wait for the
+  // reload that saw the collection as the enrolment left it.
+  const CommandResult people = Cli({"--json", "people", "list"});
+  ASSERT_EQ(people.exit_code, 0) << people.err;
+  const auto listed_people = nlohmann::json::parse(people.out)["people"];
+  ASSERT_EQ(listed_people.size(), 1u) << people.out;
+  EXPECT_GE(listed_people[0]["faces"].get<size_t>(), kEnrolPhotos.size()) << people.out;
   const std::string all_faces =
-      "reloaded people=1 faces=" + std::to_string(kEnrolPhotos.size());
+      "reloaded people=1 faces=" + listed_people[0]["faces"].dump();
   ASSERT_TRUE(server.WaitForLog(all_faces, 60s, mark)) << server.Log();
   const std::string after = Publish(crop);
   ASSERT_TRUE(publisher_->Flush(30s).ok());
