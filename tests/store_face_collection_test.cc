@@ -204,17 +204,26 @@ std::vector<Match> NaiveSearch(const Model& model, const Embedding& probe, int k
 }
 
 // Equal up to float rounding; neighbours whose scores nearly tie may swap.
-void ExpectSameMatches(const std::vector<Match>& got, const std::vector<Match>& want) {
+// Scores within `tolerance` of the reference's; persons (and their best
+// faces) in its order, but for near ties.
+void ExpectSameMatches(const std::vector<Match>& got, const std::vector<Match>& want,
+                       double tolerance = 1e-5) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_NEAR(got[i].similarity, want[i].similarity, 1e-5) << "rank " << i;
+    EXPECT_NEAR(got[i].similarity, want[i].similarity, tolerance) << "rank " << i;
     if (got[i].person_id == want[i].person_id) {
-      EXPECT_EQ(got[i].face_id, want[i].face_id) << "rank " << i;
+      // A person's two closest faces may swap within a wider tolerance.
+      if (tolerance <= 1e-5) {
+        EXPECT_EQ(got[i].face_id, want[i].face_id) << "rank " << i;
+      }
       continue;
     }
+    // At the last rank the reference's next person, unlisted, may be the tie.
+    const double tie = 2 * tolerance;
     const bool near_tie =
-        (i > 0 && std::abs(want[i - 1].similarity - want[i].similarity) < 1e-5) ||
-        (i + 1 < want.size() && std::abs(want[i + 1].similarity - want[i].similarity) < 1e-5);
+        (i > 0 && std::abs(want[i - 1].similarity - want[i].similarity) < tie) ||
+        (i + 1 < want.size() && std::abs(want[i + 1].similarity - want[i].similarity) < tie) ||
+        (i + 1 == want.size() && std::abs(got[i].similarity - want[i].similarity) < tie);
     EXPECT_TRUE(near_tie) << "rank " << i << ": got " << got[i].person_id << " want "
                           << want[i].person_id;
   }
@@ -1031,23 +1040,28 @@ TEST_P(FaceCollectionTest, AnnIndexFollowsAddDeleteForgetAndRefresh) {
   EXPECT_EQ(best(**fc, Vec(g.faces[250 * 4])).person_id, "p250");
 }
 
-// Top-1 and top-5 equal the double-precision reference within 1e-5, whatever index is kept.
+// How far the index's 8-bit vectors may move a cosine (AnnIndex).
+constexpr double kIndexTolerance = 4e-3;
+
+// Top-1 and top-5 equal the double-precision reference within `tolerance`,
+// and Search's top-1 is SearchExact's, whatever index is kept.
 void ExpectExactScores(const FaceCollection& fc, const Model& model,
-                       const std::vector<Embedding>& probes) {
+                       const std::vector<Embedding>& probes, double tolerance) {
   for (size_t i = 0; i < probes.size(); ++i) {
     for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
       SCOPED_TRACE(::testing::Message() << "probe " << i << " mode " << static_cast<int>(mode));
       const auto want = NaiveSearch(model, probes[i], 5, mode);
-      ExpectSameMatches(fc.SearchExact(D(probes[i]), 5, mode), want);
+      ExpectSameMatches(fc.SearchExact(D(probes[i]), 5, mode), want, tolerance);
+      const auto exact = fc.SearchExact(D(probes[i]), 1, mode);
       const auto got = fc.Search(D(probes[i]), 1, mode);
       ASSERT_EQ(got.size(), 1u);
-      EXPECT_EQ(got[0].person_id, want[0].person_id);
-      EXPECT_NEAR(got[0].similarity, want[0].similarity, 1e-5);
+      EXPECT_EQ(got[0].person_id, exact.at(0).person_id);
+      EXPECT_EQ(got[0].similarity, exact.at(0).similarity);
     }
   }
 }
 
-TEST_P(FaceCollectionTest, AnnIndexHoldsThePrimaryVectorsOnceAndScoresStayExact) {
+TEST_P(FaceCollectionTest, AnnIndexHoldsThePrimaryVectorsOnceIn8BitsAndScoresStayClose) {
   constexpr int kDim = 512;  // the primary embedder's size
   SearchIndexOptions index;
   index.ann_min_faces = 1000;
@@ -1068,15 +1082,15 @@ TEST_P(FaceCollectionTest, AnnIndexHoldsThePrimaryVectorsOnceAndScoresStayExact)
   for (size_t i = 0; i < faces.size(); ++i) model[faces[i].person_id][(*ids)[i]] = Vec(faces[i]);
   std::vector<Embedding> probes;
   for (int i = 0; i < 40; ++i) probes.push_back(Near(rng, centres[rng() % centres.size()], 0.032f));
-  ExpectExactScores(**fc, model, probes);
+  ExpectExactScores(**fc, model, probes, kIndexTolerance);
 
-  // Memory: the index adds links and labels to one float copy, not a second copy.
+  // Memory: the index's codes, links and labels take less than half a float copy.
   auto exact = OpenCollection("once", kDim);
   ASSERT_TRUE(exact.ok()) << exact.status().ToString();
   ASSERT_STREQ((*exact)->search_index(), "exact");
   const size_t one_copy = faces.size() * kDim * sizeof(float);
-  EXPECT_GT((*fc)->vector_bytes(), (*exact)->vector_bytes());
-  EXPECT_LT((*fc)->vector_bytes(), (*exact)->vector_bytes() + one_copy / 2);
+  EXPECT_LT((*fc)->vector_bytes() + one_copy / 2, (*exact)->vector_bytes());
+  ExpectExactScores(**exact, model, probes, 1e-5);
 
   // Re-embedding, deleting and another writer's change keep the index's vectors right.
   const Embedding moved = RandomUnit(rng, kDim);
@@ -1095,16 +1109,99 @@ TEST_P(FaceCollectionTest, AnnIndexHoldsThePrimaryVectorsOnceAndScoresStayExact)
   ASSERT_STREQ((*fc)->search_index(), "hnsw");
   probes.push_back(moved);
   probes.push_back(visitor);
-  ExpectExactScores(**fc, model, probes);
+  ExpectExactScores(**fc, model, probes, kIndexTolerance);
   EXPECT_EQ((*fc)->Search(D(moved), 1, SearchMode::kBestFace).at(0).face_id, (*ids)[0]);
 
-  // Dropping the index below half the threshold puts the vectors back in the matrix.
+  // Dropping the index below half the threshold puts its decoded vectors back
+  // in the matrix.
   for (int p = 2; p < 200; ++p) {
     ASSERT_TRUE((*fc)->ForgetPerson(Id("p", p)).ok());
     model.erase(Id("p", p));
   }
   ASSERT_STREQ((*fc)->search_index(), "exact");
-  ExpectExactScores(**fc, model, probes);
+  ExpectExactScores(**fc, model, probes, kIndexTolerance);
+}
+
+// Above the index threshold every model's vectors are kept in 8 bits and
+// persons have no centroid rows; each model's score of each match stays
+// within the codes' tolerance of the float reference through enrolments,
+// deletions, a forget and the index being dropped.
+TEST_P(FaceCollectionTest, CompactCollectionScoresEveryModelWithinTheCodeTolerance) {
+  const std::vector<VectorSpace> two{{kModel, 256}, {"second@000000000003", 128}};
+  SearchIndexOptions index;
+  index.ann_min_faces = 200;
+  auto fc = GetParam() == StoreBackend::kPostgres
+                ? FaceCollection::Open(std::move(OpenPgFaceRepository(pg_url_, "compact")).value(),
+                                       two, index)
+                : FaceCollection::Open(db_.get(), "compact", two, index);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  std::mt19937 rng(31);
+  std::vector<Model> models(2);  // per space
+  std::vector<std::vector<Embedding>> centres;  // per person: one per space
+  const auto enrol = [&](int p, int faces) {
+    const std::string person = Id("p", p);
+    if (centres.size() <= static_cast<size_t>(p)) {
+      ASSERT_TRUE((*fc)->AddPerson({person, "", "", 0}).ok());
+      centres.push_back({RandomUnit(rng, two[0].dims), RandomUnit(rng, two[1].dims)});
+    }
+    for (int f = 0; f < faces; ++f) {
+      FaceRecord face;
+      face.person_id = person;
+      for (size_t s = 0; s < two.size(); ++s)
+        face.embeddings.push_back({two[s].model, Near(rng, centres[p][s], 0.05f)});
+      auto id = (*fc)->AddFace(face);
+      ASSERT_TRUE(id.ok()) << id.status().ToString();
+      for (size_t s = 0; s < two.size(); ++s) models[s][person][*id] = face.embeddings[s].vector;
+    }
+  };
+  const auto expect_close = [&] {
+    for (int i = 0; i < 20; ++i) {
+      const auto& c = centres[rng() % centres.size()];
+      const Descriptor probe{{two[0].model, Near(rng, c[0], 0.05f)},
+                             {two[1].model, Near(rng, c[1], 0.05f)}};
+      for (const auto mode : {SearchMode::kBestFace, SearchMode::kCentroid}) {
+        SCOPED_TRACE(::testing::Message() << "probe " << i << " mode " << static_cast<int>(mode));
+        const auto want = NaiveSearch(models[0], probe[0].vector, 1, mode);
+        const auto hits = (*fc)->Search(probe, 3, mode);
+        ASSERT_FALSE(hits.empty());
+        EXPECT_EQ(hits[0].person_id, want.at(0).person_id);
+        for (const Match& hit : hits) {
+          for (size_t s = 0; s < two.size(); ++s) {
+            const Model only{{hit.person_id, models[s].at(hit.person_id)}};
+            EXPECT_NEAR(hit.scores.at(s), NaiveSearch(only, probe[s].vector, 1, mode)[0].similarity,
+                        kIndexTolerance)
+                << hit.person_id << " space " << s;
+          }
+        }
+      }
+    }
+  };
+  for (int p = 0; p < 60; ++p) enrol(p, 4);
+  ASSERT_STREQ((*fc)->search_index(), "hnsw");
+  expect_close();
+  EXPECT_EQ((*fc)->LookAlikes().size(), centres.size());
+  EXPECT_FALSE((*fc)->ImpostorScores(50, SearchMode::kCentroid).empty());
+
+  // Writes while compact: new faces and a newcomer, a deleted face, a forgotten person.
+  enrol(3, 2);
+  enrol(60, 3);
+  const int64_t deleted = models[0]["p7"].begin()->first;
+  ASSERT_TRUE((*fc)->DeleteFace(deleted).ok());
+  for (auto& model : models) model["p7"].erase(deleted);
+  ASSERT_TRUE((*fc)->ForgetPerson("p9").ok());
+  for (auto& model : models) model.erase("p9");
+  centres[9] = centres[60];  // probes near p9 now look for p60
+  ASSERT_STREQ((*fc)->search_index(), "hnsw");
+  expect_close();
+
+  // Below half the threshold the index goes and the vectors return to the matrices.
+  for (int p = 10; p < 50; ++p) {
+    ASSERT_TRUE((*fc)->ForgetPerson(Id("p", p)).ok());
+    for (auto& model : models) model.erase(Id("p", p));
+  }
+  centres.erase(centres.begin() + 10, centres.begin() + 50);
+  ASSERT_STREQ((*fc)->search_index(), "exact");
+  expect_close();
 }
 
 TEST_P(FaceCollectionTest, ConcurrentReadersWithAWriterStayConsistent) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -9,11 +10,34 @@
 
 #include <hnswlib/hnswlib.h>
 
+#include "store/vector_codes.h"
+
 namespace concierge {
+namespace {
+
+// hnswlib's distance between two codes: 1 - their decoded dot product.
+float CodeDistance(const void* a, const void* b, const void* dims) {
+  return 1.f - CodeCodeDot(static_cast<const char*>(a), static_cast<const char*>(b),
+                           *static_cast<const size_t*>(dims));
+}
+
+class CodeSpace final : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit CodeSpace(size_t dims) : dims_(dims) {}
+  size_t get_data_size() override { return CodeBytes(dims_); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return &CodeDistance; }
+  void* get_dist_func_param() override { return &dims_; }
+
+ private:
+  size_t dims_;
+};
+
+}  // namespace
 
 struct AnnIndex::Impl {
-  explicit Impl(int dims) : space(static_cast<size_t>(dims)) {}
-  hnswlib::InnerProductSpace space;  // distance 1 - dot: cosine on unit rows
+  explicit Impl(int dims) : dims(static_cast<size_t>(dims)), space(this->dims) {}
+  const size_t dims;
+  CodeSpace space;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph;
   AnnOptions options;
   size_t live = 0;
@@ -24,6 +48,14 @@ struct AnnIndex::Impl {
     const size_t used = graph->cur_element_count;
     if (used + more <= graph->max_elements_) return;
     graph->resizeIndex(std::max(used + more, graph->max_elements_ * 2));
+  }
+
+  // The stored code of a present id, or nullptr. The owner excludes
+  // writers, so the lookup needs no hnswlib lock.
+  const char* CodeOf(int64_t id) const {
+    const auto it = graph->label_lookup_.find(static_cast<hnswlib::labeltype>(id));
+    if (it == graph->label_lookup_.end() || graph->isMarkedDeleted(it->second)) return nullptr;
+    return graph->getDataByInternalId(it->second);
   }
 };
 
@@ -48,7 +80,7 @@ Result<std::unique_ptr<AnnIndex>> AnnIndex::Create(int dims, const AnnOptions& o
 }
 
 Status AnnIndex::Build(const int64_t* ids, size_t count,
-                       const std::function<const float*(size_t)>& vector_of) {
+                       const std::function<void(size_t, float*)>& vector_of) {
   try {
     impl_->Reserve(count);
   } catch (const std::exception& e) {
@@ -60,9 +92,13 @@ Status AnnIndex::Build(const int64_t* ids, size_t count,
   std::string error;
   std::mutex error_mu;
   const auto work = [&] {
+    std::vector<float> unit(impl_->dims);
+    std::vector<char> code(CodeBytes(impl_->dims));
     for (size_t i = next++; i < count && !failed; i = next++) {
       try {
-        impl_->graph->addPoint(vector_of(i), static_cast<hnswlib::labeltype>(ids[i]));
+        vector_of(i, unit.data());
+        EncodeUnit(unit.data(), impl_->dims, code.data());
+        impl_->graph->addPoint(code.data(), static_cast<hnswlib::labeltype>(ids[i]));
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(error_mu);
         error = e.what();
@@ -95,7 +131,9 @@ Status AnnIndex::Add(int64_t id, const float* unit) {
       impl_->Reserve(1);
       ++impl_->live;
     }
-    impl_->graph->addPoint(unit, label);
+    std::vector<char> code(CodeBytes(impl_->dims));
+    EncodeUnit(unit, impl_->dims, code.data());
+    impl_->graph->addPoint(code.data(), label);
   } catch (const std::exception& e) {
     return Status::Internal(std::string("ANN index: ") + e.what());
   }
@@ -114,7 +152,9 @@ void AnnIndex::Remove(int64_t id) {
 std::vector<std::pair<int64_t, float>> AnnIndex::Search(const float* q, size_t k) const {
   std::vector<std::pair<int64_t, float>> out;
   if (k == 0 || impl_->live == 0) return out;
-  auto found = impl_->graph->searchKnn(q, std::min(k, impl_->live));
+  std::vector<char> code(CodeBytes(impl_->dims));
+  EncodeUnit(q, impl_->dims, code.data());
+  auto found = impl_->graph->searchKnn(code.data(), std::min(k, impl_->live));
   out.resize(found.size());
   // The queue pops the farthest first.
   for (size_t i = out.size(); i-- > 0; found.pop())
@@ -122,12 +162,24 @@ std::vector<std::pair<int64_t, float>> AnnIndex::Search(const float* q, size_t k
   return out;
 }
 
-const float* AnnIndex::Vector(int64_t id) const {
-  // The owner excludes writers, so the lookup needs no hnswlib lock.
-  const auto& lookup = impl_->graph->label_lookup_;
-  const auto it = lookup.find(static_cast<hnswlib::labeltype>(id));
-  if (it == lookup.end() || impl_->graph->isMarkedDeleted(it->second)) return nullptr;
-  return reinterpret_cast<const float*>(impl_->graph->getDataByInternalId(it->second));
+float AnnIndex::Dot(int64_t id, const float* q) const {
+  const char* code = impl_->CodeOf(id);
+  return code ? CodeDot(code, q, impl_->dims) : 0.f;
+}
+
+bool AnnIndex::Decode(int64_t id, float* out) const {
+  const char* code = impl_->CodeOf(id);
+  if (code == nullptr) return false;
+  DecodeUnit(code, impl_->dims, out);
+  return true;
+}
+
+bool AnnIndex::Holds(int64_t id, const float* unit) const {
+  const char* code = impl_->CodeOf(id);
+  if (code == nullptr) return false;
+  std::vector<char> wanted(CodeBytes(impl_->dims));
+  EncodeUnit(unit, impl_->dims, wanted.data());
+  return std::memcmp(code, wanted.data(), wanted.size()) == 0;
 }
 
 size_t AnnIndex::size() const { return impl_->live; }

@@ -2,11 +2,13 @@
 // vectors of one model, keyed by face id, scored by cosine (inner product).
 // FaceCollection keeps one once the collection is large
 // (recognition.ann_min_faces) and asks it for candidates only. The index
-// keeps every vector as given (float32), so the collection drops its own copy
-// and recomputes exact scores from Vector().
-// Thread safety: Search, Vector and the counters may run concurrently with
-// each other; Add, Remove and Build need exclusive access (FaceCollection
-// holds its lock).
+// holds each vector in 8 bits per dimension (store/vector_codes.h): a quarter
+// of float32, the largest part of a big collection's memory. The collection
+// drops its own copy and computes scores from the decoded vectors (Dot,
+// Decode).
+// Thread safety: Search, Dot, Decode, Holds and the counters may run
+// concurrently with each other; Add, Remove and Build need exclusive access
+// (FaceCollection holds its lock).
 #pragma once
 
 #include <cstddef>
@@ -37,12 +39,12 @@ class AnnIndex {
   AnnIndex(const AnnIndex&) = delete;
   AnnIndex& operator=(const AnnIndex&) = delete;
 
-  // Adds `count` vectors, ids[i] with the unit vector vector_of(i) (dims
-  // floats, read while Build runs; called from several threads), in
+  // Adds `count` vectors, ids[i] with the unit vector that vector_of(i, out)
+  // writes to `out` (dims floats; called from several threads at once), in
   // options.build_threads threads. Ids must be new. On an error (kInternal,
   // e.g. out of memory) the index is unusable: drop it.
   Status Build(const int64_t* ids, size_t count,
-               const std::function<const float*(size_t)>& vector_of);
+               const std::function<void(size_t, float*)>& vector_of);
   // Adds one vector under `id`, or replaces the vector of a present id.
   // kInternal as Build.
   Status Add(int64_t id, const float* unit);
@@ -50,13 +52,19 @@ class AnnIndex {
   // slot stays in the graph; removed() counts them so the owner can rebuild.
   void Remove(int64_t id);
 
-  // Up to k ids nearest to the unit vector q, with their cosine, best first.
-  // Explores max(k, ef_search) candidates.
+  // Up to k ids nearest to the unit vector q, with their cosine between 8-bit
+  // codes (q's included), best first. Explores max(k, ef_search) candidates.
   std::vector<std::pair<int64_t, float>> Search(const float* q, size_t k) const;
 
-  // The vector stored under a present id (dims floats, exactly as added), or
-  // nullptr for an unknown or removed id. Valid until the next Build or Add.
-  const float* Vector(int64_t id) const;
+  // The dot product of q (dims floats) with the decoded vector of a present
+  // id; 0 for an unknown or removed id.
+  float Dot(int64_t id, const float* q) const;
+  // Writes the decoded unit vector of a present id to `out` (dims floats) and
+  // returns true; false (out untouched) for an unknown or removed id.
+  bool Decode(int64_t id, float* out) const;
+  // Whether a present id holds what adding `unit` would store (so re-adding
+  // it would change nothing).
+  bool Holds(int64_t id, const float* unit) const;
 
   size_t size() const;     // ids present
   size_t removed() const;  // removed slots still in the graph

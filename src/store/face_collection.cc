@@ -16,6 +16,7 @@
 
 #include "core/clock.h"
 #include "store/sqlite_face_repository.h"
+#include "store/vector_codes.h"
 
 namespace concierge {
 
@@ -178,15 +179,10 @@ Status FaceCollection::LoadMirror() {
   std::vector<int64_t> gone;
   std::vector<uint32_t> changed;  // rows of `fresh`
   if (ann_) {
-    const size_t d = static_cast<size_t>(spaces_[0].dims);
     for (const int64_t id : face_ids_)
       if (!fresh.row_of_.count(id)) gone.push_back(id);
-    for (uint32_t r = 0; r < fresh.face_ids_.size(); ++r) {
-      const auto old = row_of_.find(fresh.face_ids_[r]);
-      const float* now = fresh.Row(0, r);
-      if (old == row_of_.end() || !std::equal(now, now + d, Row(0, old->second)))
-        changed.push_back(r);
-    }
+    for (uint32_t r = 0; r < fresh.face_ids_.size(); ++r)
+      if (!ann_->Holds(fresh.face_ids_[r], fresh.Row(0, r))) changed.push_back(r);
   }
   std::unique_lock<std::shared_mutex> lock(mu_);
   persons_.swap(fresh.persons_);
@@ -200,7 +196,7 @@ Status FaceCollection::LoadMirror() {
   ++generation_;
   if (ann_ && (gone.size() + changed.size()) * 4 > face_ids_.size()) ann_.reset();
   if (ann_) {
-    // From the fresh matrix: Row() would look in the index.
+    // From the fresh matrix: the index takes its primary vectors below.
     const size_t d = static_cast<size_t>(spaces_[0].dims);
     for (const int64_t id : gone) ann_->Remove(id);
     for (const uint32_t r : changed) {
@@ -211,7 +207,7 @@ Status FaceCollection::LoadMirror() {
       }
     }
   }
-  if (ann_) std::vector<float>().swap(space_data_[0].matrix);  // the index holds them
+  if (ann_) Compact();
   return Status::Ok();
 }
 
@@ -232,7 +228,7 @@ void FaceCollection::UpdateIndex() {
   Result<std::unique_ptr<AnnIndex>> built = AnnIndex::Create(spaces_[0].dims, index_options_.ann);
   if (built.ok()) {
     // From the matrix, or for a rebuild from the worn index.
-    const auto row = [this](size_t r) { return Row(0, static_cast<uint32_t>(r)); };
+    const auto row = [this](size_t r, float* out) { CopyRow(0, static_cast<uint32_t>(r), out); };
     if (Status st = (*built)->Build(face_ids_.data(), faces, row); !st.ok()) built = st;
   }
   if (!built.ok()) {
@@ -244,21 +240,78 @@ void FaceCollection::UpdateIndex() {
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   std::unique_lock<std::shared_mutex> lock(mu_);
   ann_ = std::move(built).value();
-  std::vector<float>().swap(space_data_[0].matrix);  // the index holds them now
+  Compact();
+}
+
+void FaceCollection::Compact() {
+  for (size_t s = 0; s < spaces_.size(); ++s) {
+    Space& space = space_data_[s];
+    const size_t d = static_cast<size_t>(spaces_[s].dims);
+    if (s > 0) {
+      space.codes.resize(face_ids_.size() * CodeBytes(d));
+      for (size_t r = 0; r < face_ids_.size(); ++r)
+        EncodeUnit(space.matrix.data() + r * d, d, space.codes.data() + r * CodeBytes(d));
+    }
+    std::vector<float>().swap(space.matrix);
+    std::vector<float>().swap(space.centroids);
+    space.centroid_scale.assign(persons_.size(), 0.f);
+  }
+  for (uint32_t p = 0; p < persons_.size(); ++p) RecomputeCentroid(p);
 }
 
 void FaceCollection::DropIndex() {
   if (!ann_) return;
-  const size_t d = static_cast<size_t>(spaces_[0].dims);
-  std::vector<float> matrix(face_ids_.size() * d);
-  for (uint32_t r = 0; r < face_ids_.size(); ++r) std::copy_n(Row(0, r), d, matrix.data() + r * d);
-  space_data_[0].matrix.swap(matrix);
+  for (size_t s = 0; s < spaces_.size(); ++s) {
+    const size_t d = static_cast<size_t>(spaces_[s].dims);
+    std::vector<float> matrix(face_ids_.size() * d);
+    for (uint32_t r = 0; r < face_ids_.size(); ++r) CopyRow(s, r, matrix.data() + r * d);
+    space_data_[s].matrix.swap(matrix);
+  }
   ann_.reset();
+  for (size_t s = 0; s < spaces_.size(); ++s) {
+    Space& space = space_data_[s];
+    std::vector<char>().swap(space.codes);
+    std::vector<float>().swap(space.centroid_scale);
+    space.centroids.assign(persons_.size() * static_cast<size_t>(spaces_[s].dims), 0.f);
+  }
+  for (uint32_t p = 0; p < persons_.size(); ++p) RecomputeCentroid(p);
 }
 
 const float* FaceCollection::Row(size_t s, uint32_t row) const {
-  if (s == 0 && ann_) return ann_->Vector(face_ids_[row]);
   return space_data_[s].matrix.data() + row * static_cast<size_t>(spaces_[s].dims);
+}
+
+float FaceCollection::RowDot(size_t s, uint32_t row, const float* q) const {
+  const size_t d = static_cast<size_t>(spaces_[s].dims);
+  if (!ann_) return Dot(Row(s, row), q, spaces_[s].dims);
+  if (s == 0) return ann_->Dot(face_ids_[row], q);
+  return CodeDot(space_data_[s].codes.data() + row * CodeBytes(d), q, d);
+}
+
+void FaceCollection::CopyRow(size_t s, uint32_t row, float* out) const {
+  const size_t d = static_cast<size_t>(spaces_[s].dims);
+  if (!ann_) {
+    std::copy_n(Row(s, row), d, out);
+  } else if (s == 0) {
+    ann_->Decode(face_ids_[row], out);
+  } else {
+    DecodeUnit(space_data_[s].codes.data() + row * CodeBytes(d), d, out);
+  }
+}
+
+void FaceCollection::CopyCentroid(size_t s, uint32_t p, float* out) const {
+  const size_t d = static_cast<size_t>(spaces_[s].dims);
+  if (!ann_) {
+    std::copy_n(space_data_[s].centroids.data() + p * d, d, out);
+    return;
+  }
+  std::fill_n(out, d, 0.f);
+  std::vector<float> v(d);
+  for (const uint32_t r : persons_[p].rows) {
+    CopyRow(s, r, v.data());
+    for (size_t i = 0; i < d; ++i) out[i] += v[i];
+  }
+  for (size_t i = 0; i < d; ++i) out[i] *= space_data_[s].centroid_scale[p];
 }
 
 Status FaceCollection::Install(const FaceSnapshot& snapshot) {
@@ -337,9 +390,14 @@ Status FaceCollection::AddPerson(const Person& person) {
   std::unique_lock<std::shared_mutex> lock(mu_);
   person_index_.emplace(stored.id, static_cast<uint32_t>(persons_.size()));
   persons_.push_back({std::move(stored), {}});
-  for (size_t s = 0; s < spaces_.size(); ++s)
-    space_data_[s].centroids.resize(space_data_[s].centroids.size() +
-                                    static_cast<size_t>(spaces_[s].dims), 0.f);
+  for (size_t s = 0; s < spaces_.size(); ++s) {
+    Space& space = space_data_[s];
+    if (ann_) {
+      space.centroid_scale.push_back(0.f);
+    } else {
+      space.centroids.resize(space.centroids.size() + static_cast<size_t>(spaces_[s].dims), 0.f);
+    }
+  }
   return Status::Ok();
 }
 
@@ -649,8 +707,16 @@ void FaceCollection::AppendRow(int64_t face_id, uint32_t person,
   face_ids_.push_back(face_id);
   face_person_.push_back(person);
   row_of_[face_id] = row;
-  for (size_t s = ann_ ? 1 : 0; s < spaces_.size(); ++s)
-    space_data_[s].matrix.insert(space_data_[s].matrix.end(), units[s].begin(), units[s].end());
+  for (size_t s = ann_ ? 1 : 0; s < spaces_.size(); ++s) {
+    Space& space = space_data_[s];
+    if (ann_) {
+      const size_t d = static_cast<size_t>(spaces_[s].dims);
+      space.codes.resize(space.codes.size() + CodeBytes(d));
+      EncodeUnit(units[s].data(), d, space.codes.data() + row * CodeBytes(d));
+    } else {
+      space.matrix.insert(space.matrix.end(), units[s].begin(), units[s].end());
+    }
+  }
 }
 
 // Swaps the last row into `row` so the matrices stay dense; the caller
@@ -661,14 +727,19 @@ void FaceCollection::RemoveRow(uint32_t row) {
   rows.erase(std::find(rows.begin(), rows.end(), row));
   row_of_.erase(face_ids_[row]);
   if (ann_) ann_->Remove(face_ids_[row]);
-  const size_t first_matrix = ann_ ? 1 : 0;  // the primary matrix is empty while ann_ is kept
+  // Row bytes per space: the primary space's are in ann_ while compact.
+  const auto row_bytes = [this](size_t s) -> size_t {
+    const size_t d = static_cast<size_t>(spaces_[s].dims);
+    return !ann_ ? d * sizeof(float) : s == 0 ? 0 : CodeBytes(d);
+  };
+  const auto rows_of = [this](size_t s) {
+    Space& space = space_data_[s];
+    return ann_ ? space.codes.data() : reinterpret_cast<char*>(space.matrix.data());
+  };
   if (row != last) {
-    for (size_t s = first_matrix; s < spaces_.size(); ++s) {
-      const size_t d = static_cast<size_t>(spaces_[s].dims);
-      auto& m = space_data_[s].matrix;
-      std::copy_n(m.begin() + static_cast<std::ptrdiff_t>(last * d), d,
-                  m.begin() + static_cast<std::ptrdiff_t>(row * d));
-    }
+    for (size_t s = 0; s < spaces_.size(); ++s)
+      if (const size_t b = row_bytes(s); b > 0)
+        std::memcpy(rows_of(s) + row * b, rows_of(s) + last * b, b);
     face_ids_[row] = face_ids_[last];
     row_of_[face_ids_[row]] = row;
     const uint32_t moved = face_person_[last];
@@ -678,8 +749,14 @@ void FaceCollection::RemoveRow(uint32_t row) {
   }
   face_ids_.pop_back();
   face_person_.pop_back();
-  for (size_t s = first_matrix; s < spaces_.size(); ++s)
-    space_data_[s].matrix.resize(last * static_cast<size_t>(spaces_[s].dims));
+  for (size_t s = 0; s < spaces_.size(); ++s) {
+    Space& space = space_data_[s];
+    if (ann_) {
+      space.codes.resize(last * row_bytes(s));
+    } else {
+      space.matrix.resize(last * static_cast<size_t>(spaces_[s].dims));
+    }
+  }
 }
 
 // Drops the person's rows and negatives, then swaps the last person into its slot.
@@ -700,6 +777,11 @@ void FaceCollection::RemovePerson(uint32_t person) {
     }
     space.negative_person.resize(kept);
     space.negatives.resize(kept * d);
+    if (ann_) {
+      space.centroid_scale[person] = space.centroid_scale[last];
+      space.centroid_scale.pop_back();
+      continue;
+    }
     if (person != last)
       std::copy_n(space.centroids.begin() + static_cast<std::ptrdiff_t>(last * d), d,
                   space.centroids.begin() + static_cast<std::ptrdiff_t>(person * d));
@@ -720,13 +802,18 @@ void FaceCollection::RecomputeCentroid(uint32_t person) {
   for (size_t s = 0; s < spaces_.size(); ++s) {
     const size_t d = static_cast<size_t>(spaces_[s].dims);
     std::vector<double> sum(d, 0.0);
+    std::vector<float> v(d);
     for (const uint32_t r : persons_[person].rows) {
-      const float* v = Row(s, r);
+      CopyRow(s, r, v.data());
       for (size_t i = 0; i < d; ++i) sum[i] += v[i];
     }
     double norm2 = 0;
     for (const double x : sum) norm2 += x * x;
     const double inv = norm2 > 0 ? 1.0 / std::sqrt(norm2) : 0.0;
+    if (ann_) {
+      space_data_[s].centroid_scale[person] = static_cast<float>(inv);
+      continue;
+    }
     float* out = space_data_[s].centroids.data() + person * d;
     for (size_t i = 0; i < d; ++i) out[i] = static_cast<float>(sum[i] * inv);
   }
@@ -738,10 +825,16 @@ float FaceCollection::PersonScore(size_t s, uint32_t p, const float* q, SearchMo
                                   int64_t* face) const {
   const int dims = spaces_[s].dims;
   const size_t d = static_cast<size_t>(dims);
-  if (mode == SearchMode::kCentroid) return Dot(space_data_[s].centroids.data() + p * d, q, dims);
+  if (mode == SearchMode::kCentroid && !ann_)
+    return Dot(space_data_[s].centroids.data() + p * d, q, dims);
+  if (mode == SearchMode::kCentroid) {
+    float sum = 0;
+    for (const uint32_t r : persons_[p].rows) sum += RowDot(s, r, q);
+    return sum * space_data_[s].centroid_scale[p];
+  }
   float best = -std::numeric_limits<float>::infinity();
   for (const uint32_t r : persons_[p].rows) {
-    const float v = Dot(Row(s, r), q, dims);
+    const float v = RowDot(s, r, q);
     if (v > best) {
       best = v;
       if (face) *face = face_ids_[r];
@@ -766,23 +859,23 @@ const char* FaceCollection::search_index() const {
 
 size_t FaceCollection::vector_bytes() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  size_t floats = 0;
+  size_t bytes = ann_ ? ann_->bytes() : 0;
   for (const Space& space : space_data_)
-    floats += space.matrix.size() + space.centroids.size() + space.negatives.size();
-  return floats * sizeof(float) + (ann_ ? ann_->bytes() : 0);
+    bytes += space.codes.size() + (space.matrix.size() + space.centroids.size() +
+                                   space.centroid_scale.size() + space.negatives.size()) *
+                                      sizeof(float);
+  return bytes;
 }
 
 std::vector<FaceCollection::Scored> FaceCollection::ScoreAll(const float* q,
                                                              SearchMode mode) const {
-  const size_t d = static_cast<size_t>(spaces_[0].dims);
   const size_t n_persons = persons_.size();
-  const Space& primary = space_data_[0];
   std::vector<Scored> out;
   if (mode == SearchMode::kBestFace) {
     std::vector<float> score(n_persons, -std::numeric_limits<float>::infinity());
     std::vector<int64_t> face(n_persons, 0);
     for (uint32_t r = 0; r < face_ids_.size(); ++r) {
-      const float s = Dot(Row(0, r), q, spaces_[0].dims);
+      const float s = RowDot(0, r, q);
       const uint32_t p = face_person_[r];
       if (s > score[p]) {
         score[p] = s;
@@ -793,8 +886,7 @@ std::vector<FaceCollection::Scored> FaceCollection::ScoreAll(const float* q,
       if (!persons_[p].rows.empty()) out.push_back({p, score[p], face[p]});
   } else {
     for (uint32_t p = 0; p < n_persons; ++p)
-      if (!persons_[p].rows.empty())
-        out.push_back({p, Dot(primary.centroids.data() + p * d, q, spaces_[0].dims), 0});
+      if (!persons_[p].rows.empty()) out.push_back({p, PersonScore(0, p, q, mode, nullptr), 0});
   }
   return out;
 }
@@ -882,7 +974,8 @@ std::vector<FaceCollection::LookAlike> FaceCollection::LookAlikes() const {
   std::vector<LookAlike> out;
   std::shared_lock<std::shared_mutex> lock(mu_);
   const size_t d = static_cast<size_t>(spaces_[0].dims);
-  const std::vector<float>& centroids = space_data_[0].centroids;
+  std::vector<float> centroids(persons_.size() * d);
+  for (uint32_t p = 0; p < persons_.size(); ++p) CopyCentroid(0, p, centroids.data() + p * d);
   for (uint32_t p = 0; p < persons_.size(); ++p) {
     if (persons_[p].rows.empty()) continue;
     LookAlike best{persons_[p].person.id, "", -std::numeric_limits<float>::infinity()};
@@ -917,13 +1010,17 @@ std::vector<ImpostorScore> FaceCollection::ImpostorScores(size_t max_pairs,
   // n by a stride visits faces and persons evenly.
   std::vector<size_t> position(persons_.size(), 0);  // index in with_faces
   for (size_t i = 0; i < with_faces.size(); ++i) position[with_faces[i]] = i;
+  std::vector<float> probe;
   for (size_t n = 0; n < total && out.size() < max_pairs; n += stride) {
     const uint32_t row = static_cast<uint32_t>(n / (with_faces.size() - 1));
     const size_t other = n % (with_faces.size() - 1);  // skips the owner's own slot
     const uint32_t q = with_faces[other < position[face_person_[row]] ? other : other + 1];
     ImpostorScore score;
-    for (size_t s = 0; s < spaces_.size(); ++s)
-      score.scores.push_back(PersonScore(s, q, Row(s, row), mode, nullptr));
+    for (size_t s = 0; s < spaces_.size(); ++s) {
+      probe.resize(static_cast<size_t>(spaces_[s].dims));
+      CopyRow(s, row, probe.data());
+      score.scores.push_back(PersonScore(s, q, probe.data(), mode, nullptr));
+    }
     out.push_back(std::move(score));
   }
   return out;

@@ -4,7 +4,10 @@
 // large collection keeps an HNSW index of the primary model's face vectors
 // instead of that model's matrix (SearchIndexOptions): the index finds
 // candidates without a full scan and holds the only in-memory copy of those
-// vectors, so every exact score is computed from the same floats either way.
+// vectors, in 8 bits per dimension (AnnIndex): Search and SearchExact then
+// score from the same decoded vectors, within 4e-3 of the float scores.
+// Dropping the index puts the decoded vectors back in the matrix; the
+// floats return at the next load.
 // A collection searches with a fixed list of models (the vision engine's
 // embedders, primary first). Only faces with a vector of every one of them
 // take part; faces made by other models wait for `concierge reindex`.
@@ -173,8 +176,9 @@ class FaceCollection {
   // persons vetoed by one of their negatives (see AddNegative). Each match
   // carries the person's score in every space the probe has a vector of.
   // A probe without a valid primary vector, or k <= 0, gives no matches.
-  // Scores are exact; with the HNSW index only the persons owning the
-  // nearest faces it finds are scored, so a person may rarely be missed.
+  // Scores are exact (over the index's decoded vectors while it is kept); with
+  // the HNSW index only the persons owning the nearest faces it finds are
+  // scored, so a person may rarely be missed.
   std::vector<Match> Search(const Descriptor& probe, int k, SearchMode mode) const;
   // Search over every person, whatever index is kept (tests, benchmarks).
   std::vector<Match> SearchExact(const Descriptor& probe, int k, SearchMode mode) const;
@@ -207,10 +211,15 @@ class FaceCollection {
     Person person;
     std::vector<uint32_t> rows;  // rows of the matrices holding this person's faces
   };
-  // One model's vectors. Row r of every space's matrix is the same face.
+  // One model's vectors. Row r of every space is the same face. While ann_
+  // is kept ("compact") the rows are 8-bit codes (the primary's in ann_) and
+  // there are no centroid rows: a person's centroid score is the sum of its
+  // rows' scores times its centroid_scale.
   struct Space {
-    std::vector<float> matrix;     // rows x dims, unit rows; primary: empty while ann_ is kept
-    std::vector<float> centroids;  // persons x dims; zero row when no faces
+    std::vector<float> matrix;     // rows x dims, unit rows; empty while compact
+    std::vector<char> codes;       // compact, secondary spaces: rows x CodeBytes(dims)
+    std::vector<float> centroids;  // persons x dims; zero row when no faces; empty while compact
+    std::vector<float> centroid_scale;  // compact: per person, 1 / |sum of its rows|, or 0
     std::vector<float> negatives;  // negative examples, unit rows
     std::vector<uint32_t> negative_person;  // per negative row: index into persons_
   };
@@ -227,12 +236,21 @@ class FaceCollection {
   // Needs write_mu_ and not mu_. Builds, rebuilds or drops the HNSW index as
   // SearchIndexOptions says; a failed build leaves search exact.
   void UpdateIndex();
-  // Needs write_mu_ and an exclusive mu_. Copies the primary vectors back
-  // from ann_ into the matrix, then drops ann_.
+  // Need write_mu_ and an exclusive mu_. Compact: once ann_ holds the
+  // primary vectors, frees the primary matrix, encodes the others and
+  // replaces the centroids by their scales. DropIndex: the reverse (decoded
+  // vectors into the matrices, centroids recomputed), then drops ann_.
+  void Compact();
   void DropIndex();
-  // Needs mu_ or write_mu_. Row `row`'s unit vector in space s (dims floats),
-  // from the matrix or, for the primary space while ann_ is kept, the index.
+  // Need mu_ or write_mu_. Row `row`'s unit vector in space s (dims
+  // floats) from the matrix: not the primary space's while ann_ is kept.
   const float* Row(size_t s, uint32_t row) const;
+  // Its dot product with q, and a copy of it in `out`, from the matrix or,
+  // while compact, the decoded code.
+  float RowDot(size_t s, uint32_t row, const float* q) const;
+  void CopyRow(size_t s, uint32_t row, float* out) const;
+  // Needs mu_ or write_mu_. Person p's centroid in space s (dims floats).
+  void CopyCentroid(size_t s, uint32_t p, float* out) const;
   // Need mu_. Every person with faces, or the owners of the nearest faces
   // the index finds, ordered by person index.
   std::vector<Scored> ScoreAll(const float* q, SearchMode mode) const;
