@@ -1194,6 +1194,21 @@ TEST_P(FaceCollectionTest, CompactCollectionScoresEveryModelWithinTheCodeToleran
   ASSERT_STREQ((*fc)->search_index(), "hnsw");
   expect_close();
 
+  // More removed slots than live ones rebuild the index from its own codes.
+  ASSERT_TRUE((*fc)->AddPerson({"churn", "", "", 0}).ok());
+  std::vector<FaceRecord> churn;
+  for (int f = 0; f < 1100; ++f) {
+    FaceRecord face;
+    face.person_id = "churn";
+    for (const VectorSpace& space : two)
+      face.embeddings.push_back({space.model, RandomUnit(rng, space.dims)});
+    churn.push_back(std::move(face));
+  }
+  ASSERT_TRUE((*fc)->AddFaces(churn).ok());
+  ASSERT_TRUE((*fc)->ForgetPerson("churn").ok());
+  ASSERT_STREQ((*fc)->search_index(), "hnsw");
+  expect_close();
+
   // Below half the threshold the index goes and the vectors return to the matrices.
   for (int p = 10; p < 50; ++p) {
     ASSERT_TRUE((*fc)->ForgetPerson(Id("p", p)).ok());

@@ -239,8 +239,9 @@ void FaceCollection::UpdateIndex() {
   spdlog::info("collection {}: HNSW index of {} faces built in {:.1f} s", name_, faces,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   std::unique_lock<std::shared_mutex> lock(mu_);
+  const bool was_compact = worn;  // a rebuild: the other spaces hold codes already
   ann_ = std::move(built).value();
-  Compact();
+  if (!was_compact) Compact();
 }
 
 void FaceCollection::Compact() {
