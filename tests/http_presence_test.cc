@@ -29,6 +29,7 @@
 #include "support/notifier_parts.h"
 #include "support/sighting_crops.h"
 #include "support/test_env.h"
+#include "support/sighting_records.h"
 
 namespace concierge {
 namespace {
@@ -113,28 +114,14 @@ class HttpPresenceTest : public ::testing::Test {
   // A decided sighting with its picture; person "" is a stranger. `visit` 0 starts a visit.
   SightingRecord See(const std::string& person, int64_t at_ms, const std::string& camera,
                      int64_t visit = 0) {
-    SightingRecord s;
-    s.id = "s" + std::to_string(++next_id_);
-    s.camera = camera;
-    s.site = "office";
-    s.track = s.id;
-    s.captured_ms = at_ms;
-    s.received_ms = at_ms;
-    s.image_key = SightingImageKey("incoming", s.id, at_ms);
-    EXPECT_TRUE(stores_.sightings->Insert(s).ok());
-    SightingOutcome o;
-    o.id = s.id;
-    o.decision = person.empty() ? Decision::kUnknown : Decision::kKnown;
-    if (!person.empty()) o.person_id = person;
-    o.similarity = 0.8f;
-    o.image_key = SightingImageKey(person.empty() ? "unknown" : "known/" + person, s.id, at_ms);
-    o.embedding = Embedding(512, 0.f);
-    o.embedding[0] = 1.f;
-    EXPECT_TRUE(stores_.objects->Put(o.image_key, crop_).ok());
-    auto d = stores_.sightings->RecordDecision(
-        o, visit ? VisitChoice{VisitChoice::Kind::kJoin, visit} : VisitChoice{VisitChoice::Kind::kStart});
+    Embedding embedding(512, 0.f);
+    embedding[0] = 1.f;
+    const auto d = testing::RecordDecided(
+        *stores_.sightings, *stores_.objects,
+        {.id = "s" + std::to_string(++next_id_), .person = person, .captured_ms = at_ms,
+         .camera = camera, .embedding = embedding, .visit = visit, .picture = crop_});
     EXPECT_TRUE(d.ok()) << d.status().ToString();
-    return d.ok() ? d->sighting : s;
+    return d.ok() ? d->sighting : SightingRecord{};
   }
 
   static constexpr int64_t kHour = 3600000;

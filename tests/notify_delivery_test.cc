@@ -24,6 +24,7 @@
 #include "support/notifier_parts.h"
 #include "support/sighting_crops.h"
 #include "support/test_env.h"
+#include "support/sighting_records.h"
 
 namespace concierge {
 namespace {
@@ -92,32 +93,15 @@ class NotifyDeliveryTest : public ::testing::Test {
   DecisionResult See(Notifier* n, const std::string& person, int64_t captured_ms,
                      const Embedding& embedding, FaceQuality quality = Good(),
                      float live = 0.9f) {
-    SightingRecord s;
-    s.id = "s" + std::to_string(++next_id_);
-    s.camera = "door";
-    s.site = "office";
-    s.track = s.id;
-    s.captured_ms = captured_ms;
-    s.received_ms = captured_ms;
-    s.quality = quality;
-    s.image_key = SightingImageKey("incoming", s.id, captured_ms);
-    EXPECT_TRUE(stores_.sightings->Insert(s).ok());
-    SightingOutcome o;
-    o.id = s.id;
-    o.decision = person.empty() ? Decision::kUnknown : Decision::kKnown;
-    if (!person.empty()) o.person_id = person;
-    o.similarity = 0.8f;
-    o.live_score = live;
-    o.image_key = SightingImageKey(person.empty() ? "unknown" : "known/" + person, s.id,
-                                   captured_ms);
-    o.embedding = embedding;
-    EXPECT_TRUE(stores_.objects->Put(o.image_key, crop_).ok());
-    auto d = stores_.sightings->RecordDecision(o, {VisitChoice::Kind::kStart});
+    const auto d = testing::RecordDecided(
+        *stores_.sightings, *stores_.objects,
+        {.id = "s" + std::to_string(++next_id_), .person = person, .captured_ms = captured_ms,
+         .embedding = embedding, .quality = quality, .live_score = live, .picture = crop_});
     EXPECT_TRUE(d.ok()) << d.status().ToString();
     if (!d.ok()) return {};
     Status st = n->HandleEvent(SightingEvent{SightingEvent::Kind::kDecided, d->sighting});
     EXPECT_TRUE(st.ok()) << st.ToString();
-    st = n->HandleEvent(VisitEvent{VisitEvent::Kind::kStarted, *d->visit, s.id});
+    st = n->HandleEvent(VisitEvent{VisitEvent::Kind::kStarted, *d->visit, d->sighting.id});
     EXPECT_TRUE(st.ok()) << st.ToString();
     return *d;
   }

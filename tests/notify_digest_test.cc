@@ -16,6 +16,7 @@
 #include "support/notifier_parts.h"
 #include "support/sighting_crops.h"
 #include "support/test_env.h"
+#include "support/sighting_records.h"
 
 namespace concierge {
 namespace {
@@ -51,22 +52,12 @@ class NotifyDigestTest : public ::testing::Test {
   }
 
   void See(const std::string& person, int64_t at_ms) {
-    SightingRecord s;
-    s.id = "s" + std::to_string(++next_id_);
-    s.camera = "door";
-    s.site = "office";
-    s.track = s.id;
-    s.captured_ms = s.received_ms = at_ms;
-    s.image_key = SightingImageKey("incoming", s.id, at_ms);
-    ASSERT_OK(stores_.sightings->Insert(s));
-    SightingOutcome o;
-    o.id = s.id;
-    o.decision = person.empty() ? Decision::kUnknown : Decision::kKnown;
-    if (!person.empty()) o.person_id = person;
-    o.image_key = SightingImageKey(person.empty() ? "unknown" : "known/" + person, s.id, at_ms);
-    o.embedding = Embedding(512, 0.f);
-    o.embedding[1] = 1.f;
-    ASSERT_OK(stores_.sightings->RecordDecision(o, {VisitChoice::Kind::kStart}));
+    Embedding embedding(512, 0.f);
+    embedding[1] = 1.f;
+    ASSERT_OK(testing::RecordDecided(*stores_.sightings, *stores_.objects,
+                                     {.id = "s" + std::to_string(++next_id_), .person = person,
+                                      .captured_ms = at_ms, .embedding = embedding})
+                  .status());
   }
 
   std::unique_ptr<Notifier> MakeNotifier() {

@@ -45,4 +45,29 @@ SightingOutcome UnknownOutcome(const std::string& id, Embedding e) {
           std::move(e)};
 }
 
+Result<DecisionResult> RecordDecided(SightingStore& sightings, ObjectStore& objects,
+                                     const DecidedSighting& d) {
+  SightingRecord s;
+  s.id = d.id;
+  s.camera = d.camera;
+  s.site = "office";
+  s.track = d.id;
+  s.captured_ms = s.received_ms = d.captured_ms;
+  s.quality = d.quality;
+  s.image_key = SightingImageKey("incoming", d.id, d.captured_ms);
+  RETURN_IF_ERROR(sightings.Insert(s).status());
+  SightingOutcome o;
+  o.id = d.id;
+  o.decision = d.person.empty() ? Decision::kUnknown : Decision::kKnown;
+  if (!d.person.empty()) o.person_id = d.person;
+  o.similarity = 0.8f;
+  o.live_score = d.live_score;
+  o.image_key = SightingImageKey(d.person.empty() ? "unknown" : "known/" + d.person, d.id,
+                                 d.captured_ms);
+  o.embedding = d.embedding;
+  if (!d.picture.empty()) RETURN_IF_ERROR(objects.Put(o.image_key, d.picture));
+  return sightings.RecordDecision(o, d.visit ? VisitChoice{VisitChoice::Kind::kJoin, d.visit}
+                                             : VisitChoice{VisitChoice::Kind::kStart});
+}
+
 }  // namespace concierge::testing
