@@ -10,7 +10,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 namespace concierge::testing {
 
@@ -58,17 +57,7 @@ BusConfig MosquittoBroker::MakeBusConfig(const std::string& client_id, int proto
 Status MosquittoBroker::Start() {
   if (running()) return Status::Ok();
   if (!Available()) return Status::NotFound(std::string(kBroker) + " is missing");
-  const bool fixed_port = port_ != 0;
-  Status st;
-  // A fresh port can be taken between FreePort and the broker's bind: try another.
-  // A fixed port may linger briefly after Stop: try it again.
-  for (int attempt = 0; attempt < (fixed_port ? 50 : 5); ++attempt) {
-    if (!fixed_port) port_ = FreePort();
-    st = StartOnce();
-    if (st.ok()) return st;
-    if (fixed_port) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return st;
+  return StartOnAPort(port_, [this] { return StartOnce(); });
 }
 
 Status MosquittoBroker::StartOnce() {

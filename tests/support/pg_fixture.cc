@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 #include <vector>
 
 namespace concierge::testing {
@@ -83,17 +82,7 @@ Status PgCluster::Start() {
       return Status::Internal("initdb failed: " + ReadFile(dir_.Sub("initdb.log")));
     initialised_ = true;
   }
-  const bool fixed_port = port_ != 0;
-  Status st;
-  // A fresh port can be taken before the server binds it: try another. A fixed
-  // one (or shared memory of a killed server) may linger briefly: try it again.
-  for (int attempt = 0; attempt < (fixed_port ? 50 : 5); ++attempt) {
-    if (!fixed_port) port_ = FreePort();
-    st = StartOnce();
-    if (st.ok()) return st;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return st;
+  return StartOnAPort(port_, [this] { return StartOnce(); });
 }
 
 Status PgCluster::StartOnce() {

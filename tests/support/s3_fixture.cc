@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <sstream>
-#include <thread>
 
 namespace concierge::testing {
 
@@ -62,14 +61,7 @@ ObjectStoreConfig S3rverServer::MakeConfig(const std::string& bucket) const {
 Status S3rverServer::Start() {
   if (running()) return Status::Ok();
   if (!Available()) return Status::NotFound(MissingWhat());
-  Status st;
-  // A port just given up may linger for a moment before it can be bound again.
-  for (int attempt = 0; attempt < (port_ != 0 ? 50 : 1); ++attempt) {
-    st = StartOnce();
-    if (st.ok()) return st;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return st;
+  return StartOnAPort(port_, [this] { return StartOnce(); });
 }
 
 Status S3rverServer::StartOnce() {

@@ -59,6 +59,18 @@ int FreePort() {
   return port;
 }
 
+Status StartOnAPort(int& port, const std::function<Status()>& start_once) {
+  const bool fixed_port = port != 0;
+  Status st;
+  for (int attempt = 0; attempt < (fixed_port ? 50 : 5); ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (!fixed_port) port = FreePort();
+    st = start_once();
+    if (st.ok()) return st;
+  }
+  return st;
+}
+
 namespace {
 std::string Drain(int fd) {
   std::string out;

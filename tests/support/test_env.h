@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,6 +46,12 @@ std::string ReadFile(const std::string& path);
 // A 127.0.0.1 TCP port the kernel just handed out; free unless someone takes it
 // meanwhile, so servers started on it retry on a collision.
 int FreePort();
+
+// Starts a server by start_once() on `port`: with `port` 0, on a fresh
+// FreePort() each try (5; it may be taken before the server binds it), else
+// on that port again (50 tries; it, or a killed server's shared memory, may
+// linger briefly), 200 ms apart. The last try's status.
+Status StartOnAPort(int& port, const std::function<Status()>& start_once);
 
 // Exit code plus captured stdout and stderr of a finished command.
 struct CommandResult {
