@@ -8,7 +8,8 @@
 // uniform random vectors, which no real gallery resembles. Probes are new
 // faces of random persons. For each index it prints one line: p50/p99 of
 // single warm queries (top-10, one thread), recall@1 (the same top person as
-// the exact scan), build_s (opening the collection from SQLite, i.e. what a
+// the exact scan; with --ef-search 128,512 one line per value, from one
+// build), build_s (opening the collection from SQLite, i.e. what a
 // server start costs: loading plus, for hnsw, building the index), the
 // process RSS with that collection open and the collection's vector_bytes().
 //
@@ -51,6 +52,7 @@ struct Args {
   int probes = 1000;
   std::string mode = "centroid";
   AnnOptions ann;
+  std::vector<int> ef_searches{AnnOptions{}.ef_search};  // one build, measured at each
   bool json = false;
   std::string fill_db, models_dir, collection = "default";
 };
@@ -62,6 +64,18 @@ struct Args {
 
 void Check(const Status& st) {
   if (!st.ok()) Fail(st.ToString());
+}
+
+// "128,256,512": the index is built once and measured at each.
+std::vector<int> EfSearches(const std::string& list) {
+  std::vector<int> out;
+  for (size_t start = 0; start <= list.size();) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    out.push_back(std::stoi(list.substr(start, comma - start)));
+    if (out.back() < 1) Fail("--ef-search needs values >= 1");
+    start = comma + 1;
+  }
+  return out;
 }
 
 Args Parse(int argc, char** argv) {
@@ -80,17 +94,18 @@ Args Parse(int argc, char** argv) {
     else if (flag == "--mode") a.mode = value();
     else if (flag == "--m") a.ann.m = std::stoi(value());
     else if (flag == "--ef-construction") a.ann.ef_construction = std::stoi(value());
-    else if (flag == "--ef-search") a.ann.ef_search = std::stoi(value());
+    else if (flag == "--ef-search") a.ef_searches = EfSearches(value());
     else if (flag == "--fill-db") a.fill_db = value();
     else if (flag == "--models-dir") a.models_dir = value();
     else if (flag == "--collection") a.collection = value();
     else
       Fail("unknown flag " + flag +
            " (--faces N --json --per-person K --sigma S --probes P --mode best|centroid "
-           "--m M --ef-construction E --ef-search E | --fill-db PATH --models-dir DIR "
+           "--m M --ef-construction E --ef-search E[,E...] | --fill-db PATH --models-dir DIR "
            "[--collection NAME])");
   }
   if (a.faces < a.per_person || a.per_person < 1 || a.probes < 1) Fail("bad sizes");
+  a.ann.ef_search = a.ef_searches.front();
   if (!a.fill_db.empty() && a.models_dir.empty()) Fail("--fill-db needs --models-dir");
   return a;
 }
@@ -272,10 +287,15 @@ int Main(int argc, char** argv) {
   if (!faces.ok()) Fail(faces.status().ToString());
   const double build_s = Seconds(start);
   if (std::strcmp((*faces)->search_index(), "hnsw") != 0) Fail("the HNSW index was not built");
-  const Run ann = Measure(**faces, probes, *mode);
-  size_t same = 0;
-  for (size_t i = 0; i < probes.size(); ++i) same += ann.top[i] == exact.top[i];
-  Report(a, **faces, ann, double(same) / double(probes.size()), build_s);
+  for (const int ef_search : a.ef_searches) {
+    (*faces)->SetEfSearch(ef_search);
+    const Run ann = Measure(**faces, probes, *mode);
+    size_t same = 0;
+    for (size_t i = 0; i < probes.size(); ++i) same += ann.top[i] == exact.top[i];
+    Args measured = a;
+    measured.ann.ef_search = ef_search;
+    Report(measured, **faces, ann, double(same) / double(probes.size()), build_s);
+  }
   return 0;
 }
 

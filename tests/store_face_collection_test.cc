@@ -984,6 +984,39 @@ TEST_P(FaceCollectionTest, AnnIndexIsUsedAboveItsThresholdAndAgreesWithExact) {
   EXPECT_GE(AgreementWithExact(**fc, probes, SearchMode::kBestFace), 0.99);
 }
 
+// A coarse graph (m 4, ef_construction 8) searched with the smallest ef
+// misses persons; a larger ef_search set on the open collection finds them,
+// and an index rebuilt later keeps it.
+TEST_P(FaceCollectionTest, AnnEfSearchSetOnTheOpenCollectionWidensTheSearch) {
+  SearchIndexOptions index;
+  index.ann_min_faces = 1000;
+  index.ann.m = 4;
+  index.ann.ef_construction = 8;
+  index.ann.ef_search = 1;
+  auto fc = OpenCollection("ann", kAnnDims, index);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  std::mt19937 rng(5);
+  const Gallery g = ClusteredGallery(rng, 1000, 2);
+  for (int p = 0; p < 1000; ++p) ASSERT_TRUE((*fc)->AddPerson({Id("p", p), "", "", 0}).ok());
+  ASSERT_TRUE((*fc)->AddFaces(g.faces).ok());
+  ASSERT_STREQ((*fc)->search_index(), "hnsw");
+  std::vector<Descriptor> probes;
+  for (int i = 0; i < 400; ++i)
+    probes.push_back(D(Near(rng, g.centres[static_cast<size_t>(i) * 2], kAnnSigma)));
+  const double narrow = AgreementWithExact(**fc, probes, SearchMode::kBestFace);
+  EXPECT_LT(narrow, 0.98);
+
+  (*fc)->SetEfSearch(4000);  // more than the faces: every one is reached
+  EXPECT_EQ(AgreementWithExact(**fc, probes, SearchMode::kBestFace), 1.0) << "was " << narrow;
+  // Dropped below half the threshold and grown again: the new index keeps it.
+  for (int p = 0; p < 800; ++p) ASSERT_TRUE((*fc)->ForgetPerson(Id("p", p)).ok());
+  ASSERT_STREQ((*fc)->search_index(), "exact");
+  for (int p = 0; p < 800; ++p) ASSERT_TRUE((*fc)->AddPerson({Id("p", p), "", "", 0}).ok());
+  ASSERT_TRUE((*fc)->AddFaces({g.faces.begin(), g.faces.begin() + 1600}).ok());
+  ASSERT_STREQ((*fc)->search_index(), "hnsw");
+  EXPECT_EQ(AgreementWithExact(**fc, probes, SearchMode::kBestFace), 1.0);
+}
+
 TEST_P(FaceCollectionTest, AnnIndexFollowsAddDeleteForgetAndRefresh) {
   SearchIndexOptions index;
   index.ann_min_faces = 1000;

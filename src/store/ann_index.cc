@@ -162,6 +162,10 @@ std::vector<std::pair<int64_t, float>> AnnIndex::Search(const float* q, size_t k
   return out;
 }
 
+void AnnIndex::SetEfSearch(int ef_search) {
+  impl_->graph->setEf(static_cast<size_t>(std::max(1, ef_search)));
+}
+
 float AnnIndex::Dot(int64_t id, const float* q) const {
   const char* code = impl_->CodeOf(id);
   return code ? CodeDot(code, q, impl_->dims) : 0.f;

@@ -55,6 +55,8 @@ class AnnIndex {
   // Up to k ids nearest to the unit vector q, with their cosine between 8-bit
   // codes (q's included), best first. Explores max(k, ef_search) candidates.
   std::vector<std::pair<int64_t, float>> Search(const float* q, size_t k) const;
+  // Sets ef_search for the next searches. Not safe beside a running Search.
+  void SetEfSearch(int ef_search);
 
   // The dot product of q (dims floats) with the decoded vector of a present
   // id; 0 for an unknown or removed id.

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"
+#include "core/vector_clones.h"
 #include "store/sqlite_face_repository.h"
 #include "store/vector_codes.h"
 
@@ -30,7 +31,7 @@ constexpr size_t kMaxTextBytes = 256;
 
 // Dot product with independent partial sums: without -ffast-math the compiler
 // may not reorder one running sum, but it vectorises these lanes as is.
-float Dot(const float* a, const float* b, int n) {
+CONCIERGE_VECTOR_CLONES float Dot(const float* a, const float* b, int n) {
   constexpr int kLanes = 16;
   float acc[kLanes] = {};
   int i = 0;
@@ -851,6 +852,13 @@ std::vector<Match> FaceCollection::Search(const Descriptor& probe, int k, Search
 std::vector<Match> FaceCollection::SearchExact(const Descriptor& probe, int k,
                                                SearchMode mode) const {
   return SearchWith(probe, k, mode, false);
+}
+
+void FaceCollection::SetEfSearch(int ef_search) {
+  std::lock_guard<std::mutex> write(write_mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  index_options_.ann.ef_search = std::max(1, ef_search);
+  if (ann_) ann_->SetEfSearch(index_options_.ann.ef_search);
 }
 
 const char* FaceCollection::search_index() const {

@@ -182,6 +182,9 @@ class FaceCollection {
   std::vector<Match> Search(const Descriptor& probe, int k, SearchMode mode) const;
   // Search over every person, whatever index is kept (tests, benchmarks).
   std::vector<Match> SearchExact(const Descriptor& probe, int k, SearchMode mode) const;
+  // Sets the index's ef_search (AnnOptions) from the next search on, and for
+  // any index built later: larger finds the nearest faces more often, slower.
+  void SetEfSearch(int ef_search);
   // "hnsw" while the approximate index is kept, else "exact".
   const char* search_index() const;
   // Bytes held in memory for the face vectors of every space: matrices,
@@ -283,7 +286,7 @@ class FaceCollection {
   const std::unique_ptr<FaceRepository> repo_;
   const std::string name_;
   const std::vector<VectorSpace> spaces_;
-  const SearchIndexOptions index_options_;
+  SearchIndexOptions index_options_;  // ef_search changes under write_mu_ and mu_
 
   std::mutex write_mu_;            // serialises writers, held across database I/O
   int64_t change_token_ = 0;       // repo_->ChangeToken() before the last load; write_mu_

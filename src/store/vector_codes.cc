@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/vector_clones.h"
+
 namespace concierge {
 namespace {
 
@@ -32,14 +34,22 @@ void EncodeUnit(const float* unit, size_t dims, char* code) {
   std::memcpy(code + dims, &scale, sizeof scale);
 }
 
-float CodeDot(const char* code, const float* q, size_t dims) {
+// Independent partial sums, as in FaceCollection's Dot: one running float
+// sum may not be reordered, so it would not vectorise (6x slower).
+CONCIERGE_VECTOR_CLONES float CodeDot(const char* code, const float* q, size_t dims) {
   const int8_t* c = Components(code);
+  constexpr size_t kLanes = 16;
+  float acc[kLanes] = {};
+  size_t i = 0;
+  for (; i + kLanes <= dims; i += kLanes)
+    for (size_t l = 0; l < kLanes; ++l) acc[l] += static_cast<float>(c[i + l]) * q[i + l];
   float sum = 0;
-  for (size_t i = 0; i < dims; ++i) sum += static_cast<float>(c[i]) * q[i];
+  for (; i < dims; ++i) sum += static_cast<float>(c[i]) * q[i];
+  for (const float v : acc) sum += v;
   return sum * ScaleOf(code, dims);
 }
 
-float CodeCodeDot(const char* a, const char* b, size_t dims) {
+CONCIERGE_VECTOR_CLONES float CodeCodeDot(const char* a, const char* b, size_t dims) {
   const int8_t* x = Components(a);
   const int8_t* y = Components(b);
   int32_t sum = 0;
