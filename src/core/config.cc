@@ -21,7 +21,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(QualityGate, min_face_px, min_sh
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RecognitionConfig, collection,
                                                 target_false_welcome_rate, search_mode,
                                                 learn_faces, gallery_cap, ann_min_faces,
-                                                ann_ef_search)
+                                                ann_ef_search, ann_m, ann_ef_construction)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MqttConfig, host, port, username, password,
                                                 tls_ca_file, client_id, protocol, keepalive_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BusConfig, kind, topic_prefix, share_group,
@@ -268,6 +268,10 @@ Result<Config> ConfigFromJson(const nlohmann::json& doc) {
     return Status::InvalidArgument("recognition.ann_min_faces must be 0 (never) or more");
   if (r.ann_ef_search < 1 || r.ann_ef_search > 10000)
     return Status::InvalidArgument("recognition.ann_ef_search must be 1 to 10000");
+  if (r.ann_m < 4 || r.ann_m > 64)
+    return Status::InvalidArgument("recognition.ann_m must be 4 to 64");
+  if (r.ann_ef_construction < 10 || r.ann_ef_construction > 2000)
+    return Status::InvalidArgument("recognition.ann_ef_construction must be 10 to 2000");
   if (config.edge.views_per_sighting < 1 || config.edge.views_per_sighting > 4)
     return Status::InvalidArgument("edge.views_per_sighting must be 1 to 4");
   if (config.notify.group_greeting_s < 0 || config.notify.group_greeting_s > 600)

@@ -58,9 +58,14 @@ struct RecognitionConfig {
   int gallery_cap = 20;
   // From this many searchable faces on, search finds candidates in an HNSW
   // index instead of scanning every face (0: always scan). Exploring more
-  // candidates (ann_ef_search) costs time and misses fewer faces.
+  // candidates (ann_ef_search) costs time and misses fewer faces. The graph's
+  // links per face (ann_m) and build effort (ann_ef_construction) take effect
+  // when the index is built; for a million faces 32, 200 and an ann_ef_search
+  // of 256 (BENCHMARKS.md).
   int ann_min_faces = 50000;
   int ann_ef_search = 128;
+  int ann_m = 16;
+  int ann_ef_construction = 100;
 };
 
 struct MqttConfig {

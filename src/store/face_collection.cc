@@ -85,6 +85,8 @@ SearchIndexOptions SearchIndexOptionsFor(const RecognitionConfig& config) {
   SearchIndexOptions options;
   options.ann_min_faces = static_cast<size_t>(std::max(0, config.ann_min_faces));
   options.ann.ef_search = std::max(1, config.ann_ef_search);
+  options.ann.m = config.ann_m;
+  options.ann.ef_construction = config.ann_ef_construction;
   return options;
 }
 

@@ -48,7 +48,8 @@ struct SearchIndexOptions {
   AnnOptions ann;
 };
 
-// The options recognition.ann_min_faces and ann_ef_search configure.
+// The options recognition.ann_min_faces, ann_ef_search, ann_m and
+// ann_ef_construction configure (a valid config's).
 SearchIndexOptions SearchIndexOptionsFor(const RecognitionConfig& config);
 
 // Accepts "best" or "centroid" (RecognitionConfig::search_mode); else kInvalidArgument.

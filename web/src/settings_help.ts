@@ -264,6 +264,18 @@ export const SETTINGS_HELP: Record<string, SettingHelp> = {
     unit: 'candidates',
     group: advanced,
   },
+  'recognition.ann_m': {
+    label: 'Fast search links per face',
+    help: 'More links find faces more reliably in very large collections but take memory and start-up time (32 for a million faces).',
+    unit: 'links',
+    group: advanced,
+  },
+  'recognition.ann_ef_construction': {
+    label: 'Fast search build effort',
+    help: 'Higher builds a better index, more slowly (200 for a million faces).',
+    unit: 'candidates',
+    group: advanced,
+  },
 
   // Keeping data
   'retention.unknown_crops_days': {
