@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "store/face_collection.h"
 #include "support/test_env.h"
 
 namespace concierge {
@@ -71,18 +70,15 @@ TEST(ConfigTest, EmbeddingsOnlyIsOffByDefaultAndSetByFileOrEnvironment) {
   EXPECT_TRUE(from_env->retention.embeddings_only);
 }
 
-TEST(ConfigTest, SearchIndexSettingsAreCheckedAndReachTheCollection) {
+TEST(ConfigTest, SearchIndexSettingsAreChecked) {
   auto config = ConfigFromJson(
       nlohmann::json::parse(R"({"recognition":{"ann_min_faces":1000,"ann_ef_search":200,
                                                "ann_m":32,"ann_ef_construction":200}})"));
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->recognition.ann_min_faces, 1000);
   EXPECT_EQ(config->recognition.ann_ef_search, 200);
-  const SearchIndexOptions index = SearchIndexOptionsFor(config->recognition);
-  EXPECT_EQ(index.ann_min_faces, 1000u);
-  EXPECT_EQ(index.ann.ef_search, 200);
-  EXPECT_EQ(index.ann.m, 32);
-  EXPECT_EQ(index.ann.ef_construction, 200);
+  EXPECT_EQ(config->recognition.ann_m, 32);
+  EXPECT_EQ(config->recognition.ann_ef_construction, 200);
   for (const char* bad : {R"({"recognition":{"ann_m":2}})", R"({"recognition":{"ann_m":65}})",
                           R"({"recognition":{"ann_ef_construction":5}})"}) {
     const auto refused = ConfigFromJson(nlohmann::json::parse(bad));

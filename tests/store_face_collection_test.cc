@@ -984,6 +984,19 @@ TEST_P(FaceCollectionTest, AnnIndexIsUsedAboveItsThresholdAndAgreesWithExact) {
   EXPECT_GE(AgreementWithExact(**fc, probes, SearchMode::kBestFace), 0.99);
 }
 
+TEST(SearchIndexOptionsTest, TheRecognitionSettingsReachTheIndex) {
+  RecognitionConfig config;
+  config.ann_min_faces = 1000;
+  config.ann_ef_search = 256;
+  config.ann_m = 32;
+  config.ann_ef_construction = 200;
+  const SearchIndexOptions index = SearchIndexOptionsFor(config);
+  EXPECT_EQ(index.ann_min_faces, 1000u);
+  EXPECT_EQ(index.ann.ef_search, 256);
+  EXPECT_EQ(index.ann.m, 32);
+  EXPECT_EQ(index.ann.ef_construction, 200);
+}
+
 // A coarse graph (m 4, ef_construction 8) searched with the smallest ef
 // misses persons; a larger ef_search set on the open collection finds them,
 // and an index rebuilt later keeps it.
