@@ -10,8 +10,11 @@
 // single warm queries (top-10, one thread), recall@1 (the same top person as
 // the exact scan; with --ef-search 128,512 one line per value, from one
 // build), build_s (opening the collection from SQLite, i.e. what a
-// server start costs: loading plus, for hnsw, building the index), the
-// process RSS with that collection open and the collection's vector_bytes().
+// server start costs: loading plus, for hnsw, building the index and saving
+// it), the process RSS with that collection open and the collection's
+// vector_bytes(). A last hnsw line ("start":"saved") measures the next
+// start: the collection opened again, loading the saved index (its size in
+// saved_mb) instead of building it.
 //
 // With --fill-db PATH --models-dir DIR it only writes such a collection, with
 // a vector of every embedder of that model pack per face, into the SQLite
@@ -236,24 +239,43 @@ double Percentile(const std::vector<double>& sorted, double q) {
   return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * double(sorted.size())))];
 }
 
+// How the measured collection started: "built" (from the store) or
+// "saved" (from the saved index); saved_mb is that file's size.
+struct Start {
+  const char* kind = "built";
+  double seconds = 0;
+  double saved_mb = 0;
+};
+
 void Report(const Args& a, const FaceCollection& faces, const Run& run, double recall,
-            double build_s) {
+            const Start& start) {
   const double p50 = Percentile(run.ms, 0.50), p99 = Percentile(run.ms, 0.99);
   const double vector_mb = double(faces.vector_bytes()) / (1024.0 * 1024.0);
   if (a.json) {
     std::printf(
         "{\"faces\":%ld,\"index\":\"%s\",\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"recall_at_1\":%.4f,"
-        "\"build_s\":%.2f,\"rss_mb\":%.0f,\"vector_mb\":%.0f,\"mode\":\"%s\",\"per_person\":%d,"
-        "\"probes\":%d,\"m\":%d,\"ef_construction\":%d,\"ef_search\":%d}\n",
-        a.faces, faces.search_index(), p50, p99, recall, build_s, RssMb(), vector_mb,
-        a.mode.c_str(), a.per_person, a.probes, a.ann.m, a.ann.ef_construction, a.ann.ef_search);
+        "\"build_s\":%.2f,\"rss_mb\":%.0f,\"vector_mb\":%.0f,\"start\":\"%s\",\"saved_mb\":%.0f,"
+        "\"mode\":\"%s\",\"per_person\":%d,\"probes\":%d,\"m\":%d,\"ef_construction\":%d,"
+        "\"ef_search\":%d}\n",
+        a.faces, faces.search_index(), p50, p99, recall, start.seconds, RssMb(), vector_mb,
+        start.kind, start.saved_mb, a.mode.c_str(), a.per_person, a.probes, a.ann.m,
+        a.ann.ef_construction, a.ann.ef_search);
   } else {
     std::printf(
-        "%-6s faces %ld: p50 %.3f ms, p99 %.3f ms, recall@1 %.4f, build %.2f s, RSS %.0f MB, "
+        "%-6s faces %ld: p50 %.3f ms, p99 %.3f ms, recall@1 %.4f, %s start %.2f s, RSS %.0f MB, "
         "vectors %.0f MB\n",
-        faces.search_index(), a.faces, p50, p99, recall, build_s, RssMb(), vector_mb);
+        faces.search_index(), a.faces, p50, p99, recall, start.kind, start.seconds, RssMb(),
+        vector_mb);
   }
   std::fflush(stdout);
+}
+
+// The size of the index files saved in `dir`.
+double SavedMb(const std::string& dir) {
+  uintmax_t bytes = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().extension() == ".hnsw") bytes += entry.file_size();
+  return double(bytes) / (1024.0 * 1024.0);
 }
 
 int Main(int argc, char** argv) {
@@ -275,27 +297,40 @@ int Main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     auto faces = FaceCollection::Open(store.db.get(), "bench", {{kModel, kDims}});
     if (!faces.ok()) Fail(faces.status().ToString());
-    const double build_s = Seconds(start);
+    const Start loaded{"built", Seconds(start)};
     exact = Measure(**faces, probes, *mode);
-    Report(a, **faces, exact, 1.0, build_s);
+    Report(a, **faces, exact, 1.0, loaded);
   }
   SearchIndexOptions index;
   index.ann_min_faces = 1;
   index.ann = a.ann;
-  const auto start = std::chrono::steady_clock::now();
-  auto faces = FaceCollection::Open(store.db.get(), "bench", {{kModel, kDims}}, index);
-  if (!faces.ok()) Fail(faces.status().ToString());
-  const double build_s = Seconds(start);
-  if (std::strcmp((*faces)->search_index(), "hnsw") != 0) Fail("the HNSW index was not built");
-  for (const int ef_search : a.ef_searches) {
-    (*faces)->SetEfSearch(ef_search);
-    const Run ann = Measure(**faces, probes, *mode);
+  index.save_dir = store.dir + "/index";
+  const auto measure = [&](const FaceCollection& faces, const Args& measured, const Start& start) {
+    const Run ann = Measure(faces, probes, *mode);
     size_t same = 0;
     for (size_t i = 0; i < probes.size(); ++i) same += ann.top[i] == exact.top[i];
-    Args measured = a;
+    Report(measured, faces, ann, double(same) / double(probes.size()), start);
+  };
+  const auto open = [&] {
+    auto faces = FaceCollection::Open(store.db.get(), "bench", {{kModel, kDims}}, index);
+    if (!faces.ok()) Fail(faces.status().ToString());
+    if (std::strcmp((*faces)->search_index(), "hnsw") != 0) Fail("no HNSW index");
+    return std::move(faces).value();
+  };
+  auto start = std::chrono::steady_clock::now();
+  auto faces = open();
+  const Start built{"built", Seconds(start)};
+  Args measured = a;
+  for (const int ef_search : a.ef_searches) {
+    faces->SetEfSearch(ef_search);
     measured.ann.ef_search = ef_search;
-    Report(measured, **faces, ann, double(same) / double(probes.size()), build_s);
+    measure(*faces, measured, built);
   }
+  faces.reset();
+  index.ann.ef_search = measured.ann.ef_search;
+  start = std::chrono::steady_clock::now();
+  faces = open();
+  measure(*faces, measured, {"saved", Seconds(start), SavedMb(index.save_dir)});
   return 0;
 }
 

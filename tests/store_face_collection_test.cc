@@ -1,10 +1,13 @@
 #include "store/face_collection.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <thread>
@@ -985,16 +988,18 @@ TEST_P(FaceCollectionTest, AnnIndexIsUsedAboveItsThresholdAndAgreesWithExact) {
 }
 
 TEST(SearchIndexOptionsTest, TheRecognitionSettingsReachTheIndex) {
-  RecognitionConfig config;
-  config.ann_min_faces = 1000;
-  config.ann_ef_search = 256;
-  config.ann_m = 32;
-  config.ann_ef_construction = 200;
+  Config config;
+  config.data_dir = "/var/lib/concierge";
+  config.recognition.ann_min_faces = 1000;
+  config.recognition.ann_ef_search = 256;
+  config.recognition.ann_m = 32;
+  config.recognition.ann_ef_construction = 200;
   const SearchIndexOptions index = SearchIndexOptionsFor(config);
   EXPECT_EQ(index.ann_min_faces, 1000u);
   EXPECT_EQ(index.ann.ef_search, 256);
   EXPECT_EQ(index.ann.m, 32);
   EXPECT_EQ(index.ann.ef_construction, 200);
+  EXPECT_EQ(index.save_dir, "/var/lib/concierge/index");
 }
 
 // A coarse graph (m 4, ef_construction 8) searched with the smallest ef
@@ -1084,6 +1089,185 @@ TEST_P(FaceCollectionTest, AnnIndexFollowsAddDeleteForgetAndRefresh) {
   for (int p = 3; p < 200; ++p) ASSERT_TRUE((*fc)->ForgetPerson(Id("p", p)).ok());
   EXPECT_STREQ((*fc)->search_index(), "exact");
   EXPECT_EQ(best(**fc, Vec(g.faces[250 * 4])).person_id, "p250");
+}
+
+// The files AnnIndex::Save left beside `stem`.
+std::vector<std::string> SavedIndexFiles(const std::string& stem) {
+  const std::filesystem::path base(stem);
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(base.parent_path())) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(base.filename().string() + ".", 0) == 0) files.push_back(entry.path().string());
+  }
+  return files;
+}
+
+// The inode of a file: a new save writes a new one.
+ino_t Inode(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+void FlipAByteInTheMiddle(const std::string& path) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekg(0, std::ios::end);
+  const std::streamoff middle = file.tellg() / 2;
+  file.seekg(middle);
+  const char byte = static_cast<char>(file.get());
+  file.seekp(middle);
+  file.put(static_cast<char>(byte ^ 0x5a));
+}
+
+TEST(AnnIndexSaveTest, ALoadedIndexAnswersAsTheSavedOne) {
+  TempDir dir;
+  const std::string stem = dir.Sub("office.model");
+  AnnOptions options;
+  auto index = AnnIndex::Create(kAnnDims, options);
+  ASSERT_TRUE(index.ok()) << index.status().ToString();
+  std::mt19937 rng(31);
+  std::vector<int64_t> ids;
+  std::vector<Embedding> vectors;
+  for (int64_t i = 0; i < 2000; ++i) {
+    ids.push_back(1000 + i * 3);
+    vectors.push_back(RandomUnit(rng, kAnnDims));
+  }
+  ASSERT_TRUE((*index)
+                  ->Build(ids.data(), ids.size(),
+                          [&](size_t i, float* out) {
+                            std::copy(vectors[i].begin(), vectors[i].end(), out);
+                          })
+                  .ok());
+  for (size_t i = 0; i < 20; ++i) (*index)->Remove(ids[i]);
+  EXPECT_TRUE((*index)->dirty());
+
+  ASSERT_TRUE((*index)->Save(stem).ok());
+  EXPECT_FALSE((*index)->dirty());
+  const auto files = SavedIndexFiles(stem);
+  ASSERT_EQ(files.size(), 1u);
+  const std::string name = std::filesystem::path(files[0]).filename().string();
+  EXPECT_EQ(name.size(), std::string("office.model.").size() + 64 + std::string(".hnsw").size())
+      << name;
+
+  auto loaded = AnnIndex::Load(stem, kAnnDims, options);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_FALSE((*loaded)->dirty());
+  EXPECT_EQ((*loaded)->size(), 1980u);
+  EXPECT_EQ((*loaded)->removed(), 20u);
+  auto want = (*index)->Ids(), got = (*loaded)->Ids();
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, want);
+  EXPECT_FALSE((*loaded)->Holds(ids[0], vectors[0].data())) << "removed stays removed";
+  EXPECT_TRUE((*loaded)->Holds(ids[20], vectors[20].data()));
+  for (int q = 0; q < 200; ++q) {
+    const Embedding probe = RandomUnit(rng, kAnnDims);
+    EXPECT_EQ((*loaded)->Search(probe.data(), 5), (*index)->Search(probe.data(), 5)) << q;
+  }
+
+  // A change makes it dirty; the next save replaces the file.
+  ASSERT_TRUE((*loaded)->Add(ids[0], vectors[0].data()).ok());
+  EXPECT_TRUE((*loaded)->dirty());
+  EXPECT_EQ((*loaded)->size(), 1981u);
+  ASSERT_TRUE((*loaded)->Save(stem).ok());
+  const auto again = SavedIndexFiles(stem);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_NE(again[0], files[0]);
+}
+
+TEST(AnnIndexSaveTest, AFileThatFailsItsChecksIsNotLoaded) {
+  TempDir dir;
+  const std::string stem = dir.Sub("office.model");
+  AnnOptions options;
+  EXPECT_EQ(AnnIndex::Load(stem, kAnnDims, options).status().code(), Status::Code::kNotFound);
+  auto index = AnnIndex::Create(kAnnDims, options);
+  ASSERT_TRUE(index.ok());
+  std::mt19937 rng(32);
+  for (int64_t i = 0; i < 300; ++i)
+    ASSERT_TRUE((*index)->Add(i, RandomUnit(rng, kAnnDims).data()).ok());
+  ASSERT_TRUE((*index)->Save(stem).ok());
+
+  AnnOptions other_m = options;
+  other_m.m = 24;
+  auto wrong = AnnIndex::Load(stem, kAnnDims, other_m);
+  EXPECT_EQ(wrong.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_TRUE(Contains(wrong.status().message(), "M 16")) << wrong.status().ToString();
+  EXPECT_EQ(AnnIndex::Load(stem, 64, options).status().code(), Status::Code::kInvalidArgument);
+  AnnOptions other_search = options;  // ef_search is not part of the graph
+  other_search.ef_search = 300;
+  EXPECT_TRUE(AnnIndex::Load(stem, kAnnDims, other_search).ok());
+
+  FlipAByteInTheMiddle(SavedIndexFiles(stem).at(0));
+  auto corrupt = AnnIndex::Load(stem, kAnnDims, options);
+  EXPECT_EQ(corrupt.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_TRUE(Contains(corrupt.status().message(), "checksum")) << corrupt.status().ToString();
+
+  const auto nowhere = (*index)->Save(dir.Sub("missing/office.model"));
+  EXPECT_EQ(nowhere.code(), Status::Code::kIoError) << nowhere.ToString();
+  EXPECT_EQ(SavedIndexFiles(stem).size(), 1u) << "a failed save leaves the earlier file";
+}
+
+// A server start: the index saved by the last one is loaded and brought up
+// to date with what changed meanwhile, not built again; an unusable file is
+// rebuilt and replaced.
+TEST_P(FaceCollectionTest, AnnIndexIsLoadedAtOpenAndBroughtUpToDate) {
+  SearchIndexOptions index;
+  index.ann_min_faces = 1000;
+  index.save_dir = dir_.Sub("index");
+  const std::string stem = index.save_dir + "/ann";  // files ann.<model>.<sha256>.hnsw
+  auto fc = OpenCollection("ann", kAnnDims, index);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  std::mt19937 rng(23);
+  const Gallery g = ClusteredGallery(rng, 300, 4);  // 1,200 faces
+  for (int p = 0; p < 300; ++p) ASSERT_TRUE((*fc)->AddPerson({Id("p", p), "", "", 0}).ok());
+  ASSERT_TRUE((*fc)->AddFaces(g.faces).ok());
+  ASSERT_STREQ((*fc)->search_index(), "hnsw");
+  auto files = SavedIndexFiles(stem);
+  ASSERT_EQ(files.size(), 1u) << "saved once built";
+  const ino_t built = Inode(files[0]);
+  fc->reset();
+
+  // While no server runs, another process enrols and forgets.
+  auto other = OpenCollection("ann", kAnnDims);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  const Embedding visitor = RandomUnit(rng, kAnnDims);
+  ASSERT_TRUE((*other)->AddPerson({"visitor", "", "", 0}).ok());
+  ASSERT_TRUE((*other)->AddFace(Face("visitor", visitor)).ok());
+  ASSERT_TRUE((*other)->ForgetPerson("p2").ok());
+
+  fc = OpenCollection("ann", kAnnDims, index);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  EXPECT_STREQ((*fc)->search_index(), "hnsw");
+  EXPECT_EQ(Inode(SavedIndexFiles(stem).at(0)), built) << "loaded, not built and saved again";
+  const auto best = [&](const Embedding& v) {
+    return (*fc)->Search(D(v), 1, SearchMode::kBestFace).at(0);
+  };
+  EXPECT_EQ(best(visitor).person_id, "visitor");
+  EXPECT_NE(best(Vec(g.faces[8])).person_id, "p2");
+  std::vector<Descriptor> probes;
+  for (int i = 3; i < 300; ++i)
+    probes.push_back(D(Near(rng, g.centres[static_cast<size_t>(i)], kAnnSigma)));
+  EXPECT_GE(AgreementWithExact(**fc, probes, SearchMode::kBestFace), 0.99);
+
+  // At a stop the caught-up index is saved, once.
+  ASSERT_TRUE((*fc)->SaveIndex().ok());
+  files = SavedIndexFiles(stem);
+  ASSERT_EQ(files.size(), 1u);
+  const ino_t caught_up = Inode(files[0]);
+  EXPECT_NE(caught_up, built);
+  ASSERT_TRUE((*fc)->SaveIndex().ok());
+  EXPECT_EQ(Inode(SavedIndexFiles(stem).at(0)), caught_up) << "nothing changed since";
+  fc->reset();
+
+  // A damaged file is not used: the index is built again and saved anew.
+  FlipAByteInTheMiddle(files[0]);
+  fc = OpenCollection("ann", kAnnDims, index);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  EXPECT_STREQ((*fc)->search_index(), "hnsw");
+  files = SavedIndexFiles(stem);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_NE(Inode(files[0]), caught_up);
+  EXPECT_EQ(best(visitor).person_id, "visitor");
+  EXPECT_GE(AgreementWithExact(**fc, probes, SearchMode::kBestFace), 0.99);
 }
 
 // How far the index's 8-bit vectors may move a cosine (AnnIndex).

@@ -44,27 +44,27 @@ ServerPipeline::~ServerPipeline() { Stop(); }
 Status ServerPipeline::Start(const std::function<Result<std::unique_ptr<Bus>>()>& open_bus) {
   ASSIGN_OR_RETURN(store_, services_.sightings());
   ASSIGN_OR_RETURN(ObjectStore * objects, services_.objects());
-  ASSIGN_OR_RETURN(FaceCollection * faces, services_.faces());
+  ASSIGN_OR_RETURN(faces_, services_.faces());
   // After the collection: its start-up peak (an index build) then passes
   // before the models take their share.
   ASSIGN_OR_RETURN(engine_, services_.engine());
-  RETURN_IF_ERROR(StartChatOps(objects, faces));
-  ASSIGN_OR_RETURN(server_, Server::Start(config_, ServerParts{store_, objects, faces, &events_,
+  RETURN_IF_ERROR(StartChatOps(objects, faces_));
+  ASSIGN_OR_RETURN(server_, Server::Start(config_, ServerParts{store_, objects, faces_, &events_,
                                                                engine_}));
   trainer_->SetMatcher(server_->matcher());
   ASSIGN_OR_RETURN(OutboxStore * outbox, services_.outbox());
   ASSIGN_OR_RETURN(retention_,
-                   RetentionJob::Start(config_.retention, {store_, objects, faces, clusters_,
+                   RetentionJob::Start(config_.retention, {store_, objects, faces_, clusters_,
                                                            outbox, audit_}));
-  RETURN_IF_ERROR(StartHttp(objects, faces));
+  RETURN_IF_ERROR(StartHttp(objects, faces_));
   ASSIGN_OR_RETURN(bus_, open_bus());
   open_bus_ = bus_.get();
   notifier_->Start(bus_.get());
   if (!config_.notify.digest_time.empty()) {
-    ASSIGN_OR_RETURN(digest_, DailyDigest::Create(config_, {store_, faces, notifier_.get()}));
+    ASSIGN_OR_RETURN(digest_, DailyDigest::Create(config_, {store_, faces_, notifier_.get()}));
     digest_->Start();
   }
-  RETURN_IF_ERROR(StartHomeAssistant(faces));
+  RETURN_IF_ERROR(StartHomeAssistant(faces_));
   return server_->Subscribe(bus_.get());
 }
 
@@ -103,6 +103,11 @@ void ServerPipeline::Stop() {
   if (notifier_) notifier_->Stop();  // after the events drained into the outbox
   if (slack_) slack_->Cancel();
   if (slack_check_.joinable()) slack_check_.join();
+  // The next start loads the index as it is now instead of catching up.
+  if (faces_) {
+    if (Status saved = faces_->SaveIndex(); !saved.ok())
+      spdlog::warn("serve: {}; the next start brings the saved index up to date", saved.message());
+  }
 }
 
 void ServerPipeline::AttachEdge(EdgeStage* edge) {

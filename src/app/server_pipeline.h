@@ -92,6 +92,7 @@ class ServerPipeline {
   Services services_;
   SightingStore* store_ = nullptr;  // services_'s
   FaceEngine* engine_ = nullptr;     // services_'s
+  FaceCollection* faces_ = nullptr;  // services_'s
   EventStream events_;
   AuditLog* audit_ = nullptr;             // services_'s
   StrangerClusters* clusters_ = nullptr;  // services_'s

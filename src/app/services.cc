@@ -69,7 +69,7 @@ Result<FaceCollection*> Services::faces() {
     ASSIGN_OR_RETURN(std::unique_ptr<FaceRepository> repository, OpenFaceRepository());
     // The manifest alone names the models; no need to load the nets.
     ASSIGN_OR_RETURN(ModelPack pack, LoadModelPack(config_.vision.models_dir));
-    SearchIndexOptions index = SearchIndexOptionsFor(config_.recognition);
+    SearchIndexOptions index = SearchIndexOptionsFor(config_);
     // A read-only command searches a few times at most (or only reads names):
     // exact scans cost less than building the approximate index first.
     if (access_ == Database::Access::kReadOnly) index.ann_min_faces = 0;

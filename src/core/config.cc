@@ -204,6 +204,7 @@ std::string Config::ObjectRoot() const {
 std::string Config::SpoolDir() const {
   return edge.spool_dir.empty() ? (fs::path(data_dir) / "spool").string() : edge.spool_dir;
 }
+std::string Config::IndexDir() const { return (fs::path(data_dir) / "index").string(); }
 std::string Config::ConfigFilePath() const {
   return config_file.empty() ? (fs::path(data_dir) / "config.json").string() : config_file;
 }

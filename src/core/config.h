@@ -275,6 +275,9 @@ struct Config {
   std::string DatabasePath() const;
   std::string ObjectRoot() const;
   std::string SpoolDir() const;
+  // <data_dir>/index: the saved search indexes, a cache the server rebuilds
+  // when it is missing or stale.
+  std::string IndexDir() const;
   std::string ConfigFilePath() const;  // config_file, else <data_dir>/config.json
 };
 

@@ -235,7 +235,7 @@ AwsResult<RekognitionService::CollectionPtr> RekognitionService::Collection(
   auto repository = parts_.open_repository(id);
   if (!repository.ok()) return ServerError(repository.status());
   auto opened = FaceCollection::Open(std::move(*repository), *spaces,
-                                     SearchIndexOptionsFor(parts_.config->recognition));
+                                     SearchIndexOptionsFor(*parts_.config));
   if (!opened.ok()) return ServerError(opened.status());
   CollectionPtr collection(std::move(*opened));
   open_[id] = collection;

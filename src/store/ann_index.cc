@@ -1,15 +1,22 @@
 #include "store/ann_index.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 
 #include <hnswlib/hnswlib.h>
 
+#include "core/hash.h"
 #include "store/vector_codes.h"
 
 namespace concierge {
@@ -32,6 +39,49 @@ class CodeSpace final : public hnswlib::SpaceInterface<float> {
   size_t dims_;
 };
 
+namespace fs = std::filesystem;
+
+constexpr const char* kSaveSuffix = ".hnsw";
+
+// The files Save wrote beside `stem`: <stem>.<64 hex digits>.hnsw, newest
+// first (more than one only after a crash between a save and its clean-up).
+std::vector<fs::path> SavedFiles(const std::string& stem) {
+  const fs::path base(stem);
+  const std::string prefix = base.filename().string() + ".";
+  std::vector<std::pair<fs::file_time_type, fs::path>> found;
+  std::error_code ec;
+  for (fs::directory_iterator it(base.parent_path(), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const size_t digest_end = prefix.size() + 64;
+    if (name.size() != digest_end + std::strlen(kSaveSuffix) || name.rfind(prefix, 0) != 0 ||
+        name.compare(digest_end, std::string::npos, kSaveSuffix) != 0)
+      continue;
+    std::error_code time_ec;
+    found.emplace_back(fs::last_write_time(it->path(), time_ec), it->path());
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a > b; });
+  std::vector<fs::path> files;
+  for (auto& [time, path] : found) files.push_back(std::move(path));
+  return files;
+}
+
+// The SHA-256 a saved file's name states.
+std::string DigestInName(const fs::path& file) {
+  const std::string name = file.filename().string();
+  return name.substr(name.size() - std::strlen(kSaveSuffix) - 64, 64);
+}
+
+// fsync of a file or folder; kIoError naming it.
+Status SyncPath(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  const int error = errno;
+  if (fd >= 0) ::close(fd);
+  if (!synced) return Status::IoError("cannot sync " + path + ": " + std::strerror(error));
+  return Status::Ok();
+}
+
 }  // namespace
 
 struct AnnIndex::Impl {
@@ -42,6 +92,7 @@ struct AnnIndex::Impl {
   AnnOptions options;
   size_t live = 0;
   size_t removed = 0;
+  bool dirty = false;
 
   // Room for `more` additions: doubles the capacity when full.
   void Reserve(size_t more) {
@@ -56,6 +107,22 @@ struct AnnIndex::Impl {
     const auto it = graph->label_lookup_.find(static_cast<hnswlib::labeltype>(id));
     if (it == graph->label_lookup_.end() || graph->isMarkedDeleted(it->second)) return nullptr;
     return graph->getDataByInternalId(it->second);
+  }
+
+  // The size of the file hnswlib's saveIndex writes for the graph (its
+  // stream reports no errors, so a short write shows only in the size).
+  size_t SavedBytes() const {
+    const auto& g = *graph;
+    size_t bytes = sizeof(g.offsetLevel0_) + sizeof(g.max_elements_) +
+                   sizeof(g.cur_element_count) + sizeof(g.size_data_per_element_) +
+                   sizeof(g.label_offset_) + sizeof(g.offsetData_) + sizeof(g.maxlevel_) +
+                   sizeof(g.enterpoint_node_) + sizeof(g.maxM_) + sizeof(g.maxM0_) +
+                   sizeof(g.M_) + sizeof(g.mult_) + sizeof(g.ef_construction_);
+    bytes += g.cur_element_count * g.size_data_per_element_;
+    for (size_t i = 0; i < g.cur_element_count; ++i)
+      bytes += sizeof(unsigned int) +
+               static_cast<size_t>(g.element_levels_[i]) * g.size_links_per_element_;
+    return bytes;
   }
 };
 
@@ -76,6 +143,44 @@ Result<std::unique_ptr<AnnIndex>> AnnIndex::Create(int dims, const AnnOptions& o
   } catch (const std::exception& e) {
     return Status::Internal(std::string("cannot create the ANN index: ") + e.what());
   }
+  return std::unique_ptr<AnnIndex>(new AnnIndex(dims, std::move(impl)));
+}
+
+Result<std::unique_ptr<AnnIndex>> AnnIndex::Load(const std::string& stem, int dims,
+                                                 const AnnOptions& options) {
+  RETURN_IF_ERROR(Create(dims, options).status());  // the same checks
+  const std::vector<fs::path> files = SavedFiles(stem);
+  if (files.empty()) return Status::NotFound("no saved search index beside " + stem);
+  const std::string path = files.front().string();
+  ASSIGN_OR_RETURN(const std::string digest, Sha256HexOfFile(path));
+  if (digest != DigestInName(files.front()))
+    return Status::InvalidArgument(path + " does not match the checksum in its name");
+  auto impl = std::make_unique<Impl>(dims);
+  impl->options = options;
+  try {
+    impl->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(&impl->space, path);
+  } catch (const std::bad_alloc&) {
+    return Status::Internal("out of memory loading the search index " + path);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("cannot load the search index " + path + ": " + e.what());
+  }
+  auto& g = *impl->graph;
+  if (g.M_ != static_cast<size_t>(options.m) ||
+      g.ef_construction_ != static_cast<size_t>(options.ef_construction) ||
+      g.label_offset_ - g.offsetData_ != CodeBytes(impl->dims))
+    return Status::InvalidArgument(
+        path + " was built with M " + std::to_string(g.M_) + ", ef_construction " +
+        std::to_string(g.ef_construction_) + " and " +
+        std::to_string(g.label_offset_ - g.offsetData_) + "-byte vectors, not M " +
+        std::to_string(options.m) + ", " + std::to_string(options.ef_construction) + " and " +
+        std::to_string(CodeBytes(impl->dims)));
+  // hnswlib's loading constructor counts deletions onto an uninitialised field.
+  g.num_deleted_ = 0;
+  for (size_t i = 0; i < g.cur_element_count; ++i)
+    if (g.isMarkedDeleted(static_cast<hnswlib::tableint>(i))) ++g.num_deleted_;
+  impl->removed = g.num_deleted_;
+  impl->live = g.label_lookup_.size() - impl->removed;
+  g.setEf(static_cast<size_t>(options.ef_search));
   return std::unique_ptr<AnnIndex>(new AnnIndex(dims, std::move(impl)));
 }
 
@@ -111,6 +216,7 @@ Status AnnIndex::Build(const int64_t* ids, size_t count,
   for (int t = 1; t < threads && count > 1024; ++t) pool.emplace_back(work);
   work();
   for (auto& t : pool) t.join();
+  impl_->dirty = true;
   if (failed) return Status::Internal("ANN index: " + error);
   impl_->live += count;
   return Status::Ok();
@@ -133,6 +239,7 @@ Status AnnIndex::Add(int64_t id, const float* unit) {
     }
     std::vector<char> code(CodeBytes(impl_->dims));
     EncodeUnit(unit, impl_->dims, code.data());
+    impl_->dirty = true;
     impl_->graph->addPoint(code.data(), label);
   } catch (const std::exception& e) {
     return Status::Internal(std::string("ANN index: ") + e.what());
@@ -145,6 +252,7 @@ void AnnIndex::Remove(int64_t id) {
   const auto it = lookup.find(static_cast<hnswlib::labeltype>(id));
   if (it == lookup.end() || impl_->graph->isMarkedDeleted(it->second)) return;
   impl_->graph->markDeletedInternal(it->second);
+  impl_->dirty = true;
   --impl_->live;
   ++impl_->removed;
 }
@@ -164,6 +272,44 @@ std::vector<std::pair<int64_t, float>> AnnIndex::Search(const float* q, size_t k
 
 void AnnIndex::SetEfSearch(int ef_search) {
   impl_->graph->setEf(static_cast<size_t>(std::max(1, ef_search)));
+}
+
+Status AnnIndex::Save(const std::string& stem) {
+  const std::string temp = stem + ".tmp-" + std::to_string(::getpid());
+  std::error_code ec;
+  const auto fail = [&](const std::string& why) {
+    fs::remove(temp, ec);
+    return Status::IoError("cannot save the search index as " + stem + ": " + why);
+  };
+  try {
+    impl_->graph->saveIndex(temp);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  const uintmax_t written = fs::file_size(temp, ec);
+  if (ec) return fail(ec.message());
+  if (written != impl_->SavedBytes()) return fail("short write (is the disk full?)");
+  Result<std::string> digest = Sha256HexOfFile(temp);
+  if (!digest.ok()) return fail(digest.status().message());
+  if (Status synced = SyncPath(temp); !synced.ok()) return fail(synced.message());
+  const std::string path = stem + "." + *digest + kSaveSuffix;
+  if (::rename(temp.c_str(), path.c_str()) != 0) return fail(std::strerror(errno));
+  const fs::path folder = fs::path(stem).parent_path();
+  RETURN_IF_ERROR(SyncPath(folder.empty() ? "." : folder.string()));
+  for (const fs::path& earlier : SavedFiles(stem))
+    if (earlier != path) fs::remove(earlier, ec);
+  impl_->dirty = false;
+  return Status::Ok();
+}
+
+bool AnnIndex::dirty() const { return impl_->dirty; }
+
+std::vector<int64_t> AnnIndex::Ids() const {
+  std::vector<int64_t> ids;
+  ids.reserve(impl_->live);
+  for (const auto& [label, internal] : impl_->graph->label_lookup_)
+    if (!impl_->graph->isMarkedDeleted(internal)) ids.push_back(static_cast<int64_t>(label));
+  return ids;
 }
 
 float AnnIndex::Dot(int64_t id, const float* q) const {

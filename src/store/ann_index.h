@@ -6,15 +6,19 @@
 // of float32, the largest part of a big collection's memory. The collection
 // drops its own copy and computes scores from the decoded vectors (Dot,
 // Decode).
-// Thread safety: Search, Dot, Decode, Holds and the counters may run
-// concurrently with each other; Add, Remove and Build need exclusive access
-// (FaceCollection holds its lock).
+// Save writes the index to a file and Load reads it back, so a large
+// collection starts without rebuilding its graph (a million faces: minutes
+// instead of most of an hour, BENCHMARKS.md).
+// Thread safety: Search, Dot, Decode, Holds, Ids and the counters may run
+// concurrently with each other, and Save beside them; Add, Remove, Build and
+// SetEfSearch need exclusive access (FaceCollection holds its lock).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -35,6 +39,14 @@ class AnnIndex {
  public:
   // Needs dims >= 1 and options with m >= 2, ef_construction >= 1, ef_search >= 1.
   static Result<std::unique_ptr<AnnIndex>> Create(int dims, const AnnOptions& options);
+  // The index the last Save beside `stem` wrote, once its bytes match the
+  // SHA-256 in its name and its graph was built for `dims`, options.m and
+  // options.ef_construction (ef_search and build_threads come from
+  // `options`). kNotFound when there is none; kInvalidArgument, naming the
+  // file, for one that fails a check or was built otherwise; kInternal when
+  // memory runs out.
+  static Result<std::unique_ptr<AnnIndex>> Load(const std::string& stem, int dims,
+                                                const AnnOptions& options);
   ~AnnIndex();
   AnnIndex(const AnnIndex&) = delete;
   AnnIndex& operator=(const AnnIndex&) = delete;
@@ -58,6 +70,15 @@ class AnnIndex {
   // Sets ef_search for the next searches. Not safe beside a running Search.
   void SetEfSearch(int ef_search);
 
+  // Writes the index as <stem>.<sha256 of the file>.hnsw (a temporary file,
+  // fsync, rename, directory fsync; the folder must exist) and then removes
+  // the files of earlier saves. kIoError naming the cause (e.g. a full disk):
+  // the earlier file then stays. Clears dirty().
+  Status Save(const std::string& stem);
+  // Whether Add, Remove or Build changed the index since it was created,
+  // loaded or saved.
+  bool dirty() const;
+
   // The dot product of q (dims floats) with the decoded vector of a present
   // id; 0 for an unknown or removed id.
   float Dot(int64_t id, const float* q) const;
@@ -67,6 +88,9 @@ class AnnIndex {
   // Whether a present id holds what adding `unit` would store (so re-adding
   // it would change nothing).
   bool Holds(int64_t id, const float* unit) const;
+
+  // Every present id, in no particular order.
+  std::vector<int64_t> Ids() const;
 
   size_t size() const;     // ids present
   size_t removed() const;  // removed slots still in the graph

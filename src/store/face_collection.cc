@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <bit>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <set>
 #include <unordered_map>
@@ -81,12 +83,14 @@ Descriptor ToDescriptor(const std::vector<VectorSpace>& spaces,
 
 }  // namespace
 
-SearchIndexOptions SearchIndexOptionsFor(const RecognitionConfig& config) {
+SearchIndexOptions SearchIndexOptionsFor(const Config& config) {
+  const RecognitionConfig& recognition = config.recognition;
   SearchIndexOptions options;
-  options.ann_min_faces = static_cast<size_t>(std::max(0, config.ann_min_faces));
-  options.ann.ef_search = std::max(1, config.ann_ef_search);
-  options.ann.m = config.ann_m;
-  options.ann.ef_construction = config.ann_ef_construction;
+  options.ann_min_faces = static_cast<size_t>(std::max(0, recognition.ann_min_faces));
+  options.ann.ef_search = std::max(1, recognition.ann_ef_search);
+  options.ann.m = recognition.ann_m;
+  options.ann.ef_construction = recognition.ann_ef_construction;
+  options.save_dir = config.IndexDir();
   return options;
 }
 
@@ -139,6 +143,7 @@ Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(
       new FaceCollection(std::move(repository), std::move(spaces), index));
   RETURN_IF_ERROR(fc->repo_->EnsureCollection());
   std::lock_guard<std::mutex> write(fc->write_mu_);
+  fc->LoadSavedIndex();
   RETURN_IF_ERROR(fc->Reload());
   return fc;
 }
@@ -182,7 +187,7 @@ Status FaceCollection::LoadMirror() {
   std::vector<int64_t> gone;
   std::vector<uint32_t> changed;  // rows of `fresh`
   if (ann_) {
-    for (const int64_t id : face_ids_)
+    for (const int64_t id : ann_->Ids())
       if (!fresh.row_of_.count(id)) gone.push_back(id);
     for (uint32_t r = 0; r < fresh.face_ids_.size(); ++r)
       if (!ann_->Holds(fresh.face_ids_[r], fresh.Row(0, r))) changed.push_back(r);
@@ -241,10 +246,55 @@ void FaceCollection::UpdateIndex() {
   }
   spdlog::info("collection {}: HNSW index of {} faces built in {:.1f} s", name_, faces,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  const bool was_compact = worn;  // a rebuild: the other spaces hold codes already
-  ann_ = std::move(built).value();
-  if (!was_compact) Compact();
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    const bool was_compact = worn;  // a rebuild: the other spaces hold codes already
+    ann_ = std::move(built).value();
+    if (!was_compact) Compact();
+  }
+  // Searches go on while it is written.
+  if (Status saved = SaveIndexLocked(); !saved.ok())
+    spdlog::warn("collection {}: {}; the next start builds the index again", name_,
+                 saved.message());
+}
+
+std::string FaceCollection::IndexStem() const {
+  // Model names are free text; the file name keeps what is safe in it.
+  std::string model = spaces_[0].model;
+  for (char& c : model)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+  return (std::filesystem::path(index_options_.save_dir) / (name_ + "." + model)).string();
+}
+
+void FaceCollection::LoadSavedIndex() {
+  if (index_options_.ann_min_faces == 0 || index_options_.save_dir.empty()) return;
+  const auto start = std::chrono::steady_clock::now();
+  Result<std::unique_ptr<AnnIndex>> loaded =
+      AnnIndex::Load(IndexStem(), spaces_[0].dims, index_options_.ann);
+  if (!loaded.ok()) {
+    if (loaded.status().code() != Status::Code::kNotFound)
+      spdlog::warn("collection {}: {}; building the index anew", name_,
+                   loaded.status().message());
+    return;
+  }
+  spdlog::info("collection {}: saved HNSW index of {} faces loaded in {:.1f} s", name_,
+               (*loaded)->size(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  ann_ = std::move(loaded).value();
+}
+
+Status FaceCollection::SaveIndex() {
+  std::lock_guard<std::mutex> write(write_mu_);
+  return SaveIndexLocked();
+}
+
+Status FaceCollection::SaveIndexLocked() {
+  if (!ann_ || !ann_->dirty() || index_options_.save_dir.empty()) return Status::Ok();
+  std::error_code ec;
+  std::filesystem::create_directories(index_options_.save_dir, ec);
+  if (ec)
+    return Status::IoError("cannot create " + index_options_.save_dir + ": " + ec.message());
+  return ann_->Save(IndexStem());
 }
 
 void FaceCollection::Compact() {

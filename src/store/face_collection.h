@@ -43,14 +43,19 @@ enum class SearchMode {
 // much, and when removed slots outnumber live ones); it is dropped again
 // below half of it, so a collection near the threshold does not rebuild on
 // every write. 0: always exact.
+// With a save_dir the index is saved there after every build (and by
+// SaveIndex) and the next Open loads it, brings it up to date with the
+// store and builds only when it is missing, unreadable, built with other
+// options or more than a quarter out of date.
 struct SearchIndexOptions {
   size_t ann_min_faces = 0;
   AnnOptions ann;
+  std::string save_dir;  // empty: built at every start
 };
 
 // The options recognition.ann_min_faces, ann_ef_search, ann_m and
-// ann_ef_construction configure (a valid config's).
-SearchIndexOptions SearchIndexOptionsFor(const RecognitionConfig& config);
+// ann_ef_construction configure (a valid config's), saved in its IndexDir().
+SearchIndexOptions SearchIndexOptionsFor(const Config& config);
 
 // Accepts "best" or "centroid" (RecognitionConfig::search_mode); else kInvalidArgument.
 Result<SearchMode> ParseSearchMode(const std::string& text);
@@ -186,6 +191,11 @@ class FaceCollection {
   // Sets the index's ef_search (AnnOptions) from the next search on, and for
   // any index built later: larger finds the nearest faces more often, slower.
   void SetEfSearch(int ef_search);
+  // Saves the index (SearchIndexOptions::save_dir) if it changed since it was
+  // built, loaded or saved, so the next Open need not bring it up to date;
+  // a server calls it when it stops. OK when there is nothing to save;
+  // kIoError naming the cause.
+  Status SaveIndex();
   // "hnsw" while the approximate index is kept, else "exact".
   const char* search_index() const;
   // Bytes held in memory for the face vectors of every space: matrices,
@@ -238,8 +248,16 @@ class FaceCollection {
   FaceCollection(std::unique_ptr<FaceRepository> repository, std::vector<VectorSpace> spaces,
                  SearchIndexOptions index);
   // Needs write_mu_ and not mu_. Builds, rebuilds or drops the HNSW index as
-  // SearchIndexOptions says; a failed build leaves search exact.
+  // SearchIndexOptions says (and saves a new one); a failed build leaves
+  // search exact.
   void UpdateIndex();
+  // Need write_mu_. LoadSavedIndex, before the first load: the saved index
+  // as ann_ (LoadMirror brings it up to date); none when it cannot be used.
+  // SaveIndexLocked: SaveIndex's work.
+  void LoadSavedIndex();
+  Status SaveIndexLocked();
+  // <save_dir>/<collection>.<primary model>: where the index is saved.
+  std::string IndexStem() const;
   // Need write_mu_ and an exclusive mu_. Compact: once ann_ holds the
   // primary vectors, frees the primary matrix, encodes the others and
   // replaces the centroids by their scales. DropIndex: the reverse (decoded
