@@ -1268,6 +1268,21 @@ TEST_P(FaceCollectionTest, AnnIndexIsLoadedAtOpenAndBroughtUpToDate) {
   EXPECT_NE(Inode(files[0]), caught_up);
   EXPECT_EQ(best(visitor).person_id, "visitor");
   EXPECT_GE(AgreementWithExact(**fc, probes, SearchMode::kBestFace), 0.99);
+  const ino_t rebuilt = Inode(files[0]);
+  fc->reset();
+
+  // A quarter of the faces new meanwhile: building is cheaper than the edits.
+  const Gallery newcomers = ClusteredGallery(rng, 100, 4, 300);
+  for (int p = 300; p < 400; ++p) ASSERT_TRUE((*other)->AddPerson({Id("p", p), "", "", 0}).ok());
+  ASSERT_TRUE((*other)->AddFaces(newcomers.faces).ok());
+  fc = OpenCollection("ann", kAnnDims, index);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  EXPECT_STREQ((*fc)->search_index(), "hnsw");
+  files = SavedIndexFiles(stem);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_NE(Inode(files[0]), rebuilt);
+  EXPECT_EQ(best(Vec(newcomers.faces[0])).person_id, "p300");
+  EXPECT_EQ(best(visitor).person_id, "visitor");
 }
 
 // How far the index's 8-bit vectors may move a cosine (AnnIndex).

@@ -143,8 +143,7 @@ Result<std::unique_ptr<FaceCollection>> FaceCollection::Open(
       new FaceCollection(std::move(repository), std::move(spaces), index));
   RETURN_IF_ERROR(fc->repo_->EnsureCollection());
   std::lock_guard<std::mutex> write(fc->write_mu_);
-  fc->LoadSavedIndex();
-  RETURN_IF_ERROR(fc->Reload());
+  RETURN_IF_ERROR(fc->Reload(/*use_saved_index=*/true));
   return fc;
 }
 
@@ -164,8 +163,9 @@ Result<bool> FaceCollection::Refresh() {
   return true;
 }
 
-Status FaceCollection::Reload() {
+Status FaceCollection::Reload(bool use_saved_index) {
   RETURN_IF_ERROR(LoadMirror());
+  if (use_saved_index) LoadSavedIndex();
   UpdateIndex();
   // The snapshot just freed held one small vector per face: without a trim
   // glibc keeps those holes in the heap resident (~150 MB at 100k faces).
@@ -184,14 +184,8 @@ Status FaceCollection::LoadMirror() {
   // re-embedded ones added. Worked out before taking the lock (under
   // write_mu_ neither mirror changes); when most of it changed, a fresh
   // build is cheaper than the edits.
-  std::vector<int64_t> gone;
-  std::vector<uint32_t> changed;  // rows of `fresh`
-  if (ann_) {
-    for (const int64_t id : ann_->Ids())
-      if (!fresh.row_of_.count(id)) gone.push_back(id);
-    for (uint32_t r = 0; r < fresh.face_ids_.size(); ++r)
-      if (!ann_->Holds(fresh.face_ids_[r], fresh.Row(0, r))) changed.push_back(r);
-  }
+  IndexDiff diff;
+  if (ann_) diff = fresh.DiffIndex(*ann_);
   std::unique_lock<std::shared_mutex> lock(mu_);
   persons_.swap(fresh.persons_);
   person_index_.swap(fresh.person_index_);
@@ -202,20 +196,29 @@ Status FaceCollection::LoadMirror() {
   stored_faces_ = fresh.stored_faces_;
   change_token_ = token;
   ++generation_;
-  if (ann_ && (gone.size() + changed.size()) * 4 > face_ids_.size()) ann_.reset();
+  if (ann_ && diff.TooLarge(face_ids_.size())) ann_.reset();
   if (ann_) {
-    // From the fresh matrix: the index takes its primary vectors below.
-    const size_t d = static_cast<size_t>(spaces_[0].dims);
-    for (const int64_t id : gone) ann_->Remove(id);
-    for (const uint32_t r : changed) {
-      if (Status st = ann_->Add(face_ids_[r], space_data_[0].matrix.data() + r * d); !st.ok()) {
-        spdlog::warn("collection {}: {}; searching exactly", name_, st.message());
-        ann_.reset();  // the fresh matrix still holds every vector
-        break;
-      }
+    if (Status st = ApplyToIndex(diff, *ann_); !st.ok()) {
+      spdlog::warn("collection {}: {}; searching exactly", name_, st.message());
+      ann_.reset();  // the fresh matrix still holds every vector
     }
   }
   if (ann_) Compact();
+  return Status::Ok();
+}
+
+FaceCollection::IndexDiff FaceCollection::DiffIndex(const AnnIndex& index) const {
+  IndexDiff diff;
+  for (const int64_t id : index.Ids())
+    if (!row_of_.count(id)) diff.gone.push_back(id);
+  for (uint32_t r = 0; r < face_ids_.size(); ++r)
+    if (!index.Holds(face_ids_[r], Row(0, r))) diff.changed.push_back(r);
+  return diff;
+}
+
+Status FaceCollection::ApplyToIndex(const IndexDiff& diff, AnnIndex& index) const {
+  for (const int64_t id : diff.gone) index.Remove(id);
+  for (const uint32_t r : diff.changed) RETURN_IF_ERROR(index.Add(face_ids_[r], Row(0, r)));
   return Status::Ok();
 }
 
@@ -277,10 +280,24 @@ void FaceCollection::LoadSavedIndex() {
                    loaded.status().message());
     return;
   }
-  spdlog::info("collection {}: saved HNSW index of {} faces loaded in {:.1f} s", name_,
-               (*loaded)->size(),
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  const IndexDiff diff = DiffIndex(**loaded);
+  if (diff.TooLarge(face_ids_.size())) {
+    spdlog::info("collection {}: the saved index is over a quarter out of date; building it anew",
+                 name_);
+    return;
+  }
+  if (Status st = ApplyToIndex(diff, **loaded); !st.ok()) {
+    spdlog::warn("collection {}: {}; building the index anew", name_, st.message());
+    return;
+  }
+  spdlog::info("collection {}: saved HNSW index of {} faces loaded in {:.1f} s ({} faces added "
+               "or changed since, {} gone)",
+               name_, (*loaded)->size(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+               diff.changed.size(), diff.gone.size());
+  std::unique_lock<std::shared_mutex> lock(mu_);
   ann_ = std::move(loaded).value();
+  Compact();
 }
 
 Status FaceCollection::SaveIndex() {

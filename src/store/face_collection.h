@@ -251,9 +251,10 @@ class FaceCollection {
   // SearchIndexOptions says (and saves a new one); a failed build leaves
   // search exact.
   void UpdateIndex();
-  // Need write_mu_. LoadSavedIndex, before the first load: the saved index
-  // as ann_ (LoadMirror brings it up to date); none when it cannot be used.
-  // SaveIndexLocked: SaveIndex's work.
+  // Need write_mu_. LoadSavedIndex, after the first load (no ann_ yet, the
+  // matrices hold floats): the saved index, brought up to date with the
+  // mirror, as ann_; none when it cannot be used. SaveIndexLocked:
+  // SaveIndex's work.
   void LoadSavedIndex();
   Status SaveIndexLocked();
   // <save_dir>/<collection>.<primary model>: where the index is saved.
@@ -282,10 +283,22 @@ class FaceCollection {
   std::vector<Match> SearchWith(const Descriptor& probe, int k, SearchMode mode,
                                 bool allow_index) const;
   // Needs write_mu_. Reads the change token, then the snapshot, into a fresh
-  // mirror and swaps it in (LoadMirror), then updates the index and gives
-  // the heap the load freed back to the system.
-  Status Reload();
+  // mirror and swaps it in (LoadMirror), takes the saved index if asked (at
+  // Open), then updates the index and gives the heap the load freed back to
+  // the system.
+  Status Reload(bool use_saved_index = false);
   Status LoadMirror();
+  // What an index lacks against a mirror whose primary matrix holds floats:
+  // ids it holds that the mirror does not, and rows whose vector it does not
+  // hold. Past a quarter of the faces a fresh build is cheaper than the edits.
+  struct IndexDiff {
+    std::vector<int64_t> gone;
+    std::vector<uint32_t> changed;  // rows of the mirror
+    bool TooLarge(size_t faces) const { return (gone.size() + changed.size()) * 4 > faces; }
+  };
+  // Need write_mu_ or an unshared mirror with float rows.
+  IndexDiff DiffIndex(const AnnIndex& index) const;
+  Status ApplyToIndex(const IndexDiff& diff, AnnIndex& index) const;
   // Fills this (new, unshared) collection's mirror from a snapshot.
   Status Install(const FaceSnapshot& snapshot);
   // Needs write_mu_. The face's unit vectors, one per space in space order,
