@@ -1,5 +1,7 @@
 #include "pipeline/server.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
@@ -218,12 +220,17 @@ void Server::Work(RecognitionStage& stage) {
       spdlog::error("recognise: id={} left pending (retried at the next start): {}", id,
                     status.ToString());
     }
+    bool idle = false;
     {
       std::lock_guard lock(mu_);
       --busy_;
       queued_.erase(id);
-      if (queue_.empty() && busy_ == 0) idle_cv_.notify_all();
+      idle = queue_.empty() && busy_ == 0;
+      if (idle) idle_cv_.notify_all();
     }
+    // Nothing waits: the heap recognition freed goes back to the system
+    // (glibc keeps the worker threads' freed arenas otherwise; ~0.5 ms).
+    if (idle) malloc_trim(0);
   }
 }
 
