@@ -128,6 +128,11 @@ class FaceCollectionTest : public ::testing::TestWithParam<StoreBackend> {
     return FaceCollection::Open(other_dbs_.back().get(), name, Spaces(dims), index);
   }
 
+  // Another process (its own collection object) enrols "visitor" with a
+  // random face of kAnnDims and forgets `forgotten`.
+  void EnrolVisitorAndForgetElsewhere(const std::string& collection, const std::string& forgotten,
+                                      std::mt19937& rng, Embedding* visitor);
+
   void AddPersonOrDie(const std::string& id, const std::string& name = "") {
     const Status st = fc_->AddPerson({id, name.empty() ? "Name of " + id : name, "", 0});
     ASSERT_TRUE(st.ok()) << st.ToString();
@@ -940,6 +945,17 @@ Gallery ClusteredGallery(std::mt19937& rng, int persons, int per_person, int fir
   return g;
 }
 
+void FaceCollectionTest::EnrolVisitorAndForgetElsewhere(const std::string& collection,
+                                                         const std::string& forgotten,
+                                                         std::mt19937& rng, Embedding* visitor) {
+  auto other = OpenCollection(collection, kAnnDims);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  *visitor = RandomUnit(rng, kAnnDims);
+  ASSERT_TRUE((*other)->AddPerson({"visitor", "", "", 0}).ok());
+  ASSERT_TRUE((*other)->AddFace(Face("visitor", *visitor)).ok());
+  ASSERT_TRUE((*other)->ForgetPerson(forgotten).ok());
+}
+
 // The share of probes whose top person is the same with the index as exactly.
 double AgreementWithExact(const FaceCollection& fc, const std::vector<Descriptor>& probes,
                           SearchMode mode) {
@@ -1069,12 +1085,8 @@ TEST_P(FaceCollectionTest, AnnIndexFollowsAddDeleteForgetAndRefresh) {
   EXPECT_NE(best(**fc, Vec(g.faces[4])).person_id, "p1");
 
   // Refresh: another process's enrolment and forgetting reach this index.
-  auto other = OpenCollection("ann", kAnnDims);
-  ASSERT_TRUE(other.ok()) << other.status().ToString();
-  const Embedding visitor = RandomUnit(rng, kAnnDims);
-  ASSERT_TRUE((*other)->AddPerson({"visitor", "", "", 0}).ok());
-  ASSERT_TRUE((*other)->AddFace(Face("visitor", visitor)).ok());
-  ASSERT_TRUE((*other)->ForgetPerson("p2").ok());
+  Embedding visitor;
+  ASSERT_NO_FATAL_FAILURE(EnrolVisitorAndForgetElsewhere("ann", "p2", rng, &visitor));
   ASSERT_TRUE((*fc)->Refresh().ok());
   EXPECT_STREQ((*fc)->search_index(), "hnsw");
   EXPECT_EQ(best(**fc, visitor).person_id, "visitor");
@@ -1227,12 +1239,8 @@ TEST_P(FaceCollectionTest, AnnIndexIsLoadedAtOpenAndBroughtUpToDate) {
   fc->reset();
 
   // While no server runs, another process enrols and forgets.
-  auto other = OpenCollection("ann", kAnnDims);
-  ASSERT_TRUE(other.ok()) << other.status().ToString();
-  const Embedding visitor = RandomUnit(rng, kAnnDims);
-  ASSERT_TRUE((*other)->AddPerson({"visitor", "", "", 0}).ok());
-  ASSERT_TRUE((*other)->AddFace(Face("visitor", visitor)).ok());
-  ASSERT_TRUE((*other)->ForgetPerson("p2").ok());
+  Embedding visitor;
+  ASSERT_NO_FATAL_FAILURE(EnrolVisitorAndForgetElsewhere("ann", "p2", rng, &visitor));
 
   fc = OpenCollection("ann", kAnnDims, index);
   ASSERT_TRUE(fc.ok()) << fc.status().ToString();
@@ -1273,6 +1281,8 @@ TEST_P(FaceCollectionTest, AnnIndexIsLoadedAtOpenAndBroughtUpToDate) {
 
   // A quarter of the faces new meanwhile: building is cheaper than the edits.
   const Gallery newcomers = ClusteredGallery(rng, 100, 4, 300);
+  auto other = OpenCollection("ann", kAnnDims);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
   for (int p = 300; p < 400; ++p) ASSERT_TRUE((*other)->AddPerson({Id("p", p), "", "", 0}).ok());
   ASSERT_TRUE((*other)->AddFaces(newcomers.faces).ok());
   fc = OpenCollection("ann", kAnnDims, index);
