@@ -50,7 +50,8 @@ std::vector<fs::path> SavedFiles(const std::string& stem) {
   const std::string prefix = base.filename().string() + ".";
   std::vector<std::pair<fs::file_time_type, fs::path>> found;
   std::error_code ec;
-  for (fs::directory_iterator it(base.parent_path(), ec), end; !ec && it != end;
+  const fs::path folder = base.has_parent_path() ? base.parent_path() : fs::path(".");
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end;
        it.increment(ec)) {
     const std::string name = it->path().filename().string();
     const size_t digest_end = prefix.size() + 64;
@@ -297,7 +298,7 @@ Status AnnIndex::Save(const std::string& stem) {
   const fs::path folder = fs::path(stem).parent_path();
   RETURN_IF_ERROR(SyncPath(folder.empty() ? "." : folder.string()));
   for (const fs::path& earlier : SavedFiles(stem))
-    if (earlier != path) fs::remove(earlier, ec);
+    if (earlier.filename() != fs::path(path).filename()) fs::remove(earlier, ec);
   impl_->dirty = false;
   return Status::Ok();
 }
