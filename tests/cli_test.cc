@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -31,6 +32,8 @@ const char* kObama = "enroll/face_recognition/examples/obama.jpg";
 const char* kObama2 = "enroll/face_recognition/examples/obama2.jpg";
 const char* kAlex = "enroll/face_recognition/examples/alex-lacamoire.png";
 const char* kTwoPeople = "enroll/face_recognition/examples/two_people.jpg";
+const char* kBiden = "enroll/face_recognition/examples/biden.jpg";
+const char* kLin = "enroll/face_recognition/examples/lin-manuel-miranda.png";
 
 class CliTest : public ::testing::Test {
  protected:
@@ -83,6 +86,53 @@ TEST_F(CliTest, RunRefusesToStartWhenItsHttpPortIsTaken) {
   EXPECT_NE(r.err.find("error: port " + port + " on 127.0.0.1 is already in use"),
             std::string::npos)
       << r.err;
+}
+
+// A large gallery's search index is saved by whoever built it and by `run`
+// when it stops after the gallery changed; the next start loads it instead
+// of building it, with what changed since applied.
+TEST_F(CliTest, TheSearchIndexIsSavedAndTheNextStartLoadsIt) {
+  std::ofstream(dir_.Sub("config.json")) << R"({"recognition":{"ann_min_faces":4}})";
+  const auto saved = [&] {
+    std::vector<std::string> files;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_.Sub("index"), ec))
+      files.push_back(entry.path().filename().string());
+    return files;
+  };
+  const auto run_once = [&] {
+    fs::create_directories(dir_.Sub("empty"));
+    return testing::RunCommand({testing::BinaryPath(), "--data-dir", dir_.path(), "--log-level",
+                                "info", "run", "--once", "--source", dir_.Sub("empty")});
+  };
+  ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama)}).exit_code, 0);
+  ASSERT_EQ(Run({"enroll", "--person", "obama", DataPath(kObama2)}).exit_code, 0);
+  ASSERT_EQ(Run({"enroll", "--person", "biden", DataPath(kBiden)}).exit_code, 0);
+  EXPECT_TRUE(saved().empty()) << "three faces: no index yet";
+  ASSERT_EQ(Run({"enroll", "--person", "lin", DataPath(kLin)}).exit_code, 0);
+  const auto built = saved();
+  ASSERT_EQ(built.size(), 1u) << "the enrolment that reached ann_min_faces built and saved it";
+  EXPECT_EQ(built[0].rfind("default.", 0), 0u) << built[0];
+
+  // Another enrolment while no server runs: the next start applies it and,
+  // stopping, saves the index as it now is.
+  ASSERT_EQ(Run({"enroll", "--person", "alex", DataPath(kAlex)}).exit_code, 0);
+  EXPECT_EQ(saved(), built);
+  auto first = run_once();
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("saved HNSW index of 5 faces loaded"), std::string::npos) << first.err;
+  EXPECT_NE(first.err.find("(1 faces added or changed since, 0 gone)"), std::string::npos)
+      << first.err;
+  const auto caught_up = saved();
+  ASSERT_EQ(caught_up.size(), 1u);
+  EXPECT_NE(caught_up, built);
+
+  auto second = run_once();
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("(0 faces added or changed since, 0 gone)"), std::string::npos)
+      << second.err;
+  EXPECT_EQ(second.err.find("HNSW index of 5 faces built"), std::string::npos) << second.err;
+  EXPECT_EQ(saved(), caught_up) << "nothing changed: nothing saved";
 }
 
 TEST_F(CliTest, DetectPrintsTheDocumentedJson) {
