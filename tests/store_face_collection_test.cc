@@ -1103,7 +1103,7 @@ TEST_P(FaceCollectionTest, AnnIndexFollowsAddDeleteForgetAndRefresh) {
   EXPECT_EQ(best(**fc, Vec(g.faces[250 * 4])).person_id, "p250");
 }
 
-// The files AnnIndex::Save left beside `stem`.
+// The files AnnIndex::Save left beside `stem`, sorted.
 std::vector<std::string> SavedIndexFiles(const std::string& stem) {
   const std::filesystem::path base(stem);
   std::vector<std::string> files;
@@ -1111,6 +1111,7 @@ std::vector<std::string> SavedIndexFiles(const std::string& stem) {
     const std::string name = entry.path().filename().string();
     if (name.rfind(base.filename().string() + ".", 0) == 0) files.push_back(entry.path().string());
   }
+  std::sort(files.begin(), files.end());
   return files;
 }
 
@@ -1176,14 +1177,19 @@ TEST(AnnIndexSaveTest, ALoadedIndexAnswersAsTheSavedOne) {
     EXPECT_EQ((*loaded)->Search(probe.data(), 5), (*index)->Search(probe.data(), 5)) << q;
   }
 
-  // A change makes it dirty; the next save replaces the file.
+  // A change makes it dirty; the next save replaces the file, and removes
+  // what a save killed midway left (a process that is gone), not what a
+  // running one writes.
   ASSERT_TRUE((*loaded)->Add(ids[0], vectors[0].data()).ok());
   EXPECT_TRUE((*loaded)->dirty());
   EXPECT_EQ((*loaded)->size(), 1981u);
+  std::ofstream(stem + ".tmp-999999999") << "killed midway";  // above any pid_max
+  std::ofstream(stem + ".tmp-1") << "init saving";
   ASSERT_TRUE((*loaded)->Save(stem).ok());
   const auto again = SavedIndexFiles(stem);
-  ASSERT_EQ(again.size(), 1u);
+  ASSERT_EQ(again.size(), 2u);
   EXPECT_NE(again[0], files[0]);
+  EXPECT_EQ(again[1], stem + ".tmp-1");
 }
 
 TEST(AnnIndexSaveTest, AFileThatFailsItsChecksIsNotLoaded) {

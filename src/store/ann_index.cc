@@ -1,11 +1,13 @@
 #include "store/ann_index.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -43,28 +45,55 @@ namespace fs = std::filesystem;
 
 constexpr const char* kSaveSuffix = ".hnsw";
 
+// The files in `stem`'s folder whose names are its file name followed by
+// `tail` and more.
+std::vector<fs::path> FilesBeside(const std::string& stem, const std::string& tail) {
+  const fs::path base(stem);
+  const std::string prefix = base.filename().string() + tail;
+  const fs::path folder = base.has_parent_path() ? base.parent_path() : fs::path(".");
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() > prefix.size() && name.rfind(prefix, 0) == 0) files.push_back(it->path());
+  }
+  return files;
+}
+
 // The files Save wrote beside `stem`: <stem>.<64 hex digits>.hnsw, newest
 // first (more than one only after a crash between a save and its clean-up).
 std::vector<fs::path> SavedFiles(const std::string& stem) {
-  const fs::path base(stem);
-  const std::string prefix = base.filename().string() + ".";
+  const size_t digest_end = fs::path(stem).filename().string().size() + 1 + 64;
   std::vector<std::pair<fs::file_time_type, fs::path>> found;
-  std::error_code ec;
-  const fs::path folder = base.has_parent_path() ? base.parent_path() : fs::path(".");
-  for (fs::directory_iterator it(folder, ec), end; !ec && it != end;
-       it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    const size_t digest_end = prefix.size() + 64;
-    if (name.size() != digest_end + std::strlen(kSaveSuffix) || name.rfind(prefix, 0) != 0 ||
+  for (fs::path& file : FilesBeside(stem, ".")) {
+    const std::string name = file.filename().string();
+    if (name.size() != digest_end + std::strlen(kSaveSuffix) ||
         name.compare(digest_end, std::string::npos, kSaveSuffix) != 0)
       continue;
-    std::error_code time_ec;
-    found.emplace_back(fs::last_write_time(it->path(), time_ec), it->path());
+    std::error_code ec;
+    found.emplace_back(fs::last_write_time(file, ec), std::move(file));
   }
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a > b; });
   std::vector<fs::path> files;
   for (auto& [time, path] : found) files.push_back(std::move(path));
   return files;
+}
+
+// The temporary file Save writes for `stem` in process `pid`.
+std::string TempFile(const std::string& stem, pid_t pid) {
+  return stem + ".tmp-" + std::to_string(pid);
+}
+
+// Removes the temporary files of saves whose process is gone (killed
+// midway, e.g. at a stop timeout): at a million faces each is 750 MB.
+void RemoveAbandonedTemps(const std::string& stem) {
+  for (const fs::path& file : FilesBeside(stem, ".tmp-")) {
+    const std::string name = file.filename().string();
+    const long pid = std::strtol(name.c_str() + name.rfind('-') + 1, nullptr, 10);
+    std::error_code ec;
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      fs::remove(file, ec);
+  }
 }
 
 // The SHA-256 a saved file's name states.
@@ -276,7 +305,7 @@ void AnnIndex::SetEfSearch(int ef_search) {
 }
 
 Status AnnIndex::Save(const std::string& stem) {
-  const std::string temp = stem + ".tmp-" + std::to_string(::getpid());
+  const std::string temp = TempFile(stem, ::getpid());
   std::error_code ec;
   const auto fail = [&](const std::string& why) {
     fs::remove(temp, ec);
@@ -299,6 +328,7 @@ Status AnnIndex::Save(const std::string& stem) {
   RETURN_IF_ERROR(SyncPath(folder.empty() ? "." : folder.string()));
   for (const fs::path& earlier : SavedFiles(stem))
     if (earlier.filename() != fs::path(path).filename()) fs::remove(earlier, ec);
+  RemoveAbandonedTemps(stem);
   impl_->dirty = false;
   return Status::Ok();
 }

@@ -72,8 +72,9 @@ class AnnIndex {
 
   // Writes the index as <stem>.<sha256 of the file>.hnsw (a temporary file,
   // fsync, rename, directory fsync; the folder must exist) and then removes
-  // the files of earlier saves. kIoError naming the cause (e.g. a full disk):
-  // the earlier file then stays. Clears dirty().
+  // the files of earlier saves and the temporary files of saves whose process
+  // died. kIoError naming the cause (e.g. a full disk): the earlier file then
+  // stays. Clears dirty().
   Status Save(const std::string& stem);
   // Whether Add, Remove or Build changed the index since it was created,
   // loaded or saved.
