@@ -45,15 +45,27 @@ namespace fs = std::filesystem;
 
 constexpr const char* kSaveSuffix = ".hnsw";
 
+// What Create and Load need.
+Status CheckArguments(int dims, const AnnOptions& options) {
+  if (dims < 1) return Status::InvalidArgument("an ANN index needs at least one dimension");
+  if (options.m < 2 || options.ef_construction < 1 || options.ef_search < 1)
+    return Status::InvalidArgument("ANN options need m >= 2, ef_construction >= 1, ef_search >= 1");
+  return Status::Ok();
+}
+
+// The folder Save writes `stem`'s files in.
+fs::path FolderOf(const std::string& stem) {
+  const fs::path base(stem);
+  return base.has_parent_path() ? base.parent_path() : fs::path(".");
+}
+
 // The files in `stem`'s folder whose names are its file name followed by
 // `tail` and more.
 std::vector<fs::path> FilesBeside(const std::string& stem, const std::string& tail) {
-  const fs::path base(stem);
-  const std::string prefix = base.filename().string() + tail;
-  const fs::path folder = base.has_parent_path() ? base.parent_path() : fs::path(".");
+  const std::string prefix = fs::path(stem).filename().string() + tail;
   std::vector<fs::path> files;
   std::error_code ec;
-  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::directory_iterator it(FolderOf(stem), ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (name.size() > prefix.size() && name.rfind(prefix, 0) == 0) files.push_back(it->path());
   }
@@ -160,9 +172,7 @@ AnnIndex::AnnIndex(int dims, std::unique_ptr<Impl> impl) : dims_(dims), impl_(st
 AnnIndex::~AnnIndex() = default;
 
 Result<std::unique_ptr<AnnIndex>> AnnIndex::Create(int dims, const AnnOptions& options) {
-  if (dims < 1) return Status::InvalidArgument("an ANN index needs at least one dimension");
-  if (options.m < 2 || options.ef_construction < 1 || options.ef_search < 1)
-    return Status::InvalidArgument("ANN options need m >= 2, ef_construction >= 1, ef_search >= 1");
+  RETURN_IF_ERROR(CheckArguments(dims, options));
   auto impl = std::make_unique<Impl>(dims);
   impl->options = options;
   try {
@@ -178,7 +188,7 @@ Result<std::unique_ptr<AnnIndex>> AnnIndex::Create(int dims, const AnnOptions& o
 
 Result<std::unique_ptr<AnnIndex>> AnnIndex::Load(const std::string& stem, int dims,
                                                  const AnnOptions& options) {
-  RETURN_IF_ERROR(Create(dims, options).status());  // the same checks
+  RETURN_IF_ERROR(CheckArguments(dims, options));
   const std::vector<fs::path> files = SavedFiles(stem);
   if (files.empty()) return Status::NotFound("no saved search index beside " + stem);
   const std::string path = files.front().string();
@@ -324,8 +334,7 @@ Status AnnIndex::Save(const std::string& stem) {
   if (Status synced = SyncPath(temp); !synced.ok()) return fail(synced.message());
   const std::string path = stem + "." + *digest + kSaveSuffix;
   if (::rename(temp.c_str(), path.c_str()) != 0) return fail(std::strerror(errno));
-  const fs::path folder = fs::path(stem).parent_path();
-  RETURN_IF_ERROR(SyncPath(folder.empty() ? "." : folder.string()));
+  RETURN_IF_ERROR(SyncPath(FolderOf(stem).string()));
   for (const fs::path& earlier : SavedFiles(stem))
     if (earlier.filename() != fs::path(path).filename()) fs::remove(earlier, ec);
   RemoveAbandonedTemps(stem);
