@@ -1,12 +1,6 @@
 // Bus speed: in-process publish->handler throughput, MQTT QoS 1 round-trip latency
 // (publish on one client, handler on another, through a local mosquitto started
 // here), and the cost of a durable spool append (two fsyncs).
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,7 +9,6 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -26,73 +19,19 @@
 #include "bus/inprocess_bus.h"
 #include "bus/mqtt_bus.h"
 #include "bus/spool.h"
+#include "support/mosquitto_fixture.h"
 
 namespace concierge {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A throwaway mosquitto on a free loopback port, killed with the process.
-class LocalBroker {
- public:
-  LocalBroker() {
-    dir_ = fs::temp_directory_path() / ("bus-bench-" + std::to_string(getpid()));
-    fs::create_directories(dir_);
-    port_ = FreePort();
-    const std::string conf = (dir_ / "mosquitto.conf").string();
-    std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\n"
-                        << "persistence false\nlog_type error\n";
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      const int devnull = open("/dev/null", O_RDWR);
-      dup2(devnull, 0);
-      dup2(devnull, 1);
-      execl("/usr/sbin/mosquitto", "mosquitto", "-c", conf.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    for (int i = 0; i < 500 && !Accepts(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ~LocalBroker() {
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  int port() const { return port_; }
-  bool ok() const { return pid_ > 0 && Accepts(); }
-
- private:
-  static int FreePort() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-  }
-  bool Accepts() const {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port_));
-    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    close(fd);
-    return ok;
-  }
-  fs::path dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
-
-LocalBroker& Broker() {
-  static LocalBroker broker;
-  return broker;
+// A throwaway mosquitto on a free loopback port (the tests' fixture), started
+// on first use; nullptr when it cannot start.
+testing::MosquittoBroker* Broker() {
+  static testing::MosquittoBroker broker;
+  static const bool started = broker.Start().ok();
+  return started ? &broker : nullptr;
 }
 
 void BM_InProcessPublishToHandler(benchmark::State& state) {
@@ -112,13 +51,13 @@ void BM_InProcessPublishToHandler(benchmark::State& state) {
 BENCHMARK(BM_InProcessPublishToHandler)->Arg(256)->UseRealTime();
 
 void BM_MqttRoundTrip(benchmark::State& state) {
-  if (!Broker().ok()) {
+  if (!Broker()) {
     state.SkipWithError("could not start /usr/sbin/mosquitto");
     return;
   }
   BusConfig config;
   config.kind = "mqtt";
-  config.mqtt.port = Broker().port();
+  config.mqtt.port = Broker()->port();
   config.mqtt.protocol = static_cast<int>(state.range(0));
   auto sub = MqttBus::Open(config, "bench-serve");
   auto pub = MqttBus::Open(config, "bench-edge");

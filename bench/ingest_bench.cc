@@ -15,7 +15,6 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
-#include <opencv2/imgcodecs.hpp>
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"
@@ -24,6 +23,8 @@
 #include "store/database.h"
 #include "store/fs_object_store.h"
 #include "store/sqlite_sighting_store.h"
+#include "support/sighting_crops.h"
+#include "support/test_env.h"
 
 namespace concierge {
 namespace {
@@ -31,11 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kMessages = 3000;
-
-std::string DataDir() {
-  const char* env = std::getenv("CONCIERGE_TEST_DATA");
-  return env ? env : "../shared/data";
-}
 
 [[noreturn]] void Die(const Status& status) {
   std::fprintf(stderr, "ingest_bench: %s\n", status.ToString().c_str());
@@ -45,11 +41,9 @@ std::string DataDir() {
 // A real face crop as an edge publishes it: 180x180 around an LFW face, JPEG 90.
 const std::string& Crop() {
   static const std::string crop = [] {
-    const cv::Mat photo = cv::imread(DataDir() + "/lfw/images/Colin_Powell/Colin_Powell_0038.jpg");
-    if (photo.empty()) Die(Status::NotFound("face data missing under " + DataDir()));
-    std::vector<uchar> jpeg;
-    cv::imencode(".jpg", photo(cv::Rect(35, 35, 180, 180)), jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
-    return std::string(jpeg.begin(), jpeg.end());
+    std::string jpeg = testing::FaceCrop("lfw/images/Colin_Powell/Colin_Powell_0038.jpg");
+    if (jpeg.empty()) Die(Status::NotFound("face data missing under " + testing::TestDataDir()));
+    return jpeg;
   }();
   return crop;
 }
@@ -57,15 +51,7 @@ const std::string& Crop() {
 std::vector<Message> Messages(int n) {
   std::vector<Message> out;
   for (int i = 0; i < n; ++i) {
-    Sighting s;
-    s.id = NewSightingId();
-    s.camera = "door";
-    s.site = "office";
-    s.track = s.id;
-    s.captured_ms = NowMs();
-    s.box = {40, 40, 100, 100};
-    s.detector_score = 0.99f;
-    s.jpeg = Crop();
+    const Sighting s = testing::MakeSighting(Crop());
     out.push_back({SightingTopic("concierge", s.site, s.camera), EncodeSighting(s), 1});
   }
   return out;

@@ -7,12 +7,6 @@
 //   build/bench/latency_bench [--benchmark_filter=...]
 // Face data: $CONCIERGE_TEST_DATA (default ../shared/data); models from the
 // setup cache; /usr/sbin/mosquitto for the MQTT case.
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,7 +21,6 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
-#include <opencv2/imgcodecs.hpp>
 #include <spdlog/spdlog.h>
 
 #include "bus/inprocess_bus.h"
@@ -38,6 +31,9 @@
 #include "pipeline/server.h"
 #include "store/fs_object_store.h"
 #include "store/sqlite_sighting_store.h"
+#include "support/mosquitto_fixture.h"
+#include "support/sighting_crops.h"
+#include "support/test_env.h"
 #include "vision/image_io.h"
 
 namespace concierge {
@@ -47,11 +43,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kSightings = 300;
-
-std::string DataDir() {
-  const char* env = std::getenv("CONCIERGE_TEST_DATA");
-  return env ? env : "../shared/data";
-}
 
 [[noreturn]] void Die(const Status& status);
 
@@ -68,48 +59,10 @@ ModelPack LoadModelPackOrDie() {
 
 // 180x180 JPEG crop around the face of an LFW photo, as an edge publishes it.
 std::string Crop(const std::string& lfw_photo) {
-  const cv::Mat photo = cv::imread(DataDir() + "/lfw/images/" + lfw_photo);
-  if (photo.empty()) Die(Status::NotFound("face data missing under " + DataDir()));
-  std::vector<uchar> jpeg;
-  cv::imencode(".jpg", photo(cv::Rect(35, 35, 180, 180)), jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
-  return std::string(jpeg.begin(), jpeg.end());
+  std::string crop = testing::FaceCrop("lfw/images/" + lfw_photo);
+  if (crop.empty()) Die(Status::NotFound("face data missing under " + testing::TestDataDir()));
+  return crop;
 }
-
-// A throwaway mosquitto on a free loopback port, killed with this process.
-class LocalBroker {
- public:
-  explicit LocalBroker(const fs::path& dir) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    close(fd);
-    const std::string conf = (dir / "mosquitto.conf").string();
-    std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\n";
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      const int devnull = open("/dev/null", O_RDWR);
-      dup2(devnull, 1);
-      dup2(devnull, 2);
-      execl("/usr/sbin/mosquitto", "mosquitto", "-c", conf.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  ~LocalBroker() {
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-  }
-  int port() const { return port_; }
-
- private:
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
 
 // The server with its stores in a scratch dir, and a stopwatch on its events.
 class Pipeline {
@@ -140,7 +93,8 @@ class Pipeline {
     });
 
     if (mqtt) {
-      broker_ = std::make_unique<LocalBroker>(dir_);
+      broker_ = std::make_unique<testing::MosquittoBroker>();
+      if (Status s = broker_->Start(); !s.ok()) Die(s);
       config_.bus.kind = "mqtt";
       config_.bus.mqtt.port = broker_->port();
       config_.bus.mqtt.client_id = "latency-bench-serve";
@@ -178,15 +132,7 @@ class Pipeline {
 
   // Publishes one sighting of `crop` and returns seconds until it was decided.
   double Measure(const std::string& crop) {
-    Sighting s;
-    s.id = NewSightingId();
-    s.camera = "door";
-    s.site = "office";
-    s.track = s.id;
-    s.captured_ms = NowMs();
-    s.box = {40, 40, 100, 100};
-    s.detector_score = 0.99f;
-    s.jpeg = crop;
+    const Sighting s = testing::MakeSighting(crop);
     const auto captured = Clock::now();
     const Status published = edge_->Publish(
         {SightingTopic(config_.bus.topic_prefix, s.site, s.camera), EncodeSighting(s), 1});
@@ -231,7 +177,7 @@ class Pipeline {
   std::unique_ptr<SightingStore> sightings_;
   EventStream events_;
   std::unique_ptr<Server> server_;
-  std::unique_ptr<LocalBroker> broker_;
+  std::unique_ptr<testing::MosquittoBroker> broker_;
   std::unique_ptr<Bus> server_bus_, edge_bus_;
   Bus* edge_ = nullptr;
   std::mutex mu_;

@@ -170,15 +170,6 @@ Result<VisitRecord> LoadVisit(pqxx::transaction_base& tx, int64_t id) {
   return ReadVisit(rows[0]);
 }
 
-Status CheckOutcome(const SightingOutcome& o) {
-  if (o.id.empty()) return Status::InvalidArgument("sighting outcome without an id");
-  if (o.decision == Decision::kPending)
-    return Status::InvalidArgument("sighting " + o.id + ": outcome must be a decision");
-  if ((o.decision == Decision::kKnown) != (o.person_id.has_value() && !o.person_id->empty()))
-    return Status::InvalidArgument("sighting " + o.id + ": a person goes with 'known' only");
-  return Status::Ok();
-}
-
 // Joins or starts the visit for a pending sighting; returns its id (0 for none).
 Result<int64_t> ApplyVisit(pqxx::transaction_base& tx, const SightingRecord& s,
                            const SightingOutcome& o, const VisitChoice& choice) {

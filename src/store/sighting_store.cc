@@ -82,6 +82,15 @@ Status CheckNewSighting(const SightingRecord& s) {
   return Status::Ok();
 }
 
+Status CheckOutcome(const SightingOutcome& o) {
+  if (o.id.empty()) return Status::InvalidArgument("sighting outcome without an id");
+  if (o.decision == Decision::kPending)
+    return Status::InvalidArgument("sighting " + o.id + ": outcome must be a decision");
+  if ((o.decision == Decision::kKnown) != (o.person_id.has_value() && !o.person_id->empty()))
+    return Status::InvalidArgument("sighting " + o.id + ": a person goes with 'known' only");
+  return Status::Ok();
+}
+
 Status CheckRelabel(const SightingRecord& current, Decision decision,
                     const std::optional<std::string>& person_id) {
   if (current.decision != Decision::kKnown && current.decision != Decision::kUnknown)

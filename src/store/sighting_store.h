@@ -145,6 +145,10 @@ Result<Descriptor> ParseDescriptorJson(const std::string& text, const std::strin
 // kInvalidArgument.
 Status CheckNewSighting(const SightingRecord& sighting);
 
+// The rule of SightingStore::RecordDecision: OK for an outcome with an id and
+// a decision, with a person exactly when it is known; else kInvalidArgument.
+Status CheckOutcome(const SightingOutcome& outcome);
+
 // The rules of SightingStore::Relabel: OK when `current` may be relabelled
 // to `decision` with `person_id`; else kFailedPrecondition or kInvalidArgument.
 Status CheckRelabel(const SightingRecord& current, Decision decision,
