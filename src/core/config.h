@@ -120,7 +120,8 @@ struct ServeConfig {
   int collection_refresh_ms = 1000;
   // `serve`: MQTT connections receiving sightings, each with one message in
   // flight (acknowledged after it is stored), so this many are ingested at once.
-  int ingest_connections = 8;
+  // Ingest waits on the disk, not the CPU: more in flight share its flushes.
+  int ingest_connections = 32;
   // SIGTERM (or Ctrl-C) waits at most this long for the recognition backlog;
   // what is left stays pending for the next start.
   int stop_timeout_ms = 20000;
