@@ -25,9 +25,6 @@ Result<OnnxModel> OnnxModel::Load(const ModelSpec& spec, int threads) {
     Ort::SessionOptions options;
     options.SetIntraOpNumThreads(std::max(1, threads));
     options.SetInterOpNumThreads(1);
-    // ONNX Runtime's arena keeps each session's largest activations for good:
-    // 23 MB more at the server's peak, and no faster here (BENCHMARKS.md).
-    options.DisableCpuMemArena();
     options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
     model.session_ = std::make_shared<Ort::Session>(Environment(), spec.path.c_str(), options);
     if (model.session_->GetInputCount() != 1)
