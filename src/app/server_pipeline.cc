@@ -46,7 +46,8 @@ Status ServerPipeline::Start(const std::function<Result<std::unique_ptr<Bus>>()>
   // Buffers of 4 MiB and more (the models' activations) get mappings of
   // their own, unmapped when freed. glibc's default threshold rises to the
   // largest buffer freed, after which they stay in the heap for good. Fixed,
-  // it costs 3% more CPU per sighting and saves 28 MB (BENCHMARKS.md).
+  // it saves 48 MB at 100k faces and costs 25-35% more CPU per sighting
+  // (BENCHMARKS.md), still within the 15 ms budget.
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   ASSIGN_OR_RETURN(store_, services_.sightings());
   ASSIGN_OR_RETURN(ObjectStore * objects, services_.objects());
