@@ -147,12 +147,12 @@ class Pipeline {
   std::vector<double> recorded_seconds;  // capture -> durably recorded (ingest done)
 
  private:
+  // The broker already accepts connections (MosquittoBroker::Start waited).
   static std::unique_ptr<Bus> OpenMqtt(const BusConfig& config, const std::string& role) {
-    for (int attempt = 0;; ++attempt) {  // the broker may still be starting
-      auto bus = MqttBus::Open(config, role);
-      if (bus.ok() && (*bus)->WaitSubscribed(std::chrono::seconds(2)).ok()) return std::move(*bus);
-      if (attempt == 10) Die(bus.ok() ? Status::Unavailable("broker not reachable") : bus.status());
-    }
+    auto bus = MqttBus::Open(config, role);
+    if (!bus.ok()) Die(bus.status());
+    if (Status s = (*bus)->WaitSubscribed(std::chrono::seconds(30)); !s.ok()) Die(s);
+    return std::move(*bus);
   }
 
   void Enroll(const std::string& person, const std::string& photo) {

@@ -44,6 +44,8 @@ class CodeSpace final : public hnswlib::SpaceInterface<float> {
 namespace fs = std::filesystem;
 
 constexpr const char* kSaveSuffix = ".hnsw";
+// Save writes <stem><kTempTail><pid> first.
+constexpr const char* kTempTail = ".tmp-";
 
 // What Create and Load need.
 Status CheckArguments(int dims, const AnnOptions& options) {
@@ -91,15 +93,11 @@ std::vector<fs::path> SavedFiles(const std::string& stem) {
   return files;
 }
 
-// The temporary file Save writes for `stem` in process `pid`.
-std::string TempFile(const std::string& stem, pid_t pid) {
-  return stem + ".tmp-" + std::to_string(pid);
-}
 
 // Removes the temporary files of saves whose process is gone (killed
 // midway, e.g. at a stop timeout): at a million faces each is 750 MB.
 void RemoveAbandonedTemps(const std::string& stem) {
-  for (const fs::path& file : FilesBeside(stem, ".tmp-")) {
+  for (const fs::path& file : FilesBeside(stem, kTempTail)) {
     const std::string name = file.filename().string();
     const long pid = std::strtol(name.c_str() + name.rfind('-') + 1, nullptr, 10);
     std::error_code ec;
@@ -315,7 +313,7 @@ void AnnIndex::SetEfSearch(int ef_search) {
 }
 
 Status AnnIndex::Save(const std::string& stem) {
-  const std::string temp = TempFile(stem, ::getpid());
+  const std::string temp = stem + kTempTail + std::to_string(::getpid());
   std::error_code ec;
   const auto fail = [&](const std::string& why) {
     fs::remove(temp, ec);
