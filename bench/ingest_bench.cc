@@ -3,26 +3,35 @@
 // (temp file + fsync + rename + a directory fsync shared by concurrent Puts) and its row inserted in
 // SQLite (WAL, synchronous FULL: one fsync per commit), by one thread and by
 // as many threads as `serve` has MQTT connections in flight
-// (serve.ingest_connections), whose rows share commits (GroupInserter). Also
-// each part alone, to show where the time goes.
+// (serve.ingest_connections), whose rows share commits (GroupInserter); then
+// the same behind a real mosquitto, as `serve` receives them. Also each part
+// alone, to show where the time goes.
 //   build/bench/ingest_bench [--benchmark_filter=...]
 // Face data: $CONCIERGE_TEST_DATA (default ../shared/data). Scratch files go to
 // $CONCIERGE_BENCH_DIR (default the system temp dir): put it on the disk to measure.
+// /usr/sbin/mosquitto for the MQTT case.
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 #include <spdlog/spdlog.h>
 
+#include "bus/bus_group.h"
+#include "bus/mqtt_bus.h"
 #include "core/clock.h"
 #include "pipeline/ingest.h"
+#include "pipeline/server.h"
 #include "pipeline/sighting.h"
 #include "store/database.h"
 #include "store/fs_object_store.h"
 #include "store/sqlite_sighting_store.h"
+#include "support/mosquitto_fixture.h"
 #include "support/sighting_crops.h"
 #include "support/test_env.h"
 
@@ -143,6 +152,64 @@ BENCHMARK(BM_IngestDurable)
 BENCHMARK(BM_IngestDurable)
     ->Iterations(kMessages / 32)
     ->Threads(32)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The whole stage behind a real mosquitto on loopback, as `serve` runs it:
+// N connections (serve.ingest_connections) in one shared subscription, each
+// holding one delivery in flight until ingest stored it, while an edge
+// connection on the same box publishes the messages (QoS 1). The clock stops
+// when the last one is recorded.
+void BM_IngestOverMqtt(benchmark::State& state) {
+  spdlog::set_level(spdlog::level::warn);
+  testing::MosquittoBroker broker;
+  if (Status s = broker.Start(); !s.ok()) Die(s);
+  Stores stores;
+  IngestStage ingest(Options(), stores.objects.get(), stores.sightings.get(), nullptr);
+  const BusConfig bus = broker.MakeBusConfig();
+  std::vector<std::unique_ptr<Bus>> members;
+  std::vector<MqttBus*> connections;
+  for (int64_t i = 0; i < state.range(0); ++i) {
+    auto connection = MqttBus::Open(bus, "serve");
+    if (!connection.ok()) Die(connection.status());
+    connections.push_back(connection->get());
+    members.push_back(std::move(*connection));
+  }
+  BusGroup serve(std::move(members));
+  std::mutex mu;
+  std::condition_variable all_recorded;
+  int recorded = 0;
+  const Status subscribed = serve.Subscribe(SightingFilter(bus), [&](const Message& m) {
+    auto result = ingest.Ingest(m);
+    if (!result.ok()) Die(result.status());
+    if (result->kind != IngestResult::Kind::kRecorded) Die(Status::Internal("not recorded"));
+    std::lock_guard lock(mu);
+    if (++recorded == kMessages) all_recorded.notify_all();
+    return Status::Ok();
+  });
+  if (!subscribed.ok()) Die(subscribed);
+  for (MqttBus* connection : connections)
+    if (Status s = connection->WaitSubscribed(std::chrono::seconds(60)); !s.ok()) Die(s);
+  auto edge = MqttBus::Open(bus, "edge");
+  if (!edge.ok()) Die(edge.status());
+  if (Status s = (*edge)->WaitSubscribed(std::chrono::seconds(60)); !s.ok()) Die(s);
+  const auto messages = Messages(kMessages);
+  for (auto _ : state) {
+    for (const Message& m : messages)
+      if (Status s = (*edge)->Publish(m); !s.ok()) Die(s);
+    std::unique_lock lock(mu);
+    if (!all_recorded.wait_for(lock, std::chrono::minutes(10),
+                               [&] { return recorded == kMessages; }))
+      Die(Status::Unavailable(std::to_string(recorded) + " of the messages recorded in 10 min"));
+  }
+  state.SetItemsProcessed(kMessages);
+  (*edge)->Stop();
+  serve.Stop();
+}
+BENCHMARK(BM_IngestOverMqtt)
+    ->Arg(8)
+    ->Arg(32)
+    ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
