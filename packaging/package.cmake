@@ -14,6 +14,7 @@ set(CONCIERGE_PACKAGE_WEB_DIR ${CMAKE_SOURCE_DIR}/web/dist CACHE PATH
 
 set_target_properties(concierge_cli PROPERTIES INSTALL_RPATH "$ORIGIN/../lib/concierge")
 install(TARGETS concierge_cli RUNTIME DESTINATION bin)
+install(TARGETS concierge_media LIBRARY DESTINATION lib/concierge)
 # The real file under the soname the binary asks for.
 get_filename_component(ONNXRUNTIME_REAL ${ONNXRUNTIME_LIBRARY} REALPATH)
 install(FILES ${ONNXRUNTIME_REAL} DESTINATION lib/concierge RENAME libonnxruntime.so.1)

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libmosquitto-dev mosquitto mosquitto-clients libpqxx-dev postgresql
   libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libhnswlib-dev
   libzip-dev  # person data export (GDPR access request ZIP)
+  libturbojpeg0-dev libexif-dev  # JPEG without OpenCV's imgcodecs (vision/media_plugin.h)
   libgtest-dev libgmock-dev libbenchmark-dev wrk curl
   libdlib-dev libopenblas0-serial  # dlib embedder; the serial BLAS starts no threads before main
   systemd  # systemd-analyze, for the package test (tests/package)

@@ -63,6 +63,24 @@ class CliTest : public ::testing::Test {
   testing::TempDir dir_;
 };
 
+// OpenCV's imgcodecs and videoio (with GDAL, FFmpeg and GStreamer, ~55 MB
+// resident) are a plugin: a JPEG never loads it, a PNG does. LD_DEBUG=files
+// makes the loader list every library it maps.
+TEST_F(CliTest, OpenCvCodecsAreLoadedOnlyForPicturesThatNeedThem) {
+  auto jpeg = Run({"detect", DataPath(kObama), "--json"}, {"LD_DEBUG=files"});
+  ASSERT_EQ(jpeg.exit_code, 0) << jpeg.err;
+  EXPECT_NE(jpeg.err.find("libonnxruntime"), std::string::npos) << "no loader output:\n" << jpeg.err;
+  EXPECT_EQ(jpeg.err.find("libconcierge-media"), std::string::npos);
+  EXPECT_EQ(jpeg.err.find("libgdal"), std::string::npos);
+  EXPECT_EQ(jpeg.err.find("libavcodec"), std::string::npos);
+  EXPECT_EQ(Json(jpeg)["faces"].size(), 1u);
+
+  auto png = Run({"detect", DataPath(kAlex), "--json"}, {"LD_DEBUG=files"});
+  ASSERT_EQ(png.exit_code, 0) << png.err;
+  EXPECT_NE(png.err.find("libconcierge-media"), std::string::npos);
+  EXPECT_EQ(Json(png)["faces"].size(), 1u);
+}
+
 TEST_F(CliTest, RunRefusesToStartWhenItsHttpPortIsTaken) {
   // Another instance listening as cpp-httplib's default did: SO_REUSEADDR and SO_REUSEPORT.
   const int other = socket(AF_INET, SOCK_STREAM, 0);

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <turbojpeg.h>
 
 #include "support/face_images.h"
 #include "support/test_env.h"
@@ -204,6 +205,107 @@ TEST(ImageIo, LargeJpegsDecodeReducedWhenTheCallerNeedsLess) {
   auto half = DecodeImage(*jpeg, {30 * 1024 * 1024, 50'000'000, 1500});
   ASSERT_TRUE(half.ok());
   EXPECT_EQ(half->cols, 2000);
+}
+
+// A picture whose every orientation differs: a gradient with a mark near one corner.
+cv::Mat Asymmetric(int width, int height) {
+  cv::Mat image(height, width, CV_8UC3);
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      image.at<cv::Vec3b>(y, x) = cv::Vec3b(x * 255 / width, y * 255 / height, 128);
+  cv::rectangle(image, {2, 2, width / 4, height / 5}, cv::Scalar(0, 0, 255), cv::FILLED);
+  return image;
+}
+
+std::string OpenCvJpeg(const cv::Mat& image) {
+  std::vector<uchar> out;
+  EXPECT_TRUE(cv::imencode(".jpg", image, out, {cv::IMWRITE_JPEG_QUALITY, 90}));
+  return std::string(out.begin(), out.end());
+}
+
+// The JPEG with an EXIF segment (little-endian TIFF, one IFD entry) saying `orientation`.
+std::string WithExifOrientation(const std::string& jpeg, int orientation) {
+  const std::string tiff = std::string("II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0", 18) +
+                           static_cast<char>(orientation) + std::string(7, '\0');
+  const std::string payload = std::string("Exif\0\0", 6) + tiff;
+  const size_t length = payload.size() + 2;
+  const std::string app1 = std::string("\xFF\xE1") + static_cast<char>(length >> 8) +
+                           static_cast<char>(length & 0xFF) + payload;
+  return jpeg.substr(0, 2) + app1 + jpeg.substr(2);
+}
+
+double MaxDifference(const cv::Mat& a, const cv::Mat& b) {
+  double max = 0;
+  cv::minMaxLoc(cv::abs(a - b), nullptr, &max);
+  return max;
+}
+
+// JPEG is decoded in-process (libjpeg-turbo), OpenCV's imgcodecs only through
+// the media plugin: the pixels must be what cv::imdecode gave, upright by EXIF.
+TEST(ImageIo, JpegsDecodeAsOpenCvDoesInEveryExifOrientation) {
+  const std::string plain = OpenCvJpeg(Asymmetric(80, 48));
+  for (int orientation = 1; orientation <= 8; ++orientation) {
+    SCOPED_TRACE("orientation " + std::to_string(orientation));
+    const std::string jpeg = WithExifOrientation(plain, orientation);
+    const std::vector<uchar> buf(jpeg.begin(), jpeg.end());
+    for (const auto& [max_side, flag] :
+         std::vector<std::pair<int, int>>{{0, cv::IMREAD_COLOR}, {40, cv::IMREAD_REDUCED_COLOR_2}}) {
+      const cv::Mat expected = cv::imdecode(buf, flag);
+      auto decoded = DecodeImage(jpeg, {30 * 1024 * 1024, 50'000'000, max_side});
+      ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+      ASSERT_EQ(decoded->size(), expected.size()) << "max_side " << max_side;
+      EXPECT_LE(MaxDifference(*decoded, expected), 1.0) << "max_side " << max_side;
+    }
+  }
+}
+
+TEST(ImageIo, GreyAndCmykJpegsDecodeToBgrAsOpenCvDoes) {
+  cv::Mat grey;
+  cv::cvtColor(Asymmetric(64, 40), grey, cv::COLOR_BGR2GRAY);
+  const std::string grey_jpeg = OpenCvJpeg(grey);
+  auto decoded = DecodeImage(grey_jpeg, {});
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  const cv::Mat expected = cv::imdecode(std::vector<uchar>(grey_jpeg.begin(), grey_jpeg.end()),
+                                        cv::IMREAD_COLOR);
+  EXPECT_EQ(decoded->type(), CV_8UC3);
+  EXPECT_LE(MaxDifference(*decoded, expected), 1.0);
+
+  // libjpeg-turbo cannot turn CMYK into BGR; such a JPEG goes through OpenCV.
+  const cv::Mat cmyk(40, 64, CV_8UC4, cv::Scalar(20, 200, 40, 10));
+  tjhandle tj = tjInitCompress();
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  ASSERT_EQ(tjCompress2(tj, cmyk.data, cmyk.cols, static_cast<int>(cmyk.step), cmyk.rows,
+                        TJPF_CMYK, &out, &size, TJSAMP_444, 90, 0),
+            0);
+  const std::string cmyk_jpeg(reinterpret_cast<const char*>(out), size);
+  tjFree(out);
+  tjDestroy(tj);
+  auto from_cmyk = DecodeImage(cmyk_jpeg, {});
+  ASSERT_TRUE(from_cmyk.ok()) << from_cmyk.status().ToString();
+  const cv::Mat opencv = cv::imdecode(std::vector<uchar>(cmyk_jpeg.begin(), cmyk_jpeg.end()),
+                                      cv::IMREAD_COLOR);
+  ASSERT_FALSE(opencv.empty());
+  EXPECT_EQ(MaxDifference(*from_cmyk, opencv), 0.0);
+}
+
+TEST(ImageIo, WritesJpegInProcessAndOtherFormatsThroughThePlugin) {
+  testing::TempDir dir;
+  const cv::Mat image = Asymmetric(40, 30);
+  for (const std::string name : {"out.jpg", "out.PNG"}) {
+    const std::string path = dir.path() + "/" + name;
+    ASSERT_TRUE(WriteImageFile(path, image).ok()) << name;
+    auto back = ReadImageFile(path, {});
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    ASSERT_EQ(back->size(), image.size()) << name;
+    const double mean_difference = cv::norm(*back, image, cv::NORM_L1) / double(image.total() * 3);
+    EXPECT_LE(mean_difference, name == "out.PNG" ? 0.0 : 3.0) << name;
+  }
+  EXPECT_EQ(PeekImageHeader(testing::ReadFile(dir.path() + "/out.PNG"))->format, "png");
+  EXPECT_EQ(WriteImageFile(dir.path() + "/out.nosuchformat", image).code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(WriteImageFile(dir.path() + "/missing/out.jpg", image).code(),
+            Status::Code::kIoError);
 }
 
 TEST(ImageIo, BmpHeightOfMinusTwoToThe31IsTooLargeNotUndefined) {

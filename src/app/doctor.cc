@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <memory>
 
-#include <opencv2/videoio.hpp>
+#include <opencv2/videoio.hpp>  // the CAP_* values only
 
 #include "bus/mqtt_bus.h"
 #include "core/clock.h"
@@ -20,6 +20,7 @@
 #include "store/database.h"
 #include "store/object_store.h"
 #include "store/pg_sighting_store.h"
+#include "vision/media_plugin.h"
 #include "vision/model_pack.h"
 
 namespace concierge {
@@ -39,6 +40,9 @@ DoctorCheck Ok(std::string name, std::string detail) {
 DoctorCheck Failed(std::string name, std::string detail, std::string fix) {
   return {std::move(name), false, std::move(detail), std::move(fix)};
 }
+
+// The media plugin (video) ships beside the binary: missing means a broken install.
+constexpr const char* kReinstall = "reinstall concierge, or rebuild it (scripts/setup.sh)";
 
 // The nearest existing folder at or above `path` (what the first start would create under).
 fs::path ExistingAncestor(fs::path path) {
@@ -180,17 +184,19 @@ DoctorCheck CheckCamera(const CameraConfig& camera) {
       if (!fs::is_regular_file(camera.source, ec))
         return Failed(name, "no video file or folder at " + shown,
                       "fix the source of edge.cameras '" + camera.name + "'");
-      cv::VideoCapture video(camera.source);
-      if (!video.isOpened())
+      Result<std::unique_ptr<VideoCapture>> video = NewVideoCapture();
+      if (!video.ok()) return Failed(name, video.status().message(), kReinstall);
+      if (!(*video)->Open(camera.source, cv::CAP_ANY, {}) || !(*video)->IsOpened())
         return Failed(name, "video file " + shown + " does not open as video",
                       "use a video OpenCV can read (mp4, mkv, avi)");
       return Ok(name, "video file " + shown + " opens");
     }
     case SourceKind::kStream: {
-      cv::VideoCapture stream;
-      const bool opened = stream.open(camera.source, cv::CAP_ANY,
-                                      {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, kNetworkTimeoutMs,
-                                       cv::CAP_PROP_READ_TIMEOUT_MSEC, kNetworkTimeoutMs});
+      Result<std::unique_ptr<VideoCapture>> stream = NewVideoCapture();
+      if (!stream.ok()) return Failed(name, stream.status().message(), kReinstall);
+      const bool opened = (*stream)->Open(camera.source, cv::CAP_ANY,
+                                          {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, kNetworkTimeoutMs,
+                                           cv::CAP_PROP_READ_TIMEOUT_MSEC, kNetworkTimeoutMs});
       if (!opened)
         return Failed(name, "stream " + shown + " does not open within " +
                                 std::to_string(kNetworkTimeoutMs / 1000) + " s",

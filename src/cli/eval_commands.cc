@@ -11,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-#include <opencv2/videoio.hpp>
+#include <opencv2/videoio.hpp>  // the CAP_* values only
 #include <spdlog/spdlog.h>
 
 #include "cli/cli.h"
@@ -24,6 +24,7 @@
 #include "vision/face_engine.h"
 #include "vision/ground_truth.h"
 #include "vision/image_io.h"
+#include "vision/media_plugin.h"
 #include "vision/verification_metrics.h"
 
 namespace concierge::cli {
@@ -659,10 +660,14 @@ int RunEvalLive(Context& ctx, const std::string& data, size_t lfw_people) {
     if (image.ok()) AddLiveScores(**engine, *image, true, sets[0]);
   }
   sets[1].name = "hamilton_clip";
-  cv::VideoCapture video((fs::path(data) / "videos" / "short_hamilton_clip.mp4").string());
-  if (!video.isOpened()) return Fail(ctx, Status::NotFound("videos/short_hamilton_clip.mp4 not readable"));
+  auto video = NewVideoCapture();
+  if (!video.ok()) return Fail(ctx, video.status());
+  if (!(*video)->Open((fs::path(data) / "videos" / "short_hamilton_clip.mp4").string(), cv::CAP_ANY,
+                      {}) ||
+      !(*video)->IsOpened())
+    return Fail(ctx, Status::NotFound("videos/short_hamilton_clip.mp4 not readable"));
   cv::Mat frame;
-  for (int n = 0; video.read(frame); ++n)
+  for (int n = 0; (*video)->Read(frame); ++n)
     if (n % 3 == 0) AddLiveScores(**engine, frame, false, sets[1]);
   sets[2].name = "group_photos";
   std::vector<std::string> group = ExpandImageInputs(

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <iostream>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "cli/cli.h"
@@ -90,7 +89,7 @@ int RunDetect(Context& ctx, const std::vector<std::string>& inputs, const std::s
     }
     if (!draw.empty()) {
       DrawFaces(image, *faces);
-      if (!cv::imwrite(draw, image)) return Fail(ctx, Status::IoError("cannot write " + draw));
+      if (Status written = WriteImageFile(draw, image); !written.ok()) return Fail(ctx, written);
     }
   }
   if (ctx.json()) PrintJson({{"faces", all}});
@@ -260,3 +259,4 @@ void RegisterVisionCommands(CLI::App& app, Context& ctx, Runner* slot) {
 }
 
 }  // namespace concierge::cli
+#include "vision/image_io.h"

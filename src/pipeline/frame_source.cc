@@ -13,10 +13,11 @@
 #include <utility>
 #include <vector>
 
-#include <opencv2/videoio.hpp>
+#include <opencv2/videoio.hpp>  // the CAP_* values only
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"
+#include "vision/media_plugin.h"
 
 namespace concierge {
 
@@ -61,10 +62,15 @@ int64_t MtimeMs(const struct stat& st) {
 // stale frames are dropped so sightings stay current and memory stays flat.
 class LiveSource : public FrameSource {
  public:
-  using Opener = std::function<bool(cv::VideoCapture&)>;
+  using Opener = std::function<bool(VideoCapture&)>;
 
-  LiveSource(std::string spec, SourceOptions options, Opener open)
-      : spec_(RedactSource(spec)), options_(std::move(options)), open_(std::move(open)) {}
+  // The capture comes closed; `open` opens it, at first and after every failure.
+  static Result<std::unique_ptr<FrameSource>> Create(const std::string& spec,
+                                                     const SourceOptions& options, Opener open) {
+    ASSIGN_OR_RETURN(std::unique_ptr<VideoCapture> cap, NewVideoCapture());
+    return std::unique_ptr<FrameSource>(
+        new LiveSource(spec, options, std::move(open), std::move(cap)));
+  }
 
   ~LiveSource() override {
     // Joined here, before the members the grabber uses go away.
@@ -86,18 +92,25 @@ class LiveSource : public FrameSource {
   }
 
  private:
-  bool TryOpen(cv::VideoCapture& cap) {
+  LiveSource(std::string spec, SourceOptions options, Opener open,
+             std::unique_ptr<VideoCapture> cap)
+      : spec_(RedactSource(spec)),
+        options_(std::move(options)),
+        open_(std::move(open)),
+        cap_(std::move(cap)) {}
+
+  bool TryOpen(VideoCapture& cap) {
     try {
-      return open_(cap) && cap.isOpened();
+      return open_(cap) && cap.IsOpened();
     } catch (const cv::Exception& e) {
       spdlog::debug("{}: opening {} threw: {}", options_.label, spec_, e.what());
       return false;
     }
   }
 
-  bool TryRead(cv::VideoCapture& cap, cv::Mat& bgr) {
+  bool TryRead(VideoCapture& cap, cv::Mat& bgr) {
     try {
-      return cap.read(bgr) && !bgr.empty();
+      return cap.Read(bgr) && !bgr.empty();
     } catch (const cv::Exception& e) {
       spdlog::debug("{}: reading {} threw: {}", options_.label, spec_, e.what());
       return false;
@@ -105,7 +118,7 @@ class LiveSource : public FrameSource {
   }
 
   void Grab(std::stop_token stop) {
-    cv::VideoCapture cap;
+    VideoCapture& cap = *cap_;
     int64_t backoff_ms = kMinBackoffMs;
     auto retry_later = [&](const std::string& what) {
       NoteError(options_.label, what + "; retrying in " + std::to_string(backoff_ms) + " ms");
@@ -113,17 +126,17 @@ class LiveSource : public FrameSource {
       backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
     };
     while (!stop.stop_requested()) {
-      if (!cap.isOpened()) {
+      if (!cap.IsOpened()) {
         if (!TryOpen(cap)) {
           retry_later("cannot open " + spec_);
           continue;
         }
-        spdlog::info("{}: connected to {} ({})", options_.label, spec_, cap.getBackendName());
+        spdlog::info("{}: connected to {} ({})", options_.label, spec_, cap.BackendName());
       }
       Frame f;
       const auto start = SteadyClock::now();
       if (!TryRead(cap, f.bgr)) {
-        cap.release();
+        cap.Release();
         retry_later(spec_ + " stopped delivering frames");
         continue;
       }
@@ -143,6 +156,7 @@ class LiveSource : public FrameSource {
   const std::string spec_;
   const SourceOptions options_;
   const Opener open_;
+  const std::unique_ptr<VideoCapture> cap_;  // the grabber's
   std::mutex mu_;
   std::condition_variable_any ready_;
   Frame latest_;
@@ -160,18 +174,19 @@ class VideoFileSource : public FrameSource {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0)
       return Status::NotFound("video file " + path + " does not exist");
-    std::unique_ptr<VideoFileSource> source(new VideoFileSource(options));
+    ASSIGN_OR_RETURN(std::unique_ptr<VideoCapture> cap, NewVideoCapture());
+    std::unique_ptr<VideoFileSource> source(new VideoFileSource(options, std::move(cap)));
     try {
-      source->cap_.open(path, cv::CAP_FFMPEG);
+      source->cap_->Open(path, cv::CAP_FFMPEG, {});
     } catch (const cv::Exception& e) {
       return Status::InvalidArgument("cannot open video file " + path + ": " + e.what());
     }
-    if (!source->cap_.isOpened())
+    if (!source->cap_->IsOpened())
       return Status::InvalidArgument("cannot decode video file " + path);
-    const double fps = source->cap_.get(cv::CAP_PROP_FPS);
+    const double fps = source->cap_->Get(cv::CAP_PROP_FPS);
     // Containers without a usable rate still replay at a plausible camera speed.
     source->frame_ms_ = (fps > 0 && fps <= 1000) ? 1000.0 / fps : 40.0;
-    const double frames = std::max(0.0, source->cap_.get(cv::CAP_PROP_FRAME_COUNT));
+    const double frames = std::max(0.0, source->cap_->Get(cv::CAP_PROP_FRAME_COUNT));
     source->base_ms_ = MtimeMs(st) - static_cast<int64_t>(frames * source->frame_ms_);
     source->path_ = path;
     return std::unique_ptr<FrameSource>(std::move(source));
@@ -194,7 +209,7 @@ class VideoFileSource : public FrameSource {
     cv::Mat bgr;
     bool ok = false;
     try {
-      ok = cap_.read(bgr) && !bgr.empty();
+      ok = cap_->Read(bgr) && !bgr.empty();
     } catch (const cv::Exception& e) {
       NoteError(options_.label, "decoding " + path_ + " failed: " + e.what());
     }
@@ -212,11 +227,12 @@ class VideoFileSource : public FrameSource {
   }
 
  private:
-  explicit VideoFileSource(SourceOptions options) : options_(std::move(options)) {}
+  VideoFileSource(SourceOptions options, std::unique_ptr<VideoCapture> cap)
+      : options_(std::move(options)), cap_(std::move(cap)) {}
 
   const SourceOptions options_;
   std::string path_;
-  cv::VideoCapture cap_;
+  const std::unique_ptr<VideoCapture> cap_;
   double frame_ms_ = 40;
   int64_t base_ms_ = 0;
   int64_t index_ = 0;
@@ -412,19 +428,17 @@ Result<std::unique_ptr<FrameSource>> OpenFrameSource(const std::string& spec,
   if (spec.empty()) return Status::InvalidArgument("camera '" + options.label + "' has no source");
   switch (ClassifySource(spec)) {
     case SourceKind::kDevice:
-      return std::unique_ptr<FrameSource>(
-          new LiveSource(spec, options, [spec](cv::VideoCapture& cap) {
-            return AllDigits(spec) ? cap.open(std::stoi(spec), cv::CAP_V4L2)
-                                   : cap.open(spec, cv::CAP_V4L2);
-          }));
+      return LiveSource::Create(spec, options, [spec](VideoCapture& cap) {
+        return AllDigits(spec) ? cap.OpenDevice(std::stoi(spec), cv::CAP_V4L2)
+                               : cap.Open(spec, cv::CAP_V4L2, {});
+      });
     case SourceKind::kStream:
-      return std::unique_ptr<FrameSource>(
-          new LiveSource(spec, options, [spec](cv::VideoCapture& cap) {
-            if (spec.find(" ! ") != std::string::npos) return cap.open(spec, cv::CAP_GSTREAMER);
-            const std::vector<int> params = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, kOpenTimeoutMs,
-                                             cv::CAP_PROP_READ_TIMEOUT_MSEC, kReadTimeoutMs};
-            return cap.open(spec, cv::CAP_FFMPEG, params);
-          }));
+      return LiveSource::Create(spec, options, [spec](VideoCapture& cap) {
+        if (spec.find(" ! ") != std::string::npos) return cap.Open(spec, cv::CAP_GSTREAMER, {});
+        const std::vector<int> params = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, kOpenTimeoutMs,
+                                         cv::CAP_PROP_READ_TIMEOUT_MSEC, kReadTimeoutMs};
+        return cap.Open(spec, cv::CAP_FFMPEG, params);
+      });
     case SourceKind::kVideoFile: return VideoFileSource::Open(spec, options);
     case SourceKind::kDropFolder: return DropFolderSource::Open(spec, options);
   }

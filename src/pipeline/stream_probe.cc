@@ -11,11 +11,12 @@
 #include <memory>
 #include <vector>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <opencv2/videoio.hpp>
+#include <opencv2/videoio.hpp>  // the CAP_* values only
 
 #include "pipeline/camera_registry.h"
+#include "vision/image_io.h"
+#include "vision/media_plugin.h"
 
 namespace concierge {
 
@@ -103,17 +104,17 @@ Status CheckReachable(const HostPort& where, Clock::time_point deadline) {
 Result<StreamSnapshot> ProbeStream(const std::string& url, milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
   RETURN_IF_ERROR(CheckReachable(ParseHostPort(url), deadline));
-  cv::VideoCapture cap;
+  ASSIGN_OR_RETURN(std::unique_ptr<VideoCapture> cap, NewVideoCapture());
   cv::Mat frame;
   try {
     const int left = static_cast<int>(Left(deadline).count());
     const std::vector<int> params = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, left,
                                      cv::CAP_PROP_READ_TIMEOUT_MSEC, left};
-    if (!cap.open(url, cv::CAP_FFMPEG, params) || !cap.isOpened())
+    if (!cap->Open(url, cv::CAP_FFMPEG, params) || !cap->IsOpened())
       return Status::Unavailable(
           "the camera answers but the stream did not open: check the path, the user name and "
           "the password");
-    if (Clock::now() >= deadline || !cap.read(frame) || frame.empty())
+    if (Clock::now() >= deadline || !cap->Read(frame) || frame.empty())
       return Status::Unavailable("the stream opened but sent no picture in time");
   } catch (const cv::Exception&) {
     return Status::Unavailable("the stream could not be read");
@@ -125,10 +126,7 @@ Result<StreamSnapshot> ProbeStream(const std::string& url, milliseconds timeout)
     const double scale = static_cast<double>(kPreviewMaxWidth) / frame.cols;
     cv::resize(frame, frame, cv::Size(), scale, scale, cv::INTER_AREA);
   }
-  std::vector<uchar> jpeg;
-  if (!cv::imencode(".jpg", frame, jpeg, {cv::IMWRITE_JPEG_QUALITY, kPreviewJpegQuality}))
-    return Status::Internal("cannot encode the picture");
-  snapshot.jpeg.assign(jpeg.begin(), jpeg.end());
+  ASSIGN_OR_RETURN(snapshot.jpeg, EncodeJpeg(frame, kPreviewJpegQuality));
   return snapshot;
 }
 

@@ -5,10 +5,15 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
+#include <libexif/exif-data.h>
+#include <turbojpeg.h>
+
+#include <opencv2/imgcodecs.hpp>  // the IMREAD_* and IMWRITE_* values only
+
+#include "vision/media_plugin.h"
 
 namespace concierge {
 
@@ -109,17 +114,84 @@ DecodeBudget& Budget() {
   return budget;
 }
 
-// The imdecode flag: a reduced JPEG decode when the image is at least twice
-// `max_side` (0: never); `divisor` gets the reduction.
-int DecodeFlag(const ImageHeader& header, int max_side, int& divisor) {
-  divisor = 1;
-  if (header.format != "jpeg" || max_side <= 0) return cv::IMREAD_COLOR;
+// A reduced JPEG decode (1, 2, 4 or 8) when the image is at least twice
+// `max_side` (0: never).
+int JpegDivisor(const ImageHeader& header, int max_side) {
+  int divisor = 1;
+  if (header.format != "jpeg" || max_side <= 0) return divisor;
   const int side = std::max(header.width, header.height);
   while (divisor < 8 && side / (divisor * 2) >= max_side) divisor *= 2;
-  return divisor == 8   ? cv::IMREAD_REDUCED_COLOR_8
-         : divisor == 4 ? cv::IMREAD_REDUCED_COLOR_4
-         : divisor == 2 ? cv::IMREAD_REDUCED_COLOR_2
-                        : cv::IMREAD_COLOR;
+  return divisor;
+}
+
+using TurboJpeg = std::unique_ptr<void, int (*)(tjhandle)>;
+
+// The EXIF orientation (1..8) of a JPEG; 1 without one. libexif stops at the
+// first segment that is not APPn or COM, so a crop without EXIF costs little.
+int ExifOrientation(const std::string& jpeg) {
+  ExifData* exif = exif_data_new_from_data(reinterpret_cast<const unsigned char*>(jpeg.data()),
+                                           static_cast<unsigned int>(jpeg.size()));
+  if (!exif) return 1;
+  int orientation = 1;
+  const ExifEntry* entry = exif_data_get_entry(exif, EXIF_TAG_ORIENTATION);
+  if (entry && entry->format == EXIF_FORMAT_SHORT && entry->components >= 1 && entry->size >= 2)
+    orientation = exif_get_short(entry->data, exif_data_get_byte_order(exif));
+  exif_data_unref(exif);
+  return orientation >= 1 && orientation <= 8 ? orientation : 1;
+}
+
+// Turns a decoded picture upright as its EXIF orientation says (as OpenCV's
+// imdecode does).
+void ApplyOrientation(cv::Mat& image, int orientation) {
+  if (orientation >= 5) cv::transpose(image, image);
+  switch (orientation) {
+    case 2: case 6: cv::flip(image, image, 1); break;
+    case 3: case 7: cv::flip(image, image, -1); break;
+    case 4: case 8: cv::flip(image, image, 0); break;
+    default: break;
+  }
+}
+
+// A JPEG through libjpeg-turbo, reduced by `divisor`, upright, 8-bit BGR. An
+// empty Mat for CMYK and YCCK pictures, which it cannot turn into BGR.
+// Warnings (slightly damaged data) still give the picture, as OpenCV did.
+Result<cv::Mat> DecodeJpeg(const std::string& bytes, int divisor) {
+  TurboJpeg tj(tjInitDecompress(), tjDestroy);
+  if (!tj) return Status::Internal(std::string("libjpeg-turbo: ") + tjGetErrorStr2(nullptr));
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj.get(), data, bytes.size(), &width, &height, &subsampling,
+                          &colorspace) != 0)
+    return Status::InvalidArgument(std::string("jpeg data cannot be decoded: ") +
+                                   tjGetErrorStr2(tj.get()));
+  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) return cv::Mat();
+  const tjscalingfactor factor{1, divisor};
+  cv::Mat image(TJSCALED(height, factor), TJSCALED(width, factor), CV_8UC3);
+  if (tjDecompress2(tj.get(), data, bytes.size(), image.data, image.cols,
+                    static_cast<int>(image.step), image.rows, TJPF_BGR, 0) != 0 &&
+      tjGetErrorCode(tj.get()) != TJERR_WARNING)
+    return Status::InvalidArgument(std::string("jpeg data cannot be decoded: ") +
+                                   tjGetErrorStr2(tj.get()));
+  ApplyOrientation(image, ExifOrientation(bytes));
+  return image;
+}
+
+// Any other picture through the media plugin's cv::imdecode.
+Result<cv::Mat> DecodeWithPlugin(const std::string& bytes, const ImageHeader& header,
+                                 int divisor) {
+  ASSIGN_OR_RETURN(const MediaCodecs* codecs, LoadMediaCodecs());
+  const int flag = divisor == 8   ? cv::IMREAD_REDUCED_COLOR_8
+                   : divisor == 4 ? cv::IMREAD_REDUCED_COLOR_4
+                   : divisor == 2 ? cv::IMREAD_REDUCED_COLOR_2
+                                  : cv::IMREAD_COLOR;
+  cv::Mat image;
+  try {
+    image = codecs->Decode(bytes, flag);
+  } catch (const cv::Exception& e) {
+    return Status::InvalidArgument(std::string("image cannot be decoded: ") + e.what());
+  }
+  if (image.empty()) return Status::InvalidArgument(header.format + " data cannot be decoded");
+  return image;
 }
 
 bool HasSuffixMarker(const std::string& b, const std::string& marker, size_t window) {
@@ -194,20 +266,13 @@ Result<ImageHeader> CheckImageStructure(const std::string& bytes, const ImageLim
 Result<cv::Mat> DecodeImage(const std::string& bytes, const ImageLimits& limits) {
   ASSIGN_OR_RETURN(const ImageHeader header, CheckImageBounds(bytes, limits));
   const int64_t pixels = static_cast<int64_t>(header.width) * header.height;
-  cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
-  int divisor = 1;
-  const int flag = DecodeFlag(header, limits.max_side, divisor);
+  const int divisor = JpegDivisor(header, limits.max_side);
   const int64_t decoded_pixels = pixels / (int64_t{divisor} * divisor);
   Budget().Acquire(decoded_pixels, limits.max_pixels);
-  cv::Mat image;
-  try {
-    image = cv::imdecode(buf, flag);
-  } catch (const cv::Exception& e) {
-    Budget().Release(decoded_pixels);
-    return Status::InvalidArgument(std::string("image cannot be decoded: ") + e.what());
-  }
+  Result<cv::Mat> image = cv::Mat();
+  if (header.format == "jpeg") image = DecodeJpeg(bytes, divisor);
+  if (image.ok() && image->empty()) image = DecodeWithPlugin(bytes, header, divisor);
   Budget().Release(decoded_pixels);
-  if (image.empty()) return Status::InvalidArgument(header.format + " data cannot be decoded");
   return image;
 }
 
@@ -239,10 +304,49 @@ Result<cv::Mat> ReadImageFile(const std::string& path, const ImageLimits& limits
 }
 
 Result<std::string> EncodeJpeg(const cv::Mat& image, int quality) {
-  std::vector<uchar> out;
-  if (image.empty() || !cv::imencode(".jpg", image, out, {cv::IMWRITE_JPEG_QUALITY, quality}))
-    return Status::InvalidArgument("cannot JPEG-encode an empty image");
-  return std::string(out.begin(), out.end());
+  if (image.empty()) return Status::InvalidArgument("cannot JPEG-encode an empty image");
+  const int channels = image.channels();
+  if (image.depth() != CV_8U || (channels != 1 && channels != 3 && channels != 4))
+    return Status::InvalidArgument("cannot JPEG-encode an image of type " +
+                                   cv::typeToString(image.type()));
+  TurboJpeg tj(tjInitCompress(), tjDestroy);
+  if (!tj) return Status::Internal(std::string("libjpeg-turbo: ") + tjGetErrorStr2(nullptr));
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  const int format = channels == 1 ? TJPF_GRAY : channels == 3 ? TJPF_BGR : TJPF_BGRA;
+  const int subsampling = channels == 1 ? TJSAMP_GRAY : TJSAMP_420;  // as OpenCV's encoder
+  const int rc = tjCompress2(tj.get(), image.data, image.cols, static_cast<int>(image.step),
+                             image.rows, format, &out, &size, subsampling,
+                             std::clamp(quality, 1, 100), 0);
+  std::unique_ptr<unsigned char, void (*)(unsigned char*)> owned(out, tjFree);
+  if (rc != 0)
+    return Status::Internal(std::string("cannot JPEG-encode: ") + tjGetErrorStr2(tj.get()));
+  return std::string(reinterpret_cast<const char*>(out), size);
+}
+
+Status WriteImageFile(const std::string& path, const cv::Mat& image) {
+  std::string extension = std::filesystem::path(path).extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  std::string bytes;
+  if (extension == ".jpg" || extension == ".jpeg") {
+    ASSIGN_OR_RETURN(bytes, EncodeJpeg(image, 95));
+  } else {
+    ASSIGN_OR_RETURN(const MediaCodecs* codecs, LoadMediaCodecs());
+    std::vector<uchar> out;
+    try {
+      if (!codecs->Encode(extension, image, {}, out))
+        return Status::InvalidArgument("cannot write " + path + " as " + extension);
+    } catch (const cv::Exception& e) {
+      return Status::InvalidArgument("cannot write " + path + ": " + e.what());
+    }
+    bytes.assign(out.begin(), out.end());
+  }
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  file.close();
+  if (!file) return Status::IoError("cannot write " + path);
+  return Status::Ok();
 }
 
 }  // namespace concierge

@@ -1,5 +1,8 @@
 // Safe image decoding: every picture that enters Concierge (files, uploads,
 // bus payloads) goes through here, so bombs and truncated files stop at the door.
+// JPEG is decoded and encoded in-process (libjpeg-turbo, EXIF orientation by
+// libexif); PNG, BMP, WebP and CMYK JPEGs through the media plugin
+// (vision/media_plugin.h), loaded on the first such picture.
 #pragma once
 
 #include <cstdint>
@@ -55,7 +58,13 @@ Result<cv::Mat> ReadImageFile(const std::string& path, const ImageLimits& limits
 // Reads a whole file into memory, refusing files over `max_bytes`.
 Result<std::string> ReadFileBytes(const std::string& path, int64_t max_bytes);
 
-// JPEG-encodes `image` at `quality` (1..100).
+// JPEG-encodes an 8-bit image of 1 (grey), 3 (BGR) or 4 (BGRA) channels at
+// `quality` (1..100), 4:2:0 as OpenCV's encoder; kInvalidArgument otherwise.
 Result<std::string> EncodeJpeg(const cv::Mat& image, int quality);
+
+// Writes `image` to `path` in the format its extension names: JPEG (quality
+// 95, as cv::imwrite) here, others through the media plugin. kInvalidArgument
+// for a format or image that cannot be written, kIoError if the file cannot.
+Status WriteImageFile(const std::string& path, const cv::Mat& image);
 
 }  // namespace concierge

@@ -10,9 +10,11 @@ dpkg-deb or systemd-analyze."""
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 BUILD, SOURCE = sys.argv[1], sys.argv[2]
 UNITS = ["concierge-run.service", "concierge-serve.service", "concierge-edge@.service"]
@@ -53,6 +55,7 @@ with tempfile.TemporaryDirectory(prefix="concierge-package-") as tmp:
         run(["cmake", "-L", "-N", BUILD]).stdout.split("CONCIERGE_PACKAGE_MODELS_DIR:PATH=")[1]
         .splitlines()[0]))
     wanted = ["./usr/bin/concierge", "./usr/lib/concierge/libonnxruntime.so.1",
+              "./usr/lib/concierge/libconcierge-media.so",
               "./etc/concierge/config.json", "./usr/share/doc/concierge/README.md"]
     wanted += ["./usr/lib/systemd/system/" + u for u in UNITS]
     wanted += ["./usr/share/concierge/models/" + f for f in sorted(os.listdir(models))]
@@ -118,6 +121,19 @@ with tempfile.TemporaryDirectory(prefix="concierge-package-") as tmp:
     check([os.path.realpath(p) for p in onnx] ==
           [os.path.realpath(os.path.join(root, "usr/lib/concierge/libonnxruntime.so.1"))],
           "the binary loads the shipped libonnxruntime.so.1", ldd)
+    # OpenCV's codecs are a plugin beside it, loaded for a picture that is not a JPEG.
+    png = os.path.join(tmp, "one-pixel.png")
+    with open(png, "wb") as f:
+        def chunk(kind, data):
+            return (struct.pack(">I", len(data)) + kind + data +
+                    struct.pack(">I", zlib.crc32(kind + data)))
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+    detect = run([binary, "--data-dir", os.path.join(tmp, "data"), "--log-level", "off",
+                  "detect", png], env=dict(env, LD_DEBUG="files"))
+    plugin = os.path.join(root, "usr/lib/concierge/libconcierge-media.so")
+    check("file=" + plugin in detect.stderr.replace("file=" + os.path.realpath(plugin), "file=" + plugin),
+          "a PNG loads the shipped media plugin", detect.stderr[-3000:])
     doctor = run([binary, "--data-dir", os.path.join(tmp, "data"), "--config",
                   os.path.join(root, "etc/concierge/config.json"), "--log-level", "off",
                   "--json", "doctor"], env=env)
