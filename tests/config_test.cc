@@ -92,6 +92,21 @@ TEST(ConfigTest, SearchIndexSettingsAreChecked) {
       ConfigFromJson(nlohmann::json::parse(R"({"recognition":{"ann_ef_search":0}})")).ok());
 }
 
+TEST(ConfigTest, ServerConcurrencyIsBounded) {
+  auto config = ConfigFromJson(
+      nlohmann::json::parse(R"({"serve":{"ingest_connections":64,"workers":4}})"));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->serve.ingest_connections, 64);
+  EXPECT_EQ(config->serve.workers, 4);
+  for (const char* bad :
+       {R"({"serve":{"ingest_connections":0}})", R"({"serve":{"ingest_connections":100000}})",
+        R"({"serve":{"workers":0}})", R"({"serve":{"workers":1000}})"}) {
+    const auto refused = ConfigFromJson(nlohmann::json::parse(bad));
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("serve."), std::string::npos);
+  }
+}
+
 TEST(ConfigTest, UnknownKeyIsAnError) {
   auto config = ConfigFromJson(nlohmann::json::parse(R"({"recognition":{"treshold":0.5}})"));
   ASSERT_FALSE(config.ok());

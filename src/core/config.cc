@@ -278,6 +278,11 @@ Result<Config> ConfigFromJson(const nlohmann::json& doc) {
   if (config.notify.group_greeting_s < 0 || config.notify.group_greeting_s > 600)
     return Status::InvalidArgument(
         "notify.group_greeting_s must be 0 (greet one by one) to 600 seconds");
+  // Each is an MQTT connection (and a thread): a typo must not open thousands.
+  if (config.serve.ingest_connections < 1 || config.serve.ingest_connections > 256)
+    return Status::InvalidArgument("serve.ingest_connections must be 1 to 256");
+  if (config.serve.workers < 1 || config.serve.workers > 64)
+    return Status::InvalidArgument("serve.workers must be 1 to 64");
   if (config.notify.outbox_lease_s < 1)
     return Status::InvalidArgument("notify.outbox_lease_s must be at least 1");
   return config;

@@ -120,7 +120,7 @@ struct ServeConfig {
   int collection_refresh_ms = 1000;
   // `serve`: MQTT connections receiving sightings, each with one message in
   // flight (acknowledged after it is stored), so this many are ingested at once.
-  // Ingest waits on the disk, not the CPU: more in flight share its flushes.
+  // Ingest waits on the disk, not the CPU: more in flight share its flushes. 1..256.
   int ingest_connections = 32;
   // SIGTERM (or Ctrl-C) waits at most this long for the recognition backlog;
   // what is left stays pending for the next start.

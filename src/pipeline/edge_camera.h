@@ -1,8 +1,8 @@
 // One camera's per-frame work in the edge stage: the motion gate, detection at
 // the configured rate, tracking, and turning the tracker's publications into
 // Sightings (crop with margin, JPEG, live score) for the sink. Not
-// thread-safe: EdgeStage runs each camera on its own thread with its own
-// FaceEngine, because cv::dnn nets cannot run concurrently.
+// thread-safe: EdgeStage runs each camera on its own thread (the FaceEngine
+// is thread-safe and shared by the cameras of its kind).
 #pragma once
 
 #include <chrono>
