@@ -1,6 +1,5 @@
 #include "app/server_pipeline.h"
 
-#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,12 +42,6 @@ ServerPipeline::ServerPipeline(const Config& config, nlohmann::json settings_in_
 ServerPipeline::~ServerPipeline() { Stop(); }
 
 Status ServerPipeline::Start(const std::function<Result<std::unique_ptr<Bus>>()>& open_bus) {
-  // Buffers of 4 MiB and more (the models' activations) get mappings of
-  // their own, unmapped when freed. glibc's default threshold rises to the
-  // largest buffer freed, after which they stay in the heap for good. Fixed,
-  // it saves 48 MB at 100k faces and costs 25-35% more CPU per sighting
-  // (BENCHMARKS.md), still within the 15 ms budget.
-  mallopt(M_MMAP_THRESHOLD, 4 << 20);
   ASSIGN_OR_RETURN(store_, services_.sightings());
   ASSIGN_OR_RETURN(ObjectStore * objects, services_.objects());
   ASSIGN_OR_RETURN(faces_, services_.faces());
