@@ -11,7 +11,7 @@
 #include <libexif/exif-data.h>
 #include <turbojpeg.h>
 
-#include <opencv2/imgcodecs.hpp>  // the IMREAD_* and IMWRITE_* values only
+#include <opencv2/imgcodecs.hpp>  // the IMREAD_* values only
 
 #include "vision/media_plugin.h"
 
@@ -155,7 +155,8 @@ void ApplyOrientation(cv::Mat& image, int orientation) {
 // A JPEG through libjpeg-turbo, reduced by `divisor`, upright, 8-bit BGR. An
 // empty Mat for CMYK and YCCK pictures, which it cannot turn into BGR.
 // Warnings (slightly damaged data) still give the picture, as OpenCV did.
-Result<cv::Mat> DecodeJpeg(const std::string& bytes, int divisor) {
+// The frame must be the size `header` (checked against the limits) says.
+Result<cv::Mat> DecodeJpeg(const std::string& bytes, const ImageHeader& header, int divisor) {
   TurboJpeg tj(tjInitDecompress(), tjDestroy);
   if (!tj) return Status::Internal(std::string("libjpeg-turbo: ") + tjGetErrorStr2(nullptr));
   const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
@@ -164,6 +165,11 @@ Result<cv::Mat> DecodeJpeg(const std::string& bytes, int divisor) {
                           &colorspace) != 0)
     return Status::InvalidArgument(std::string("jpeg data cannot be decoded: ") +
                                    tjGetErrorStr2(tj.get()));
+  if (width != header.width || height != header.height)
+    return Status::InvalidArgument("JPEG frame is " + std::to_string(width) + "x" +
+                                   std::to_string(height) + ", its first frame header says " +
+                                   std::to_string(header.width) + "x" +
+                                   std::to_string(header.height));
   if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) return cv::Mat();
   const tjscalingfactor factor{1, divisor};
   cv::Mat image(TJSCALED(height, factor), TJSCALED(width, factor), CV_8UC3);
@@ -270,7 +276,7 @@ Result<cv::Mat> DecodeImage(const std::string& bytes, const ImageLimits& limits)
   const int64_t decoded_pixels = pixels / (int64_t{divisor} * divisor);
   Budget().Acquire(decoded_pixels, limits.max_pixels);
   Result<cv::Mat> image = cv::Mat();
-  if (header.format == "jpeg") image = DecodeJpeg(bytes, divisor);
+  if (header.format == "jpeg") image = DecodeJpeg(bytes, header, divisor);
   if (image.ok() && image->empty()) image = DecodeWithPlugin(bytes, header, divisor);
   Budget().Release(decoded_pixels);
   return image;
