@@ -636,6 +636,62 @@ TEST_P(FaceCollectionTest, CollectionsInOneDatabaseAreIndependent) {
   EXPECT_EQ(CountRows("SELECT count(*) FROM faces"), 1);
 }
 
+// A reopened collection streams its faces from the store (PostgreSQL in
+// pages of 1,000 faces): every face with every model's vector comes back
+// once, whole, and faces lacking one wait for a reindex.
+TEST_P(FaceCollectionTest, ReopenStreamsEveryFaceOfSeveralModelsAcrossPages) {
+  const std::vector<VectorSpace> one{{kModel, kDims}};
+  const std::vector<VectorSpace> two{{kModel, kDims}, {"second@000000000003", 3}};
+  auto open = [&](const std::vector<VectorSpace>& spaces) {
+    return GetParam() == StoreBackend::kPostgres
+               ? FaceCollection::Open(std::move(OpenPgFaceRepository(pg_url_, "paged")).value(), spaces)
+               : FaceCollection::Open(db_.get(), "paged", spaces);
+  };
+  std::mt19937 rng(33);
+  constexpr int kPersons = 40, kFaces = 2345, kOnePerModel = 150;
+  std::vector<Embedding> second;
+  {
+    auto fc = open(two);
+    ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+    for (int p = 0; p < kPersons; ++p) ASSERT_TRUE((*fc)->AddPerson({Id("p", p), "", "", 0}).ok());
+    std::vector<FaceRecord> faces;
+    for (int i = 0; i < kFaces; ++i) {
+      FaceRecord f = Face(Id("p", i % kPersons), RandomUnit(rng, kDims));
+      second.push_back(RandomUnit(rng, 3));
+      f.embeddings.push_back({two[1].model, second.back()});
+      faces.push_back(std::move(f));
+    }
+    ASSERT_TRUE((*fc)->AddFaces(faces).ok());
+  }
+  {
+    auto fc = open(one);  // faces of the primary model only
+    ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+    std::vector<FaceRecord> faces;
+    for (int i = 0; i < kOnePerModel; ++i) faces.push_back(Face(Id("p", i % kPersons), RandomUnit(rng, kDims)));
+    ASSERT_TRUE((*fc)->AddFaces(faces).ok());
+  }
+  auto fc = open(two);
+  ASSERT_TRUE(fc.ok()) << fc.status().ToString();
+  EXPECT_EQ((*fc)->size(), static_cast<size_t>(kFaces));
+  EXPECT_EQ((*fc)->stale_faces(), static_cast<size_t>(kOnePerModel));
+  EXPECT_EQ((*fc)->person_count(), static_cast<size_t>(kPersons));
+  auto all = (*fc)->ListAllFaces();
+  ASSERT_TRUE(all.ok());
+  // Each stored face's vectors are found again under its own id and person.
+  size_t checked = 0;
+  for (const FaceRecord& face : *all) {
+    if (face.embeddings.size() != 2) continue;
+    const auto hits = (*fc)->Search(face.embeddings, 1, SearchMode::kBestFace);
+    ASSERT_FALSE(hits.empty());
+    EXPECT_EQ(hits[0].face_id, face.id);
+    EXPECT_EQ(hits[0].person_id, face.person_id);
+    ASSERT_EQ(hits[0].scores.size(), 2u);
+    EXPECT_NEAR(hits[0].scores[1], 1.f, 1e-5);
+    if (++checked == 1200) break;  // past the first page
+  }
+  EXPECT_EQ(checked, 1200u);
+}
+
 TEST_P(FaceCollectionTest, FacesOfAnotherModelWaitForAReindex) {
   AddPersonOrDie("alice");
   std::mt19937 rng(9);

@@ -176,9 +176,8 @@ Status FaceCollection::Reload(bool use_saved_index) {
 Status FaceCollection::LoadMirror() {
   // The token first: a change committed during the load shows at the next Refresh.
   ASSIGN_OR_RETURN(const int64_t token, repo_->ChangeToken());
-  ASSIGN_OR_RETURN(const FaceSnapshot snapshot, repo_->Load(spaces_));
   FaceCollection fresh(nullptr, spaces_, {});
-  RETURN_IF_ERROR(fresh.Install(snapshot));
+  RETURN_IF_ERROR(fresh.Install(*repo_));
 
   // The index follows the new rows: faces gone are removed, new or
   // re-embedded ones added. Worked out before taking the lock (under
@@ -385,47 +384,54 @@ void FaceCollection::CopyCentroid(size_t s, uint32_t p, float* out) const {
   for (size_t i = 0; i < d; ++i) out[i] *= space_data_[s].centroid_scale[p];
 }
 
-Status FaceCollection::Install(const FaceSnapshot& snapshot) {
-  for (const Person& p : snapshot.persons) {
-    person_index_.emplace(p.id, static_cast<uint32_t>(persons_.size()));
-    persons_.push_back({p, {}});
-  }
+Status FaceCollection::Install(FaceRepository& repo) {
+  FaceSnapshot head;
+  bool persons_in = false;
+  auto add_persons = [&] {
+    // Room for every face at once: growing by doubling would hold the
+    // matrices twice, briefly.
+    const auto faces = static_cast<size_t>(head.face_count);
+    for (size_t s = 0; s < spaces_.size(); ++s)
+      space_data_[s].matrix.reserve(faces * static_cast<size_t>(spaces_[s].dims));
+    face_ids_.reserve(faces);
+    face_person_.reserve(faces);
+    row_of_.reserve(faces);
+    for (const Person& p : head.persons) {
+      person_index_.emplace(p.id, static_cast<uint32_t>(persons_.size()));
+      persons_.push_back({p, {}});
+    }
+    persons_in = true;
+  };
+  auto owner = [&](int64_t row, const std::string& person_id) -> Result<uint32_t> {
+    const auto it = person_index_.find(person_id);
+    if (it == person_index_.end())
+      return Status::IoError("row " + std::to_string(row) + " of collection " + Quoted(name_) +
+                             " refers to a missing person");
+    return it->second;
+  };
+  // The head is complete before the first face arrives.
+  RETURN_IF_ERROR(repo.Load(spaces_, &head, [&](StoredFace& face) -> Status {
+    if (!persons_in) add_persons();
+    ASSIGN_OR_RETURN(const uint32_t p, owner(face.id, face.person_id));
+    AppendRow(face.id, p, face.units);
+    return Status::Ok();
+  }));
+  if (!persons_in) add_persons();
   std::unordered_map<std::string, size_t> space_of;
   for (size_t s = 0; s < spaces_.size(); ++s) {
     space_of.emplace(spaces_[s].model, s);
     space_data_[s].centroids.assign(persons_.size() * static_cast<size_t>(spaces_[s].dims), 0.f);
   }
-  auto owner = [&](const StoredVector& v) -> Result<uint32_t> {
-    const auto it = person_index_.find(v.person_id);
-    if (it == person_index_.end())
-      return Status::IoError("row " + std::to_string(v.id) + " of collection " + Quoted(name_) +
-                             " refers to a missing person");
-    return it->second;
-  };
-  // Faces come ordered by id; a face joins the mirror once it has every space.
-  for (size_t i = 0; i < snapshot.faces.size();) {
-    const int64_t id = snapshot.faces[i].id;
-    std::vector<Embedding> units(spaces_.size());
-    size_t found = 0;
-    ASSIGN_OR_RETURN(const uint32_t p, owner(snapshot.faces[i]));
-    for (; i < snapshot.faces.size() && snapshot.faces[i].id == id; ++i) {
-      const auto it = space_of.find(snapshot.faces[i].model);
-      if (it == space_of.end() || !units[it->second].empty()) continue;
-      units[it->second] = snapshot.faces[i].unit;
-      ++found;
-    }
-    if (found == spaces_.size()) AppendRow(id, p, units);
-  }
-  for (const StoredVector& negative : snapshot.negatives) {
+  for (const StoredVector& negative : head.negatives) {
     const auto it = space_of.find(negative.model);
     if (it == space_of.end()) continue;
-    ASSIGN_OR_RETURN(const uint32_t p, owner(negative));
+    ASSIGN_OR_RETURN(const uint32_t p, owner(negative.id, negative.person_id));
     Space& space = space_data_[it->second];
     space.negative_person.push_back(p);
     space.negatives.insert(space.negatives.end(), negative.unit.begin(), negative.unit.end());
   }
   for (uint32_t p = 0; p < persons_.size(); ++p) RecomputeCentroid(p);
-  stored_faces_ = snapshot.face_count;
+  stored_faces_ = head.face_count;
   return Status::Ok();
 }
 
@@ -677,7 +683,8 @@ Result<std::vector<std::string>> FaceCollection::ForgetPerson(const std::string&
   std::lock_guard<std::mutex> write(write_mu_);
   ASSIGN_OR_RETURN(const uint32_t p, PersonIndex(id));
   ASSIGN_OR_RETURN(std::vector<std::string> image_keys, repo_->DeletePerson(id));
-  ASSIGN_OR_RETURN(const FaceSnapshot counts, repo_->Load({}));
+  FaceSnapshot counts;
+  RETURN_IF_ERROR(repo_->Load({}, &counts, [](StoredFace&) { return Status::Ok(); }));
   std::unique_lock<std::shared_mutex> lock(mu_);
   RemovePerson(p);
   stored_faces_ = counts.face_count;

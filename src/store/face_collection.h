@@ -299,8 +299,9 @@ class FaceCollection {
   // Need write_mu_ or an unshared mirror with float rows.
   IndexDiff DiffIndex(const AnnIndex& index) const;
   Status ApplyToIndex(const IndexDiff& diff, AnnIndex& index) const;
-  // Fills this (new, unshared) collection's mirror from a snapshot.
-  Status Install(const FaceSnapshot& snapshot);
+  // Fills this (new, unshared) collection's mirror from a snapshot of
+  // `repo`, face by face as it streams.
+  Status Install(FaceRepository& repo);
   // Needs write_mu_. The face's unit vectors, one per space in space order,
   // or kInvalidArgument.
   Result<std::vector<Embedding>> CheckFace(const FaceRecord& face) const;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -35,13 +36,39 @@ struct StoredVector {
   Embedding unit;  // unit length, as written
 };
 
-// Everything the mirror needs, read in one snapshot so no face or negative
-// refers to a person that is missing from it.
+// What the mirror needs besides the face vectors, read in the same snapshot
+// as them, so no face or negative refers to a person that is missing from it.
 struct FaceSnapshot {
   std::vector<Person> persons;          // ordered by id
-  std::vector<StoredVector> faces;      // vectors of the requested models, by face id
   std::vector<StoredVector> negatives;  // vectors of the requested models, by id
   int64_t face_count = 0;               // every face, whatever models it has vectors of
+};
+
+// One face as Load streams it: a vector of every requested model.
+struct StoredFace {
+  int64_t id = 0;
+  std::string person_id;
+  std::vector<Embedding> units;  // unit length, in the order of the requested spaces
+};
+// Takes each face in turn; may move its vectors away. An error stops the load.
+using FaceVisitor = std::function<Status(StoredFace&)>;
+
+// Groups rows ordered by face id, one per face and model, into the faces a
+// FaceVisitor takes: what both backends' Load share. Not thread-safe.
+class FaceRowGrouper {
+ public:
+  FaceRowGrouper(const std::vector<VectorSpace>& spaces, const FaceVisitor& visit);
+  // Needs rows in face id order and `unit` of its model's dims (the
+  // backend checks). Passes the previous face on once the id changes.
+  Status Add(int64_t face_id, std::string_view person_id, std::string_view model, Embedding unit);
+  // Passes the last face on.
+  Status Finish();
+
+ private:
+  const std::vector<VectorSpace>& spaces_;
+  const FaceVisitor& visit_;
+  StoredFace face_;
+  size_t have_ = 0;  // how many of face_'s units are filled
 };
 
 // A negative example as stored, for reindexing.
@@ -71,9 +98,14 @@ class FaceRepository {
   // change to this collection's persons, faces, vectors or negatives since,
   // and only then. Read it before Load().
   virtual Result<int64_t> ChangeToken() = 0;
-  // The persons, and the face and negative vectors of `spaces`' models.
-  // kIoError for a vector whose length is not its space's dims.
-  virtual Result<FaceSnapshot> Load(const std::vector<VectorSpace>& spaces) = 0;
+  // In one snapshot: fills *head (persons, negatives of `spaces`' models,
+  // face count), then passes each face that has a vector of every space to
+  // `visit`, ordered by id; faces lacking one are left out. The faces are
+  // streamed, never all held at once: a collection of 100k faces would hold
+  // its vectors twice. kIoError for a vector whose length is not its space's
+  // dims; visit's error is returned as it is.
+  virtual Status Load(const std::vector<VectorSpace>& spaces, FaceSnapshot* head,
+                      const FaceVisitor& visit) = 0;
 
   // Needs a validated person with a display name and created_ms set.
   virtual Status InsertPerson(const Person& person) = 0;

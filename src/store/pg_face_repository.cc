@@ -123,38 +123,42 @@ class PgFaceRepository final : public FaceRepository {
     });
   }
 
-  Result<FaceSnapshot> Load(const std::vector<VectorSpace>& spaces) override {
-    return client_.Run<FaceSnapshot>(
-        "loading collection " + collection_, [&](pqxx::connection& c) -> Result<FaceSnapshot> {
+  Status Load(const std::vector<VectorSpace>& spaces, FaceSnapshot* head,
+              const FaceVisitor& visit) override {
+    bool streamed = false;  // visit took faces: Run's retry would give them twice
+    return client_.Run<bool>(
+        "loading collection " + collection_, [&](pqxx::connection& c) -> Result<bool> {
+          if (streamed)
+            return Status::Unavailable("lost the connection while loading collection " +
+                                       Quoted(collection_));
+          *head = {};
           SnapshotTx tx(c);
-          FaceSnapshot snap;
           for (const auto& row : PgParams().Text(collection_).Exec(
                    tx, "SELECT id, display_name, external_id, created_ms, preferences "
                        "FROM persons WHERE collection = $1 ORDER BY id COLLATE \"C\"")) {
             ASSIGN_OR_RETURN(PersonPreferences preferences,
                              ParsePersonPreferencesText(row[4].c_str()));
-            snap.persons.push_back({row[0].c_str(), row[1].c_str(), row[2].c_str(),
-                                    row[3].as<int64_t>(), std::move(preferences)});
+            head->persons.push_back({row[0].c_str(), row[1].c_str(), row[2].c_str(),
+                                     row[3].as<int64_t>(), std::move(preferences)});
           }
-          snap.face_count = PgParams().Text(collection_).Exec(
+          head->face_count = PgParams().Text(collection_).Exec(
               tx, "SELECT COUNT(*) FROM faces WHERE collection = $1")[0][0].as<int64_t>();
           for (const VectorSpace& space : spaces) {
-            RETURN_IF_ERROR(LoadVectors(
-                tx,
-                "SELECT e.face_id, f.person_id, e.dims, e.embedding FROM face_embeddings e "
-                "JOIN faces f ON f.id = e.face_id WHERE f.collection = $1 AND e.model = $2",
-                space, &snap.faces));
-            RETURN_IF_ERROR(LoadVectors(tx,
-                                        "SELECT id, person_id, dims, embedding FROM "
-                                        "face_negatives WHERE collection = $1 AND model = $2",
-                                        space, &snap.negatives));
+            for (const auto& row : PgParams().Text(collection_).Text(space.model).Exec(
+                     tx, "SELECT id, person_id, model, dims, embedding FROM face_negatives "
+                         "WHERE collection = $1 AND model = $2")) {
+              ASSIGN_OR_RETURN(Embedding unit, ReadVector(row, space));
+              head->negatives.push_back({row[0].as<int64_t>(), row[1].c_str(), space.model,
+                                         std::move(unit)});
+            }
           }
+          std::stable_sort(head->negatives.begin(), head->negatives.end(),
+                           [](const StoredVector& a, const StoredVector& b) { return a.id < b.id; });
+          streamed = !spaces.empty();
+          if (streamed) RETURN_IF_ERROR(StreamFaces(tx, spaces, visit));
           tx.commit();
-          auto by_id = [](const StoredVector& a, const StoredVector& b) { return a.id < b.id; };
-          std::stable_sort(snap.faces.begin(), snap.faces.end(), by_id);
-          std::stable_sort(snap.negatives.begin(), snap.negatives.end(), by_id);
-          return snap;
-        });
+          return true;
+        }).status();
   }
 
   Status InsertPerson(const Person& p) override {
@@ -412,17 +416,51 @@ class PgFaceRepository final : public FaceRepository {
 
   // Appends id, person and vector of every row `sql` selects for this
   // collection ($1) and the space's model ($2).
-  Status LoadVectors(pqxx::transaction_base& tx, const std::string& sql, const VectorSpace& space,
-                     std::vector<StoredVector>* out) {
-    for (const auto& row : PgParams().Text(collection_).Text(space.model).Exec(tx, sql)) {
-      const int64_t id = row[0].as<int64_t>();
-      ASSIGN_OR_RETURN(Embedding unit, PgReadFloats(row[3], "vector " + std::to_string(id)));
-      if (row[2].as<int>() != space.dims || unit.size() != static_cast<size_t>(space.dims))
-        return Status::IoError("corrupt embedding of row " + std::to_string(id) +
-                               " in collection " + Quoted(collection_));
-      out->push_back({id, row[1].c_str(), space.model, std::move(unit)});
+  // Columns 3 and 4 of `row`: a vector of `space` (its dims, then the bytea).
+  Result<Embedding> ReadVector(const pqxx::row& row, const VectorSpace& space) const {
+    const int64_t id = row[0].as<int64_t>();
+    ASSIGN_OR_RETURN(Embedding unit, PgReadFloats(row[4], "vector " + std::to_string(id)));
+    if (row[3].as<int>() != space.dims || unit.size() != static_cast<size_t>(space.dims))
+      return Status::IoError("corrupt embedding of row " + std::to_string(id) +
+                             " in collection " + Quoted(collection_));
+    return unit;
+  }
+
+  // The faces' vectors in pages of whole faces (libpq holds a whole result
+  // in memory): each page starts at the last face of the one before, whose
+  // rows may have been cut off, and passes that face on only from there.
+  Status StreamFaces(pqxx::transaction_base& tx, const std::vector<VectorSpace>& spaces,
+                     const FaceVisitor& visit) {
+    constexpr int64_t kFacesPerPage = 1000;
+    const int64_t page_rows = kFacesPerPage * static_cast<int64_t>(spaces.size());
+    std::string models;
+    for (size_t i = 0; i < spaces.size(); ++i) models += (i ? ", $" : "$") + std::to_string(i + 4);
+    const std::string sql =
+        "SELECT f.id, f.person_id, e.model, e.dims, e.embedding FROM faces f "
+        "JOIN face_embeddings e ON e.face_id = f.id WHERE f.collection = $1 AND f.id >= $2 "
+        "AND e.model IN (" + models + ") ORDER BY f.id LIMIT $3";
+    FaceRowGrouper grouper(spaces, visit);
+    for (int64_t from = 0;;) {
+      PgParams params;
+      params.Text(collection_).Int(from).Int(page_rows);
+      for (const VectorSpace& space : spaces) params.Text(space.model);
+      const pqxx::result page = params.Exec(tx, sql);
+      const bool last = static_cast<int64_t>(page.size()) < page_rows;
+      const int64_t cut = last ? 0 : page.back()[0].as<int64_t>();
+      for (const auto& row : page) {
+        const int64_t id = row[0].as<int64_t>();
+        if (!last && id == cut) break;
+        const std::string model = row[2].c_str();
+        const auto space = std::find_if(spaces.begin(), spaces.end(),
+                                        [&](const VectorSpace& v) { return v.model == model; });
+        if (space == spaces.end()) continue;
+        ASSIGN_OR_RETURN(Embedding unit, ReadVector(row, *space));
+        RETURN_IF_ERROR(grouper.Add(id, row[1].c_str(), model, std::move(unit)));
+      }
+      if (last) break;
+      from = cut;
     }
-    return Status::Ok();
+    return grouper.Finish();
   }
 
   PgClient client_;

@@ -47,39 +47,59 @@ class SqliteFaceRepository final : public FaceRepository {
     return version - own_writes_;
   }
 
-  Result<FaceSnapshot> Load(const std::vector<VectorSpace>& spaces) override {
-    FaceSnapshot snap;
-    RETURN_IF_ERROR(db_->ReadTransaction([&](Connection& c) -> Status {
+  Status Load(const std::vector<VectorSpace>& spaces, FaceSnapshot* head,
+              const FaceVisitor& visit) override {
+    *head = {};
+    return db_->ReadTransaction([&](Connection& c) -> Status {
       ASSIGN_OR_RETURN(Statement persons,
                        c.Prepare("SELECT id, display_name, external_id, created_ms, preferences "
                                  "FROM persons WHERE collection = ? ORDER BY id"));
       RETURN_IF_ERROR(persons.BindText(collection_).ForEach([&](const Statement& row) -> Status {
         ASSIGN_OR_RETURN(PersonPreferences preferences,
                          ParsePersonPreferencesText(row.ColumnText(4)));
-        snap.persons.push_back({row.ColumnText(0), row.ColumnText(1), row.ColumnText(2),
-                                row.ColumnInt(3), std::move(preferences)});
+        head->persons.push_back({row.ColumnText(0), row.ColumnText(1), row.ColumnText(2),
+                                 row.ColumnInt(3), std::move(preferences)});
         return Status::Ok();
       }));
       ASSIGN_OR_RETURN(Statement count, c.Prepare("SELECT COUNT(*) FROM faces WHERE collection = ?"));
       ASSIGN_OR_RETURN(const bool counted, count.BindText(collection_).Step());
-      snap.face_count = counted ? count.ColumnInt(0) : 0;
+      head->face_count = counted ? count.ColumnInt(0) : 0;
       for (const VectorSpace& space : spaces) {
-        RETURN_IF_ERROR(LoadVectors(
-            c,
-            "SELECT e.face_id, f.person_id, e.dims, e.embedding FROM face_embeddings e "
-            "JOIN faces f ON f.id = e.face_id WHERE f.collection = ? AND e.model = ?",
-            space, &snap.faces));
-        RETURN_IF_ERROR(LoadVectors(c,
-                                    "SELECT id, person_id, dims, embedding FROM face_negatives "
-                                    "WHERE collection = ? AND model = ?",
-                                    space, &snap.negatives));
+        ASSIGN_OR_RETURN(Statement negatives,
+                         c.Prepare("SELECT id, person_id, model, dims, embedding FROM face_negatives "
+                                   "WHERE collection = ? AND model = ?"));
+        RETURN_IF_ERROR(negatives.BindText(collection_).BindText(space.model).ForEach(
+            [&](const Statement& row) -> Status {
+              ASSIGN_OR_RETURN(Embedding unit, ReadVector(row, space));
+              head->negatives.push_back(
+                  {row.ColumnInt(0), row.ColumnText(1), space.model, std::move(unit)});
+              return Status::Ok();
+            }));
       }
-      return Status::Ok();
-    }));
-    auto by_id = [](const StoredVector& a, const StoredVector& b) { return a.id < b.id; };
-    std::stable_sort(snap.faces.begin(), snap.faces.end(), by_id);
-    std::stable_sort(snap.negatives.begin(), snap.negatives.end(), by_id);
-    return snap;
+      std::stable_sort(head->negatives.begin(), head->negatives.end(),
+                       [](const StoredVector& a, const StoredVector& b) { return a.id < b.id; });
+      if (spaces.empty()) return Status::Ok();
+      // faces drives the join in id (rowid) order, so SQLite streams the rows
+      // instead of sorting them all in a temporary b-tree first.
+      std::string models = "?";
+      for (size_t i = 1; i < spaces.size(); ++i) models += ", ?";
+      ASSIGN_OR_RETURN(Statement faces,
+                       c.Prepare("SELECT f.id, f.person_id, e.model, e.dims, e.embedding FROM faces f "
+                                 "CROSS JOIN face_embeddings e ON e.face_id = f.id "
+                                 "WHERE f.collection = ? AND e.model IN (" + models + ") ORDER BY f.id"));
+      faces.BindText(collection_);
+      for (const VectorSpace& space : spaces) faces.BindText(space.model);
+      FaceRowGrouper grouper(spaces, visit);
+      RETURN_IF_ERROR(faces.ForEach([&](const Statement& row) -> Status {
+        const std::string model = row.ColumnText(2);
+        const auto space = std::find_if(spaces.begin(), spaces.end(),
+                                        [&](const VectorSpace& v) { return v.model == model; });
+        if (space == spaces.end()) return Status::Ok();
+        ASSIGN_OR_RETURN(Embedding unit, ReadVector(row, *space));
+        return grouper.Add(row.ColumnInt(0), row.ColumnText(1), model, std::move(unit));
+      }));
+      return grouper.Finish();
+    });
   }
 
   Status InsertPerson(const Person& p) override {
@@ -391,19 +411,14 @@ class SqliteFaceRepository final : public FaceRepository {
 
   // Appends id, person and vector of every row `sql` selects for this
   // collection and the space's model.
-  Status LoadVectors(Connection& c, const std::string& sql, const VectorSpace& space,
-                     std::vector<StoredVector>* out) {
-    ASSIGN_OR_RETURN(Statement st, c.Prepare(sql));
+  // Columns 3 and 4 of `row`: a vector of `space` (its dims, then the blob).
+  Result<Embedding> ReadVector(const Statement& row, const VectorSpace& space) const {
     const size_t blob_bytes = static_cast<size_t>(space.dims) * sizeof(float);
-    return st.BindText(collection_).BindText(space.model).ForEach([&](const Statement& row) -> Status {
-      const std::string_view blob = row.ColumnBlob(3);
-      if (row.ColumnInt(2) != space.dims || blob.size() != blob_bytes) return Corrupt(row.ColumnInt(0));
-      StoredVector v{row.ColumnInt(0), row.ColumnText(1), space.model,
-                     Embedding(static_cast<size_t>(space.dims))};
-      std::memcpy(v.unit.data(), blob.data(), blob_bytes);
-      out->push_back(std::move(v));
-      return Status::Ok();
-    });
+    const std::string_view blob = row.ColumnBlob(4);
+    if (row.ColumnInt(3) != space.dims || blob.size() != blob_bytes) return Corrupt(row.ColumnInt(0));
+    Embedding unit(static_cast<size_t>(space.dims));
+    std::memcpy(unit.data(), blob.data(), blob_bytes);
+    return unit;
   }
   Status Corrupt(int64_t id) const {
     return Status::IoError("corrupt embedding of row " + std::to_string(id) + " in " +
