@@ -164,28 +164,80 @@ Result<bool> FaceCollection::Refresh() {
 }
 
 Status FaceCollection::Reload(bool use_saved_index) {
-  RETURN_IF_ERROR(LoadMirror());
-  if (use_saved_index) LoadSavedIndex();
+  RETURN_IF_ERROR(LoadMirror(use_saved_index && !ann_ ? ReadSavedIndex() : nullptr));
   UpdateIndex();
-  // The snapshot just freed held one small vector per face: without a trim
-  // glibc keeps those holes in the heap resident (~150 MB at 100k faces).
+  // The load freed what it read row by row: without a trim glibc keeps
+  // those holes in the heap resident.
   malloc_trim(0);
   return Status::Ok();
 }
 
-Status FaceCollection::LoadMirror() {
+Status FaceCollection::LoadMirror(std::unique_ptr<AnnIndex> saved) {
   // The token first: a change committed during the load shows at the next Refresh.
   ASSIGN_OR_RETURN(const int64_t token, repo_->ChangeToken());
+  // With an index (the live one, or the saved one at start) the mirror is
+  // read compact: the index keeps the primary vectors, the others are
+  // encoded as they stream, and no float matrix is built.
+  if (AnnIndex* index = ann_ ? ann_.get() : saved.get()) {
+    const auto start = std::chrono::steady_clock::now();
+    FaceCollection fresh(nullptr, spaces_, {});
+    IndexEdits edits;
+    RETURN_IF_ERROR(fresh.Install(*repo_, index, &edits));
+    if (!edits.TooLarge(fresh.face_ids_.size())) {
+      std::unique_lock<std::shared_mutex> lock(mu_);
+      Status applied = Status::Ok();
+      for (const auto& [id, unit] : edits.changed) {
+        applied = index->Add(id, unit.data());
+        if (!applied.ok()) break;
+      }
+      if (applied.ok()) {
+        for (const int64_t id : edits.gone) index->Remove(id);
+        if (saved) {
+          spdlog::info("collection {}: saved HNSW index of {} faces loaded in {:.1f} s ({} faces "
+                       "added or changed since, {} gone)",
+                       name_, saved->size(),
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                       edits.changed.size(), edits.gone.size());
+          ann_ = std::move(saved);
+        }
+        SwapMirror(fresh, token);
+        for (uint32_t p = 0; p < persons_.size(); ++p) RecomputeCentroid(p);
+        return Status::Ok();
+      }
+      spdlog::warn("collection {}: {}; searching exactly", name_, applied.message());
+      if (!saved) {
+        // The live mirror scores with the index it just broke: it is replaced
+        // exactly before searches go on.
+        ann_.reset();
+        return LoadExactLocked(token);
+      }
+    } else {
+      spdlog::info("collection {}: the {} index is over a quarter out of date; building it anew",
+                   name_, saved ? "saved" : "kept");
+    }
+  }
   FaceCollection fresh(nullptr, spaces_, {});
-  RETURN_IF_ERROR(fresh.Install(*repo_));
-
-  // The index follows the new rows: faces gone are removed, new or
-  // re-embedded ones added. Worked out before taking the lock (under
-  // write_mu_ neither mirror changes); when most of it changed, a fresh
-  // build is cheaper than the edits.
-  IndexDiff diff;
-  if (ann_) diff = fresh.DiffIndex(*ann_);
+  RETURN_IF_ERROR(fresh.Install(*repo_, nullptr, nullptr));
   std::unique_lock<std::shared_mutex> lock(mu_);
+  SwapMirror(fresh, token);
+  ann_.reset();  // none, or out of date: UpdateIndex builds a new one from the matrix
+  return Status::Ok();
+}
+
+Status FaceCollection::LoadExactLocked(int64_t token) {
+  FaceCollection fresh(nullptr, spaces_, {});
+  Status installed = fresh.Install(*repo_, nullptr, nullptr);
+  if (installed.ok()) {
+    SwapMirror(fresh, token);
+    return Status::Ok();
+  }
+  // Nothing left to score with: an empty mirror until the next Refresh reloads.
+  FaceCollection empty(nullptr, spaces_, {});
+  SwapMirror(empty, -1);
+  return installed;
+}
+
+void FaceCollection::SwapMirror(FaceCollection& fresh, int64_t token) {
   persons_.swap(fresh.persons_);
   person_index_.swap(fresh.person_index_);
   space_data_.swap(fresh.space_data_);
@@ -195,30 +247,6 @@ Status FaceCollection::LoadMirror() {
   stored_faces_ = fresh.stored_faces_;
   change_token_ = token;
   ++generation_;
-  if (ann_ && diff.TooLarge(face_ids_.size())) ann_.reset();
-  if (ann_) {
-    if (Status st = ApplyToIndex(diff, *ann_); !st.ok()) {
-      spdlog::warn("collection {}: {}; searching exactly", name_, st.message());
-      ann_.reset();  // the fresh matrix still holds every vector
-    }
-  }
-  if (ann_) Compact();
-  return Status::Ok();
-}
-
-FaceCollection::IndexDiff FaceCollection::DiffIndex(const AnnIndex& index) const {
-  IndexDiff diff;
-  for (const int64_t id : index.Ids())
-    if (!row_of_.count(id)) diff.gone.push_back(id);
-  for (uint32_t r = 0; r < face_ids_.size(); ++r)
-    if (!index.Holds(face_ids_[r], Row(0, r))) diff.changed.push_back(r);
-  return diff;
-}
-
-Status FaceCollection::ApplyToIndex(const IndexDiff& diff, AnnIndex& index) const {
-  for (const int64_t id : diff.gone) index.Remove(id);
-  for (const uint32_t r : diff.changed) RETURN_IF_ERROR(index.Add(face_ids_[r], Row(0, r)));
-  return Status::Ok();
 }
 
 void FaceCollection::UpdateIndex() {
@@ -268,35 +296,17 @@ std::string FaceCollection::IndexStem() const {
   return (std::filesystem::path(index_options_.save_dir) / (name_ + "." + model)).string();
 }
 
-void FaceCollection::LoadSavedIndex() {
-  if (index_options_.ann_min_faces == 0 || index_options_.save_dir.empty()) return;
-  const auto start = std::chrono::steady_clock::now();
+std::unique_ptr<AnnIndex> FaceCollection::ReadSavedIndex() const {
+  if (index_options_.ann_min_faces == 0 || index_options_.save_dir.empty()) return nullptr;
   Result<std::unique_ptr<AnnIndex>> loaded =
       AnnIndex::Load(IndexStem(), spaces_[0].dims, index_options_.ann);
   if (!loaded.ok()) {
     if (loaded.status().code() != Status::Code::kNotFound)
       spdlog::warn("collection {}: {}; building the index anew", name_,
                    loaded.status().message());
-    return;
+    return nullptr;
   }
-  const IndexDiff diff = DiffIndex(**loaded);
-  if (diff.TooLarge(face_ids_.size())) {
-    spdlog::info("collection {}: the saved index is over a quarter out of date; building it anew",
-                 name_);
-    return;
-  }
-  if (Status st = ApplyToIndex(diff, **loaded); !st.ok()) {
-    spdlog::warn("collection {}: {}; building the index anew", name_, st.message());
-    return;
-  }
-  spdlog::info("collection {}: saved HNSW index of {} faces loaded in {:.1f} s ({} faces added "
-               "or changed since, {} gone)",
-               name_, (*loaded)->size(),
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-               diff.changed.size(), diff.gone.size());
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  ann_ = std::move(loaded).value();
-  Compact();
+  return std::move(loaded).value();
 }
 
 Status FaceCollection::SaveIndex() {
@@ -384,15 +394,18 @@ void FaceCollection::CopyCentroid(size_t s, uint32_t p, float* out) const {
   for (size_t i = 0; i < d; ++i) out[i] *= space_data_[s].centroid_scale[p];
 }
 
-Status FaceCollection::Install(FaceRepository& repo) {
+Status FaceCollection::Install(FaceRepository& repo, const AnnIndex* index, IndexEdits* edits) {
   FaceSnapshot head;
   bool persons_in = false;
   auto add_persons = [&] {
     // Room for every face at once: growing by doubling would hold the
     // matrices twice, briefly.
     const auto faces = static_cast<size_t>(head.face_count);
-    for (size_t s = 0; s < spaces_.size(); ++s)
-      space_data_[s].matrix.reserve(faces * static_cast<size_t>(spaces_[s].dims));
+    for (size_t s = 0; s < spaces_.size(); ++s) {
+      const auto d = static_cast<size_t>(spaces_[s].dims);
+      if (!index) space_data_[s].matrix.reserve(faces * d);
+      else if (s > 0) space_data_[s].codes.reserve(faces * CodeBytes(d));
+    }
     face_ids_.reserve(faces);
     face_person_.reserve(faces);
     row_of_.reserve(faces);
@@ -413,14 +426,22 @@ Status FaceCollection::Install(FaceRepository& repo) {
   RETURN_IF_ERROR(repo.Load(spaces_, &head, [&](StoredFace& face) -> Status {
     if (!persons_in) add_persons();
     ASSIGN_OR_RETURN(const uint32_t p, owner(face.id, face.person_id));
-    AppendRow(face.id, p, face.units);
+    AddRowToMirror(face.id, p, face.units, /*compact=*/index != nullptr);
+    if (index && !index->Holds(face.id, face.units[0].data()))
+      edits->changed.emplace_back(face.id, std::move(face.units[0]));
     return Status::Ok();
   }));
   if (!persons_in) add_persons();
+  if (index) {
+    for (const int64_t id : index->Ids())
+      if (!row_of_.count(id)) edits->gone.push_back(id);
+  }
   std::unordered_map<std::string, size_t> space_of;
   for (size_t s = 0; s < spaces_.size(); ++s) {
     space_of.emplace(spaces_[s].model, s);
-    space_data_[s].centroids.assign(persons_.size() * static_cast<size_t>(spaces_[s].dims), 0.f);
+    // Compact: the owner computes the scales once the index is its own.
+    if (index) space_data_[s].centroid_scale.assign(persons_.size(), 0.f);
+    else space_data_[s].centroids.assign(persons_.size() * static_cast<size_t>(spaces_[s].dims), 0.f);
   }
   for (const StoredVector& negative : head.negatives) {
     const auto it = space_of.find(negative.model);
@@ -430,7 +451,8 @@ Status FaceCollection::Install(FaceRepository& repo) {
     space.negative_person.push_back(p);
     space.negatives.insert(space.negatives.end(), negative.unit.begin(), negative.unit.end());
   }
-  for (uint32_t p = 0; p < persons_.size(); ++p) RecomputeCentroid(p);
+  if (!index)
+    for (uint32_t p = 0; p < persons_.size(); ++p) RecomputeCentroid(p);
   stored_faces_ = head.face_count;
   return Status::Ok();
 }
@@ -780,14 +802,19 @@ void FaceCollection::AppendRow(int64_t face_id, uint32_t person,
       DropIndex();  // before the row joins, so it goes into the matrix below
     }
   }
+  AddRowToMirror(face_id, person, units, /*compact=*/ann_ != nullptr);
+}
+
+void FaceCollection::AddRowToMirror(int64_t face_id, uint32_t person,
+                                    const std::vector<Embedding>& units, bool compact) {
   const auto row = static_cast<uint32_t>(face_ids_.size());
   persons_[person].rows.push_back(row);
   face_ids_.push_back(face_id);
   face_person_.push_back(person);
   row_of_[face_id] = row;
-  for (size_t s = ann_ ? 1 : 0; s < spaces_.size(); ++s) {
+  for (size_t s = compact ? 1 : 0; s < spaces_.size(); ++s) {
     Space& space = space_data_[s];
-    if (ann_) {
+    if (compact) {
       const size_t d = static_cast<size_t>(spaces_[s].dims);
       space.codes.resize(space.codes.size() + CodeBytes(d));
       EncodeUnit(units[s].data(), d, space.codes.data() + row * CodeBytes(d));

@@ -251,11 +251,10 @@ class FaceCollection {
   // SearchIndexOptions says (and saves a new one); a failed build leaves
   // search exact.
   void UpdateIndex();
-  // Need write_mu_. LoadSavedIndex, after the first load (no ann_ yet, the
-  // matrices hold floats): the saved index, brought up to date with the
-  // mirror, as ann_; none when it cannot be used. SaveIndexLocked:
+  // Needs write_mu_. The index the last save left, if it may be used (its
+  // checks passed), for the first load; null otherwise. SaveIndexLocked:
   // SaveIndex's work.
-  void LoadSavedIndex();
+  std::unique_ptr<AnnIndex> ReadSavedIndex() const;
   Status SaveIndexLocked();
   // <save_dir>/<collection>.<primary model>: where the index is saved.
   std::string IndexStem() const;
@@ -283,31 +282,41 @@ class FaceCollection {
   std::vector<Match> SearchWith(const Descriptor& probe, int k, SearchMode mode,
                                 bool allow_index) const;
   // Needs write_mu_. Reads the change token, then the snapshot, into a fresh
-  // mirror and swaps it in (LoadMirror), takes the saved index if asked (at
-  // Open), then updates the index and gives the heap the load freed back to
-  // the system.
+  // mirror and swaps it in (LoadMirror), with `saved` (at Open) as its
+  // index if it is not too far out of date; then updates the index and
+  // gives the heap the load freed back to the system.
   Status Reload(bool use_saved_index = false);
-  Status LoadMirror();
-  // What an index lacks against a mirror whose primary matrix holds floats:
-  // ids it holds that the mirror does not, and rows whose vector it does not
-  // hold. Past a quarter of the faces a fresh build is cheaper than the edits.
-  struct IndexDiff {
+  Status LoadMirror(std::unique_ptr<AnnIndex> saved);
+  // Needs write_mu_ and an exclusive mu_: the mirror read again with float
+  // rows (ann_ dropped first), or emptied if that fails.
+  Status LoadExactLocked(int64_t token);
+  // Needs write_mu_ and an exclusive mu_. Takes fresh's rows and persons.
+  void SwapMirror(FaceCollection& fresh, int64_t token);
+  // What an index lacks against the rows read: ids it holds that they do
+  // not, and faces whose primary vector it does not hold. Past a quarter of
+  // the faces a fresh build is cheaper than the edits.
+  struct IndexEdits {
     std::vector<int64_t> gone;
-    std::vector<uint32_t> changed;  // rows of the mirror
+    std::vector<std::pair<int64_t, Embedding>> changed;
     bool TooLarge(size_t faces) const { return (gone.size() + changed.size()) * 4 > faces; }
   };
-  // Need write_mu_ or an unshared mirror with float rows.
-  IndexDiff DiffIndex(const AnnIndex& index) const;
-  Status ApplyToIndex(const IndexDiff& diff, AnnIndex& index) const;
   // Fills this (new, unshared) collection's mirror from a snapshot of
-  // `repo`, face by face as it streams.
-  Status Install(FaceRepository& repo);
+  // `repo`, face by face as it streams. With an index (which the caller
+  // owns and nothing changes meanwhile) the mirror is compact: the primary
+  // vectors are left to the index, *edits says what it lacks, and the
+  // centroid scales are left for the caller to compute once ann_ is that
+  // index. Without one, every space has float rows and centroids.
+  Status Install(FaceRepository& repo, const AnnIndex* index, IndexEdits* edits);
   // Needs write_mu_. The face's unit vectors, one per space in space order,
   // or kInvalidArgument.
   Result<std::vector<Embedding>> CheckFace(const FaceRecord& face) const;
   Result<std::vector<Embedding>> CheckEmbeddings(const Descriptor& embeddings) const;
-  // Need write_mu_ and an exclusive mu_.
+  // Need write_mu_ and an exclusive mu_. AppendRow adds the primary vector
+  // to ann_ if there is one; AddRowToMirror only the row (compact: the
+  // other spaces as codes; otherwise every space as floats).
   void AppendRow(int64_t face_id, uint32_t person, const std::vector<Embedding>& units);
+  void AddRowToMirror(int64_t face_id, uint32_t person, const std::vector<Embedding>& units,
+                      bool compact);
   void RemoveRow(uint32_t row);
   void RemovePerson(uint32_t person);
   void RecomputeCentroid(uint32_t person);
