@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "notify/communicator.h"
 #include "notify/slack_client.h"
+#include "notify/slack_messages.h"
 #include "support/fake_slack.h"
 #include "support/test_env.h"
 
@@ -267,6 +268,18 @@ TEST(NotifyConfig, TokensComeFromFileOrEnvironmentAndAreRedacted) {
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->notify.slack_bot_token, "xoxb-env");
   EXPECT_EQ(SlackClientOptionsFromConfig(loaded->notify).bot_token, "xoxb-env");
+}
+
+// Who tagged or ignored a stranger, as the channel reads it: no raw actor ids.
+TEST(SlackMessagesTest, ActorsReadAsTheTeamKnowsThem) {
+  EXPECT_EQ(ActorMention("slack:U0BOB"), "<@U0BOB>");
+  EXPECT_EQ(ActorMention("user:office.manager"), "office.manager");
+  EXPECT_EQ(ActorMention("token:7f3a9c"), "an API client");
+  EXPECT_EQ(ActorMention("cli"), "the command line");
+  EXPECT_EQ(ActorMention("concierge"), "concierge");
+  EXPECT_EQ(ActorMention("user:"), "user:");  // no name: shown as it is
+  EXPECT_EQ(StrangerTagged("Colin", "user:dana", SeenAt{}).text.rfind("Trained as Colin by dana", 0), 0u);
+  EXPECT_EQ(StrangerIgnored("token:abc", 3).text.rfind("Ignored by an API client", 0), 0u);
 }
 
 }  // namespace

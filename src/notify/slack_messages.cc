@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
+#include <optional>
+#include <string_view>
 
 #include "notify/slack_interactions.h"
 
@@ -71,8 +73,14 @@ std::string MentionOrName(const std::string& external_id, const std::string& nam
 }
 
 std::string ActorMention(const std::string& actor) {
-  const std::string slack = "slack:";
-  if (actor.rfind(slack, 0) == 0) return "<@" + actor.substr(slack.size()) + ">";
+  auto after = [&](std::string_view prefix) -> std::optional<std::string> {
+    if (actor.size() <= prefix.size() || actor.compare(0, prefix.size(), prefix) != 0) return {};
+    return actor.substr(prefix.size());
+  };
+  if (auto user = after("slack:")) return "<@" + *user + ">";
+  if (auto name = after("user:")) return *name;
+  if (after("token:")) return "an API client";
+  if (actor == "cli") return "the command line";
   return actor;
 }
 

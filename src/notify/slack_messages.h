@@ -31,7 +31,10 @@ struct SeenAt {
 std::string LocalClock(int64_t ms);
 // "<@U123>" for a Slack user id, else the name as plain text.
 std::string MentionOrName(const std::string& external_id, const std::string& name);
-// "<@U123>" for an actor "slack:U123", else the actor itself.
+// Who did it, as the team reads it: "<@U123>" for an actor "slack:U123",
+// the name of a web user ("user:<name>"), "an API client" for a token
+// ("token:<id>", whose id means nothing in chat), "the command line" for
+// "cli"; any other actor as it is.
 std::string ActorMention(const std::string& actor);
 
 // "Welcome in, <who>! (door, 08:59)" with the crop and a "Not me" button
