@@ -1,5 +1,6 @@
 #include "pipeline/retention.h"
 
+#include <atomic>
 #include <limits>
 #include <set>
 #include <string>
@@ -20,11 +21,18 @@ constexpr int kBatch = 500;  // rows per store call, so no pass holds a lock for
 // The cutoff for a class kept `days` days; 0 (keep forever) when days is 0.
 int64_t Cutoff(int64_t now_ms, int days) { return days > 0 ? now_ms - days * kDayMs : 0; }
 
-// What one pass works with: the parts and the pictures training faces use.
+// What one pass works with: the parts, the pictures training faces use, and
+// whether it was asked to stop (checked before each picture and batch).
 struct Pass {
   const RetentionParts& parts;
+  const std::atomic<bool>* stop;
   std::set<std::string> training_pictures;
   RetentionReport report;
+
+  bool Stopped() {
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) report.interrupted = true;
+    return report.interrupted;
+  }
 };
 
 Result<std::set<std::string>> TrainingPictures(const FaceCollection& faces) {
@@ -47,29 +55,33 @@ Result<int64_t> ExpireCrops(Pass& pass, const std::vector<Decision>& decisions,
                             int64_t before_ms) {
   int64_t removed = 0;
   if (before_ms <= 0) return removed;
-  while (true) {
+  while (!pass.Stopped()) {
     ASSIGN_OR_RETURN(auto batch, pass.parts.sightings->ListCapturedBefore(
                                      before_ms, decisions, /*with_image_only=*/true, kBatch));
     if (batch.empty()) return removed;
     for (const SightingRecord& s : batch) {
+      if (pass.Stopped()) return removed;
       RETURN_IF_ERROR(DeletePicture(pass, s));
       ASSIGN_OR_RETURN(const bool cleared, pass.parts.sightings->ClearImageKey(s.id, s.image_key));
       if (cleared) ++removed;
     }
   }
+  return removed;
 }
 
 // Embeddings-only mode: deletes the picture of every decided sighting and of
 // every training face, each before its row lets go of it; returns how many.
-Result<int64_t> PurgePictures(const RetentionParts& parts) {
+Result<int64_t> PurgePictures(Pass& pass) {
+  const RetentionParts& parts = pass.parts;
   int64_t removed = 0;
-  while (true) {
+  while (!pass.Stopped()) {
     ASSIGN_OR_RETURN(auto batch, parts.sightings->ListCapturedBefore(
                                      std::numeric_limits<int64_t>::max(),
                                      {Decision::kKnown, Decision::kUnknown, Decision::kRejected},
                                      /*with_image_only=*/true, kBatch));
     if (batch.empty()) break;
     for (const SightingRecord& s : batch) {
+      if (pass.Stopped()) return removed;
       RETURN_IF_ERROR(parts.objects->Delete(s.image_key));
       ASSIGN_OR_RETURN(const bool cleared, parts.sightings->ClearImageKey(s.id, s.image_key));
       if (cleared) ++removed;
@@ -78,6 +90,7 @@ Result<int64_t> PurgePictures(const RetentionParts& parts) {
   ASSIGN_OR_RETURN(const auto faces, parts.faces->ListAllFaces());
   for (const FaceRecord& face : faces) {
     if (face.image_key.empty()) continue;
+    if (pass.Stopped()) return removed;
     RETURN_IF_ERROR(parts.objects->Delete(face.image_key));
     ASSIGN_OR_RETURN(const bool cleared, parts.faces->ClearImageKey(face.id, face.image_key));
     if (cleared) ++removed;
@@ -91,11 +104,13 @@ Status ExpireSightings(Pass& pass, int64_t before_ms) {
   if (before_ms <= 0) return Status::Ok();
   const RetentionParts& parts = pass.parts;
   while (true) {
+    if (pass.Stopped()) return Status::Ok();
     ASSIGN_OR_RETURN(auto batch, parts.sightings->ListCapturedBefore(
                                      before_ms, {}, /*with_image_only=*/false, kBatch));
     if (batch.empty()) break;
     std::vector<std::string> ids;
     for (const SightingRecord& s : batch) {
+      if (pass.Stopped()) break;  // the batch's rows whose pictures went are still deleted
       if (!s.image_key.empty()) RETURN_IF_ERROR(DeletePicture(pass, s));
       if (parts.clusters) RETURN_IF_ERROR(parts.clusters->RemoveSighting(s.id));
       ids.push_back(s.id);
@@ -103,6 +118,7 @@ Status ExpireSightings(Pass& pass, int64_t before_ms) {
     ASSIGN_OR_RETURN(const int64_t deleted, parts.sightings->DeleteSightings(ids));
     pass.report.sightings += deleted;
   }
+  if (pass.Stopped()) return Status::Ok();
   ASSIGN_OR_RETURN(pass.report.visits, parts.sightings->DeleteVisitsBefore(before_ms));
   return Status::Ok();
 }
@@ -130,13 +146,13 @@ Status ValidateRetention(const RetentionConfig& config) {
 }
 
 Result<RetentionReport> ApplyRetention(const RetentionConfig& config, const RetentionParts& parts,
-                                       int64_t now_ms) {
+                                       int64_t now_ms, const std::atomic<bool>* stop) {
   RETURN_IF_ERROR(ValidateRetention(config));
   RETURN_IF_ERROR(CheckParts(parts));
-  Pass pass{parts, {}, {}};
+  Pass pass{parts, stop, {}, {}};
   RetentionReport& report = pass.report;
   if (config.embeddings_only) {
-    ASSIGN_OR_RETURN(report.pictures, PurgePictures(parts));
+    ASSIGN_OR_RETURN(report.pictures, PurgePictures(pass));
   }
   ASSIGN_OR_RETURN(pass.training_pictures, TrainingPictures(*parts.faces));
   ASSIGN_OR_RETURN(report.unknown_crops,
@@ -146,6 +162,7 @@ Result<RetentionReport> ApplyRetention(const RetentionConfig& config, const Rete
                    ExpireCrops(pass, {Decision::kKnown}, Cutoff(now_ms, config.known_crops_days)));
   const int64_t events_before = Cutoff(now_ms, config.events_days);
   RETURN_IF_ERROR(ExpireSightings(pass, events_before));
+  if (pass.Stopped()) return report;
   // A cluster's members are all older than its last_ms, so they are gone too.
   ASSIGN_OR_RETURN(report.clusters,
                    PurgeBefore(parts.clusters, events_before, [](StrangerClusters& c, int64_t t) {
@@ -177,12 +194,17 @@ RetentionJob::RetentionJob(const RetentionConfig& config, RetentionParts parts,
 
 RetentionJob::~RetentionJob() { Stop(); }
 
-void RetentionJob::Stop() {
+void RetentionJob::RequestStop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
+  stop_pass_.store(true);
   cv_.notify_all();
+}
+
+void RetentionJob::Stop() {
+  RequestStop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -195,8 +217,11 @@ void RetentionJob::Run() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();
-    const auto report = ApplyRetention(config_, parts_, now_ms_());
-    if (!report.ok()) {
+    const auto report = ApplyRetention(config_, parts_, now_ms_(), &stop_pass_);
+    if (report.ok() && report->interrupted) {
+      spdlog::info("retention: pass stopped part-way (removed {}); the next one carries on",
+                   report->total());
+    } else if (!report.ok()) {
       spdlog::error("retention: pass failed (retrying in {} s): {}", config_.interval_s,
                     report.status().ToString());
     } else if (report->total() > 0 || report->kept_training_pictures > 0) {

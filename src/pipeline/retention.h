@@ -18,6 +18,7 @@
 // Pending sightings keep theirs until recognition decides and deletes it.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -60,6 +61,7 @@ struct RetentionReport {
   int64_t clusters = 0;
   int64_t outbox = 0;
   int64_t audit = 0;
+  bool interrupted = false;  // stopped part-way when asked to; the next pass carries on
 
   int64_t total() const {
     return pictures + unknown_crops + known_crops + sightings + visits + clusters + outbox + audit;
@@ -72,9 +74,11 @@ Status ValidateRetention(const RetentionConfig& config);
 // Needs a valid config and the needed parts, which outlive the call.
 // Removes everything expired at `now_ms` as described above. On an error it
 // stops and returns it; what was removed until then stays removed and the
-// next pass carries on.
+// next pass carries on. Once *stop is true (checked before each picture and
+// each batch) it returns what it removed so far, marked interrupted, with
+// the same guarantees as after an error.
 Result<RetentionReport> ApplyRetention(const RetentionConfig& config, const RetentionParts& parts,
-                                       int64_t now_ms);
+                                       int64_t now_ms, const std::atomic<bool>* stop = nullptr);
 
 // Runs ApplyRetention on a background thread: once at start, then every
 // config.interval_s, logging what each pass removed.
@@ -90,7 +94,10 @@ class RetentionJob {
   RetentionJob(const RetentionJob&) = delete;
   RetentionJob& operator=(const RetentionJob&) = delete;
 
-  // Wakes and joins the thread; a running pass finishes first. Idempotent.
+  // Asks the thread to end: a running pass stops before its next picture
+  // or batch. Returns at once.
+  void RequestStop();
+  // RequestStop(), then joins the thread. Idempotent.
   void Stop();
   // Passes finished so far (with or without error).
   int64_t passes() const;
@@ -106,6 +113,7 @@ class RetentionJob {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  std::atomic<bool> stop_pass_{false};  // stopping_, as the running pass reads it
   int64_t passes_ = 0;
   std::thread thread_;
 };
