@@ -80,13 +80,14 @@ class SqliteFaceRepository final : public FaceRepository {
                        [](const StoredVector& a, const StoredVector& b) { return a.id < b.id; });
       if (spaces.empty()) return Status::Ok();
       // faces drives the join in id (rowid) order, so SQLite streams the rows
-      // instead of sorting them all in a temporary b-tree first.
+      // instead of sorting them all in a temporary b-tree first ("+" keeps it
+      // off the (collection, person_id) index, whose order is not the ids').
       std::string models = "?";
       for (size_t i = 1; i < spaces.size(); ++i) models += ", ?";
       ASSIGN_OR_RETURN(Statement faces,
                        c.Prepare("SELECT f.id, f.person_id, e.model, e.dims, e.embedding FROM faces f "
                                  "CROSS JOIN face_embeddings e ON e.face_id = f.id "
-                                 "WHERE f.collection = ? AND e.model IN (" + models + ") ORDER BY f.id"));
+                                 "WHERE +f.collection = ? AND e.model IN (" + models + ") ORDER BY f.id"));
       faces.BindText(collection_);
       for (const VectorSpace& space : spaces) faces.BindText(space.model);
       FaceRowGrouper grouper(spaces, visit);
