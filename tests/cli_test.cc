@@ -438,6 +438,39 @@ TEST_F(CliTest, ReadOnlyDatabaseIsAClearStorageError) {
   EXPECT_NE((r.out + r.err).find("read-only"), std::string::npos) << r.out << r.err;
 }
 
+// `eval cluster` on a small replayed week: the JSON BENCHMARKS.md quotes,
+// with figures a real replay gives, the text made from it, and a clear
+// error where the data is missing.
+TEST_F(CliTest, EvalClusterReplaysStrangersAndReportsItsFigures) {
+  const std::vector<std::string> week = {"eval", "cluster", "--data", testing::DataPath(""),
+                                         "--people", "4", "--singles", "3", "--max-photos", "4"};
+  std::vector<std::string> json_args = week;
+  json_args.insert(json_args.begin(), "--json");
+  auto r = Run(json_args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = Json(r);
+  EXPECT_EQ(doc["returning_people"], 4);
+  EXPECT_EQ(doc["people"], 7);
+  EXPECT_EQ(doc["faces"], 4 * 4 + 3);  // every LFW photo shows a face
+  EXPECT_GE(doc["clusters"].get<int>(), 7);
+  EXPECT_GE(doc["cards_per_returning_stranger"].get<double>(), 1.0);
+  EXPECT_LE(doc["one_card_share"].get<double>(), 1.0);
+  EXPECT_GT(doc["bcubed_precision"].get<double>(), 0.9);
+  EXPECT_GT(doc["bcubed_recall"].get<double>(), 0.5);
+  EXPECT_EQ(doc["cluster_threshold"], 0.5);
+  EXPECT_EQ(doc["merge_as_evidence_grows"], true);
+
+  auto text = Run(week);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("19 faces of 7 strangers (4 returning), threshold 0.50, merging on"),
+            std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("cards per returning stranger: "), std::string::npos) << text.out;
+
+  auto missing = Run({"eval", "cluster", "--data", dir_.Sub("no-data")});
+  EXPECT_EQ(missing.exit_code, 3) << missing.err;  // not found
+  ExpectOneLineError(missing, "people.txt");
+}
+
 TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Run({"identify"}).exit_code, 2);
   EXPECT_EQ(Run({"no-such-command"}).exit_code, 2);

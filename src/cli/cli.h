@@ -73,10 +73,6 @@ int ExitCodeFor(const Status& status);
 // returns the exit code for `status`.
 int Fail(const Context& ctx, const Status& status);
 
-// Expands folders among `inputs` into their image files (sorted, not
-// recursive); plain paths pass through unchanged, so missing files are
-// reported by whoever reads them.
-std::vector<std::string> ExpandImageInputs(const std::vector<std::string>& inputs);
 
 // Writes one JSON document to stdout.
 void PrintJson(const nlohmann::json& doc);

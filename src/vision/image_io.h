@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <opencv2/core.hpp>
 
@@ -54,6 +55,11 @@ Result<cv::Mat> DecodeImage(const std::string& bytes, const ImageLimits& limits)
 // Reads a whole file (kNotFound if missing, kInvalidArgument if empty, kTooLarge
 // over limits.max_bytes) and decodes it as DecodeImage does.
 Result<cv::Mat> ReadImageFile(const std::string& path, const ImageLimits& limits);
+
+// Expands folders among `inputs` into their picture files (.jpg, .jpeg,
+// .png, .bmp, .webp; sorted, not recursive); plain paths pass through
+// unchanged, so missing files are reported by whoever reads them.
+std::vector<std::string> ExpandImageInputs(const std::vector<std::string>& inputs);
 
 // Reads a whole file into memory, refusing files over `max_bytes`.
 Result<std::string> ReadFileBytes(const std::string& path, int64_t max_bytes);
