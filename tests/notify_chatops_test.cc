@@ -290,10 +290,11 @@ TEST_F(ChatOpsTest, MergedQuestionsBecomeOneAndASplitAsksAboutTheOtherPerson) {
   EXPECT_EQ(merged->sightings, 2);
   ASSERT_TRUE(Eventually([&] {
     const auto open = MessagesContaining(slack_, "I don't know who this is");
+    // The web user by name, not as the raw actor "user:ana".
+    const auto merged = MessagesContaining(slack_, "says this is the same person as in another");
     return open.size() == 1u &&
-           open[0].blocks.dump().find("2 in all") != std::string::npos &&
-           MessagesContaining(slack_, "user:ana says this is the same person as in another")
-                   .size() == 1u;
+           open[0].blocks.dump().find("2 in all") != std::string::npos && merged.size() == 1u &&
+           merged[0].text.rfind("ana says", 0) == 0;
   })) << slack_.Messages().size() << " messages";
 
   auto created =
