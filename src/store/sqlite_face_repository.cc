@@ -410,8 +410,6 @@ class SqliteFaceRepository final : public FaceRepository {
     return Status::Ok();
   }
 
-  // Appends id, person and vector of every row `sql` selects for this
-  // collection and the space's model.
   // Columns 3 and 4 of `row`: a vector of `space` (its dims, then the blob).
   Result<Embedding> ReadVector(const Statement& row, const VectorSpace& space) const {
     const size_t blob_bytes = static_cast<size_t>(space.dims) * sizeof(float);
