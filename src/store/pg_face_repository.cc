@@ -414,8 +414,6 @@ class PgFaceRepository final : public FaceRepository {
                     "VALUES($1, $2, $3, $4)");
   }
 
-  // Appends id, person and vector of every row `sql` selects for this
-  // collection ($1) and the space's model ($2).
   // Columns 3 and 4 of `row`: a vector of `space` (its dims, then the bytea).
   Result<Embedding> ReadVector(const pqxx::row& row, const VectorSpace& space) const {
     const int64_t id = row[0].as<int64_t>();
