@@ -301,6 +301,11 @@ TEST_F(RetentionTest, StopEndsARunningPassBeforeItsNextPictureAndTheNextPassFini
   parts.objects = &gated;
   auto job = RetentionJob::Start(config_, parts, [] { return kNow; });
   ASSERT_OK(job);
+  // Whatever fails below, the gate opens before the job is joined.
+  struct OpenOnExit {
+    GatedObjectStore& gate;
+    ~OpenOnExit() { gate.Open(); }
+  } open_on_exit{gated};
   ASSERT_TRUE(testing::Eventually([&] { return gated.deletes() > GatedObjectStore::kFree; }));
   (*job)->RequestStop();
   gated.Open();  // the delete under way ends; no other starts
