@@ -7,16 +7,21 @@ FaceRowGrouper::FaceRowGrouper(const std::vector<VectorSpace>& spaces, const Fac
   face_.units.resize(spaces_.size());
 }
 
-Status FaceRowGrouper::Add(int64_t face_id, std::string_view person_id, std::string_view model,
+const VectorSpace* FaceRowGrouper::SpaceOf(std::string_view model) const {
+  for (const VectorSpace& space : spaces_)
+    if (space.model == model) return &space;
+  return nullptr;
+}
+
+Status FaceRowGrouper::Add(int64_t face_id, std::string_view person_id, const VectorSpace* space,
                            Embedding unit) {
   if (have_ > 0 && face_id != face_.id) RETURN_IF_ERROR(Finish());
   face_.id = face_id;
   face_.person_id = person_id;
-  for (size_t s = 0; s < spaces_.size(); ++s) {
-    if (spaces_[s].model != model || !face_.units[s].empty()) continue;
-    face_.units[s] = std::move(unit);
+  Embedding& slot = face_.units[static_cast<size_t>(space - spaces_.data())];
+  if (slot.empty()) {
+    slot = std::move(unit);
     ++have_;
-    break;
   }
   return Status::Ok();
 }

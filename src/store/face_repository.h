@@ -58,9 +58,11 @@ using FaceVisitor = std::function<Status(StoredFace&)>;
 class FaceRowGrouper {
  public:
   FaceRowGrouper(const std::vector<VectorSpace>& spaces, const FaceVisitor& visit);
-  // Needs rows in face id order and `unit` of its model's dims (the
-  // backend checks). Passes the previous face on once the id changes.
-  Status Add(int64_t face_id, std::string_view person_id, std::string_view model, Embedding unit);
+  // The requested space of `model`, or null for a model not asked for.
+  const VectorSpace* SpaceOf(std::string_view model) const;
+  // Needs rows in face id order, `space` from SpaceOf and `unit` of its dims
+  // (the backend checks). Passes the previous face on once the id changes.
+  Status Add(int64_t face_id, std::string_view person_id, const VectorSpace* space, Embedding unit);
   // Passes the last face on.
   Status Finish();
 

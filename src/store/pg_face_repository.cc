@@ -451,12 +451,10 @@ class PgFaceRepository final : public FaceRepository {
       for (const auto& row : page) {
         const int64_t id = row[0].as<int64_t>();
         if (!last && id == cut) break;
-        const std::string model = row[2].c_str();
-        const auto space = std::find_if(spaces.begin(), spaces.end(),
-                                        [&](const VectorSpace& v) { return v.model == model; });
-        if (space == spaces.end()) continue;
+        const VectorSpace* space = grouper.SpaceOf(row[2].c_str());
+        if (space == nullptr) continue;
         ASSIGN_OR_RETURN(Embedding unit, ReadVector(row, *space));
-        RETURN_IF_ERROR(grouper.Add(id, row[1].c_str(), model, std::move(unit)));
+        RETURN_IF_ERROR(grouper.Add(id, row[1].c_str(), space, std::move(unit)));
       }
       if (last) break;
       from = cut;

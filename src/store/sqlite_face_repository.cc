@@ -92,12 +92,10 @@ class SqliteFaceRepository final : public FaceRepository {
       for (const VectorSpace& space : spaces) faces.BindText(space.model);
       FaceRowGrouper grouper(spaces, visit);
       RETURN_IF_ERROR(faces.ForEach([&](const Statement& row) -> Status {
-        const std::string model = row.ColumnText(2);
-        const auto space = std::find_if(spaces.begin(), spaces.end(),
-                                        [&](const VectorSpace& v) { return v.model == model; });
-        if (space == spaces.end()) return Status::Ok();
+        const VectorSpace* space = grouper.SpaceOf(row.ColumnText(2));
+        if (space == nullptr) return Status::Ok();
         ASSIGN_OR_RETURN(Embedding unit, ReadVector(row, *space));
-        return grouper.Add(row.ColumnInt(0), row.ColumnText(1), model, std::move(unit));
+        return grouper.Add(row.ColumnInt(0), row.ColumnText(1), space, std::move(unit));
       }));
       return grouper.Finish();
     });
